@@ -1,0 +1,59 @@
+/* amuse/data.h - labelled datasets in memory, and the readers that fill them.
+ *
+ * A dataset is n samples of one float32 shape (channels-last for images), with an int32 class
+ * label per sample. Readers: IDX files (the MNIST format, optionally gzip-compressed, read through
+ * zlib) and images (PNG/JPEG/BMP/GIF through stb_image, in amuse/image.h).
+ */
+#ifndef AMUSE_DATA_H
+#define AMUSE_DATA_H
+
+#include "amuse/tensor.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct amuse_dataset {
+    int64_t n;                      /* number of samples */
+    struct amuse_shape sample;      /* shape of one sample, e.g. (28, 28, 1) */
+    float *x;                       /* n * size(sample) floats, owned */
+    int32_t *labels;                /* n labels in [0, n_classes), owned; NULL if unlabelled */
+    int n_classes;
+};
+
+void amuse_dataset_release(struct amuse_dataset *d);
+
+/* Keep samples [begin, end) of src in dst (copies). */
+int amuse_dataset_slice(struct amuse_dataset *dst, const struct amuse_dataset *src, int64_t begin,
+                        int64_t end);
+
+/* ---- IDX ---------------------------------------------------------------------------------- */
+
+#define AMUSE_IDX_MAX_BYTES ((size_t)1 << 31) /* decompressed payload cap: 2 GiB */
+
+/* An IDX file: magic 0x00 0x00 <type> <ndim>, ndim big-endian uint32 dimensions, then data.
+ * Only type 0x08 (unsigned byte) is needed by the datasets amuse reads; the others are
+ * rejected with AMUSE_EUNSUPPORTED. */
+struct amuse_idx {
+    struct amuse_shape shape;
+    uint8_t *data; /* product(shape) bytes, owned */
+};
+
+/* Read an IDX file, gzip-compressed or not (detected from the gzip magic). Errors name the file
+ * and the byte offset: bad magic, truncated data, trailing bytes, corrupt gzip. */
+int amuse_idx_read(const char *path, struct amuse_idx *idx);
+void amuse_idx_release(struct amuse_idx *idx);
+
+/* Load an image IDX (n, h, w) and a label IDX (n) into a dataset of shape (h, w, 1), pixels
+ * scaled to [0, 1]. Counts must agree and labels must be < n_classes. limit > 0 keeps only the
+ * first `limit` samples. */
+int amuse_dataset_load_idx(struct amuse_dataset *d, const char *images_path,
+                           const char *labels_path, int n_classes, int64_t limit);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

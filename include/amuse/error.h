@@ -1,0 +1,40 @@
+/* amuse/error.h - status codes and error messages.
+ *
+ * Every library function that can fail returns an int: AMUSE_OK (0) on success, a negative
+ * AMUSE_E* code on failure. The code says what kind of failure it was; amuse_last_error() says
+ * exactly what and where (file, field, byte offset). The library never prints and never exits.
+ */
+#ifndef AMUSE_ERROR_H
+#define AMUSE_ERROR_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum amuse_status {
+    AMUSE_OK = 0,
+    AMUSE_ENOMEM = -1,      /* allocation failed */
+    AMUSE_EINVAL = -2,      /* invalid argument or option */
+    AMUSE_EIO = -3,         /* the operating system refused a read, write, open or rename */
+    AMUSE_EFORMAT = -4,     /* input bytes are malformed: corrupt, truncated, wrong type */
+    AMUSE_ESHAPE = -5,      /* tensor shapes do not agree */
+    AMUSE_ETOOBIG = -6,     /* input exceeds a hard cap (dimensions, sizes, counts) */
+    AMUSE_ENOTFOUND = -7,   /* a named thing (file, layer, tensor, label) does not exist */
+    AMUSE_EUNSUPPORTED = -8 /* well-formed but not supported (unknown layer, dtype) */
+};
+
+/* A short, static description of a status code ("malformed input", ...). Never NULL. */
+const char *amuse_strerror(int status);
+
+/* The detailed message of the last failure on this thread, e.g.
+ * "model.safetensors: tensor 'dense/kernel': data_offsets [0, 40) overlap [32, 64)".
+ * Valid until the next failing call on the same thread. Empty string if none. */
+const char *amuse_last_error(void);
+
+/* Forget the last error message of this thread. */
+void amuse_clear_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,36 @@
+/* amuse/image.h - decode an image and turn it into a model's input tensor.
+ *
+ * Decoding is stb_image (PNG, JPEG, BMP, GIF, ...). The header is checked before any pixel is
+ * decoded, so an "image bomb" that declares huge dimensions is refused cheaply. Conversion:
+ * to grey (ITU-R BT.601 luma) or RGB, bilinear resize to the model's height and width, scale
+ * to [0, 1]. Optionally inverted for models trained on light-on-dark images.
+ */
+#ifndef AMUSE_IMAGE_H
+#define AMUSE_IMAGE_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AMUSE_IMAGE_MAX_SIDE 8192
+#define AMUSE_IMAGE_MAX_PIXELS (40u * 1000u * 1000u)
+
+struct amuse_image_options {
+    int height, width; /* model input size */
+    int channels;      /* 1 (grey) or 3 (RGB) */
+    int invert;        /* 1: out = 1 - value (dark-on-light photos for a light-on-dark model) */
+};
+
+/* Decode bytes (name used in messages) into out[height * width * channels], channels-last. */
+int amuse_image_decode(const void *bytes, size_t len, const char *name,
+                       const struct amuse_image_options *opt, float *out);
+
+/* Read a file (capped at 64 MiB) and decode it. */
+int amuse_image_load(const char *path, const struct amuse_image_options *opt, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,33 @@
+/* cli/cli.h - what the amuse command's subcommands share: the command table, error reporting,
+ * and strict number parsing. Only the CLI prints and exits; the library returns status. */
+#ifndef AMUSE_CLI_H
+#define AMUSE_CLI_H
+
+#include <stdint.h>
+
+struct cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand name; returns exit status */
+};
+
+/* Print "amuse: <message>" to stderr and return 1 (use as: return cli_error(...)). */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print "amuse: <what>: <library message>" for a failed library call and return 1. */
+int cli_fail(int status, const char *what);
+
+/* Parse a whole string as a number within [lo, hi]. Return 0 or print why and return 1. */
+int cli_parse_int(const char *opt, const char *text, long long lo, long long hi, long long *out);
+int cli_parse_double(const char *opt, const char *text, double lo, double hi, double *out);
+
+/* 1 if argv has -h or --help. */
+int cli_wants_help(int argc, char **argv);
+
+/* Subcommands (one file each). */
+int cmd_train(int argc, char **argv);
+int cmd_summary(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+
+#endif

@@ -1,0 +1,133 @@
+/* files.c - aligned allocation, whole-file reads with a cap, and atomic writes.
+ * Atomic means: temp file in the same directory, fsync, rename, fsync the directory. A crash
+ * leaves either the old file or the new one, never half of one. */
+#define _POSIX_C_SOURCE 200809L
+#include "core/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void *am__calloc_aligned(size_t count, size_t size)
+{
+    if (size && count > (SIZE_MAX - 64) / size)
+        return NULL;
+    size_t bytes = count * size;
+    bytes = (bytes + 63) & ~(size_t)63;
+    if (bytes == 0)
+        bytes = 64;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes) != 0)
+        return NULL;
+    memset(p, 0, bytes);
+    return p;
+}
+
+void am__free(void *p)
+{
+    free(p);
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int am__write_file_atomic(const char *path, const void *data, size_t len)
+{
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 32);
+    char *dir = strdup(path);
+    int fd = -1, rc = AMUSE_OK;
+    if (!tmp || !dir) {
+        rc = am__fail(AMUSE_ENOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = am__fail(AMUSE_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+        rc = am__fail(AMUSE_EIO, "%s: cannot write: %s", tmp, strerror(errno));
+        goto out_unlink;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        rc = am__fail(AMUSE_EIO, "%s: cannot close: %s", tmp, strerror(errno));
+        goto out_unlink;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        rc = am__fail(AMUSE_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
+        goto out_unlink;
+    }
+    /* Make the rename itself durable. */
+    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    goto out;
+out_unlink:
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+out:
+    free(tmp);
+    free(dir);
+    return rc;
+}
+
+int am__read_file(const char *path, size_t max_bytes, char **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return am__fail(errno == ENOENT ? AMUSE_ENOTFOUND : AMUSE_EIO, "%s: cannot open: %s",
+                        path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return am__fail(AMUSE_EIO, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        fclose(f);
+        return am__fail(AMUSE_ETOOBIG, "%s: %lld bytes is over the limit of %zu", path,
+                        (long long)st.st_size, max_bytes);
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = malloc(n + 1);
+    if (!buf) {
+        fclose(f);
+        return am__fail(AMUSE_ENOMEM, "%s: cannot allocate %zu bytes", path, n);
+    }
+    if (fread(buf, 1, n, f) != n) {
+        free(buf);
+        fclose(f);
+        return am__fail(AMUSE_EIO, "%s: short read", path);
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *data = buf;
+    *len = n;
+    return AMUSE_OK;
+}

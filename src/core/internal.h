@@ -1,0 +1,34 @@
+/* core/internal.h - helpers shared by the library's source files (am__ prefix, not installed). */
+#ifndef AMUSE_CORE_INTERNAL_H
+#define AMUSE_CORE_INTERNAL_H
+
+#include "amuse/error.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define AM__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define AM__PRINTF(a, b)
+#endif
+
+/* Record a detailed message for this thread and return status, so that a failure reads
+ *     return am__fail(AMUSE_EFORMAT, "%s: byte %zu: ...", path, off);                       */
+int am__fail(int status, const char *fmt, ...) AM__PRINTF(2, 3);
+
+/* Put "<prefix>: " in front of the current message (adds the file name to a parser's error). */
+int am__fail_prefix(int status, const char *fmt, ...) AM__PRINTF(2, 3);
+
+/* 64-byte aligned allocation, zero-filled; free with am__free. NULL on failure or overflow. */
+void *am__calloc_aligned(size_t count, size_t size);
+void am__free(void *p);
+
+/* Write len bytes to path atomically: "<path>.tmp.<pid>", fsync, rename, fsync the directory.
+ * On failure nothing is left at path or at the temporary name. */
+int am__write_file_atomic(const char *path, const void *data, size_t len);
+
+/* Read a whole file, up to max_bytes; adds a NUL after the data (not counted in *len). */
+int am__read_file(const char *path, size_t max_bytes, char **data, size_t *len);
+
+#endif

@@ -1,0 +1,151 @@
+/* test_core.c - tensors, shapes, the RNG, the GEMM wrapper against its reference, errors, files. */
+#include "amuse/error.h"
+#include "amuse/rng.h"
+#include "amuse/runtime.h"
+#include "amuse/tensor.h"
+#include "core/blas.h"
+#include "core/internal.h"
+#include "test.h"
+
+#include <unistd.h>
+
+TEST(shape_size_and_format)
+{
+    struct amuse_shape s;
+    int64_t dims[] = {26, 26, 32};
+    char buf[64];
+    ASSERT_OK(amuse_shape_make(&s, 3, dims));
+    ASSERT_EQ_INT(amuse_shape_size(&s), 26 * 26 * 32);
+    ASSERT_STR_EQ(amuse_shape_format(&s, 1, buf, sizeof buf), "(None, 26, 26, 32)");
+    ASSERT_STR_EQ(amuse_shape_format(&s, 0, buf, sizeof buf), "(26, 26, 32)");
+    int64_t bad[] = {-1};
+    ASSERT_FAILS(amuse_shape_make(&s, 1, bad), AMUSE_EINVAL, "negative");
+    int64_t huge[] = {INT64_MAX / 2, 4};
+    ASSERT_OK(amuse_shape_make(&s, 2, huge));
+    ASSERT_EQ_INT(amuse_shape_size(&s), -1);
+}
+
+TEST(rng_is_deterministic_and_uniform)
+{
+    struct amuse_rng a, b;
+    amuse_rng_seed(&a, 42);
+    amuse_rng_seed(&b, 42);
+    for (int i = 0; i < 100; i++)
+        ASSERT_EQ_INT(amuse_rng_next(&a), amuse_rng_next(&b));
+    amuse_rng_seed(&b, 43);
+    ASSERT_TRUE(amuse_rng_next(&a) != amuse_rng_next(&b));
+    /* Mean and variance of 100k uniforms and normals. */
+    double s = 0, s2 = 0, ns = 0, ns2 = 0;
+    int n = 100000, counts[7] = {0};
+    for (int i = 0; i < n; i++) {
+        float u = amuse_rng_uniform(&a);
+        ASSERT_TRUE(u >= 0.0f && u < 1.0f);
+        s += u;
+        s2 += u * u;
+        float g = amuse_rng_normal(&a);
+        ns += g;
+        ns2 += g * g;
+        counts[amuse_rng_below(&a, 7)]++;
+    }
+    ASSERT_NEAR(s / n, 0.5, 0.01);
+    ASSERT_NEAR(s2 / n - 0.25, 1.0 / 12.0, 0.01);
+    ASSERT_NEAR(ns / n, 0.0, 0.02);
+    ASSERT_NEAR(ns2 / n, 1.0, 0.02);
+    for (int i = 0; i < 7; i++)
+        ASSERT_NEAR(counts[i] / (double)n, 1.0 / 7.0, 0.01);
+}
+
+TEST(shuffle_is_a_permutation)
+{
+    struct amuse_rng r;
+    amuse_rng_seed(&r, 7);
+    int64_t idx[1000];
+    int seen[1000] = {0};
+    for (int i = 0; i < 1000; i++)
+        idx[i] = i;
+    amuse_rng_shuffle(&r, idx, 1000);
+    int moved = 0;
+    for (int i = 0; i < 1000; i++) {
+        seen[idx[i]]++;
+        moved += idx[i] != i;
+    }
+    for (int i = 0; i < 1000; i++)
+        ASSERT_EQ_INT(seen[i], 1);
+    ASSERT_TRUE(moved > 900);
+}
+
+TEST(sgemm_matches_reference_in_all_transpositions)
+{
+    struct amuse_rng r;
+    amuse_rng_seed(&r, 1);
+    enum { M = 37, N = 29, K = 53 };
+    static float a[M * K], b[K * N], c1[M * N], c2[M * N];
+    for (int i = 0; i < M * K; i++)
+        a[i] = amuse_rng_normal(&r);
+    for (int i = 0; i < K * N; i++)
+        b[i] = amuse_rng_normal(&r);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            for (int i = 0; i < M * N; i++)
+                c1[i] = c2[i] = amuse_rng_normal(&r);
+            int lda = ta ? M : K, ldb = tb ? K : N;
+            am__sgemm(ta, tb, M, N, K, 0.5f, a, lda, b, ldb, 0.25f, c1, N);
+            am__sgemm_reference(ta, tb, M, N, K, 0.5f, a, lda, b, ldb, 0.25f, c2, N);
+            for (int i = 0; i < M * N; i++)
+                ASSERT_NEAR(c1[i], c2[i], 1e-4 * (1 + fabs(c2[i])));
+        }
+}
+
+TEST(errors_have_names_and_messages)
+{
+    ASSERT_STR_EQ(amuse_strerror(AMUSE_OK), "success");
+    ASSERT_STR_EQ(amuse_strerror(AMUSE_EFORMAT), "malformed input");
+    ASSERT_STR_EQ(amuse_strerror(-999), "unknown error");
+    ASSERT_EQ_INT(am__fail(AMUSE_EFORMAT, "byte %d is bad", 12), AMUSE_EFORMAT);
+    am__fail_prefix(AMUSE_EFORMAT, "%s", "file.bin");
+    ASSERT_STR_EQ(amuse_last_error(), "file.bin: byte 12 is bad");
+}
+
+TEST(atomic_write_replaces_whole_file)
+{
+    char path[] = "/tmp/amuse-test-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_TRUE(fd >= 0);
+    close(fd);
+    ASSERT_OK(am__write_file_atomic(path, "hello", 5));
+    char *data;
+    size_t len;
+    ASSERT_OK(am__read_file(path, 100, &data, &len));
+    ASSERT_EQ_INT(len, 5);
+    ASSERT_STR_EQ(data, "hello");
+    free(data);
+    ASSERT_FAILS(am__read_file(path, 3, &data, &len), AMUSE_ETOOBIG, "over the limit");
+    unlink(path);
+    ASSERT_FAILS(am__read_file(path, 100, &data, &len), AMUSE_ENOTFOUND, path);
+    ASSERT_FAILS(am__write_file_atomic("/nonexistent-dir/x", "a", 1), AMUSE_EIO, "cannot create");
+}
+
+TEST(blas_coretype_recommendation)
+{
+    const char *avx512 = "avx512f avx512bw avx512vl avx512dq avx2 fma";
+    ASSERT_STR_EQ(amuse_blas_recommended_coretype("Prescott", avx512), "SkylakeX");
+    ASSERT_STR_EQ(amuse_blas_recommended_coretype("Prescott", "avx2 fma"), "Haswell");
+    ASSERT_TRUE(amuse_blas_recommended_coretype("Prescott", "sse3") == NULL);
+    ASSERT_TRUE(amuse_blas_recommended_coretype("Zen", avx512) == NULL);
+    ASSERT_TRUE(amuse_blas_recommended_coretype("SkylakeX", avx512) == NULL);
+    /* A partial AVX-512 set is not enough for the SkylakeX kernels. */
+    ASSERT_STR_EQ(amuse_blas_recommended_coretype("Prescott", "avx512f avx2 fma"), "Haswell");
+    ASSERT_TRUE(amuse_blas_core() != NULL);
+}
+
+int main(void)
+{
+    RUN(shape_size_and_format);
+    RUN(rng_is_deterministic_and_uniform);
+    RUN(shuffle_is_a_permutation);
+    RUN(sgemm_matches_reference_in_all_transpositions);
+    RUN(errors_have_names_and_messages);
+    RUN(atomic_write_replaces_whole_file);
+    RUN(blas_coretype_recommendation);
+    return test_summary();
+}
