@@ -1,0 +1,159 @@
+/* amuse/model.h - neural-network models: build from a Keras-style JSON config, train, evaluate,
+ * predict, save and load.
+ *
+ * A model is a small graph of layers (Keras "Sequential" is the common case of a chain). Its
+ * config uses Keras class names and config keys (Conv2D with filters, kernel_size, strides,
+ * padding, activation; Dense with units; ...) plus "compile" (optimizer, loss, metrics) and "fit"
+ * (batch_size, epochs, validation_split, callbacks) sections; docs/model-format.md describes it.
+ *
+ * On disk a model is a directory: config.json and model.safetensors (F32 tensors named
+ * "<layer>/<weight>", e.g. "conv2d/kernel", in Keras layouts: Dense kernel (in, out), Conv2D kernel
+ * (kh, kw, in, out), channels-last activations).
+ *
+ * Memory: parameters, gradients and optimizer state are one block each, allocated when the model
+ * is built; activations are sized once per batch size. A model is not thread-safe: use one per
+ * thread, or serialise calls.
+ */
+#ifndef AMUSE_MODEL_H
+#define AMUSE_MODEL_H
+
+#include "amuse/data.h"
+#include "amuse/tensor.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct amuse_model;
+
+/* ---- building, saving, loading ------------------------------------------------------------ */
+
+/* Build a model from a config document (a training recipe or a saved model's config.json).
+ * `source` names the document in error messages. Weights are zero until amuse_model_init_weights
+ * or amuse_model_load. Errors name the layer index, layer name and config key at fault. */
+int amuse_model_from_json(struct amuse_model **out, const char *json, size_t len,
+                          const char *source);
+int amuse_model_from_file(struct amuse_model **out, const char *config_path);
+
+/* Initialise weights as Keras does (glorot_uniform kernels, zero biases) from a seed. */
+int amuse_model_init_weights(struct amuse_model *m, uint64_t seed);
+
+/* Load a model directory (config.json + model.safetensors). Every weight named by the config must
+ * be present with the right shape; extra tensors are an error too. */
+int amuse_model_load(struct amuse_model **out, const char *dir);
+
+/* Save to a directory (created if missing): config.json and model.safetensors, each written
+ * atomically (temp file, fsync, rename). */
+int amuse_model_save(struct amuse_model *m, const char *dir);
+
+void amuse_model_free(struct amuse_model *m);
+
+/* ---- introspection ------------------------------------------------------------------------ */
+
+const char *amuse_model_name(const struct amuse_model *m);
+/* Shape of one input sample / one output sample (no batch dimension). */
+const struct amuse_shape *amuse_model_input_shape(const struct amuse_model *m);
+const struct amuse_shape *amuse_model_output_shape(const struct amuse_model *m);
+int64_t amuse_model_param_count(const struct amuse_model *m);
+/* Class labels from the config ("labels": [...]); NULL if the config has none. */
+const char *amuse_model_label(const struct amuse_model *m, int index);
+/* The config document (as loaded, with anything amuse_model_save added). Owned by the model. */
+const char *amuse_model_config_json(const struct amuse_model *m);
+
+/* Weights in a fixed order. value and grad are views into the model's blocks. */
+int amuse_model_weight_count(const struct amuse_model *m);
+const char *amuse_model_weight_info(struct amuse_model *m, int index, struct amuse_tensor *value,
+                                    struct amuse_tensor *grad);
+/* By name ("dense/kernel"); AMUSE_ENOTFOUND if absent. */
+int amuse_model_find_weight(struct amuse_model *m, const char *name, struct amuse_tensor *value,
+                            struct amuse_tensor *grad);
+
+/* Keras-style summary table (layers, output shapes, parameter counts) to out. */
+void amuse_model_summary(const struct amuse_model *m, FILE *out);
+
+/* ---- training one step at a time -------------------------------------------------------- */
+
+/* Set optimizer, loss and metrics from a Keras-like "compile" JSON object, e.g.
+ * {"optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.01}},
+ *  "loss": "categorical_crossentropy"}. Resets optimizer state. */
+int amuse_model_compile(struct amuse_model *m, const char *compile_json);
+
+/* Run the graph on `batch` samples (x: batch * size(input) floats). training=1 enables dropout.
+ * *out points to batch * size(output) floats owned by the model, valid until the next call. */
+int amuse_model_forward(struct amuse_model *m, const float *x, int64_t batch, int training,
+                        const float **out);
+
+/* Loss of the last forward pass, Keras's way (probabilities clipped to [1e-7, 1 - 1e-7], mean over
+ * the batch). Give one-hot/soft `targets` (batch * classes) or integer `labels` (batch). Also
+ * stores d(loss)/d(output) for amuse_model_backward (fused with softmax where possible). */
+int amuse_model_loss(struct amuse_model *m, const float *targets, const int32_t *labels,
+                     float *loss);
+
+/* Set all gradients to zero. */
+void amuse_model_zero_grad(struct amuse_model *m);
+/* Back-propagate the last loss; gradients accumulate (+=) into the gradient block. */
+int amuse_model_backward(struct amuse_model *m);
+/* One optimizer update from the current gradients. */
+int amuse_model_step(struct amuse_model *m);
+
+/* ---- fit / evaluate / predict ------------------------------------------------------------ */
+
+struct amuse_epoch_log {
+    int epoch;
+    double loss, accuracy, val_loss, val_accuracy; /* val_* are NAN without validation data */
+    double train_seconds, val_seconds;            /* time in training steps / in validation */
+    int64_t train_samples;
+};
+
+struct amuse_fit_options {
+    int batch_size;          /* default 32 */
+    int epochs;              /* default 1 */
+    double validation_split; /* fraction held out from the END before shuffling (Keras) */
+    int shuffle;             /* default 1 */
+    uint64_t seed;           /* shuffling and dropout */
+    int verbose;             /* 0 silent, 1 progress bar (one line per epoch if not a TTY) */
+    FILE *progress;          /* where progress goes (default stdout) */
+    /* EarlyStopping: monitor "val_loss" / "val_accuracy" / "loss" / "accuracy"; patience < 0 off */
+    const char *monitor;
+    int patience;
+    double min_delta;
+    int restore_best_weights;
+    /* If set, the model is saved here whenever the monitored value improves (ModelCheckpoint
+     * with save_best_only). */
+    const char *checkpoint_dir;
+};
+
+/* Options from the config's "fit" section (with Keras defaults where it is silent). */
+int amuse_model_fit_options(const struct amuse_model *m, struct amuse_fit_options *opt);
+
+/* Train on d with Keras fit semantics. history receives one entry per epoch run (up to
+ * opt->epochs entries; caller allocates); *epochs_run says how many. */
+int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
+                    const struct amuse_fit_options *opt, struct amuse_epoch_log *history,
+                    int *epochs_run);
+
+struct amuse_eval_result {
+    double loss, accuracy, seconds;
+    int64_t samples;
+    int n_classes;
+    double *class_accuracy; /* n_classes entries, owned; free with amuse_eval_result_release */
+    int64_t *class_count;
+};
+int amuse_model_evaluate(struct amuse_model *m, const struct amuse_dataset *d, int batch_size,
+                         struct amuse_eval_result *res);
+void amuse_eval_result_release(struct amuse_eval_result *res);
+
+/* Outputs for n samples into out (n * size(output) floats), in batches of batch_size. */
+int amuse_model_predict(struct amuse_model *m, const float *x, int64_t n, int batch_size,
+                        float *out);
+
+/* Write training curves (loss and accuracy, train and validation) as an SVG, atomically. */
+int amuse_history_write_svg(const char *path, const struct amuse_epoch_log *history, int n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
