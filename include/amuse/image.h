@@ -1,9 +1,13 @@
 /* amuse/image.h - decode an image and turn it into a model's input tensor.
  *
- * Decoding is stb_image (PNG, JPEG, BMP, GIF, ...). The header is checked before any pixel is
+ * Decoding is stb_image. The header is checked before any pixel is
  * decoded, so an "image bomb" that declares huge dimensions is refused cheaply. Conversion:
- * to grey (ITU-R BT.601 luma) or RGB, bilinear resize to the model's height and width, scale
- * to [0, 1]. Optionally inverted for models trained on light-on-dark images.
+ * alpha composited over white, to grey (ITU-R BT.601 luma) or RGB, resize to the model's height
+ * and width (per axis: area averaging when shrinking, bilinear when enlarging, a copy when the
+ * size is kept), scale to [0, 1]. Optionally inverted for models trained on light-on-dark images.
+ * Only PNG, JPEG, BMP and GIF are accepted (recognised by their signature); a GIF gives its first
+ * frame. Failures: AMUSE_EINVAL (options), AMUSE_EFORMAT (not an image, corrupt or truncated; the
+ * message names the source and stb_image's reason), AMUSE_ETOOBIG (over the caps below).
  */
 #ifndef AMUSE_IMAGE_H
 #define AMUSE_IMAGE_H

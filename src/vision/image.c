@@ -1,0 +1,339 @@
+/* image.c - decode an image with stb_image and turn it into a model's input (amuse/image.h).
+ *
+ * Order of work: recognise the format from its signature (PNG, JPEG, BMP and GIF only: formats
+ * without a signature, such as TGA, would let any bytes pass for an image), read the declared
+ * dimensions from the header (our own few lines per format, then stbi_info_from_memory) and
+ * refuse oversized images before a pixel is decoded, decode to
+ * 8-bit RGBA, composite alpha over white, convert to grey (BT.601 luma) or RGB, resize, scale to
+ * [0, 1], invert if asked.
+ *
+ * Resizing is separable and per axis: area averaging (each output pixel is the coverage-weighted
+ * mean of the input pixels under it) where the axis shrinks, bilinear interpolation (pixel
+ * centres aligned, edges clamped) where it grows, and a plain copy where it keeps its size.
+ * Values are averaged as stored (sRGB-encoded), without linearising gamma.
+ *
+ * It does not handle animation (a GIF gives its first frame), colour profiles or EXIF rotation.
+ */
+#include "amuse/image.h"
+#include "core/internal.h"
+
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stb/stb_image.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_FILE_BYTES ((size_t)64 << 20)
+
+/* ---------------------------------------------------------------- format */
+
+static const char *sniff_format(const unsigned char *p, size_t len)
+{
+    if (len >= 8 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0)
+        return "PNG";
+    if (len >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF)
+        return "JPEG";
+    if (len >= 2 && p[0] == 'B' && p[1] == 'M')
+        return "BMP";
+    if (len >= 6 && (memcmp(p, "GIF87a", 6) == 0 || memcmp(p, "GIF89a", 6) == 0))
+        return "GIF";
+    return NULL;
+}
+
+/* Read the declared width and height from the header ourselves: stb_image's own info call
+ * refuses very large images with a reason that later decoders overwrite ("unknown image type"),
+ * so it cannot tell a bomb from garbage. Returns 1 when the header holds the dimensions. */
+static uint32_t be16(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 8 | p[1];
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return be16(p) << 16 | be16(p + 2);
+}
+
+static uint32_t le16(const unsigned char *p)
+{
+    return (uint32_t)p[1] << 8 | p[0];
+}
+
+static uint32_t le32(const unsigned char *p)
+{
+    return le16(p + 2) << 16 | le16(p);
+}
+
+static int jpeg_dimensions(const unsigned char *p, size_t len, uint64_t *w, uint64_t *h)
+{
+    size_t pos = 2;
+    while (pos + 4 <= len) {
+        if (p[pos] != 0xFF)
+            return 0;
+        if (p[pos + 1] == 0xFF) { /* fill byte */
+            pos++;
+            continue;
+        }
+        unsigned marker = p[pos + 1];
+        if ((marker >= 0xD0 && marker <= 0xD9) || marker == 0x01) { /* no length field */
+            pos += 2;
+            continue;
+        }
+        if (marker == 0xDA) /* scan data before any frame header */
+            return 0;
+        size_t seglen = be16(p + pos + 2);
+        if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 &&
+            marker != 0xCC) {
+            if (pos + 9 > len)
+                return 0;
+            *h = be16(p + pos + 5);
+            *w = be16(p + pos + 7);
+            return 1;
+        }
+        if (seglen < 2)
+            return 0;
+        pos += 2 + seglen;
+    }
+    return 0;
+}
+
+static int header_dimensions(const char *format, const unsigned char *p, size_t len,
+                             uint64_t *w, uint64_t *h)
+{
+    if (strcmp(format, "PNG") == 0) {
+        if (len < 24 || memcmp(p + 12, "IHDR", 4) != 0)
+            return 0;
+        *w = be32(p + 16);
+        *h = be32(p + 20);
+        return 1;
+    }
+    if (strcmp(format, "GIF") == 0) {
+        if (len < 10)
+            return 0;
+        *w = le16(p + 6);
+        *h = le16(p + 8);
+        return 1;
+    }
+    if (strcmp(format, "BMP") == 0) {
+        if (len < 26)
+            return 0;
+        if (le32(p + 14) == 12) { /* OS/2 core header: 16-bit sizes */
+            *w = le16(p + 18);
+            *h = le16(p + 20);
+            return 1;
+        }
+        int64_t sw = (int32_t)le32(p + 18), sh = (int32_t)le32(p + 22); /* height < 0: top-down */
+        *w = (uint64_t)(sw < 0 ? -sw : sw);
+        *h = (uint64_t)(sh < 0 ? -sh : sh);
+        return 1;
+    }
+    return jpeg_dimensions(p, len, w, h);
+}
+
+static int check_dimensions(const char *name, const char *format, uint64_t w, uint64_t h)
+{
+    if (w > AMUSE_IMAGE_MAX_SIDE || h > AMUSE_IMAGE_MAX_SIDE)
+        return am__fail(AMUSE_ETOOBIG,
+                        "%s: %s declares %" PRIu64 " x %" PRIu64 " pixels (at most %d a side)",
+                        name, format, w, h, AMUSE_IMAGE_MAX_SIDE);
+    if (w * h > AMUSE_IMAGE_MAX_PIXELS)
+        return am__fail(AMUSE_ETOOBIG,
+                        "%s: %s declares %" PRIu64 " x %" PRIu64 " pixels (at most %u in all)",
+                        name, format, w, h, (unsigned)AMUSE_IMAGE_MAX_PIXELS);
+    return AMUSE_OK;
+}
+
+/* ---------------------------------------------------------------- resampling */
+
+/* Weights that map n_in samples onto n_out: output i is sum_k weight[first[i] + k] *
+ * in[src[first[i] + k]] for k < count[i]. */
+struct taps {
+    int *first, *count, *src;
+    float *weight;
+};
+
+static void taps_release(struct taps *t)
+{
+    free(t->first);
+    free(t->count);
+    free(t->src);
+    free(t->weight);
+}
+
+static int taps_make(struct taps *t, int n_in, int n_out)
+{
+    /* Area averaging touches at most ceil(n_in / n_out) + 1 inputs per output; bilinear 2. */
+    size_t per = (size_t)(n_in / n_out) + 2;
+    size_t total = per * (size_t)n_out;
+    memset(t, 0, sizeof *t);
+    t->first = malloc((size_t)n_out * sizeof(int));
+    t->count = malloc((size_t)n_out * sizeof(int));
+    t->src = malloc(total * sizeof(int));
+    t->weight = malloc(total * sizeof(float));
+    if (!t->first || !t->count || !t->src || !t->weight) {
+        taps_release(t);
+        return AMUSE_ENOMEM;
+    }
+    size_t at = 0;
+    double scale = (double)n_in / n_out;
+    for (int i = 0; i < n_out; i++) {
+        t->first[i] = (int)at;
+        if (n_in == n_out) {
+            t->src[at] = i;
+            t->weight[at++] = 1.0f;
+        } else if (n_in > n_out) {
+            double a = i * scale, b = (i + 1) * scale;
+            int j0 = (int)floor(a), j1 = (int)ceil(b);
+            if (j1 > n_in)
+                j1 = n_in;
+            for (int j = j0; j < j1; j++) {
+                double lo = j > a ? j : a, hi = j + 1 < b ? j + 1 : b;
+                if (hi > lo && at < total) {
+                    t->src[at] = j;
+                    t->weight[at++] = (float)((hi - lo) / scale);
+                }
+            }
+        } else {
+            double x = (i + 0.5) * scale - 0.5;
+            int j = (int)floor(x);
+            float f = (float)(x - j);
+            int j0 = j < 0 ? 0 : j, j1 = j + 1 > n_in - 1 ? n_in - 1 : j + 1;
+            t->src[at] = j0;
+            t->weight[at++] = 1.0f - f;
+            t->src[at] = j1;
+            t->weight[at++] = f;
+        }
+        t->count[i] = (int)at - t->first[i];
+    }
+    return AMUSE_OK;
+}
+
+/* ---------------------------------------------------------------- conversion */
+
+/* Channel c (0..2) of pixel p of an RGBA image, alpha composited over white, in [0, 1]. */
+static float over_white(const unsigned char *p, int c)
+{
+    float a = p[3] / 255.0f;
+    return (p[c] / 255.0f) * a + (1.0f - a);
+}
+
+static float pixel_value(const unsigned char *p, int channels, int c)
+{
+    if (channels == 3)
+        return over_white(p, c);
+    return 0.299f * over_white(p, 0) + 0.587f * over_white(p, 1) + 0.114f * over_white(p, 2);
+}
+
+static int check_options(const struct amuse_image_options *opt, const char *name)
+{
+    if (!opt || opt->height < 1 || opt->width < 1 || opt->height > AMUSE_IMAGE_MAX_SIDE ||
+        opt->width > AMUSE_IMAGE_MAX_SIDE)
+        return am__fail(AMUSE_EINVAL, "%s: output size must be 1 to %d pixels a side", name,
+                        AMUSE_IMAGE_MAX_SIDE);
+    if (opt->channels != 1 && opt->channels != 3)
+        return am__fail(AMUSE_EINVAL, "%s: %d channels asked for; 1 (grey) or 3 (RGB) allowed",
+                        name, opt->channels);
+    return AMUSE_OK;
+}
+
+int amuse_image_decode(const void *bytes, size_t len, const char *name,
+                       const struct amuse_image_options *opt, float *out)
+{
+    unsigned char *rgba = NULL;
+    float *rows = NULL;
+    struct taps tx = {0}, ty = {0};
+    int w, h, comp, rc;
+
+    if ((rc = check_options(opt, name)) != AMUSE_OK)
+        return rc;
+    if (len > INT_MAX)
+        return am__fail(AMUSE_ETOOBIG, "%s: %zu bytes is too large to decode", name, len);
+    const char *format = sniff_format(bytes, len);
+    if (!format)
+        return am__fail(AMUSE_EFORMAT, "%s: not a PNG, JPEG, BMP or GIF image (unknown signature)",
+                        name);
+    uint64_t hw, hh;
+    if (header_dimensions(format, bytes, len, &hw, &hh) &&
+        (rc = check_dimensions(name, format, hw, hh)) != AMUSE_OK)
+        return rc;
+    /* Then stb_image's view of the header, which must agree with the caps too. */
+    if (!stbi_info_from_memory(bytes, (int)len, &w, &h, &comp))
+        return am__fail(AMUSE_EFORMAT, "%s: unreadable %s header: %s", name, format,
+                        stbi_failure_reason());
+    if (w < 1 || h < 1)
+        return am__fail(AMUSE_EFORMAT, "%s: %s declares %d x %d pixels", name, format, w, h);
+    if ((rc = check_dimensions(name, format, (uint64_t)w, (uint64_t)h)) != AMUSE_OK)
+        return rc;
+
+    int dw, dh, dcomp;
+    rgba = stbi_load_from_memory(bytes, (int)len, &dw, &dh, &dcomp, 4);
+    if (!rgba) {
+        rc = am__fail(AMUSE_EFORMAT, "%s: cannot decode %s: %s", name, format,
+                      stbi_failure_reason());
+        goto out;
+    }
+    if (dw != w || dh != h) { /* defensive: stb decoded a different size than it announced */
+        rc = am__fail(AMUSE_EFORMAT, "%s: %s decoded to %d x %d, header said %d x %d", name,
+                      format, dw, dh, w, h);
+        goto out;
+    }
+
+    int C = opt->channels, W = opt->width, H = opt->height;
+    if (taps_make(&tx, w, W) != AMUSE_OK || taps_make(&ty, h, H) != AMUSE_OK) {
+        rc = am__fail(AMUSE_ENOMEM, "%s: out of memory for resampling", name);
+        goto out;
+    }
+    /* Horizontal pass: h rows of W pixels, read straight from the RGBA bytes. */
+    rows = malloc((size_t)h * (size_t)W * (size_t)C * sizeof(float));
+    if (!rows) {
+        rc = am__fail(AMUSE_ENOMEM, "%s: out of memory for resampling", name);
+        goto out;
+    }
+    for (int y = 0; y < h; y++) {
+        const unsigned char *line = rgba + (size_t)y * (size_t)w * 4;
+        float *dst = rows + (size_t)y * (size_t)W * (size_t)C;
+        for (int x = 0; x < W; x++) {
+            for (int c = 0; c < C; c++) {
+                float s = 0;
+                for (int k = 0; k < tx.count[x]; k++) {
+                    int t = tx.first[x] + k;
+                    s += tx.weight[t] * pixel_value(line + (size_t)tx.src[t] * 4, C, c);
+                }
+                dst[(size_t)x * C + c] = s;
+            }
+        }
+    }
+    /* Vertical pass into out, then clamp against rounding, and invert if asked. */
+    for (int y = 0; y < H; y++) {
+        for (size_t i = 0; i < (size_t)W * C; i++) {
+            float s = 0;
+            for (int k = 0; k < ty.count[y]; k++) {
+                int t = ty.first[y] + k;
+                s += ty.weight[t] * rows[(size_t)ty.src[t] * (size_t)W * C + i];
+            }
+            s = s < 0.0f ? 0.0f : s > 1.0f ? 1.0f : s;
+            out[(size_t)y * W * C + i] = opt->invert ? 1.0f - s : s;
+        }
+    }
+    rc = AMUSE_OK;
+out:
+    free(rows);
+    taps_release(&ty);
+    taps_release(&tx);
+    stbi_image_free(rgba);
+    return rc;
+}
+
+int amuse_image_load(const char *path, const struct amuse_image_options *opt, float *out)
+{
+    char *bytes;
+    size_t len;
+    int rc = check_options(opt, path);
+    if (rc != AMUSE_OK)
+        return rc;
+    if ((rc = am__read_file(path, MAX_FILE_BYTES, &bytes, &len)) != AMUSE_OK)
+        return rc;
+    rc = amuse_image_decode(bytes, len, path, opt, out);
+    free(bytes);
+    return rc;
+}

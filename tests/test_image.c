@@ -1,0 +1,237 @@
+/* test_image.c - image decoding and conversion. Fixtures are made here with stb_image_write
+ * (shipped in Debian's libstb): a real Fashion-MNIST t10k image as PNG must decode back to its
+ * pixels; known colours check BT.601 luma, alpha over white, resizing and inversion; and text,
+ * a truncated PNG and PNG headers declaring huge sizes ("image bombs") must be refused. */
+#include "amuse/data.h"
+#include "amuse/image.h"
+#include "test.h"
+
+#include <stb/stb_image_write.h>
+#include <stdint.h>
+#include <unistd.h>
+#include <zlib.h>
+
+struct membuf {
+    unsigned char *p;
+    size_t len;
+};
+
+static void append(void *ctx, void *data, int size)
+{
+    struct membuf *m = ctx;
+    m->p = realloc(m->p, m->len + (size_t)size);
+    if (!m->p)
+        abort();
+    memcpy(m->p + m->len, data, (size_t)size);
+    m->len += (size_t)size;
+}
+
+static struct membuf png_of(const unsigned char *pixels, int w, int h, int comp)
+{
+    struct membuf m = {0};
+    if (!stbi_write_png_to_func(append, &m, w, h, comp, pixels, w * comp))
+        abort();
+    return m;
+}
+
+/* A PNG signature and IHDR chunk (with a correct CRC) declaring w x h, then IEND: no pixels. */
+static struct membuf png_header_only(uint32_t w, uint32_t h)
+{
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    unsigned char ihdr[25] = {0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+    for (int i = 0; i < 4; i++) {
+        ihdr[8 + i] = (unsigned char)(w >> (24 - 8 * i));
+        ihdr[12 + i] = (unsigned char)(h >> (24 - 8 * i));
+    }
+    ihdr[16] = 8; /* bit depth */
+    ihdr[17] = 2; /* colour type RGB; compression, filter, interlace stay 0 */
+    uLong crc = crc32(0L, ihdr + 4, 17);
+    for (int i = 0; i < 4; i++)
+        ihdr[21 + i] = (unsigned char)(crc >> (24 - 8 * i));
+    static const unsigned char iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
+    struct membuf m = {0};
+    append(&m, (void *)sig, 8);
+    append(&m, ihdr, 25);
+    append(&m, (void *)iend, 12);
+    return m;
+}
+
+TEST(real_t10k_image_round_trips_through_png)
+{
+    struct amuse_idx images;
+    ASSERT_OK(amuse_idx_read("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
+                             &images));
+    const unsigned char *digit = images.data + 784 * 3; /* sample 3, a trouser (label 1) */
+    struct membuf png = png_of(digit, 28, 28, 1);
+    struct amuse_image_options opt = {28, 28, 1, 0};
+    float out[784], inv[784];
+    ASSERT_OK(amuse_image_decode(png.p, png.len, "digit.png", &opt, out));
+    opt.invert = 1;
+    ASSERT_OK(amuse_image_decode(png.p, png.len, "digit.png", &opt, inv));
+    int nonzero = 0;
+    for (int i = 0; i < 784; i++) {
+        ASSERT_NEAR(out[i], digit[i] / 255.0, 1.0 / 255.0);
+        ASSERT_NEAR(inv[i], 1.0 - digit[i] / 255.0, 1.0 / 255.0);
+        nonzero += digit[i] != 0;
+    }
+    ASSERT_TRUE(nonzero > 100); /* the sample is a real picture, not blank */
+
+    /* Through a file too, and as RGB (grey replicated). */
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/amuse_test_%ld_digit.png", (long)getpid());
+    FILE *f = fopen(path, "wb");
+    ASSERT_TRUE(f && fwrite(png.p, 1, png.len, f) == png.len && fclose(f) == 0);
+    float rgb[784 * 3];
+    struct amuse_image_options opt3 = {28, 28, 3, 0};
+    ASSERT_OK(amuse_image_load(path, &opt3, rgb));
+    for (int i = 0; i < 784; i++)
+        for (int c = 0; c < 3; c++)
+            ASSERT_NEAR(rgb[3 * i + c], digit[i] / 255.0, 1.0 / 255.0);
+    /* Shrunk to 14 x 14: each output is the mean of a 2 x 2 block. */
+    struct amuse_image_options half = {14, 14, 1, 0};
+    float small[196];
+    ASSERT_OK(amuse_image_load(path, &half, small));
+    for (int y = 0; y < 14; y++)
+        for (int x = 0; x < 14; x++) {
+            const unsigned char *p = digit + 2 * y * 28 + 2 * x;
+            double mean = (p[0] + p[1] + p[28] + p[29]) / (4 * 255.0);
+            ASSERT_NEAR(small[y * 14 + x], mean, 1e-5);
+        }
+    unlink(path);
+    ASSERT_FAILS(amuse_image_load(path, &opt, out), AMUSE_ENOTFOUND, path);
+    free(png.p);
+    amuse_idx_release(&images);
+}
+
+TEST(colour_alpha_and_resizing)
+{
+    /* 2 x 1 RGBA: opaque red, fully transparent black. */
+    const unsigned char px[8] = {255, 0, 0, 255, 0, 0, 0, 0};
+    struct membuf png = png_of(px, 2, 1, 4);
+    struct amuse_image_options grey = {1, 2, 1, 0}, rgb = {1, 2, 3, 0};
+    float out[6];
+    ASSERT_OK(amuse_image_decode(png.p, png.len, "rgba.png", &grey, out));
+    ASSERT_NEAR(out[0], 0.299, 1e-6);
+    ASSERT_NEAR(out[1], 1.0, 1e-6); /* transparent over white is white */
+    ASSERT_OK(amuse_image_decode(png.p, png.len, "rgba.png", &rgb, out));
+    ASSERT_NEAR(out[0], 1.0, 1e-6);
+    ASSERT_NEAR(out[1], 0.0, 1e-6);
+    ASSERT_NEAR(out[2], 0.0, 1e-6);
+    ASSERT_NEAR(out[3], 1.0, 1e-6);
+    ASSERT_NEAR(out[4], 1.0, 1e-6);
+    ASSERT_NEAR(out[5], 1.0, 1e-6);
+    free(png.p);
+
+    /* Half-transparent black over white, and pure green/blue luma weights. */
+    const unsigned char px2[12] = {0, 0, 0, 128, 0, 255, 0, 255, 0, 0, 255, 255};
+    png = png_of(px2, 3, 1, 4);
+    struct amuse_image_options g3 = {1, 3, 1, 0};
+    ASSERT_OK(amuse_image_decode(png.p, png.len, "px2.png", &g3, out));
+    ASSERT_NEAR(out[0], 1.0 - 128.0 / 255.0, 1e-6);
+    ASSERT_NEAR(out[1], 0.587, 1e-6);
+    ASSERT_NEAR(out[2], 0.114, 1e-6);
+    free(png.p);
+
+    /* Enlarging 1 x 2 (black, white) to 1 x 4 is bilinear with aligned pixel centres:
+     * sources at x = -0.25, 0.25, 0.75, 1.25 -> 0, 0.25, 0.75, 1 after clamping. */
+    const unsigned char bw[2] = {0, 255};
+    png = png_of(bw, 2, 1, 1);
+    struct amuse_image_options wide = {1, 4, 1, 0};
+    ASSERT_OK(amuse_image_decode(png.p, png.len, "bw.png", &wide, out));
+    ASSERT_NEAR(out[0], 0.0, 1e-6);
+    ASSERT_NEAR(out[1], 0.25, 1e-6);
+    ASSERT_NEAR(out[2], 0.75, 1e-6);
+    ASSERT_NEAR(out[3], 1.0, 1e-6);
+    /* Shrinking 2 -> 1 averages; 3 -> 2 weighs the middle pixel half to each side. */
+    struct amuse_image_options one = {1, 1, 1, 0};
+    ASSERT_OK(amuse_image_decode(png.p, png.len, "bw.png", &one, out));
+    ASSERT_NEAR(out[0], 0.5, 1e-6);
+    free(png.p);
+    const unsigned char three[3] = {0, 255, 255};
+    png = png_of(three, 3, 1, 1);
+    struct amuse_image_options two = {1, 2, 1, 0};
+    ASSERT_OK(amuse_image_decode(png.p, png.len, "three.png", &two, out));
+    ASSERT_NEAR(out[0], 1.0 / 3.0, 1e-6);
+    ASSERT_NEAR(out[1], 1.0, 1e-6);
+    free(png.p);
+}
+
+TEST(bmp_decodes_too)
+{
+    const unsigned char px[6] = {10, 20, 30, 200, 100, 50};
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/amuse_test_%ld_px.bmp", (long)getpid());
+    ASSERT_TRUE(stbi_write_bmp(path, 2, 1, 3, px));
+    struct amuse_image_options rgb = {1, 2, 3, 0};
+    float out[6];
+    ASSERT_OK(amuse_image_load(path, &rgb, out));
+    for (int i = 0; i < 6; i++)
+        ASSERT_NEAR(out[i], px[i] / 255.0, 1e-6);
+    unlink(path);
+}
+
+TEST(refuses_non_images_truncation_and_bombs)
+{
+    struct amuse_image_options opt = {28, 28, 1, 0};
+    float out[784];
+    const char *text = "this is not an image, it is a sentence\n";
+    ASSERT_FAILS(amuse_image_decode(text, strlen(text), "notes.txt", &opt, out), AMUSE_EFORMAT,
+                 "notes.txt: not a PNG, JPEG, BMP or GIF image");
+    ASSERT_FAILS(amuse_image_decode("", 0, "empty", &opt, out), AMUSE_EFORMAT, "empty");
+
+    unsigned char px[64 * 64];
+    for (int i = 0; i < 64 * 64; i++)
+        px[i] = (unsigned char)(i * 7);
+    struct membuf png = png_of(px, 64, 64, 1);
+    /* Header intact, pixel data cut: stb's reason is in the message. */
+    ASSERT_FAILS(amuse_image_decode(png.p, png.len / 2, "cut.png", &opt, out), AMUSE_EFORMAT,
+                 "cut.png: cannot decode PNG: ");
+    /* Cut inside the header. */
+    ASSERT_FAILS(amuse_image_decode(png.p, 20, "cut.png", &opt, out), AMUSE_EFORMAT,
+                 "cut.png: unreadable PNG header");
+    free(png.p);
+
+    /* Declared sizes beyond the caps are refused from the header alone (no pixel data exists:
+     * a decoder that tried would fail with AMUSE_EFORMAT instead). */
+    png = png_header_only(100000, 100000);
+    ASSERT_FAILS(amuse_image_decode(png.p, png.len, "bomb.png", &opt, out), AMUSE_ETOOBIG,
+                 "bomb.png: PNG declares 100000 x 100000 pixels");
+    free(png.p);
+    png = png_header_only(8193, 1);
+    ASSERT_FAILS(amuse_image_decode(png.p, png.len, "wide.png", &opt, out), AMUSE_ETOOBIG,
+                 "8193 x 1");
+    free(png.p);
+    png = png_header_only(7000, 7000); /* each side fine, 49 million pixels is not */
+    ASSERT_FAILS(amuse_image_decode(png.p, png.len, "many.png", &opt, out), AMUSE_ETOOBIG,
+                 "at most 40000000 in all");
+    free(png.p);
+    /* The same for JPEG (a baseline frame header declaring 65000 x 65000 after an APP0
+     * segment) and BMP (a top-down bitmap, negative height, 3 x 100000). */
+    const unsigned char jpeg[] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 'J',  'F',  0xFF, 0xC0,
+                                  0x00, 0x11, 0x08, 0xFD, 0xE8, 0xFD, 0xE8, 0x03, 0x01, 0x22,
+                                  0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01, 0xFF, 0xD9};
+    ASSERT_FAILS(amuse_image_decode(jpeg, sizeof jpeg, "bomb.jpg", &opt, out), AMUSE_ETOOBIG,
+                 "bomb.jpg: JPEG declares 65000 x 65000 pixels");
+    unsigned char bmp[54] = {'B', 'M', [14] = 40, [18] = 3, [22] = 0x60, 0x79, 0xFE, 0xFF,
+                             [26] = 1, [28] = 24};
+    ASSERT_FAILS(amuse_image_decode(bmp, sizeof bmp, "bomb.bmp", &opt, out), AMUSE_ETOOBIG,
+                 "bomb.bmp: BMP declares 3 x 100000 pixels");
+    png = png_header_only(100, 100); /* within the caps: now it is the missing data */
+    ASSERT_FAILS(amuse_image_decode(png.p, png.len, "nodata.png", &opt, out), AMUSE_EFORMAT,
+                 "nodata.png: cannot decode PNG");
+    free(png.p);
+
+    struct amuse_image_options bad = {0, 28, 1, 0};
+    ASSERT_FAILS(amuse_image_decode(text, 4, "x", &bad, out), AMUSE_EINVAL, "output size");
+    bad = (struct amuse_image_options){28, 28, 2, 0};
+    ASSERT_FAILS(amuse_image_decode(text, 4, "x", &bad, out), AMUSE_EINVAL, "2 channels");
+}
+
+int main(void)
+{
+    RUN(real_t10k_image_round_trips_through_png);
+    RUN(colour_alpha_and_resizing);
+    RUN(bmp_decodes_too);
+    RUN(refuses_non_images_truncation_and_bombs);
+    return test_summary();
+}
