@@ -4,7 +4,7 @@
 # Extra package names may be given as arguments (the test suite adds its own).
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config libopenblas-dev libcjson-dev libstb-dev zlib1g-dev
+packages=(build-essential cmake pkg-config libopenblas-openmp-dev libcjson-dev libstb-dev zlib1g-dev
           dataset-fashion-mnist python3 "$@")
 
 missing=()

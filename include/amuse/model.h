@@ -63,6 +63,16 @@ const char *amuse_model_label(const struct amuse_model *m, int index);
 /* The config document (as loaded, with anything amuse_model_save added). Owned by the model. */
 const char *amuse_model_config_json(const struct amuse_model *m);
 
+/* A string from a section of the config, e.g. ("data", "train_images"); NULL if absent. */
+const char *amuse_model_config_string(const struct amuse_model *m, const char *section,
+                                      const char *key);
+/* A boolean from a section of the config; `fallback` if absent. */
+int amuse_model_config_bool(const struct amuse_model *m, const char *section, const char *key,
+                            int fallback);
+/* Attach a JSON value (text) under a top-level key of the config, replacing any old value; it is
+ * saved with the model (the CLI records training results under "training"). */
+int amuse_model_config_set(struct amuse_model *m, const char *key, const char *json);
+
 /* Weights in a fixed order. value and grad are views into the model's blocks. */
 int amuse_model_weight_count(const struct amuse_model *m);
 const char *amuse_model_weight_info(struct amuse_model *m, int index, struct amuse_tensor *value,
@@ -122,8 +132,9 @@ struct amuse_fit_options {
     double min_delta;
     int restore_best_weights;
     /* If set, the model is saved here whenever the monitored value improves (ModelCheckpoint
-     * with save_best_only). */
+     * with save_best_only). `checkpoint` says the config asked for it; the caller picks the dir. */
     const char *checkpoint_dir;
+    int checkpoint;
 };
 
 /* Options from the config's "fit" section (with Keras defaults where it is silent). */

@@ -4,6 +4,7 @@
 #define AMUSE_CLI_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 struct cli_command {
     const char *name;
@@ -21,8 +22,23 @@ int cli_fail(int status, const char *what);
 int cli_parse_int(const char *opt, const char *text, long long lo, long long hi, long long *out);
 int cli_parse_double(const char *opt, const char *text, double lo, double hi, double *out);
 
+/* Write s as a JSON string literal (quoted and escaped). */
+void cli_json_string(FILE *out, const char *s);
+
 /* 1 if argv has -h or --help. */
 int cli_wants_help(int argc, char **argv);
+
+struct amuse_model;
+struct amuse_dataset;
+
+/* Open a model: a directory (config.json + model.safetensors) loads trained weights; a .json
+ * recipe builds an untrained model (weights zero) - allowed only when allow_untrained is set. */
+int cli_open_model(const char *path, int allow_untrained, struct amuse_model **m);
+
+/* Load the labelled set named by the model config's data section ("train" or "test"), or by
+ * explicit IDX paths when given. limit > 0 keeps the first `limit` samples. */
+int cli_load_dataset(struct amuse_model *m, const char *split, const char *images,
+                     const char *labels, long long limit, struct amuse_dataset *d);
 
 /* Subcommands (one file each). */
 int cmd_train(int argc, char **argv);

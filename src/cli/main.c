@@ -11,6 +11,10 @@
 #include <unistd.h>
 
 static const struct cli_command commands[] = {
+    {"train", "train a model from a JSON recipe", cmd_train},
+    {"summary", "print a model's layers, output shapes and parameter counts", cmd_summary},
+    {"eval", "report loss, accuracy and per-class accuracy on a labelled set", cmd_eval},
+    {"predict", "label images with a trained model (top-k with probabilities)", cmd_predict},
     {NULL, NULL, NULL},
 };
 

@@ -54,10 +54,70 @@ int cli_parse_double(const char *opt, const char *text, double lo, double hi, do
     return 0;
 }
 
+void cli_json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(out, "\\u%04x", *p);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
 int cli_wants_help(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
             return 1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- models and data */
+
+#include "amuse/data.h"
+#include "amuse/model.h"
+
+#include <sys/stat.h>
+
+int cli_open_model(const char *path, int allow_untrained, struct amuse_model **m)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return cli_error("%s: no such model directory or config file", path);
+    int rc;
+    if (S_ISDIR(st.st_mode)) {
+        rc = amuse_model_load(m, path);
+    } else {
+        if (!allow_untrained)
+            return cli_error("%s: this needs a trained model directory (config.json + "
+                             "model.safetensors), not a recipe; run 'amuse train %s' first",
+                             path, path);
+        rc = amuse_model_from_file(m, path);
+    }
+    return rc ? cli_fail(rc, "cannot open model") : 0;
+}
+
+int cli_load_dataset(struct amuse_model *m, const char *split, const char *images,
+                     const char *labels, long long limit, struct amuse_dataset *d)
+{
+    char ikey[32], lkey[32];
+    snprintf(ikey, sizeof ikey, "%s_images", split);
+    snprintf(lkey, sizeof lkey, "%s_labels", split);
+    if (!images)
+        images = amuse_model_config_string(m, "data", ikey);
+    if (!labels)
+        labels = amuse_model_config_string(m, "data", lkey);
+    if (!images || !labels)
+        return cli_error("model '%s' names no %s data (config data.%s and data.%s); pass "
+                         "--images and --labels",
+                         amuse_model_name(m), split, ikey, lkey);
+    int64_t classes = amuse_shape_size(amuse_model_output_shape(m));
+    int rc = amuse_dataset_load_idx(d, images, labels, (int)classes, limit);
+    if (rc)
+        return cli_fail(rc, "cannot load data");
     return 0;
 }

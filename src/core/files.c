@@ -131,3 +131,29 @@ int am__read_file(const char *path, size_t max_bytes, char **data, size_t *len)
     *len = n;
     return AMUSE_OK;
 }
+
+int am__mkdir_p(const char *path)
+{
+    char *p = strdup(path);
+    if (!p)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    int rc = AMUSE_OK;
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char saved = *s;
+        *s = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            rc = am__fail(AMUSE_EIO, "%s: cannot create directory: %s", p, strerror(errno));
+            break;
+        }
+        *s = saved;
+        if (saved == '\0')
+            break;
+    }
+    struct stat st;
+    if (rc == AMUSE_OK && (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)))
+        rc = am__fail(AMUSE_EIO, "%s: not a directory", path);
+    free(p);
+    return rc;
+}

@@ -28,6 +28,9 @@ void am__free(void *p);
  * On failure nothing is left at path or at the temporary name. */
 int am__write_file_atomic(const char *path, const void *data, size_t len);
 
+/* Create a directory and its parents (mode 0755); an existing directory is fine. */
+int am__mkdir_p(const char *path);
+
 /* Read a whole file, up to max_bytes; adds a NUL after the data (not counted in *len). */
 int am__read_file(const char *path, size_t max_bytes, char **data, size_t *len);
 

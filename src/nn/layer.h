@@ -1,0 +1,132 @@
+/* nn/layer.h - the layer interface shared by the engine (internal, not installed).
+ *
+ * A layer is a node of the model graph: it reads n_inputs tensors produced by other nodes and
+ * writes n_outputs tensors. Shapes here exclude the batch dimension. Every layer type is a
+ * forward/backward pair plus a configure step (Keras config keys) and a build step (output shapes
+ * and weight declarations from input shapes). Backward ACCUMULATES (+=) into weight gradients and
+ * into input gradients; the engine zeroes them explicitly.
+ */
+#ifndef AMUSE_NN_LAYER_H
+#define AMUSE_NN_LAYER_H
+
+#include "amuse/rng.h"
+#include "amuse/tensor.h"
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#define AM__MAX_IO 4
+#define AM__MAX_WEIGHTS 4
+
+enum am__activation {
+    AM__ACT_LINEAR,
+    AM__ACT_RELU,
+    AM__ACT_SIGMOID,
+    AM__ACT_TANH,
+    AM__ACT_SOFTMAX
+};
+
+enum am__init { AM__INIT_ZEROS, AM__INIT_ONES, AM__INIT_GLOROT_UNIFORM, AM__INIT_HE_UNIFORM };
+
+struct am__weight {
+    char name[16]; /* "kernel", "bias" */
+    struct amuse_shape shape;
+    enum am__init init;
+    int64_t fan_in, fan_out;
+    int64_t offset;     /* into the model's parameter and gradient blocks, in floats */
+    float *value, *grad; /* set when the blocks are allocated */
+};
+
+/* Hyper-parameters. One flat struct: each type reads the fields it needs. */
+struct am__layer_config {
+    int units, filters;
+    int kernel[2], strides[2], pool[2];
+    int padding_same;
+    int use_bias;
+    float rate; /* Dropout */
+    enum am__activation activation;
+    enum am__init kernel_init, bias_init;
+};
+
+struct am__node_ref {
+    int node, slot;
+};
+
+/* What forward/backward see for one call. */
+struct am__call {
+    int64_t batch;
+    int training;
+    const float *in[AM__MAX_IO];
+    float *out[AM__MAX_IO];
+    const float *dout[AM__MAX_IO];
+    float *din[AM__MAX_IO]; /* NULL where no gradient is needed (e.g. the model input) */
+    void *work;              /* workspace(batch) bytes, kept between forward and backward */
+};
+
+struct am__layer;
+
+struct am__layer_type {
+    const char *class_name; /* Keras class name */
+    const char *base_name;  /* Keras default layer-name prefix, "conv2d" */
+    int (*configure)(struct am__layer *l, const cJSON *config);
+    int (*build)(struct am__layer *l);
+    size_t (*workspace)(const struct am__layer *l, int64_t batch);
+    void (*forward)(struct am__layer *l, struct am__call *c);
+    void (*backward)(struct am__layer *l, struct am__call *c);
+};
+
+struct am__layer {
+    const struct am__layer_type *type;
+    char name[64];
+    struct am__layer_config cfg;
+    int n_inputs, n_outputs;
+    struct am__node_ref input[AM__MAX_IO];
+    struct amuse_shape in_shape[AM__MAX_IO], out_shape[AM__MAX_IO];
+    int n_weights;
+    struct am__weight w[AM__MAX_WEIGHTS];
+    /* The loss hands this layer d(loss)/d(pre-activation) directly (softmax + cross-entropy). */
+    int fused_loss_grad;
+    struct amuse_rng rng; /* Dropout masks */
+};
+
+/* Registry: the type for a Keras class name, or NULL. */
+const struct am__layer_type *am__layer_type_find(const char *class_name);
+
+/* Declare a weight during build. */
+struct am__weight *am__layer_add_weight(struct am__layer *l, const char *name, int ndim,
+                                        const int64_t *dims, enum am__init init, int64_t fan_in,
+                                        int64_t fan_out);
+
+/* Config readers: each reports "layer 'name' (Class): key 'k': ..." on error. A missing key keeps
+ * *out unchanged (the caller set the default) unless required. */
+int am__cfg_int(const struct am__layer *l, const cJSON *cfg, const char *key, int required,
+                int lo, int hi, int *out);
+int am__cfg_pair(const struct am__layer *l, const cJSON *cfg, const char *key, int required,
+                 int out[2]);
+int am__cfg_float(const struct am__layer *l, const cJSON *cfg, const char *key, double lo, double hi,
+                  float *out);
+int am__cfg_bool(const struct am__layer *l, const cJSON *cfg, const char *key, int *out);
+int am__cfg_activation(const struct am__layer *l, const cJSON *cfg, const char *key,
+                       enum am__activation *out);
+int am__cfg_padding(const struct am__layer *l, const cJSON *cfg, int *same);
+int am__cfg_initializer(const struct am__layer *l, const cJSON *cfg, const char *key,
+                        enum am__init *out);
+/* Fail if a key is present with a value other than the one supported (e.g. data_format). */
+int am__cfg_require_string(const struct am__layer *l, const cJSON *cfg, const char *key,
+                           const char *supported);
+int am__layer_fail(const struct am__layer *l, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Activations, in place on n rows of `width` values (softmax is per row). */
+void am__activation_forward(enum am__activation a, float *y, int64_t rows, int64_t width);
+/* dz = dy * f'(z), written from the activation's output y. */
+void am__activation_backward(enum am__activation a, const float *y, const float *dy, float *dz,
+                             int64_t rows, int64_t width);
+const char *am__activation_name(enum am__activation a);
+
+/* The layer types. */
+extern const struct am__layer_type am__input_layer, am__dense_layer, am__conv2d_layer,
+    am__maxpool2d_layer, am__flatten_layer, am__dropout_layer, am__activation_layer,
+    am__concatenate_layer, am__add_layer;
+
+#endif

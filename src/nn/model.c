@@ -1,0 +1,681 @@
+/* model.c - a model is a small graph of layers built from a Keras-style config.
+ *
+ * "Sequential" configs become a chain; "Functional" (Keras "Model") configs name each layer's
+ * inbound tensors. Either way the result is a topologically ordered list of nodes, each reading
+ * (node, output slot) pairs, so multi-input layers and layers with several outputs (the LSTM
+ * states of an encoder-decoder) fit without special cases. This file builds the graph, owns the
+ * memory blocks, and runs forward and backward. Losses and optimizers are in compile.c, the epoch
+ * loop in fit.c, files in model_io.c. */
+#define _POSIX_C_SOURCE 200809L
+#include "nn/model_internal.h"
+
+#include "amuse/rng.h"
+#include "core/internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LAYERS 1024
+#define MAX_BATCH_FLOATS ((int64_t)1 << 31) /* activations + workspaces of one batch: 8 GiB */
+
+/* ---------------------------------------------------------------- graph construction */
+
+static int find_layer(const struct amuse_model *m, int upto, const char *name)
+{
+    for (int i = 0; i < upto; i++)
+        if (strcmp(m->layers[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* Create node i from a {"class_name", "config"} object. */
+static int make_layer(struct amuse_model *m, int i, const cJSON *spec, const char *where)
+{
+    struct am__layer *l = &m->layers[i];
+    memset(l, 0, sizeof *l);
+    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(spec, "class_name");
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(spec, "config");
+    if (!cJSON_IsString(cls))
+        return am__fail(AMUSE_EFORMAT, "%s: layer %d: missing string 'class_name'", where, i);
+    if (cfg && !cJSON_IsObject(cfg))
+        return am__fail(AMUSE_EFORMAT, "%s: layer %d (%s): 'config' must be an object", where, i,
+                        cls->valuestring);
+    l->type = am__layer_type_find(cls->valuestring);
+    if (!l->type)
+        return am__fail(AMUSE_EUNSUPPORTED,
+                        "%s: layer %d: unknown layer class '%s' (known: InputLayer, Dense, "
+                        "Conv2D, MaxPooling2D, Flatten, Dropout, Activation, Concatenate, Add)",
+                        where, i, cls->valuestring);
+    const cJSON *name = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "name") : NULL;
+    if (!name)
+        name = cJSON_GetObjectItemCaseSensitive(spec, "name");
+    if (name && !cJSON_IsString(name))
+        return am__fail(AMUSE_EFORMAT, "%s: layer %d: 'name' must be a string", where, i);
+    if (name) {
+        if (strlen(name->valuestring) == 0 || strlen(name->valuestring) >= sizeof l->name ||
+            strchr(name->valuestring, '/'))
+            return am__fail(AMUSE_EFORMAT,
+                            "%s: layer %d: name must be 1-63 characters without '/'", where, i);
+        snprintf(l->name, sizeof l->name, "%s", name->valuestring);
+    } else {
+        /* Keras default names: conv2d, conv2d_1, conv2d_2, ... */
+        int k = 0;
+        for (int j = 0; j < i; j++)
+            k += m->layers[j].type == l->type;
+        if (k == 0)
+            snprintf(l->name, sizeof l->name, "%s", l->type->base_name);
+        else
+            snprintf(l->name, sizeof l->name, "%s_%d", l->type->base_name, k);
+    }
+    if (find_layer(m, i, l->name) >= 0)
+        return am__fail(AMUSE_EFORMAT, "%s: layer %d: duplicate layer name '%s'", where, i,
+                        l->name);
+    l->n_outputs = 1;
+    static const cJSON empty = {0};
+    int rc = l->type->configure(l, cfg ? cfg : &empty);
+    if (rc)
+        return am__fail_prefix(rc, "%s: layer %d", where, i);
+    return AMUSE_OK;
+}
+
+/* Keras lets the first layer of a Sequential carry the input shape itself. */
+static int implicit_input(struct amuse_model *m, const cJSON *first, const char *where)
+{
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(first, "config");
+    const cJSON *shape = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "batch_input_shape") : NULL;
+    cJSON *spec = cJSON_CreateObject(), *icfg = cJSON_AddObjectToObject(spec, "config");
+    cJSON_AddStringToObject(spec, "class_name", "InputLayer");
+    if (shape)
+        cJSON_AddItemToObject(icfg, "batch_input_shape", cJSON_Duplicate(shape, 1));
+    else if (cfg && (shape = cJSON_GetObjectItemCaseSensitive(cfg, "input_shape")))
+        cJSON_AddItemToObject(icfg, "shape", cJSON_Duplicate(shape, 1));
+    else {
+        cJSON_Delete(spec);
+        return am__fail(AMUSE_EFORMAT,
+                        "%s: the first layer must be an InputLayer or carry "
+                        "'batch_input_shape' / 'input_shape'",
+                        where);
+    }
+    int rc = make_layer(m, 0, spec, where);
+    cJSON_Delete(spec);
+    return rc;
+}
+
+static int build_sequential(struct amuse_model *m, const cJSON *cfg, const char *where)
+{
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(cfg, "layers");
+    if (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) == 0)
+        return am__fail(AMUSE_EFORMAT, "%s: model.config.layers must be a non-empty list", where);
+    int n = cJSON_GetArraySize(layers);
+    if (n > MAX_LAYERS)
+        return am__fail(AMUSE_ETOOBIG, "%s: %d layers (at most %d)", where, n, MAX_LAYERS);
+    const cJSON *first = cJSON_GetArrayItem(layers, 0);
+    const cJSON *first_cls = cJSON_GetObjectItemCaseSensitive(first, "class_name");
+    int has_input = cJSON_IsString(first_cls) && strcmp(first_cls->valuestring, "InputLayer") == 0;
+    m->n_layers = n + !has_input;
+    m->layers = calloc((size_t)m->n_layers, sizeof *m->layers);
+    if (!m->layers)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    int rc, at = 0;
+    if (!has_input) {
+        if ((rc = implicit_input(m, first, where)))
+            return rc;
+        at = 1;
+    }
+    const cJSON *spec;
+    cJSON_ArrayForEach(spec, layers)
+    {
+        if ((rc = make_layer(m, at, spec, where)))
+            return rc;
+        if (at > 0) {
+            if (m->layers[at].type == &am__input_layer)
+                return am__fail(AMUSE_EFORMAT, "%s: layer %d: InputLayer must come first", where,
+                                at);
+            m->layers[at].n_inputs = 1;
+            m->layers[at].input[0] = (struct am__node_ref){at - 1, 0};
+        }
+        at++;
+    }
+    m->sequential = 1;
+    m->input_node = 0;
+    m->output = (struct am__node_ref){m->n_layers - 1, 0};
+    return AMUSE_OK;
+}
+
+/* Parse a Keras tensor reference: ["name", node_index, tensor_index, {...}] or ["name", 0, 0]. */
+static int parse_ref(struct amuse_model *m, int upto, const cJSON *ref, struct am__node_ref *out,
+                     const char *where, const char *layer)
+{
+    const cJSON *name = cJSON_GetArrayItem(ref, 0), *slot = cJSON_GetArrayItem(ref, 2);
+    if (!cJSON_IsArray(ref) || !cJSON_IsString(name))
+        return am__fail(AMUSE_EFORMAT, "%s: layer '%s': inbound reference must be [name, 0, 0]",
+                        where, layer);
+    int node = find_layer(m, upto, name->valuestring);
+    if (node < 0)
+        return am__fail(AMUSE_ENOTFOUND,
+                        "%s: layer '%s': inbound layer '%s' is not defined before it", where,
+                        layer, name->valuestring);
+    int s = cJSON_IsNumber(slot) ? (int)slot->valuedouble : 0;
+    if (s < 0 || s >= m->layers[node].n_outputs)
+        return am__fail(AMUSE_EFORMAT, "%s: layer '%s': layer '%s' has no output %d", where, layer,
+                        name->valuestring, s);
+    *out = (struct am__node_ref){node, s};
+    return AMUSE_OK;
+}
+
+static int build_functional(struct amuse_model *m, const cJSON *cfg, const char *where)
+{
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(cfg, "layers");
+    if (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) == 0)
+        return am__fail(AMUSE_EFORMAT, "%s: model.config.layers must be a non-empty list", where);
+    int n = cJSON_GetArraySize(layers), rc, i = 0;
+    if (n > MAX_LAYERS)
+        return am__fail(AMUSE_ETOOBIG, "%s: %d layers (at most %d)", where, n, MAX_LAYERS);
+    m->n_layers = n;
+    m->layers = calloc((size_t)n, sizeof *m->layers);
+    if (!m->layers)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    const cJSON *spec;
+    m->input_node = -1;
+    cJSON_ArrayForEach(spec, layers)
+    {
+        if ((rc = make_layer(m, i, spec, where)))
+            return rc;
+        struct am__layer *l = &m->layers[i];
+        const cJSON *inbound = cJSON_GetObjectItemCaseSensitive(spec, "inbound_nodes");
+        if (l->type == &am__input_layer) {
+            if (m->input_node < 0)
+                m->input_node = i;
+        } else {
+            /* Keras: inbound_nodes = [ [ref, ref, ...] ] (one call of the layer). */
+            const cJSON *call = cJSON_GetArrayItem(inbound, 0);
+            if (!cJSON_IsArray(inbound) || cJSON_GetArraySize(inbound) != 1 ||
+                !cJSON_IsArray(call) || cJSON_GetArraySize(call) < 1)
+                return am__fail(AMUSE_EFORMAT,
+                                "%s: layer '%s': 'inbound_nodes' must be [[[name, 0, 0], ...]] "
+                                "(each layer is called once)",
+                                where, l->name);
+            if (cJSON_GetArraySize(call) > AM__MAX_IO)
+                return am__fail(AMUSE_ETOOBIG, "%s: layer '%s': more than %d inputs", where,
+                                l->name, AM__MAX_IO);
+            const cJSON *ref;
+            cJSON_ArrayForEach(ref, call)
+            {
+                if ((rc = parse_ref(m, i, ref, &l->input[l->n_inputs], where, l->name)))
+                    return rc;
+                l->n_inputs++;
+            }
+        }
+        i++;
+    }
+    if (m->input_node < 0)
+        return am__fail(AMUSE_EFORMAT, "%s: the model has no InputLayer", where);
+    const cJSON *outs = cJSON_GetObjectItemCaseSensitive(cfg, "output_layers");
+    if (outs) {
+        if (!cJSON_IsArray(outs) || cJSON_GetArraySize(outs) != 1)
+            return am__fail(AMUSE_EUNSUPPORTED, "%s: 'output_layers' must name exactly one output",
+                            where);
+        const cJSON *ref = cJSON_GetArrayItem(outs, 0);
+        if (cJSON_IsArray(ref) && cJSON_IsArray(cJSON_GetArrayItem(ref, 0)))
+            ref = cJSON_GetArrayItem(ref, 0);
+        if ((rc = parse_ref(m, n, ref, &m->output, where, "output_layers")))
+            return rc;
+    } else {
+        m->output = (struct am__node_ref){n - 1, 0};
+    }
+    return AMUSE_OK;
+}
+
+/* Shapes flow forward; weights are declared; then the blocks are allocated. */
+static int build_shapes_and_blocks(struct amuse_model *m)
+{
+    int rc;
+    m->n_params = 0;
+    m->n_weight_refs = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        struct am__layer *l = &m->layers[i];
+        for (int k = 0; k < l->n_inputs; k++)
+            l->in_shape[k] = m->layers[l->input[k].node].out_shape[l->input[k].slot];
+        if ((rc = l->type->build(l)))
+            return rc;
+        for (int k = 0; k < l->n_outputs; k++)
+            if (amuse_shape_size(&l->out_shape[k]) < 0 ||
+                amuse_shape_size(&l->out_shape[k]) > ((int64_t)1 << 28))
+                return am__layer_fail(l, AMUSE_ETOOBIG, "output is too large");
+        for (int k = 0; k < l->n_weights; k++) {
+            l->w[k].offset = m->n_params;
+            m->n_params += amuse_shape_size(&l->w[k].shape);
+            if (m->n_params > ((int64_t)1 << 31))
+                return am__layer_fail(l, AMUSE_ETOOBIG, "more than 2^31 parameters");
+            m->n_weight_refs++;
+        }
+    }
+    m->weight_refs = calloc((size_t)m->n_weight_refs + 1, sizeof *m->weight_refs);
+    m->params = am__calloc_aligned((size_t)m->n_params + 1, sizeof(float));
+    m->grads = am__calloc_aligned((size_t)m->n_params + 1, sizeof(float));
+    /* Optimizer state: two slots per parameter covers every optimizer we have (Adam: m, v). */
+    m->opt_state = am__calloc_aligned(2 * (size_t)m->n_params + 1, sizeof(float));
+    if (!m->weight_refs || !m->params || !m->grads || !m->opt_state)
+        return am__fail(AMUSE_ENOMEM, "cannot allocate %lld parameters", (long long)m->n_params);
+    int r = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        struct am__layer *l = &m->layers[i];
+        for (int k = 0; k < l->n_weights; k++, r++) {
+            l->w[k].value = m->params + l->w[k].offset;
+            l->w[k].grad = m->grads + l->w[k].offset;
+            m->weight_refs[r].layer = i;
+            m->weight_refs[r].index = k;
+            snprintf(m->weight_refs[r].name, sizeof m->weight_refs[r].name, "%s/%s", l->name,
+                     l->w[k].name);
+        }
+    }
+    return AMUSE_OK;
+}
+
+static int read_labels(struct amuse_model *m, const char *where)
+{
+    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(m->doc, "labels");
+    if (!labels)
+        return AMUSE_OK;
+    if (!cJSON_IsArray(labels))
+        return am__fail(AMUSE_EFORMAT, "%s: 'labels' must be a list of strings", where);
+    int n = cJSON_GetArraySize(labels), i = 0;
+    m->labels = calloc((size_t)n + 1, sizeof *m->labels);
+    if (!m->labels)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    const cJSON *v;
+    cJSON_ArrayForEach(v, labels)
+    {
+        if (!cJSON_IsString(v))
+            return am__fail(AMUSE_EFORMAT, "%s: labels[%d] must be a string", where, i);
+        if (!(m->labels[i++] = strdup(v->valuestring)))
+            return am__fail(AMUSE_ENOMEM, "out of memory");
+        m->n_labels = i;
+    }
+    int64_t classes = amuse_shape_size(&m->layers[m->output.node].out_shape[m->output.slot]);
+    if (n != classes)
+        return am__fail(AMUSE_ESHAPE, "%s: %d labels but the model has %lld outputs", where, n,
+                        (long long)classes);
+    return AMUSE_OK;
+}
+
+int amuse_model_from_json(struct amuse_model **out, const char *json, size_t len,
+                          const char *source)
+{
+    *out = NULL;
+    const char *where = source ? source : "config";
+    struct amuse_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    int rc;
+    const char *end = NULL;
+    m->doc = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    if (!m->doc) {
+        rc = am__fail(AMUSE_EFORMAT, "%s: invalid JSON at byte %td", where,
+                      end ? end - json : (ptrdiff_t)0);
+        goto fail;
+    }
+    if (!cJSON_IsObject(m->doc)) {
+        rc = am__fail(AMUSE_EFORMAT, "%s: the config must be a JSON object", where);
+        goto fail;
+    }
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(m->doc, "name");
+    snprintf(m->name, sizeof m->name, "%s", cJSON_IsString(name) ? name->valuestring : "model");
+    /* A Keras model.to_json() document is itself the model. */
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(m->doc, "class_name")
+                             ? m->doc
+                             : cJSON_GetObjectItemCaseSensitive(m->doc, "model");
+    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(model, "class_name");
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(model, "config");
+    if (!cJSON_IsObject(model) || !cJSON_IsString(cls) || !cJSON_IsObject(cfg)) {
+        rc = am__fail(AMUSE_EFORMAT,
+                      "%s: missing 'model' object with string 'class_name' and object 'config'",
+                      where);
+        goto fail;
+    }
+    if (strcmp(cls->valuestring, "Sequential") == 0)
+        rc = build_sequential(m, cfg, where);
+    else if (strcmp(cls->valuestring, "Functional") == 0 || strcmp(cls->valuestring, "Model") == 0)
+        rc = build_functional(m, cfg, where);
+    else
+        rc = am__fail(AMUSE_EUNSUPPORTED,
+                      "%s: model.class_name '%s' (known: Sequential, Functional, Model)", where,
+                      cls->valuestring);
+    if (rc)
+        goto fail;
+    if ((rc = build_shapes_and_blocks(m)))
+        goto fail_prefix;
+    if ((rc = read_labels(m, where)))
+        goto fail;
+    const cJSON *compile = cJSON_GetObjectItemCaseSensitive(m->doc, "compile");
+    if ((rc = am__compile_from_json(m, compile)))
+        goto fail_prefix;
+    *out = m;
+    return AMUSE_OK;
+fail_prefix:
+    if (strncmp(amuse_last_error(), where, strlen(where)) != 0)
+        am__fail_prefix(rc, "%s", where);
+fail:
+    amuse_model_free(m);
+    return rc;
+}
+
+int amuse_model_from_file(struct amuse_model **out, const char *config_path)
+{
+    char *text;
+    size_t len;
+    *out = NULL;
+    int rc = am__read_file(config_path, 16u << 20, &text, &len);
+    if (rc)
+        return rc;
+    rc = amuse_model_from_json(out, text, len, config_path);
+    free(text);
+    return rc;
+}
+
+void amuse_model_free(struct amuse_model *m)
+{
+    if (!m)
+        return;
+    cJSON_Delete(m->doc);
+    free(m->config_text);
+    free(m->layers);
+    for (int i = 0; i < m->n_labels; i++)
+        free(m->labels[i]);
+    free(m->labels);
+    free(m->weight_refs);
+    am__free(m->params);
+    am__free(m->grads);
+    am__free(m->opt_state);
+    am__free(m->acts);
+    am__free(m->act_grads);
+    free(m->act_offset);
+    am__free(m->work);
+    free(m->work_offset);
+    free(m);
+}
+
+/* ---------------------------------------------------------------- weights */
+
+int amuse_model_init_weights(struct amuse_model *m, uint64_t seed)
+{
+    struct amuse_rng rng;
+    amuse_rng_seed(&rng, seed);
+    for (int i = 0; i < m->n_layers; i++) {
+        struct am__layer *l = &m->layers[i];
+        for (int k = 0; k < l->n_weights; k++) {
+            struct am__weight *w = &l->w[k];
+            int64_t n = amuse_shape_size(&w->shape);
+            double limit = 0;
+            if (w->init == AM__INIT_GLOROT_UNIFORM)
+                limit = sqrt(6.0 / (double)(w->fan_in + w->fan_out));
+            else if (w->init == AM__INIT_HE_UNIFORM)
+                limit = sqrt(6.0 / (double)w->fan_in);
+            for (int64_t j = 0; j < n; j++) {
+                switch (w->init) {
+                case AM__INIT_ZEROS: w->value[j] = 0.0f; break;
+                case AM__INIT_ONES: w->value[j] = 1.0f; break;
+                default:
+                    w->value[j] = (float)((2.0 * amuse_rng_uniform(&rng) - 1.0) * limit);
+                    break;
+                }
+            }
+        }
+        /* Distinct dropout streams per layer, derived from the seed. */
+        amuse_rng_seed(&l->rng, seed * 0x9e3779b97f4a7c15ULL + (uint64_t)i + 1);
+    }
+    memset(m->opt_state, 0, 2 * (size_t)m->n_params * sizeof(float));
+    m->opt.iterations = 0;
+    return AMUSE_OK;
+}
+
+int amuse_model_weight_count(const struct amuse_model *m)
+{
+    return m->n_weight_refs;
+}
+
+const char *amuse_model_weight_info(struct amuse_model *m, int index, struct amuse_tensor *value,
+                                    struct amuse_tensor *grad)
+{
+    if (index < 0 || index >= m->n_weight_refs)
+        return NULL;
+    const struct am__weight_ref *r = &m->weight_refs[index];
+    struct am__weight *w = &m->layers[r->layer].w[r->index];
+    if (value)
+        amuse_tensor_view(value, w->value, &w->shape);
+    if (grad)
+        amuse_tensor_view(grad, w->grad, &w->shape);
+    return r->name;
+}
+
+int amuse_model_find_weight(struct amuse_model *m, const char *name, struct amuse_tensor *value,
+                            struct amuse_tensor *grad)
+{
+    for (int i = 0; i < m->n_weight_refs; i++)
+        if (strcmp(m->weight_refs[i].name, name) == 0) {
+            amuse_model_weight_info(m, i, value, grad);
+            return AMUSE_OK;
+        }
+    return am__fail(AMUSE_ENOTFOUND, "model '%s' has no weight '%s'", m->name, name);
+}
+
+void amuse_model_zero_grad(struct amuse_model *m)
+{
+    memset(m->grads, 0, (size_t)m->n_params * sizeof(float));
+}
+
+/* ---------------------------------------------------------------- introspection */
+
+const char *amuse_model_name(const struct amuse_model *m)
+{
+    return m->name;
+}
+
+const struct amuse_shape *amuse_model_input_shape(const struct amuse_model *m)
+{
+    return &m->layers[m->input_node].out_shape[0];
+}
+
+const struct amuse_shape *amuse_model_output_shape(const struct amuse_model *m)
+{
+    return &m->layers[m->output.node].out_shape[m->output.slot];
+}
+
+int64_t amuse_model_param_count(const struct amuse_model *m)
+{
+    return m->n_params;
+}
+
+const char *amuse_model_label(const struct amuse_model *m, int index)
+{
+    if (!m->labels || index < 0 || index >= m->n_labels)
+        return NULL;
+    return m->labels[index];
+}
+
+const char *amuse_model_config_string(const struct amuse_model *m, const char *section,
+                                      const char *key)
+{
+    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(m->doc, section);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(sec, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int amuse_model_config_bool(const struct amuse_model *m, const char *section, const char *key,
+                            int fallback)
+{
+    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(m->doc, section);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(sec, key);
+    return cJSON_IsBool(v) ? cJSON_IsTrue(v) : fallback;
+}
+
+int amuse_model_config_set(struct amuse_model *m, const char *key, const char *json)
+{
+    cJSON *v = cJSON_Parse(json);
+    if (!v)
+        return am__fail(AMUSE_EFORMAT, "config value for '%s' is not valid JSON", key);
+    if (cJSON_GetObjectItemCaseSensitive(m->doc, key))
+        cJSON_ReplaceItemInObjectCaseSensitive(m->doc, key, v);
+    else
+        cJSON_AddItemToObject(m->doc, key, v);
+    return AMUSE_OK;
+}
+
+const char *amuse_model_config_json(const struct amuse_model *m)
+{
+    struct amuse_model *mm = (struct amuse_model *)m;
+    free(mm->config_text);
+    mm->config_text = cJSON_Print(m->doc);
+    return mm->config_text ? mm->config_text : "";
+}
+
+/* ---------------------------------------------------------------- running the graph */
+
+int am__model_reserve(struct amuse_model *m, int64_t batch)
+{
+    if (batch <= m->batch_cap)
+        return AMUSE_OK;
+    am__free(m->acts);
+    am__free(m->act_grads);
+    am__free(m->work);
+    m->acts = m->act_grads = NULL;
+    m->work = NULL;
+    m->batch_cap = 0;
+    if (!m->act_offset) {
+        m->act_offset = calloc((size_t)m->n_layers, sizeof *m->act_offset);
+        m->work_offset = calloc((size_t)m->n_layers, sizeof *m->work_offset);
+        if (!m->act_offset || !m->work_offset)
+            return am__fail(AMUSE_ENOMEM, "out of memory");
+    }
+    int64_t floats = 0;
+    size_t work = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        struct am__layer *l = &m->layers[i];
+        for (int k = 0; k < l->n_outputs; k++) {
+            m->act_offset[i][k] = floats;
+            floats += (batch * amuse_shape_size(&l->out_shape[k]) + 15) & ~(int64_t)15;
+        }
+        m->work_offset[i] = work;
+        work += (l->type->workspace(l, batch) + 63) & ~(size_t)63;
+        if (floats > MAX_BATCH_FLOATS || work > (size_t)MAX_BATCH_FLOATS * 4)
+            return am__fail(AMUSE_ETOOBIG,
+                            "a batch of %lld needs more than 8 GiB of activations; use a smaller "
+                            "batch size",
+                            (long long)batch);
+    }
+    m->acts = am__calloc_aligned((size_t)floats, sizeof(float));
+    m->act_grads = am__calloc_aligned((size_t)floats, sizeof(float));
+    m->work = am__calloc_aligned(work, 1);
+    if (!m->acts || !m->act_grads || !m->work)
+        return am__fail(AMUSE_ENOMEM, "cannot allocate activations for a batch of %lld",
+                        (long long)batch);
+    m->batch_cap = batch;
+    return AMUSE_OK;
+}
+
+static void setup_call(struct amuse_model *m, int i, int64_t batch, int training,
+                       struct am__call *c)
+{
+    struct am__layer *l = &m->layers[i];
+    memset(c, 0, sizeof *c);
+    c->batch = batch;
+    c->training = training;
+    for (int k = 0; k < l->n_inputs; k++) {
+        c->in[k] = am__act(m, l->input[k]);
+        /* Inputs fed by the model input need no gradient. */
+        c->din[k] = m->layers[l->input[k].node].type == &am__input_layer
+                        ? NULL
+                        : am__act_grad(m, l->input[k]);
+    }
+    for (int k = 0; k < l->n_outputs; k++) {
+        struct am__node_ref r = {i, k};
+        c->out[k] = am__act(m, r);
+        c->dout[k] = am__act_grad(m, r);
+    }
+    c->work = m->work + m->work_offset[i];
+}
+
+int amuse_model_forward(struct amuse_model *m, const float *x, int64_t batch, int training,
+                        const float **out)
+{
+    if (batch < 1)
+        return am__fail(AMUSE_EINVAL, "batch size must be at least 1 (got %lld)",
+                        (long long)batch);
+    int rc = am__model_reserve(m, batch);
+    if (rc)
+        return rc;
+    int64_t in_size = amuse_shape_size(amuse_model_input_shape(m));
+    memcpy(am__act(m, (struct am__node_ref){m->input_node, 0}), x,
+           (size_t)(batch * in_size) * sizeof(float));
+    for (int i = 0; i < m->n_layers; i++) {
+        if (m->layers[i].type == &am__input_layer)
+            continue;
+        struct am__call c;
+        setup_call(m, i, batch, training, &c);
+        m->layers[i].type->forward(&m->layers[i], &c);
+    }
+    m->last_batch = batch;
+    m->have_loss_grad = 0;
+    if (out)
+        *out = am__act(m, m->output);
+    return AMUSE_OK;
+}
+
+int amuse_model_backward(struct amuse_model *m)
+{
+    if (!m->have_loss_grad)
+        return am__fail(AMUSE_EINVAL, "backward needs a forward pass and a loss first");
+    int64_t batch = m->last_batch;
+    /* Zero every activation gradient except the output's, which the loss just wrote. */
+    for (int i = 0; i < m->n_layers; i++) {
+        struct am__layer *l = &m->layers[i];
+        for (int k = 0; k < l->n_outputs; k++)
+            if (!(i == m->output.node && k == m->output.slot))
+                memset(am__act_grad(m, (struct am__node_ref){i, k}), 0,
+                       (size_t)(batch * amuse_shape_size(&l->out_shape[k])) * sizeof(float));
+    }
+    for (int i = m->n_layers - 1; i >= 0; i--) {
+        if (m->layers[i].type == &am__input_layer)
+            continue;
+        struct am__call c;
+        setup_call(m, i, batch, 1, &c);
+        m->layers[i].type->backward(&m->layers[i], &c);
+    }
+    return AMUSE_OK;
+}
+
+int amuse_model_loss(struct amuse_model *m, const float *targets, const int32_t *labels,
+                     float *loss)
+{
+    if (m->last_batch < 1)
+        return am__fail(AMUSE_EINVAL, "loss needs a forward pass first");
+    if (m->loss == AM__LOSS_NONE)
+        return am__fail(AMUSE_EINVAL, "model '%s' has no loss: compile it first", m->name);
+    if (!targets && !labels)
+        return am__fail(AMUSE_EINVAL, "loss needs targets or labels");
+    int64_t width = amuse_shape_size(amuse_model_output_shape(m));
+    if (labels)
+        for (int64_t i = 0; i < m->last_batch; i++)
+            if (labels[i] < 0 || (labels[i] >= width && m->loss != AM__LOSS_BINARY_CROSSENTROPY))
+                return am__fail(AMUSE_EINVAL, "label %d of sample %lld is outside [0, %lld)",
+                                labels[i], (long long)i, (long long)width);
+    struct am__layer *last = &m->layers[m->output.node];
+    int fused = last->cfg.activation == AM__ACT_SOFTMAX &&
+                (last->type == &am__dense_layer || last->type == &am__conv2d_layer ||
+                 last->type == &am__activation_layer) &&
+                (m->loss == AM__LOSS_CATEGORICAL_CROSSENTROPY ||
+                 m->loss == AM__LOSS_SPARSE_CATEGORICAL_CROSSENTROPY);
+    last->fused_loss_grad = fused;
+    *loss = am__loss_forward(m, am__act(m, m->output), targets, labels, m->last_batch, width,
+                             am__act_grad(m, m->output), fused);
+    m->have_loss_grad = 1;
+    return AMUSE_OK;
+}
+
+int amuse_model_step(struct amuse_model *m)
+{
+    am__optimizer_update(m);
+    return AMUSE_OK;
+}

@@ -1,0 +1,87 @@
+/* nn/model_internal.h - the model struct shared by the engine's files (internal).
+ * model.c builds the graph and runs it, train.c holds losses and optimizers, fit.c the epoch loop,
+ * model_io.c files, summary.c the printed table. */
+#ifndef AMUSE_NN_MODEL_INTERNAL_H
+#define AMUSE_NN_MODEL_INTERNAL_H
+
+#include "amuse/model.h"
+#include "nn/layer.h"
+
+#include <cjson/cJSON.h>
+
+enum am__loss {
+    AM__LOSS_NONE,
+    AM__LOSS_CATEGORICAL_CROSSENTROPY,
+    AM__LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
+    AM__LOSS_BINARY_CROSSENTROPY,
+    AM__LOSS_MEAN_SQUARED_ERROR
+};
+
+enum am__optimizer_kind { AM__OPT_SGD, AM__OPT_ADAM, AM__OPT_RMSPROP };
+
+struct am__optimizer {
+    enum am__optimizer_kind kind;
+    float learning_rate, momentum, beta_1, beta_2, epsilon, rho;
+    int nesterov;
+    int64_t iterations;
+};
+
+struct am__weight_ref {
+    int layer, index;
+    char name[96]; /* "<layer>/<weight>" */
+};
+
+struct amuse_model {
+    char name[128];
+    cJSON *doc;         /* the whole config document */
+    char *config_text;  /* printed doc, refreshed by amuse_model_config_json */
+    int n_layers;
+    struct am__layer *layers; /* topological order */
+    int sequential;
+    int input_node;           /* the InputLayer fed by amuse_model_forward */
+    struct am__node_ref output;
+    char **labels;
+    int n_labels;
+
+    /* one block each for parameters, gradients and optimizer state */
+    int64_t n_params;
+    float *params, *grads, *opt_state;
+    int n_weight_refs;
+    struct am__weight_ref *weight_refs;
+
+    struct am__optimizer opt;
+    enum am__loss loss;
+    int metric_accuracy;
+
+    /* activations for the current batch size: value and gradient per node output */
+    int64_t batch_cap, last_batch;
+    float *acts, *act_grads;
+    int64_t (*act_offset)[AM__MAX_IO];
+    unsigned char *work;
+    size_t *work_offset;
+    int have_loss_grad;
+};
+
+/* Name of the first graph node's output buffer etc. */
+static inline float *am__act(struct amuse_model *m, struct am__node_ref r)
+{
+    return m->acts + m->act_offset[r.node][r.slot];
+}
+static inline float *am__act_grad(struct amuse_model *m, struct am__node_ref r)
+{
+    return m->act_grads + m->act_offset[r.node][r.slot];
+}
+
+/* compile.c */
+int am__compile_from_json(struct amuse_model *m, const cJSON *compile);
+void am__optimizer_update(struct amuse_model *m);
+float am__loss_forward(struct amuse_model *m, const float *y_pred, const float *targets,
+                       const int32_t *labels, int64_t batch, int64_t width, float *grad,
+                       int fused);
+int64_t am__count_correct(const struct amuse_model *m, const float *y_pred, const float *targets,
+                          const int32_t *labels, int64_t batch, int64_t width);
+
+/* model.c */
+int am__model_reserve(struct amuse_model *m, int64_t batch);
+
+#endif

@@ -1,0 +1,123 @@
+/* pooling.c - MaxPooling2D, channels-last, pool_size / strides (default: the pool size) /
+ * "valid" or "same" padding. Forward remembers where each maximum came from; backward routes the
+ * gradient there. Ties go to the first maximum in scan order. */
+#include "nn/layer.h"
+
+#include "core/internal.h"
+
+#include <float.h>
+
+struct pool_geometry {
+    int64_t h, w, c, oh, ow, ph, pw, sh, sw, pad_top, pad_left;
+};
+
+static struct pool_geometry pool_geometry(const struct am__layer *l)
+{
+    struct pool_geometry g;
+    g.h = l->in_shape[0].dim[0];
+    g.w = l->in_shape[0].dim[1];
+    g.c = l->in_shape[0].dim[2];
+    g.ph = l->cfg.pool[0];
+    g.pw = l->cfg.pool[1];
+    g.sh = l->cfg.strides[0];
+    g.sw = l->cfg.strides[1];
+    if (l->cfg.padding_same) {
+        g.oh = (g.h + g.sh - 1) / g.sh;
+        g.ow = (g.w + g.sw - 1) / g.sw;
+        int64_t th = (g.oh - 1) * g.sh + g.ph - g.h, tw = (g.ow - 1) * g.sw + g.pw - g.w;
+        g.pad_top = th > 0 ? th / 2 : 0;
+        g.pad_left = tw > 0 ? tw / 2 : 0;
+    } else {
+        g.oh = g.h >= g.ph ? (g.h - g.ph) / g.sh + 1 : 0;
+        g.ow = g.w >= g.pw ? (g.w - g.pw) / g.sw + 1 : 0;
+        g.pad_top = g.pad_left = 0;
+    }
+    return g;
+}
+
+static int pool_configure(struct am__layer *l, const cJSON *cfg)
+{
+    int rc;
+    l->cfg.pool[0] = l->cfg.pool[1] = 2;
+    if ((rc = am__cfg_pair(l, cfg, "pool_size", 0, l->cfg.pool)))
+        return rc;
+    l->cfg.strides[0] = l->cfg.pool[0];
+    l->cfg.strides[1] = l->cfg.pool[1];
+    if ((rc = am__cfg_pair(l, cfg, "strides", 0, l->cfg.strides)) ||
+        (rc = am__cfg_padding(l, cfg, &l->cfg.padding_same)) ||
+        (rc = am__cfg_require_string(l, cfg, "data_format", "channels_last")))
+        return rc;
+    return AMUSE_OK;
+}
+
+static int pool_build(struct am__layer *l)
+{
+    if (l->in_shape[0].ndim != 3)
+        return am__layer_fail(l, AMUSE_ESHAPE,
+                              "input must be (height, width, channels), got %d axes",
+                              l->in_shape[0].ndim);
+    struct pool_geometry g = pool_geometry(l);
+    if (g.oh < 1 || g.ow < 1)
+        return am__layer_fail(l, AMUSE_ESHAPE, "pool %lldx%lld is larger than the input %lldx%lld",
+                              (long long)g.ph, (long long)g.pw, (long long)g.h, (long long)g.w);
+    int64_t out[3] = {g.oh, g.ow, g.c};
+    return amuse_shape_make(&l->out_shape[0], 3, out);
+}
+
+static size_t pool_workspace(const struct am__layer *l, int64_t batch)
+{
+    return (size_t)(batch * amuse_shape_size(&l->out_shape[0])) * sizeof(int32_t);
+}
+
+/* x (batch, h, w, c) -> y (batch, oh, ow, c); work[i] = index within the sample of the max. */
+static void pool_forward(struct am__layer *l, struct am__call *c)
+{
+    struct pool_geometry g = pool_geometry(l);
+    int32_t *arg = c->work;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t b = 0; b < c->batch; b++)
+        for (int64_t oy = 0; oy < g.oh; oy++) {
+            const float *xb = c->in[0] + b * g.h * g.w * g.c;
+            for (int64_t ox = 0; ox < g.ow; ox++) {
+                int64_t o = ((b * g.oh + oy) * g.ow + ox) * g.c;
+                for (int64_t ci = 0; ci < g.c; ci++) {
+                    float best = -FLT_MAX;
+                    int32_t where = -1;
+                    for (int64_t ky = 0; ky < g.ph; ky++) {
+                        int64_t iy = oy * g.sh - g.pad_top + ky;
+                        if (iy < 0 || iy >= g.h)
+                            continue;
+                        for (int64_t kx = 0; kx < g.pw; kx++) {
+                            int64_t ix = ox * g.sw - g.pad_left + kx;
+                            if (ix < 0 || ix >= g.w)
+                                continue;
+                            int64_t i = (iy * g.w + ix) * g.c + ci;
+                            if (where < 0 || xb[i] > best) {
+                                best = xb[i];
+                                where = (int32_t)i;
+                            }
+                        }
+                    }
+                    c->out[0][o + ci] = best;
+                    arg[o + ci] = where;
+                }
+            }
+        }
+}
+
+static void pool_backward(struct am__layer *l, struct am__call *c)
+{
+    if (!c->din[0])
+        return;
+    struct pool_geometry g = pool_geometry(l);
+    const int32_t *arg = c->work;
+    int64_t per_out = g.oh * g.ow * g.c, per_in = g.h * g.w * g.c;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < c->batch; b++)
+        for (int64_t i = 0; i < per_out; i++)
+            c->din[0][b * per_in + arg[b * per_out + i]] += c->dout[0][b * per_out + i];
+}
+
+const struct am__layer_type am__maxpool2d_layer = {
+    "MaxPooling2D", "max_pooling2d", pool_configure, pool_build,
+    pool_workspace, pool_forward,    pool_backward};

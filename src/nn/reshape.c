@@ -1,0 +1,101 @@
+/* reshape.c - layers that only move data: InputLayer (a graph source) and Flatten. */
+#include "nn/layer.h"
+
+#include "core/internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- InputLayer
+ * A source node: the engine copies the model input into its output. Config: batch_input_shape
+ * [null, d1, ...] (Keras) or shape [d1, ...]. */
+
+static int input_configure(struct am__layer *l, const cJSON *cfg)
+{
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(cfg, "batch_input_shape");
+    int skip = 1;
+    if (!s) {
+        s = cJSON_GetObjectItemCaseSensitive(cfg, "shape");
+        skip = 0;
+    }
+    if (!cJSON_IsArray(s))
+        return am__layer_fail(l, AMUSE_EFORMAT,
+                              "missing key 'batch_input_shape' (or 'shape'): a list of sizes");
+    int n = cJSON_GetArraySize(s) - skip;
+    if (n < 1 || n > AMUSE_MAX_DIMS - 1)
+        return am__layer_fail(l, AMUSE_EFORMAT, "input shape must have 1 to %d axes",
+                              AMUSE_MAX_DIMS - 1);
+    int64_t dims[AMUSE_MAX_DIMS];
+    for (int i = 0; i < n; i++) {
+        const cJSON *d = cJSON_GetArrayItem(s, i + skip);
+        if (!cJSON_IsNumber(d) || d->valuedouble < 1 || d->valuedouble > 1e7 ||
+            d->valuedouble != floor(d->valuedouble))
+            return am__layer_fail(l, AMUSE_EFORMAT,
+                                  "input shape axis %d must be a positive integer", i + skip);
+        dims[i] = (int64_t)d->valuedouble;
+    }
+    return amuse_shape_make(&l->out_shape[0], n, dims);
+}
+
+static int input_build(struct am__layer *l)
+{
+    (void)l;
+    return AMUSE_OK;
+}
+
+static size_t no_workspace(const struct am__layer *l, int64_t batch)
+{
+    (void)l;
+    (void)batch;
+    return 0;
+}
+
+static void input_forward(struct am__layer *l, struct am__call *c)
+{
+    (void)l;
+    (void)c; /* the engine fills the output */
+}
+
+static void input_backward(struct am__layer *l, struct am__call *c)
+{
+    (void)l;
+    (void)c;
+}
+
+const struct am__layer_type am__input_layer = {"InputLayer",  "input",       input_configure,
+                                               input_build,   no_workspace,  input_forward,
+                                               input_backward};
+
+/* ---------------------------------------------------------------- Flatten
+ * (batch, d1, d2, ...) -> (batch, d1*d2*...), row-major, which for channels-last images is Keras's
+ * (h, w, c) order. */
+
+static int flatten_configure(struct am__layer *l, const cJSON *cfg)
+{
+    return am__cfg_require_string(l, cfg, "data_format", "channels_last");
+}
+
+static int flatten_build(struct am__layer *l)
+{
+    int64_t n = amuse_shape_size(&l->in_shape[0]);
+    return amuse_shape_make(&l->out_shape[0], 1, &n);
+}
+
+static void flatten_forward(struct am__layer *l, struct am__call *c)
+{
+    memcpy(c->out[0], c->in[0],
+           (size_t)(c->batch * amuse_shape_size(&l->out_shape[0])) * sizeof(float));
+}
+
+static void flatten_backward(struct am__layer *l, struct am__call *c)
+{
+    if (!c->din[0])
+        return;
+    int64_t n = c->batch * amuse_shape_size(&l->out_shape[0]);
+    for (int64_t i = 0; i < n; i++)
+        c->din[0][i] += c->dout[0][i];
+}
+
+const struct am__layer_type am__flatten_layer = {"Flatten",      "flatten",       flatten_configure,
+                                                 flatten_build,  no_workspace,    flatten_forward,
+                                                 flatten_backward};
