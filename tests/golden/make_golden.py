@@ -328,6 +328,33 @@ MODELS = {
 }
 
 
+# Tolerances of tests/test_golden.c; float32 torch must meet them, or they are not fair to amuse.
+TOL_OUTPUT, TOL_LOSS, TOL_GRAD_ABS, TOL_GRAD_REL, TOL_WEIGHTS = 1e-5, 1e-5, 1e-4, 1e-3, 1e-4
+
+
+def float32_check(layers, params, x, y, output, loss, grads, trained):
+    """Redo everything in float32 (what amuse computes in) and require the test's tolerances."""
+    p32 = {k: v.float() for k, v in params.items()}
+    x32, y32 = x.float(), y.float()
+    unused = {"relu": [], "pool": []}
+    out32, loss32, grads32 = loss_and_grads(layers, p32, x32, y32, unused)
+    worst = {"output": (out32.double() - output).abs().max().item(),
+             "loss": abs(loss32.item() - loss.item()), "grad": 0.0, "steps": 0.0}
+    for k in grads:
+        err = (grads32[k].double() - grads[k]).abs()
+        worst["grad"] = max(worst["grad"], err.max().item())
+        assert (err <= TOL_GRAD_ABS + TOL_GRAD_REL * grads[k].abs()).all(), k
+    for opt, (losses, weights) in trained.items():
+        losses32, weights32 = train(layers, p32, x32, y32, opt, unused)
+        worst["steps"] = max([worst["steps"]] + [abs(a - b) for a, b in zip(losses32, losses)] +
+                             [(weights32[k].double() - weights[k]).abs().max().item()
+                              for k in weights])
+    print("  float32 torch vs float64 reference: " +
+          ", ".join("%s %.2g" % kv for kv in worst.items()))
+    assert worst["output"] <= TOL_OUTPUT and worst["loss"] <= TOL_LOSS
+    assert worst["steps"] <= min(TOL_WEIGHTS, TOL_LOSS)
+
+
 def naive_forward(layers, params, x):
     """Slow, loop-by-loop Keras semantics in numpy (NHWC, HWIO, TF "same" padding), written
     independently of forward() so that a layout slip in the torch conversion cannot go unseen."""
@@ -402,6 +429,8 @@ def build(key, seed):
     torch_sgd_cross_check(layers, params, x, y, trained["sgd"][1])
     naive = naive_forward(layers, params, x.numpy())
     assert np.abs(naive - output.numpy()).max() < 1e-12, "naive NHWC forward disagrees"
+
+    float32_check(layers, params, x, y, output, loss, grads, trained)
 
     tensors = {"x": x}
     if spec["loss"] == "categorical_crossentropy":
