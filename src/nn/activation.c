@@ -6,29 +6,26 @@
 
 #include <math.h>
 
-void am__activation_forward(enum am__activation a, float *y, int64_t rows, int64_t width)
+void am__activation_forward_serial(enum am__activation a, float *y, int64_t rows, int64_t width)
 {
     int64_t n = rows * width;
     switch (a) {
     case AM__ACT_LINEAR:
         break;
     case AM__ACT_RELU:
-#pragma omp parallel for simd schedule(static)
+#pragma omp simd
         for (int64_t i = 0; i < n; i++)
             y[i] = y[i] > 0.0f ? y[i] : 0.0f;
         break;
     case AM__ACT_SIGMOID:
-#pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < n; i++)
             y[i] = 1.0f / (1.0f + expf(-y[i]));
         break;
     case AM__ACT_TANH:
-#pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < n; i++)
             y[i] = tanhf(y[i]);
         break;
     case AM__ACT_SOFTMAX:
-#pragma omp parallel for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
             float *row = y + r * width, max = row[0];
             for (int64_t j = 1; j < width; j++)
@@ -46,34 +43,32 @@ void am__activation_forward(enum am__activation a, float *y, int64_t rows, int64
     }
 }
 
-void am__activation_backward(enum am__activation a, const float *y, const float *dy, float *dz,
-                             int64_t rows, int64_t width)
+void am__activation_backward_serial(enum am__activation a, const float *y, const float *dy,
+                                    float *dz, int64_t rows, int64_t width)
 {
     int64_t n = rows * width;
     switch (a) {
     case AM__ACT_LINEAR:
-#pragma omp parallel for simd schedule(static)
         for (int64_t i = 0; i < n; i++)
             dz[i] = dy[i];
         break;
     case AM__ACT_RELU:
-#pragma omp parallel for simd schedule(static)
+#pragma omp simd
         for (int64_t i = 0; i < n; i++)
             dz[i] = y[i] > 0.0f ? dy[i] : 0.0f;
         break;
     case AM__ACT_SIGMOID:
-#pragma omp parallel for simd schedule(static)
+#pragma omp simd
         for (int64_t i = 0; i < n; i++)
             dz[i] = dy[i] * y[i] * (1.0f - y[i]);
         break;
     case AM__ACT_TANH:
-#pragma omp parallel for simd schedule(static)
+#pragma omp simd
         for (int64_t i = 0; i < n; i++)
             dz[i] = dy[i] * (1.0f - y[i] * y[i]);
         break;
     case AM__ACT_SOFTMAX:
         /* dz_j = y_j * (dy_j - sum_k dy_k y_k) */
-#pragma omp parallel for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
             const float *yr = y + r * width, *dyr = dy + r * width;
             float *dzr = dz + r * width;
@@ -84,6 +79,31 @@ void am__activation_backward(enum am__activation a, const float *y, const float 
                 dzr[j] = yr[j] * (dyr[j] - (float)dot);
         }
         break;
+    }
+}
+
+/* The parallel versions hand each thread a block of whole rows. */
+#define ROW_BLOCK(rows, width) ((16384 + (width)-1) / (width))
+
+void am__activation_forward(enum am__activation a, float *y, int64_t rows, int64_t width)
+{
+    if (a == AM__ACT_LINEAR)
+        return;
+    int64_t block = ROW_BLOCK(rows, width);
+#pragma omp parallel for schedule(static) if (rows > block)
+    for (int64_t r = 0; r < rows; r += block)
+        am__activation_forward_serial(a, y + r * width, rows - r < block ? rows - r : block,
+                                      width);
+}
+
+void am__activation_backward(enum am__activation a, const float *y, const float *dy, float *dz,
+                             int64_t rows, int64_t width)
+{
+    int64_t block = ROW_BLOCK(rows, width);
+#pragma omp parallel for schedule(static) if (rows > block)
+    for (int64_t r = 0; r < rows; r += block) {
+        int64_t n = rows - r < block ? rows - r : block;
+        am__activation_backward_serial(a, y + r * width, dy + r * width, dz + r * width, n, width);
     }
 }
 

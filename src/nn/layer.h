@@ -122,6 +122,10 @@ void am__activation_forward(enum am__activation a, float *y, int64_t rows, int64
 /* dz = dy * f'(z), written from the activation's output y. */
 void am__activation_backward(enum am__activation a, const float *y, const float *dy, float *dz,
                              int64_t rows, int64_t width);
+/* The same without OpenMP, for callers already inside a parallel region. */
+void am__activation_forward_serial(enum am__activation a, float *y, int64_t rows, int64_t width);
+void am__activation_backward_serial(enum am__activation a, const float *y, const float *dy,
+                                    float *dz, int64_t rows, int64_t width);
 const char *am__activation_name(enum am__activation a);
 
 /* The layer types. */

@@ -13,6 +13,7 @@
 #include "core/internal.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -535,8 +536,11 @@ const char *amuse_model_config_json(const struct amuse_model *m)
 
 int am__model_reserve(struct amuse_model *m, int64_t batch)
 {
-    if (batch <= m->batch_cap)
+    /* Some workspaces are per thread: a new thread count means new sizes. */
+    if (batch <= m->batch_cap && omp_get_max_threads() == m->reserved_threads)
         return AMUSE_OK;
+    if (batch < m->batch_cap)
+        batch = m->batch_cap;
     am__free(m->acts);
     am__free(m->act_grads);
     am__free(m->work);
@@ -572,6 +576,7 @@ int am__model_reserve(struct amuse_model *m, int64_t batch)
         return am__fail(AMUSE_ENOMEM, "cannot allocate activations for a batch of %lld",
                         (long long)batch);
     m->batch_cap = batch;
+    m->reserved_threads = omp_get_max_threads();
     return AMUSE_OK;
 }
 

@@ -55,6 +55,7 @@ struct amuse_model {
 
     /* activations for the current batch size: value and gradient per node output */
     int64_t batch_cap, last_batch;
+    int reserved_threads;
     float *acts, *act_grads;
     int64_t (*act_offset)[AM__MAX_IO];
     unsigned char *work;

@@ -5,7 +5,6 @@
 
 #include "core/internal.h"
 
-#include <float.h>
 
 struct pool_geometry {
     int64_t h, w, c, oh, ow, ph, pw, sh, sw, pad_top, pad_left;
@@ -69,7 +68,8 @@ static size_t pool_workspace(const struct am__layer *l, int64_t batch)
     return (size_t)(batch * amuse_shape_size(&l->out_shape[0])) * sizeof(int32_t);
 }
 
-/* x (batch, h, w, c) -> y (batch, oh, ow, c); work[i] = index within the sample of the max. */
+/* x (batch, h, w, c) -> y (batch, oh, ow, c); work[i] = index within the sample of the max.
+ * The channel loop is innermost so it runs over contiguous memory. */
 static void pool_forward(struct am__layer *l, struct am__call *c)
 {
     struct pool_geometry g = pool_geometry(l);
@@ -80,26 +80,33 @@ static void pool_forward(struct am__layer *l, struct am__call *c)
             const float *xb = c->in[0] + b * g.h * g.w * g.c;
             for (int64_t ox = 0; ox < g.ow; ox++) {
                 int64_t o = ((b * g.oh + oy) * g.ow + ox) * g.c;
-                for (int64_t ci = 0; ci < g.c; ci++) {
-                    float best = -FLT_MAX;
-                    int32_t where = -1;
-                    for (int64_t ky = 0; ky < g.ph; ky++) {
-                        int64_t iy = oy * g.sh - g.pad_top + ky;
-                        if (iy < 0 || iy >= g.h)
+                float *best = c->out[0] + o;
+                int32_t *where = arg + o;
+                int first = 1;
+                for (int64_t ky = 0; ky < g.ph; ky++) {
+                    int64_t iy = oy * g.sh - g.pad_top + ky;
+                    if (iy < 0 || iy >= g.h)
+                        continue;
+                    for (int64_t kx = 0; kx < g.pw; kx++) {
+                        int64_t ix = ox * g.sw - g.pad_left + kx;
+                        if (ix < 0 || ix >= g.w)
                             continue;
-                        for (int64_t kx = 0; kx < g.pw; kx++) {
-                            int64_t ix = ox * g.sw - g.pad_left + kx;
-                            if (ix < 0 || ix >= g.w)
-                                continue;
-                            int64_t i = (iy * g.w + ix) * g.c + ci;
-                            if (where < 0 || xb[i] > best) {
-                                best = xb[i];
-                                where = (int32_t)i;
+                        int32_t base = (int32_t)((iy * g.w + ix) * g.c);
+                        const float *x = xb + base;
+                        if (first) {
+                            for (int64_t ci = 0; ci < g.c; ci++) {
+                                best[ci] = x[ci];
+                                where[ci] = base + (int32_t)ci;
                             }
+                            first = 0;
+                            continue;
+                        }
+                        for (int64_t ci = 0; ci < g.c; ci++) {
+                            int take = x[ci] > best[ci]; /* branch-free, so it vectorises */
+                            best[ci] = take ? x[ci] : best[ci];
+                            where[ci] = take ? base + (int32_t)ci : where[ci];
                         }
                     }
-                    c->out[0][o + ci] = best;
-                    arg[o + ci] = where;
                 }
             }
         }
