@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """make_seeds.py - regenerate the small seed corpora under fuzz/corpus/ (stdlib only; images are
-written through ctypes by Debian's libstb, the same stb that decodes them). Crashers found by
-fuzzing are added to the corpora by hand and are not produced here. Run from anywhere."""
+written through ctypes by Debian's libstb, the same stb that decodes them). The other files in
+the corpora (hash names) are inputs a 60-second libFuzzer run found that add coverage, kept with
+"fuzz_<name> -merge=1 corpus/<name> NEW_DIR"; crashers would be kept the same way. Run from anywhere."""
 import ctypes
 import ctypes.util
 import gzip

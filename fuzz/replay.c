@@ -15,30 +15,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int run_file(const char *path)
 {
+    struct stat st;
     FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "replay: cannot open %s\n", path);
+    if (!f || fstat(fileno(f), &st) != 0 || (size_t)st.st_size > MAX_INPUT) {
+        fprintf(stderr, "replay: cannot read %s (or over %zu bytes)\n", path, MAX_INPUT);
+        if (f)
+            fclose(f);
         return 1;
     }
-    uint8_t *buf = malloc(MAX_INPUT);
-    size_t n = buf ? fread(buf, 1, MAX_INPUT, f) : 0;
-    int bad = !buf || ferror(f) || !feof(f);
+    /* An exactly sized buffer, so that reading past the end is caught by ASan. */
+    size_t n = (size_t)st.st_size;
+    uint8_t *buf = malloc(n ? n : 1);
+    int bad = !buf || fread(buf, 1, n, f) != n;
     fclose(f);
     if (bad) {
-        fprintf(stderr, "replay: cannot read %s (or over %zu bytes)\n", path, MAX_INPUT);
+        fprintf(stderr, "replay: cannot read %s\n", path);
         free(buf);
         return 1;
     }
-    /* Hand over an exactly sized copy so that reading past the end is caught by ASan. */
-    uint8_t *exact = malloc(n ? n : 1);
-    if (!exact) {
-        free(buf);
-        return 1;
-    }
-    memcpy(exact, buf, n);
+    LLVMFuzzerTestOneInput(buf, n);
     free(buf);
-    LLVMFuzzerTestOneInput(exact, n);
-    free(exact);
     return 0;
 }
 
