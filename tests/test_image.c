@@ -216,6 +216,13 @@ TEST(refuses_non_images_truncation_and_bombs)
                              [26] = 1, [28] = 24};
     ASSERT_FAILS(amuse_image_decode(bmp, sizeof bmp, "bomb.bmp", &opt, out), AMUSE_ETOOBIG,
                  "bomb.bmp: BMP declares 3 x 100000 pixels");
+    /* Within the caps, but a 54-byte BMP may not stand for 36 million pixels (stb_image would
+     * decode the missing pixels as black). */
+    bmp[18] = 0x70, bmp[19] = 0x17, bmp[22] = 0x70, bmp[23] = 0x17, bmp[24] = 0, bmp[25] = 0;
+    bmp[10] = 54;
+    ASSERT_FAILS(amuse_image_decode(bmp, sizeof bmp, "short.bmp", &opt, out), AMUSE_EFORMAT,
+                 "short.bmp: BMP is truncated: 6000 x 6000 at 24 bits per pixel need 108000054 "
+                 "bytes, the file has 54");
     png = png_header_only(100, 100); /* within the caps: now it is the missing data */
     ASSERT_FAILS(amuse_image_decode(png.p, png.len, "nodata.png", &opt, out), AMUSE_EFORMAT,
                  "nodata.png: cannot decode PNG");

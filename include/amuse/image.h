@@ -12,6 +12,8 @@
 #ifndef AMUSE_IMAGE_H
 #define AMUSE_IMAGE_H
 
+#include "amuse/error.h" /* status codes returned here */
+
 #include <stddef.h>
 
 #ifdef __cplusplus

@@ -14,6 +14,7 @@
 #ifndef AMUSE_SAFETENSORS_H
 #define AMUSE_SAFETENSORS_H
 
+#include "amuse/error.h" /* status codes returned here */
 #include "amuse/tensor.h"
 
 #include <stddef.h>

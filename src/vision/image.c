@@ -130,6 +130,11 @@ static int header_dimensions(const char *format, const unsigned char *p, size_t 
     return jpeg_dimensions(p, len, w, h);
 }
 
+static const unsigned char *p_bytes(const void *p)
+{
+    return p;
+}
+
 static int check_dimensions(const char *name, const char *format, uint64_t w, uint64_t h)
 {
     if (w > AMUSE_IMAGE_MAX_SIDE || h > AMUSE_IMAGE_MAX_SIDE)
@@ -252,10 +257,22 @@ int amuse_image_decode(const void *bytes, size_t len, const char *name,
     if (!format)
         return am__fail(AMUSE_EFORMAT, "%s: not a PNG, JPEG, BMP or GIF image (unknown signature)",
                         name);
-    uint64_t hw, hh;
+    uint64_t hw = 0, hh = 0;
     if (header_dimensions(format, bytes, len, &hw, &hh) &&
         (rc = check_dimensions(name, format, hw, hh)) != AMUSE_OK)
         return rc;
+    /* stb_image reads missing BMP pixels as zeros, so a 54-byte BMP could stand for 40 million
+     * pixels; an uncompressed BMP must hold the pixel data its header declares. */
+    if (strcmp(format, "BMP") == 0 && len >= 34 && le32(p_bytes(bytes) + 14) >= 40 &&
+        (le32(p_bytes(bytes) + 30) == 0 || le32(p_bytes(bytes) + 30) == 3)) {
+        uint64_t bpp = le16(p_bytes(bytes) + 28), offset = le32(p_bytes(bytes) + 10);
+        uint64_t need = offset + (hw * bpp + 31) / 32 * 4 * hh;
+        if (len < need)
+            return am__fail(AMUSE_EFORMAT,
+                            "%s: BMP is truncated: %" PRIu64 " x %" PRIu64 " at %" PRIu64
+                            " bits per pixel need %" PRIu64 " bytes, the file has %zu",
+                            name, hw, hh, bpp, need, len);
+    }
     /* Then stb_image's view of the header, which must agree with the caps too. */
     if (!stbi_info_from_memory(bytes, (int)len, &w, &h, &comp))
         return am__fail(AMUSE_EFORMAT, "%s: unreadable %s header: %s", name, format,
