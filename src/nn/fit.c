@@ -322,7 +322,8 @@ int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
                 memcpy(best_weights, m->params, (size_t)m->n_params * sizeof(float));
             if (opt->checkpoint_dir && (rc = amuse_model_save(m, opt->checkpoint_dir)))
                 goto out;
-        } else if (opt->patience >= 0 && ++wait > opt->patience) {
+        } else if (opt->patience >= 0 && ++wait >= (opt->patience > 0 ? opt->patience : 1)) {
+            /* Keras: stop once `patience` epochs in a row failed to improve. */
             if (opt->verbose)
                 fprintf(out, "Epoch %d: early stopping (%s did not improve for %d epochs)\n",
                         epoch + 1, monitor, wait);
