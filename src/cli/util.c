@@ -23,6 +23,9 @@ int cli_error(const char *fmt, ...)
 int cli_fail(int status, const char *what)
 {
     const char *detail = amuse_last_error();
+    /* Library messages usually name the file already; do not say it twice. */
+    if (detail[0] && strncmp(detail, what, strlen(what)) == 0)
+        return cli_error("%s", detail);
     if (detail[0])
         return cli_error("%s: %s", what, detail);
     return cli_error("%s: %s", what, amuse_strerror(status));
