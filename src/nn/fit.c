@@ -322,7 +322,7 @@ int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
                 memcpy(best_weights, m->params, (size_t)m->n_params * sizeof(float));
             if (opt->checkpoint_dir && (rc = amuse_model_save(m, opt->checkpoint_dir)))
                 goto out;
-        } else if (opt->patience >= 0 && ++wait > opt->patience) {
+        } else if (opt->patience >= 0 && ++wait >= opt->patience) {
             if (opt->verbose)
                 fprintf(out, "Epoch %d: early stopping (%s did not improve for %d epochs)\n",
                         epoch + 1, monitor, wait);
