@@ -672,18 +672,18 @@ TEST(layer_flatten_dropout_activation)
 
 TEST(layer_merge)
 {
-    static const char *const fmt =
-        "{\"model\": {\"class_name\": \"Functional\", \"config\": {\"layers\": ["
-        "{\"class_name\": \"InputLayer\", \"config\": {\"name\": \"a\", "
-        "\"batch_input_shape\": [null, 2, %d]}},"
-        "{\"class_name\": \"InputLayer\", \"config\": {\"name\": \"b\", "
-        "\"batch_input_shape\": [null, 2, 3]}},"
-        "{\"class_name\": \"%s\", \"config\": {\"name\": \"t\"}, "
-        "\"inbound_nodes\": [[[\"a\", 0, 0, {}], [\"b\", 0, 0, {}]]]}]}}}";
+#define MERGE_JSON                                                                                 \
+        "{\"model\": {\"class_name\": \"Functional\", \"config\": {\"layers\": ["                  \
+        "{\"class_name\": \"InputLayer\", \"config\": {\"name\": \"a\", "                          \
+        "\"batch_input_shape\": [null, 2, %d]}},"                                                  \
+        "{\"class_name\": \"InputLayer\", \"config\": {\"name\": \"b\", "                          \
+        "\"batch_input_shape\": [null, 2, 3]}},"                                                   \
+        "{\"class_name\": \"%s\", \"config\": {\"name\": \"t\"}, "                                 \
+        "\"inbound_nodes\": [[[\"a\", 0, 0, {}], [\"b\", 0, 0, {}]]]}]}}}"
     char json[1024];
-    snprintf(json, sizeof json, fmt, 4, "Concatenate");
+    snprintf(json, sizeof json, MERGE_JSON, 4, "Concatenate");
     layer_check("layer Concatenate", json, "t", 2, 10);
-    snprintf(json, sizeof json, fmt, 3, "Add");
+    snprintf(json, sizeof json, MERGE_JSON, 3, "Add");
     layer_check("layer Add", json, "t", 2, 10);
 }
 
