@@ -126,7 +126,8 @@ struct amuse_fit_options {
     uint64_t seed;           /* shuffling and dropout */
     int verbose;             /* 0 silent, 1 progress bar (one line per epoch if not a TTY) */
     FILE *progress;          /* where progress goes (default stdout) */
-    /* EarlyStopping: monitor "val_loss" / "val_accuracy" / "loss" / "accuracy"; patience < 0 off */
+    /* EarlyStopping: monitor "val_loss" / "val_accuracy" / "loss" / "accuracy"; patience < 0 off;
+     * training stops once `patience` epochs in a row have not improved (Keras) */
     const char *monitor;
     int patience;
     double min_delta;

@@ -188,8 +188,12 @@ float am__loss_forward(struct amuse_model *m, const float *p, const float *targe
         float *gi = grad + i * width;
         double sample = 0;
         for (int64_t j = 0; j < width; j++) {
+            /* Binary cross-entropy takes a label as the target value of every output (as
+             * am__count_correct does), not as a class index. */
             float y = m->loss == AM__LOSS_SPARSE_CATEGORICAL_CROSSENTROPY && targets
                           ? ((int64_t)targets[i] == j ? 1.0f : 0.0f)
+                      : m->loss == AM__LOSS_BINARY_CROSSENTROPY && !targets
+                          ? (float)labels[i]
                           : target_of(targets, labels, i, j, width);
             float pc = clip(pi[j]);
             switch (m->loss) {
