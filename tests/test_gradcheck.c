@@ -413,6 +413,10 @@ TEST(model_losses)
     run_model_check("categorical_crossentropy, soft targets",
                     sequential("4", 5, DENSE_OUT(3, "softmax"), "categorical_crossentropy"), 3,
                     DISTRIBUTION, 10);
+    /* ... and for targets that do not sum to 1 (the fused gradient is then p * sum(y) - y). */
+    run_model_check("categorical_crossentropy, unnormalised targets",
+                    sequential("4", 5, DENSE_OUT(3, "softmax"), "categorical_crossentropy"), 3,
+                    SOFT, 10);
     run_model_check("categorical_crossentropy, sigmoid (unfused)",
                     sequential("4", 5, DENSE_OUT(3, "sigmoid"), "categorical_crossentropy"), 3,
                     ONE_HOT, 10);

@@ -699,6 +699,38 @@ TEST(binary_crossentropy_with_labels)
     ASSERT_NEAR(loss_of("sigmoid", "binary_crossentropy", ln9, NULL, zero, 1), -log(0.1), 1e-5);
 }
 
+/* A one-unit sigmoid trained with binary_crossentropy on 0/1 labels: fit accepts label 1, and
+ * evaluate reports two classes. The labels follow the sign of the first feature, so a working
+ * fit must learn it. */
+TEST(binary_crossentropy_fit_with_one_output)
+{
+    struct amuse_dataset d;
+    make_dataset(&d, 400, 2, 5);
+    for (int64_t i = 0; i < d.n; i++)
+        d.labels[i] = d.x[i * 4] > 0.0f;
+    struct amuse_model *m = model_from(
+        "{\"name\": \"bce\", \"model\": {\"class_name\": \"Sequential\", \"config\": "
+        "{\"layers\": [{\"class_name\": \"InputLayer\", \"config\": {\"shape\": [4]}},"
+        "{\"class_name\": \"Dense\", \"config\": {\"units\": 1, \"activation\": \"sigmoid\"}}]}},"
+        "\"compile\": {\"optimizer\": {\"class_name\": \"Adam\", \"config\": "
+        "{\"learning_rate\": 0.05}}, \"loss\": \"binary_crossentropy\", \"metrics\": [\"accuracy\"]}}");
+    ASSERT_OK(amuse_model_init_weights(m, 3));
+    struct amuse_fit_options o = quiet_options(20, 32, 0.25, 1);
+    struct amuse_epoch_log h[20];
+    int ran;
+    ASSERT_OK(amuse_model_fit(m, &d, &o, h, &ran));
+    ASSERT_EQ_INT(ran, 20);
+    ASSERT_TRUE(h[19].val_accuracy > 0.9);
+    struct amuse_eval_result r;
+    ASSERT_OK(amuse_model_evaluate(m, &d, 64, &r));
+    ASSERT_EQ_INT(r.n_classes, 2);
+    ASSERT_EQ_INT(r.class_count[0] + r.class_count[1], d.n);
+    ASSERT_TRUE(r.accuracy > 0.9);
+    amuse_eval_result_release(&r);
+    amuse_model_free(m);
+    amuse_dataset_release(&d);
+}
+
 /* ---------------------------------------------------------------- training curves */
 
 TEST(history_svg_is_well_formed)
@@ -755,6 +787,7 @@ int main(void)
     RUN(fit_rejects_bad_data);
     RUN(loss_values_match_keras_formulas);
     RUN(binary_crossentropy_with_labels);
+    RUN(binary_crossentropy_fit_with_one_output);
     RUN(history_svg_is_well_formed);
     remove_tree(tmp_root);
     return test_summary();

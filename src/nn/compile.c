@@ -187,6 +187,15 @@ float am__loss_forward(struct amuse_model *m, const float *p, const float *targe
         const float *pi = p + i * width;
         float *gi = grad + i * width;
         double sample = 0;
+        /* The fused gradient of -sum y log softmax(z) is p * sum(y) - y; sum(y) is 1 for
+         * one-hot targets, but soft targets need not sum to 1. */
+        float ysum = 1.0f;
+        if (fused && targets && m->loss == AM__LOSS_CATEGORICAL_CROSSENTROPY) {
+            double t = 0;
+            for (int64_t j = 0; j < width; j++)
+                t += targets[i * width + j];
+            ysum = (float)t;
+        }
         for (int64_t j = 0; j < width; j++) {
             /* Binary cross-entropy takes a label as the target value of every output (as
              * am__count_correct does), not as a class index. */
@@ -201,7 +210,7 @@ float am__loss_forward(struct amuse_model *m, const float *p, const float *targe
             case AM__LOSS_SPARSE_CATEGORICAL_CROSSENTROPY:
                 sample -= y * log(pc);
                 /* Unfused: d/dp of -y log(clip(p)); zero where clipping is active. */
-                gi[j] = fused ? (pi[j] - y) * inv_batch
+                gi[j] = fused ? (pi[j] * ysum - y) * inv_batch
                               : (pc == pi[j] ? -y / pc * inv_batch : 0.0f);
                 break;
             case AM__LOSS_BINARY_CROSSENTROPY:

@@ -156,12 +156,32 @@ static int check_dataset(const struct amuse_model *m, const struct amuse_dataset
     }
     if (!d->labels)
         return am__fail(AMUSE_EINVAL, "the dataset has no labels");
-    int64_t classes = amuse_shape_size(amuse_model_output_shape(m));
+    int64_t classes = m->loss == AM__LOSS_BINARY_CROSSENTROPY
+                          ? 2 /* labels are the 0/1 target of every output */
+                          : amuse_shape_size(amuse_model_output_shape(m));
     for (int64_t i = 0; i < d->n; i++)
         if (d->labels[i] < 0 || d->labels[i] >= classes)
             return am__fail(AMUSE_EINVAL, "sample %lld has label %d; the model has %lld classes",
                             (long long)i, d->labels[i], (long long)classes);
     return AMUSE_OK;
+}
+
+/* Class count for per-class figures: a one-output binary model has classes 0 and 1. */
+static int64_t class_count(const struct amuse_model *m)
+{
+    int64_t width = amuse_shape_size(amuse_model_output_shape(m));
+    return m->loss == AM__LOSS_BINARY_CROSSENTROPY && width == 1 ? 2 : width;
+}
+
+static int64_t predicted_class(const struct amuse_model *m, const float *p, int64_t width)
+{
+    if (m->loss == AM__LOSS_BINARY_CROSSENTROPY && width == 1)
+        return p[0] > 0.5f;
+    int64_t best = 0;
+    for (int64_t j = 1; j < width; j++)
+        if (p[j] > p[best])
+            best = j;
+    return best;
 }
 
 /* Loss and accuracy over samples idx[0..n) without training. */
@@ -190,10 +210,7 @@ static int run_eval(struct amuse_model *m, const struct amuse_dataset *d, const 
         correct += am__count_correct(m, p, NULL, b.labels, nb, width);
         if (per_class)
             for (int64_t i = 0; i < nb; i++) {
-                int64_t best = 0;
-                for (int64_t j = 1; j < width; j++)
-                    if (p[i * width + j] > p[i * width + best])
-                        best = j;
+                int64_t best = predicted_class(m, p + i * width, width);
                 per_class[b.labels[i]]++;
                 per_class_ok[b.labels[i]] += best == b.labels[i];
             }
@@ -354,7 +371,7 @@ int amuse_model_evaluate(struct amuse_model *m, const struct amuse_dataset *d, i
         return rc;
     if (batch_size < 1)
         batch_size = 32;
-    int64_t classes = amuse_shape_size(amuse_model_output_shape(m));
+    int64_t classes = class_count(m);
     int64_t *idx = malloc((size_t)(d->n ? d->n : 1) * sizeof *idx);
     res->class_count = calloc((size_t)classes, sizeof *res->class_count);
     int64_t *ok = calloc((size_t)classes, sizeof *ok);
