@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# install_check.sh - `cmake --install` into a temporary prefix, then build examples/predict.c
+# against the installed headers, library and amuse.pc with pkg-config, and run it on a model the
+# installed `amuse` trains. Proves the install rules and the .pc file work for a real program.
+#   usage: install_check.sh <cmake> <build dir> <source dir>
+set -u
+cmake=$1 build=$2 src=$3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+check() { if [ "$1" = 0 ]; then echo "ok   $2"; pass=$((pass+1)); else echo "FAIL $2"; fail=$((fail+1)); fi; }
+
+"$cmake" --install "$build" --prefix "$tmp/prefix" >"$tmp/install.log" 2>&1
+check $? "cmake --install"
+for f in bin/amuse include/amuse/model.h include/amuse/safetensors.h; do
+  [ -e "$tmp/prefix/$f" ]; check $? "installed $f"
+done
+pc=$(find "$tmp/prefix" -name amuse.pc | head -1)
+[ -n "$pc" ]; check $? "installed amuse.pc"
+export PKG_CONFIG_PATH=$(dirname "$pc")
+flags=$(pkg-config --cflags --libs amuse)
+check $? "pkg-config --cflags --libs amuse"
+libdir=$(pkg-config --variable=libdir amuse)
+cc "$src/examples/predict.c" $flags -Wl,-rpath,"$libdir" -o "$tmp/predict" 2>"$tmp/cc.log"
+check $? "examples/predict.c builds against the installed library"
+
+# A tiny model, trained by the installed command on 256 real samples, so predict has weights.
+cat > "$tmp/tiny.json" <<JSON
+{"name": "tiny", "labels": ["0","1","2","3","4","5","6","7","8","9"],
+ "model": {"class_name": "Sequential", "config": {"layers": [
+   {"class_name": "InputLayer", "config": {"batch_input_shape": [null, 28, 28, 1]}},
+   {"class_name": "Flatten", "config": {}},
+   {"class_name": "Dense", "config": {"units": 10, "activation": "softmax"}}]}},
+ "compile": {"optimizer": "adam", "loss": "categorical_crossentropy", "metrics": ["accuracy"]},
+ "fit": {"batch_size": 64, "epochs": 1},
+ "data": {"train_images": "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
+          "train_labels": "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"}}
+JSON
+"$tmp/prefix/bin/amuse" train "$tmp/tiny.json" --output "$tmp/model" --train-limit 256 -q \
+  >"$tmp/train.log" 2>&1
+check $? "installed amuse trains a model"
+# A 1x1 grey PNG is a valid image of any model input size after resizing.
+printf '\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x00\x00\x00\x00\x3a\x7e\x9b\x55\x00\x00\x00\x0aIDATx\x9cc\x60\x00\x00\x00\x02\x00\x01\xe2\x21\xbc\x33\x00\x00\x00\x00IEND\xaeB`\x82' >"$tmp/dot.png"
+out=$("$tmp/predict" "$tmp/model" "$tmp/dot.png" 2>&1)
+echo "$out" | grep -Eq '^[0-9] [01]\.[0-9]{4}$'; check $? "the example labels an image ($out)"
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
