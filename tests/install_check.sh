@@ -2,9 +2,9 @@
 # install_check.sh - `cmake --install` into a temporary prefix, then build examples/predict.c
 # against the installed headers, library and amuse.pc with pkg-config, and run it on a model the
 # installed `amuse` trains. Proves the install rules and the .pc file work for a real program.
-#   usage: install_check.sh <cmake> <build dir> <source dir>
+#   usage: install_check.sh <cmake> <build dir> <source dir> [extra cflags]
 set -u
-cmake=$1 build=$2 src=$3
+cmake=$1 build=$2 src=$3 extra=${4:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
@@ -21,7 +21,7 @@ export PKG_CONFIG_PATH=$(dirname "$pc")
 flags=$(pkg-config --cflags --libs amuse)
 check $? "pkg-config --cflags --libs amuse"
 libdir=$(pkg-config --variable=libdir amuse)
-cc "$src/examples/predict.c" $flags -Wl,-rpath,"$libdir" -o "$tmp/predict" 2>"$tmp/cc.log"
+cc $extra "$src/examples/predict.c" $flags -Wl,-rpath,"$libdir" -o "$tmp/predict" 2>"$tmp/cc.log"
 check $? "examples/predict.c builds against the installed library"
 
 # A tiny model, trained by the installed command on 256 real samples, so predict has weights.
