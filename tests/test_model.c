@@ -731,6 +731,46 @@ TEST(binary_crossentropy_fit_with_one_output)
     amuse_dataset_release(&d);
 }
 
+/* A Functional model with two inputs (the shape the seq2seq encoder-decoder needs): inputs are
+ * fed in input_layers order, joined by Concatenate, and the output matches a hand computation. */
+TEST(functional_model_with_two_inputs)
+{
+    struct amuse_model *m = model_from(
+        "{\"name\": \"two\", \"model\": {\"class_name\": \"Functional\", \"config\": {"
+        "\"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"name\": \"a\", \"config\": {\"name\": \"a\", "
+        "\"batch_input_shape\": [null, 3]}, \"inbound_nodes\": []},"
+        "{\"class_name\": \"InputLayer\", \"name\": \"b\", \"config\": {\"name\": \"b\", "
+        "\"batch_input_shape\": [null, 2]}, \"inbound_nodes\": []},"
+        "{\"class_name\": \"Concatenate\", \"config\": {\"name\": \"cat\"}, "
+        "\"inbound_nodes\": [[[\"b\", 0, 0, {}], [\"a\", 0, 0, {}]]]},"
+        "{\"class_name\": \"Dense\", \"config\": {\"name\": \"out\", \"units\": 1}, "
+        "\"inbound_nodes\": [[[\"cat\", 0, 0, {}]]]}],"
+        "\"input_layers\": [[\"b\", 0, 0], [\"a\", 0, 0]],"
+        "\"output_layers\": [[\"out\", 0, 0]]}}}");
+    ASSERT_EQ_INT(amuse_model_input_count(m), 2);
+    ASSERT_EQ_INT(amuse_model_input_shape_at(m, 0)->dim[0], 2); /* b comes first */
+    ASSERT_EQ_INT(amuse_model_input_shape_at(m, 1)->dim[0], 3);
+    ASSERT_TRUE(amuse_model_input_shape_at(m, 2) == NULL);
+    struct amuse_tensor k;
+    ASSERT_OK(amuse_model_find_weight(m, "out/kernel", &k, NULL));
+    for (int i = 0; i < 5; i++)
+        k.data[i] = (float)(i + 1); /* concat order is [b0, b1, a0, a1, a2] */
+    float a[3] = {1, 10, 100}, b[2] = {1000, 10000};
+    const float *xs[2] = {b, a}, *out;
+    ASSERT_OK(amuse_model_forward_inputs(m, xs, 2, 1, 0, &out));
+    ASSERT_NEAR(out[0], 1000 * 1 + 10000 * 2 + 1 * 3 + 10 * 4 + 100 * 5, 1e-2);
+    ASSERT_FAILS(amuse_model_forward(m, a, 1, 0, &out), AMUSE_EINVAL, "takes 2 inputs");
+    struct amuse_dataset d;
+    make_dataset(&d, 8, 2, 1);
+    struct amuse_fit_options o = quiet_options(1, 4, 0, 1);
+    struct amuse_epoch_log h[1];
+    int ran;
+    ASSERT_FAILS(amuse_model_fit(m, &d, &o, h, &ran), AMUSE_EUNSUPPORTED, "has 2 inputs");
+    amuse_dataset_release(&d);
+    amuse_model_free(m);
+}
+
 /* ---------------------------------------------------------------- training curves */
 
 TEST(history_svg_is_well_formed)
@@ -788,6 +828,7 @@ int main(void)
     RUN(loss_values_match_keras_formulas);
     RUN(binary_crossentropy_with_labels);
     RUN(binary_crossentropy_fit_with_one_output);
+    RUN(functional_model_with_two_inputs);
     RUN(history_svg_is_well_formed);
     remove_tree(tmp_root);
     return test_summary();

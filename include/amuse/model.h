@@ -54,8 +54,13 @@ void amuse_model_free(struct amuse_model *m);
 /* ---- introspection ------------------------------------------------------------------------ */
 
 const char *amuse_model_name(const struct amuse_model *m);
-/* Shape of one input sample / one output sample (no batch dimension). */
+/* Shape of one input sample / one output sample (no batch dimension). For a model with several
+ * inputs, amuse_model_input_shape is the first one's. */
 const struct amuse_shape *amuse_model_input_shape(const struct amuse_model *m);
+/* Number of inputs (InputLayers, in the config's input_layers order) and the shape of each;
+ * NULL for an index out of range. */
+int amuse_model_input_count(const struct amuse_model *m);
+const struct amuse_shape *amuse_model_input_shape_at(const struct amuse_model *m, int index);
 const struct amuse_shape *amuse_model_output_shape(const struct amuse_model *m);
 int64_t amuse_model_param_count(const struct amuse_model *m);
 /* Class labels from the config ("labels": [...]); NULL if the config has none. */
@@ -91,10 +96,14 @@ void amuse_model_summary(const struct amuse_model *m, FILE *out);
  *  "loss": "categorical_crossentropy"}. Resets optimizer state. */
 int amuse_model_compile(struct amuse_model *m, const char *compile_json);
 
-/* Run the graph on `batch` samples (x: batch * size(input) floats). training=1 enables dropout.
+/* Run the graph on `batch` samples (x: batch * size(input) floats) of a one-input model. training=1 enables dropout.
  * *out points to batch * size(output) floats owned by the model, valid until the next call. */
 int amuse_model_forward(struct amuse_model *m, const float *x, int64_t batch, int training,
                         const float **out);
+
+/* The same for a model with several inputs: xs[k] holds batch * size(input k) floats. */
+int amuse_model_forward_inputs(struct amuse_model *m, const float *const *xs, int n_inputs,
+                               int64_t batch, int training, const float **out);
 
 /* Loss of the last forward pass, Keras's way (probabilities clipped to [1e-7, 1 - 1e-7], mean over
  * the batch). Give one-hot/soft `targets` (batch * classes) or integer `labels` (batch). Also

@@ -148,6 +148,11 @@ static void gather(const struct amuse_dataset *d, const int64_t *idx, int64_t n,
 
 static int check_dataset(const struct amuse_model *m, const struct amuse_dataset *d)
 {
+    if (m->n_inputs != 1)
+        return am__fail(AMUSE_EUNSUPPORTED,
+                        "model '%s' has %d inputs; fit, evaluate and predict take one-input "
+                        "models (train it step by step with amuse_model_forward_inputs)",
+                        m->name, m->n_inputs);
     if (!amuse_shape_equal(&d->sample, amuse_model_input_shape(m))) {
         char a[96], b[96];
         return am__fail(AMUSE_ESHAPE, "data samples are %s but model '%s' takes %s",
@@ -410,6 +415,9 @@ void amuse_eval_result_release(struct amuse_eval_result *res)
 int amuse_model_predict(struct amuse_model *m, const float *x, int64_t n, int batch_size,
                         float *out)
 {
+    if (m->n_inputs != 1)
+        return am__fail(AMUSE_EUNSUPPORTED, "model '%s' has %d inputs; use "
+                        "amuse_model_forward_inputs", m->name, m->n_inputs);
     if (batch_size < 1)
         batch_size = 32;
     int64_t sample = amuse_shape_size(amuse_model_input_shape(m));

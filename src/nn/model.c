@@ -140,7 +140,8 @@ static int build_sequential(struct amuse_model *m, const cJSON *cfg, const char 
         at++;
     }
     m->sequential = 1;
-    m->input_node = 0;
+    m->n_inputs = 1;
+    m->input_nodes[0] = 0;
     m->output = (struct am__node_ref){m->n_layers - 1, 0};
     return AMUSE_OK;
 }
@@ -179,7 +180,6 @@ static int build_functional(struct amuse_model *m, const cJSON *cfg, const char 
     if (!m->layers)
         return am__fail(AMUSE_ENOMEM, "out of memory");
     const cJSON *spec;
-    m->input_node = -1;
     cJSON_ArrayForEach(spec, layers)
     {
         if ((rc = make_layer(m, i, spec, where)))
@@ -187,8 +187,9 @@ static int build_functional(struct amuse_model *m, const cJSON *cfg, const char 
         struct am__layer *l = &m->layers[i];
         const cJSON *inbound = cJSON_GetObjectItemCaseSensitive(spec, "inbound_nodes");
         if (l->type == &am__input_layer) {
-            if (m->input_node < 0)
-                m->input_node = i;
+            if (m->n_inputs >= AM__MAX_IO)
+                return am__fail(AMUSE_ETOOBIG, "%s: more than %d InputLayers", where, AM__MAX_IO);
+            m->input_nodes[m->n_inputs++] = i;
         } else {
             /* Keras: inbound_nodes = [ [ref, ref, ...] ] (one call of the layer). */
             const cJSON *call = cJSON_GetArrayItem(inbound, 0);
@@ -211,8 +212,27 @@ static int build_functional(struct amuse_model *m, const cJSON *cfg, const char 
         }
         i++;
     }
-    if (m->input_node < 0)
+    if (m->n_inputs == 0)
         return am__fail(AMUSE_EFORMAT, "%s: the model has no InputLayer", where);
+    /* Keras's input_layers fixes the order the inputs are fed in. */
+    const cJSON *ins = cJSON_GetObjectItemCaseSensitive(cfg, "input_layers");
+    if (ins) {
+        if (!cJSON_IsArray(ins) || cJSON_GetArraySize(ins) != m->n_inputs)
+            return am__fail(AMUSE_EFORMAT, "%s: 'input_layers' must list each of the %d InputLayers",
+                            where, m->n_inputs);
+        int k = 0;
+        const cJSON *ref;
+        cJSON_ArrayForEach(ref, ins)
+        {
+            struct am__node_ref r;
+            if ((rc = parse_ref(m, n, ref, &r, where, "input_layers")))
+                return rc;
+            if (m->layers[r.node].type != &am__input_layer)
+                return am__fail(AMUSE_EFORMAT, "%s: input_layers[%d] '%s' is not an InputLayer",
+                                where, k, m->layers[r.node].name);
+            m->input_nodes[k++] = r.node;
+        }
+    }
     const cJSON *outs = cJSON_GetObjectItemCaseSensitive(cfg, "output_layers");
     if (outs) {
         if (!cJSON_IsArray(outs) || cJSON_GetArraySize(outs) != 1)
@@ -476,7 +496,7 @@ const char *amuse_model_name(const struct amuse_model *m)
 
 const struct amuse_shape *amuse_model_input_shape(const struct amuse_model *m)
 {
-    return &m->layers[m->input_node].out_shape[0];
+    return &m->layers[m->input_nodes[0]].out_shape[0];
 }
 
 const struct amuse_shape *amuse_model_output_shape(const struct amuse_model *m)
@@ -602,18 +622,35 @@ static void setup_call(struct amuse_model *m, int i, int64_t batch, int training
     c->work = m->work + m->work_offset[i];
 }
 
-int amuse_model_forward(struct amuse_model *m, const float *x, int64_t batch, int training,
-                        const float **out)
+int amuse_model_input_count(const struct amuse_model *m)
+{
+    return m->n_inputs;
+}
+
+const struct amuse_shape *amuse_model_input_shape_at(const struct amuse_model *m, int index)
+{
+    if (index < 0 || index >= m->n_inputs)
+        return NULL;
+    return &m->layers[m->input_nodes[index]].out_shape[0];
+}
+
+int amuse_model_forward_inputs(struct amuse_model *m, const float *const *xs, int n_inputs,
+                               int64_t batch, int training, const float **out)
 {
     if (batch < 1)
         return am__fail(AMUSE_EINVAL, "batch size must be at least 1 (got %lld)",
                         (long long)batch);
+    if (n_inputs != m->n_inputs)
+        return am__fail(AMUSE_EINVAL, "model '%s' takes %d inputs, got %d", m->name, m->n_inputs,
+                        n_inputs);
     int rc = am__model_reserve(m, batch);
     if (rc)
         return rc;
-    int64_t in_size = amuse_shape_size(amuse_model_input_shape(m));
-    memcpy(am__act(m, (struct am__node_ref){m->input_node, 0}), x,
-           (size_t)(batch * in_size) * sizeof(float));
+    for (int k = 0; k < n_inputs; k++) {
+        int64_t in_size = amuse_shape_size(amuse_model_input_shape_at(m, k));
+        memcpy(am__act(m, (struct am__node_ref){m->input_nodes[k], 0}), xs[k],
+               (size_t)(batch * in_size) * sizeof(float));
+    }
     for (int i = 0; i < m->n_layers; i++) {
         if (m->layers[i].type == &am__input_layer)
             continue;
@@ -626,6 +663,12 @@ int amuse_model_forward(struct amuse_model *m, const float *x, int64_t batch, in
     if (out)
         *out = am__act(m, m->output);
     return AMUSE_OK;
+}
+
+int amuse_model_forward(struct amuse_model *m, const float *x, int64_t batch, int training,
+                        const float **out)
+{
+    return amuse_model_forward_inputs(m, &x, 1, batch, training, out);
 }
 
 int amuse_model_backward(struct amuse_model *m)

@@ -38,7 +38,8 @@ struct amuse_model {
     int n_layers;
     struct am__layer *layers; /* topological order */
     int sequential;
-    int input_node;           /* the InputLayer fed by amuse_model_forward */
+    int n_inputs;             /* model inputs: InputLayer nodes, in Keras input_layers order */
+    int input_nodes[AM__MAX_IO];
     struct am__node_ref output;
     char **labels;
     int n_labels;
