@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 static const struct cli_command commands[] = {
+    {"word2vec", "train word vectors (word2vec.c's flags)", cmd_word2vec},
+    {"words", "query and evaluate word vectors", cmd_words},
     {NULL, NULL, NULL},
 };
 
