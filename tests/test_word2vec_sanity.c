@@ -1,6 +1,9 @@
-/* test_word2vec_sanity.c - quality on the real English corpus: after word2vec.c's standard 5
- * epochs (skip-gram, negative 5, window 5, size 100, 2 threads), `similar king` has `queen` in its
- * top 10. Runs only in optimised builds without sanitizers (about a minute on 2 cores); it builds
+/* test_word2vec_sanity.c - quality on the real English corpus: with word2vec.c's default command
+ * (CBOW, negative 5, window 5, size 100, sample 1e-3, the standard 5 epochs), `similar king` has
+ * `queen` in its top 10 (it is 4th with seed 1, 3rd with seed 2). One thread and a fixed seed make
+ * the result reproducible; with 2 Hogwild threads queen moves between 4th and 12th from run to
+ * run, which would make a flaky test. (Skip-gram does not pass this on this Bible-heavy
+ * corpus, in amuse or in gensim: its top 10 for king are biblical kings; the benchmark records it.) Runs only in optimised builds without sanitizers (about 40 seconds); it builds
  * the corpus with data/make_corpus.sh (Debian packages dict-gcide, bible-kjv-text, bible-kjv,
  * fortunes, fortunes-zh, r-cran-janeaustenr) when it is not there yet. */
 #include "amuse/word2vec.h"
@@ -22,8 +25,8 @@ TEST(king_is_near_queen)
     struct amuse_w2v_corpus *c;
     struct amuse_word_vectors *wv;
     amuse_w2v_options_default(&o);
-    o.cbow = 0;
-    o.threads = 2;
+    o.threads = 1;
+    o.seed = 1;
     ASSERT_OK(amuse_w2v_corpus_read(corpus, &o, NULL, &c));
     ASSERT_TRUE(amuse_vocab_size(amuse_w2v_corpus_vocab(c)) > 40000);
     ASSERT_OK(amuse_w2v_train(c, &o, &wv));

@@ -190,30 +190,42 @@ static int read_binary_values(struct reader *r, float *out, int dim, int64_t row
     return AMUSE_OK;
 }
 
-/* Text if the first row is a word and then only number-like characters until the newline. */
-static int looks_like_text(FILE *f)
+/* Text if the first row is a word, then number-like tokens (dim of them, or at least 2, so that the
+ * text parser can report a wrong count), then a newline. A binary row practically never passes:
+ * its raw float bytes would have to be digits, signs and dots around a space and a newline byte.
+ * AMUSE_W2V_TEXT / AMUSE_W2V_BINARY skip the guess. */
+static int looks_like_text(FILE *f, long long dim)
 {
     long pos = ftell(f);
-    int c, seen_space = 0, ok = 1, n = 0;
+    int c, seen_space = 0, ok = 1, in_token = 0, n = 0;
+    long long tokens = 0;
     while ((c = getc(f)) != EOF && n < 1 << 20) {
         n++;
-        if (c == '\n') {
-            if (seen_space)
-                break;
-            continue;
-        }
         if (!seen_space) {
             if (c == ' ')
                 seen_space = 1;
+            else if (c == '\n')
+                ok = 0;
+            if (!ok)
+                break;
             continue;
         }
-        if (!strchr("0123456789+-.eEnNaAiIfFtTyY \t\r", c)) {
+        if (c == '\n')
+            break;
+        if (c == ' ' || c == '\t' || c == '\r') {
+            in_token = 0;
+            continue;
+        }
+        if (!strchr("0123456789+-.eEnNaAiIfFtTyY", c)) {
             ok = 0;
             break;
         }
+        if (!in_token)
+            tokens++;
+        in_token = 1;
     }
     fseek(f, pos, SEEK_SET);
-    return ok;
+    return ok && c == '\n' && (tokens == dim || tokens >= 2);
 }
 
 int amuse_word_vectors_load(const char *path, int format, struct amuse_word_vectors **out)
@@ -260,7 +272,7 @@ int amuse_word_vectors_load(const char *path, int format, struct amuse_word_vect
         goto out;
     }
     if (format == AMUSE_W2V_AUTO)
-        format = looks_like_text(r.f) ? AMUSE_W2V_TEXT : AMUSE_W2V_BINARY;
+        format = looks_like_text(r.f, dim) ? AMUSE_W2V_TEXT : AMUSE_W2V_BINARY;
     /* Each row needs at least 2 bytes per value ("0 ") or 4 (binary): a header that promises
      * more than the file can hold fails now, before any allocation. */
     uint64_t need = (uint64_t)rows * (uint64_t)dim * (format == AMUSE_W2V_BINARY ? 4 : 2);
