@@ -15,6 +15,8 @@ static const struct cli_command commands[] = {
     {"summary", "print a model's layers, output shapes and parameter counts", cmd_summary},
     {"eval", "report loss, accuracy and per-class accuracy on a labelled set", cmd_eval},
     {"predict", "label images with a trained model (top-k with probabilities)", cmd_predict},
+    {"word2vec", "train word vectors (word2vec.c's flags)", cmd_word2vec},
+    {"words", "query and evaluate word vectors", cmd_words},
     {NULL, NULL, NULL},
 };
 

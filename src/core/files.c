@@ -33,67 +33,19 @@ void am__free(void *p)
     free(p);
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
+/* The one-shot form of the streaming writer below. */
 int am__write_file_atomic(const char *path, const void *data, size_t len)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    char *dir = strdup(path);
-    int fd = -1, rc = AMUSE_OK;
-    if (!tmp || !dir) {
-        rc = am__fail(AMUSE_ENOMEM, "%s: out of memory", path);
-        goto out;
+    struct am__atomic_file af;
+    int rc = am__atomic_open(&af, path);
+    if (rc)
+        return rc;
+    if (len && fwrite(data, 1, len, af.f) != len) {
+        rc = am__fail(AMUSE_EIO, "%s: cannot write: %s", af.tmp_path, strerror(errno));
+        am__atomic_abort(&af);
+        return rc;
     }
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = am__fail(AMUSE_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-        rc = am__fail(AMUSE_EIO, "%s: cannot write: %s", tmp, strerror(errno));
-        goto out_unlink;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        rc = am__fail(AMUSE_EIO, "%s: cannot close: %s", tmp, strerror(errno));
-        goto out_unlink;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        rc = am__fail(AMUSE_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
-        goto out_unlink;
-    }
-    /* Make the rename itself durable. */
-    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
-    goto out;
-out_unlink:
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-out:
-    free(tmp);
-    free(dir);
-    return rc;
+    return am__atomic_commit(&af);
 }
 
 int am__read_file(const char *path, size_t max_bytes, char **data, size_t *len)
@@ -156,4 +108,80 @@ int am__mkdir_p(const char *path)
         rc = am__fail(AMUSE_EIO, "%s: not a directory", path);
     free(p);
     return rc;
+}
+
+/* ------------------------------------------------------------------ streaming atomic writes */
+
+int am__atomic_open(struct am__atomic_file *af, const char *path)
+{
+    size_t plen = strlen(path);
+    af->f = NULL;
+    af->path = strdup(path);
+    af->tmp_path = malloc(plen + 32);
+    if (!af->path || !af->tmp_path) {
+        am__atomic_abort(af);
+        return am__fail(AMUSE_ENOMEM, "%s: out of memory", path);
+    }
+    snprintf(af->tmp_path, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(af->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int rc = am__fail(AMUSE_EIO, "%s: cannot create: %s", af->tmp_path, strerror(errno));
+        free(af->tmp_path); /* nothing was created */
+        af->tmp_path = NULL;
+        am__atomic_abort(af);
+        return rc;
+    }
+    af->f = fdopen(fd, "wb");
+    if (!af->f) {
+        close(fd);
+        am__atomic_abort(af);
+        return am__fail(AMUSE_ENOMEM, "%s: out of memory", path);
+    }
+    return AMUSE_OK;
+}
+
+int am__atomic_commit(struct am__atomic_file *af)
+{
+    int rc = AMUSE_OK;
+    FILE *f = af->f;
+    af->f = NULL;
+    if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
+        rc = am__fail(AMUSE_EIO, "%s: cannot write: %s", af->tmp_path, strerror(errno));
+        fclose(f);
+        goto fail;
+    }
+    if (fclose(f) != 0) {
+        rc = am__fail(AMUSE_EIO, "%s: cannot close: %s", af->tmp_path, strerror(errno));
+        goto fail;
+    }
+    if (rename(af->tmp_path, af->path) != 0) {
+        rc = am__fail(AMUSE_EIO, "%s: cannot rename into place: %s", af->path, strerror(errno));
+        goto fail;
+    }
+    int dfd = open(dirname(af->tmp_path), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    free(af->tmp_path);
+    free(af->path);
+    af->tmp_path = af->path = NULL;
+    return AMUSE_OK;
+fail:
+    am__atomic_abort(af);
+    return rc;
+}
+
+void am__atomic_abort(struct am__atomic_file *af)
+{
+    if (!af)
+        return;
+    if (af->f)
+        fclose(af->f);
+    if (af->tmp_path)
+        unlink(af->tmp_path);
+    free(af->tmp_path);
+    free(af->path);
+    af->f = NULL;
+    af->tmp_path = af->path = NULL;
 }

@@ -5,6 +5,7 @@
 #include "amuse/error.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #if defined(__GNUC__)
@@ -30,6 +31,18 @@ int am__write_file_atomic(const char *path, const void *data, size_t len);
 
 /* Create a directory and its parents (mode 0755); an existing directory is fine. */
 int am__mkdir_p(const char *path);
+
+/* A file written through stdio and put in place atomically, for outputs too big to build in memory:
+ * am__atomic_open creates "<path>.tmp.<pid>"; am__atomic_commit flushes, fsyncs, renames and fsyncs
+ * the directory; am__atomic_abort (also after a failed commit, and on NULL) removes the temp file. */
+struct am__atomic_file {
+    FILE *f;        /* write here */
+    char *path;     /* final name */
+    char *tmp_path; /* temporary name */
+};
+int am__atomic_open(struct am__atomic_file *af, const char *path);
+int am__atomic_commit(struct am__atomic_file *af);
+void am__atomic_abort(struct am__atomic_file *af);
 
 /* Read a whole file, up to max_bytes; adds a NUL after the data (not counted in *len). */
 int am__read_file(const char *path, size_t max_bytes, char **data, size_t *len);

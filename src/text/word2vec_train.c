@@ -1,0 +1,624 @@
+/* word2vec_train.c - word2vec training: skip-gram and CBOW, each with negative sampling and/or
+ * hierarchical softmax, frequent-word subsampling, linear learning-rate decay and lock-free
+ * (Hogwild) OpenMP threads over an in-memory id stream.
+ *
+ * Skip-gram with negative sampling is batched as in HogBatch (Ji et al., 2016): the context words
+ * of one centre word share the centre word and one set of negatives, so the update is three small
+ * matrix products (scores = C O^T, dC = G O, dO = G^T C) done with SIMD loops or with sgemm.
+ * Negatives come from a Walker/Vose alias table over count^0.75 (V entries, not a 1e8 table).
+ * Not here: reading text (word2vec_corpus.c), files (word2vec_io.c), queries.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "text/word2vec_internal.h"
+
+#include "amuse/rng.h"
+#include "core/blas.h"
+#include "core/internal.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_SENTENCE 10000   /* longer sentences are trained in pieces (as gensim does) */
+#define MAX_CODE_LENGTH 64   /* Huffman depth bound: counts are < 2^63 */
+#define SIGMOID_BOUND 6.0f   /* beyond it the gradient is the saturated value (as word2vec.c) */
+#define SIGMOID_TABLE 1024
+#define ALPHA_UPDATE_WORDS 10000
+
+void amuse_w2v_options_default(struct amuse_w2v_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->size = 100;
+    o->window = 5;
+    o->sample = 1e-3;
+    o->hs = 0;
+    o->negative = 5;
+    o->threads = 12;
+    o->iter = 5;
+    o->min_count = 5;
+    o->alpha = 0; /* 0.05 for CBOW, 0.025 for skip-gram */
+    o->cbow = 1;
+    o->seed = 1;
+}
+
+void amuse_word_vectors_free(struct amuse_word_vectors *wv)
+{
+    if (!wv)
+        return;
+    amuse_vocab_free(wv->vocab);
+    am__free(wv->vectors);
+    am__free(wv->unit);
+    free(wv);
+}
+
+/* ------------------------------------------------------------------------ shared state */
+
+struct huffman {
+    uint8_t *code;    /* per word, MAX_CODE_LENGTH bits (0/1), root first */
+    int32_t *point;   /* per word, MAX_CODE_LENGTH inner-node rows, root first */
+    uint8_t *length;  /* per word */
+};
+
+struct trainer {
+    const struct amuse_w2v_corpus *c;
+    struct amuse_w2v_options o;
+    int64_t V;
+    int dim;
+    float *syn0, *syn1, *syn1neg;
+    uint64_t *keep;       /* subsampling: keep a word when a 32-bit random < keep[w] */
+    uint32_t *alias_prob; /* alias table: column i keeps i when a 32-bit random < prob */
+    int32_t *alias;
+    struct huffman hs;
+    float sigmoid[SIGMOID_TABLE + 1];
+    double start_alpha;
+    int64_t total_words;  /* iter * train_words */
+    int64_t words_done;   /* shared, atomically updated */
+    struct timespec start;
+    int threads;
+};
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) * 1e-9;
+}
+
+/* A per-thread generator: splitmix64 over a Weyl sequence (fast, 64-bit output). */
+static inline uint64_t next_random(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static inline int32_t sample_negative(const struct trainer *t, uint64_t *rs)
+{
+    uint64_t r = next_random(rs);
+    uint32_t col = (uint32_t)(((r >> 32) * (uint64_t)t->V) >> 32);
+    return (uint32_t)r < t->alias_prob[col] ? (int32_t)col : t->alias[col];
+}
+
+static inline float gradient(const struct trainer *t, float score, float label, float alpha)
+{
+    if (score >= SIGMOID_BOUND)
+        return (label - 1.0f) * alpha;
+    if (score <= -SIGMOID_BOUND)
+        return label * alpha;
+    int i = (int)((score + SIGMOID_BOUND) * (SIGMOID_TABLE / (2 * SIGMOID_BOUND)));
+    return (label - t->sigmoid[i]) * alpha;
+}
+
+static inline float dot(const float *restrict a, const float *restrict b, int n)
+{
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+static inline void axpy(float a, const float *restrict x, float *restrict y, int n)
+{
+#pragma omp simd
+    for (int i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+/* ----------------------------------------------------------------------- tables */
+
+static int build_alias(struct trainer *t)
+{
+    int64_t V = t->V;
+    double *p = malloc((size_t)V * sizeof *p);
+    int32_t *small = malloc((size_t)V * sizeof *small), *large = malloc((size_t)V * sizeof *large);
+    t->alias_prob = malloc((size_t)V * sizeof *t->alias_prob);
+    t->alias = malloc((size_t)V * sizeof *t->alias);
+    int rc = AMUSE_OK;
+    if (!p || !small || !large || !t->alias_prob || !t->alias) {
+        rc = am__fail(AMUSE_ENOMEM, "word2vec: out of memory for the sampling table");
+        goto out;
+    }
+    double total = 0;
+    for (int64_t i = 0; i < V; i++)
+        total += pow((double)t->c->vocab->count[i], 0.75);
+    int64_t ns = 0, nl = 0;
+    for (int64_t i = 0; i < V; i++) {
+        p[i] = total > 0 ? pow((double)t->c->vocab->count[i], 0.75) * (double)V / total : 1.0;
+        if (p[i] < 1.0)
+            small[ns++] = (int32_t)i;
+        else
+            large[nl++] = (int32_t)i;
+    }
+    /* Vose: pair each under-full column with an over-full donor. */
+    while (ns && nl) {
+        int32_t s = small[--ns], l = large[nl - 1];
+        t->alias_prob[s] = (uint32_t)fmin(p[s] * 4294967296.0, 4294967295.0);
+        t->alias[s] = l;
+        p[l] -= 1.0 - p[s];
+        if (p[l] < 1.0) {
+            nl--;
+            small[ns++] = l;
+        }
+    }
+    while (nl) {
+        int32_t l = large[--nl];
+        t->alias_prob[l] = UINT32_MAX;
+        t->alias[l] = l;
+    }
+    while (ns) { /* rounding leftovers */
+        int32_t s = small[--ns];
+        t->alias_prob[s] = UINT32_MAX;
+        t->alias[s] = s;
+    }
+out:
+    free(p);
+    free(small);
+    free(large);
+    return rc;
+}
+
+/* Huffman tree over the counts (sorted descending), built with two queues: leaves from the rare
+ * end and inner nodes in creation order. Inner node j (0..V-2) is row j of syn1. */
+static int build_huffman(struct trainer *t)
+{
+    int64_t V = t->V;
+    int rc = AMUSE_OK;
+    int64_t *count = malloc((size_t)(2 * V) * sizeof *count);
+    int64_t *parent = malloc((size_t)(2 * V) * sizeof *parent);
+    uint8_t *bit = calloc((size_t)(2 * V), 1);
+    t->hs.code = malloc((size_t)V * MAX_CODE_LENGTH);
+    t->hs.point = malloc((size_t)V * MAX_CODE_LENGTH * sizeof *t->hs.point);
+    t->hs.length = calloc((size_t)V, 1);
+    if (!count || !parent || !bit || !t->hs.code || !t->hs.point || !t->hs.length) {
+        rc = am__fail(AMUSE_ENOMEM, "word2vec: out of memory for the Huffman tree");
+        goto out;
+    }
+    for (int64_t i = 0; i < V; i++)
+        count[i] = t->c->vocab->count[i] > 0 ? t->c->vocab->count[i] : 1;
+    for (int64_t i = V; i < 2 * V; i++)
+        count[i] = INT64_MAX;
+    int64_t leaf = V - 1, inner = V;
+    for (int64_t a = 0; a + 1 < V; a++) {
+        int64_t m[2];
+        for (int k = 0; k < 2; k++) {
+            if (leaf >= 0 && count[leaf] < count[inner])
+                m[k] = leaf--;
+            else
+                m[k] = inner++;
+        }
+        count[V + a] = count[m[0]] + count[m[1]];
+        parent[m[0]] = parent[m[1]] = V + a;
+        bit[m[1]] = 1;
+    }
+    int64_t root = 2 * V - 2;
+    for (int64_t w = 0; w < V; w++) {
+        uint8_t codes[MAX_CODE_LENGTH];
+        int64_t points[MAX_CODE_LENGTH];
+        int n = 0;
+        for (int64_t node = w; node != root && V > 1; node = parent[node]) {
+            if (n == MAX_CODE_LENGTH) {
+                rc = am__fail(AMUSE_ETOOBIG, "word2vec: Huffman code longer than %d",
+                              MAX_CODE_LENGTH);
+                goto out;
+            }
+            codes[n] = bit[node];
+            points[n] = parent[node] - V;
+            n++;
+        }
+        t->hs.length[w] = (uint8_t)n;
+        for (int k = 0; k < n; k++) { /* root first */
+            t->hs.code[w * MAX_CODE_LENGTH + k] = codes[n - 1 - k];
+            t->hs.point[w * MAX_CODE_LENGTH + k] = (int32_t)points[n - 1 - k];
+        }
+    }
+out:
+    free(count);
+    free(parent);
+    free(bit);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------- kernels */
+
+struct scratch {
+    float *neu1, *neu1e;     /* dim */
+    float *ctx_rows;         /* 2*window x dim (BLAS kernel: gathered context rows) */
+    float *out_rows;         /* (negative+1) x dim (BLAS kernel: gathered output rows) */
+    float *grad_ctx;         /* 2*window x dim */
+    float *grad_out;         /* (negative+1) x dim (BLAS kernel) */
+    float *g;                /* 2*window x (negative+1) */
+    int32_t *ctx, *out;
+};
+
+/* Hierarchical softmax for one input vector l1 against word w's path; accumulates into neu1e. */
+static void hs_update(struct trainer *t, const float *l1, int32_t w, float alpha, float *neu1e)
+{
+    int d = t->dim;
+    const uint8_t *code = t->hs.code + (size_t)w * MAX_CODE_LENGTH;
+    const int32_t *point = t->hs.point + (size_t)w * MAX_CODE_LENGTH;
+    for (int k = 0; k < t->hs.length[w]; k++) {
+        float *l2 = t->syn1 + (size_t)point[k] * d;
+        float f = dot(l1, l2, d);
+        if (f <= -SIGMOID_BOUND || f >= SIGMOID_BOUND)
+            continue; /* saturated: no gradient (as word2vec.c) */
+        float g = gradient(t, f, 1.0f - (float)code[k], alpha);
+        axpy(g, l2, neu1e, d);
+        axpy(g, l1, l2, d);
+    }
+}
+
+/* Negative sampling for one input vector l1 with target w and fresh negatives; into neu1e. */
+static void ns_update(struct trainer *t, const float *l1, int32_t w, float alpha, float *neu1e,
+                      uint64_t *rs)
+{
+    int d = t->dim;
+    for (int k = 0; k <= t->o.negative; k++) {
+        int32_t target = w;
+        float label = 1.0f;
+        if (k > 0) {
+            target = sample_negative(t, rs);
+            if (target == w)
+                continue;
+            label = 0.0f;
+        }
+        float *l2 = t->syn1neg + (size_t)target * d;
+        float g = gradient(t, dot(l1, l2, d), label, alpha);
+        axpy(g, l2, neu1e, d);
+        axpy(g, l1, l2, d);
+    }
+}
+
+/* Skip-gram negative sampling for one centre word: nc context rows share out[0] (the centre
+ * word, label 1) and out[1..no) (negatives, label 0). */
+static void sg_batch_loops(struct trainer *t, struct scratch *s, int nc, int no, float alpha)
+{
+    int d = t->dim;
+    float *syn0 = t->syn0, *syn1neg = t->syn1neg;
+    for (int j = 0; j < nc; j++) {
+        const float *cj = syn0 + (size_t)s->ctx[j] * d;
+        for (int k = 0; k < no; k++)
+            s->g[j * no + k] = gradient(t, dot(cj, syn1neg + (size_t)s->out[k] * d, d),
+                                        k == 0 ? 1.0f : 0.0f, alpha);
+    }
+    /* dC = G O, from the old output rows. */
+    for (int j = 0; j < nc; j++) {
+        float *gc = s->grad_ctx + (size_t)j * d;
+        memset(gc, 0, (size_t)d * sizeof *gc);
+        for (int k = 0; k < no; k++)
+            axpy(s->g[j * no + k], syn1neg + (size_t)s->out[k] * d, gc, d);
+    }
+    /* O += G^T C, from the old context rows. */
+    for (int k = 0; k < no; k++) {
+        float *ok = syn1neg + (size_t)s->out[k] * d;
+        for (int j = 0; j < nc; j++)
+            axpy(s->g[j * no + k], syn0 + (size_t)s->ctx[j] * d, ok, d);
+    }
+    for (int j = 0; j < nc; j++)
+        axpy(1.0f, s->grad_ctx + (size_t)j * d, syn0 + (size_t)s->ctx[j] * d, d);
+}
+
+/* The same update through sgemm on gathered rows. */
+static void sg_batch_blas(struct trainer *t, struct scratch *s, int nc, int no, float alpha)
+{
+    int d = t->dim;
+    for (int j = 0; j < nc; j++)
+        memcpy(s->ctx_rows + (size_t)j * d, t->syn0 + (size_t)s->ctx[j] * d, (size_t)d * 4);
+    for (int k = 0; k < no; k++)
+        memcpy(s->out_rows + (size_t)k * d, t->syn1neg + (size_t)s->out[k] * d, (size_t)d * 4);
+    am__sgemm(0, 1, nc, no, d, 1.0f, s->ctx_rows, d, s->out_rows, d, 0.0f, s->g, no);
+    for (int j = 0; j < nc; j++)
+        for (int k = 0; k < no; k++)
+            s->g[j * no + k] = gradient(t, s->g[j * no + k], k == 0 ? 1.0f : 0.0f, alpha);
+    am__sgemm(0, 0, nc, d, no, 1.0f, s->g, no, s->out_rows, d, 0.0f, s->grad_ctx, d);
+    am__sgemm(1, 0, no, d, nc, 1.0f, s->g, no, s->ctx_rows, d, 0.0f, s->grad_out, d);
+    for (int k = 0; k < no; k++)
+        axpy(1.0f, s->grad_out + (size_t)k * d, t->syn1neg + (size_t)s->out[k] * d, d);
+    for (int j = 0; j < nc; j++)
+        axpy(1.0f, s->grad_ctx + (size_t)j * d, t->syn0 + (size_t)s->ctx[j] * d, d);
+}
+
+static void train_sentence(struct trainer *t, struct scratch *s, const int32_t *sen, int n,
+                           float alpha, uint64_t *rs)
+{
+    int d = t->dim, win = t->o.window;
+    for (int i = 0; i < n; i++) {
+        int32_t w = sen[i];
+        int b = (int)(next_random(rs) % (uint64_t)win); /* shrink the window by b */
+        int lo = i - (win - b), hi = i + (win - b);
+        if (lo < 0)
+            lo = 0;
+        if (hi > n - 1)
+            hi = n - 1;
+        int nc = 0;
+        for (int j = lo; j <= hi; j++)
+            if (j != i)
+                s->ctx[nc++] = sen[j];
+        if (nc == 0)
+            continue;
+        if (t->o.cbow) {
+            memset(s->neu1, 0, (size_t)d * sizeof *s->neu1);
+            memset(s->neu1e, 0, (size_t)d * sizeof *s->neu1e);
+            for (int j = 0; j < nc; j++)
+                axpy(1.0f, t->syn0 + (size_t)s->ctx[j] * d, s->neu1, d);
+            float inv = 1.0f / (float)nc;
+            for (int k = 0; k < d; k++)
+                s->neu1[k] *= inv;
+            if (t->o.hs)
+                hs_update(t, s->neu1, w, alpha, s->neu1e);
+            if (t->o.negative > 0)
+                ns_update(t, s->neu1, w, alpha, s->neu1e, rs);
+            for (int j = 0; j < nc; j++)
+                axpy(1.0f, s->neu1e, t->syn0 + (size_t)s->ctx[j] * d, d);
+            continue;
+        }
+        if (t->o.hs) {
+            for (int j = 0; j < nc; j++) {
+                float *l1 = t->syn0 + (size_t)s->ctx[j] * d;
+                memset(s->neu1e, 0, (size_t)d * sizeof *s->neu1e);
+                hs_update(t, l1, w, alpha, s->neu1e);
+                axpy(1.0f, s->neu1e, l1, d);
+            }
+        }
+        if (t->o.negative > 0) {
+            if (t->o.kernel == 2) { /* per pair, fresh negatives: word2vec.c's order */
+                for (int j = 0; j < nc; j++) {
+                    float *l1 = t->syn0 + (size_t)s->ctx[j] * d;
+                    memset(s->neu1e, 0, (size_t)d * sizeof *s->neu1e);
+                    ns_update(t, l1, w, alpha, s->neu1e, rs);
+                    axpy(1.0f, s->neu1e, l1, d);
+                }
+                continue;
+            }
+            int no = 1;
+            s->out[0] = w;
+            for (int k = 0; k < t->o.negative; k++) {
+                int32_t neg = sample_negative(t, rs);
+                for (int tries = 0; neg == w && tries < 8 && t->V > 1; tries++)
+                    neg = sample_negative(t, rs);
+                if (neg != w)
+                    s->out[no++] = neg;
+            }
+            if (t->o.kernel == 1)
+                sg_batch_blas(t, s, nc, no, alpha);
+            else
+                sg_batch_loops(t, s, nc, no, alpha);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------- driver */
+
+static double current_alpha(const struct trainer *t, int64_t done)
+{
+    double a = t->start_alpha * (1.0 - (double)done / (double)(t->total_words + 1));
+    return a < t->start_alpha * 1e-4 ? t->start_alpha * 1e-4 : a;
+}
+
+static void report(struct trainer *t, int64_t done, double alpha)
+{
+    struct amuse_w2v_progress p;
+    p.elapsed_seconds = seconds_since(&t->start);
+    p.words_done = done;
+    p.fraction = t->total_words ? (double)done / (double)t->total_words : 1.0;
+    if (p.fraction > 1.0)
+        p.fraction = 1.0;
+    p.words_per_sec = p.elapsed_seconds > 0 ? (double)done / p.elapsed_seconds : 0;
+    p.words_per_sec_per_thread = p.words_per_sec / t->threads;
+    p.alpha = alpha;
+    p.eta_seconds = p.words_per_sec > 0 ? (double)(t->total_words - done) / p.words_per_sec : 0;
+    if (p.eta_seconds < 0)
+        p.eta_seconds = 0;
+    t->o.progress(&p, t->o.progress_ctx);
+}
+
+/* Thread tid trains on ids[begin, end) for every epoch. Returns 0 or AMUSE_ENOMEM. */
+static int train_thread(struct trainer *t, int tid, uint64_t seed)
+{
+    const int32_t *ids = t->c->ids;
+    int64_t n_ids = t->c->n_ids;
+    int64_t begin = n_ids * tid / t->threads, end = n_ids * (tid + 1) / t->threads;
+    int d = t->dim, win = t->o.window, no = t->o.negative + 1;
+    struct scratch s;
+    int32_t *sen = malloc(MAX_SENTENCE * sizeof *sen);
+    s.neu1 = am__calloc_aligned((size_t)d, sizeof(float));
+    s.neu1e = am__calloc_aligned((size_t)d, sizeof(float));
+    s.ctx_rows = am__calloc_aligned((size_t)(2 * win) * d, sizeof(float));
+    s.out_rows = am__calloc_aligned((size_t)no * d, sizeof(float));
+    s.grad_ctx = am__calloc_aligned((size_t)(2 * win) * d, sizeof(float));
+    s.grad_out = am__calloc_aligned((size_t)no * d, sizeof(float));
+    s.g = am__calloc_aligned((size_t)(2 * win) * no, sizeof(float));
+    s.ctx = malloc((size_t)(2 * win) * sizeof *s.ctx);
+    s.out = malloc((size_t)no * sizeof *s.out);
+    int rc = AMUSE_OK;
+    if (!sen || !s.neu1 || !s.neu1e || !s.ctx_rows || !s.out_rows || !s.grad_ctx || !s.grad_out ||
+        !s.g || !s.ctx || !s.out) {
+        rc = AMUSE_ENOMEM;
+        goto out;
+    }
+    uint64_t rs = seed;
+    int64_t local = 0;
+    double alpha = t->start_alpha, last_report = 0;
+    for (int epoch = 0; epoch < t->o.iter; epoch++) {
+        int64_t i = begin;
+        while (i < end) {
+            int n = 0;
+            int64_t raw = 0;
+            for (; i < end && n < MAX_SENTENCE; i++) {
+                int32_t w = ids[i];
+                if (w < 0) {
+                    i++;
+                    break;
+                }
+                raw++;
+                if ((next_random(&rs) & 0xffffffffULL) < t->keep[w])
+                    sen[n++] = w;
+            }
+            train_sentence(t, &s, sen, n, (float)alpha, &rs);
+            local += raw;
+            if (local >= ALPHA_UPDATE_WORDS) {
+                int64_t done;
+#pragma omp atomic capture
+                done = t->words_done += local;
+                local = 0;
+                alpha = current_alpha(t, done);
+                if (tid == 0 && t->o.progress) {
+                    double now = seconds_since(&t->start);
+                    if (now - last_report >= 0.1) {
+                        last_report = now;
+                        report(t, done, alpha);
+                    }
+                }
+            }
+        }
+    }
+#pragma omp atomic
+    t->words_done += local;
+out:
+    free(sen);
+    am__free(s.neu1);
+    am__free(s.neu1e);
+    am__free(s.ctx_rows);
+    am__free(s.out_rows);
+    am__free(s.grad_ctx);
+    am__free(s.grad_out);
+    am__free(s.g);
+    free(s.ctx);
+    free(s.out);
+    return rc;
+}
+
+int amuse_w2v_train(const struct amuse_w2v_corpus *c, const struct amuse_w2v_options *o,
+                    struct amuse_word_vectors **out)
+{
+    struct trainer t;
+    struct amuse_word_vectors *wv = NULL;
+    int rc = AMUSE_OK;
+    *out = NULL;
+    memset(&t, 0, sizeof t);
+    if (o->size < 1 || o->size > AMUSE_W2V_MAX_DIM)
+        return am__fail(AMUSE_EINVAL, "size %d: must be 1..%d", o->size, AMUSE_W2V_MAX_DIM);
+    if (o->window < 1 || o->window > 1000)
+        return am__fail(AMUSE_EINVAL, "window %d: must be 1..1000", o->window);
+    if (o->negative < 0 || o->negative > 1000)
+        return am__fail(AMUSE_EINVAL, "negative %d: must be 0..1000", o->negative);
+    if (!o->hs && o->negative == 0)
+        return am__fail(AMUSE_EINVAL, "nothing to train: -hs 0 and -negative 0");
+    if (o->iter < 1)
+        return am__fail(AMUSE_EINVAL, "iter %d: must be >= 1", o->iter);
+    if (!(o->sample >= 0))
+        return am__fail(AMUSE_EINVAL, "sample %g: must be >= 0", o->sample);
+    if (o->kernel < 0 || o->kernel > 2)
+        return am__fail(AMUSE_EINVAL, "kernel %d: must be 0, 1 or 2", o->kernel);
+    t.c = c;
+    t.o = *o;
+    t.V = c->vocab->size;
+    t.dim = o->size;
+    t.threads = o->threads > 0 ? o->threads : omp_get_num_procs();
+    if (t.threads > 512)
+        t.threads = 512;
+    t.start_alpha = o->alpha > 0 ? o->alpha : (o->cbow ? 0.05 : 0.025);
+    t.total_words = (int64_t)o->iter * c->stats.train_words;
+    for (int i = 0; i <= SIGMOID_TABLE; i++) {
+        double x = ((double)i / SIGMOID_TABLE * 2 - 1) * SIGMOID_BOUND;
+        t.sigmoid[i] = (float)(1.0 / (1.0 + exp(-x)));
+    }
+
+    wv = calloc(1, sizeof *wv);
+    if (!wv)
+        goto nomem;
+    if ((rc = am__vocab_clone(c->vocab, &wv->vocab)) != AMUSE_OK)
+        goto fail;
+    wv->rows = t.V;
+    wv->dim = t.dim;
+    size_t cells = (size_t)t.V * (size_t)t.dim;
+    t.syn0 = wv->vectors = am__calloc_aligned(cells, sizeof(float));
+    if (!t.syn0)
+        goto nomem;
+    if (o->negative > 0 && !(t.syn1neg = am__calloc_aligned(cells, sizeof(float))))
+        goto nomem;
+    if (o->hs && !(t.syn1 = am__calloc_aligned(cells, sizeof(float))))
+        goto nomem;
+    t.keep = malloc((size_t)t.V * sizeof *t.keep);
+    if (!t.keep)
+        goto nomem;
+    double threshold = o->sample * (double)c->stats.train_words;
+    for (int64_t w = 0; w < t.V; w++) {
+        double f = (double)c->vocab->count[w], keep = 1.0;
+        if (o->sample > 0 && f > 0)
+            keep = (sqrt(f / threshold) + 1.0) * threshold / f; /* Mikolov's word2vec formula */
+        t.keep[w] = keep >= 1.0 ? (1ULL << 32) : (uint64_t)(keep * 4294967296.0);
+    }
+    if (o->negative > 0 && (rc = build_alias(&t)) != AMUSE_OK)
+        goto fail;
+    if (o->hs && (rc = build_huffman(&t)) != AMUSE_OK)
+        goto fail;
+
+    /* Input vectors uniform in [-0.5, 0.5) / dim, output vectors zero (as word2vec.c). */
+    struct amuse_rng rng;
+    amuse_rng_seed(&rng, o->seed);
+    for (size_t i = 0; i < cells; i++)
+        t.syn0[i] = (amuse_rng_uniform(&rng) - 0.5f) / (float)t.dim;
+    uint64_t seeds[512];
+    for (int i = 0; i < t.threads; i++)
+        seeds[i] = amuse_rng_next(&rng);
+
+    clock_gettime(CLOCK_MONOTONIC, &t.start);
+    int failed = 0;
+#pragma omp parallel num_threads(t.threads) reduction(| : failed)
+    {
+        int tid = omp_get_thread_num();
+        if (omp_get_num_threads() != t.threads) {
+            /* The runtime gave fewer threads than asked: split the work by what we got. */
+#pragma omp single
+            t.threads = omp_get_num_threads();
+        }
+        if (train_thread(&t, tid, seeds[tid]) != AMUSE_OK)
+            failed = 1;
+    }
+    if (failed)
+        goto nomem;
+    if (o->progress)
+        report(&t, t.words_done, current_alpha(&t, t.words_done));
+    *out = wv;
+    wv = NULL;
+    goto out;
+nomem:
+    rc = am__fail(AMUSE_ENOMEM, "word2vec: out of memory (vocabulary %lld, size %d)",
+                  (long long)t.V, t.dim);
+fail:
+out:
+    amuse_word_vectors_free(wv);
+    am__free(t.syn1neg);
+    am__free(t.syn1);
+    free(t.keep);
+    free(t.alias_prob);
+    free(t.alias);
+    free(t.hs.code);
+    free(t.hs.point);
+    free(t.hs.length);
+    return rc;
+}
