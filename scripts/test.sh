@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/deps.sh
+# The word-embedding tests train on the English corpus built from these Debian text packages.
+scripts/deps.sh dict-gcide bible-kjv-text bible-kjv fortunes fortunes-zh r-cran-janeaustenr
+[ -s data/corpus/english.txt ] || data/make_corpus.sh data/corpus
 jobs=$(nproc)
 
 echo "== release build (-Werror) =="
