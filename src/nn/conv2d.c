@@ -97,7 +97,7 @@ static int conv_build(struct am__layer *l)
  * own kernel/bias gradient, summed in a fixed order at the end, so a given thread count always
  * gives the same bits. */
 
-#define CHUNK_ROWS 1024
+#define CHUNK_ROWS 4096
 
 struct conv_plan {
     struct conv_geometry g;

@@ -370,6 +370,11 @@ int amuse_model_from_json(struct amuse_model **out, const char *json, size_t len
         goto fail_prefix;
     if ((rc = read_labels(m, where)))
         goto fail;
+    const char *profile = getenv("AMUSE_PROFILE");
+    if (profile && *profile && strcmp(profile, "0") != 0) {
+        m->layer_seconds = calloc((size_t)m->n_layers, sizeof *m->layer_seconds);
+        m->profile = m->layer_seconds != NULL;
+    }
     const cJSON *compile = cJSON_GetObjectItemCaseSensitive(m->doc, "compile");
     if ((rc = am__compile_from_json(m, compile)))
         goto fail_prefix;
@@ -396,10 +401,31 @@ int amuse_model_from_file(struct amuse_model **out, const char *config_path)
     return rc;
 }
 
+/* Where the time went, per layer (AMUSE_PROFILE=1), to stderr. */
+static void print_profile(const struct amuse_model *m)
+{
+    double total = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        total += m->layer_seconds[i][0] + m->layer_seconds[i][1];
+    if (total <= 0)
+        return;
+    fprintf(stderr, "amuse profile of '%s': seconds per layer (forward / backward, %% of %.2fs)\n",
+            m->name, total);
+    for (int i = 0; i < m->n_layers; i++) {
+        const double *t = m->layer_seconds[i];
+        if (t[0] + t[1] > 0)
+            fprintf(stderr, "  %-24s %-14s %8.3f %8.3f  %5.1f%%\n", m->layers[i].name,
+                    m->layers[i].type->class_name, t[0], t[1], 100 * (t[0] + t[1]) / total);
+    }
+}
+
 void amuse_model_free(struct amuse_model *m)
 {
     if (!m)
         return;
+    if (m->profile)
+        print_profile(m);
+    free(m->layer_seconds);
     cJSON_Delete(m->doc);
     free(m->config_text);
     free(m->layers);
@@ -656,7 +682,10 @@ int amuse_model_forward_inputs(struct amuse_model *m, const float *const *xs, in
             continue;
         struct am__call c;
         setup_call(m, i, batch, training, &c);
+        double t0 = m->profile ? omp_get_wtime() : 0;
         m->layers[i].type->forward(&m->layers[i], &c);
+        if (m->profile)
+            m->layer_seconds[i][0] += omp_get_wtime() - t0;
     }
     m->last_batch = batch;
     m->have_loss_grad = 0;
@@ -689,7 +718,10 @@ int amuse_model_backward(struct amuse_model *m)
             continue;
         struct am__call c;
         setup_call(m, i, batch, 1, &c);
+        double t0 = m->profile ? omp_get_wtime() : 0;
         m->layers[i].type->backward(&m->layers[i], &c);
+        if (m->profile)
+            m->layer_seconds[i][1] += omp_get_wtime() - t0;
     }
     return AMUSE_OK;
 }

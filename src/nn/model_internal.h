@@ -62,6 +62,10 @@ struct amuse_model {
     unsigned char *work;
     size_t *work_offset;
     int have_loss_grad;
+
+    /* AMUSE_PROFILE=1: seconds spent per layer, forward and backward, printed by free */
+    int profile;
+    double (*layer_seconds)[2];
 };
 
 /* Name of the first graph node's output buffer etc. */
