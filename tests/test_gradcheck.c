@@ -654,9 +654,13 @@ TEST(layer_maxpool)
 
 TEST(layer_flatten_dropout_activation)
 {
-    layer_check("layer Flatten",
-                single("3, 2, 2", "{\"class_name\": \"Flatten\", \"config\": {\"name\": \"t\"}}"),
-                "t", 2, 10);
+    /* Flatten moves nothing: the engine gives it its input's memory (alias_input), so it is
+     * checked in a model, where the front Dense's kernel gradient must flow through it. */
+    run_model_check("model with Flatten (aliased)",
+                    sequential("3, 2, 2", 2,
+                               "{\"class_name\": \"Flatten\", \"config\": {}}, " DENSE_OUT(3, "softmax"),
+                               "categorical_crossentropy"),
+                    2, ONE_HOT, 10);
     layer_check("layer Dropout(0.5, training)",
                 single("10", "{\"class_name\": \"Dropout\", \"config\": {\"name\": \"t\", "
                              "\"rate\": 0.5}}"),

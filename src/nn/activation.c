@@ -156,5 +156,11 @@ static void activation_backward(struct am__layer *l, struct am__call *c)
 }
 
 const struct am__layer_type am__activation_layer = {
-    "Activation",        "activation",        activation_configure, same_shape_build,
-    activation_workspace, activation_forward, activation_backward};
+    .class_name = "Activation",
+    .base_name = "activation",
+    .configure = activation_configure,
+    .build = same_shape_build,
+    .workspace = activation_workspace,
+    .forward = activation_forward,
+    .backward = activation_backward,
+};

@@ -271,6 +271,12 @@ static void conv_backward(struct am__layer *l, struct am__call *c)
     }
 }
 
-const struct am__layer_type am__conv2d_layer = {"Conv2D",       "conv2d",       conv_configure,
-                                                conv_build,     conv_workspace, conv_forward,
-                                                conv_backward};
+const struct am__layer_type am__conv2d_layer = {
+    .class_name = "Conv2D",
+    .base_name = "conv2d",
+    .configure = conv_configure,
+    .build = conv_build,
+    .workspace = conv_workspace,
+    .forward = conv_forward,
+    .backward = conv_backward,
+};

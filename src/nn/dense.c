@@ -91,6 +91,12 @@ static void dense_backward(struct am__layer *l, struct am__call *c)
                   (int)units, 1.0f, c->din[0], (int)in);
 }
 
-const struct am__layer_type am__dense_layer = {"Dense",         "dense",        dense_configure,
-                                               dense_build,     dense_workspace, dense_forward,
-                                               dense_backward};
+const struct am__layer_type am__dense_layer = {
+    .class_name = "Dense",
+    .base_name = "dense",
+    .configure = dense_configure,
+    .build = dense_build,
+    .workspace = dense_workspace,
+    .forward = dense_forward,
+    .backward = dense_backward,
+};

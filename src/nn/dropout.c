@@ -60,6 +60,12 @@ static void dropout_backward(struct am__layer *l, struct am__call *c)
         c->din[0][i] += c->dout[0][i] * mask[i];
 }
 
-const struct am__layer_type am__dropout_layer = {"Dropout",        "dropout",        dropout_configure,
-                                                 dropout_build,    dropout_workspace, dropout_forward,
-                                                 dropout_backward};
+const struct am__layer_type am__dropout_layer = {
+    .class_name = "Dropout",
+    .base_name = "dropout",
+    .configure = dropout_configure,
+    .build = dropout_build,
+    .workspace = dropout_workspace,
+    .forward = dropout_forward,
+    .backward = dropout_backward,
+};

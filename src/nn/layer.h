@@ -73,6 +73,9 @@ struct am__layer_type {
     size_t (*workspace)(const struct am__layer *l, int64_t batch);
     void (*forward)(struct am__layer *l, struct am__call *c);
     void (*backward)(struct am__layer *l, struct am__call *c);
+    /* 1: output 0 is input 0's memory, values and gradients alike (a pure reshape such as
+     * Flatten); forward and backward then have nothing to move. */
+    int alias_input;
 };
 
 struct am__layer {

@@ -73,8 +73,14 @@ static void concat_backward(struct am__layer *l, struct am__call *c)
 }
 
 const struct am__layer_type am__concatenate_layer = {
-    "Concatenate", "concatenate",  concat_configure, concat_build,
-    no_workspace,  concat_forward, concat_backward};
+    .class_name = "Concatenate",
+    .base_name = "concatenate",
+    .configure = concat_configure,
+    .build = concat_build,
+    .workspace = no_workspace,
+    .forward = concat_forward,
+    .backward = concat_backward,
+};
 
 /* ---------------------------------------------------------------- Add */
 
@@ -114,5 +120,12 @@ static void add_backward(struct am__layer *l, struct am__call *c)
                 c->din[i][j] += c->dout[0][j];
 }
 
-const struct am__layer_type am__add_layer = {"Add",        "add",       add_configure, add_build,
-                                             no_workspace, add_forward, add_backward};
+const struct am__layer_type am__add_layer = {
+    .class_name = "Add",
+    .base_name = "add",
+    .configure = add_configure,
+    .build = add_build,
+    .workspace = no_workspace,
+    .forward = add_forward,
+    .backward = add_backward,
+};

@@ -604,6 +604,12 @@ int am__model_reserve(struct amuse_model *m, int64_t batch)
     for (int i = 0; i < m->n_layers; i++) {
         struct am__layer *l = &m->layers[i];
         for (int k = 0; k < l->n_outputs; k++) {
+            if (k == 0 && l->type->alias_input) {
+                /* Sharing the gradient buffer is right even with other consumers: every
+                 * contribution to d(input) is summed into the same floats. */
+                m->act_offset[i][0] = m->act_offset[l->input[0].node][l->input[0].slot];
+                continue;
+            }
             m->act_offset[i][k] = floats;
             floats += (batch * amuse_shape_size(&l->out_shape[k]) + 15) & ~(int64_t)15;
         }
@@ -709,7 +715,7 @@ int amuse_model_backward(struct amuse_model *m)
     for (int i = 0; i < m->n_layers; i++) {
         struct am__layer *l = &m->layers[i];
         for (int k = 0; k < l->n_outputs; k++)
-            if (!(i == m->output.node && k == m->output.slot))
+            if (m->act_offset[i][k] != m->act_offset[m->output.node][m->output.slot])
                 memset(am__act_grad(m, (struct am__node_ref){i, k}), 0,
                        (size_t)(batch * amuse_shape_size(&l->out_shape[k])) * sizeof(float));
     }

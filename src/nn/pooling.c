@@ -101,6 +101,11 @@ static void pool_forward(struct am__layer *l, struct am__call *c)
                             first = 0;
                             continue;
                         }
+                        if (!c->training) { /* inference needs no argmax: a plain max */
+                            for (int64_t ci = 0; ci < g.c; ci++)
+                                best[ci] = x[ci] > best[ci] ? x[ci] : best[ci];
+                            continue;
+                        }
                         for (int64_t ci = 0; ci < g.c; ci++) {
                             int take = x[ci] > best[ci]; /* branch-free, so it vectorises */
                             best[ci] = take ? x[ci] : best[ci];
@@ -126,5 +131,11 @@ static void pool_backward(struct am__layer *l, struct am__call *c)
 }
 
 const struct am__layer_type am__maxpool2d_layer = {
-    "MaxPooling2D", "max_pooling2d", pool_configure, pool_build,
-    pool_workspace, pool_forward,    pool_backward};
+    .class_name = "MaxPooling2D",
+    .base_name = "max_pooling2d",
+    .configure = pool_configure,
+    .build = pool_build,
+    .workspace = pool_workspace,
+    .forward = pool_forward,
+    .backward = pool_backward,
+};

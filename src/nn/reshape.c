@@ -4,7 +4,6 @@
 #include "core/internal.h"
 
 #include <math.h>
-#include <string.h>
 
 /* ---------------------------------------------------------------- InputLayer
  * A source node: the engine copies the model input into its output. Config: batch_input_shape
@@ -62,9 +61,15 @@ static void input_backward(struct am__layer *l, struct am__call *c)
     (void)c;
 }
 
-const struct am__layer_type am__input_layer = {"InputLayer",  "input",       input_configure,
-                                               input_build,   no_workspace,  input_forward,
-                                               input_backward};
+const struct am__layer_type am__input_layer = {
+    .class_name = "InputLayer",
+    .base_name = "input",
+    .configure = input_configure,
+    .build = input_build,
+    .workspace = no_workspace,
+    .forward = input_forward,
+    .backward = input_backward,
+};
 
 /* ---------------------------------------------------------------- Flatten
  * (batch, d1, d2, ...) -> (batch, d1*d2*...), row-major, which for channels-last images is Keras's
@@ -81,21 +86,26 @@ static int flatten_build(struct am__layer *l)
     return amuse_shape_make(&l->out_shape[0], 1, &n);
 }
 
+/* Flatten aliases its input (alias_input), so there is nothing to copy either way. */
 static void flatten_forward(struct am__layer *l, struct am__call *c)
 {
-    memcpy(c->out[0], c->in[0],
-           (size_t)(c->batch * amuse_shape_size(&l->out_shape[0])) * sizeof(float));
+    (void)l;
+    (void)c;
 }
 
 static void flatten_backward(struct am__layer *l, struct am__call *c)
 {
-    if (!c->din[0])
-        return;
-    int64_t n = c->batch * amuse_shape_size(&l->out_shape[0]);
-    for (int64_t i = 0; i < n; i++)
-        c->din[0][i] += c->dout[0][i];
+    (void)l;
+    (void)c;
 }
 
-const struct am__layer_type am__flatten_layer = {"Flatten",      "flatten",       flatten_configure,
-                                                 flatten_build,  no_workspace,    flatten_forward,
-                                                 flatten_backward};
+const struct am__layer_type am__flatten_layer = {
+    .class_name = "Flatten",
+    .base_name = "flatten",
+    .configure = flatten_configure,
+    .build = flatten_build,
+    .workspace = no_workspace,
+    .forward = flatten_forward,
+    .backward = flatten_backward,
+    .alias_input = 1,
+};
