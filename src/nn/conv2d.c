@@ -97,7 +97,7 @@ static int conv_build(struct am__layer *l)
  * own kernel/bias gradient, summed in a fixed order at the end, so a given thread count always
  * gives the same bits. */
 
-#define CHUNK_ROWS 4096
+#define CHUNK_ROWS 512
 
 struct conv_plan {
     struct conv_geometry g;
@@ -220,6 +220,8 @@ static void conv_forward(struct am__layer *l, struct am__call *c)
         am__sgemm(0, 0, (int)rows, (int)g->f, (int)p.kdim, 1.0f, cols, (int)p.kdim, kernel,
                   (int)g->f, 1.0f, y, (int)g->f);
         am__activation_forward_serial(l->cfg.activation, y, rows, g->f);
+        if (c->epilogue)
+            am__run_epilogue(c, c->out[0], b0, nb);
     }
 }
 
@@ -279,4 +281,5 @@ const struct am__layer_type am__conv2d_layer = {
     .workspace = conv_workspace,
     .forward = conv_forward,
     .backward = conv_backward,
+    .runs_epilogue = 1,
 };

@@ -61,6 +61,10 @@ struct am__call {
     const float *dout[AM__MAX_IO];
     float *din[AM__MAX_IO]; /* NULL where no gradient is needed (e.g. the model input) */
     void *work;              /* workspace(batch) bytes, kept between forward and backward */
+    /* Forward only: a per-sample layer to run on each finished chunk of samples of output 0
+     * while it is still in cache (Conv2D -> MaxPooling2D). NULL when nothing is fused. */
+    const struct am__layer *epilogue;
+    const struct am__call *epilogue_call;
 };
 
 struct am__layer;
@@ -76,7 +80,16 @@ struct am__layer_type {
     /* 1: output 0 is input 0's memory, values and gradients alike (a pure reshape such as
      * Flatten); forward and backward then have nothing to move. */
     int alias_input;
+    /* 1: one input, and samples are independent: forward may run on any range of samples, with
+     * inputs, outputs and workspace(batch) all proportional to the number of samples. */
+    int per_sample;
+    /* 1: forward runs call->epilogue on each chunk it finishes (see struct am__call). */
+    int runs_epilogue;
 };
+
+/* Run c->epilogue on samples [b0, b0 + nb) of the producer's output 0 (producer_out). */
+void am__run_epilogue(const struct am__call *c, const float *producer_out, int64_t b0,
+                      int64_t nb);
 
 struct am__layer {
     const struct am__layer_type *type;
@@ -89,6 +102,8 @@ struct am__layer {
     struct am__weight w[AM__MAX_WEIGHTS];
     /* The loss hands this layer d(loss)/d(pre-activation) directly (softmax + cross-entropy). */
     int fused_loss_grad;
+    /* The training flag of the last forward pass (set by the engine). */
+    int forward_training;
     struct amuse_rng rng; /* Dropout masks */
 };
 

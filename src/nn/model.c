@@ -273,6 +273,25 @@ static int build_shapes_and_blocks(struct amuse_model *m)
             m->n_weight_refs++;
         }
     }
+    /* Fuse a per-sample layer into its producer's forward when it is the producer's only
+     * consumer and the producer can run epilogues (Conv2D -> MaxPooling2D): the pooling then
+     * reads each chunk of convolution output while it is still in cache. */
+    m->fused_into = malloc((size_t)m->n_layers * sizeof *m->fused_into);
+    if (!m->fused_into)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    for (int j = 0; j < m->n_layers; j++) {
+        struct am__layer *l = &m->layers[j];
+        m->fused_into[j] = -1;
+        if (!l->type->per_sample || l->n_inputs != 1 || l->input[0].slot != 0)
+            continue;
+        int producer = l->input[0].node, consumers = 0;
+        for (int k = 0; k < m->n_layers; k++)
+            for (int q = 0; q < m->layers[k].n_inputs; q++)
+                consumers += m->layers[k].input[q].node == producer;
+        if (consumers == 1 && m->layers[producer].type->runs_epilogue &&
+            !(m->output.node == producer))
+            m->fused_into[j] = producer;
+    }
     m->weight_refs = calloc((size_t)m->n_weight_refs + 1, sizeof *m->weight_refs);
     m->params = am__calloc_aligned((size_t)m->n_params + 1, sizeof(float));
     m->grads = am__calloc_aligned((size_t)m->n_params + 1, sizeof(float));
@@ -414,8 +433,9 @@ static void print_profile(const struct amuse_model *m)
     for (int i = 0; i < m->n_layers; i++) {
         const double *t = m->layer_seconds[i];
         if (t[0] + t[1] > 0)
-            fprintf(stderr, "  %-24s %-14s %8.3f %8.3f  %5.1f%%\n", m->layers[i].name,
-                    m->layers[i].type->class_name, t[0], t[1], 100 * (t[0] + t[1]) / total);
+            fprintf(stderr, "  %-24s %-14s %8.3f %8.3f  %5.1f%%%s\n", m->layers[i].name,
+                    m->layers[i].type->class_name, t[0], t[1], 100 * (t[0] + t[1]) / total,
+                    m->fused_into[i] >= 0 ? "  (forward runs inside the layer before)" : "");
     }
 }
 
@@ -426,6 +446,7 @@ void amuse_model_free(struct amuse_model *m)
     if (m->profile)
         print_profile(m);
     free(m->layer_seconds);
+    free(m->fused_into);
     cJSON_Delete(m->doc);
     free(m->config_text);
     free(m->layers);
@@ -580,6 +601,22 @@ const char *amuse_model_config_json(const struct amuse_model *m)
 
 /* ---------------------------------------------------------------- running the graph */
 
+void am__run_epilogue(const struct am__call *c, const float *producer_out, int64_t b0,
+                      int64_t nb)
+{
+    const struct am__layer *e = c->epilogue;
+    struct am__call sub = *c->epilogue_call;
+    int64_t in_per = amuse_shape_size(&e->in_shape[0]);
+    int64_t out_per = amuse_shape_size(&e->out_shape[0]);
+    size_t work_per = e->type->workspace(e, 1);
+    sub.batch = nb;
+    sub.in[0] = producer_out + b0 * in_per;
+    sub.out[0] = c->epilogue_call->out[0] + b0 * out_per;
+    sub.work = (unsigned char *)c->epilogue_call->work + (size_t)b0 * work_per;
+    sub.epilogue = NULL;
+    e->type->forward((struct am__layer *)e, &sub);
+}
+
 int am__model_reserve(struct amuse_model *m, int64_t batch)
 {
     /* Some workspaces are per thread: a new thread count means new sizes. */
@@ -684,10 +721,17 @@ int amuse_model_forward_inputs(struct amuse_model *m, const float *const *xs, in
                (size_t)(batch * in_size) * sizeof(float));
     }
     for (int i = 0; i < m->n_layers; i++) {
-        if (m->layers[i].type == &am__input_layer)
+        m->layers[i].forward_training = training;
+        if (m->layers[i].type == &am__input_layer || m->fused_into[i] >= 0)
             continue;
-        struct am__call c;
+        struct am__call c, epilogue_call;
         setup_call(m, i, batch, training, &c);
+        for (int j = i + 1; j < m->n_layers; j++)
+            if (m->fused_into[j] == i) {
+                setup_call(m, j, batch, training, &epilogue_call);
+                c.epilogue = &m->layers[j];
+                c.epilogue_call = &epilogue_call;
+            }
         double t0 = m->profile ? omp_get_wtime() : 0;
         m->layers[i].type->forward(&m->layers[i], &c);
         if (m->profile)

@@ -62,6 +62,8 @@ struct amuse_model {
     unsigned char *work;
     size_t *work_offset;
     int have_loss_grad;
+    /* fused_into[i] = j >= 0: node i (per-sample) runs inside node j's forward (epilogue). */
+    int *fused_into;
 
     /* AMUSE_PROFILE=1: seconds spent per layer, forward and backward, printed by free */
     int profile;

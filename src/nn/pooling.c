@@ -122,6 +122,12 @@ static void pool_backward(struct am__layer *l, struct am__call *c)
     if (!c->din[0])
         return;
     struct pool_geometry g = pool_geometry(l);
+    if (!l->forward_training) {
+        /* An inference-mode forward kept no argmax: find it again (same outputs). */
+        struct am__call again = *c;
+        again.training = 1;
+        pool_forward(l, &again);
+    }
     const int32_t *arg = c->work;
     int64_t per_out = g.oh * g.ow * g.c, per_in = g.h * g.w * g.c;
 #pragma omp parallel for schedule(static)
@@ -138,4 +144,5 @@ const struct am__layer_type am__maxpool2d_layer = {
     .workspace = pool_workspace,
     .forward = pool_forward,
     .backward = pool_backward,
+    .per_sample = 1,
 };
