@@ -17,6 +17,7 @@
 #ifndef AMUSE_WORD2VEC_H
 #define AMUSE_WORD2VEC_H
 
+#include "amuse/error.h"
 #include <stddef.h>
 #include <stdint.h>
 
