@@ -57,7 +57,13 @@ static void tune_environment(char **argv)
     if (!changed)
         return;
     setenv("AMUSE_REEXECED", "1", 1);
-    execv("/proc/self/exe", argv);
+    /* Exec the real path, not /proc/self/exe, so ps and top still say "amuse". */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return;
+    self[n] = '\0';
+    execv(self, argv);
     /* If exec fails we simply go on with the defaults. */
 }
 
