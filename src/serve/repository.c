@@ -11,6 +11,7 @@
 #include "serve/serve_internal.h"
 
 #include "amuse/model.h"
+#include "amuse/runtime.h"
 #include "amuse/word2vec.h"
 
 #include <cjson/cJSON.h>
@@ -33,6 +34,7 @@ struct index_entry {
 struct am__repository {
     char *dir;
     struct am__batcher_options bo;
+    int model_threads;
     struct am__log log;
     pthread_mutex_t lock;      /* models, refs, index */
     pthread_mutex_t load_lock; /* one load at a time */
@@ -70,6 +72,12 @@ static void fail_jobs(struct am__job **jobs, int n, int status)
 static void run_network(void *ctx, struct am__job **jobs, int n, int64_t samples)
 {
     struct am__model *m = ctx;
+    /* OpenMP's thread count is per thread: set it on this worker before its first batch. */
+    static _Thread_local int threads_set;
+    if (m->model_threads > 0 && !threads_set) {
+        amuse_set_threads(m->model_threads);
+        threads_set = 1;
+    }
     int64_t off = 0;
     for (int i = 0; i < n; i++) {
         memcpy(m->batch_input + off * m->input_size, jobs[i]->input,
@@ -167,6 +175,7 @@ static int load_version(struct am__repository *r, const char *name, int64_t vers
         return am__fail(AMUSE_ENOMEM, "out of memory");
     m->version = version;
     m->max_batch_size = r->bo.max_batch_size;
+    m->model_threads = r->model_threads;
     m->name = strdup(name);
     char *cfg_path = NULL, *text = NULL;
     cJSON *cfg = NULL;
@@ -355,7 +364,8 @@ out:;
 }
 
 int am__repository_open(struct am__repository **out, const char *dir,
-                        const struct am__batcher_options *bo, const struct am__log *log)
+                        const struct am__batcher_options *bo, int model_threads,
+                        const struct am__log *log)
 {
     *out = NULL;
     struct stat st;
@@ -367,6 +377,7 @@ int am__repository_open(struct am__repository **out, const char *dir,
         return am__fail(AMUSE_ENOMEM, "out of memory");
     }
     r->bo = *bo;
+    r->model_threads = model_threads;
     if (log)
         r->log = *log;
     pthread_mutex_init(&r->lock, NULL);

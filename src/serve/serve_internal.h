@@ -162,14 +162,17 @@ struct am__model {
     struct am__batcher *batcher;
     float *batch_input;             /* worker scratch: max_batch_size x input_size */
     int max_batch_size;
+    int model_threads;
     int refs; /* guarded by the repository lock */
     int retired; /* no longer in the repository: freed at refs == 0 */
 };
 
 struct am__repository;
 
+/* model_threads > 0: OpenMP/BLAS threads each model's worker uses (0: the process default). */
 int am__repository_open(struct am__repository **out, const char *dir,
-                        const struct am__batcher_options *bo, const struct am__log *log);
+                        const struct am__batcher_options *bo, int model_threads,
+                        const struct am__log *log);
 void am__repository_free(struct am__repository *r);
 /* A model by name with a reference held (release with am__model_release), or NULL. */
 struct am__model *am__repository_get(struct am__repository *r, const char *name);

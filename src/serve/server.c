@@ -49,6 +49,7 @@ static int check_options(const struct amuse_serve_options *o)
     RANGE(request_timeout_ms, 1, 3600000)
     RANGE(drain_timeout_ms, 0, 3600000)
     RANGE(debug_batch_sleep_ms, 0, 60000)
+    RANGE(model_threads, 0, 1024)
 #undef RANGE
     if (!o->host || !o->repository || !o->database)
         return am__fail(AMUSE_EINVAL, "host, repository and database must be set");
@@ -115,7 +116,7 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
 
     struct am__batcher_options bo = {o->max_batch_size, o->max_queue_delay_us, o->max_queue_size,
                                      o->debug_batch_sleep_ms};
-    rc = am__repository_open(&s->repo, s->repository_dir, &bo, &s->log);
+    rc = am__repository_open(&s->repo, s->repository_dir, &bo, o->model_threads, &s->log);
     if (rc)
         goto fail;
     rc = am__http_start(s, &addr.sa, ipv6);

@@ -101,9 +101,11 @@ int am__v2_parse(const char *body, size_t len, int max_depth, struct am__v2_requ
     req->doc = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (!req->doc) {
         size_t at = end ? (size_t)(end - body) : 0;
-        if (at >= len)
+        if (at + 1 >= len)
             return am__fail(AMUSE_EFORMAT,
-                            "body ends inside the JSON document (truncated after %zu bytes)", len);
+                            "invalid JSON: the body ends inside the document (truncated after "
+                            "%zu bytes?)",
+                            len);
         return am__fail(AMUSE_EFORMAT, "invalid JSON at byte %zu", at);
     }
     if (!cJSON_IsObject(req->doc))
