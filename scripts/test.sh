@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The word-embedding tests train on the English corpus built from these Debian text packages.
-scripts/deps.sh dict-gcide bible-kjv-text bible-kjv fortunes fortunes-zh r-cran-janeaustenr
+# The server tests drive a real `amuse serve` with curl.
+scripts/deps.sh curl dict-gcide bible-kjv-text bible-kjv fortunes fortunes-zh r-cran-janeaustenr
 [ -s data/corpus/english.txt ] || data/make_corpus.sh data/corpus
 jobs=$(nproc)
 

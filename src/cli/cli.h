@@ -25,6 +25,10 @@ int cli_parse_double(const char *opt, const char *text, double lo, double hi, do
 /* Write s as a JSON string literal (quoted and escaped). */
 void cli_json_string(FILE *out, const char *s);
 
+/* The key database path: $AMUSE_DB, else ${XDG_DATA_HOME:-$HOME/.local/share}/amuse/amuse.db
+ * (else ./amuse.db without a home). Shared by `amuse serve` and `amuse keys`. */
+void cli_default_database(char *buf, size_t size);
+
 /* 1 if argv has -h or --help. */
 int cli_wants_help(int argc, char **argv);
 
@@ -47,5 +51,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_word2vec(int argc, char **argv);
 int cmd_words(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
 
 #endif

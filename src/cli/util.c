@@ -71,6 +71,19 @@ void cli_json_string(FILE *out, const char *s)
     fputc('"', out);
 }
 
+void cli_default_database(char *buf, size_t size)
+{
+    const char *env = getenv("AMUSE_DB"), *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    if (env && *env)
+        snprintf(buf, size, "%s", env);
+    else if (xdg && *xdg)
+        snprintf(buf, size, "%s/amuse/amuse.db", xdg);
+    else if (home && *home)
+        snprintf(buf, size, "%s/.local/share/amuse/amuse.db", home);
+    else
+        snprintf(buf, size, "amuse.db");
+}
+
 int cli_wants_help(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)

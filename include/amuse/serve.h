@@ -1,0 +1,129 @@
+/* amuse/serve.h - the model server (KServe V2 over HTTP) and its API-key store.
+ *
+ * The server loads every model of a repository directory (<repo>/<model>/<version>/), answers the
+ * KServe V2 REST protocol on libmicrohttpd's internal thread pool, and hands inference to one
+ * dynamic batcher per model: HTTP threads decode and encode, a worker thread per model runs the
+ * model math. Every route except GET /v2/health/... needs an API key ("Authorization: Bearer
+ * <key>"); keys live in SQLite, stored only as keyed BLAKE2b hashes. docs/serve.md describes the
+ * routes, the repository layout and the options; docs/openapi.yaml is the API description.
+ *
+ * Not here (yet): OpenAI-compatible routes, SSE streaming, multipart uploads, metrics, rate limits,
+ * hot reload by polling (reload is on demand, through the admin route).
+ *
+ * The library never prints: log lines (start-up, broken model versions, the JSON access log) go to
+ * the options' log callback. Every function returns AMUSE_OK or a negative status and sets
+ * amuse_last_error().
+ */
+#ifndef AMUSE_SERVE_H
+#define AMUSE_SERVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------- key store */
+
+/* A key as given to clients: "amuse_<id>_<secret>", id 12 hex digits, secret 43 base64url chars. */
+#define AMUSE_KEY_TOKEN_MAX 80
+#define AMUSE_KEY_ID_LEN 12
+#define AMUSE_TENANT_MAX 64
+
+enum amuse_key_scope { AMUSE_SCOPE_INFER = 1, AMUSE_SCOPE_ADMIN = 2 };
+
+struct amuse_key_info {
+    char id[AMUSE_KEY_ID_LEN + 1];
+    char tenant[AMUSE_TENANT_MAX + 1];
+    int scope;       /* enum amuse_key_scope */
+    int64_t created; /* Unix seconds */
+    int64_t revoked; /* Unix seconds, 0 while the key is valid */
+};
+
+struct amuse_keystore;
+
+/* Open (creating if needed, with its parent directory) a SQLite key database. The database holds a
+ * random 32-byte salt made on creation; a key is stored as BLAKE2b-256(key = salt, message = the
+ * whole token), never in clear. The store is safe to share between threads. */
+int amuse_keystore_open(struct amuse_keystore **out, const char *path);
+void amuse_keystore_close(struct amuse_keystore *ks); /* NULL is fine */
+
+/* Make a new key. tenant: 1..AMUSE_TENANT_MAX bytes of [A-Za-z0-9._-]. token receives the key
+ * (the only time it exists in clear); info (may be NULL) its record. */
+int amuse_keystore_create(struct amuse_keystore *ks, const char *tenant, int scope,
+                          char token[AMUSE_KEY_TOKEN_MAX], struct amuse_key_info *info);
+
+/* Check a presented token: AMUSE_OK and *info for a valid key; AMUSE_ENOTFOUND for a malformed,
+ * unknown or revoked one (the message says which, for logs; clients only ever see 401). The hash
+ * comparison is constant-time. */
+int amuse_keystore_verify(struct amuse_keystore *ks, const char *token, size_t len,
+                          struct amuse_key_info *info);
+
+/* Revoke by id: AMUSE_ENOTFOUND if there is no such key, AMUSE_EINVAL if already revoked. */
+int amuse_keystore_revoke(struct amuse_keystore *ks, const char *id);
+
+/* All keys, oldest first. *keys is malloc'ed (free it); *n its length. */
+int amuse_keystore_list(struct amuse_keystore *ks, struct amuse_key_info **keys, int64_t *n);
+
+/* Number of keys that are not revoked. */
+int amuse_keystore_active_count(struct amuse_keystore *ks, int64_t *n);
+
+const char *amuse_key_scope_name(int scope); /* "infer", "admin" */
+int amuse_key_scope_parse(const char *name); /* the scope, or 0 */
+
+/* ---------------------------------------------------------------------------------- server */
+
+struct amuse_serve_options {
+    const char *host;         /* listen address (default "127.0.0.1"; IPv4 or IPv6 literal) */
+    int port;                 /* 0 picks a free port (amuse_server_port says which); default 8000 */
+    const char *repository;   /* model repository directory */
+    const char *database;     /* key database path */
+    int threads;              /* HTTP thread pool size (default 8) */
+    size_t max_body_bytes;    /* request body cap -> 413 (default 16 MiB) */
+    int max_connections;      /* open connections at once (default 256) */
+    int connection_timeout_s; /* idle connection timeout (default 30) */
+    int max_json_depth;       /* nesting cap, checked before parsing -> 400 (default 32) */
+    /* dynamic batching, per model */
+    int max_batch_size;      /* samples per model call (default 32); also the per-request cap */
+    int max_queue_delay_us;  /* how long a batch waits to fill (default 2000) */
+    int max_queue_size;      /* queued requests per model before 503 (default 256) */
+    int request_timeout_ms;  /* queue + run time before 504 (default 10000) */
+    int drain_timeout_ms;    /* bound on draining in-flight requests at shutdown (default 10000) */
+    int model_threads;       /* OpenMP/BLAS threads for model math (0: leave as is) */
+    int debug_batch_sleep_ms; /* testing aid: the worker sleeps this long before each batch */
+    /* Log lines (no trailing newline); NULL discards them. Called from any thread. */
+    void (*log)(void *ctx, const char *line);
+    void *log_ctx;
+};
+
+void amuse_serve_options_default(struct amuse_serve_options *o);
+
+struct amuse_server;
+
+/* Open the key store, load the repository (a broken version is logged and skipped; a model with no
+ * loadable version is logged and left out) and start listening. If the key store has no active
+ * key, one admin key (tenant "default") is created and written to *first_admin_key (a buffer of
+ * AMUSE_KEY_TOKEN_MAX; left "" otherwise; may be NULL to never create one). */
+int amuse_server_start(struct amuse_server **out, const struct amuse_serve_options *o,
+                       char *first_admin_key);
+
+/* The port actually listened on. */
+int amuse_server_port(const struct amuse_server *s);
+
+/* Graceful stop: readiness turns false, the listening socket closes (no new connections), then
+ * wait up to drain_timeout_ms for in-flight requests to finish. Returns the number of requests
+ * still in flight when it gave up (0: drained). Call amuse_server_free afterwards. */
+int amuse_server_drain(struct amuse_server *s);
+
+/* Stop the HTTP threads and the batchers, free the models and close the key store. NULL is fine. */
+void amuse_server_free(struct amuse_server *s);
+
+/* The routing table, for documentation checks: for i = 0, 1, ... until NULL, *method and the path
+ * pattern (with {model} and {version} placeholders). */
+const char *amuse_server_route(int i, const char **method);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,341 @@
+/* cmd_serve.c - `amuse serve`: gather the options (defaults < JSON config file < AMUSE_*
+ * environment < flags), start the server, print the first admin key if the key table was empty,
+ * then wait for SIGTERM/SIGINT and shut down gracefully: readiness false, stop accepting, drain
+ * in-flight requests (bounded by --drain-timeout-ms), exit 0. Every option is one row of the
+ * table below, so --help, the environment and the config file can never disagree. */
+#define _GNU_SOURCE
+#include "cli/cli.h"
+
+#include "amuse/error.h"
+#include "amuse/runtime.h"
+#include "amuse/serve.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_CONFIG_FILE_BYTES (1 << 20)
+
+enum { OPT_STRING, OPT_INT, OPT_SIZE };
+
+struct option_row {
+    const char *flag; /* --flag; the environment variable is AMUSE_<FLAG> and the config key
+                         <flag> with '-' as '_' */
+    int type;
+    size_t offset; /* in struct amuse_serve_options */
+    long long lo, hi;
+    const char *help;
+};
+
+#define OFF(field) offsetof(struct amuse_serve_options, field)
+static const struct option_row rows[] = {
+    {"host", OPT_STRING, OFF(host), 0, 0, "address to listen on (IPv4 or IPv6 literal)"},
+    {"port", OPT_INT, OFF(port), 0, 65535, "TCP port; 0 picks a free one"},
+    {"repository", OPT_STRING, OFF(repository), 0, 0,
+     "model repository: <dir>/<model>/<version>/"},
+    {"db", OPT_STRING, OFF(database), 0, 0, "API key database (SQLite)"},
+    {"threads", OPT_INT, OFF(threads), 1, 1024, "HTTP threads (libmicrohttpd thread pool)"},
+    {"model-threads", OPT_INT, OFF(model_threads), 0, 1024,
+     "OpenMP/BLAS threads per model worker (0: all cores)"},
+    {"max-body-bytes", OPT_SIZE, OFF(max_body_bytes), 1024, 1LL << 30,
+     "request body cap; larger bodies get 413"},
+    {"max-connections", OPT_INT, OFF(max_connections), 1, 100000, "open connections at once"},
+    {"connection-timeout", OPT_INT, OFF(connection_timeout_s), 1, 3600,
+     "seconds an idle or stalled connection is kept"},
+    {"max-json-depth", OPT_INT, OFF(max_json_depth), 2, 1000,
+     "JSON nesting cap, checked before parsing (400)"},
+    {"max-batch-size", OPT_INT, OFF(max_batch_size), 1, 4096,
+     "samples per model call; also the largest batch one request may send"},
+    {"max-queue-delay-us", OPT_INT, OFF(max_queue_delay_us), 0, 10000000,
+     "microseconds a batch waits to fill"},
+    {"max-queue-size", OPT_INT, OFF(max_queue_size), 1, 1000000,
+     "requests queued per model; more get 503 + Retry-After"},
+    {"request-timeout-ms", OPT_INT, OFF(request_timeout_ms), 1, 3600000,
+     "time to answer an inference request; later gets 504"},
+    {"drain-timeout-ms", OPT_INT, OFF(drain_timeout_ms), 0, 3600000,
+     "bound on draining in-flight requests at SIGTERM/SIGINT"},
+    {"debug-batch-sleep-ms", OPT_INT, OFF(debug_batch_sleep_ms), 0, 60000,
+     "testing aid: sleep before every batch (0: off)"},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static void usage(FILE *out, const struct amuse_serve_options *def)
+{
+    fprintf(out, "usage: amuse serve [options]\n\n"
+                 "Serve every model of a repository over HTTP: the KServe V2 protocol, API keys\n"
+                 "on every route but /v2/health/*, dynamic batching per model. docs/serve.md has\n"
+                 "the details; docs/openapi.yaml describes the routes.\n\noptions (flag, "
+                 "environment variable, default):\n");
+    for (const struct option_row *r = rows; r->flag; r++) {
+        char env[64], dflt[256];
+        snprintf(env, sizeof env, "AMUSE_");
+        for (size_t i = 0, k = 6; r->flag[i] && k + 1 < sizeof env; i++, k++) {
+            char c = r->flag[i];
+            env[k] = c == '-' ? '_' : (char)(c >= 'a' && c <= 'z' ? c - 32 : c);
+            env[k + 1] = '\0';
+        }
+        const char *p = (const char *)def + r->offset;
+        if (r->type == OPT_STRING)
+            snprintf(dflt, sizeof dflt, "%s", *(const char *const *)(const void *)p);
+        else if (r->type == OPT_INT)
+            snprintf(dflt, sizeof dflt, "%d", *(const int *)(const void *)p);
+        else
+            snprintf(dflt, sizeof dflt, "%zu", *(const size_t *)(const void *)p);
+        fprintf(out, "  --%-22s %s\n  %-24s %s (default %s)\n", r->flag, r->help, "", env, dflt);
+    }
+    fprintf(out,
+            "  --config FILE            JSON object of the options above, keys with '_'\n"
+            "                           (e.g. {\"port\": 8000, \"max_batch_size\": 16});\n"
+            "                           AMUSE_CONFIG. Precedence: flags > environment > file.\n"
+            "  --no-access-log          no JSON access-log lines on stderr (AMUSE_ACCESS_LOG=0)\n"
+            "  --routes                 print the routing table and exit\n"
+            "  -h, --help               this help\n\n"
+            "On the first start with no API key in the database, an admin key is created and\n"
+            "printed once on stderr. More keys: 'amuse keys create --tenant T --scope infer'.\n"
+            "SIGTERM/SIGINT: readiness turns false, no new connections, in-flight requests\n"
+            "finish (up to --drain-timeout-ms), exit 0.\n");
+}
+
+/* Strings set from the config file, environment or flags must outlive the parse. */
+static char *owned[64];
+static int n_owned;
+
+static int set_value(struct amuse_serve_options *o, const struct option_row *r, const char *text,
+                     const char *origin)
+{
+    char *p = (char *)o + r->offset;
+    if (r->type == OPT_STRING) {
+        if (!*text)
+            return cli_error("%s: empty value", origin);
+        char *copy = strdup(text);
+        if (!copy || n_owned == 64)
+            return cli_error("out of memory");
+        owned[n_owned++] = copy;
+        *(const char **)(void *)p = copy;
+        return 0;
+    }
+    long long v;
+    if (cli_parse_int(origin, text, r->lo, r->hi, &v))
+        return 1;
+    if (r->type == OPT_INT)
+        *(int *)(void *)p = (int)v;
+    else
+        *(size_t *)(void *)p = (size_t)v;
+    return 0;
+}
+
+static int apply_config_file(struct amuse_serve_options *o, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return cli_error("%s: cannot open config file", path);
+    char *text = malloc(MAX_CONFIG_FILE_BYTES + 1);
+    size_t len = text ? fread(text, 1, MAX_CONFIG_FILE_BYTES + 1, f) : 0;
+    fclose(f);
+    if (!text)
+        return cli_error("out of memory");
+    if (len > MAX_CONFIG_FILE_BYTES) {
+        free(text);
+        return cli_error("%s: config file over %d bytes", path, MAX_CONFIG_FILE_BYTES);
+    }
+    const char *end = NULL;
+    cJSON *doc = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!cJSON_IsObject(doc)) {
+        long at = end ? (long)(end - text) : 0;
+        cJSON_Delete(doc);
+        free(text);
+        return cli_error("%s: not a JSON object (error near byte %ld)", path, at);
+    }
+    int status = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, doc)
+    {
+        const struct option_row *r;
+        char key[64];
+        for (r = rows; r->flag; r++) {
+            snprintf(key, sizeof key, "%s", r->flag);
+            for (char *c = key; *c; c++)
+                if (*c == '-')
+                    *c = '_';
+            if (strcmp(key, item->string) == 0 ||
+                (strcmp(r->flag, "db") == 0 && strcmp(item->string, "database") == 0))
+                break;
+        }
+        char origin[300], num[64];
+        snprintf(origin, sizeof origin, "%s: \"%s\"", path, item->string);
+        if (!r->flag) {
+            status = cli_error("%s: unknown option \"%s\"", path, item->string);
+            break;
+        }
+        const char *value;
+        if (r->type == OPT_STRING) {
+            if (!cJSON_IsString(item)) {
+                status = cli_error("%s must be a string", origin);
+                break;
+            }
+            value = item->valuestring;
+        } else {
+            if (!cJSON_IsNumber(item)) {
+                status = cli_error("%s must be a number", origin);
+                break;
+            }
+            snprintf(num, sizeof num, "%.0f", item->valuedouble);
+            value = num;
+        }
+        if ((status = set_value(o, r, value, origin)))
+            break;
+    }
+    cJSON_Delete(doc);
+    free(text);
+    return status;
+}
+
+static void log_line(void *ctx, const char *line)
+{
+    int access = line[0] == '{';
+    if (access && !*(int *)ctx)
+        return;
+    fprintf(stderr, access ? "%s\n" : "amuse: %s\n", line);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    struct amuse_serve_options o, def;
+    amuse_serve_options_default(&o);
+    char db[4096];
+    cli_default_database(db, sizeof db);
+    o.database = db;
+    def = o;
+    int access_log = 1, status = 1;
+    const char *config = getenv("AMUSE_CONFIG");
+    const char *e = getenv("AMUSE_ACCESS_LOG");
+    if (e && strcmp(e, "0") == 0)
+        access_log = 0;
+
+    /* Pass 1: help, routes, config file. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout, &def);
+            return 0;
+        }
+        if (strcmp(argv[i], "--routes") == 0) {
+            const char *method, *path;
+            for (int k = 0; (path = amuse_server_route(k, &method)); k++)
+                printf("%s %s\n", method, path);
+            return 0;
+        }
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            config = argv[i] + 9;
+    }
+    if (config && apply_config_file(&o, config))
+        goto out;
+    /* Pass 2: environment. */
+    for (const struct option_row *r = rows; r->flag; r++) {
+        char env[64];
+        snprintf(env, sizeof env, "AMUSE_");
+        for (size_t i = 0, k = 6; r->flag[i] && k + 1 < sizeof env; i++, k++) {
+            char c = r->flag[i];
+            env[k] = c == '-' ? '_' : (char)(c >= 'a' && c <= 'z' ? c - 32 : c);
+            env[k + 1] = '\0';
+        }
+        const char *v = getenv(env);
+        if (v && set_value(&o, r, v, env))
+            goto out;
+    }
+    /* Pass 3: flags. */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--no-access-log") == 0) {
+            access_log = 0;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            cli_error("unexpected argument '%s'", a);
+            usage(stderr, &def);
+            status = 2;
+            goto out;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const char *value = eq ? eq + 1 : NULL;
+        if (nlen == 6 && strncmp(name, "config", 6) == 0) {
+            if (!eq)
+                i++;
+            continue;
+        }
+        const struct option_row *r;
+        for (r = rows; r->flag; r++)
+            if (strlen(r->flag) == nlen && strncmp(r->flag, name, nlen) == 0)
+                break;
+        if (!r->flag) {
+            cli_error("unknown option '%s'", a);
+            usage(stderr, &def);
+            status = 2;
+            goto out;
+        }
+        if (!value) {
+            if (i + 1 >= argc) {
+                cli_error("--%s: missing value", r->flag);
+                status = 2;
+                goto out;
+            }
+            value = argv[++i];
+        }
+        char origin[80];
+        snprintf(origin, sizeof origin, "--%s", r->flag);
+        if (set_value(&o, r, value, origin)) {
+            status = 2;
+            goto out;
+        }
+    }
+    o.log = log_line;
+    o.log_ctx = &access_log;
+
+    /* Signals go to this thread only: block them before any server thread exists. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (o.model_threads > 0)
+        amuse_set_threads(o.model_threads);
+
+    struct amuse_server *s;
+    char first_key[AMUSE_KEY_TOKEN_MAX];
+    int rc = amuse_server_start(&s, &o, first_key);
+    if (rc) {
+        cli_fail(rc, "cannot start the server");
+        goto out;
+    }
+    if (first_key[0])
+        fprintf(stderr,
+                "amuse: the key database %s had no API key, so an admin key was created.\n"
+                "amuse: it is shown only this once; keep it:\n\n    %s\n\n"
+                "amuse: send it as 'Authorization: Bearer <key>'; make more with "
+                "'amuse keys create'.\n",
+                o.database, first_key);
+    fprintf(stderr, "amuse: ready; SIGTERM or Ctrl-C stops\n");
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "amuse: %s: draining (up to %d ms)\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
+            o.drain_timeout_ms);
+    int left = amuse_server_drain(s);
+    if (left)
+        fprintf(stderr, "amuse: %d requests still running after %d ms; closing them\n", left,
+                o.drain_timeout_ms);
+    amuse_server_free(s);
+    fprintf(stderr, "amuse: stopped\n");
+    status = 0;
+out:
+    for (int i = 0; i < n_owned; i++)
+        free(owned[i]);
+    n_owned = 0;
+    return status;
+}

@@ -1,0 +1,294 @@
+/* http.c - the libmicrohttpd glue: one am__request per HTTP request, the body accumulated up to
+ * max_body_bytes (a larger Content-Length, or a body that grows past the cap, is answered 413 at
+ * once), routing, the API-key check (default deny), the handler, the response, and one JSON
+ * access-log line per request (method, path, status, duration, model, key id prefix; never the
+ * payload). Handlers run on MHD's pool threads and only decode/encode: model math is the batchers'.
+ * Not here: multipart bodies, streamed (SSE) responses, CORS, rate limits - later phases add them
+ * here around the same request object. */
+#define _GNU_SOURCE
+#include "serve/serve_internal.h"
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+void am__reply_error(struct am__request *r, int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    am__buf_release(&r->out);
+    r->status = status;
+    am__buf_puts(&r->out, "{\"error\": ");
+    am__buf_json_string(&r->out, msg);
+    am__buf_puts(&r->out, "}");
+}
+
+void am__reply_status(struct am__request *r, int status, int http_status)
+{
+    const char *msg = amuse_last_error();
+    am__reply_error(r, http_status, "%s", msg[0] ? msg : amuse_strerror(status));
+}
+
+static enum MHD_Result send_reply(struct am__request *r)
+{
+    if (r->out.failed) {
+        am__buf_release(&r->out);
+        r->status = 500;
+        am__buf_puts(&r->out, "{\"error\": \"out of memory while encoding the reply\"}");
+    }
+    if (r->status == 0) {
+        r->status = 500;
+        am__buf_puts(&r->out, "{\"error\": \"no reply\"}");
+    }
+    /* MHD frees the body (MHD_RESPMEM_MUST_FREE) once sent. */
+    size_t len = r->out.len;
+    char *data = r->out.data;
+    if (!data) {
+        data = strdup("");
+        len = 0;
+    }
+    memset(&r->out, 0, sizeof r->out);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    char num[32];
+    if (r->retry_after > 0) {
+        snprintf(num, sizeof num, "%d", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);
+    }
+    if (r->batch_size > 0) {
+        snprintf(num, sizeof num, "%d", r->batch_size);
+        MHD_add_response_header(resp, "X-Amuse-Batch-Size", num);
+    }
+    if (r->status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (r->status == 405) {
+        const char *allow = NULL;
+        for (const struct am__route *rt = am__routes; rt->method; rt++) {
+            struct am__request probe;
+            int matched = 0;
+            memset(&probe, 0, sizeof probe);
+            if (am__route_match(rt->method, r->url, &probe, &matched) == rt) {
+                allow = rt->method;
+                break;
+            }
+        }
+        if (allow)
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    }
+    enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+/* The key from "Authorization: Bearer <key>", checked against the store. */
+static int authenticate(struct am__request *r)
+{
+    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h)
+        return 0;
+    if (strncasecmp(h, "Bearer ", 7) != 0)
+        return 0;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    size_t len = strlen(h);
+    while (len && h[len - 1] == ' ')
+        len--;
+    if (amuse_keystore_verify(r->server->keys, h, len, &r->key) != AMUSE_OK)
+        return 0;
+    r->has_key = 1;
+    return 1;
+}
+
+static void dispatch(struct am__request *r)
+{
+    int path_matched;
+    const struct am__route *rt = am__route_match(r->method, r->url, r, &path_matched);
+    if (rt && rt->scope == 0) {
+        rt->handler(r);
+        return;
+    }
+    /* Default deny: without a valid key nothing else is revealed, not even whether a path exists. */
+    if (!authenticate(r)) {
+        am__reply_error(r, 401, "missing, unknown or revoked API key (send 'Authorization: Bearer "
+                                "<key>')");
+        return;
+    }
+    if (!rt) {
+        if (path_matched)
+            am__reply_error(r, 405, "%s is not allowed on %s", r->method, r->url);
+        else
+            am__reply_error(r, 404, "no route for %s %s", r->method, r->url);
+        return;
+    }
+    if (rt->scope == AMUSE_SCOPE_ADMIN && r->key.scope != AMUSE_SCOPE_ADMIN) {
+        am__reply_error(r, 403, "this route needs an admin key; key %s has scope '%s'", r->key.id,
+                        amuse_key_scope_name(r->key.scope));
+        return;
+    }
+    rt->handler(r);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct amuse_server *s = cls;
+    struct am__request *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        r->server = s;
+        r->conn = conn;
+        r->method = method;
+        r->url = url;
+        r->start = am__now();
+        atomic_fetch_add(&s->in_flight, 1);
+        *con_cls = r;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > s->opt.max_body_bytes) {
+            r->too_big = 1;
+            am__reply_error(r, 413, "body of %s bytes is over the %zu-byte limit "
+                                    "(max_body_bytes)",
+                            cl, s->opt.max_body_bytes);
+            return send_reply(r);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (r->too_big)
+            return MHD_YES; /* 413 already queued; the rest is discarded */
+        if (n > s->opt.max_body_bytes - r->len) {
+            r->too_big = 1;
+            free(r->body);
+            r->body = NULL;
+            am__reply_error(r, 413, "body is over the %zu-byte limit (max_body_bytes)",
+                            s->opt.max_body_bytes);
+            return send_reply(r);
+        }
+        if (r->len + n + 1 > r->cap) {
+            size_t cap = r->cap ? r->cap : 4096;
+            while (cap < r->len + n + 1)
+                cap *= 2;
+            char *p = realloc(r->body, cap);
+            if (!p)
+                return MHD_NO;
+            r->body = p;
+            r->cap = cap;
+        }
+        memcpy(r->body + r->len, upload_data, n);
+        r->len += n;
+        r->body[r->len] = '\0';
+        return MHD_YES;
+    }
+    if (r->too_big)
+        return MHD_YES;
+    dispatch(r);
+    return send_reply(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct amuse_server *s = cls;
+    struct am__request *r = *con_cls;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    double ms = (am__now() - r->start) * 1e3;
+    if (s->log.fn) {
+        struct am__buf line = {0};
+        time_t now = time(NULL);
+        struct tm tm;
+        char ts[32];
+        gmtime_r(&now, &tm);
+        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        am__buf_printf(&line, "{\"ts\": \"%s\", \"method\": ", ts);
+        am__buf_json_string(&line, r->method);
+        am__buf_puts(&line, ", \"path\": ");
+        am__buf_json_string(&line, r->url);
+        am__buf_printf(&line, ", \"status\": %d, \"duration_ms\": %.3f", r->status, ms);
+        if (r->log_model[0]) {
+            am__buf_puts(&line, ", \"model\": ");
+            am__buf_json_string(&line, r->log_model);
+        }
+        if (r->has_key)
+            am__buf_printf(&line, ", \"key\": \"%.6s\"", r->key.id);
+        if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+            am__buf_puts(&line, ", \"aborted\": true");
+        am__buf_puts(&line, "}");
+        if (!line.failed)
+            s->log.fn(s->log.ctx, line.data);
+        am__buf_release(&line);
+    }
+    free(r->body);
+    am__buf_release(&r->out);
+    free(r);
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct amuse_server *s = cls;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    am__logf(&s->log, "http: %s", line);
+}
+
+int am__http_start(struct amuse_server *s, const struct sockaddr *addr, int ipv6)
+{
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    if (ipv6)
+        flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->opt.threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)s->opt.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)s->opt.connection_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_END);
+    if (!s->daemon)
+        return am__fail(AMUSE_EIO, "cannot listen on %s port %d (in use, or not an address "
+                                   "of this machine?)",
+                        s->opt.host, s->opt.port);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : s->opt.port;
+    return AMUSE_OK;
+}
+
+/* Stop listening; connections already open stay. */
+void am__http_quiesce(struct amuse_server *s)
+{
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}
+
+void am__http_stop(struct amuse_server *s)
+{
+    if (s->daemon)
+        MHD_stop_daemon(s->daemon);
+    s->daemon = NULL;
+}

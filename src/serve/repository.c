@@ -1,0 +1,520 @@
+/* repository.c - the model repository: <repo>/<model>/<version>/ directories, as Triton and TF
+ * Serving lay them out. A version directory holds either a network model (config.json +
+ * model.safetensors, loaded with amuse_model_load) or word vectors (a config.json of
+ * {"type": "word2vec", "vectors": "<file in the same directory>"}). Each model serves its highest
+ * version that loads; a broken version is logged and the next lower one tried. Loading again (the
+ * admin route) builds the new version completely, with its own batcher, before swapping it in
+ * under the lock; the old one finishes its queue and is freed when its last request lets go.
+ * Also the run functions the batchers call: the only place model math happens in the server.
+ * Not here: polling the directory for changes (a later phase calls am__repository_load). */
+#define _GNU_SOURCE
+#include "serve/serve_internal.h"
+
+#include "amuse/model.h"
+#include "amuse/runtime.h"
+#include "amuse/word2vec.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_VERSIONS 256
+#define MAX_CONFIG_BYTES (4u << 20)
+
+struct index_entry {
+    char *name;
+    int64_t version;
+    int ready;
+    char reason[512];
+};
+
+struct am__repository {
+    char *dir;
+    struct am__batcher_options bo;
+    int model_threads;
+    struct am__log log;
+    pthread_mutex_t lock;      /* models, refs, index */
+    pthread_mutex_t load_lock; /* one load at a time */
+    struct am__model **models;
+    int n_models, cap_models;
+    struct index_entry *index;
+    int n_index, cap_index;
+};
+
+static int name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 128 || s[0] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------------ run functions */
+
+static void fail_jobs(struct am__job **jobs, int n, int status)
+{
+    for (int i = 0; i < n; i++) {
+        jobs[i]->status = status;
+        snprintf(jobs[i]->error, sizeof jobs[i]->error, "%s", amuse_last_error());
+    }
+}
+
+/* Concatenate the jobs' samples, run the network once, hand each job its rows. */
+static void run_network(void *ctx, struct am__job **jobs, int n, int64_t samples)
+{
+    struct am__model *m = ctx;
+    /* OpenMP's thread count is per thread: set it on this worker before its first batch. */
+    static _Thread_local int threads_set;
+    if (m->model_threads > 0 && !threads_set) {
+        amuse_set_threads(m->model_threads);
+        threads_set = 1;
+    }
+    int64_t off = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(m->batch_input + off * m->input_size, jobs[i]->input,
+               (size_t)(jobs[i]->samples * m->input_size) * sizeof(float));
+        off += jobs[i]->samples;
+    }
+    const float *out;
+    int rc = amuse_model_forward(m->net, m->batch_input, samples, 0, &out);
+    if (rc) {
+        fail_jobs(jobs, n, rc);
+        return;
+    }
+    off = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(jobs[i]->output, out + off * m->output_size,
+               (size_t)(jobs[i]->samples * m->output_size) * sizeof(float));
+        off += jobs[i]->samples;
+    }
+}
+
+static void run_word_vectors(void *ctx, struct am__job **jobs, int n, int64_t samples)
+{
+    struct am__model *m = ctx;
+    (void)samples;
+    for (int i = 0; i < n; i++)
+        for (int64_t k = 0; k < jobs[i]->samples; k++)
+            memcpy(jobs[i]->output + k * m->output_size,
+                   m->wv->vectors + jobs[i]->rows[k] * m->output_size,
+                   (size_t)m->output_size * sizeof(float));
+}
+
+/* ------------------------------------------------------------------ loading */
+
+static void model_free(struct am__model *m)
+{
+    if (!m)
+        return;
+    am__batcher_stop(m->batcher); /* finishes its queue first */
+    amuse_model_free(m->net);
+    amuse_word_vectors_free(m->wv);
+    free(m->batch_input);
+    free(m->name);
+    free(m->dir);
+    free(m);
+}
+
+static int load_word_vectors(struct am__model *m, const cJSON *cfg, const char *cfg_path)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, "vectors");
+    if (!cJSON_IsString(v) || !v->valuestring[0] || strchr(v->valuestring, '/'))
+        return am__fail(AMUSE_EFORMAT,
+                        "%s: \"vectors\" must name a file in the same directory", cfg_path);
+    char *path = NULL;
+    if (asprintf(&path, "%s/%s", m->dir, v->valuestring) < 0)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    int rc = amuse_word_vectors_load(path, AMUSE_W2V_AUTO, &m->wv);
+    free(path);
+    if (rc)
+        return rc;
+    m->kind = AM__MODEL_WORD_VECTORS;
+    m->input_shape.ndim = 0;
+    m->input_size = 1;
+    m->output_size = m->wv->dim;
+    return AMUSE_OK;
+}
+
+static int load_network(struct am__model *m)
+{
+    int rc = amuse_model_load(&m->net, m->dir);
+    if (rc)
+        return rc;
+    if (amuse_model_input_count(m->net) != 1)
+        return am__fail(AMUSE_EUNSUPPORTED, "%s: models with %d inputs are not served yet",
+                        m->dir, amuse_model_input_count(m->net));
+    m->kind = AM__MODEL_NETWORK;
+    m->input_shape = *amuse_model_input_shape(m->net);
+    m->input_size = amuse_shape_size(&m->input_shape);
+    m->output_size = amuse_shape_size(amuse_model_output_shape(m->net));
+    m->image = m->input_shape.ndim == 3 &&
+               (m->input_shape.dim[2] == 1 || m->input_shape.dim[2] == 3);
+    m->image_invert = amuse_model_config_bool(m->net, "input", "invert", 0);
+    m->batch_input = malloc((size_t)(m->max_batch_size * m->input_size) * sizeof(float));
+    if (!m->batch_input)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    return AMUSE_OK;
+}
+
+/* Load one version directory completely, batcher included. */
+static int load_version(struct am__repository *r, const char *name, int64_t version,
+                        struct am__model **out)
+{
+    *out = NULL;
+    struct am__model *m = calloc(1, sizeof *m);
+    if (!m)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    m->version = version;
+    m->max_batch_size = r->bo.max_batch_size;
+    m->model_threads = r->model_threads;
+    m->name = strdup(name);
+    char *cfg_path = NULL, *text = NULL;
+    cJSON *cfg = NULL;
+    int rc;
+    if (!m->name || asprintf(&m->dir, "%s/%s/%lld", r->dir, name, (long long)version) < 0 ||
+        asprintf(&cfg_path, "%s/config.json", m->dir) < 0) {
+        rc = am__fail(AMUSE_ENOMEM, "out of memory");
+        goto out;
+    }
+    size_t len;
+    rc = am__read_file(cfg_path, MAX_CONFIG_BYTES, &text, &len);
+    if (rc)
+        goto out;
+    cfg = cJSON_ParseWithLength(text, len);
+    if (!cJSON_IsObject(cfg)) {
+        rc = am__fail(AMUSE_EFORMAT, "%s: not a JSON object", cfg_path);
+        goto out;
+    }
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(cfg, "type");
+    if (cJSON_IsString(type) && strcmp(type->valuestring, "word2vec") == 0)
+        rc = load_word_vectors(m, cfg, cfg_path);
+    else
+        rc = load_network(m);
+    if (rc)
+        goto out;
+    rc = am__batcher_start(&m->batcher, &r->bo,
+                           m->kind == AM__MODEL_NETWORK ? run_network : run_word_vectors, m, name);
+out:
+    cJSON_Delete(cfg);
+    free(text);
+    free(cfg_path);
+    if (rc) {
+        model_free(m);
+        return rc;
+    }
+    m->refs = 1; /* the repository's */
+    *out = m;
+    return AMUSE_OK;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Version numbers under <repo>/<name>/, highest first. */
+static int list_versions(const char *dir, int64_t *versions, int *n)
+{
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return am__fail(errno == ENOENT ? AMUSE_ENOTFOUND : AMUSE_EIO, "%s: %s", dir,
+                        strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(d)) && *n < MAX_VERSIONS) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(e->d_name, &end, 10);
+        if (errno || end == e->d_name || *end || v < 1 || e->d_name[0] == '+')
+            continue;
+        versions[(*n)++] = v;
+    }
+    closedir(d);
+    qsort(versions, (size_t)*n, sizeof *versions, cmp_desc);
+    return AMUSE_OK;
+}
+
+static void index_forget(struct am__repository *r, const char *name)
+{
+    int k = 0;
+    for (int i = 0; i < r->n_index; i++) {
+        if (strcmp(r->index[i].name, name) == 0)
+            free(r->index[i].name);
+        else
+            r->index[k++] = r->index[i];
+    }
+    r->n_index = k;
+}
+
+static void index_add(struct am__repository *r, const char *name, int64_t version, int ready,
+                      const char *reason)
+{
+    if (r->n_index == r->cap_index) {
+        int cap = r->cap_index ? r->cap_index * 2 : 16;
+        struct index_entry *p = realloc(r->index, (size_t)cap * sizeof *p);
+        if (!p)
+            return; /* the index is informational; the model itself is unaffected */
+        r->index = p;
+        r->cap_index = cap;
+    }
+    struct index_entry *e = &r->index[r->n_index];
+    e->name = strdup(name);
+    if (!e->name)
+        return;
+    e->version = version;
+    e->ready = ready;
+    snprintf(e->reason, sizeof e->reason, "%s", reason);
+    r->n_index++;
+}
+
+int am__repository_load(struct am__repository *r, const char *name, int64_t *version)
+{
+    if (!name_ok(name))
+        return am__fail(AMUSE_EINVAL, "model name '%s': use letters, digits, '.', '_', '-'",
+                        name);
+    pthread_mutex_lock(&r->load_lock);
+    char *dir = NULL;
+    int64_t versions[MAX_VERSIONS];
+    int n = 0, rc;
+    struct am__model *fresh = NULL;
+    /* Outcomes per version, recorded in the index once the lock is taken. */
+    struct { int64_t v; int ready; char reason[512]; } tried[MAX_VERSIONS];
+    int n_tried = 0;
+    if (asprintf(&dir, "%s/%s", r->dir, name) < 0) {
+        rc = am__fail(AMUSE_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = list_versions(dir, versions, &n);
+    if (rc)
+        goto out;
+    if (n == 0) {
+        rc = am__fail(AMUSE_ENOTFOUND, "%s: no version directories (1, 2, ...)", dir);
+        goto out;
+    }
+    for (int i = 0; i < n && !fresh; i++) {
+        int lrc = load_version(r, name, versions[i], &fresh);
+        tried[n_tried].v = versions[i];
+        tried[n_tried].ready = lrc == AMUSE_OK;
+        snprintf(tried[n_tried].reason, sizeof tried[n_tried].reason, "%s",
+                 lrc ? amuse_last_error() : "");
+        n_tried++;
+        if (lrc)
+            am__logf(&r->log, "model %s version %lld: %s; skipped", name, (long long)versions[i],
+                     amuse_last_error());
+    }
+    if (!fresh) {
+        rc = am__fail(AMUSE_EFORMAT, "model %s: no version could be loaded (newest: %s)", name,
+                      tried[0].reason);
+        goto out;
+    }
+    *version = fresh->version;
+    am__logf(&r->log, "model %s version %lld loaded from %s", name, (long long)fresh->version,
+             fresh->dir);
+out:;
+    struct am__model *old = NULL;
+    pthread_mutex_lock(&r->lock);
+    if (n_tried) {
+        index_forget(r, name);
+        for (int i = 0; i < n_tried; i++)
+            index_add(r, name, tried[i].v, tried[i].ready, tried[i].reason);
+    }
+    if (fresh) {
+        int slot = -1;
+        for (int i = 0; i < r->n_models; i++)
+            if (strcmp(r->models[i]->name, name) == 0)
+                slot = i;
+        if (slot < 0 && r->n_models == r->cap_models) {
+            int cap = r->cap_models ? r->cap_models * 2 : 8;
+            struct am__model **p = realloc(r->models, (size_t)cap * sizeof *p);
+            if (!p) {
+                pthread_mutex_unlock(&r->lock);
+                model_free(fresh);
+                pthread_mutex_unlock(&r->load_lock);
+                free(dir);
+                return am__fail(AMUSE_ENOMEM, "out of memory");
+            }
+            r->models = p;
+            r->cap_models = cap;
+        }
+        if (slot < 0) {
+            slot = r->n_models++;
+        } else {
+            old = r->models[slot];
+            old->retired = 1;
+            if (--old->refs != 0)
+                old = NULL; /* still in use: the last am__model_release frees it */
+        }
+        r->models[slot] = fresh;
+    }
+    pthread_mutex_unlock(&r->lock);
+    model_free(old);
+    pthread_mutex_unlock(&r->load_lock);
+    free(dir);
+    return rc;
+}
+
+int am__repository_open(struct am__repository **out, const char *dir,
+                        const struct am__batcher_options *bo, int model_threads,
+                        const struct am__log *log)
+{
+    *out = NULL;
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return am__fail(AMUSE_ENOTFOUND, "model repository %s: not a directory", dir);
+    struct am__repository *r = calloc(1, sizeof *r);
+    if (!r || !(r->dir = strdup(dir))) {
+        free(r);
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    }
+    r->bo = *bo;
+    r->model_threads = model_threads;
+    if (log)
+        r->log = *log;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_mutex_init(&r->load_lock, NULL);
+    DIR *d = opendir(dir);
+    if (!d) {
+        int rc = am__fail(AMUSE_EIO, "model repository %s: %s", dir, strerror(errno));
+        am__repository_free(r);
+        return rc;
+    }
+    /* Collect names first: loading takes a while and readdir order is arbitrary. */
+    char **names = NULL;
+    int n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!name_ok(e->d_name))
+            continue;
+        char *sub = NULL;
+        if (asprintf(&sub, "%s/%s", dir, e->d_name) < 0)
+            break;
+        int is_dir = stat(sub, &st) == 0 && S_ISDIR(st.st_mode);
+        free(sub);
+        if (!is_dir)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **p = realloc(names, (size_t)cap * sizeof *p);
+            if (!p)
+                break;
+            names = p;
+        }
+        if (!(names[n] = strdup(e->d_name)))
+            break;
+        n++;
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++) {
+        int64_t v;
+        if (am__repository_load(r, names[i], &v))
+            am__logf(&r->log, "%s", amuse_last_error());
+        free(names[i]);
+    }
+    free(names);
+    *out = r;
+    return AMUSE_OK;
+}
+
+void am__repository_free(struct am__repository *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < r->n_models; i++)
+        model_free(r->models[i]); /* every request has finished by now */
+    free(r->models);
+    for (int i = 0; i < r->n_index; i++)
+        free(r->index[i].name);
+    free(r->index);
+    pthread_mutex_destroy(&r->lock);
+    pthread_mutex_destroy(&r->load_lock);
+    free(r->dir);
+    free(r);
+}
+
+struct am__model *am__repository_get(struct am__repository *r, const char *name)
+{
+    struct am__model *m = NULL;
+    pthread_mutex_lock(&r->lock);
+    for (int i = 0; i < r->n_models; i++)
+        if (strcmp(r->models[i]->name, name) == 0) {
+            m = r->models[i];
+            m->refs++;
+            break;
+        }
+    pthread_mutex_unlock(&r->lock);
+    return m;
+}
+
+void am__model_release(struct am__repository *r, struct am__model *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&r->lock);
+    int last = --m->refs == 0;
+    pthread_mutex_unlock(&r->lock);
+    if (last)
+        model_free(m); /* only a retired model reaches 0: the repository holds one reference */
+}
+
+int am__repository_count(struct am__repository *r)
+{
+    pthread_mutex_lock(&r->lock);
+    int n = r->n_models;
+    pthread_mutex_unlock(&r->lock);
+    return n;
+}
+
+int am__repository_names(struct am__repository *r, char ***names, int *n)
+{
+    *names = NULL;
+    *n = 0;
+    pthread_mutex_lock(&r->lock);
+    char **v = calloc((size_t)r->n_models + 1, sizeof *v);
+    int k = 0;
+    if (v)
+        for (int i = 0; i < r->n_models; i++)
+            if ((v[k] = strdup(r->models[i]->name)))
+                k++;
+    pthread_mutex_unlock(&r->lock);
+    if (!v)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    *names = v;
+    *n = k;
+    return AMUSE_OK;
+}
+
+void am__repository_index_json(struct am__repository *r, struct am__buf *b)
+{
+    pthread_mutex_lock(&r->lock);
+    am__buf_puts(b, "[");
+    for (int i = 0; i < r->n_index; i++) {
+        const struct index_entry *e = &r->index[i];
+        int serving = 0;
+        for (int k = 0; k < r->n_models; k++)
+            if (strcmp(r->models[k]->name, e->name) == 0 && r->models[k]->version == e->version)
+                serving = 1;
+        am__buf_puts(b, i ? ", {\"name\": " : "{\"name\": ");
+        am__buf_json_string(b, e->name);
+        am__buf_printf(b, ", \"version\": \"%lld\", \"state\": \"%s\"", (long long)e->version,
+                       serving ? "READY" : "UNAVAILABLE");
+        if (!e->ready) {
+            am__buf_puts(b, ", \"reason\": ");
+            am__buf_json_string(b, e->reason);
+        } else if (!serving) {
+            am__buf_puts(b, ", \"reason\": \"a newer version is served\"");
+        }
+        am__buf_puts(b, "}");
+    }
+    am__buf_puts(b, "]");
+    pthread_mutex_unlock(&r->lock);
+}

@@ -1,0 +1,99 @@
+/* router.c - the routing table: method, path pattern, the scope a key needs, the handler. Every
+ * route needs a key unless its scope is 0 (only the health routes). docs/openapi.yaml describes
+ * each pattern, and a test checks that none is missing (amuse serve --routes prints this table).
+ * Not here: query strings (no route takes one yet), prefix or wildcard routes (static files). */
+#include "serve/serve_internal.h"
+
+#include <string.h>
+
+const struct am__route am__routes[] = {
+    {"GET", "/v2/health/live", 0, am__handle_live},
+    {"GET", "/v2/health/ready", 0, am__handle_ready},
+    {"GET", "/v2", AMUSE_SCOPE_INFER, am__handle_server_metadata},
+    {"GET", "/v2/models/{model}", AMUSE_SCOPE_INFER, am__handle_model_metadata},
+    {"GET", "/v2/models/{model}/versions/{version}", AMUSE_SCOPE_INFER, am__handle_model_metadata},
+    {"GET", "/v2/models/{model}/ready", AMUSE_SCOPE_INFER, am__handle_model_ready},
+    {"GET", "/v2/models/{model}/versions/{version}/ready", AMUSE_SCOPE_INFER,
+     am__handle_model_ready},
+    {"POST", "/v2/models/{model}/infer", AMUSE_SCOPE_INFER, am__handle_infer},
+    {"POST", "/v2/models/{model}/versions/{version}/infer", AMUSE_SCOPE_INFER, am__handle_infer},
+    {"GET", "/v2/models/{model}/stats", AMUSE_SCOPE_ADMIN, am__handle_model_stats},
+    {"GET", "/v2/repository/index", AMUSE_SCOPE_ADMIN, am__handle_repository_index},
+    {"POST", "/v2/repository/index", AMUSE_SCOPE_ADMIN, am__handle_repository_index},
+    {"POST", "/v2/repository/models/{model}/load", AMUSE_SCOPE_ADMIN,
+     am__handle_repository_load},
+    {NULL, NULL, 0, NULL},
+};
+
+const char *amuse_server_route(int i, const char **method)
+{
+    int n = (int)(sizeof am__routes / sizeof am__routes[0]) - 1;
+    if (i < 0 || i >= n)
+        return NULL;
+    if (method)
+        *method = am__routes[i].method;
+    return am__routes[i].pattern;
+}
+
+/* Match path against pattern segment by segment; captures go into r (if not NULL). */
+static int path_matches(const char *pattern, const char *path, struct am__request *r)
+{
+    const char *p = pattern, *s = path;
+    const char *model = NULL, *version = NULL;
+    size_t model_len = 0, version_len = 0;
+    while (*p && *s) {
+        if (*p != '/' || *s != '/')
+            return 0;
+        p++;
+        s++;
+        const char *pe = strchr(p, '/'), *se = strchr(s, '/');
+        size_t pl = pe ? (size_t)(pe - p) : strlen(p), sl = se ? (size_t)(se - s) : strlen(s);
+        if (pl > 2 && p[0] == '{' && p[pl - 1] == '}') {
+            if (sl == 0 || sl >= sizeof r->param_buf[0])
+                return 0;
+            if (strncmp(p, "{model}", pl) == 0) {
+                model = s;
+                model_len = sl;
+            } else {
+                version = s;
+                version_len = sl;
+            }
+        } else if (pl != sl || strncmp(p, s, pl) != 0) {
+            return 0;
+        }
+        p += pl;
+        s += sl;
+    }
+    if (*p || *s)
+        return 0;
+    if (r) {
+        r->param_model = r->param_version = NULL;
+        if (model) {
+            memcpy(r->param_buf[0], model, model_len);
+            r->param_buf[0][model_len] = '\0';
+            r->param_model = r->param_buf[0];
+        }
+        if (version) {
+            memcpy(r->param_buf[1], version, version_len);
+            r->param_buf[1][version_len] = '\0';
+            r->param_version = r->param_buf[1];
+        }
+    }
+    return 1;
+}
+
+const struct am__route *am__route_match(const char *method, const char *path,
+                                        struct am__request *r, int *path_matched)
+{
+    *path_matched = 0;
+    for (const struct am__route *rt = am__routes; rt->method; rt++) {
+        if (!path_matches(rt->pattern, path, NULL))
+            continue;
+        *path_matched = 1;
+        if (strcmp(rt->method, method) == 0) {
+            path_matches(rt->pattern, path, r);
+            return rt;
+        }
+    }
+    return NULL;
+}

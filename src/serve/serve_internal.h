@@ -1,0 +1,305 @@
+/* serve/serve_internal.h - what the server's files share (am__ prefix, not installed).
+ *
+ *   http.c        libmicrohttpd glue: body accumulation with a hard cap, auth, dispatch, access log
+ *   router.c      the routing table and path matching
+ *   handlers.c    one function per route: decode, hand to the model's batcher, encode
+ *   v2.c          KServe V2 JSON: request decoding into tensors, response encoding
+ *   json.c        growable output buffer, JSON string escaping, the nesting-depth pre-check
+ *   repository.c  <repo>/<model>/<version>/ loading, versions, reload with an atomic swap
+ *   batcher.c     per-model bounded queue + worker thread forming dynamic batches
+ *   auth.c        key tokens, keyed hashing, constant-time verification
+ *   store.c       the SQLite key table
+ *   server.c      options, start, drain, free
+ */
+#ifndef AMUSE_SERVE_INTERNAL_H
+#define AMUSE_SERVE_INTERNAL_H
+
+#include "amuse/serve.h"
+#include "amuse/tensor.h"
+#include "core/internal.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AM__SALT_BYTES 32
+#define AM__HASH_BYTES 32
+
+/* ------------------------------------------------------------------ store.c / auth.c */
+
+const unsigned char *am__keystore_salt(const struct amuse_keystore *ks);
+int am__keystore_insert(struct amuse_keystore *ks, const struct amuse_key_info *info,
+                        const unsigned char hash[AM__HASH_BYTES]);
+int am__keystore_lookup(struct amuse_keystore *ks, const char *id, struct amuse_key_info *info,
+                        unsigned char hash[AM__HASH_BYTES]);
+
+/* ------------------------------------------------------------------------------ json.c */
+
+/* A growable byte buffer for response bodies. On allocation failure `failed` is set and later
+ * appends do nothing; the caller answers 500. Capped at AM__BUF_MAX. */
+#define AM__BUF_MAX ((size_t)1 << 30)
+struct am__buf {
+    char *data;
+    size_t len, cap;
+    int failed;
+};
+void am__buf_add(struct am__buf *b, const char *s, size_t n);
+void am__buf_puts(struct am__buf *b, const char *s);
+void am__buf_printf(struct am__buf *b, const char *fmt, ...) AM__PRINTF(2, 3);
+void am__buf_json_string(struct am__buf *b, const char *s); /* quoted and escaped */
+void am__buf_float(struct am__buf *b, float v);             /* shortest round-trip, null if not finite */
+void am__buf_release(struct am__buf *b);
+
+/* Check JSON nesting before parsing: AMUSE_EFORMAT naming the byte offset where depth exceeds
+ * max_depth (brackets inside strings do not count). */
+int am__json_depth_check(const char *s, size_t len, int max_depth);
+
+/* ------------------------------------------------------------------------------- log */
+
+struct am__log {
+    void (*fn)(void *ctx, const char *line);
+    void *ctx;
+};
+void am__logf(const struct am__log *log, const char *fmt, ...) AM__PRINTF(2, 3);
+
+/* -------------------------------------------------------------------------- batcher.c */
+
+/* A unit of work handed from an HTTP thread to a model's worker. The worker fills `output` (or
+ * sets `status`/`error`) and finishes the job; a generating model (later: text over SSE) instead
+ * calls am__job_emit for each partial result before finishing, and the HTTP side drains them with
+ * am__job_next_chunk. A job is reference counted: the submitter holds one reference and the queue
+ * another; whoever drops the last frees it. All fields after `next` are guarded by the batcher's
+ * lock once the job is submitted. */
+struct am__chunk {
+    struct am__chunk *next;
+    size_t len;
+    char data[]; /* len bytes */
+};
+
+struct am__job {
+    /* input, set before submit; read-only for the worker */
+    int64_t samples;    /* batch rows this job contributes */
+    float *input;       /* samples x input size (network models) */
+    int64_t *rows;      /* samples row indices (word vectors) */
+    /* output, written by the worker */
+    float *output;      /* samples x output size, allocated by the submitter */
+    int status;         /* AMUSE_OK or the failure; error holds the message */
+    char error[256];
+    int batch_samples;  /* samples in the batch this job ran in */
+    double queued_s, run_s; /* seconds queued and running */
+    /* internal */
+    struct am__job *next;
+    struct am__batcher *owner;
+    int refs;
+    int state; /* AM__JOB_QUEUED, _RUNNING, _DONE */
+    int cancelled;
+    double t_submit, t_start;
+    struct am__chunk *chunks, **chunks_tail;
+    pthread_cond_t changed;
+};
+enum { AM__JOB_NEW, AM__JOB_QUEUED, AM__JOB_RUNNING, AM__JOB_DONE };
+
+/* Runs one batch on the worker thread: jobs[0..n) with `samples` rows in all. Sets each job's
+ * output (or status/error). Never called with cancelled jobs in the list. */
+typedef void (*am__run_batch)(void *ctx, struct am__job **jobs, int n, int64_t samples);
+
+struct am__batcher_options {
+    int max_batch_size;     /* samples */
+    int max_queue_delay_us; /* how long the first job of a batch waits for company */
+    int max_queue_size;     /* queued jobs (not counting the running batch) */
+    int debug_sleep_ms;     /* sleep before each batch (tests) */
+};
+
+struct am__batch_stats {
+    int64_t requests, batches, samples; /* completed */
+    int64_t rejected_full, timed_out;
+    int max_batch_samples;              /* largest batch so far */
+    int queued;                         /* now */
+};
+
+struct am__batcher;
+
+int am__batcher_start(struct am__batcher **out, const struct am__batcher_options *o,
+                      am__run_batch run, void *ctx, const char *name);
+/* Finish what is queued, stop the worker and free. NULL is fine. */
+void am__batcher_stop(struct am__batcher *b);
+void am__batcher_stats(struct am__batcher *b, struct am__batch_stats *s);
+
+struct am__job *am__job_new(void); /* one reference, for the caller */
+void am__job_unref(struct am__job *j);
+/* Queue a job. AMUSE_ETOOBIG when the queue is full (answer 503), AMUSE_EINVAL after stop. */
+int am__batcher_submit(struct am__batcher *b, struct am__job *j);
+/* Wait until the job is done or has a partial result, or until deadline (CLOCK_MONOTONIC
+ * seconds). Returns 0 when done, 1 when a chunk is waiting (streaming), -1 when the deadline
+ * passed: the job is then cancelled (dropped from the queue, or its result discarded). */
+int am__job_wait(struct am__job *j, double deadline);
+/* Worker side of streaming: append a partial result and wake the waiter. */
+int am__job_emit(struct am__job *j, const void *data, size_t len);
+/* HTTP side: take the oldest partial result (caller frees), or NULL. */
+struct am__chunk *am__job_next_chunk(struct am__job *j);
+
+double am__now(void); /* CLOCK_MONOTONIC seconds */
+
+/* ----------------------------------------------------------------------- repository.c */
+
+enum { AM__MODEL_NETWORK = 1, AM__MODEL_WORD_VECTORS = 2 };
+
+struct amuse_model;
+struct amuse_word_vectors;
+
+struct am__model {
+    char *name;
+    int64_t version;
+    char *dir;
+    int kind;
+    struct amuse_model *net;        /* network models: used only on the batcher's worker */
+    struct amuse_word_vectors *wv;  /* word vectors: read-only once loaded */
+    struct amuse_shape input_shape; /* one sample */
+    int64_t input_size, output_size;
+    int image;                      /* input is h x w x 1|3: BYTES images accepted */
+    int image_invert;
+    struct am__batcher *batcher;
+    float *batch_input;             /* worker scratch: max_batch_size x input_size */
+    int max_batch_size;
+    int model_threads;
+    int refs; /* guarded by the repository lock */
+    int retired; /* no longer in the repository: freed at refs == 0 */
+};
+
+struct am__repository;
+
+/* model_threads > 0: OpenMP/BLAS threads each model's worker uses (0: the process default). */
+int am__repository_open(struct am__repository **out, const char *dir,
+                        const struct am__batcher_options *bo, int model_threads,
+                        const struct am__log *log);
+void am__repository_free(struct am__repository *r);
+/* A model by name with a reference held (release with am__model_release), or NULL. */
+struct am__model *am__repository_get(struct am__repository *r, const char *name);
+void am__model_release(struct am__repository *r, struct am__model *m);
+/* Names of the served models (a snapshot; free each and the array). */
+int am__repository_names(struct am__repository *r, char ***names, int *n);
+/* Everything on disk, for the index route: appends a JSON array of {name, version, state,
+ * reason} to b. */
+void am__repository_index_json(struct am__repository *r, struct am__buf *b);
+/* Load a model's newest loadable version from disk and swap it in; the old one finishes what it
+ * has queued. AMUSE_ENOTFOUND if the directory is missing; the error message says why nothing
+ * could be loaded (the old version keeps serving). *version receives the version now served. */
+int am__repository_load(struct am__repository *r, const char *name, int64_t *version);
+int am__repository_count(struct am__repository *r);
+
+/* ------------------------------------------------------------------------------- v2.c */
+
+#define AM__V2_MAX_DIMS 8
+
+enum { AM__DT_FP32 = 1, AM__DT_BYTES = 2 };
+
+struct cJSON;
+
+struct am__v2_tensor {
+    const char *name;
+    int64_t shape[AM__V2_MAX_DIMS];
+    int ndim;
+    int datatype;
+    struct cJSON *data; /* the "data" array (owned by the request's document) */
+};
+
+#define AM__V2_MAX_TENSORS 16
+
+struct am__v2_request {
+    struct cJSON *doc;
+    const char *id; /* NULL if absent */
+    struct am__v2_tensor inputs[AM__V2_MAX_TENSORS];
+    int n_inputs;
+    const char *outputs[AM__V2_MAX_TENSORS]; /* requested output names */
+    int n_outputs;                           /* 0: the default outputs */
+};
+
+/* Parse and check the envelope (depth cap, JSON, field types). Messages name the field. */
+int am__v2_parse(const char *body, size_t len, int max_depth, struct am__v2_request *req);
+void am__v2_request_release(struct am__v2_request *req);
+/* Turn the request into a job for model m (samples, input floats or word rows, output buffer). */
+int am__v2_build_job(const struct am__model *m, const struct am__v2_request *req,
+                     struct am__job *job);
+/* The reply for a finished job. */
+void am__v2_encode_reply(const struct am__model *m, const struct am__v2_request *req,
+                         const struct am__job *job, struct am__buf *b);
+/* Model metadata: {name, versions, platform, inputs, outputs}. */
+void am__v2_encode_metadata(const struct am__model *m, struct am__buf *b);
+/* The output names a model offers, for checking requests. */
+int am__v2_output_known(const struct am__model *m, const char *name);
+
+/* ---------------------------------------------------------------------- http / router */
+
+struct MHD_Connection;
+
+struct am__request {
+    struct amuse_server *server;
+    struct MHD_Connection *conn;
+    const char *method, *url;
+    char *body;
+    size_t len, cap;
+    int too_big;
+    const char *param_model, *param_version; /* from the path; NULL if absent */
+    char param_buf[2][256];
+    struct amuse_key_info key;
+    int has_key;
+    double start;
+    /* the response */
+    int status;
+    struct am__buf out;
+    int retry_after;         /* > 0: Retry-After header */
+    int batch_size;          /* > 0: X-Amuse-Batch-Size header */
+    char log_model[128];     /* model named in the access log */
+};
+
+typedef void (*am__handler)(struct am__request *r);
+
+struct am__route {
+    const char *method;
+    const char *pattern; /* segments; {model} and {version} match one segment */
+    int scope;           /* 0: public; else the scope needed */
+    am__handler handler;
+};
+
+extern const struct am__route am__routes[];
+/* Find the route for method + path. *path_matched is set if some route has this path (for 405). */
+const struct am__route *am__route_match(const char *method, const char *path,
+                                        struct am__request *r, int *path_matched);
+
+/* Set an {"error": "..."} reply. */
+void am__reply_error(struct am__request *r, int status, const char *fmt, ...) AM__PRINTF(3, 4);
+/* Map a library status to an HTTP status and reply with amuse_last_error(). */
+void am__reply_status(struct am__request *r, int status, int http_status);
+
+/* handlers.c */
+void am__handle_live(struct am__request *r);
+void am__handle_ready(struct am__request *r);
+void am__handle_server_metadata(struct am__request *r);
+void am__handle_model_metadata(struct am__request *r);
+void am__handle_model_ready(struct am__request *r);
+void am__handle_infer(struct am__request *r);
+void am__handle_model_stats(struct am__request *r);
+void am__handle_repository_index(struct am__request *r);
+void am__handle_repository_load(struct am__request *r);
+
+/* ---------------------------------------------------------------------------- server */
+
+struct amuse_server {
+    struct amuse_serve_options opt;
+    char *host, *repository_dir, *database_path; /* owned copies */
+    struct am__log log;
+    struct amuse_keystore *keys;
+    struct am__repository *repo;
+    struct MHD_Daemon *daemon;
+    int port;
+    _Atomic int ready;
+    _Atomic int in_flight; /* requests between their first byte and their completion */
+};
+
+struct sockaddr;
+int am__http_start(struct amuse_server *s, const struct sockaddr *addr, int ipv6);
+void am__http_quiesce(struct amuse_server *s);
+void am__http_stop(struct amuse_server *s);
+
+#endif

@@ -1,0 +1,165 @@
+/* server.c - the server's life: options and their defaults, start (key store, repository, HTTP),
+ * graceful drain, and teardown in reverse order. Signals are the caller's business (the amuse
+ * command waits for SIGTERM/SIGINT and calls amuse_server_drain). */
+#define _GNU_SOURCE
+#include "serve/serve_internal.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+void amuse_serve_options_default(struct amuse_serve_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->host = "127.0.0.1";
+    o->port = 8000;
+    o->repository = "repository";
+    o->database = "amuse.db";
+    o->threads = 8;
+    o->max_body_bytes = (size_t)16 << 20;
+    o->max_connections = 256;
+    o->connection_timeout_s = 30;
+    o->max_json_depth = 32;
+    o->max_batch_size = 32;
+    o->max_queue_delay_us = 2000;
+    o->max_queue_size = 256;
+    o->request_timeout_ms = 10000;
+    o->drain_timeout_ms = 10000;
+}
+
+static int check_options(const struct amuse_serve_options *o)
+{
+#define RANGE(field, lo, hi)                                                                       \
+    if ((long long)o->field < (lo) || (long long)o->field > (hi))                                  \
+        return am__fail(AMUSE_EINVAL, #field " %lld is outside [%lld, %lld]",                      \
+                        (long long)o->field, (long long)(lo), (long long)(hi));
+    RANGE(port, 0, 65535)
+    RANGE(threads, 1, 1024)
+    RANGE(max_body_bytes, 1024, 1LL << 30)
+    RANGE(max_connections, 1, 100000)
+    RANGE(connection_timeout_s, 1, 3600)
+    RANGE(max_json_depth, 2, 1000)
+    RANGE(max_batch_size, 1, 4096)
+    RANGE(max_queue_delay_us, 0, 10000000)
+    RANGE(max_queue_size, 1, 1000000)
+    RANGE(request_timeout_ms, 1, 3600000)
+    RANGE(drain_timeout_ms, 0, 3600000)
+    RANGE(debug_batch_sleep_ms, 0, 60000)
+    RANGE(model_threads, 0, 1024)
+#undef RANGE
+    if (!o->host || !o->repository || !o->database)
+        return am__fail(AMUSE_EINVAL, "host, repository and database must be set");
+    return AMUSE_OK;
+}
+
+int amuse_server_start(struct amuse_server **out, const struct amuse_serve_options *o,
+                       char *first_admin_key)
+{
+    *out = NULL;
+    if (first_admin_key)
+        first_admin_key[0] = '\0';
+    int rc = check_options(o);
+    if (rc)
+        return rc;
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in v4;
+        struct sockaddr_in6 v6;
+    } addr;
+    memset(&addr, 0, sizeof addr);
+    int ipv6 = 0;
+    if (inet_pton(AF_INET, o->host, &addr.v4.sin_addr) == 1) {
+        addr.v4.sin_family = AF_INET;
+        addr.v4.sin_port = htons((uint16_t)o->port);
+    } else if (inet_pton(AF_INET6, o->host, &addr.v6.sin6_addr) == 1) {
+        addr.v6.sin6_family = AF_INET6;
+        addr.v6.sin6_port = htons((uint16_t)o->port);
+        ipv6 = 1;
+    } else {
+        return am__fail(AMUSE_EINVAL, "host '%s' is not an IPv4 or IPv6 address", o->host);
+    }
+
+    struct amuse_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    s->opt = *o;
+    s->host = strdup(o->host);
+    s->repository_dir = strdup(o->repository);
+    s->database_path = strdup(o->database);
+    if (!s->host || !s->repository_dir || !s->database_path) {
+        rc = am__fail(AMUSE_ENOMEM, "out of memory");
+        goto fail;
+    }
+    s->opt.host = s->host;
+    s->opt.repository = s->repository_dir;
+    s->opt.database = s->database_path;
+    s->log.fn = o->log;
+    s->log.ctx = o->log_ctx;
+
+    rc = amuse_keystore_open(&s->keys, s->database_path);
+    if (rc)
+        goto fail;
+    int64_t active = 0;
+    rc = amuse_keystore_active_count(s->keys, &active);
+    if (rc)
+        goto fail;
+    if (active == 0 && first_admin_key) {
+        struct amuse_key_info info;
+        rc = amuse_keystore_create(s->keys, "default", AMUSE_SCOPE_ADMIN, first_admin_key, &info);
+        if (rc)
+            goto fail;
+    }
+
+    struct am__batcher_options bo = {o->max_batch_size, o->max_queue_delay_us, o->max_queue_size,
+                                     o->debug_batch_sleep_ms};
+    rc = am__repository_open(&s->repo, s->repository_dir, &bo, o->model_threads, &s->log);
+    if (rc)
+        goto fail;
+    rc = am__http_start(s, &addr.sa, ipv6);
+    if (rc)
+        goto fail;
+    atomic_store(&s->ready, 1);
+    am__logf(&s->log, "listening on http://%s%s%s:%d/ (%d models, %d HTTP threads)",
+             ipv6 ? "[" : "", s->host, ipv6 ? "]" : "", s->port, am__repository_count(s->repo),
+             o->threads);
+    *out = s;
+    return AMUSE_OK;
+fail:
+    amuse_server_free(s);
+    return rc;
+}
+
+int amuse_server_port(const struct amuse_server *s)
+{
+    return s->port;
+}
+
+int amuse_server_drain(struct amuse_server *s)
+{
+    atomic_store(&s->ready, 0);
+    am__http_quiesce(s);
+    double deadline = am__now() + s->opt.drain_timeout_ms * 1e-3;
+    int left;
+    while ((left = atomic_load(&s->in_flight)) > 0 && am__now() < deadline) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return left;
+}
+
+void amuse_server_free(struct amuse_server *s)
+{
+    if (!s)
+        return;
+    am__http_stop(s);           /* no handler runs after this */
+    am__repository_free(s->repo); /* batchers finish their queues, then the models go */
+    amuse_keystore_close(s->keys);
+    free(s->host);
+    free(s->repository_dir);
+    free(s->database_path);
+    free(s);
+}

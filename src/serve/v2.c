@@ -1,0 +1,452 @@
+/* v2.c - the KServe V2 inference protocol's JSON: decoding a request into a job (tensors the
+ * model can take) and encoding the reply and the model metadata. Every error names the field at
+ * fault ("inputs[0].shape [1,28,28,1] needs 784 values, data has 783") and is a client error.
+ *
+ * Network models take one input, "input": FP32 with shape [batch, <the model's input shape>]
+ * (or [batch, input size]), data flat or nested in row-major order; image models also take BYTES
+ * of shape [batch], each element a base64-encoded PNG/JPEG/BMP/GIF (KServe's JSON carries BYTES
+ * as strings). Outputs: "probabilities" FP32 [batch, classes], and "label" BYTES [batch] (the
+ * top class) when asked for. Word vectors take BYTES "words" [n] and give FP32 "vectors" [n, dim].
+ * Not here: binary tensor extensions, the other V2 datatypes, per-request parameters. */
+#define _GNU_SOURCE
+#include "serve/serve_internal.h"
+
+#include "amuse/image.h"
+#include "amuse/model.h"
+#include "amuse/word2vec.h"
+
+#include <cjson/cJSON.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_WORDS_PER_REQUEST 1024
+#define MAX_DIM_VALUE ((int64_t)1 << 31)
+
+/* "[1,28,28,1]" for messages */
+static const char *shape_text(const int64_t *shape, int ndim, char *buf, size_t size)
+{
+    size_t off = 0;
+    off += (size_t)snprintf(buf + off, size - off, "[");
+    for (int i = 0; i < ndim && off < size; i++)
+        off += (size_t)snprintf(buf + off, size - off, "%s%lld", i ? "," : "",
+                                (long long)shape[i]);
+    if (off < size)
+        snprintf(buf + off, size - off, "]");
+    return buf;
+}
+
+void am__v2_request_release(struct am__v2_request *req)
+{
+    cJSON_Delete(req->doc);
+    memset(req, 0, sizeof *req);
+}
+
+static int parse_tensor(const cJSON *t, int index, struct am__v2_tensor *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!cJSON_IsObject(t))
+        return am__fail(AMUSE_EFORMAT, "inputs[%d] must be an object", index);
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(t, "shape");
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "datatype");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(t, "data");
+    if (!cJSON_IsString(name))
+        return am__fail(AMUSE_EFORMAT, "inputs[%d].name must be a string", index);
+    out->name = name->valuestring;
+    if (!cJSON_IsArray(shape))
+        return am__fail(AMUSE_EFORMAT, "inputs[%d].shape must be an array of integers", index);
+    int nd = cJSON_GetArraySize(shape);
+    if (nd < 1 || nd > AM__V2_MAX_DIMS)
+        return am__fail(AMUSE_EFORMAT, "inputs[%d].shape has %d dimensions; 1 to %d allowed",
+                        index, nd, AM__V2_MAX_DIMS);
+    int k = 0;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, shape)
+    {
+        double v = cJSON_IsNumber(d) ? d->valuedouble : -1;
+        if (!cJSON_IsNumber(d) || v < 0 || v > (double)MAX_DIM_VALUE || v != (double)(int64_t)v)
+            return am__fail(AMUSE_EFORMAT,
+                            "inputs[%d].shape[%d] must be an integer between 0 and 2^31", index,
+                            k);
+        out->shape[k++] = (int64_t)v;
+    }
+    out->ndim = nd;
+    if (!cJSON_IsString(dt))
+        return am__fail(AMUSE_EFORMAT, "inputs[%d].datatype must be a string such as \"FP32\"",
+                        index);
+    if (strcmp(dt->valuestring, "FP32") == 0)
+        out->datatype = AM__DT_FP32;
+    else if (strcmp(dt->valuestring, "BYTES") == 0)
+        out->datatype = AM__DT_BYTES;
+    else
+        return am__fail(AMUSE_EFORMAT,
+                        "inputs[%d].datatype '%.32s' is not supported; use FP32 or BYTES", index,
+                        dt->valuestring);
+    if (!cJSON_IsArray(data))
+        return am__fail(AMUSE_EFORMAT, "inputs[%d].data must be an array", index);
+    out->data = (cJSON *)data;
+    return AMUSE_OK;
+}
+
+int am__v2_parse(const char *body, size_t len, int max_depth, struct am__v2_request *req)
+{
+    memset(req, 0, sizeof *req);
+    if (len == 0)
+        return am__fail(AMUSE_EFORMAT, "empty body; expected a JSON inference request");
+    int rc = am__json_depth_check(body, len, max_depth);
+    if (rc)
+        return rc;
+    const char *end = NULL;
+    req->doc = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (!req->doc) {
+        size_t at = end ? (size_t)(end - body) : 0;
+        if (at + 1 >= len)
+            return am__fail(AMUSE_EFORMAT,
+                            "invalid JSON: the body ends inside the document (truncated after "
+                            "%zu bytes?)",
+                            len);
+        return am__fail(AMUSE_EFORMAT, "invalid JSON at byte %zu", at);
+    }
+    if (!cJSON_IsObject(req->doc))
+        return am__fail(AMUSE_EFORMAT, "the body must be a JSON object");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(req->doc, "id");
+    if (id && !cJSON_IsString(id))
+        return am__fail(AMUSE_EFORMAT, "id must be a string");
+    req->id = id ? id->valuestring : NULL;
+    const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(req->doc, "inputs");
+    if (!cJSON_IsArray(inputs) || cJSON_GetArraySize(inputs) < 1)
+        return am__fail(AMUSE_EFORMAT, "inputs must be a non-empty array");
+    if (cJSON_GetArraySize(inputs) > AM__V2_MAX_TENSORS)
+        return am__fail(AMUSE_EFORMAT, "inputs has %d tensors; at most %d", 
+                        cJSON_GetArraySize(inputs), AM__V2_MAX_TENSORS);
+    const cJSON *t;
+    cJSON_ArrayForEach(t, inputs)
+    {
+        rc = parse_tensor(t, req->n_inputs, &req->inputs[req->n_inputs]);
+        if (rc)
+            return rc;
+        req->n_inputs++;
+    }
+    const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(req->doc, "outputs");
+    if (outputs) {
+        if (!cJSON_IsArray(outputs) || cJSON_GetArraySize(outputs) > AM__V2_MAX_TENSORS)
+            return am__fail(AMUSE_EFORMAT, "outputs must be an array of at most %d objects",
+                            AM__V2_MAX_TENSORS);
+        const cJSON *o;
+        cJSON_ArrayForEach(o, outputs)
+        {
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
+            if (!cJSON_IsString(name))
+                return am__fail(AMUSE_EFORMAT, "outputs[%d].name must be a string",
+                                req->n_outputs);
+            req->outputs[req->n_outputs++] = name->valuestring;
+        }
+    }
+    return AMUSE_OK;
+}
+
+/* ------------------------------------------------------------------ requests into jobs */
+
+/* Count the numbers in a (possibly nested) data array; -1 and a message at a non-number. */
+static int64_t flat_count(const cJSON *a, int index, int64_t *seen)
+{
+    int64_t n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, a)
+    {
+        if (cJSON_IsArray(e)) {
+            int64_t k = flat_count(e, index, seen);
+            if (k < 0)
+                return -1;
+            n += k;
+        } else if (cJSON_IsNumber(e)) {
+            n++;
+            (*seen)++;
+        } else {
+            am__fail(AMUSE_EFORMAT, "inputs[%d].data[%lld] is not a number", index,
+                     (long long)*seen);
+            return -1;
+        }
+    }
+    return n;
+}
+
+static void flat_fill(const cJSON *a, float *out, int64_t *k)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, a)
+    {
+        if (cJSON_IsArray(e))
+            flat_fill(e, out, k);
+        else
+            out[(*k)++] = (float)e->valuedouble;
+    }
+}
+
+static int build_fp32(const struct am__model *m, const struct am__v2_tensor *t, struct am__job *j)
+{
+    char got[160], want[160];
+    int64_t want_shape[AM__V2_MAX_DIMS + 1];
+    want_shape[0] = -1;
+    for (int i = 0; i < m->input_shape.ndim; i++)
+        want_shape[i + 1] = m->input_shape.dim[i];
+    int match = t->ndim == m->input_shape.ndim + 1;
+    for (int i = 0; match && i < m->input_shape.ndim; i++)
+        match = t->shape[i + 1] == m->input_shape.dim[i];
+    int flat = t->ndim == 2 && t->shape[1] == m->input_size;
+    if (!match && !flat)
+        return am__fail(AMUSE_ESHAPE,
+                        "inputs[0].shape %s does not match model '%s': expected %s (or [-1,%lld])",
+                        shape_text(t->shape, t->ndim, got, sizeof got), m->name,
+                        shape_text(want_shape, m->input_shape.ndim + 1, want, sizeof want),
+                        (long long)m->input_size);
+    int64_t batch = t->shape[0];
+    if (batch < 1 || batch > m->max_batch_size)
+        return am__fail(AMUSE_ETOOBIG, "inputs[0].shape: batch %lld is outside 1..%d "
+                                       "(max_batch_size)",
+                        (long long)batch, m->max_batch_size);
+    int64_t seen = 0, n = flat_count(t->data, 0, &seen);
+    if (n < 0)
+        return AMUSE_EFORMAT;
+    if (n != batch * m->input_size)
+        return am__fail(AMUSE_ESHAPE, "inputs[0].shape %s needs %lld values, data has %lld",
+                        shape_text(t->shape, t->ndim, got, sizeof got),
+                        (long long)(batch * m->input_size), (long long)n);
+    j->samples = batch;
+    j->input = malloc((size_t)n * sizeof(float));
+    if (!j->input)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    int64_t k = 0;
+    flat_fill(t->data, j->input, &k);
+    return AMUSE_OK;
+}
+
+static int build_images(const struct am__model *m, const struct am__v2_tensor *t, struct am__job *j)
+{
+    char got[160];
+    if (!m->image)
+        return am__fail(AMUSE_EFORMAT, "inputs[0].datatype BYTES: model '%s' is not an image "
+                                       "model; send FP32",
+                        m->name);
+    if (!(t->ndim == 1 || (t->ndim == 2 && t->shape[1] == 1)))
+        return am__fail(AMUSE_ESHAPE, "inputs[0].shape %s: BYTES images need shape [batch]",
+                        shape_text(t->shape, t->ndim, got, sizeof got));
+    int64_t batch = t->shape[0];
+    if (batch < 1 || batch > m->max_batch_size)
+        return am__fail(AMUSE_ETOOBIG, "inputs[0].shape: batch %lld is outside 1..%d "
+                                       "(max_batch_size)",
+                        (long long)batch, m->max_batch_size);
+    if (cJSON_GetArraySize(t->data) != batch)
+        return am__fail(AMUSE_ESHAPE, "inputs[0].shape %s needs %lld images, data has %d",
+                        shape_text(t->shape, t->ndim, got, sizeof got), (long long)batch,
+                        cJSON_GetArraySize(t->data));
+    j->samples = batch;
+    j->input = malloc((size_t)(batch * m->input_size) * sizeof(float));
+    if (!j->input)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    struct amuse_image_options io = {(int)m->input_shape.dim[0], (int)m->input_shape.dim[1],
+                                     (int)m->input_shape.dim[2], m->image_invert};
+    int i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, t->data)
+    {
+        if (!cJSON_IsString(e))
+            return am__fail(AMUSE_EFORMAT,
+                            "inputs[0].data[%d] must be a string (a base64-encoded image)", i);
+        size_t b64 = strlen(e->valuestring);
+        unsigned char *bytes = malloc(b64 / 4 * 3 + 3);
+        if (!bytes)
+            return am__fail(AMUSE_ENOMEM, "out of memory");
+        size_t len = 0;
+        if (sodium_base642bin(bytes, b64 / 4 * 3 + 3, e->valuestring, b64, " \t\r\n", &len, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) != 0) {
+            free(bytes);
+            return am__fail(AMUSE_EFORMAT, "inputs[0].data[%d] is not valid base64", i);
+        }
+        char what[64];
+        snprintf(what, sizeof what, "inputs[0].data[%d]", i);
+        int rc = amuse_image_decode(bytes, len, what, &io, j->input + (int64_t)i * m->input_size);
+        free(bytes);
+        if (rc)
+            return rc;
+        i++;
+    }
+    return AMUSE_OK;
+}
+
+static int build_words(const struct am__model *m, const struct am__v2_tensor *t, struct am__job *j)
+{
+    char got[160];
+    if (strcmp(t->name, "words") != 0)
+        return am__fail(AMUSE_EFORMAT, "inputs[0].name '%.64s': model '%s' has one input, 'words'",
+                        t->name, m->name);
+    if (t->datatype != AM__DT_BYTES)
+        return am__fail(AMUSE_EFORMAT, "inputs[0].datatype: model '%s' takes BYTES words",
+                        m->name);
+    if (t->ndim != 1)
+        return am__fail(AMUSE_ESHAPE, "inputs[0].shape %s: words need shape [n]",
+                        shape_text(t->shape, t->ndim, got, sizeof got));
+    int64_t n = t->shape[0];
+    if (n < 1 || n > MAX_WORDS_PER_REQUEST)
+        return am__fail(AMUSE_ETOOBIG, "inputs[0].shape: %lld words; 1 to %d per request",
+                        (long long)n, MAX_WORDS_PER_REQUEST);
+    if (cJSON_GetArraySize(t->data) != n)
+        return am__fail(AMUSE_ESHAPE, "inputs[0].shape %s needs %lld words, data has %d",
+                        shape_text(t->shape, t->ndim, got, sizeof got), (long long)n,
+                        cJSON_GetArraySize(t->data));
+    j->samples = n;
+    j->rows = malloc((size_t)n * sizeof *j->rows);
+    if (!j->rows)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    int i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, t->data)
+    {
+        if (!cJSON_IsString(e))
+            return am__fail(AMUSE_EFORMAT, "inputs[0].data[%d] must be a string", i);
+        int64_t row = amuse_vocab_find(m->wv->vocab, e->valuestring);
+        if (row < 0)
+            return am__fail(AMUSE_ENOTFOUND,
+                            "inputs[0].data[%d]: '%.64s' is not in the vocabulary of model '%s'",
+                            i, e->valuestring, m->name);
+        j->rows[i++] = row;
+    }
+    return AMUSE_OK;
+}
+
+int am__v2_output_known(const struct am__model *m, const char *name)
+{
+    if (m->kind == AM__MODEL_WORD_VECTORS)
+        return strcmp(name, "vectors") == 0;
+    return strcmp(name, "probabilities") == 0 || strcmp(name, "label") == 0;
+}
+
+int am__v2_build_job(const struct am__model *m, const struct am__v2_request *req,
+                     struct am__job *job)
+{
+    if (req->n_inputs != 1)
+        return am__fail(AMUSE_EFORMAT, "inputs has %d tensors; model '%s' takes one",
+                        req->n_inputs, m->name);
+    for (int i = 0; i < req->n_outputs; i++)
+        if (!am__v2_output_known(m, req->outputs[i]))
+            return am__fail(AMUSE_EFORMAT, "outputs[%d].name '%.64s': model '%s' has %s", i,
+                            req->outputs[i], m->name,
+                            m->kind == AM__MODEL_WORD_VECTORS ? "'vectors'"
+                                                              : "'probabilities' and 'label'");
+    const struct am__v2_tensor *t = &req->inputs[0];
+    int rc;
+    if (m->kind == AM__MODEL_WORD_VECTORS) {
+        rc = build_words(m, t, job);
+    } else {
+        if (strcmp(t->name, "input") != 0)
+            return am__fail(AMUSE_EFORMAT,
+                            "inputs[0].name '%.64s': model '%s' has one input, 'input'", t->name,
+                            m->name);
+        rc = t->datatype == AM__DT_FP32 ? build_fp32(m, t, job) : build_images(m, t, job);
+    }
+    if (rc)
+        return rc;
+    job->output = malloc((size_t)(job->samples * m->output_size) * sizeof(float));
+    if (!job->output)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    return AMUSE_OK;
+}
+
+/* ------------------------------------------------------------------ encoding */
+
+static int wants(const struct am__v2_request *req, const char *name, int by_default)
+{
+    if (req->n_outputs == 0)
+        return by_default;
+    for (int i = 0; i < req->n_outputs; i++)
+        if (strcmp(req->outputs[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+static void encode_fp32(struct am__buf *b, const char *name, const float *v, int64_t rows,
+                        int64_t cols)
+{
+    am__buf_printf(b, "{\"name\": \"%s\", \"datatype\": \"FP32\", \"shape\": [%lld, %lld], "
+                      "\"data\": [",
+                   name, (long long)rows, (long long)cols);
+    for (int64_t i = 0; i < rows * cols; i++) {
+        if (i)
+            am__buf_add(b, ",", 1);
+        am__buf_float(b, v[i]);
+    }
+    am__buf_puts(b, "]}");
+}
+
+void am__v2_encode_reply(const struct am__model *m, const struct am__v2_request *req,
+                         const struct am__job *job, struct am__buf *b)
+{
+    am__buf_puts(b, "{");
+    if (req->id) {
+        am__buf_puts(b, "\"id\": ");
+        am__buf_json_string(b, req->id);
+        am__buf_puts(b, ", ");
+    }
+    am__buf_puts(b, "\"model_name\": ");
+    am__buf_json_string(b, m->name);
+    am__buf_printf(b, ", \"model_version\": \"%lld\", \"outputs\": [", (long long)m->version);
+    int first = 1;
+    if (m->kind == AM__MODEL_WORD_VECTORS) {
+        encode_fp32(b, "vectors", job->output, job->samples, m->output_size);
+    } else {
+        if (wants(req, "probabilities", 1)) {
+            encode_fp32(b, "probabilities", job->output, job->samples, m->output_size);
+            first = 0;
+        }
+        if (wants(req, "label", 0)) {
+            am__buf_printf(b, "%s{\"name\": \"label\", \"datatype\": \"BYTES\", "
+                              "\"shape\": [%lld], \"data\": [",
+                           first ? "" : ", ", (long long)job->samples);
+            for (int64_t s = 0; s < job->samples; s++) {
+                const float *p = job->output + s * m->output_size;
+                int best = 0;
+                for (int k = 1; k < m->output_size; k++)
+                    if (p[k] > p[best])
+                        best = k;
+                const char *label = amuse_model_label(m->net, best);
+                char fallback[24];
+                if (!label) {
+                    snprintf(fallback, sizeof fallback, "%d", best);
+                    label = fallback;
+                }
+                if (s)
+                    am__buf_add(b, ", ", 2);
+                am__buf_json_string(b, label);
+            }
+            am__buf_puts(b, "]}");
+        }
+    }
+    am__buf_puts(b, "]}");
+}
+
+void am__v2_encode_metadata(const struct am__model *m, struct am__buf *b)
+{
+    am__buf_puts(b, "{\"name\": ");
+    am__buf_json_string(b, m->name);
+    am__buf_printf(b, ", \"versions\": [\"%lld\"], \"platform\": \"amuse\", ", (long long)m->version);
+    if (m->kind == AM__MODEL_WORD_VECTORS) {
+        am__buf_printf(b, "\"inputs\": [{\"name\": \"words\", \"datatype\": \"BYTES\", "
+                          "\"shape\": [-1]}], "
+                          "\"outputs\": [{\"name\": \"vectors\", \"datatype\": \"FP32\", "
+                          "\"shape\": [-1, %lld]}]}",
+                       (long long)m->output_size);
+        return;
+    }
+    am__buf_puts(b, "\"inputs\": [{\"name\": \"input\", \"datatype\": \"FP32\", \"shape\": [-1");
+    for (int i = 0; i < m->input_shape.ndim; i++)
+        am__buf_printf(b, ", %lld", (long long)m->input_shape.dim[i]);
+    am__buf_puts(b, "]");
+    if (m->image)
+        am__buf_puts(b, ", \"parameters\": {\"also_accepts\": \"BYTES [-1]: base64 PNG/JPEG/BMP/"
+                        "GIF images\"}");
+    am__buf_printf(b, "}], \"outputs\": [{\"name\": \"probabilities\", \"datatype\": \"FP32\", "
+                      "\"shape\": [-1, %lld]}, {\"name\": \"label\", \"datatype\": \"BYTES\", "
+                      "\"shape\": [-1]}]}",
+                   (long long)m->output_size);
+}

@@ -1,0 +1,416 @@
+#!/usr/bin/env bash
+# cli_serve.sh - `amuse serve` and `amuse keys` end to end: a tiny Dense model trained here on
+# t10k, a broken version beside it, and a word-vectors model, served by a real `amuse serve` on a
+# random 127.0.0.1 port with a temporary SQLite key database; driven with curl (and python3's
+# stdlib for PNGs, JSON checks and a raw-socket client). Covers health without a key, 401/403,
+# revocation, metadata, FP32 and base64 PNG inference (the label must equal `amuse predict`'s),
+# word vectors, every malformed-body 400, 413, 404/405, 503 from a full queue, 504, dynamic
+# batching (a batch above 1), reload through the admin route, the config file and environment,
+# graceful SIGTERM drain, and that docs/openapi.yaml names every routed path.
+#
+# usage: bash cli_serve.sh <path to amuse> <fixtures dir>
+# Needs dataset-fashion-mnist, curl and python3. Every wait is bounded; only 127.0.0.1 is used.
+set -u
+
+AMUSE=$(realpath "$1")
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+DATA=/usr/share/datasets/fashion-mnist
+PYTHON=/usr/bin/python3
+passed=0
+failed=0
+ok() { echo "ok   $*"; passed=$((passed + 1)); }
+bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+check() { # check NAME CONDITION-EXIT-STATUS DETAIL
+    if [ "$2" -eq 0 ]; then ok "$1"; else bad "$1: $3"; fi
+}
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/amuse-cli-serve.XXXXXX")
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+for need in "$DATA/t10k-images-idx3-ubyte.gz" /usr/bin/curl "$PYTHON"; do
+    if [ ! -e "$need" ]; then
+        echo "FAIL prerequisites: need $need (dataset-fashion-mnist, curl, python3)"
+        echo "0 passed, 1 failed"
+        exit 1
+    fi
+done
+
+# ------------------------------------------------------------------ fixtures
+
+REPO="$TMP/repo"
+mkdir -p "$REPO/fashion" "$REPO/words/1"
+cat >"$TMP/recipe.json" <<JSON
+{
+  "name": "tiny-dnn",
+  "input": {"type": "image", "color": "grey", "invert": false},
+  "labels": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+             "Sneaker", "Bag", "Ankle boot"],
+  "model": {"class_name": "Sequential", "config": {"name": "tiny_dnn", "layers": [
+    {"class_name": "InputLayer", "config": {"batch_input_shape": [null, 28, 28, 1]}},
+    {"class_name": "Flatten", "config": {}},
+    {"class_name": "Dense", "config": {"units": 32, "activation": "relu"}},
+    {"class_name": "Dense", "config": {"units": 10, "activation": "softmax"}}
+  ]}},
+  "compile": {"optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.003}},
+              "loss": "categorical_crossentropy", "metrics": ["accuracy"]},
+  "fit": {"batch_size": 64, "epochs": 1, "validation_split": 0.2, "seed": 1},
+  "data": {"format": "idx",
+           "train_images": "$DATA/t10k-images-idx3-ubyte.gz",
+           "train_labels": "$DATA/t10k-labels-idx1-ubyte.gz"}
+}
+JSON
+if ! "$AMUSE" train "$TMP/recipe.json" -o "$REPO/fashion/1" --train-limit 512 --epochs 1 \
+    --threads 2 --no-eval -q >"$TMP/train.out" 2>&1; then
+    bad "train the served model: $(tail -n 3 "$TMP/train.out")"
+    echo "$passed passed, $failed failed"
+    exit 1
+fi
+# Version 2 is broken: the server must log it, skip it and serve version 1.
+mkdir -p "$REPO/fashion/2"
+echo '{"name": "broken", "model": ' >"$REPO/fashion/2/config.json"
+# A three-word vectors file in word2vec text format.
+printf '3 4\nking 1 2 3 4\nqueen 1 2 3 5\nbanana -1 0 0.5 2\n' >"$REPO/words/1/vectors.txt"
+echo '{"type": "word2vec", "vectors": "vectors.txt"}' >"$REPO/words/1/config.json"
+
+# Images (stdlib only) and the request bodies built from them.
+"$PYTHON" - "$DATA/t10k-images-idx3-ubyte.gz" "$TMP" <<'PY'
+import base64, gzip, json, struct, sys, zlib
+images, out = sys.argv[1], sys.argv[2]
+with gzip.open(images, "rb") as f:
+    magic, n, h, w = struct.unpack(">IIII", f.read(16))
+    pixels = f.read(h * w)
+def chunk(kind, data):
+    body = kind + data
+    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xffffffff)
+def png(width, height, rows):
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+img = png(w, h, b"".join(b"\x00" + pixels[y * w:(y + 1) * w] for y in range(h)))
+open(out + "/img.png", "wb").write(img)
+bomb = png(100000, 100000, b"\x00" * 64)
+def write(name, doc):
+    open(out + "/" + name, "w").write(doc if isinstance(doc, str) else json.dumps(doc))
+b64 = lambda b: base64.b64encode(b).decode()
+fp32 = [p / 255.0 for p in pixels]
+write("fp32.json", {"id": "req-42", "inputs": [{"name": "input", "shape": [1, 28, 28, 1],
+      "datatype": "FP32", "data": fp32}], "outputs": [{"name": "probabilities"}, {"name": "label"}]})
+write("png.json", {"id": "png-1", "inputs": [{"name": "input", "shape": [1], "datatype": "BYTES",
+      "data": [b64(img)]}], "outputs": [{"name": "label"}]})
+write("short.json", {"inputs": [{"name": "input", "shape": [1, 28, 28, 1], "datatype": "FP32",
+      "data": fp32[:783]}]})
+write("int64.json", {"inputs": [{"name": "input", "shape": [1, 784], "datatype": "INT64",
+      "data": [0] * 784}]})
+write("notimage.json", {"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES",
+      "data": [b64(b"This is a text file, not a picture.\n" * 4)]}]})
+write("bomb.json", {"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES",
+      "data": [b64(bomb)]}]})
+write("batch2.json", {"inputs": [{"name": "input", "shape": [2, 784], "datatype": "FP32",
+      "data": fp32 + fp32}]})
+write("deep.json", '{"inputs": ' + "[" * 200 + "]" * 200 + "}")
+write("bad.json", '{"inputs": [{"name": "input",, }]}')
+write("truncated.json", json.dumps({"inputs": [{"name": "input", "shape": [1, 784],
+      "datatype": "FP32", "data": fp32}]})[:2000])
+write("words.json", {"id": "w", "inputs": [{"name": "words", "shape": [2], "datatype": "BYTES",
+      "data": ["queen", "banana"]}]})
+write("oov.json", {"inputs": [{"name": "words", "shape": [1], "datatype": "BYTES",
+      "data": ["zebra"]}]})
+write("big.json", '{"pad": "' + "x" * 200000 + '"}')
+PY
+
+label=$("$AMUSE" predict "$REPO/fashion/1" "$TMP/img.png" --json -k 1 2>"$TMP/predict.err" |
+    "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["top"][0]["label"])')
+[ -n "$label" ] || bad "amuse predict gave no label: $(cat "$TMP/predict.err")"
+
+# ------------------------------------------------------------------ helpers
+
+# start_server NAME [options...]: start amuse serve in the background on a free port; sets PORT,
+# URL, SERVER_PID; the log is $TMP/NAME.log. Waits (bounded) for "ready".
+start_server() {
+    local name=$1
+    shift
+    "$AMUSE" serve --host 127.0.0.1 --port 0 --repository "$REPO" --db "$TMP/keys.db" \
+        --model-threads 1 "$@" >"$TMP/$name.out" 2>"$TMP/$name.log" &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    for _ in $(seq 1 600); do
+        grep -q '^amuse: ready' "$TMP/$name.log" && break
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$TMP/$name.log" | head -n 1)
+    if [ -z "$PORT" ] || ! grep -q '^amuse: ready' "$TMP/$name.log"; then
+        bad "server $name did not start: $(tail -n 5 "$TMP/$name.log")"
+        return 1
+    fi
+    URL="http://127.0.0.1:$PORT"
+}
+
+# stop_server: SIGTERM, wait (bounded), return the exit status.
+stop_server() {
+    kill -TERM "$SERVER_PID" 2>/dev/null
+    for _ in $(seq 1 300); do
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -KILL "$SERVER_PID"
+        wait "$SERVER_PID" 2>/dev/null
+        return 99
+    fi
+    wait "$SERVER_PID"
+}
+
+# req METHOD PATH KEY [BODY-FILE]: prints the HTTP status; body in $TMP/body, headers in $TMP/hdr.
+req() {
+    local args=(-s -o "$TMP/body" -D "$TMP/hdr" -w '%{http_code}' --max-time 30 -X "$1")
+    [ -n "$3" ] && args+=(-H "Authorization: Bearer $3")
+    [ -n "${4:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "@$4")
+    curl "${args[@]}" "$URL$2"
+}
+
+# expect NAME STATUS NEEDLE METHOD PATH KEY [BODY]: status matches and the body contains NEEDLE.
+expect() {
+    local name=$1 want=$2 needle=$3
+    shift 3
+    local got
+    got=$(req "$@")
+    if [ "$got" != "$want" ]; then
+        bad "$name: status $got, expected $want: $(head -c 300 "$TMP/body")"
+    elif ! grep -qF -- "$needle" "$TMP/body"; then
+        bad "$name: body does not contain '$needle': $(head -c 300 "$TMP/body")"
+    else
+        ok "$name ($got): $(head -c 140 "$TMP/body")"
+    fi
+}
+
+# ------------------------------------------------------------------ server 1: the main one
+
+start_server main --threads 16 --max-body-bytes 65536 --max-queue-delay-us 20000 \
+    --connection-timeout 3 || {
+    echo "$passed passed, $failed failed"
+    exit 1
+}
+ADMIN=$(sed -n 's/^    \(amuse_[0-9a-f]\{12\}_[A-Za-z0-9_-]*\)$/\1/p' "$TMP/main.log" | head -n 1)
+if [ -n "$ADMIN" ]; then ok "first start prints an admin key once"; else bad "no admin key printed: $(cat "$TMP/main.log")"; fi
+grep -q 'model fashion version 2: .*skipped' "$TMP/main.log"
+check "broken version 2 is logged and skipped" $? "$(grep fashion "$TMP/main.log")"
+
+expect "health live, no key" 200 '"live": true' GET /v2/health/live ""
+expect "health ready, no key" 200 '"ready": true' GET /v2/health/ready ""
+expect "server metadata without a key" 401 "API key" GET /v2 ""
+expect "wrong key" 401 "API key" GET /v2 "amuse_0123456789ab_notarealsecretnotarealsecretnotarealsecre"
+expect "tampered admin key" 401 "API key" GET /v2 "${ADMIN%?}x"
+expect "unknown path without a key is 401, not 404" 401 "API key" GET /nothing ""
+expect "server metadata" 200 '"name": "amuse"' GET /v2 "$ADMIN"
+
+INFER=$("$AMUSE" keys create --tenant acme --scope infer --db "$TMP/keys.db" 2>"$TMP/keys.err")
+INFER_ID=$(sed -n 's/^amuse: created key \([0-9a-f]*\) .*/\1/p' "$TMP/keys.err")
+[ -n "$INFER" ] && [ -n "$INFER_ID" ]
+check "amuse keys create prints a key once" $? "$(cat "$TMP/keys.err")"
+"$AMUSE" keys list --db "$TMP/keys.db" >"$TMP/keys.list" 2>&1
+grep -q "$INFER_ID  acme .* infer" "$TMP/keys.list" && ! grep -qF "$INFER" "$TMP/keys.list" &&
+    ! grep -qaF "$INFER" "$TMP/keys.db"
+check "keys list shows the key, and neither it nor the database holds the secret" $? "$(cat "$TMP/keys.list")"
+
+expect "infer key on an admin route" 403 "admin key" GET /v2/repository/index "$INFER"
+expect "repository index (admin) shows the broken version" 200 '"UNAVAILABLE"' GET /v2/repository/index "$ADMIN"
+expect "model metadata" 200 '"shape": [-1, 28, 28, 1]' GET /v2/models/fashion "$INFER"
+expect "metadata of the served version" 200 '"versions": ["1"]' GET /v2/models/fashion/versions/1 "$INFER"
+expect "metadata of the broken version" 404 "no version '2'" GET /v2/models/fashion/versions/2 "$INFER"
+expect "unknown model" 404 "not loaded" GET /v2/models/nope "$INFER"
+expect "model ready" 200 '"ready": true' GET /v2/models/fashion/ready "$INFER"
+expect "version ready" 200 '"ready": true' GET /v2/models/fashion/versions/1/ready "$INFER"
+expect "unknown route with a key" 404 "no route" GET /v2/nothing "$INFER"
+expect "wrong method" 405 "not allowed" DELETE /v2/models/fashion "$INFER"
+
+# FP32 inference: id echoed, [1, 10] probabilities summing to 1, the label predict gives.
+expect "infer FP32" 200 '"id": "req-42"' POST /v2/models/fashion/infer "$INFER" "$TMP/fp32.json"
+"$PYTHON" - "$TMP/body" "$label" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["model_name"] == "fashion" and r["model_version"] == "1", r
+p = [o for o in r["outputs"] if o["name"] == "probabilities"][0]
+assert p["shape"] == [1, 10] and p["datatype"] == "FP32" and abs(sum(p["data"]) - 1) < 1e-4, p
+l = [o for o in r["outputs"] if o["name"] == "label"][0]
+assert l["data"] == [sys.argv[2]], (l, sys.argv[2])
+PY
+check "FP32 reply: shape [1,10], probabilities sum to 1, label '$label' as amuse predict" $? "$(head -c 300 "$TMP/body")"
+expect "infer BYTES base64 PNG: label as amuse predict" 200 "\"data\": [\"$label\"]" POST /v2/models/fashion/infer "$INFER" "$TMP/png.json"
+grep -q '"id": "png-1"' "$TMP/body"
+check "PNG reply echoes the id" $? "$(head -c 200 "$TMP/body")"
+expect "infer on the served version's path" 200 '"model_version": "1"' POST /v2/models/fashion/versions/1/infer "$INFER" "$TMP/fp32.json"
+expect "word vectors" 200 '"data": [1,2,3,5,-1,0,0.5,2]' POST /v2/models/words/infer "$INFER" "$TMP/words.json"
+expect "word vectors: unknown word" 400 "'zebra' is not in the vocabulary" POST /v2/models/words/infer "$INFER" "$TMP/oov.json"
+
+# Malformed bodies: 400 with a message naming what is wrong.
+expect "bad JSON" 400 "invalid JSON at byte" POST /v2/models/fashion/infer "$INFER" "$TMP/bad.json"
+expect "too-deep JSON (checked before parsing)" 400 "nests deeper than 32" POST /v2/models/fashion/infer "$INFER" "$TMP/deep.json"
+expect "wrong datatype" 400 "inputs[0].datatype 'INT64' is not supported" POST /v2/models/fashion/infer "$INFER" "$TMP/int64.json"
+expect "shape/data mismatch" 400 "inputs[0].shape [1,28,28,1] needs 784 values, data has 783" POST /v2/models/fashion/infer "$INFER" "$TMP/short.json"
+expect "truncated JSON body" 400 "truncated" POST /v2/models/fashion/infer "$INFER" "$TMP/truncated.json"
+expect "BYTES that are not an image" 400 "inputs[0].data[0]: not a PNG" POST /v2/models/fashion/infer "$INFER" "$TMP/notimage.json"
+expect "image bomb (100000x100000 PNG header)" 400 "inputs[0].data[0]" POST /v2/models/fashion/infer "$INFER" "$TMP/bomb.json"
+expect "empty body" 400 "empty body" POST /v2/models/fashion/infer "$INFER"
+expect "body over --max-body-bytes" 413 "max_body_bytes" POST /v2/models/fashion/infer "$INFER" "$TMP/big.json"
+
+# A Content-Length larger than the body, then the client stops sending: the server must neither
+# crash nor hang; it answers 400 or drops the connection, and keeps serving.
+"$PYTHON" - "$PORT" "$INFER" >"$TMP/short-body.out" 2>&1 <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+body = b'{"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32", "data": [0.5, '
+s.sendall(b"POST /v2/models/fashion/infer HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+          b"Authorization: Bearer " + sys.argv[2].encode() + b"\r\n"
+          b"Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n" + body)
+s.shutdown(socket.SHUT_WR)
+reply = b""
+try:
+    while len(reply) < 65536:
+        part = s.recv(4096)
+        if not part:
+            break
+        reply += part
+except socket.timeout:
+    print("timeout"); sys.exit(1)
+status = reply.split(b" ", 2)[1].decode() if reply.startswith(b"HTTP/1.1 ") else "closed"
+print(status); sys.exit(0 if status in ("400", "closed") else 1)
+PY
+rc=$?
+expect_live=$(req GET /v2/health/live "")
+[ $rc -eq 0 ] && [ "$expect_live" = 200 ]
+st=$?
+check "Content-Length larger than the body: $(cat "$TMP/short-body.out"), server still live" $st "$(cat "$TMP/short-body.out"), live=$expect_live"
+
+# Dynamic batching: 24 concurrent requests all succeed with the right label, and at least one ran
+# in a batch of more than one.
+seq 1 24 | xargs -P 24 -I{} curl -s -o "$TMP/par.{}.json" -D "$TMP/par.{}.hdr" --max-time 60 \
+    -H "Authorization: Bearer $INFER" --data-binary "@$TMP/png.json" "$URL/v2/models/fashion/infer"
+good=0
+for i in $(seq 1 24); do grep -qF "\"data\": [\"$label\"]" "$TMP/par.$i.json" 2>/dev/null && good=$((good + 1)); done
+[ "$good" -eq 24 ]
+check "24 concurrent requests all answered with '$label'" $? "$good of 24"
+req GET /v2/models/fashion/stats "$ADMIN" >/dev/null
+maxb=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["model_stats"][0]["max_batch_size_seen"])' "$TMP/body" 2>/dev/null)
+hdrmax=$(cat "$TMP"/par.*.hdr | sed -n 's/^X-Amuse-Batch-Size: \([0-9]*\).*/\1/p' | sort -n | tail -n 1)
+[ "${maxb:-0}" -gt 1 ] && [ "${hdrmax:-0}" -gt 1 ]
+check "batching: stats max_batch_size_seen $maxb, largest X-Amuse-Batch-Size $hdrmax (> 1)" $? "$(cat "$TMP/body")"
+expect "stats need an admin key" 403 "admin key" GET /v2/models/fashion/stats "$INFER"
+
+# Reload through the admin route: version 3 appears on disk and is swapped in.
+cp -r "$REPO/fashion/1" "$REPO/fashion/3"
+expect "reload picks up version 3" 200 '"version": "3"' POST /v2/repository/models/fashion/load "$ADMIN"
+expect "metadata after reload" 200 '"versions": ["3"]' GET /v2/models/fashion "$INFER"
+expect "infer after reload" 200 '"model_version": "3"' POST /v2/models/fashion/infer "$INFER" "$TMP/png.json"
+expect "reload of an unknown model" 404 "no-such-model" POST /v2/repository/models/no-such-model/load "$ADMIN"
+rm -rf "$REPO/fashion/3"
+
+"$AMUSE" keys revoke "$INFER_ID" --db "$TMP/keys.db" >/dev/null 2>&1
+expect "revoked key" 401 "API key" GET /v2/models/fashion "$INFER"
+"$AMUSE" keys revoke "$INFER_ID" --db "$TMP/keys.db" >/dev/null 2>"$TMP/revoke.err"
+[ $? -ne 0 ] && grep -q "already revoked" "$TMP/revoke.err"
+check "revoking twice fails with a message" $? "$(cat "$TMP/revoke.err")"
+
+grep -q '"method": "POST", "path": "/v2/models/fashion/infer", "status": 200' "$TMP/main.log" &&
+    ! grep -q '"data"' "$TMP/main.log"
+check "JSON access log without payloads" $? "$(grep -m2 '"method"' "$TMP/main.log")"
+
+stop_server
+rc=$?
+[ $rc -eq 0 ] && grep -q '^amuse: stopped' "$TMP/main.log"
+check "SIGTERM on an idle server: exit 0" $? "exit $rc: $(tail -n 3 "$TMP/main.log")"
+"$AMUSE" serve --help >"$TMP/help.out" 2>&1
+grep -q -- '--max-queue-delay-us' "$TMP/help.out" && grep -q 'AMUSE_MAX_BATCH_SIZE' "$TMP/help.out" &&
+    grep -q -- '--request-timeout-ms' "$TMP/help.out" && grep -q '127.0.0.1' "$TMP/help.out"
+check "serve --help lists flags, environment variables and defaults" $? "$(head -n 5 "$TMP/help.out")"
+
+# ------------------------------------------------------------------ server 2: slow model, tiny queue
+
+start_server slow --threads 16 --max-batch-size 1 --max-queue-size 1 --debug-batch-sleep-ms 700 \
+    --request-timeout-ms 20000 || true
+if [ -n "${URL:-}" ]; then
+    seq 1 6 | xargs -P 6 -I{} curl -s -o "$TMP/q.{}.json" -D "$TMP/q.{}.hdr" -w '%{http_code}\n' \
+        --max-time 60 -H "Authorization: Bearer $ADMIN" --data-binary "@$TMP/png.json" \
+        "$URL/v2/models/fashion/infer" >"$TMP/q.codes"
+    n200=$(grep -c '^200$' "$TMP/q.codes")
+    n503=$(grep -c '^503$' "$TMP/q.codes")
+    grep -qi '^Retry-After: 1' "$TMP"/q.*.hdr && grep -q 'queue full' "$TMP"/q.*.json
+    ra=$?
+    [ "$n200" -ge 1 ] && [ "$n503" -ge 1 ] && [ $ra -eq 0 ] && [ $((n200 + n503)) -eq 6 ]
+    check "full queue: $n503 x 503 with Retry-After, $n200 x 200" $? "$(tr '\n' ' ' <"$TMP/q.codes")"
+    expect "batch over max_batch_size" 400 "outside 1..1" POST /v2/models/fashion/infer "$ADMIN" "$TMP/batch2.json"
+
+    # Graceful drain: a request in flight when SIGTERM arrives still gets its answer; new
+    # connections are refused at once; the server exits 0.
+    curl -s -o "$TMP/drain.json" -w '%{http_code}' --max-time 30 -H "Authorization: Bearer $ADMIN" \
+        --data-binary "@$TMP/png.json" "$URL/v2/models/fashion/infer" >"$TMP/drain.code" &
+    CURL_PID=$!
+    sleep 0.3
+    kill -TERM "$SERVER_PID"
+    sleep 0.2
+    curl -s -o /dev/null --max-time 5 "$URL/v2/health/live"
+    refused=$?
+    wait "$CURL_PID"
+    for _ in $(seq 1 300); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    wait "$SERVER_PID"
+    rc=$?
+    [ "$(cat "$TMP/drain.code")" = 200 ] && [ $refused -ne 0 ] && [ $rc -eq 0 ] &&
+        grep -q 'draining' "$TMP/slow.log"
+    st=$?
+    check "SIGTERM drains: in-flight request answered $(cat "$TMP/drain.code"), new connection refused (curl $refused), exit $rc" $st "$(tail -n 4 "$TMP/slow.log")"
+fi
+
+# ------------------------------------------------------------------ server 3: config file + env
+
+echo '{"max_batch_size": 2, "debug_batch_sleep_ms": 600, "threads": 4}' >"$TMP/serve.json"
+URL=""
+AMUSE_REQUEST_TIMEOUT_MS=200 start_server timeout --config "$TMP/serve.json" || true
+if [ -n "${URL:-}" ]; then
+    expect "request timeout from AMUSE_REQUEST_TIMEOUT_MS: 504" 504 "no result within 200 ms" POST /v2/models/fashion/infer "$ADMIN" "$TMP/png.json"
+    sleep 0.7
+    expect "timed-out work counted" 200 '"timed_out": 1' GET /v2/models/fashion/stats "$ADMIN"
+    stop_server
+    check "server 3 exits 0" $? "$(tail -n 3 "$TMP/timeout.log")"
+fi
+echo '{"max_batch_size": "many"}' >"$TMP/bad-serve.json"
+"$AMUSE" serve --config "$TMP/bad-serve.json" --db "$TMP/keys.db" --repository "$REPO" >/dev/null 2>"$TMP/badcfg.err"
+[ $? -ne 0 ] && grep -q '"max_batch_size" must be a number' "$TMP/badcfg.err"
+check "bad config file: exit non-zero naming the key" $? "$(cat "$TMP/badcfg.err")"
+
+# ------------------------------------------------------------------ docs cover every route
+
+"$AMUSE" serve --routes >"$TMP/routes.txt"
+"$PYTHON" - "$TMP/routes.txt" "$SRC/docs/openapi.yaml" <<'PY'
+import sys
+routes = [l.split() for l in open(sys.argv[1]) if l.strip()]
+paths, cur = {}, None
+in_paths = False
+for line in open(sys.argv[2]):
+    if line.rstrip() == "paths:":
+        in_paths = True; continue
+    if in_paths and line[:1] not in (" ", "\n", "#"):
+        in_paths = False
+    if not in_paths: continue
+    if line.startswith("  /") and line.rstrip().endswith(":") and not line.startswith("   "):
+        cur = line.strip()[:-1]; paths[cur] = set()
+    elif cur and line.startswith("    ") and not line.startswith("     ") and line.strip().endswith(":"):
+        paths[cur].add(line.strip()[:-1].upper())
+missing = [f"{m} {p}" for m, p in routes if m not in paths.get(p, ())]
+assert routes, "no routes printed"
+if missing: print("missing from docs/openapi.yaml:", ", ".join(missing)); sys.exit(1)
+PY
+st=$?
+check "docs/openapi.yaml describes all $(wc -l <"$TMP/routes.txt") routes" $st "see above"
+
+if grep -lE 'Sanitizer|runtime error:' "$TMP"/*.log >/dev/null 2>&1; then
+    bad "sanitizer report in a server log: $(grep -hm3 -E 'Sanitizer|runtime error:' "$TMP"/*.log)"
+else
+    ok "no sanitizer report in any server log"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,313 @@
+/* test_serve.c - the server's parts on their own: the JSON depth pre-check, V2 request decoding
+ * and its messages, route matching, the dynamic batcher (batches form, a full queue is refused, a
+ * deadline cancels queued work, partial results reach the waiter in order), and the key store
+ * (hash-only storage, verification, revocation, the salt surviving a reopen). The whole server
+ * over HTTP is tests/cli_serve.sh. */
+#define _GNU_SOURCE
+#include "test.h"
+
+#include "amuse/serve.h"
+#include "serve/serve_internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ json / v2 / router */
+
+TEST(json_depth_check)
+{
+    ASSERT_OK(am__json_depth_check("[[[]]]", 6, 3));
+    ASSERT_FAILS(am__json_depth_check("[[[[]]]]", 8, 3), AMUSE_EFORMAT, "deeper than 3 levels (byte 3)");
+    /* brackets and escaped quotes inside strings do not count */
+    const char *s = "{\"a\": \"[[[[\\\"[[[[\"}";
+    ASSERT_OK(am__json_depth_check(s, strlen(s), 2));
+}
+
+TEST(v2_parse_messages)
+{
+    struct am__v2_request req;
+    const char *ok = "{\"id\": \"x\", \"inputs\": [{\"name\": \"input\", \"shape\": [1, 2], "
+                     "\"datatype\": \"FP32\", \"data\": [[1, 2]]}], \"outputs\": [{\"name\": \"label\"}]}";
+    ASSERT_OK(am__v2_parse(ok, strlen(ok), 32, &req));
+    ASSERT_STR_EQ(req.id, "x");
+    ASSERT_EQ_INT(req.n_inputs, 1);
+    ASSERT_EQ_INT(req.inputs[0].shape[1], 2);
+    ASSERT_EQ_INT(req.inputs[0].datatype, AM__DT_FP32);
+    ASSERT_EQ_INT(req.n_outputs, 1);
+    am__v2_request_release(&req);
+
+    const struct {
+        const char *body, *needle;
+    } bad[] = {
+        {"{\"inputs\": []}", "inputs must be a non-empty array"},
+        {"{\"inputs\": [{\"name\": 1}]}", "inputs[0].name must be a string"},
+        {"{\"inputs\": [{\"name\": \"a\", \"shape\": [-1], \"datatype\": \"FP32\", \"data\": []}]}",
+         "inputs[0].shape[0] must be an integer"},
+        {"{\"inputs\": [{\"name\": \"a\", \"shape\": [1], \"datatype\": \"FP16\", \"data\": []}]}",
+         "inputs[0].datatype 'FP16' is not supported"},
+        {"{\"inputs\": [{\"name\": \"a\", \"shape\": [1], \"datatype\": \"FP32\", \"data\": 3}]}",
+         "inputs[0].data must be an array"},
+        {"{\"id\": 7, \"inputs\": []}", "id must be a string"},
+        {"[1, 2]", "must be a JSON object"},
+        {"{\"inputs\": [", "truncated"},
+        {"{\"inputs\" 3}", "invalid JSON at byte"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ASSERT_FAILS(am__v2_parse(bad[i].body, strlen(bad[i].body), 32, &req), AMUSE_EFORMAT,
+                     bad[i].needle);
+        am__v2_request_release(&req);
+    }
+}
+
+TEST(route_matching)
+{
+    struct am__request r;
+    int matched;
+    memset(&r, 0, sizeof r);
+    const struct am__route *rt =
+        am__route_match("POST", "/v2/models/fashion/versions/3/infer", &r, &matched);
+    ASSERT_TRUE(rt && rt->handler == am__handle_infer);
+    ASSERT_STR_EQ(r.param_model, "fashion");
+    ASSERT_STR_EQ(r.param_version, "3");
+    ASSERT_TRUE(am__route_match("GET", "/v2/models/fashion/infer", &r, &matched) == NULL);
+    ASSERT_EQ_INT(matched, 1); /* the path exists: 405, not 404 */
+    ASSERT_TRUE(am__route_match("GET", "/v2/models//ready", &r, &matched) == NULL);
+    ASSERT_EQ_INT(matched, 0);
+    ASSERT_TRUE(am__route_match("GET", "/v2/health/live/", &r, &matched) == NULL);
+    rt = am__route_match("GET", "/v2/health/live", &r, &matched);
+    ASSERT_TRUE(rt && rt->scope == 0);
+    /* only the health routes are public */
+    int public_routes = 0;
+    const char *method, *path;
+    for (int i = 0; (path = amuse_server_route(i, &method)); i++)
+        if (am__routes[i].scope == 0) {
+            public_routes++;
+            ASSERT_TRUE(strncmp(path, "/v2/health/", 11) == 0);
+        }
+    ASSERT_EQ_INT(public_routes, 2);
+}
+
+/* ------------------------------------------------------------------ batcher */
+
+struct recorder {
+    pthread_mutex_t lock;
+    int batches, largest;
+};
+
+/* Doubles each job's input; records batch sizes. */
+static void run_double(void *ctx, struct am__job **jobs, int n, int64_t samples)
+{
+    struct recorder *rec = ctx;
+    pthread_mutex_lock(&rec->lock);
+    rec->batches++;
+    if (samples > rec->largest)
+        rec->largest = (int)samples;
+    pthread_mutex_unlock(&rec->lock);
+    for (int i = 0; i < n; i++)
+        for (int64_t k = 0; k < jobs[i]->samples; k++)
+            jobs[i]->output[k] = 2 * jobs[i]->input[k];
+}
+
+struct client {
+    struct am__batcher *b;
+    float value;
+    int status, wait;
+    float result;
+};
+
+static void *client_main(void *arg)
+{
+    struct client *c = arg;
+    struct am__job *j = am__job_new();
+    j->samples = 1;
+    j->input = malloc(sizeof(float));
+    j->output = malloc(sizeof(float));
+    j->input[0] = c->value;
+    c->status = am__batcher_submit(c->b, j);
+    if (c->status == AMUSE_OK) {
+        c->wait = am__job_wait(j, am__now() + 10);
+        c->result = j->output[0];
+    }
+    am__job_unref(j);
+    return NULL;
+}
+
+TEST(batcher_forms_batches)
+{
+    struct recorder rec = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    struct am__batcher_options o = {8, 200000, 64, 0}; /* wait up to 200 ms to fill 8 */
+    struct am__batcher *b;
+    ASSERT_OK(am__batcher_start(&b, &o, run_double, &rec, "double"));
+    enum { N = 16 };
+    pthread_t t[N];
+    struct client c[N];
+    for (int i = 0; i < N; i++) {
+        c[i] = (struct client){b, (float)i, -99, -99, 0};
+        pthread_create(&t[i], NULL, client_main, &c[i]);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < N; i++) {
+        ASSERT_EQ_INT(c[i].status, AMUSE_OK);
+        ASSERT_EQ_INT(c[i].wait, 0);
+        ASSERT_NEAR(c[i].result, 2.0 * i, 0);
+    }
+    struct am__batch_stats st;
+    am__batcher_stats(b, &st);
+    ASSERT_EQ_INT(st.requests, N);
+    ASSERT_TRUE(rec.largest > 1 && rec.largest <= 8);
+    ASSERT_TRUE(rec.batches < N);
+    am__batcher_stop(b);
+}
+
+TEST(batcher_full_queue_and_timeout)
+{
+    struct recorder rec = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    /* one sample per batch, one queued job, 300 ms per batch */
+    struct am__batcher_options o = {1, 0, 1, 300};
+    struct am__batcher *b;
+    ASSERT_OK(am__batcher_start(&b, &o, run_double, &rec, "slow"));
+    struct am__job *j[3];
+    for (int i = 0; i < 3; i++) {
+        j[i] = am__job_new();
+        j[i]->samples = 1;
+        j[i]->input = calloc(1, sizeof(float));
+        j[i]->output = calloc(1, sizeof(float));
+    }
+    ASSERT_OK(am__batcher_submit(b, j[0]));
+    usleep(50000); /* the worker takes j[0]: the queue is empty again */
+    ASSERT_OK(am__batcher_submit(b, j[1]));
+    ASSERT_FAILS(am__batcher_submit(b, j[2]), AMUSE_ETOOBIG, "queue full");
+    /* j[1] waits behind j[0]'s 300 ms: a 50 ms deadline cancels it while still queued */
+    ASSERT_EQ_INT(am__job_wait(j[1], am__now() + 0.05), -1);
+    ASSERT_EQ_INT(am__job_wait(j[0], am__now() + 10), 0);
+    struct am__batch_stats st;
+    am__batcher_stats(b, &st);
+    ASSERT_EQ_INT(st.timed_out, 1);
+    ASSERT_EQ_INT(st.rejected_full, 1);
+    ASSERT_EQ_INT(st.queued, 0);
+    for (int i = 0; i < 3; i++)
+        am__job_unref(j[i]);
+    am__batcher_stop(b);
+    ASSERT_EQ_INT(rec.batches, 1); /* the cancelled job never ran */
+}
+
+/* A generator: emits three chunks, then finishes. */
+static void run_generate(void *ctx, struct am__job **jobs, int n, int64_t samples)
+{
+    (void)ctx;
+    (void)samples;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < 3; k++) {
+            char piece[16];
+            snprintf(piece, sizeof piece, "tok%d", k);
+            am__job_emit(jobs[i], piece, strlen(piece) + 1);
+        }
+}
+
+TEST(batcher_partial_results)
+{
+    struct am__batcher_options o = {4, 0, 4, 0};
+    struct am__batcher *b;
+    ASSERT_OK(am__batcher_start(&b, &o, run_generate, NULL, "gen"));
+    struct am__job *j = am__job_new();
+    j->samples = 1;
+    ASSERT_OK(am__batcher_submit(b, j));
+    int got = 0, w;
+    while ((w = am__job_wait(j, am__now() + 10)) == 1) {
+        struct am__chunk *c;
+        while ((c = am__job_next_chunk(j))) {
+            char want[16];
+            snprintf(want, sizeof want, "tok%d", got++);
+            ASSERT_STR_EQ(c->data, want);
+            free(c);
+        }
+    }
+    ASSERT_EQ_INT(w, 0);
+    struct am__chunk *c;
+    while ((c = am__job_next_chunk(j))) { /* chunks that came with the finish */
+        char want[16];
+        snprintf(want, sizeof want, "tok%d", got++);
+        ASSERT_STR_EQ(c->data, want);
+        free(c);
+    }
+    ASSERT_EQ_INT(got, 3);
+    am__job_unref(j);
+    am__batcher_stop(b);
+}
+
+/* ------------------------------------------------------------------ key store */
+
+TEST(keystore)
+{
+    char path[] = "/tmp/amuse-test-keys-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_TRUE(fd >= 0);
+    close(fd);
+    unlink(path);
+    struct amuse_keystore *ks;
+    ASSERT_OK(amuse_keystore_open(&ks, path));
+    char admin[AMUSE_KEY_TOKEN_MAX], infer[AMUSE_KEY_TOKEN_MAX];
+    struct amuse_key_info a, i, got;
+    ASSERT_OK(amuse_keystore_create(ks, "default", AMUSE_SCOPE_ADMIN, admin, &a));
+    ASSERT_OK(amuse_keystore_create(ks, "acme", AMUSE_SCOPE_INFER, infer, &i));
+    ASSERT_TRUE(strncmp(admin, "amuse_", 6) == 0 && strlen(admin) == 62);
+    char scratch[AMUSE_KEY_TOKEN_MAX];
+    ASSERT_FAILS(amuse_keystore_create(ks, "bad tenant", AMUSE_SCOPE_INFER, scratch, NULL),
+                 AMUSE_EINVAL, "tenant 'bad tenant'");
+    ASSERT_OK(amuse_keystore_verify(ks, infer, strlen(infer), &got));
+    ASSERT_STR_EQ(got.tenant, "acme");
+    ASSERT_EQ_INT(got.scope, AMUSE_SCOPE_INFER);
+    char wrong[AMUSE_KEY_TOKEN_MAX];
+    memcpy(wrong, infer, sizeof wrong);
+    wrong[30] = wrong[30] == 'A' ? 'B' : 'A';
+    ASSERT_FAILS(amuse_keystore_verify(ks, wrong, strlen(wrong), NULL), AMUSE_ENOTFOUND, "wrong secret");
+    ASSERT_FAILS(amuse_keystore_verify(ks, "Bearer", 6, NULL), AMUSE_ENOTFOUND, "not an amuse key");
+    int64_t n;
+    ASSERT_OK(amuse_keystore_active_count(ks, &n));
+    ASSERT_EQ_INT(n, 2);
+    ASSERT_OK(amuse_keystore_revoke(ks, i.id));
+    ASSERT_FAILS(amuse_keystore_revoke(ks, i.id), AMUSE_EINVAL, "already revoked");
+    ASSERT_FAILS(amuse_keystore_revoke(ks, "000000000000"), AMUSE_ENOTFOUND, "no API key");
+    ASSERT_FAILS(amuse_keystore_verify(ks, infer, strlen(infer), NULL), AMUSE_ENOTFOUND, "revoked");
+    amuse_keystore_close(ks);
+
+    /* The salt persists: the admin key still verifies after a reopen. */
+    ASSERT_OK(amuse_keystore_open(&ks, path));
+    ASSERT_OK(amuse_keystore_verify(ks, admin, strlen(admin), &got));
+    struct amuse_key_info *keys;
+    ASSERT_OK(amuse_keystore_list(ks, &keys, &n));
+    ASSERT_EQ_INT(n, 2);
+    ASSERT_STR_EQ(keys[0].id, a.id);
+    ASSERT_TRUE(keys[1].revoked != 0);
+    free(keys);
+    amuse_keystore_close(ks);
+
+    /* The database never holds a token. */
+    FILE *f = fopen(path, "rb");
+    ASSERT_TRUE(f != NULL);
+    static char db[1 << 20];
+    size_t len = fread(db, 1, sizeof db, f);
+    fclose(f);
+    ASSERT_TRUE(memmem(db, len, admin + 19, 20) == NULL);
+    char side[sizeof path + 8];
+    unlink(path);
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+}
+
+int main(void)
+{
+    RUN(json_depth_check);
+    RUN(v2_parse_messages);
+    RUN(route_matching);
+    RUN(batcher_forms_batches);
+    RUN(batcher_full_queue_and_timeout);
+    RUN(batcher_partial_results);
+    RUN(keystore);
+    return test_summary();
+}
