@@ -29,17 +29,8 @@ static struct conv_geometry geometry(const struct am__layer *l)
     g.kw = l->cfg.kernel[1];
     g.sh = l->cfg.strides[0];
     g.sw = l->cfg.strides[1];
-    if (l->cfg.padding_same) {
-        g.oh = (g.h + g.sh - 1) / g.sh;
-        g.ow = (g.w + g.sw - 1) / g.sw;
-        int64_t ph = (g.oh - 1) * g.sh + g.kh - g.h, pw = (g.ow - 1) * g.sw + g.kw - g.w;
-        g.pad_top = ph > 0 ? ph / 2 : 0;
-        g.pad_left = pw > 0 ? pw / 2 : 0;
-    } else {
-        g.oh = g.h >= g.kh ? (g.h - g.kh) / g.sh + 1 : 0;
-        g.ow = g.w >= g.kw ? (g.w - g.kw) / g.sw + 1 : 0;
-        g.pad_top = g.pad_left = 0;
-    }
+    am__window_axis(g.h, g.kh, g.sh, l->cfg.padding_same, &g.oh, &g.pad_top);
+    am__window_axis(g.w, g.kw, g.sw, l->cfg.padding_same, &g.ow, &g.pad_left);
     return g;
 }
 

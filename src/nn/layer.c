@@ -49,6 +49,19 @@ struct am__weight *am__layer_add_weight(struct am__layer *l, const char *name, i
     return w;
 }
 
+void am__window_axis(int64_t in, int64_t k, int64_t stride, int same, int64_t *out,
+                     int64_t *pad_before)
+{
+    if (same) {
+        *out = (in + stride - 1) / stride;
+        int64_t total = (*out - 1) * stride + k - in;
+        *pad_before = total > 0 ? total / 2 : 0;
+    } else {
+        *out = in >= k ? (in - k) / stride + 1 : 0;
+        *pad_before = 0;
+    }
+}
+
 int am__cfg_int(const struct am__layer *l, const cJSON *cfg, const char *key, int required,
                 int lo, int hi, int *out)
 {

@@ -135,6 +135,13 @@ int am__cfg_require_string(const struct am__layer *l, const cJSON *cfg, const ch
 int am__layer_fail(const struct am__layer *l, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* One spatial axis of a sliding window (Conv2D, MaxPooling2D): the output size and the padding
+ * before the first element, by TensorFlow's rule. "valid": no padding, out = (in - k) / stride + 1
+ * (0 if the window does not fit). "same": out = ceil(in / stride), total padding
+ * max((out - 1) * stride + k - in, 0), the odd one at the end. */
+void am__window_axis(int64_t in, int64_t k, int64_t stride, int same, int64_t *out,
+                     int64_t *pad_before);
+
 /* Activations, in place on n rows of `width` values (softmax is per row). */
 void am__activation_forward(enum am__activation a, float *y, int64_t rows, int64_t width);
 /* dz = dy * f'(z), written from the activation's output y. */

@@ -20,17 +20,8 @@ static struct pool_geometry pool_geometry(const struct am__layer *l)
     g.pw = l->cfg.pool[1];
     g.sh = l->cfg.strides[0];
     g.sw = l->cfg.strides[1];
-    if (l->cfg.padding_same) {
-        g.oh = (g.h + g.sh - 1) / g.sh;
-        g.ow = (g.w + g.sw - 1) / g.sw;
-        int64_t th = (g.oh - 1) * g.sh + g.ph - g.h, tw = (g.ow - 1) * g.sw + g.pw - g.w;
-        g.pad_top = th > 0 ? th / 2 : 0;
-        g.pad_left = tw > 0 ? tw / 2 : 0;
-    } else {
-        g.oh = g.h >= g.ph ? (g.h - g.ph) / g.sh + 1 : 0;
-        g.ow = g.w >= g.pw ? (g.w - g.pw) / g.sw + 1 : 0;
-        g.pad_top = g.pad_left = 0;
-    }
+    am__window_axis(g.h, g.ph, g.sh, l->cfg.padding_same, &g.oh, &g.pad_top);
+    am__window_axis(g.w, g.pw, g.sw, l->cfg.padding_same, &g.ow, &g.pad_left);
     return g;
 }
 
