@@ -5,7 +5,8 @@
 # count, validation split (last 20%) and optimizer (Adam, Keras defaults), then evaluate on t10k.
 # The machines are shared and noisy, so what counts is the ratio of the two, measured back to back:
 # train_ratio = amuse/torch training images per second (training-step time only), infer_ratio =
-# the same for t10k inference at batch 128. Writes bench/results/<model>.json; the last stdout
+# the same for t10k inference at batch 128. Writes bench/results/<model>.json (<model>-quick.json
+# with --quick); the last stdout
 # line summarises. It does not tune either side: each runs its recipe as shipped.
 #
 #   bench/cnn.sh --quick            1 epoch on the first 12800 samples: throughput only (< 3 min)
@@ -104,7 +105,7 @@ result = {
 if result["train_samples"] != result["torch_train_samples"]:
     sys.exit("cnn.sh: amuse trained on %d samples per epoch, torch on %d: not comparable"
              % (result["train_samples"], result["torch_train_samples"]))
-path = os.path.join("bench", "results", model + ".json")
+path = os.path.join("bench", "results", model + ("-quick" if mode == "quick" else "") + ".json")
 with open(path + ".tmp", "w") as f:
     json.dump(result, f, indent=1)
     f.write("\n")

@@ -432,10 +432,13 @@ static void print_profile(const struct amuse_model *m)
             m->name, total);
     for (int i = 0; i < m->n_layers; i++) {
         const double *t = m->layer_seconds[i];
-        if (t[0] + t[1] > 0)
-            fprintf(stderr, "  %-24s %-14s %8.3f %8.3f  %5.1f%%%s\n", m->layers[i].name,
-                    m->layers[i].type->class_name, t[0], t[1], 100 * (t[0] + t[1]) / total,
-                    m->fused_into[i] >= 0 ? "  (forward runs inside the layer before)" : "");
+        if (m->fused_into[i] >= 0)
+            fprintf(stderr, "  %-24s %-14s forward runs inside %s; backward %8.3f\n",
+                    m->layers[i].name, m->layers[i].type->class_name,
+                    m->layers[m->fused_into[i]].name, t[1]);
+        else if (t[0] + t[1] > 0)
+            fprintf(stderr, "  %-24s %-14s %8.3f %8.3f  %5.1f%%\n", m->layers[i].name,
+                    m->layers[i].type->class_name, t[0], t[1], 100 * (t[0] + t[1]) / total);
     }
 }
 
