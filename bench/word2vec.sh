@@ -15,7 +15,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 epochs=5
-[ "${1:-}" = "--quick" ] && epochs=1
+case "${1:-}" in
+  "") ;;
+  --quick) epochs=1 ;;
+  -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  *) echo "word2vec.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+esac
 threads=2
 questions=${QUESTIONS:-../shared/data/questions-words.txt}
 pairs=${PAIRS:-../shared/data/wordsim353.tsv}
