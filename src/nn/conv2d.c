@@ -13,25 +13,9 @@
 #include <omp.h>
 #include <string.h>
 
-struct conv_geometry {
-    int64_t h, w, c, oh, ow, f, kh, kw, sh, sw, pad_top, pad_left;
-};
-
-static struct conv_geometry geometry(const struct am__layer *l)
+static struct am__window2d geometry(const struct am__layer *l)
 {
-    struct conv_geometry g;
-    const struct amuse_shape *in = &l->in_shape[0];
-    g.h = in->dim[0];
-    g.w = in->dim[1];
-    g.c = in->dim[2];
-    g.f = l->cfg.filters;
-    g.kh = l->cfg.kernel[0];
-    g.kw = l->cfg.kernel[1];
-    g.sh = l->cfg.strides[0];
-    g.sw = l->cfg.strides[1];
-    am__window_axis(g.h, g.kh, g.sh, l->cfg.padding_same, &g.oh, &g.pad_top);
-    am__window_axis(g.w, g.kw, g.sw, l->cfg.padding_same, &g.ow, &g.pad_left);
-    return g;
+    return am__window2d_of(l, l->cfg.kernel, l->cfg.filters);
 }
 
 static int conv_configure(struct am__layer *l, const cJSON *cfg)
@@ -65,17 +49,17 @@ static int conv_build(struct am__layer *l)
         return am__layer_fail(l, AMUSE_ESHAPE,
                               "input must be (height, width, channels), got %d axes",
                               l->in_shape[0].ndim);
-    struct conv_geometry g = geometry(l);
+    struct am__window2d g = geometry(l);
     if (g.oh < 1 || g.ow < 1)
         return am__layer_fail(l, AMUSE_ESHAPE, "kernel %lldx%lld is larger than the input %lldx%lld",
                               (long long)g.kh, (long long)g.kw, (long long)g.h, (long long)g.w);
-    int64_t out[3] = {g.oh, g.ow, g.f}, kdims[4] = {g.kh, g.kw, g.c, g.f};
+    int64_t out[3] = {g.oh, g.ow, g.oc}, kdims[4] = {g.kh, g.kw, g.c, g.oc};
     amuse_shape_make(&l->out_shape[0], 3, out);
     am__layer_add_weight(l, "kernel", 4, kdims, l->cfg.kernel_init, g.kh * g.kw * g.c,
-                         g.kh * g.kw * g.f);
+                         g.kh * g.kw * g.oc);
     if (l->cfg.use_bias)
-        am__layer_add_weight(l, "bias", 1, &g.f, l->cfg.bias_init, g.kh * g.kw * g.c,
-                             g.kh * g.kw * g.f);
+        am__layer_add_weight(l, "bias", 1, &g.oc, l->cfg.bias_init, g.kh * g.kw * g.c,
+                             g.kh * g.kw * g.oc);
     return AMUSE_OK;
 }
 
@@ -91,7 +75,7 @@ static int conv_build(struct am__layer *l)
 #define CHUNK_ROWS 512
 
 struct conv_plan {
-    struct conv_geometry g;
+    struct am__window2d g;
     int64_t kdim, chunk, n_chunks, rows_per_chunk;
     int threads;
 };
@@ -116,7 +100,7 @@ static struct conv_plan plan(const struct am__layer *l, int64_t batch)
 /* Per thread: patch matrix, d(pre-activation), kernel+bias gradient partials. */
 static size_t thread_floats(const struct conv_plan *p)
 {
-    size_t n = (size_t)(p->rows_per_chunk * (p->kdim + p->g.f) + p->kdim * p->g.f + p->g.f);
+    size_t n = (size_t)(p->rows_per_chunk * (p->kdim + p->g.oc) + p->kdim * p->g.oc + p->g.oc);
     return (n + 15) & ~(size_t)15;
 }
 
@@ -126,7 +110,7 @@ static size_t conv_workspace(const struct am__layer *l, int64_t batch)
     return (size_t)p.threads * thread_floats(&p) * sizeof(float);
 }
 
-static void im2col(const struct conv_geometry *g, int64_t b0, int64_t nb, const float *x,
+static void im2col(const struct am__window2d *g, int64_t b0, int64_t nb, const float *x,
                    float *cols)
 {
     int64_t kdim = g->kh * g->kw * g->c, run = g->kw * g->c;
@@ -163,7 +147,7 @@ static void im2col(const struct conv_geometry *g, int64_t b0, int64_t nb, const 
 }
 
 /* Scatter-add patch gradients back into samples [b0, b0 + nb) of dx. */
-static void col2im_add(const struct conv_geometry *g, int64_t b0, int64_t nb, const float *cols,
+static void col2im_add(const struct am__window2d *g, int64_t b0, int64_t nb, const float *cols,
                        float *dx)
 {
     int64_t kdim = g->kh * g->kw * g->c;
@@ -195,22 +179,22 @@ static void col2im_add(const struct conv_geometry *g, int64_t b0, int64_t nb, co
 static void conv_forward(struct am__layer *l, struct am__call *c)
 {
     struct conv_plan p = plan(l, c->batch);
-    const struct conv_geometry *g = &p.g;
+    const struct am__window2d *g = &p.g;
     const float *kernel = l->w[0].value, *bias = l->cfg.use_bias ? l->w[1].value : NULL;
 #pragma omp parallel for num_threads(p.threads) schedule(static)
     for (int64_t k = 0; k < p.n_chunks; k++) {
         float *cols = (float *)c->work + (size_t)omp_get_thread_num() * thread_floats(&p);
         int64_t b0 = k * p.chunk, nb = c->batch - b0 < p.chunk ? c->batch - b0 : p.chunk;
         int64_t rows = nb * g->oh * g->ow;
-        float *y = c->out[0] + b0 * g->oh * g->ow * g->f;
+        float *y = c->out[0] + b0 * g->oh * g->ow * g->oc;
         im2col(g, b0, nb, c->in[0], cols);
         /* Start from the bias and let the GEMM add to it (beta = 1). */
         for (int64_t r = 0; r < rows; r++)
-            for (int64_t j = 0; j < g->f; j++)
-                y[r * g->f + j] = bias ? bias[j] : 0.0f;
-        am__sgemm(0, 0, (int)rows, (int)g->f, (int)p.kdim, 1.0f, cols, (int)p.kdim, kernel,
-                  (int)g->f, 1.0f, y, (int)g->f);
-        am__activation_forward_serial(l->cfg.activation, y, rows, g->f);
+            for (int64_t j = 0; j < g->oc; j++)
+                y[r * g->oc + j] = bias ? bias[j] : 0.0f;
+        am__sgemm(0, 0, (int)rows, (int)g->oc, (int)p.kdim, 1.0f, cols, (int)p.kdim, kernel,
+                  (int)g->oc, 1.0f, y, (int)g->oc);
+        am__activation_forward_serial(l->cfg.activation, y, rows, g->oc);
         if (c->epilogue)
             am__run_epilogue(c, c->out[0], b0, nb);
     }
@@ -219,47 +203,47 @@ static void conv_forward(struct am__layer *l, struct am__call *c)
 static void conv_backward(struct am__layer *l, struct am__call *c)
 {
     struct conv_plan p = plan(l, c->batch);
-    const struct conv_geometry *g = &p.g;
+    const struct am__window2d *g = &p.g;
     size_t stride = thread_floats(&p);
-    int64_t wsize = p.kdim * g->f;
+    int64_t wsize = p.kdim * g->oc;
     int fused = l->fused_loss_grad || l->cfg.activation == AM__ACT_LINEAR;
     for (int t = 0; t < p.threads; t++) {
-        float *partial = (float *)c->work + (size_t)t * stride + p.rows_per_chunk * (p.kdim + g->f);
-        memset(partial, 0, (size_t)(wsize + g->f) * sizeof(float));
+        float *partial = (float *)c->work + (size_t)t * stride + p.rows_per_chunk * (p.kdim + g->oc);
+        memset(partial, 0, (size_t)(wsize + g->oc) * sizeof(float));
     }
 #pragma omp parallel for num_threads(p.threads) schedule(static)
     for (int64_t k = 0; k < p.n_chunks; k++) {
         float *cols = (float *)c->work + (size_t)omp_get_thread_num() * stride;
         float *dz_buf = cols + p.rows_per_chunk * p.kdim;
-        float *dkernel = dz_buf + p.rows_per_chunk * g->f, *dbias = dkernel + wsize;
+        float *dkernel = dz_buf + p.rows_per_chunk * g->oc, *dbias = dkernel + wsize;
         int64_t b0 = k * p.chunk, nb = c->batch - b0 < p.chunk ? c->batch - b0 : p.chunk;
-        int64_t rows = nb * g->oh * g->ow, at = b0 * g->oh * g->ow * g->f;
+        int64_t rows = nb * g->oh * g->ow, at = b0 * g->oh * g->ow * g->oc;
         const float *dz = c->dout[0] + at;
         if (!fused) {
             am__activation_backward_serial(l->cfg.activation, c->out[0] + at, dz, dz_buf, rows,
-                                           g->f);
+                                           g->oc);
             dz = dz_buf;
         }
         im2col(g, b0, nb, c->in[0], cols);
-        am__sgemm(1, 0, (int)p.kdim, (int)g->f, (int)rows, 1.0f, cols, (int)p.kdim, dz, (int)g->f,
-                  1.0f, dkernel, (int)g->f);
+        am__sgemm(1, 0, (int)p.kdim, (int)g->oc, (int)rows, 1.0f, cols, (int)p.kdim, dz, (int)g->oc,
+                  1.0f, dkernel, (int)g->oc);
         for (int64_t r = 0; r < rows; r++)
-            for (int64_t j = 0; j < g->f; j++)
-                dbias[j] += dz[r * g->f + j];
+            for (int64_t j = 0; j < g->oc; j++)
+                dbias[j] += dz[r * g->oc + j];
         if (c->din[0]) {
-            am__sgemm(0, 1, (int)rows, (int)p.kdim, (int)g->f, 1.0f, dz, (int)g->f, l->w[0].value,
-                      (int)g->f, 0.0f, cols, (int)p.kdim);
+            am__sgemm(0, 1, (int)rows, (int)p.kdim, (int)g->oc, 1.0f, dz, (int)g->oc, l->w[0].value,
+                      (int)g->oc, 0.0f, cols, (int)p.kdim);
             col2im_add(g, b0, nb, cols, c->din[0]);
         }
     }
     /* Sum the per-thread partials in thread order. */
     for (int t = 0; t < p.threads; t++) {
         const float *partial =
-            (float *)c->work + (size_t)t * stride + p.rows_per_chunk * (p.kdim + g->f);
+            (float *)c->work + (size_t)t * stride + p.rows_per_chunk * (p.kdim + g->oc);
         for (int64_t i = 0; i < wsize; i++)
             l->w[0].grad[i] += partial[i];
         if (l->cfg.use_bias)
-            for (int64_t j = 0; j < g->f; j++)
+            for (int64_t j = 0; j < g->oc; j++)
                 l->w[1].grad[j] += partial[wsize + j];
     }
 }

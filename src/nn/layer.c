@@ -49,8 +49,8 @@ struct am__weight *am__layer_add_weight(struct am__layer *l, const char *name, i
     return w;
 }
 
-void am__window_axis(int64_t in, int64_t k, int64_t stride, int same, int64_t *out,
-                     int64_t *pad_before)
+static void window_axis(int64_t in, int64_t k, int64_t stride, int same, int64_t *out,
+                        int64_t *pad_before)
 {
     if (same) {
         *out = (in + stride - 1) / stride;
@@ -60,6 +60,24 @@ void am__window_axis(int64_t in, int64_t k, int64_t stride, int same, int64_t *o
         *out = in >= k ? (in - k) / stride + 1 : 0;
         *pad_before = 0;
     }
+}
+
+struct am__window2d am__window2d_of(const struct am__layer *l, const int kernel[2],
+                                    int64_t out_channels)
+{
+    struct am__window2d g;
+    const struct amuse_shape *in = &l->in_shape[0];
+    g.h = in->dim[0];
+    g.w = in->dim[1];
+    g.c = in->dim[2];
+    g.kh = kernel[0];
+    g.kw = kernel[1];
+    g.sh = l->cfg.strides[0];
+    g.sw = l->cfg.strides[1];
+    g.oc = out_channels;
+    window_axis(g.h, g.kh, g.sh, l->cfg.padding_same, &g.oh, &g.pad_top);
+    window_axis(g.w, g.kw, g.sw, l->cfg.padding_same, &g.ow, &g.pad_left);
+    return g;
 }
 
 int am__cfg_int(const struct am__layer *l, const cJSON *cfg, const char *key, int required,

@@ -135,12 +135,16 @@ int am__cfg_require_string(const struct am__layer *l, const cJSON *cfg, const ch
 int am__layer_fail(const struct am__layer *l, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* One spatial axis of a sliding window (Conv2D, MaxPooling2D): the output size and the padding
- * before the first element, by TensorFlow's rule. "valid": no padding, out = (in - k) / stride + 1
- * (0 if the window does not fit). "same": out = ceil(in / stride), total padding
- * max((out - 1) * stride + k - in, 0), the odd one at the end. */
-void am__window_axis(int64_t in, int64_t k, int64_t stride, int same, int64_t *out,
-                     int64_t *pad_before);
+/* A 2-D sliding window over a (h, w, c) input (Conv2D, MaxPooling2D): kernel kh x kw, strides
+ * sh x sw, output oh x ow x oc, and the padding before the first row and column, by TensorFlow's
+ * rule. "valid": no padding, out = (in - k) / stride + 1 (0 if the window does not fit). "same":
+ * out = ceil(in / stride), total padding max((out - 1) * stride + k - in, 0), the odd one at the
+ * end. Reads l->in_shape[0], l->cfg.strides and l->cfg.padding_same. */
+struct am__window2d {
+    int64_t h, w, c, kh, kw, sh, sw, oh, ow, oc, pad_top, pad_left;
+};
+struct am__window2d am__window2d_of(const struct am__layer *l, const int kernel[2],
+                                    int64_t out_channels);
 
 /* Activations, in place on n rows of `width` values (softmax is per row). */
 void am__activation_forward(enum am__activation a, float *y, int64_t rows, int64_t width);

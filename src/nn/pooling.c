@@ -6,23 +6,9 @@
 #include "core/internal.h"
 
 
-struct pool_geometry {
-    int64_t h, w, c, oh, ow, ph, pw, sh, sw, pad_top, pad_left;
-};
-
-static struct pool_geometry pool_geometry(const struct am__layer *l)
+static struct am__window2d pool_geometry(const struct am__layer *l)
 {
-    struct pool_geometry g;
-    g.h = l->in_shape[0].dim[0];
-    g.w = l->in_shape[0].dim[1];
-    g.c = l->in_shape[0].dim[2];
-    g.ph = l->cfg.pool[0];
-    g.pw = l->cfg.pool[1];
-    g.sh = l->cfg.strides[0];
-    g.sw = l->cfg.strides[1];
-    am__window_axis(g.h, g.ph, g.sh, l->cfg.padding_same, &g.oh, &g.pad_top);
-    am__window_axis(g.w, g.pw, g.sw, l->cfg.padding_same, &g.ow, &g.pad_left);
-    return g;
+    return am__window2d_of(l, l->cfg.pool, l->in_shape[0].dim[2]);
 }
 
 static int pool_configure(struct am__layer *l, const cJSON *cfg)
@@ -46,10 +32,10 @@ static int pool_build(struct am__layer *l)
         return am__layer_fail(l, AMUSE_ESHAPE,
                               "input must be (height, width, channels), got %d axes",
                               l->in_shape[0].ndim);
-    struct pool_geometry g = pool_geometry(l);
+    struct am__window2d g = pool_geometry(l);
     if (g.oh < 1 || g.ow < 1)
         return am__layer_fail(l, AMUSE_ESHAPE, "pool %lldx%lld is larger than the input %lldx%lld",
-                              (long long)g.ph, (long long)g.pw, (long long)g.h, (long long)g.w);
+                              (long long)g.kh, (long long)g.kw, (long long)g.h, (long long)g.w);
     int64_t out[3] = {g.oh, g.ow, g.c};
     return amuse_shape_make(&l->out_shape[0], 3, out);
 }
@@ -63,7 +49,7 @@ static size_t pool_workspace(const struct am__layer *l, int64_t batch)
  * The channel loop is innermost so it runs over contiguous memory. */
 static void pool_forward(struct am__layer *l, struct am__call *c)
 {
-    struct pool_geometry g = pool_geometry(l);
+    struct am__window2d g = pool_geometry(l);
     int32_t *arg = c->work;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t b = 0; b < c->batch; b++)
@@ -74,11 +60,11 @@ static void pool_forward(struct am__layer *l, struct am__call *c)
                 float *best = c->out[0] + o;
                 int32_t *where = arg + o;
                 int first = 1;
-                for (int64_t ky = 0; ky < g.ph; ky++) {
+                for (int64_t ky = 0; ky < g.kh; ky++) {
                     int64_t iy = oy * g.sh - g.pad_top + ky;
                     if (iy < 0 || iy >= g.h)
                         continue;
-                    for (int64_t kx = 0; kx < g.pw; kx++) {
+                    for (int64_t kx = 0; kx < g.kw; kx++) {
                         int64_t ix = ox * g.sw - g.pad_left + kx;
                         if (ix < 0 || ix >= g.w)
                             continue;
@@ -112,7 +98,7 @@ static void pool_backward(struct am__layer *l, struct am__call *c)
 {
     if (!c->din[0])
         return;
-    struct pool_geometry g = pool_geometry(l);
+    struct am__window2d g = pool_geometry(l);
     if (!l->forward_training) {
         /* An inference-mode forward kept no argmax: find it again (same outputs). */
         struct am__call again = *c;
