@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# serve.sh - the model server under load: wrk drives KServe V2 infer requests (one t10k image
+# each, FP32 [1, 28, 28, 1]) at the seed CNN, at 1, 8, 32 and 64 connections, with dynamic
+# batching off (--max-batch-size 1) and on (--max-batch-size 32), in one invocation.
+# Writes bench/results/serve.json (serve-quick.json with --quick): per setting rps, p50_ms,
+# p99_ms, errors and the mean batch size the server formed; and batching_gain = rps with
+# batching / rps without, at 32 connections. The last line summarises.
+#
+#   bench/serve.sh            15 s per setting (about 3 minutes)
+#   bench/serve.sh --quick    5 s per setting (about 1.5 minutes)
+#   bench/serve.sh --soak     5 minutes at 32 connections with batching: errors and resident
+#                             memory growth (writes bench/results/serve-soak.json)
+#
+# The model is out/fashion-cnn when the quick start has trained it, else a 1-epoch CNN trained
+# here. Everything runs on 127.0.0.1; the server gets one HTTP thread per connection (plus 8).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=full duration=15
+case "${1:-}" in
+  "") ;;
+  --quick) mode=quick duration=5 ;;
+  --soak) mode=soak duration=300 ;;
+  -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  *) echo "serve.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+esac
+
+command -v wrk >/dev/null || scripts/deps.sh wrk
+command -v curl >/dev/null || scripts/deps.sh curl
+if [ ! -x build/amuse ]; then
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build build -j"$(nproc)" >/dev/null
+fi
+amuse=$(pwd)/build/amuse
+tmp=$(mktemp -d)
+server=""
+cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+mkdir -p "$tmp/repo/fashion-cnn"
+if [ -f out/fashion-cnn/model.safetensors ]; then
+  cp -r out/fashion-cnn "$tmp/repo/fashion-cnn/1"
+else
+  echo "serve.sh: training a 1-epoch CNN for the benchmark (out/fashion-cnn is missing)" >&2
+  "$amuse" train models/fashion-cnn.json --epochs 1 --train-limit 12800 --no-eval -q \
+    --output "$tmp/repo/fashion-cnn/1"
+fi
+key=$("$amuse" keys create --tenant bench --scope admin --db "$tmp/keys.db" 2>/dev/null)
+
+# One real t10k image as a V2 FP32 request.
+python3 - "$tmp/body.json" <<'PY'
+import gzip, json, sys
+raw = gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").read()
+pixels = [b / 255.0 for b in raw[16:16 + 784]]
+json.dump({"id": "bench", "inputs": [{"name": "input", "shape": [1, 28, 28, 1],
+           "datatype": "FP32", "data": pixels}]}, open(sys.argv[1], "w"))
+PY
+
+port=$((20000 + RANDOM % 20000))
+start_server() { # $1 = max batch size, $2 = HTTP threads
+  "$amuse" serve --repository "$tmp/repo" --db "$tmp/keys.db" --port "$port" --no-access-log \
+    --max-batch-size "$1" --threads "$2" --max-queue-size 1024 2>"$tmp/serve.log" &
+  server=$!
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$port/v2/health/ready" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "serve.sh: the server did not become ready:" >&2; cat "$tmp/serve.log" >&2; exit 1
+}
+stop_server() { kill -TERM "$server"; wait "$server" || true; server=""; }
+stats() { # inference_count execution_count
+  curl -sf -H "Authorization: Bearer $key" "http://127.0.0.1:$port/v2/models/fashion-cnn/stats" |
+    python3 -c 'import json,sys; s=json.load(sys.stdin)["model_stats"][0]; print(s["inference_count"], s["execution_count"])'
+}
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
+run_wrk() { # $1 = connections, $2 = seconds -> one JSON object with the batch size added
+  local before after
+  before=$(stats)
+  BODY="$tmp/body.json" KEY="$key" wrk -t "$(( $1 < 2 ? 1 : 2 ))" -c "$1" -d "${2}s" --timeout 10s \
+    -s bench/serve_wrk.lua "http://127.0.0.1:$port/v2/models/fashion-cnn/infer" >"$tmp/wrk.out"
+  after=$(stats)
+  python3 - "$before" "$after" "$1" "$tmp/wrk.out" <<'PY'
+import json, sys
+before, after, conns = sys.argv[1].split(), sys.argv[2].split(), int(sys.argv[3])
+line = [l for l in open(sys.argv[4]) if l.startswith("WRK_JSON ")][-1]
+r = json.loads(line[len("WRK_JSON "):])
+items = int(after[0]) - int(before[0]); batches = int(after[1]) - int(before[1])
+r["connections"] = conns
+r["mean_batch_size"] = round(items / batches, 2) if batches else 0
+print(json.dumps(r))
+PY
+}
+
+results="$tmp/results.jsonl"
+if [ "$mode" = soak ]; then
+  start_server 32 40
+  run_wrk 32 5 >/dev/null                        # warm up: buffers, page cache
+  rss0=$(rss_kb)
+  run_wrk 32 "$duration" >"$results"
+  rss1=$(rss_kb)
+  stop_server
+  python3 - "$results" "$rss0" "$rss1" <<'PY'
+import json, sys
+r = json.loads(open(sys.argv[1]).read())
+rss0, rss1 = int(sys.argv[2]), int(sys.argv[3])
+out = {"mode": "soak", "seconds": r["seconds"], "connections": 32, "requests": r["requests"],
+       "rps": r["rps"], "p99_ms": r["p99_ms"], "errors": r["errors"],
+       "rss_start_mb": round(rss0 / 1024, 1), "rss_end_mb": round(rss1 / 1024, 1),
+       "rss_growth_percent": round(100.0 * (rss1 - rss0) / rss0, 2)}
+json.dump(out, open("bench/results/serve-soak.json", "w"), indent=1)
+print("serve soak: %d requests in %.0f s, %d errors, RSS %.1f -> %.1f MB (%+.2f%%)" % (
+      out["requests"], out["seconds"], out["errors"], out["rss_start_mb"], out["rss_end_mb"],
+      out["rss_growth_percent"]))
+PY
+  exit 0
+fi
+
+for batch in 1 32; do
+  start_server "$batch" 72
+  run_wrk 8 2 >/dev/null                         # warm up
+  for c in 1 8 32 64; do
+    echo "== max_batch_size $batch, $c connections, ${duration}s" >&2
+    run_wrk "$c" "$duration" | python3 -c "import json,sys; r=json.load(sys.stdin); r['max_batch_size']=$batch; print(json.dumps(r))" >>"$results"
+    tail -1 "$results" >&2
+  done
+  stop_server
+done
+
+out=bench/results/serve$([ "$mode" = quick ] && echo -quick).json
+python3 - "$results" "$out" "$mode" "$duration" <<'PY'
+import json, platform, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+def find(batch, c):
+    return next(r for r in rows if r["max_batch_size"] == batch and r["connections"] == c)
+gain = find(32, 32)["rps"] / find(1, 32)["rps"]
+out = {"mode": sys.argv[3], "seconds_per_setting": int(sys.argv[4]), "model": "fashion-cnn",
+       "request": "V2 infer, FP32 [1,28,28,1]", "nproc": __import__("os").cpu_count(),
+       "settings": rows, "batching_gain": round(gain, 2),
+       "p99_ms_batching_32_connections": find(32, 32)["p99_ms"],
+       "errors": sum(r["errors"] for r in rows)}
+tmp = sys.argv[2] + ".tmp"
+json.dump(out, open(tmp, "w"), indent=1)
+__import__("os").replace(tmp, sys.argv[2])
+print("serve: batching_gain %.2f at 32 connections (%.0f vs %.0f rps), p99 %.1f ms with batching, "
+      "%d errors" % (gain, find(32, 32)["rps"], find(1, 32)["rps"], find(32, 32)["p99_ms"],
+                     out["errors"]))
+PY

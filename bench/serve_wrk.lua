@@ -1,0 +1,22 @@
+-- serve_wrk.lua - wrk script for bench/serve.sh: POSTs one KServe V2 infer request (read from
+-- the file named by BODY) with the key in KEY, and prints a JSON summary line at the end.
+local body_file = os.getenv("BODY")
+local key = os.getenv("KEY")
+local f = assert(io.open(body_file, "rb"))
+local body = f:read("*a")
+f:close()
+
+wrk.method = "POST"
+wrk.body = body
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. key
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  local errors = e.connect + e.read + e.write + e.status + e.timeout
+  io.write(string.format(
+    'WRK_JSON {"requests": %d, "seconds": %.3f, "rps": %.1f, "p50_ms": %.3f, "p99_ms": %.3f, ' ..
+    '"errors": %d, "status_errors": %d, "timeouts": %d}\n',
+    summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, errors, e.status, e.timeout))
+end
