@@ -181,7 +181,7 @@ static void conv_forward(struct am__layer *l, struct am__call *c)
     struct conv_plan p = plan(l, c->batch);
     const struct am__window2d *g = &p.g;
     const float *kernel = l->w[0].value, *bias = l->cfg.use_bias ? l->w[1].value : NULL;
-#pragma omp parallel for num_threads(p.threads) schedule(static)
+#pragma omp parallel for num_threads(p.threads) schedule(static) if (p.n_chunks > 1)
     for (int64_t k = 0; k < p.n_chunks; k++) {
         float *cols = (float *)c->work + (size_t)omp_get_thread_num() * thread_floats(&p);
         int64_t b0 = k * p.chunk, nb = c->batch - b0 < p.chunk ? c->batch - b0 : p.chunk;
@@ -211,7 +211,7 @@ static void conv_backward(struct am__layer *l, struct am__call *c)
         float *partial = (float *)c->work + (size_t)t * stride + p.rows_per_chunk * (p.kdim + g->oc);
         memset(partial, 0, (size_t)(wsize + g->oc) * sizeof(float));
     }
-#pragma omp parallel for num_threads(p.threads) schedule(static)
+#pragma omp parallel for num_threads(p.threads) schedule(static) if (p.n_chunks > 1)
     for (int64_t k = 0; k < p.n_chunks; k++) {
         float *cols = (float *)c->work + (size_t)omp_get_thread_num() * stride;
         float *dz_buf = cols + p.rows_per_chunk * p.kdim;
