@@ -4,7 +4,7 @@
 # random 127.0.0.1 port with a temporary SQLite key database; driven with curl (and python3's
 # stdlib for PNGs, JSON checks and a raw-socket client). Covers health without a key, 401/403,
 # revocation, metadata, FP32 and base64 PNG inference (the label must equal `amuse predict`'s),
-# word vectors, every malformed-body 400, 413, 404/405, 503 from a full queue, 504, dynamic
+# word vectors, the OpenAI-compatible routes and their error shape, every malformed-body 400, 413, 404/405, 503 from a full queue, 504, dynamic
 # batching (a batch above 1), reload through the admin route, the config file and environment,
 # graceful SIGTERM drain, and that docs/openapi.yaml names every routed path.
 #
@@ -16,21 +16,9 @@ AMUSE=$(realpath "$1")
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 DATA=/usr/share/datasets/fashion-mnist
 PYTHON=/usr/bin/python3
-passed=0
-failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
-check() { # check NAME CONDITION-EXIT-STATUS DETAIL
-    if [ "$2" -eq 0 ]; then ok "$1"; else bad "$1: $3"; fi
-}
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/amuse-cli-serve.XXXXXX")
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+# shellcheck source=serve_lib.sh
+. "$SRC/tests/serve_lib.sh"
+serve_lib_init cli-serve
 
 for need in "$DATA/t10k-images-idx3-ubyte.gz" /usr/bin/curl "$PYTHON"; do
     if [ ! -e "$need" ]; then
@@ -126,68 +114,6 @@ label=$("$AMUSE" predict "$REPO/fashion/1" "$TMP/img.png" --json -k 1 2>"$TMP/pr
     "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["top"][0]["label"])')
 [ -n "$label" ] || bad "amuse predict gave no label: $(cat "$TMP/predict.err")"
 
-# ------------------------------------------------------------------ helpers
-
-# start_server NAME [options...]: start amuse serve in the background on a free port; sets PORT,
-# URL, SERVER_PID; the log is $TMP/NAME.log. Waits (bounded) for "ready".
-start_server() {
-    local name=$1
-    shift
-    "$AMUSE" serve --host 127.0.0.1 --port 0 --repository "$REPO" --db "$TMP/keys.db" \
-        --model-threads 1 "$@" >"$TMP/$name.out" 2>"$TMP/$name.log" &
-    SERVER_PID=$!
-    PIDS+=("$SERVER_PID")
-    for _ in $(seq 1 600); do
-        grep -q '^amuse: ready' "$TMP/$name.log" && break
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$TMP/$name.log" | head -n 1)
-    if [ -z "$PORT" ] || ! grep -q '^amuse: ready' "$TMP/$name.log"; then
-        bad "server $name did not start: $(tail -n 5 "$TMP/$name.log")"
-        return 1
-    fi
-    URL="http://127.0.0.1:$PORT"
-}
-
-# stop_server: SIGTERM, wait (bounded), return the exit status.
-stop_server() {
-    kill -TERM "$SERVER_PID" 2>/dev/null
-    for _ in $(seq 1 300); do
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -KILL "$SERVER_PID"
-        wait "$SERVER_PID" 2>/dev/null
-        return 99
-    fi
-    wait "$SERVER_PID"
-}
-
-# req METHOD PATH KEY [BODY-FILE]: prints the HTTP status; body in $TMP/body, headers in $TMP/hdr.
-req() {
-    local args=(-s -o "$TMP/body" -D "$TMP/hdr" -w '%{http_code}' --max-time 30 -X "$1")
-    [ -n "$3" ] && args+=(-H "Authorization: Bearer $3")
-    [ -n "${4:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "@$4")
-    curl "${args[@]}" "$URL$2"
-}
-
-# expect NAME STATUS NEEDLE METHOD PATH KEY [BODY]: status matches and the body contains NEEDLE.
-expect() {
-    local name=$1 want=$2 needle=$3
-    shift 3
-    local got
-    got=$(req "$@")
-    if [ "$got" != "$want" ]; then
-        bad "$name: status $got, expected $want: $(head -c 300 "$TMP/body")"
-    elif ! grep -qF -- "$needle" "$TMP/body"; then
-        bad "$name: body does not contain '$needle': $(head -c 300 "$TMP/body")"
-    else
-        ok "$name ($got): $(head -c 140 "$TMP/body")"
-    fi
-}
-
 # ------------------------------------------------------------------ server 1: the main one
 
 start_server main --threads 16 --max-body-bytes 65536 --max-queue-delay-us 20000 \
@@ -246,6 +172,48 @@ check "PNG reply echoes the id" $? "$(head -c 200 "$TMP/body")"
 expect "infer on the served version's path" 200 '"model_version": "1"' POST /v2/models/fashion/versions/1/infer "$INFER" "$TMP/fp32.json"
 expect "word vectors" 200 '"data": [1,2,3,5,-1,0,0.5,2]' POST /v2/models/words/infer "$INFER" "$TMP/words.json"
 expect "word vectors: unknown word" 400 "'zebra' is not in the vocabulary" POST /v2/models/words/infer "$INFER" "$TMP/oov.json"
+
+# OpenAI-compatible routes: list format, embeddings as the mean of the known tokens' vectors,
+# OpenAI's error shape on /v1 (auth failures included), KServe's everywhere else.
+echo '{"model": "words", "input": "King, QUEEN and a zebra."}' >"$TMP/emb1.json"
+echo '{"model": "words", "input": ["banana", "queen"], "encoding_format": "float"}' >"$TMP/emb2.json"
+echo '{"model": "words", "input": "queen", "encoding_format": "base64"}' >"$TMP/emb64.json"
+echo '{"model": "words", "input": ["queen", "zebra okapi"]}' >"$TMP/embunk.json"
+echo '{"model": "words", "input": [1, 2, 3]}' >"$TMP/embids.json"
+echo '{"model": "words"}' >"$TMP/embnone.json"
+echo '{"model": "fashion", "input": "king"}' >"$TMP/embnet.json"
+echo '{"model": "nope", "input": "king"}' >"$TMP/embnope.json"
+echo '{"model": "words", "input": "king", "encoding_format": "int8"}' >"$TMP/embfmt.json"
+echo '{"model": "words", "input": "king", "dimensions": 2}' >"$TMP/embdim.json"
+expect "GET /v1/models: OpenAI list" 200 '"object": "list"' GET /v1/models "$INFER"
+"$PYTHON" - "$TMP/body" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+ids = sorted(m["id"] for m in r["data"])
+assert ids == ["fashion", "words"], ids
+assert all(m["object"] == "model" and m["owned_by"] == "amuse" and isinstance(m["created"], int)
+           and m["created"] > 1600000000 for m in r["data"]), r
+PY
+check "/v1/models lists fashion and words with object, created, owned_by" $? "$(head -c 300 "$TMP/body")"
+expect "embeddings of a string: mean of king and queen, zebra skipped" 200 '"embedding": [1,2,3,4.5]' POST /v1/embeddings "$INFER" "$TMP/emb1.json"
+grep -q '"usage": {"prompt_tokens": 5, "total_tokens": 5}' "$TMP/body" && grep -q '"model": "words"' "$TMP/body"
+check "embeddings usage counts every token (5, known or not)" $? "$(head -c 300 "$TMP/body")"
+expect "embeddings of a list" 200 '"index": 1, "embedding": [1,2,3,5]' POST /v1/embeddings "$INFER" "$TMP/emb2.json"
+expect "embeddings as base64 float32" 200 '"embedding": "AACAPwAAAEAAAEBAAACgQA=="' POST /v1/embeddings "$INFER" "$TMP/emb64.json"
+expect "embeddings: an input with no known word" 400 '"message": "input[1]: no word of the text is in the vocabulary' POST /v1/embeddings "$INFER" "$TMP/embunk.json"
+grep -q '"type": "invalid_request_error"' "$TMP/body"
+check "400 on /v1 has OpenAI's error type" $? "$(cat "$TMP/body")"
+expect "embeddings: token ids" 400 "input[0] must be a string" POST /v1/embeddings "$INFER" "$TMP/embids.json"
+expect "embeddings: no input" 400 "input must be a string or an array of strings" POST /v1/embeddings "$INFER" "$TMP/embnone.json"
+expect "embeddings: not a word-vector model" 400 "not a word-vector model" POST /v1/embeddings "$INFER" "$TMP/embnet.json"
+expect "embeddings: unknown model" 404 '"code": "not_found"' POST /v1/embeddings "$INFER" "$TMP/embnope.json"
+expect "embeddings: bad encoding_format" 400 "encoding_format must be" POST /v1/embeddings "$INFER" "$TMP/embfmt.json"
+expect "embeddings: dimensions other than the model's" 400 "dimensions: model 'words' gives 4-dimensional" POST /v1/embeddings "$INFER" "$TMP/embdim.json"
+expect "embeddings: bad JSON" 400 "invalid JSON at byte" POST /v1/embeddings "$INFER" "$TMP/bad.json"
+expect "/v1 without a key: OpenAI 401" 401 '"type": "authentication_error", "param": null, "code": "invalid_api_key"' GET /v1/models ""
+expect "/v1 wrong method: OpenAI 405" 405 '"code": "method_not_allowed"' GET /v1/embeddings "$INFER"
+expect "/v1 unknown route: OpenAI 404" 404 '"error": {"message": "no route' GET /v1/nothing "$INFER"
+expect "/v2 errors keep KServe's shape" 404 '"error": "model' GET /v2/models/nope "$INFER"
 
 # Malformed bodies: 400 with a message naming what is wrong.
 expect "bad JSON" 400 "invalid JSON at byte" POST /v2/models/fashion/infer "$INFER" "$TMP/bad.json"

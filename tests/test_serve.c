@@ -1,5 +1,5 @@
 /* test_serve.c - the server's parts on their own: the JSON depth pre-check, V2 request decoding
- * and its messages, route matching, the dynamic batcher (batches form, a full queue is refused, a
+ * and its messages, route matching, the OpenAI error shape, the dynamic batcher (batches form, a full queue is refused, a
  * deadline cancels queued work, partial results reach the waiter in order), and the key store
  * (hash-only storage, verification, revocation, the salt surviving a reopen). The whole server
  * over HTTP is tests/cli_serve.sh. */
@@ -87,6 +87,36 @@ TEST(route_matching)
             ASSERT_TRUE(strncmp(path, "/v2/health/", 11) == 0);
         }
     ASSERT_EQ_INT(public_routes, 2);
+}
+
+TEST(openai_error_shape)
+{
+    ASSERT_TRUE(am__openai_path("/v1/models"));
+    ASSERT_TRUE(am__openai_path("/v1"));
+    ASSERT_TRUE(!am__openai_path("/v10/models"));
+    ASSERT_TRUE(!am__openai_path("/v2/models"));
+    struct am__buf b = {0};
+    am__openai_error(&b, 401, "no \"key\"");
+    ASSERT_STR_EQ(b.data, "{\"error\": {\"message\": \"no \\\"key\\\"\", \"type\": "
+                          "\"authentication_error\", \"param\": null, \"code\": "
+                          "\"invalid_api_key\"}}");
+    am__buf_release(&b);
+    am__openai_error(&b, 422, "x");
+    ASSERT_CONTAINS(b.data, "\"type\": \"invalid_request_error\"");
+    am__buf_release(&b);
+    am__openai_error(&b, 502, "x");
+    ASSERT_CONTAINS(b.data, "\"type\": \"server_error\"");
+    am__buf_release(&b);
+    /* the error shape follows the path */
+    struct am__request r;
+    memset(&r, 0, sizeof r);
+    r.url = "/v1/embeddings";
+    am__reply_error(&r, 400, "input must be a string");
+    ASSERT_CONTAINS(r.out.data, "\"code\": \"invalid_request\"");
+    r.url = "/v2/models/m/infer";
+    am__reply_error(&r, 400, "bad");
+    ASSERT_STR_EQ(r.out.data, "{\"error\": \"bad\"}");
+    am__buf_release(&r.out);
 }
 
 /* ------------------------------------------------------------------ batcher */
@@ -305,6 +335,7 @@ int main(void)
     RUN(json_depth_check);
     RUN(v2_parse_messages);
     RUN(route_matching);
+    RUN(openai_error_shape);
     RUN(batcher_forms_batches);
     RUN(batcher_full_queue_and_timeout);
     RUN(batcher_partial_results);

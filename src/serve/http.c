@@ -3,6 +3,7 @@
  * once), routing, the API-key check (default deny), the handler, the response, and one JSON
  * access-log line per request (method, path, status, duration, model, key id prefix; never the
  * payload). Handlers run on MHD's pool threads and only decode/encode: model math is the batchers'.
+ * Error bodies take OpenAI's shape on /v1/... paths (openai.c), KServe's elsewhere.
  * Not here: multipart bodies, streamed (SSE) responses, CORS, rate limits - later phases add them
  * here around the same request object. */
 #define _GNU_SOURCE
@@ -25,6 +26,10 @@ void am__reply_error(struct am__request *r, int status, const char *fmt, ...)
     va_end(ap);
     am__buf_release(&r->out);
     r->status = status;
+    if (am__openai_path(r->url)) {
+        am__openai_error(&r->out, status, msg);
+        return;
+    }
     am__buf_puts(&r->out, "{\"error\": ");
     am__buf_json_string(&r->out, msg);
     am__buf_puts(&r->out, "}");

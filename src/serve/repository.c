@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #define MAX_VERSIONS 256
@@ -174,6 +175,7 @@ static int load_version(struct am__repository *r, const char *name, int64_t vers
     if (!m)
         return am__fail(AMUSE_ENOMEM, "out of memory");
     m->version = version;
+    m->created = (int64_t)time(NULL);
     m->max_batch_size = r->bo.max_batch_size;
     m->model_threads = r->model_threads;
     m->name = strdup(name);

@@ -22,6 +22,8 @@ const struct am__route am__routes[] = {
     {"POST", "/v2/repository/index", AMUSE_SCOPE_ADMIN, am__handle_repository_index},
     {"POST", "/v2/repository/models/{model}/load", AMUSE_SCOPE_ADMIN,
      am__handle_repository_load},
+    {"GET", "/v1/models", AMUSE_SCOPE_INFER, am__handle_openai_models},
+    {"POST", "/v1/embeddings", AMUSE_SCOPE_INFER, am__handle_openai_embeddings},
     {NULL, NULL, 0, NULL},
 };
 

@@ -4,6 +4,7 @@
  *   router.c      the routing table and path matching
  *   handlers.c    one function per route: decode, hand to the model's batcher, encode
  *   v2.c          KServe V2 JSON: request decoding into tensors, response encoding
+ *   openai.c      OpenAI-compatible routes (/v1/models, /v1/embeddings) and their error format
  *   json.c        growable output buffer, JSON string escaping, the nesting-depth pre-check
  *   repository.c  <repo>/<model>/<version>/ loading, versions, reload with an atomic swap
  *   batcher.c     per-model bounded queue + worker thread forming dynamic batches
@@ -54,6 +55,11 @@ void am__buf_release(struct am__buf *b);
 /* Check JSON nesting before parsing: AMUSE_EFORMAT naming the byte offset where depth exceeds
  * max_depth (brackets inside strings do not count). */
 int am__json_depth_check(const char *s, size_t len, int max_depth);
+
+struct cJSON;
+/* Parse a request body that must be one JSON object: empty body, depth, syntax (with the byte
+ * offset, or "truncated") and "must be an object" errors are AMUSE_EFORMAT with a message. */
+int am__json_parse_object(const char *body, size_t len, int max_depth, struct cJSON **doc);
 
 /* ------------------------------------------------------------------------------- log */
 
@@ -151,6 +157,7 @@ struct amuse_word_vectors;
 struct am__model {
     char *name;
     int64_t version;
+    int64_t created; /* Unix seconds when this version was loaded (OpenAI's "created") */
     char *dir;
     int kind;
     struct amuse_model *net;        /* network models: used only on the batcher's worker */
@@ -267,7 +274,8 @@ extern const struct am__route am__routes[];
 const struct am__route *am__route_match(const char *method, const char *path,
                                         struct am__request *r, int *path_matched);
 
-/* Set an {"error": "..."} reply. */
+/* Set an error reply: {"error": "..."} (KServe V2 and the admin routes), or on /v1/... paths
+ * OpenAI's {"error": {"message", "type", "param", "code"}} with type and code from the status. */
 void am__reply_error(struct am__request *r, int status, const char *fmt, ...) AM__PRINTF(3, 4);
 /* Map a library status to an HTTP status and reply with amuse_last_error(). */
 void am__reply_status(struct am__request *r, int status, int http_status);
@@ -282,6 +290,12 @@ void am__handle_infer(struct am__request *r);
 void am__handle_model_stats(struct am__request *r);
 void am__handle_repository_index(struct am__request *r);
 void am__handle_repository_load(struct am__request *r);
+
+/* openai.c */
+int am__openai_path(const char *url); /* 1 for /v1 and /v1/... */
+void am__openai_error(struct am__buf *b, int status, const char *message);
+void am__handle_openai_models(struct am__request *r);
+void am__handle_openai_embeddings(struct am__request *r);
 
 /* ---------------------------------------------------------------------------- server */
 
