@@ -4,7 +4,8 @@
 # random 127.0.0.1 port with a temporary SQLite key database; driven with curl (and python3's
 # stdlib for PNGs, JSON checks and a raw-socket client). Covers health without a key, 401/403,
 # revocation, metadata, FP32 and base64 PNG inference (the label must equal `amuse predict`'s),
-# word vectors, the OpenAI-compatible routes and their error shape, every malformed-body 400, 413, 404/405, 503 from a full queue, 504, dynamic
+# word vectors, the OpenAI-compatible routes and their error shape, the domain routes (image
+# classification from multipart or raw uploads, similar words, analogies), every malformed-body 400, 413, 404/405, 503 from a full queue, 504, dynamic
 # batching (a batch above 1), reload through the admin route, the config file and environment,
 # graceful SIGTERM drain, and that docs/openapi.yaml names every routed path.
 #
@@ -61,8 +62,8 @@ fi
 # Version 2 is broken: the server must log it, skip it and serve version 1.
 mkdir -p "$REPO/fashion/2"
 echo '{"name": "broken", "model": ' >"$REPO/fashion/2/config.json"
-# A three-word vectors file in word2vec text format.
-printf '3 4\nking 1 2 3 4\nqueen 1 2 3 5\nbanana -1 0 0.5 2\n' >"$REPO/words/1/vectors.txt"
+# A four-word vectors file in word2vec text format.
+printf '4 4\nking 1 2 3 4\nqueen 1 2 3 5\nbanana -1 0 0.5 2\nprince 1 2 4 4\n' >"$REPO/words/1/vectors.txt"
 echo '{"type": "word2vec", "vectors": "vectors.txt"}' >"$REPO/words/1/config.json"
 
 # Images (stdlib only) and the request bodies built from them.
@@ -214,6 +215,94 @@ expect "/v1 without a key: OpenAI 401" 401 '"type": "authentication_error", "par
 expect "/v1 wrong method: OpenAI 405" 405 '"code": "method_not_allowed"' GET /v1/embeddings "$INFER"
 expect "/v1 unknown route: OpenAI 404" 404 '"error": {"message": "no route' GET /v1/nothing "$INFER"
 expect "/v2 errors keep KServe's shape" 404 '"error": "model' GET /v2/models/nope "$INFER"
+
+# Domain routes. Images: multipart (curl -F), raw image/* body, then the failures.
+# creq NAME WANT NEEDLE PATH CURL-ARGS...: POST with the infer key and extra curl arguments.
+creq() {
+    local name=$1 want=$2 needle=$3 path=$4
+    shift 4
+    local got
+    got=$(curl -s -o "$TMP/body" -D "$TMP/hdr" -w '%{http_code}' --max-time 30 \
+        -H "Authorization: Bearer $INFER" "$@" "$URL$path")
+    if [ "$got" != "$want" ]; then
+        bad "$name: status $got, expected $want: $(head -c 300 "$TMP/body")"
+    elif ! grep -qF -- "$needle" "$TMP/body"; then
+        bad "$name: body does not contain '$needle': $(head -c 300 "$TMP/body")"
+    else
+        ok "$name ($got): $(head -c 140 "$TMP/body")"
+    fi
+}
+"$PYTHON" - "$TMP" <<'PY'
+import sys
+tmp = sys.argv[1]
+img = open(tmp + "/img.png", "rb").read()
+def part(name, data, filename=None, ctype=None):
+    head = b'--XyZb0undary\r\nContent-Disposition: form-data; name="' + name.encode() + b'"'
+    if filename:
+        head += b'; filename="' + filename.encode() + b'"'
+    head += b"\r\n"
+    if ctype:
+        head += b"Content-Type: " + ctype.encode() + b"\r\n"
+    return head + b"\r\n" + data + b"\r\n"
+form = part("model", b"fashion") + part("top_k", b"2") + part("file", img, "shoe.png", "image/png") + b"--XyZb0undary--\r\n"
+open(tmp + "/form.bin", "wb").write(form)
+open(tmp + "/form-truncated.bin", "wb").write(form[: len(form) // 2])
+open(tmp + "/form-text.bin", "wb").write(part("file", b"just some text\n" * 20, "notes.txt", "text/plain") + b"--XyZb0undary--\r\n")
+open(tmp + "/form-nofile.bin", "wb").write(part("model", b"fashion") + b"--XyZb0undary--\r\n")
+open(tmp + "/notimage.bin", "wb").write(b"This is a text file, not a picture.\n" * 4)
+PY
+MP='Content-Type: multipart/form-data; boundary=XyZb0undary'
+creq "classify: multipart file (curl -F), label as amuse predict" 200 "\"labels\": [{\"label\": \"$label\", \"probability\": " \
+    "/v1/images/classify?model=fashion&top_k=3" -F "file=@$TMP/img.png"
+"$PYTHON" - "$TMP/body" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+p = [l["probability"] for l in r["labels"]]
+assert r["model"] == "fashion" and len(p) == 3 and p == sorted(p, reverse=True) and 0 < sum(p) <= 1.0001, r
+PY
+check "classify: 3 labels, probabilities in descending order" $? "$(head -c 300 "$TMP/body")"
+creq "classify: model and top_k as form fields" 200 '"label"' /v1/images/classify -H "$MP" --data-binary "@$TMP/form.bin"
+[ "$(grep -o '"label"' "$TMP/body" | wc -l)" -eq 2 ]
+check "classify: top_k=2 from the form gives 2 labels" $? "$(head -c 300 "$TMP/body")"
+creq "classify: raw image/png body" 200 "\"label\": \"$label\"" "/v1/images/classify?model=fashion" -H 'Content-Type: image/png' --data-binary "@$TMP/img.png"
+creq "classify: truncated multipart body" 400 "truncated multipart/form-data" "/v1/images/classify" -H "$MP" --data-binary "@$TMP/form-truncated.bin"
+creq "classify: a text file uploaded" 400 "file: not a PNG, JPEG, BMP or GIF image" "/v1/images/classify?model=fashion" -H "$MP" --data-binary "@$TMP/form-text.bin"
+creq "classify: raw body that is not an image" 400 "file: not a PNG" "/v1/images/classify?model=fashion" -H 'Content-Type: image/png' --data-binary "@$TMP/notimage.bin"
+creq "classify: form without a file field" 400 "'file' field" "/v1/images/classify" -H "$MP" --data-binary "@$TMP/form-nofile.bin"
+creq "classify: JSON body" 415 "Content-Type must be multipart/form-data" "/v1/images/classify?model=fashion" -H 'Content-Type: application/json' --data-binary "@$TMP/fp32.json"
+creq "classify: no model" 400 "model: give the model's name" "/v1/images/classify" -H 'Content-Type: image/png' --data-binary "@$TMP/img.png"
+creq "classify: a word-vector model" 400 "not an image classifier" "/v1/images/classify?model=words" -H 'Content-Type: image/png' --data-binary "@$TMP/img.png"
+creq "classify: bad top_k" 400 "top_k must be a whole number from 1 to 1000" "/v1/images/classify?model=fashion&top_k=0" -H 'Content-Type: image/png' --data-binary "@$TMP/img.png"
+
+# Words: nearest neighbours and analogies on the four-word model.
+expect "words/similar" 200 '"results": [{"word": "king", "score": 0.99' GET "/v1/words/similar?model=words&word=Queen&k=2" "$INFER"
+"$PYTHON" - "$TMP/body" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert [h["word"] for h in r["results"]] == ["king", "prince"] and r["positive"] == ["queen"], r
+PY
+check "words/similar: k=2 neighbours of Queen (looked up lower-cased), best first" $? "$(head -c 300 "$TMP/body")"
+expect "words/similar: unknown word" 400 "word: 'zebra' is not in the vocabulary of model 'words'" GET "/v1/words/similar?model=words&word=zebra" "$INFER"
+expect "words/similar: no word" 400 "word: give the word" GET "/v1/words/similar?model=words" "$INFER"
+expect "words/similar: bad k" 400 "k must be a whole number from 1 to 100, not 'lots'" GET "/v1/words/similar?model=words&word=king&k=lots" "$INFER"
+expect "words/similar: an image model" 400 "not a word-vector model" GET "/v1/words/similar?model=fashion&word=king" "$INFER"
+expect "words/similar: unknown model" 404 "not loaded" GET "/v1/words/similar?model=nope&word=king" "$INFER"
+echo '{"model": "words", "a": "king", "b": "queen", "c": "banana", "k": 1}' >"$TMP/analogy-abc.json"
+echo '{"model": "words", "positive": ["queen", "banana"], "negative": ["king"], "k": 1}' >"$TMP/analogy-pn.json"
+echo '{"model": "words", "positive": ["queen", "okapi"]}' >"$TMP/analogy-unk.json"
+echo '{"model": "words", "a": "king", "b": "queen"}' >"$TMP/analogy-noc.json"
+echo '{"model": "words", "positive": "queen"}' >"$TMP/analogy-str.json"
+echo '{"model": "words", "positive": ["queen"], "k": 1.5}' >"$TMP/analogy-k.json"
+expect "words/analogy a:b::c:?" 200 '"positive": ["queen", "banana"], "negative": ["king"], "results": [{"word": "prince", "score": ' POST /v1/words/analogy "$INFER" "$TMP/analogy-abc.json"
+cp "$TMP/body" "$TMP/analogy-abc.out"
+expect "words/analogy positive/negative" 200 '"results": [{"word": "prince"' POST /v1/words/analogy "$INFER" "$TMP/analogy-pn.json"
+cmp -s "$TMP/body" "$TMP/analogy-abc.out"
+check "words/analogy: a,b,c gives the same answer as positive {b,c}, negative {a}" $? "$(cat "$TMP/body") vs $(cat "$TMP/analogy-abc.out")"
+expect "words/analogy: unknown word names the field" 400 "positive[1]: 'okapi' is not in the vocabulary" POST /v1/words/analogy "$INFER" "$TMP/analogy-unk.json"
+expect "words/analogy: a and b without c" 400 "c must be a word" POST /v1/words/analogy "$INFER" "$TMP/analogy-noc.json"
+expect "words/analogy: positive not an array" 400 "positive must be an array" POST /v1/words/analogy "$INFER" "$TMP/analogy-str.json"
+expect "words/analogy: bad k" 400 "k must be a whole number" POST /v1/words/analogy "$INFER" "$TMP/analogy-k.json"
+expect "words/analogy: truncated JSON" 400 "truncated" POST /v1/words/analogy "$INFER" "$TMP/truncated.json"
 
 # Malformed bodies: 400 with a message naming what is wrong.
 expect "bad JSON" 400 "invalid JSON at byte" POST /v2/models/fashion/infer "$INFER" "$TMP/bad.json"

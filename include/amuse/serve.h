@@ -7,8 +7,9 @@
  * <key>"); keys live in SQLite, stored only as keyed BLAKE2b hashes. docs/serve.md describes the
  * routes, the repository layout and the options; docs/openapi.yaml is the API description.
  *
- * GET /v1/models and POST /v1/embeddings answer the OpenAI API (errors in its shape on /v1/...).
- * Not here (yet): SSE streaming, multipart uploads, metrics, rate limits,
+ * GET /v1/models and POST /v1/embeddings answer the OpenAI API (errors in its shape on /v1/...);
+ * /v1/images/classify (multipart or raw image) and /v1/words/{similar,analogy} need no tensors.
+ * Not here (yet): SSE streaming, metrics, rate limits,
  * hot reload by polling (reload is on demand, through the admin route).
  *
  * The library never prints: log lines (start-up, broken model versions, the JSON access log) go to

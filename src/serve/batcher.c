@@ -70,6 +70,7 @@ static void job_free(struct am__job *j)
     free(j->input);
     free(j->rows);
     free(j->output);
+    free(j->task_arg);
     while (j->chunks) {
         struct am__chunk *c = j->chunks;
         j->chunks = c->next;

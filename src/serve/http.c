@@ -4,7 +4,8 @@
  * access-log line per request (method, path, status, duration, model, key id prefix; never the
  * payload). Handlers run on MHD's pool threads and only decode/encode: model math is the batchers'.
  * Error bodies take OpenAI's shape on /v1/... paths (openai.c), KServe's elsewhere.
- * Not here: multipart bodies, streamed (SSE) responses, CORS, rate limits - later phases add them
+ * Multipart bodies are parsed by the route that takes them (domain.c), from the whole body.
+ * Not here: streamed (SSE) responses, CORS, rate limits - later phases add them
  * here around the same request object. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"

@@ -305,28 +305,9 @@ void am__handle_openai_embeddings(struct am__request *r)
         am__reply_error(r, 500, "out of memory");
         goto out;
     }
-    rc = am__batcher_submit(m->batcher, job);
-    if (rc) {
-        r->retry_after = 1;
-        am__reply_status(r, rc, 503);
+    if (am__run_job(r, m, job))
         goto out;
-    }
-    double deadline = r->start + s->opt.request_timeout_ms * 1e-3;
-    int w;
-    while ((w = am__job_wait(job, deadline)) == 1)
-        free(am__job_next_chunk(job));
-    if (w < 0) {
-        am__reply_error(r, 504, "model '%s': no result within %d ms (request_timeout_ms)",
-                        m->name, s->opt.request_timeout_ms);
-        goto out;
-    }
-    if (job->status) {
-        am__reply_error(r, 500, "model '%s' failed: %s", m->name,
-                        job->error[0] ? job->error : amuse_strerror(job->status));
-        goto out;
-    }
     r->status = 200;
-    r->batch_size = job->batch_samples;
     am__buf_puts(&r->out, "{\"object\": \"list\", \"data\": [");
     for (int i = 0; i < n_in; i++) {
         for (int k = 0; k < dim; k++) {

@@ -103,11 +103,16 @@ static void run_word_vectors(void *ctx, struct am__job **jobs, int n, int64_t sa
 {
     struct am__model *m = ctx;
     (void)samples;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        if (jobs[i]->task) {
+            jobs[i]->task(m, jobs[i]);
+            continue;
+        }
         for (int64_t k = 0; k < jobs[i]->samples; k++)
             memcpy(jobs[i]->output + k * m->output_size,
                    m->wv->vectors + jobs[i]->rows[k] * m->output_size,
                    (size_t)m->output_size * sizeof(float));
+    }
 }
 
 /* ------------------------------------------------------------------ loading */

@@ -4,6 +4,7 @@
  *   router.c      the routing table and path matching
  *   handlers.c    one function per route: decode, hand to the model's batcher, encode
  *   v2.c          KServe V2 JSON: request decoding into tensors, response encoding
+ *   domain.c      /v1/images/classify and /v1/words/{similar,analogy}: no tensors, for app developers
  *   openai.c      OpenAI-compatible routes (/v1/models, /v1/embeddings) and their error format
  *   json.c        growable output buffer, JSON string escaping, the nesting-depth pre-check
  *   repository.c  <repo>/<model>/<version>/ loading, versions, reload with an atomic swap
@@ -83,6 +84,7 @@ struct am__chunk {
     char data[]; /* len bytes */
 };
 
+struct am__model;
 struct am__job {
     /* input, set before submit; read-only for the worker */
     int64_t samples;    /* batch rows this job contributes */
@@ -94,6 +96,11 @@ struct am__job {
     char error[256];
     int batch_samples;  /* samples in the batch this job ran in */
     double queued_s, run_s; /* seconds queued and running */
+    /* other work on the model's worker (word queries): when set, the model's run function calls
+     * task(model, job) for this job instead of its usual step; task_arg is the job's (freed with
+     * it, so a waiter that gave up cannot leave the worker a dangling pointer) */
+    void (*task)(const struct am__model *m, struct am__job *j);
+    void *task_arg;
     /* internal */
     struct am__job *next;
     struct am__batcher *owner;
@@ -290,6 +297,15 @@ void am__handle_infer(struct am__request *r);
 void am__handle_model_stats(struct am__request *r);
 void am__handle_repository_index(struct am__request *r);
 void am__handle_repository_load(struct am__request *r);
+
+/* handlers.c: submit job to m's batcher and wait for it until the request's deadline. 0 when it
+ * finished well (r->batch_size set); otherwise the error reply is set (503, 504, 500). */
+int am__run_job(struct am__request *r, const struct am__model *m, struct am__job *job);
+
+/* domain.c */
+void am__handle_images_classify(struct am__request *r);
+void am__handle_words_similar(struct am__request *r);
+void am__handle_words_analogy(struct am__request *r);
 
 /* openai.c */
 int am__openai_path(const char *url); /* 1 for /v1 and /v1/... */
