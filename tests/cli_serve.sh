@@ -6,7 +6,7 @@
 # revocation, metadata, FP32 and base64 PNG inference (the label must equal `amuse predict`'s),
 # word vectors, the OpenAI-compatible routes and their error shape, the domain routes (image
 # classification from multipart or raw uploads, similar words, analogies), every malformed-body 400, 413, 404/405, 503 from a full queue, 504, dynamic
-# batching (a batch above 1), reload through the admin route, the config file and environment,
+# batching (a batch above 1, in stats and in /metrics, whose format is checked), reload through the admin route, the config file and environment,
 # graceful SIGTERM drain, and that docs/openapi.yaml names every routed path.
 #
 # usage: bash cli_serve.sh <path to amuse> <fixtures dir>
@@ -357,6 +357,68 @@ hdrmax=$(cat "$TMP"/par.*.hdr | sed -n 's/^X-Amuse-Batch-Size: \([0-9]*\).*/\1/p
 [ "${maxb:-0}" -gt 1 ] && [ "${hdrmax:-0}" -gt 1 ]
 check "batching: stats max_batch_size_seen $maxb, largest X-Amuse-Batch-Size $hdrmax (> 1)" $? "$(cat "$TMP/body")"
 expect "stats need an admin key" 403 "admin key" GET /v2/models/fashion/stats "$INFER"
+
+# /metrics: Prometheus text, admin only; the concurrent requests above show a batch above 1.
+expect "metrics need an admin key" 403 "admin key" GET /metrics "$INFER"
+expect "metrics without a key" 401 "API key" GET /metrics ""
+expect "metrics (admin)" 200 "# TYPE amuse_batch_size histogram" GET /metrics "$ADMIN"
+grep -qi '^Content-Type: text/plain; version=0.0.4' "$TMP/hdr"
+check "metrics Content-Type is Prometheus text 0.0.4" $? "$(grep -i content-type "$TMP/hdr")"
+cp "$TMP/body" "$TMP/metrics.txt"
+"$PYTHON" - "$TMP/metrics.txt" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+assert text.endswith("\n"), "no final newline"
+line_re = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9][0-9.e+-]*|\+Inf|NaN)$')
+label_re = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+types, helps, samples = {}, set(), []
+for line in text.splitlines():
+    if line.startswith("# HELP "):
+        helps.add(line.split()[2]); continue
+    if line.startswith("# TYPE "):
+        _, _, name, kind = line.split(); types[name] = kind; continue
+    m = line_re.match(line)
+    assert m, "bad line: %r" % line
+    labels = dict(label_re.findall(m.group(2) or ""))
+    samples.append((m.group(1), labels, float(m.group(3))))
+def family(name):
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix) and name[: -len(suffix)] in types:
+            return name[: -len(suffix)]
+    return name
+for name, labels, v in samples:
+    f = family(name)
+    assert f in types and f in helps, "no HELP/TYPE for " + name
+for f in ("amuse_requests_total", "amuse_request_duration_seconds", "amuse_queue_time_seconds",
+          "amuse_batch_size", "amuse_queue_depth", "amuse_models_loaded"):
+    assert f in types, "missing family " + f
+def get(name, **want):
+    return [v for n, l, v in samples if n == name and all(l.get(k) == x for k, x in want.items())]
+# histograms: buckets cumulative and the +Inf bucket equals _count
+for f in [f for f, k in types.items() if k == "histogram"]:
+    series = {}
+    for n, l, v in samples:
+        if n == f + "_bucket":
+            key = tuple(sorted((k, x) for k, x in l.items() if k != "le"))
+            series.setdefault(key, []).append((l["le"], v))
+    for key, buckets in series.items():
+        vals = [v for _, v in buckets]
+        assert vals == sorted(vals), (f, key, buckets)
+        assert buckets[-1][0] == "+Inf", (f, key)
+        count = get(f + "_count", **dict(key))
+        assert count == [vals[-1]], (f, key, count, vals[-1])
+ok200 = get("amuse_requests_total", model="fashion", endpoint="/v2/models/{model}/infer", method="POST", status="200")
+assert ok200 and ok200[0] >= 24, ok200
+assert get("amuse_requests_total", model="", endpoint="/v2/health/live", method="GET", status="200"), "health not counted"
+le1 = get("amuse_batch_size_bucket", model="fashion", le="1")[0]
+total = get("amuse_batch_size_count", model="fashion")[0]
+assert total > le1, "no batch above 1: %s of %s batches had 1 sample" % (le1, total)
+assert get("amuse_models_loaded") == [2.0], get("amuse_models_loaded")
+assert get("amuse_queue_depth", model="fashion") == [0.0]
+assert get("amuse_queue_time_seconds_count", model="fashion")[0] >= 24
+print("%d samples, %d families; fashion: %d of %d batches above 1 sample" % (len(samples), len(types), total - le1, total))
+PY
+check "metrics parse (name{labels} value, HELP/TYPE, cumulative buckets) and the batch-size histogram shows a batch above 1" $? "see above"
 
 # Reload through the admin route: version 3 appears on disk and is swapped in.
 cp -r "$REPO/fashion/1" "$REPO/fashion/3"

@@ -119,6 +119,32 @@ TEST(openai_error_shape)
     am__buf_release(&r.out);
 }
 
+TEST(metrics_histogram_buckets)
+{
+    struct am__hist_batch h;
+    memset(&h, 0, sizeof h);
+    am__hist_batch_add(&h, 1);   /* le 1 */
+    am__hist_batch_add(&h, 2);   /* le 2 */
+    am__hist_batch_add(&h, 3);   /* le 4 */
+    am__hist_batch_add(&h, 512); /* le 512 */
+    am__hist_batch_add(&h, 513); /* +Inf */
+    ASSERT_EQ_INT((int)h.counts[0], 1);
+    ASSERT_EQ_INT((int)h.counts[1], 1);
+    ASSERT_EQ_INT((int)h.counts[2], 1);
+    ASSERT_EQ_INT((int)h.counts[AM__BATCH_BUCKETS - 1], 1);
+    ASSERT_EQ_INT((int)h.counts[AM__BATCH_BUCKETS], 1);
+    ASSERT_NEAR(h.sum, 1031, 1e-9);
+    /* request series are capped: past the cap, new models count as "(other)" */
+    struct am__metrics *m;
+    ASSERT_OK(am__metrics_new(&m));
+    char name[32];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(name, sizeof name, "model%d", i);
+        am__metrics_request(m, "GET", "/v2/models/{model}", name, 404, 0.001);
+    }
+    am__metrics_free(m);
+}
+
 /* ------------------------------------------------------------------ batcher */
 
 struct recorder {
@@ -336,6 +362,7 @@ int main(void)
     RUN(v2_parse_messages);
     RUN(route_matching);
     RUN(openai_error_shape);
+    RUN(metrics_histogram_buckets);
     RUN(batcher_forms_batches);
     RUN(batcher_full_queue_and_timeout);
     RUN(batcher_partial_results);

@@ -9,7 +9,8 @@
  *
  * GET /v1/models and POST /v1/embeddings answer the OpenAI API (errors in its shape on /v1/...);
  * /v1/images/classify (multipart or raw image) and /v1/words/{similar,analogy} need no tensors.
- * Not here (yet): SSE streaming, metrics, rate limits,
+ * GET /metrics (admin) is in the Prometheus text format.
+ * Not here (yet): SSE streaming, rate limits,
  * hot reload by polling (reload is on demand, through the admin route).
  *
  * The library never prints: log lines (start-up, broken model versions, the JSON access log) go to

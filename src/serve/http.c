@@ -67,7 +67,8 @@ static enum MHD_Result send_reply(struct am__request *r)
         free(data);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->content_type ? r->content_type : "application/json");
     char num[32];
     if (r->retry_after > 0) {
         snprintf(num, sizeof num, "%d", r->retry_after);
@@ -220,6 +221,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     *con_cls = NULL;
     double ms = (am__now() - r->start) * 1e3;
+    if (s->metrics) {
+        int matched;
+        const struct am__route *rt = am__route_match(r->method, r->url, NULL, &matched);
+        am__metrics_request(s->metrics, r->method, rt ? rt->pattern : "other", r->log_model,
+                            r->status, ms * 1e-3);
+    }
     if (s->log.fn) {
         struct am__buf line = {0};
         time_t now = time(NULL);

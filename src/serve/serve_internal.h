@@ -5,6 +5,7 @@
  *   handlers.c    one function per route: decode, hand to the model's batcher, encode
  *   v2.c          KServe V2 JSON: request decoding into tensors, response encoding
  *   domain.c      /v1/images/classify and /v1/words/{similar,analogy}: no tensors, for app developers
+ *   metrics.c     GET /metrics: Prometheus text format
  *   openai.c      OpenAI-compatible routes (/v1/models, /v1/embeddings) and their error format
  *   json.c        growable output buffer, JSON string escaping, the nesting-depth pre-check
  *   repository.c  <repo>/<model>/<version>/ loading, versions, reload with an atomic swap
@@ -124,11 +125,30 @@ struct am__batcher_options {
     int debug_sleep_ms;     /* sleep before each batch (tests) */
 };
 
+/* Histogram bucket bounds for /metrics (metrics.c): seconds, and batch sizes in samples. */
+#define AM__TIME_BUCKETS 14
+#define AM__BATCH_BUCKETS 10
+extern const double am__time_bounds[AM__TIME_BUCKETS];
+extern const double am__batch_bounds[AM__BATCH_BUCKETS];
+/* A histogram: counts[i] observations <= bounds[i] and > bounds[i-1], counts[n] above the last. */
+struct am__hist_time {
+    int64_t counts[AM__TIME_BUCKETS + 1];
+    double sum;
+};
+struct am__hist_batch {
+    int64_t counts[AM__BATCH_BUCKETS + 1];
+    double sum;
+};
+void am__hist_time_add(struct am__hist_time *h, double v);
+void am__hist_batch_add(struct am__hist_batch *h, double v);
+
 struct am__batch_stats {
     int64_t requests, batches, samples; /* completed */
     int64_t rejected_full, timed_out;
     int max_batch_samples;              /* largest batch so far */
     int queued;                         /* now */
+    struct am__hist_time queue_time;    /* per job: seconds from submit to its batch starting */
+    struct am__hist_batch batch_size;   /* per batch: samples */
 };
 
 struct am__batcher;
@@ -265,6 +285,7 @@ struct am__request {
     int retry_after;         /* > 0: Retry-After header */
     int batch_size;          /* > 0: X-Amuse-Batch-Size header */
     char log_model[128];     /* model named in the access log */
+    const char *content_type; /* NULL: application/json */
 };
 
 typedef void (*am__handler)(struct am__request *r);
@@ -307,6 +328,15 @@ void am__handle_images_classify(struct am__request *r);
 void am__handle_words_similar(struct am__request *r);
 void am__handle_words_analogy(struct am__request *r);
 
+/* metrics.c: request counters and latency histograms, rendered with the batchers' figures */
+struct am__metrics;
+int am__metrics_new(struct am__metrics **out);
+void am__metrics_free(struct am__metrics *m);
+/* One finished request; endpoint is a route pattern (or "other"), model may be "". */
+void am__metrics_request(struct am__metrics *m, const char *method, const char *endpoint,
+                         const char *model, int status, double seconds);
+void am__handle_metrics(struct am__request *r);
+
 /* openai.c */
 int am__openai_path(const char *url); /* 1 for /v1 and /v1/... */
 void am__openai_error(struct am__buf *b, int status, const char *message);
@@ -325,6 +355,7 @@ struct amuse_server {
     int port;
     _Atomic int ready;
     _Atomic int in_flight; /* requests between their first byte and their completion */
+    struct am__metrics *metrics;
 };
 
 struct sockaddr;

@@ -100,6 +100,9 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
     s->log.fn = o->log;
     s->log.ctx = o->log_ctx;
 
+    rc = am__metrics_new(&s->metrics);
+    if (rc)
+        goto fail;
     rc = amuse_keystore_open(&s->keys, s->database_path);
     if (rc)
         goto fail;
@@ -158,6 +161,7 @@ void amuse_server_free(struct amuse_server *s)
     am__http_stop(s);           /* no handler runs after this */
     am__repository_free(s->repo); /* batchers finish their queues, then the models go */
     amuse_keystore_close(s->keys);
+    am__metrics_free(s->metrics);
     free(s->host);
     free(s->repository_dir);
     free(s->database_path);
