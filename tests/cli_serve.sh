@@ -7,7 +7,8 @@
 # word vectors, the OpenAI-compatible routes and their error shape, the domain routes (image
 # classification from multipart or raw uploads, similar words, analogies), every malformed-body 400, 413, 404/405, 503 from a full queue, 504, dynamic
 # batching (a batch above 1, in stats and in /metrics, whose format is checked), reload through the admin route, the config file and environment,
-# graceful SIGTERM drain, and that docs/openapi.yaml names every routed path.
+# graceful SIGTERM drain, the per-key rate limit (429) and usage counters that survive a restart,
+# and that docs/openapi.yaml names every routed path.
 #
 # usage: bash cli_serve.sh <path to amuse> <fixtures dir>
 # Needs dataset-fashion-mnist, curl and python3. Every wait is bounded; only 127.0.0.1 is used.
@@ -499,6 +500,59 @@ echo '{"max_batch_size": "many"}' >"$TMP/bad-serve.json"
 "$AMUSE" serve --config "$TMP/bad-serve.json" --db "$TMP/keys.db" --repository "$REPO" >/dev/null 2>"$TMP/badcfg.err"
 [ $? -ne 0 ] && grep -q '"max_batch_size" must be a number' "$TMP/badcfg.err"
 check "bad config file: exit non-zero naming the key" $? "$(cat "$TMP/badcfg.err")"
+
+# ------------------------------------------------------------------ server 4: rate limit + usage
+
+# usage_of ID: "requests items" from amuse keys list.
+usage_of() {
+    "$AMUSE" keys list --db "$TMP/keys.db" 2>/dev/null | awk -v id="$1" '$1 == id {print $(NF-1), $NF}'
+}
+URL=""
+start_server limited --rate-limit-rps 1 --rate-limit-burst 3 --usage-flush-s 1 || true
+if [ -n "${URL:-}" ]; then
+    K4=$("$AMUSE" keys create --tenant metered --scope infer --db "$TMP/keys.db" 2>"$TMP/k4.err")
+    K4_ID=$(sed -n 's/^amuse: created key \([0-9a-f]*\) .*/\1/p' "$TMP/k4.err")
+    : >"$TMP/burst.codes"
+    for i in 1 2 3 4 5 6; do
+        curl -s -o "$TMP/burst.$i.json" -D "$TMP/burst.$i.hdr" -w '%{http_code}\n' --max-time 10 \
+            -H "Authorization: Bearer $K4" "$URL/v2/models/fashion/ready" >>"$TMP/burst.codes"
+    done
+    n200=$(grep -c '^200$' "$TMP/burst.codes")
+    n429=$(grep -c '^429$' "$TMP/burst.codes")
+    [ "$(head -n 3 "$TMP/burst.codes" | tr -d '\n')" = 200200200 ] && [ "$n429" -ge 2 ] &&
+        [ $((n200 + n429)) -eq 6 ] && grep -qi '^Retry-After: [1-9]' "$TMP"/burst.*.hdr &&
+        grep -q 'over its rate limit of 1 requests a second (burst 3)' "$TMP"/burst.*.json
+    check "burst of 6 at 1 rps, burst 3: the first 3 pass, then $n429 x 429 with Retry-After" $? "$(tr '\n' ' ' <"$TMP/burst.codes") $(cat "$TMP/burst.6.json")"
+    expect "429 on /v1 in OpenAI's shape" 429 '"type": "rate_limit_error", "param": null, "code": "rate_limit_exceeded"' POST /v1/embeddings "$K4" "$TMP/emb1.json"
+    expect "another key is not limited by the first one's bucket" 200 '"ready": true' GET /v2/models/fashion/ready "$ADMIN"
+    sleep 1.2
+    expect "after a second the key passes again" 200 '"model_version": "1"' POST /v2/models/fashion/infer "$K4" "$TMP/png.json"
+    # 8 requests so far with K4 (6 + 1 + 1), 1 item (the one image). The periodic flush (1 s)
+    # writes them while the server runs.
+    got=""
+    for _ in $(seq 1 40); do
+        got=$(usage_of "$K4_ID")
+        [ "$got" = "8 1" ] && break
+        sleep 0.1
+    done
+    [ "$got" = "8 1" ]
+    check "usage flushed periodically: keys list shows requests 8, items 1 while serving" $? "got '$got'"
+    sleep 1.1 # a token back
+    expect "one more request before SIGTERM" 200 '"ready": true' GET /v2/models/fashion/ready "$K4"
+    stop_server
+    rc=$?
+    got=$(usage_of "$K4_ID")
+    [ $rc -eq 0 ] && [ "$got" = "9 1" ]
+    check "SIGTERM flushes usage: requests 9, items 1 (exit $rc)" $? "got '$got'"
+    start_server limited2 || true
+    expect "after a restart the key works" 200 '"model_version": "1"' POST /v2/models/fashion/infer "$K4" "$TMP/batch2.json"
+    stop_server
+    got=$(usage_of "$K4_ID")
+    [ "$got" = "10 3" ]
+    check "usage survives a restart and adds up: requests 10, items 3" $? "got '$got'"
+    "$AMUSE" keys list --json --db "$TMP/keys.db" | grep -q "\"id\": \"$K4_ID\".*\"requests\": 10, \"items\": 3}"
+    check "keys list --json has requests and items" $? "$("$AMUSE" keys list --json --db "$TMP/keys.db" | grep "$K4_ID")"
+fi
 
 # ------------------------------------------------------------------ docs cover every route
 

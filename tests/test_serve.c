@@ -1,8 +1,9 @@
 /* test_serve.c - the server's parts on their own: the JSON depth pre-check, V2 request decoding
- * and its messages, route matching, the OpenAI error shape, the dynamic batcher (batches form, a full queue is refused, a
- * deadline cancels queued work, partial results reach the waiter in order), and the key store
- * (hash-only storage, verification, revocation, the salt surviving a reopen). The whole server
- * over HTTP is tests/cli_serve.sh. */
+ * and its messages, route matching, the OpenAI error shape, metrics histogram buckets, the dynamic
+ * batcher (batches form, a full queue is refused, a deadline cancels queued work, partial results
+ * reach the waiter in order), the key store (hash-only storage, verification, revocation, the salt
+ * surviving a reopen), and the per-key token bucket and usage counters. The whole server over HTTP
+ * is tests/cli_serve.sh. */
 #define _GNU_SOURCE
 #include "test.h"
 
@@ -356,6 +357,55 @@ TEST(keystore)
     unlink(side);
 }
 
+TEST(rate_limit_and_usage)
+{
+    char path[] = "/tmp/amuse-test-usage-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_TRUE(fd >= 0);
+    close(fd);
+    unlink(path);
+    struct amuse_keystore *ks;
+    ASSERT_OK(amuse_keystore_open(&ks, path));
+    char token[AMUSE_KEY_TOKEN_MAX];
+    struct amuse_key_info k;
+    ASSERT_OK(amuse_keystore_create(ks, "acme", AMUSE_SCOPE_INFER, token, &k));
+    struct am__usage *u;
+    ASSERT_OK(am__usage_new(&u, ks, 3600, NULL));
+    int retry;
+    /* burst 2 at 1 a second: two pass, the third waits about a second */
+    ASSERT_EQ_INT(am__rate_take(u, k.id, 1, 2, &retry), 1);
+    ASSERT_EQ_INT(am__rate_take(u, k.id, 1, 2, &retry), 1);
+    ASSERT_EQ_INT(am__rate_take(u, k.id, 1, 2, &retry), 0);
+    ASSERT_EQ_INT(retry, 1);
+    ASSERT_EQ_INT(am__rate_take(u, "0123456789ab", 1, 2, &retry), 1); /* its own bucket */
+    ASSERT_EQ_INT(am__rate_take(u, k.id, 0, 0, &retry), 1);           /* off */
+    /* many keys: the table grows */
+    char id[16];
+    for (int i = 0; i < 300; i++) {
+        snprintf(id, sizeof id, "%012d", i);
+        am__usage_add(u, id, 0);
+    }
+    am__usage_add(u, k.id, 5);
+    am__usage_add(u, k.id, 2);
+    ASSERT_OK(am__usage_flush(u));
+    am__usage_add(u, k.id, 1);
+    am__usage_free(u); /* flushes the last request */
+    struct amuse_key_info *keys;
+    int64_t n;
+    ASSERT_OK(amuse_keystore_list(ks, &keys, &n));
+    ASSERT_EQ_INT((int)n, 1);
+    ASSERT_EQ_INT((int)keys[0].requests, 3);
+    ASSERT_EQ_INT((int)keys[0].items, 8);
+    free(keys);
+    amuse_keystore_close(ks);
+    unlink(path);
+    char side[sizeof path + 8];
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+}
+
 int main(void)
 {
     RUN(json_depth_check);
@@ -367,5 +417,6 @@ int main(void)
     RUN(batcher_full_queue_and_timeout);
     RUN(batcher_partial_results);
     RUN(keystore);
+    RUN(rate_limit_and_usage);
     return test_summary();
 }

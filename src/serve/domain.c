@@ -134,6 +134,7 @@ static void run_word_query(struct am__request *r, const struct am__model *m, str
     job->task_arg = q; /* the job owns it now */
     if (am__run_job(r, m, job) == 0) {
         r->status = 200;
+        r->items = 1;
         am__buf_puts(&r->out, "{\"model\": ");
         am__buf_json_string(&r->out, m->name);
         am__buf_puts(&r->out, ", \"positive\": [");
@@ -443,6 +444,7 @@ void am__handle_images_classify(struct am__request *r)
         order[best] = t;
     }
     r->status = 200;
+    r->items = 1;
     am__buf_puts(&r->out, "{\"model\": ");
     am__buf_json_string(&r->out, m->name);
     am__buf_printf(&r->out, ", \"version\": \"%lld\", \"labels\": [", (long long)m->version);

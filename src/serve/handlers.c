@@ -133,6 +133,7 @@ void am__handle_infer(struct am__request *r)
     if (am__run_job(r, m, job))
         goto out;
     r->status = 200;
+    r->items = job->samples;
     am__v2_encode_reply(m, &req, job, &r->out);
 out:
     am__job_unref(job);

@@ -5,7 +5,9 @@
  * payload). Handlers run on MHD's pool threads and only decode/encode: model math is the batchers'.
  * Error bodies take OpenAI's shape on /v1/... paths (openai.c), KServe's elsewhere.
  * Multipart bodies are parsed by the route that takes them (domain.c), from the whole body.
- * Not here: streamed (SSE) responses, CORS, rate limits - later phases add them
+ * Every authenticated request takes a token from its key's bucket (ratelimit.c; 429 when empty)
+ * and is counted in the key's usage.
+ * Not here: streamed (SSE) responses, CORS - later phases add them
  * here around the same request object. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
@@ -141,6 +143,18 @@ static void dispatch(struct am__request *r)
             am__reply_error(r, 404, "no route for %s %s", r->method, r->url);
         return;
     }
+    int retry_after;
+    if (!am__rate_take(r->server->usage, r->key.id, r->server->opt.rate_limit_rps,
+                       r->server->opt.rate_limit_burst, &retry_after)) {
+        r->retry_after = retry_after;
+        am__reply_error(r, 429, "key %s is over its rate limit of %d requests a second (burst "
+                                "%d); retry after %d s",
+                        r->key.id, r->server->opt.rate_limit_rps,
+                        r->server->opt.rate_limit_burst > 0 ? r->server->opt.rate_limit_burst
+                                                            : r->server->opt.rate_limit_rps,
+                        retry_after);
+        return;
+    }
     if (rt->scope == AMUSE_SCOPE_ADMIN && r->key.scope != AMUSE_SCOPE_ADMIN) {
         am__reply_error(r, 403, "this route needs an admin key; key %s has scope '%s'", r->key.id,
                         amuse_key_scope_name(r->key.scope));
@@ -221,6 +235,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     *con_cls = NULL;
     double ms = (am__now() - r->start) * 1e3;
+    if (r->has_key && s->usage)
+        am__usage_add(s->usage, r->key.id, r->status == 200 ? r->items : 0);
     if (s->metrics) {
         int matched;
         const struct am__route *rt = am__route_match(r->method, r->url, NULL, &matched);

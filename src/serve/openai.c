@@ -308,6 +308,7 @@ void am__handle_openai_embeddings(struct am__request *r)
     if (am__run_job(r, m, job))
         goto out;
     r->status = 200;
+    r->items = n_in;
     am__buf_puts(&r->out, "{\"object\": \"list\", \"data\": [");
     for (int i = 0; i < n_in; i++) {
         for (int k = 0; k < dim; k++) {

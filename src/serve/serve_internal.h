@@ -5,6 +5,7 @@
  *   handlers.c    one function per route: decode, hand to the model's batcher, encode
  *   v2.c          KServe V2 JSON: request decoding into tensors, response encoding
  *   domain.c      /v1/images/classify and /v1/words/{similar,analogy}: no tensors, for app developers
+ *   ratelimit.c   per-key token bucket (429) and usage counters flushed to SQLite
  *   metrics.c     GET /metrics: Prometheus text format
  *   openai.c      OpenAI-compatible routes (/v1/models, /v1/embeddings) and their error format
  *   json.c        growable output buffer, JSON string escaping, the nesting-depth pre-check
@@ -286,6 +287,7 @@ struct am__request {
     int batch_size;          /* > 0: X-Amuse-Batch-Size header */
     char log_model[128];     /* model named in the access log */
     const char *content_type; /* NULL: application/json */
+    int64_t items;            /* samples, inputs or queries served (usage counters) */
 };
 
 typedef void (*am__handler)(struct am__request *r);
@@ -337,6 +339,16 @@ void am__metrics_request(struct am__metrics *m, const char *method, const char *
                          const char *model, int status, double seconds);
 void am__handle_metrics(struct am__request *r);
 
+/* ratelimit.c: per-key token buckets and usage counters (flushed to the key store) */
+struct am__usage;
+int am__usage_new(struct am__usage **out, struct amuse_keystore *ks, int flush_s,
+                  const struct am__log *log);
+void am__usage_free(struct am__usage *u); /* stops the flush thread, then flushes once more */
+/* 1: go ahead; 0: over the limit, *retry_after seconds until a token is back. rps 0: always 1. */
+int am__rate_take(struct am__usage *u, const char *id, int rps, int burst, int *retry_after);
+void am__usage_add(struct am__usage *u, const char *id, int64_t items);
+int am__usage_flush(struct am__usage *u);
+
 /* openai.c */
 int am__openai_path(const char *url); /* 1 for /v1 and /v1/... */
 void am__openai_error(struct am__buf *b, int status, const char *message);
@@ -356,6 +368,7 @@ struct amuse_server {
     _Atomic int ready;
     _Atomic int in_flight; /* requests between their first byte and their completion */
     struct am__metrics *metrics;
+    struct am__usage *usage;
 };
 
 struct sockaddr;
