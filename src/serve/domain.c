@@ -1,13 +1,13 @@
 /* domain.c - routes for app developers who do not want tensors:
  *
- *   POST /v1/images/classify       an image in, the top-k labels with probabilities out. The image
- *                                  is a multipart/form-data field "file" (or "image"), parsed with
- *                                  libmicrohttpd's post processor, or the whole body with an
- *                                  "image/..." Content-Type. model and top_k come from the query string
- *                                  or from form fields.
- *   GET  /v1/words/similar         ?model=&word=&k= : the k nearest words by cosine
- *   POST /v1/words/analogy         {"model", "positive": [..], "negative": [..], "k"} or
- *                                  {"model", "a", "b", "c", "k"} (a is to b as c is to ?)
+ *   POST /v1/images/classify  an image in, the top-k labels with probabilities out. The image
+ *                             is a multipart/form-data field "file" (or "image"), parsed with
+ *                             libmicrohttpd's post processor, or the whole body with an
+ *                             "image/..." Content-Type. model and top_k come from the query
+ *                             string or from form fields.
+ *   GET  /v1/words/similar    ?model=&word=&k= : the k nearest words by cosine
+ *   POST /v1/words/analogy    {"model", "positive": [..], "negative": [..], "k"} or
+ *                             {"model", "a", "b", "c", "k"} (a is to b as c is to ?)
  *
  * Ownership follows the V2 route: the HTTP thread decodes (image decoding, word lookups in the
  * immutable vocabulary, so an unknown word is a 400 naming its field) and encodes; the model's
@@ -30,10 +30,10 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_K 100
+#define MAX_K           100
 #define MAX_QUERY_WORDS 16
-#define DEFAULT_K 10
-#define DEFAULT_TOP_K 5
+#define DEFAULT_K       10
+#define DEFAULT_TOP_K   5
 
 /* ------------------------------------------------------------------------ helpers */
 
@@ -63,16 +63,16 @@ static struct am__model *named_model(struct am__request *r, const char *name, in
 }
 
 /* A whole number in lo..hi from text (NULL: def). -1 after an error reply naming field. */
-static int parse_count(struct am__request *r, const char *field, const char *text, int def,
-                       int lo, int hi)
+static int parse_count(struct am__request *r, const char *field, const char *text, int def, int lo,
+                       int hi)
 {
     if (!text)
         return def;
     char *end;
     long v = strtol(text, &end, 10);
     if (!text[0] || *end || v < lo || v > hi) {
-        am__reply_error(r, 400, "%s must be a whole number from %d to %d, not '%.32s'", field,
-                        lo, hi, text);
+        am__reply_error(r, 400, "%s must be a whole number from %d to %d, not '%.32s'", field, lo,
+                        hi, text);
         return -1;
     }
     return (int)v;
@@ -198,8 +198,7 @@ static int word_list(struct am__request *r, const struct am__model *m, const cJS
     if (!a || cJSON_IsNull(a))
         return 0;
     if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > MAX_QUERY_WORDS) {
-        am__reply_error(r, 400, "%s must be an array of at most %d words", field,
-                        MAX_QUERY_WORDS);
+        am__reply_error(r, 400, "%s must be an array of at most %d words", field, MAX_QUERY_WORDS);
         return -1;
     }
     int n = 0;
@@ -224,8 +223,8 @@ void am__handle_words_analogy(struct am__request *r)
     cJSON *doc = NULL;
     struct am__model *m = NULL;
     struct word_query *q = NULL;
-    int rc = am__json_parse_object(r->body ? r->body : "", r->len, r->server->opt.max_json_depth,
-                                   &doc);
+    int rc =
+        am__json_parse_object(r->body ? r->body : "", r->len, r->server->opt.max_json_depth, &doc);
     if (rc) {
         am__reply_status(r, rc, 400);
         goto out;
@@ -241,8 +240,7 @@ void am__handle_words_analogy(struct am__request *r)
         }
         k = kj->valueint;
     }
-    m = named_model(r, cJSON_IsString(model) ? model->valuestring : NULL,
-                    AM__MODEL_WORD_VECTORS);
+    m = named_model(r, cJSON_IsString(model) ? model->valuestring : NULL, AM__MODEL_WORD_VECTORS);
     if (!m)
         goto out;
     q = calloc(1, sizeof *q);
@@ -260,8 +258,9 @@ void am__handle_words_analogy(struct am__request *r)
         const char *words[3];
         for (int i = 0; i < 3; i++) {
             if (!cJSON_IsString(abc[i])) {
-                am__reply_error(r, 400, "%s must be a word (give a, b and c: a is to b as c is "
-                                        "to ?)",
+                am__reply_error(r, 400,
+                                "%s must be a word (give a, b and c: a is to b as c is "
+                                "to ?)",
                                 names[i]);
                 goto out;
             }
@@ -278,8 +277,9 @@ void am__handle_words_analogy(struct am__request *r)
             (q->n_negative = word_list(r, m, doc, "negative", q->negative)) < 0)
             goto out;
         if (q->n_positive + q->n_negative == 0) {
-            am__reply_error(r, 400, "positive: give at least one word (positive/negative "
-                                    "arrays, or a, b and c)");
+            am__reply_error(r, 400,
+                            "positive: give at least one word (positive/negative "
+                            "arrays, or a, b and c)");
             goto out;
         }
     }
@@ -295,10 +295,10 @@ out:
 /* ------------------------------------------------------------------------ images */
 
 struct form {
-    struct am__buf file;    /* the "file" (or "image") field's bytes */
+    struct am__buf file; /* the "file" (or "image") field's bytes */
     int has_file;
     char model[129], top_k[16];
-    int too_long;            /* a text field over its buffer */
+    int too_long; /* a text field over its buffer */
 };
 
 static void field_append(char *dst, size_t cap, const char *data, uint64_t off, size_t size,
@@ -338,8 +338,9 @@ static int parse_form(struct am__request *r, struct form *f)
 {
     struct MHD_PostProcessor *pp = MHD_create_post_processor(r->conn, 16384, form_field, f);
     if (!pp) {
-        am__reply_error(r, 400, "multipart/form-data body without a usable boundary parameter "
-                                "in Content-Type");
+        am__reply_error(r, 400,
+                        "multipart/form-data body without a usable boundary parameter "
+                        "in Content-Type");
         return -1;
     }
     enum MHD_Result ok = MHD_post_process(pp, r->body ? r->body : "", r->len);
@@ -349,8 +350,9 @@ static int parse_form(struct am__request *r, struct form *f)
         return -1;
     }
     if (ok != MHD_YES || complete != MHD_YES) {
-        am__reply_error(r, 400, "malformed or truncated multipart/form-data body (%zu bytes "
-                                "read)",
+        am__reply_error(r, 400,
+                        "malformed or truncated multipart/form-data body (%zu bytes "
+                        "read)",
                         r->len);
         return -1;
     }
@@ -367,8 +369,8 @@ static int parse_form(struct am__request *r, struct form *f)
 
 void am__handle_images_classify(struct am__request *r)
 {
-    const char *ctype = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                    MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *ctype =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     struct form f;
     memset(&f, 0, sizeof f);
     const unsigned char *image = NULL;
@@ -389,8 +391,9 @@ void am__handle_images_classify(struct am__request *r)
         image = (const unsigned char *)r->body;
         image_len = r->len;
     } else {
-        am__reply_error(r, 415, "Content-Type must be multipart/form-data (with a 'file' field) "
-                                "or image/* (the raw image), not '%.64s'",
+        am__reply_error(r, 415,
+                        "Content-Type must be multipart/form-data (with a 'file' field) "
+                        "or image/* (the raw image), not '%.64s'",
                         ctype ? ctype : "(none)");
         goto out;
     }

@@ -9,19 +9,20 @@
  *
  * endpoint is the route pattern ("/v2/models/{model}/infer"), never the raw path, so labels stay
  * few. The model label is whatever the request named; series are capped at MAX_SERIES and the
- * rest count under model="(other)" (amuse_requests_uncounted_total if even those run out), so requests naming random models cannot grow memory without
- * bound. The request figures live here (one mutex, taken once per request); the queue and batch
- * figures are each model's batcher's (counted under the batcher's lock), so they restart when a
- * new version is swapped in, which Prometheus treats as a counter reset. */
+ * rest count under model="(other)" (amuse_requests_uncounted_total if even those run out), so
+ * requests naming random models cannot grow memory without bound. The request figures live here
+ * (one mutex, taken once per request); the queue and batch figures are each model's batcher's
+ * (counted under the batcher's lock), so they restart when a new version is swapped in, which
+ * Prometheus treats as a counter reset. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SERIES 1024
+#define MAX_SERIES    1024
 #define MAX_ENDPOINTS 64
-#define OTHER_ROOM 256
+#define OTHER_ROOM    256
 
 const double am__time_bounds[AM__TIME_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                   0.1,    0.25,  0.5,    1,     2.5,  5,     10};
@@ -93,16 +94,15 @@ void am__metrics_free(struct am__metrics *m)
 /* A method name with static storage (the request's own string dies with the request). */
 static const char *static_method(const char *method)
 {
-    static const char *const known[] = {"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS",
-                                        "PATCH"};
+    static const char *const known[] = {"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(method, known[i]) == 0)
             return known[i];
     return "other";
 }
 
-static struct series *find_series(struct am__metrics *m, const char *model,
-                                  const char *endpoint, const char *method, int status, int room)
+static struct series *find_series(struct am__metrics *m, const char *model, const char *endpoint,
+                                  const char *method, int status, int room)
 {
     for (int i = 0; i < m->n_series; i++) {
         struct series *s = &m->series[i];

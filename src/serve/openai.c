@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_INPUTS 2048         /* strings per request (OpenAI's own limit) */
+#define MAX_INPUTS             2048 /* strings per request (OpenAI's own limit) */
 #define MAX_TOKENS_PER_REQUEST 8192 /* known tokens in all inputs together */
 
 int am__openai_path(const char *url)
@@ -43,14 +43,38 @@ void am__openai_error(struct am__buf *b, int status, const char *message)
 {
     const char *type, *code;
     switch (status) {
-    case 401: type = "authentication_error"; code = "invalid_api_key"; break;
-    case 403: type = "permission_error"; code = "insufficient_permissions"; break;
-    case 404: type = "invalid_request_error"; code = "not_found"; break;
-    case 405: type = "invalid_request_error"; code = "method_not_allowed"; break;
-    case 413: type = "invalid_request_error"; code = "request_too_large"; break;
-    case 429: type = "rate_limit_error"; code = "rate_limit_exceeded"; break;
-    case 503: type = "server_error"; code = "service_unavailable"; break;
-    case 504: type = "server_error"; code = "timeout"; break;
+    case 401:
+        type = "authentication_error";
+        code = "invalid_api_key";
+        break;
+    case 403:
+        type = "permission_error";
+        code = "insufficient_permissions";
+        break;
+    case 404:
+        type = "invalid_request_error";
+        code = "not_found";
+        break;
+    case 405:
+        type = "invalid_request_error";
+        code = "method_not_allowed";
+        break;
+    case 413:
+        type = "invalid_request_error";
+        code = "request_too_large";
+        break;
+    case 429:
+        type = "rate_limit_error";
+        code = "rate_limit_exceeded";
+        break;
+    case 503:
+        type = "server_error";
+        code = "service_unavailable";
+        break;
+    case 504:
+        type = "server_error";
+        code = "timeout";
+        break;
     default:
         type = status >= 500 ? "server_error" : "invalid_request_error";
         code = status >= 500 ? "server_error" : "invalid_request";
@@ -78,8 +102,9 @@ void am__handle_openai_models(struct am__request *r)
         if (m) { /* unloaded since the snapshot: leave it out */
             am__buf_puts(&r->out, first ? "{\"id\": " : ", {\"id\": ");
             am__buf_json_string(&r->out, m->name);
-            am__buf_printf(&r->out, ", \"object\": \"model\", \"created\": %lld, "
-                                    "\"owned_by\": \"amuse\"}",
+            am__buf_printf(&r->out,
+                           ", \"object\": \"model\", \"created\": %lld, "
+                           "\"owned_by\": \"amuse\"}",
                            (long long)m->created);
             first = 0;
             am__model_release(repo, m);
@@ -137,8 +162,9 @@ static int build_rows(const struct am__model *m, struct embed_input *in, int n_i
             if (row < 0)
                 continue;
             if (used == MAX_TOKENS_PER_REQUEST)
-                return am__fail(AMUSE_ETOOBIG, "input: more than %d known tokens in one "
-                                               "request; split it",
+                return am__fail(AMUSE_ETOOBIG,
+                                "input: more than %d known tokens in one "
+                                "request; split it",
                                 MAX_TOKENS_PER_REQUEST);
             if (used == cap) {
                 cap *= 2;
@@ -181,8 +207,7 @@ static int parse_inputs(const cJSON *input, struct embed_input **out, int *n)
         return am__fail(AMUSE_EFORMAT, "input must be a string or an array of strings");
     int count = cJSON_GetArraySize(input);
     if (count < 1 || count > MAX_INPUTS)
-        return am__fail(AMUSE_EFORMAT, "input has %d strings; 1 to %d allowed", count,
-                        MAX_INPUTS);
+        return am__fail(AMUSE_EFORMAT, "input has %d strings; 1 to %d allowed", count, MAX_INPUTS);
     *out = calloc((size_t)count, sizeof **out);
     if (!*out)
         return am__fail(AMUSE_ENOMEM, "out of memory");
@@ -248,8 +273,9 @@ void am__handle_openai_embeddings(struct am__request *r)
     }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(doc, "model");
     if (!cJSON_IsString(model) || !model->valuestring[0]) {
-        am__reply_error(r, 400, "model must be the name of a word-vector model (GET /v1/models "
-                                "lists them)");
+        am__reply_error(r, 400,
+                        "model must be the name of a word-vector model (GET /v1/models "
+                        "lists them)");
         goto out;
     }
     snprintf(r->log_model, sizeof r->log_model, "%s", model->valuestring);
@@ -277,8 +303,9 @@ void am__handle_openai_embeddings(struct am__request *r)
     const cJSON *dims = cJSON_GetObjectItemCaseSensitive(doc, "dimensions");
     if (dims && !cJSON_IsNull(dims) &&
         (!cJSON_IsNumber(dims) || dims->valuedouble != (double)m->output_size)) {
-        am__reply_error(r, 400, "dimensions: model '%s' gives %lld-dimensional vectors and "
-                                "cannot shorten them",
+        am__reply_error(r, 400,
+                        "dimensions: model '%s' gives %lld-dimensional vectors and "
+                        "cannot shorten them",
                         m->name, (long long)m->output_size);
         goto out;
     }

@@ -24,8 +24,8 @@
 
 struct entry {
     char id[AMUSE_KEY_ID_LEN + 1]; /* "" for an empty slot */
-    double tokens, last;            /* bucket: tokens at time last */
-    int64_t requests, items;        /* since start */
+    double tokens, last;           /* bucket: tokens at time last */
+    int64_t requests, items;       /* since start */
     int64_t flushed_requests, flushed_items;
 };
 
