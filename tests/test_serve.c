@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------ json / v2 / router */
@@ -406,6 +407,56 @@ TEST(rate_limit_and_usage)
     unlink(side);
 }
 
+/* A job carrying its own task: the run function calls it, as the word-vector worker does. */
+static void run_tasks(void *ctx, struct am__job **jobs, int n, int64_t samples)
+{
+    (void)ctx;
+    (void)samples;
+    for (int i = 0; i < n; i++)
+        if (jobs[i]->task)
+            jobs[i]->task(NULL, jobs[i]);
+}
+
+static void fill_task(const struct am__model *m, struct am__job *j)
+{
+    (void)m;
+    memset(j->task_arg, 0x5a, 64); /* writes the job's own memory, even after the waiter left */
+}
+
+TEST(batcher_task_outlives_its_waiter)
+{
+    /* the worker sleeps 300 ms before the batch: the waiter gives up after 50 ms while the job
+     * is running, drops its reference and leaves; the task still writes task_arg, which must
+     * belong to the job (ASan would report a use after free otherwise, and a leak if the job
+     * did not free it) */
+    struct am__batcher_options o = {4, 0, 8, 300};
+    struct am__batcher *b;
+    ASSERT_OK(am__batcher_start(&b, &o, run_tasks, NULL, "tasks"));
+    struct am__job *j = am__job_new();
+    ASSERT_TRUE(j != NULL);
+    j->samples = 1;
+    j->task = fill_task;
+    j->task_arg = malloc(64);
+    ASSERT_OK(am__batcher_submit(b, j));
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* let the worker take it */
+    ASSERT_EQ_INT(am__job_wait(j, am__now() + 0.05), -1);
+    am__job_unref(j);
+    am__batcher_stop(b); /* the batch finishes; the worker frees the job */
+    /* and one that finishes normally */
+    o.debug_sleep_ms = 0;
+    ASSERT_OK(am__batcher_start(&b, &o, run_tasks, NULL, "tasks"));
+    j = am__job_new();
+    j->samples = 1;
+    j->task = fill_task;
+    j->task_arg = calloc(1, 64);
+    ASSERT_OK(am__batcher_submit(b, j));
+    ASSERT_EQ_INT(am__job_wait(j, am__now() + 10), 0);
+    ASSERT_EQ_INT(((unsigned char *)j->task_arg)[63], 0x5a);
+    am__job_unref(j);
+    am__batcher_stop(b);
+}
+
 int main(void)
 {
     RUN(json_depth_check);
@@ -416,6 +467,7 @@ int main(void)
     RUN(batcher_forms_batches);
     RUN(batcher_full_queue_and_timeout);
     RUN(batcher_partial_results);
+    RUN(batcher_task_outlives_its_waiter);
     RUN(keystore);
     RUN(rate_limit_and_usage);
     return test_summary();
