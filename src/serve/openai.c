@@ -118,7 +118,7 @@ void am__handle_openai_models(struct am__request *r)
 /* The next token of s from *pos: a run of ASCII letters, lower-cased into word (which holds
  * AMUSE_W2V_MAX_WORD_BYTES + 1). Returns its length (0 at the end); *too_long is set when the
  * run was longer than the buffer (the token cannot be in any vocabulary). */
-static size_t next_token(const char *s, size_t *pos, char *word, int *too_long)
+size_t am__openai_token(const char *s, size_t *pos, char *word, int *too_long)
 {
     size_t i = *pos, n = 0;
     *too_long = 0;
@@ -156,7 +156,7 @@ static int build_rows(const struct am__model *m, struct embed_input *in, int n_i
         size_t pos = 0;
         int too_long;
         in[i].first_row = used;
-        while (next_token(in[i].text, &pos, word, &too_long) > 0) {
+        while (am__openai_token(in[i].text, &pos, word, &too_long) > 0) {
             (*tokens)++;
             int64_t row = too_long ? -1 : amuse_vocab_find(m->wv->vocab, word);
             if (row < 0)

@@ -352,6 +352,10 @@ int am__usage_flush(struct am__usage *u);
 /* openai.c */
 int am__openai_path(const char *url); /* 1 for /v1 and /v1/... */
 void am__openai_error(struct am__buf *b, int status, const char *message);
+/* The embeddings tokenizer: the next run of ASCII letters in s from *pos, lower-cased into word
+ * (AMUSE_W2V_MAX_WORD_BYTES + 1 bytes); returns its length, 0 at the end. *too_long is set when
+ * the run did not fit (word then holds its start). */
+size_t am__openai_token(const char *s, size_t *pos, char *word, int *too_long);
 void am__handle_openai_models(struct am__request *r);
 void am__handle_openai_embeddings(struct am__request *r);
 
