@@ -86,3 +86,15 @@ bomb = (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr
         + struct.pack(">I", zlib.crc32(b"IEND")))
 put("image", "bomb_png", bytes([0]) + bomb)
 put("image", "text", b"\x00not an image at all")
+
+# ---- request bodies (V2 inference, /v1 JSON, embeddings text)
+put("serve_body", "v2_fp32", json.dumps({"id": "1", "inputs": [{"name": "input", "shape": [1, 4],
+    "datatype": "FP32", "data": [[0.5, 1, -2, 3e-3]]}], "outputs": [{"name": "label"}]}).encode())
+put("serve_body", "v2_bytes", json.dumps({"inputs": [{"name": "words", "shape": [2],
+    "datatype": "BYTES", "data": ["king", "queen"]}]}).encode())
+put("serve_body", "embeddings", json.dumps({"model": "english", "input": ["Don't stop!", "caf\u00e9 KING"],
+    "encoding_format": "base64"}).encode())
+put("serve_body", "analogy", json.dumps({"model": "english", "a": "man", "b": "king", "c": "woman", "k": 3}).encode())
+put("serve_body", "deep", b'{"inputs": ' + b"[" * 40 + b"]" * 40 + b"}")
+put("serve_body", "truncated", b'{"model": "english", "input": ["the qu')
+put("serve_body", "escapes", b'{"input": "a\\"b\\\\c\\u0000d", "x": [1, {"y": null}]}')

@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The word-embedding tests train on the English corpus built from these Debian text packages.
-# The server tests drive a real `amuse serve` with curl.
-scripts/deps.sh curl dict-gcide bible-kjv-text bible-kjv fortunes fortunes-zh r-cran-janeaustenr
+# The server tests drive a real `amuse serve` with curl, and with the openai npm client on node
+# (npm comes with some nodejs builds, such as NodeSource's; Debian packages it apart).
+scripts/deps.sh curl nodejs dict-gcide bible-kjv-text bible-kjv fortunes fortunes-zh r-cran-janeaustenr
+command -v npm >/dev/null || scripts/deps.sh npm
 [ -s data/corpus/english.txt ] || data/make_corpus.sh data/corpus
 jobs=$(nproc)
 

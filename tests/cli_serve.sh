@@ -4,9 +4,11 @@
 # random 127.0.0.1 port with a temporary SQLite key database; driven with curl (and python3's
 # stdlib for PNGs, JSON checks and a raw-socket client). Covers health without a key, 401/403,
 # revocation, metadata, FP32 and base64 PNG inference (the label must equal `amuse predict`'s),
-# word vectors, every malformed-body 400, 413, 404/405, 503 from a full queue, 504, dynamic
-# batching (a batch above 1), reload through the admin route, the config file and environment,
-# graceful SIGTERM drain, and that docs/openapi.yaml names every routed path.
+# word vectors, the OpenAI-compatible routes and their error shape, the domain routes (image
+# classification from multipart or raw uploads, similar words, analogies), every malformed-body 400, 413, 404/405, 503 from a full queue, 504, dynamic
+# batching (a batch above 1, in stats and in /metrics, whose format is checked), reload through the admin route, the config file and environment,
+# graceful SIGTERM drain, the per-key rate limit (429) and usage counters that survive a restart,
+# and that docs/openapi.yaml names every routed path.
 #
 # usage: bash cli_serve.sh <path to amuse> <fixtures dir>
 # Needs dataset-fashion-mnist, curl and python3. Every wait is bounded; only 127.0.0.1 is used.
@@ -16,21 +18,9 @@ AMUSE=$(realpath "$1")
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 DATA=/usr/share/datasets/fashion-mnist
 PYTHON=/usr/bin/python3
-passed=0
-failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
-check() { # check NAME CONDITION-EXIT-STATUS DETAIL
-    if [ "$2" -eq 0 ]; then ok "$1"; else bad "$1: $3"; fi
-}
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/amuse-cli-serve.XXXXXX")
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+# shellcheck source=serve_lib.sh
+. "$SRC/tests/serve_lib.sh"
+serve_lib_init cli-serve
 
 for need in "$DATA/t10k-images-idx3-ubyte.gz" /usr/bin/curl "$PYTHON"; do
     if [ ! -e "$need" ]; then
@@ -73,8 +63,8 @@ fi
 # Version 2 is broken: the server must log it, skip it and serve version 1.
 mkdir -p "$REPO/fashion/2"
 echo '{"name": "broken", "model": ' >"$REPO/fashion/2/config.json"
-# A three-word vectors file in word2vec text format.
-printf '3 4\nking 1 2 3 4\nqueen 1 2 3 5\nbanana -1 0 0.5 2\n' >"$REPO/words/1/vectors.txt"
+# A four-word vectors file in word2vec text format.
+printf '4 4\nking 1 2 3 4\nqueen 1 2 3 5\nbanana -1 0 0.5 2\nprince 1 2 4 4\n' >"$REPO/words/1/vectors.txt"
 echo '{"type": "word2vec", "vectors": "vectors.txt"}' >"$REPO/words/1/config.json"
 
 # Images (stdlib only) and the request bodies built from them.
@@ -125,68 +115,6 @@ PY
 label=$("$AMUSE" predict "$REPO/fashion/1" "$TMP/img.png" --json -k 1 2>"$TMP/predict.err" |
     "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["top"][0]["label"])')
 [ -n "$label" ] || bad "amuse predict gave no label: $(cat "$TMP/predict.err")"
-
-# ------------------------------------------------------------------ helpers
-
-# start_server NAME [options...]: start amuse serve in the background on a free port; sets PORT,
-# URL, SERVER_PID; the log is $TMP/NAME.log. Waits (bounded) for "ready".
-start_server() {
-    local name=$1
-    shift
-    "$AMUSE" serve --host 127.0.0.1 --port 0 --repository "$REPO" --db "$TMP/keys.db" \
-        --model-threads 1 "$@" >"$TMP/$name.out" 2>"$TMP/$name.log" &
-    SERVER_PID=$!
-    PIDS+=("$SERVER_PID")
-    for _ in $(seq 1 600); do
-        grep -q '^amuse: ready' "$TMP/$name.log" && break
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$TMP/$name.log" | head -n 1)
-    if [ -z "$PORT" ] || ! grep -q '^amuse: ready' "$TMP/$name.log"; then
-        bad "server $name did not start: $(tail -n 5 "$TMP/$name.log")"
-        return 1
-    fi
-    URL="http://127.0.0.1:$PORT"
-}
-
-# stop_server: SIGTERM, wait (bounded), return the exit status.
-stop_server() {
-    kill -TERM "$SERVER_PID" 2>/dev/null
-    for _ in $(seq 1 300); do
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -KILL "$SERVER_PID"
-        wait "$SERVER_PID" 2>/dev/null
-        return 99
-    fi
-    wait "$SERVER_PID"
-}
-
-# req METHOD PATH KEY [BODY-FILE]: prints the HTTP status; body in $TMP/body, headers in $TMP/hdr.
-req() {
-    local args=(-s -o "$TMP/body" -D "$TMP/hdr" -w '%{http_code}' --max-time 30 -X "$1")
-    [ -n "$3" ] && args+=(-H "Authorization: Bearer $3")
-    [ -n "${4:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "@$4")
-    curl "${args[@]}" "$URL$2"
-}
-
-# expect NAME STATUS NEEDLE METHOD PATH KEY [BODY]: status matches and the body contains NEEDLE.
-expect() {
-    local name=$1 want=$2 needle=$3
-    shift 3
-    local got
-    got=$(req "$@")
-    if [ "$got" != "$want" ]; then
-        bad "$name: status $got, expected $want: $(head -c 300 "$TMP/body")"
-    elif ! grep -qF -- "$needle" "$TMP/body"; then
-        bad "$name: body does not contain '$needle': $(head -c 300 "$TMP/body")"
-    else
-        ok "$name ($got): $(head -c 140 "$TMP/body")"
-    fi
-}
 
 # ------------------------------------------------------------------ server 1: the main one
 
@@ -247,6 +175,136 @@ expect "infer on the served version's path" 200 '"model_version": "1"' POST /v2/
 expect "word vectors" 200 '"data": [1,2,3,5,-1,0,0.5,2]' POST /v2/models/words/infer "$INFER" "$TMP/words.json"
 expect "word vectors: unknown word" 400 "'zebra' is not in the vocabulary" POST /v2/models/words/infer "$INFER" "$TMP/oov.json"
 
+# OpenAI-compatible routes: list format, embeddings as the mean of the known tokens' vectors,
+# OpenAI's error shape on /v1 (auth failures included), KServe's everywhere else.
+echo '{"model": "words", "input": "King, QUEEN and a zebra."}' >"$TMP/emb1.json"
+echo '{"model": "words", "input": ["banana", "queen"], "encoding_format": "float"}' >"$TMP/emb2.json"
+echo '{"model": "words", "input": "queen", "encoding_format": "base64"}' >"$TMP/emb64.json"
+echo '{"model": "words", "input": ["queen", "zebra okapi"]}' >"$TMP/embunk.json"
+echo '{"model": "words", "input": [1, 2, 3]}' >"$TMP/embids.json"
+echo '{"model": "words"}' >"$TMP/embnone.json"
+echo '{"model": "fashion", "input": "king"}' >"$TMP/embnet.json"
+echo '{"model": "nope", "input": "king"}' >"$TMP/embnope.json"
+echo '{"model": "words", "input": "king", "encoding_format": "int8"}' >"$TMP/embfmt.json"
+echo '{"model": "words", "input": "king", "dimensions": 2}' >"$TMP/embdim.json"
+expect "GET /v1/models: OpenAI list" 200 '"object": "list"' GET /v1/models "$INFER"
+"$PYTHON" - "$TMP/body" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+ids = sorted(m["id"] for m in r["data"])
+assert ids == ["fashion", "words"], ids
+assert all(m["object"] == "model" and m["owned_by"] == "amuse" and isinstance(m["created"], int)
+           and m["created"] > 1600000000 for m in r["data"]), r
+PY
+check "/v1/models lists fashion and words with object, created, owned_by" $? "$(head -c 300 "$TMP/body")"
+expect "embeddings of a string: mean of king and queen, zebra skipped" 200 '"embedding": [1,2,3,4.5]' POST /v1/embeddings "$INFER" "$TMP/emb1.json"
+grep -q '"usage": {"prompt_tokens": 5, "total_tokens": 5}' "$TMP/body" && grep -q '"model": "words"' "$TMP/body"
+check "embeddings usage counts every token (5, known or not)" $? "$(head -c 300 "$TMP/body")"
+expect "embeddings of a list" 200 '"index": 1, "embedding": [1,2,3,5]' POST /v1/embeddings "$INFER" "$TMP/emb2.json"
+expect "embeddings as base64 float32" 200 '"embedding": "AACAPwAAAEAAAEBAAACgQA=="' POST /v1/embeddings "$INFER" "$TMP/emb64.json"
+expect "embeddings: an input with no known word" 400 '"message": "input[1]: no word of the text is in the vocabulary' POST /v1/embeddings "$INFER" "$TMP/embunk.json"
+grep -q '"type": "invalid_request_error"' "$TMP/body"
+check "400 on /v1 has OpenAI's error type" $? "$(cat "$TMP/body")"
+expect "embeddings: token ids" 400 "input[0] must be a string" POST /v1/embeddings "$INFER" "$TMP/embids.json"
+expect "embeddings: no input" 400 "input must be a string or an array of strings" POST /v1/embeddings "$INFER" "$TMP/embnone.json"
+expect "embeddings: not a word-vector model" 400 "not a word-vector model" POST /v1/embeddings "$INFER" "$TMP/embnet.json"
+expect "embeddings: unknown model" 404 '"code": "not_found"' POST /v1/embeddings "$INFER" "$TMP/embnope.json"
+expect "embeddings: bad encoding_format" 400 "encoding_format must be" POST /v1/embeddings "$INFER" "$TMP/embfmt.json"
+expect "embeddings: dimensions other than the model's" 400 "dimensions: model 'words' gives 4-dimensional" POST /v1/embeddings "$INFER" "$TMP/embdim.json"
+expect "embeddings: bad JSON" 400 "invalid JSON at byte" POST /v1/embeddings "$INFER" "$TMP/bad.json"
+expect "/v1 without a key: OpenAI 401" 401 '"type": "authentication_error", "param": null, "code": "invalid_api_key"' GET /v1/models ""
+expect "/v1 wrong method: OpenAI 405" 405 '"code": "method_not_allowed"' GET /v1/embeddings "$INFER"
+expect "/v1 unknown route: OpenAI 404" 404 '"error": {"message": "no route' GET /v1/nothing "$INFER"
+expect "/v2 errors keep KServe's shape" 404 '"error": "model' GET /v2/models/nope "$INFER"
+
+# Domain routes. Images: multipart (curl -F), raw image/* body, then the failures.
+# creq NAME WANT NEEDLE PATH CURL-ARGS...: POST with the infer key and extra curl arguments.
+creq() {
+    local name=$1 want=$2 needle=$3 path=$4
+    shift 4
+    local got
+    got=$(curl -s -o "$TMP/body" -D "$TMP/hdr" -w '%{http_code}' --max-time 30 \
+        -H "Authorization: Bearer $INFER" "$@" "$URL$path")
+    if [ "$got" != "$want" ]; then
+        bad "$name: status $got, expected $want: $(head -c 300 "$TMP/body")"
+    elif ! grep -qF -- "$needle" "$TMP/body"; then
+        bad "$name: body does not contain '$needle': $(head -c 300 "$TMP/body")"
+    else
+        ok "$name ($got): $(head -c 140 "$TMP/body")"
+    fi
+}
+"$PYTHON" - "$TMP" <<'PY'
+import sys
+tmp = sys.argv[1]
+img = open(tmp + "/img.png", "rb").read()
+def part(name, data, filename=None, ctype=None):
+    head = b'--XyZb0undary\r\nContent-Disposition: form-data; name="' + name.encode() + b'"'
+    if filename:
+        head += b'; filename="' + filename.encode() + b'"'
+    head += b"\r\n"
+    if ctype:
+        head += b"Content-Type: " + ctype.encode() + b"\r\n"
+    return head + b"\r\n" + data + b"\r\n"
+form = part("model", b"fashion") + part("top_k", b"2") + part("file", img, "shoe.png", "image/png") + b"--XyZb0undary--\r\n"
+open(tmp + "/form.bin", "wb").write(form)
+open(tmp + "/form-truncated.bin", "wb").write(form[: len(form) // 2])
+open(tmp + "/form-text.bin", "wb").write(part("file", b"just some text\n" * 20, "notes.txt", "text/plain") + b"--XyZb0undary--\r\n")
+open(tmp + "/form-nofile.bin", "wb").write(part("model", b"fashion") + b"--XyZb0undary--\r\n")
+open(tmp + "/notimage.bin", "wb").write(b"This is a text file, not a picture.\n" * 4)
+PY
+MP='Content-Type: multipart/form-data; boundary=XyZb0undary'
+creq "classify: multipart file (curl -F), label as amuse predict" 200 "\"labels\": [{\"label\": \"$label\", \"probability\": " \
+    "/v1/images/classify?model=fashion&top_k=3" -F "file=@$TMP/img.png"
+"$PYTHON" - "$TMP/body" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+p = [l["probability"] for l in r["labels"]]
+assert r["model"] == "fashion" and len(p) == 3 and p == sorted(p, reverse=True) and 0 < sum(p) <= 1.0001, r
+PY
+check "classify: 3 labels, probabilities in descending order" $? "$(head -c 300 "$TMP/body")"
+creq "classify: model and top_k as form fields" 200 '"label"' /v1/images/classify -H "$MP" --data-binary "@$TMP/form.bin"
+[ "$(grep -o '"label"' "$TMP/body" | wc -l)" -eq 2 ]
+check "classify: top_k=2 from the form gives 2 labels" $? "$(head -c 300 "$TMP/body")"
+creq "classify: raw image/png body" 200 "\"label\": \"$label\"" "/v1/images/classify?model=fashion" -H 'Content-Type: image/png' --data-binary "@$TMP/img.png"
+creq "classify: truncated multipart body" 400 "truncated multipart/form-data" "/v1/images/classify" -H "$MP" --data-binary "@$TMP/form-truncated.bin"
+creq "classify: a text file uploaded" 400 "file: not a PNG, JPEG, BMP or GIF image" "/v1/images/classify?model=fashion" -H "$MP" --data-binary "@$TMP/form-text.bin"
+creq "classify: raw body that is not an image" 400 "file: not a PNG" "/v1/images/classify?model=fashion" -H 'Content-Type: image/png' --data-binary "@$TMP/notimage.bin"
+creq "classify: form without a file field" 400 "'file' field" "/v1/images/classify" -H "$MP" --data-binary "@$TMP/form-nofile.bin"
+creq "classify: JSON body" 415 "Content-Type must be multipart/form-data" "/v1/images/classify?model=fashion" -H 'Content-Type: application/json' --data-binary "@$TMP/fp32.json"
+creq "classify: no model" 400 "model: give the model's name" "/v1/images/classify" -H 'Content-Type: image/png' --data-binary "@$TMP/img.png"
+creq "classify: a word-vector model" 400 "not an image classifier" "/v1/images/classify?model=words" -H 'Content-Type: image/png' --data-binary "@$TMP/img.png"
+creq "classify: bad top_k" 400 "top_k must be a whole number from 1 to 1000" "/v1/images/classify?model=fashion&top_k=0" -H 'Content-Type: image/png' --data-binary "@$TMP/img.png"
+
+# Words: nearest neighbours and analogies on the four-word model.
+expect "words/similar" 200 '"results": [{"word": "king", "score": 0.99' GET "/v1/words/similar?model=words&word=Queen&k=2" "$INFER"
+"$PYTHON" - "$TMP/body" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert [h["word"] for h in r["results"]] == ["king", "prince"] and r["positive"] == ["queen"], r
+PY
+check "words/similar: k=2 neighbours of Queen (looked up lower-cased), best first" $? "$(head -c 300 "$TMP/body")"
+expect "words/similar: unknown word" 400 "word: 'zebra' is not in the vocabulary of model 'words'" GET "/v1/words/similar?model=words&word=zebra" "$INFER"
+expect "words/similar: no word" 400 "word: give the word" GET "/v1/words/similar?model=words" "$INFER"
+expect "words/similar: bad k" 400 "k must be a whole number from 1 to 100, not 'lots'" GET "/v1/words/similar?model=words&word=king&k=lots" "$INFER"
+expect "words/similar: an image model" 400 "not a word-vector model" GET "/v1/words/similar?model=fashion&word=king" "$INFER"
+expect "words/similar: unknown model" 404 "not loaded" GET "/v1/words/similar?model=nope&word=king" "$INFER"
+echo '{"model": "words", "a": "king", "b": "queen", "c": "banana", "k": 1}' >"$TMP/analogy-abc.json"
+echo '{"model": "words", "positive": ["queen", "banana"], "negative": ["king"], "k": 1}' >"$TMP/analogy-pn.json"
+echo '{"model": "words", "positive": ["queen", "okapi"]}' >"$TMP/analogy-unk.json"
+echo '{"model": "words", "a": "king", "b": "queen"}' >"$TMP/analogy-noc.json"
+echo '{"model": "words", "positive": "queen"}' >"$TMP/analogy-str.json"
+echo '{"model": "words", "positive": ["queen"], "k": 1.5}' >"$TMP/analogy-k.json"
+expect "words/analogy a:b::c:?" 200 '"positive": ["queen", "banana"], "negative": ["king"], "results": [{"word": "prince", "score": ' POST /v1/words/analogy "$INFER" "$TMP/analogy-abc.json"
+cp "$TMP/body" "$TMP/analogy-abc.out"
+expect "words/analogy positive/negative" 200 '"results": [{"word": "prince"' POST /v1/words/analogy "$INFER" "$TMP/analogy-pn.json"
+cmp -s "$TMP/body" "$TMP/analogy-abc.out"
+check "words/analogy: a,b,c gives the same answer as positive {b,c}, negative {a}" $? "$(cat "$TMP/body") vs $(cat "$TMP/analogy-abc.out")"
+expect "words/analogy: unknown word names the field" 400 "positive[1]: 'okapi' is not in the vocabulary" POST /v1/words/analogy "$INFER" "$TMP/analogy-unk.json"
+expect "words/analogy: a and b without c" 400 "c must be a word" POST /v1/words/analogy "$INFER" "$TMP/analogy-noc.json"
+expect "words/analogy: positive not an array" 400 "positive must be an array" POST /v1/words/analogy "$INFER" "$TMP/analogy-str.json"
+expect "words/analogy: bad k" 400 "k must be a whole number" POST /v1/words/analogy "$INFER" "$TMP/analogy-k.json"
+expect "words/analogy: truncated JSON" 400 "truncated" POST /v1/words/analogy "$INFER" "$TMP/truncated.json"
+
 # Malformed bodies: 400 with a message naming what is wrong.
 expect "bad JSON" 400 "invalid JSON at byte" POST /v2/models/fashion/infer "$INFER" "$TMP/bad.json"
 expect "too-deep JSON (checked before parsing)" 400 "nests deeper than 32" POST /v2/models/fashion/infer "$INFER" "$TMP/deep.json"
@@ -300,6 +358,68 @@ hdrmax=$(cat "$TMP"/par.*.hdr | sed -n 's/^X-Amuse-Batch-Size: \([0-9]*\).*/\1/p
 [ "${maxb:-0}" -gt 1 ] && [ "${hdrmax:-0}" -gt 1 ]
 check "batching: stats max_batch_size_seen $maxb, largest X-Amuse-Batch-Size $hdrmax (> 1)" $? "$(cat "$TMP/body")"
 expect "stats need an admin key" 403 "admin key" GET /v2/models/fashion/stats "$INFER"
+
+# /metrics: Prometheus text, admin only; the concurrent requests above show a batch above 1.
+expect "metrics need an admin key" 403 "admin key" GET /metrics "$INFER"
+expect "metrics without a key" 401 "API key" GET /metrics ""
+expect "metrics (admin)" 200 "# TYPE amuse_batch_size histogram" GET /metrics "$ADMIN"
+grep -qi '^Content-Type: text/plain; version=0.0.4' "$TMP/hdr"
+check "metrics Content-Type is Prometheus text 0.0.4" $? "$(grep -i content-type "$TMP/hdr")"
+cp "$TMP/body" "$TMP/metrics.txt"
+"$PYTHON" - "$TMP/metrics.txt" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+assert text.endswith("\n"), "no final newline"
+line_re = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9][0-9.e+-]*|\+Inf|NaN)$')
+label_re = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+types, helps, samples = {}, set(), []
+for line in text.splitlines():
+    if line.startswith("# HELP "):
+        helps.add(line.split()[2]); continue
+    if line.startswith("# TYPE "):
+        _, _, name, kind = line.split(); types[name] = kind; continue
+    m = line_re.match(line)
+    assert m, "bad line: %r" % line
+    labels = dict(label_re.findall(m.group(2) or ""))
+    samples.append((m.group(1), labels, float(m.group(3))))
+def family(name):
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix) and name[: -len(suffix)] in types:
+            return name[: -len(suffix)]
+    return name
+for name, labels, v in samples:
+    f = family(name)
+    assert f in types and f in helps, "no HELP/TYPE for " + name
+for f in ("amuse_requests_total", "amuse_request_duration_seconds", "amuse_queue_time_seconds",
+          "amuse_batch_size", "amuse_queue_depth", "amuse_models_loaded"):
+    assert f in types, "missing family " + f
+def get(name, **want):
+    return [v for n, l, v in samples if n == name and all(l.get(k) == x for k, x in want.items())]
+# histograms: buckets cumulative and the +Inf bucket equals _count
+for f in [f for f, k in types.items() if k == "histogram"]:
+    series = {}
+    for n, l, v in samples:
+        if n == f + "_bucket":
+            key = tuple(sorted((k, x) for k, x in l.items() if k != "le"))
+            series.setdefault(key, []).append((l["le"], v))
+    for key, buckets in series.items():
+        vals = [v for _, v in buckets]
+        assert vals == sorted(vals), (f, key, buckets)
+        assert buckets[-1][0] == "+Inf", (f, key)
+        count = get(f + "_count", **dict(key))
+        assert count == [vals[-1]], (f, key, count, vals[-1])
+ok200 = get("amuse_requests_total", model="fashion", endpoint="/v2/models/{model}/infer", method="POST", status="200")
+assert ok200 and ok200[0] >= 24, ok200
+assert get("amuse_requests_total", model="", endpoint="/v2/health/live", method="GET", status="200"), "health not counted"
+le1 = get("amuse_batch_size_bucket", model="fashion", le="1")[0]
+total = get("amuse_batch_size_count", model="fashion")[0]
+assert total > le1, "no batch above 1: %s of %s batches had 1 sample" % (le1, total)
+assert get("amuse_models_loaded") == [2.0], get("amuse_models_loaded")
+assert get("amuse_queue_depth", model="fashion") == [0.0]
+assert get("amuse_queue_time_seconds_count", model="fashion")[0] >= 24
+print("%d samples, %d families; fashion: %d of %d batches above 1 sample" % (len(samples), len(types), total - le1, total))
+PY
+check "metrics parse (name{labels} value, HELP/TYPE, cumulative buckets) and the batch-size histogram shows a batch above 1" $? "see above"
 
 # Reload through the admin route: version 3 appears on disk and is swapped in.
 cp -r "$REPO/fashion/1" "$REPO/fashion/3"
@@ -380,6 +500,59 @@ echo '{"max_batch_size": "many"}' >"$TMP/bad-serve.json"
 "$AMUSE" serve --config "$TMP/bad-serve.json" --db "$TMP/keys.db" --repository "$REPO" >/dev/null 2>"$TMP/badcfg.err"
 [ $? -ne 0 ] && grep -q '"max_batch_size" must be a number' "$TMP/badcfg.err"
 check "bad config file: exit non-zero naming the key" $? "$(cat "$TMP/badcfg.err")"
+
+# ------------------------------------------------------------------ server 4: rate limit + usage
+
+# usage_of ID: "requests items" from amuse keys list.
+usage_of() {
+    "$AMUSE" keys list --db "$TMP/keys.db" 2>/dev/null | awk -v id="$1" '$1 == id {print $(NF-1), $NF}'
+}
+URL=""
+start_server limited --rate-limit-rps 1 --rate-limit-burst 3 --usage-flush-s 1 || true
+if [ -n "${URL:-}" ]; then
+    K4=$("$AMUSE" keys create --tenant metered --scope infer --db "$TMP/keys.db" 2>"$TMP/k4.err")
+    K4_ID=$(sed -n 's/^amuse: created key \([0-9a-f]*\) .*/\1/p' "$TMP/k4.err")
+    : >"$TMP/burst.codes"
+    for i in 1 2 3 4 5 6; do
+        curl -s -o "$TMP/burst.$i.json" -D "$TMP/burst.$i.hdr" -w '%{http_code}\n' --max-time 10 \
+            -H "Authorization: Bearer $K4" "$URL/v2/models/fashion/ready" >>"$TMP/burst.codes"
+    done
+    n200=$(grep -c '^200$' "$TMP/burst.codes")
+    n429=$(grep -c '^429$' "$TMP/burst.codes")
+    [ "$(head -n 3 "$TMP/burst.codes" | tr -d '\n')" = 200200200 ] && [ "$n429" -ge 2 ] &&
+        [ $((n200 + n429)) -eq 6 ] && grep -qi '^Retry-After: [1-9]' "$TMP"/burst.*.hdr &&
+        grep -q 'over its rate limit of 1 requests a second (burst 3)' "$TMP"/burst.*.json
+    check "burst of 6 at 1 rps, burst 3: the first 3 pass, then $n429 x 429 with Retry-After" $? "$(tr '\n' ' ' <"$TMP/burst.codes") $(cat "$TMP/burst.6.json")"
+    expect "429 on /v1 in OpenAI's shape" 429 '"type": "rate_limit_error", "param": null, "code": "rate_limit_exceeded"' POST /v1/embeddings "$K4" "$TMP/emb1.json"
+    expect "another key is not limited by the first one's bucket" 200 '"ready": true' GET /v2/models/fashion/ready "$ADMIN"
+    sleep 1.2
+    expect "after a second the key passes again" 200 '"model_version": "1"' POST /v2/models/fashion/infer "$K4" "$TMP/png.json"
+    # 8 requests so far with K4 (6 + 1 + 1), 1 item (the one image). The periodic flush (1 s)
+    # writes them while the server runs.
+    got=""
+    for _ in $(seq 1 40); do
+        got=$(usage_of "$K4_ID")
+        [ "$got" = "8 1" ] && break
+        sleep 0.1
+    done
+    [ "$got" = "8 1" ]
+    check "usage flushed periodically: keys list shows requests 8, items 1 while serving" $? "got '$got'"
+    sleep 1.1 # a token back
+    expect "one more request before SIGTERM" 200 '"ready": true' GET /v2/models/fashion/ready "$K4"
+    stop_server
+    rc=$?
+    got=$(usage_of "$K4_ID")
+    [ $rc -eq 0 ] && [ "$got" = "9 1" ]
+    check "SIGTERM flushes usage: requests 9, items 1 (exit $rc)" $? "got '$got'"
+    start_server limited2 || true
+    expect "after a restart the key works" 200 '"model_version": "1"' POST /v2/models/fashion/infer "$K4" "$TMP/batch2.json"
+    stop_server
+    got=$(usage_of "$K4_ID")
+    [ "$got" = "10 3" ]
+    check "usage survives a restart and adds up: requests 10, items 3" $? "got '$got'"
+    "$AMUSE" keys list --json --db "$TMP/keys.db" | grep -q "\"id\": \"$K4_ID\".*\"requests\": 10, \"items\": 3}"
+    check "keys list --json has requests and items" $? "$("$AMUSE" keys list --json --db "$TMP/keys.db" | grep "$K4_ID")"
+fi
 
 # ------------------------------------------------------------------ docs cover every route
 

@@ -1,8 +1,9 @@
 /* test_serve.c - the server's parts on their own: the JSON depth pre-check, V2 request decoding
- * and its messages, route matching, the dynamic batcher (batches form, a full queue is refused, a
- * deadline cancels queued work, partial results reach the waiter in order), and the key store
- * (hash-only storage, verification, revocation, the salt surviving a reopen). The whole server
- * over HTTP is tests/cli_serve.sh. */
+ * and its messages, route matching, the OpenAI error shape, metrics histogram buckets, the dynamic
+ * batcher (batches form, a full queue is refused, a deadline cancels queued work, partial results
+ * reach the waiter in order), the key store (hash-only storage, verification, revocation, the salt
+ * surviving a reopen), and the per-key token bucket and usage counters. The whole server over HTTP
+ * is tests/cli_serve.sh. */
 #define _GNU_SOURCE
 #include "test.h"
 
@@ -12,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------ json / v2 / router */
@@ -87,6 +89,62 @@ TEST(route_matching)
             ASSERT_TRUE(strncmp(path, "/v2/health/", 11) == 0);
         }
     ASSERT_EQ_INT(public_routes, 2);
+}
+
+TEST(openai_error_shape)
+{
+    ASSERT_TRUE(am__openai_path("/v1/models"));
+    ASSERT_TRUE(am__openai_path("/v1"));
+    ASSERT_TRUE(!am__openai_path("/v10/models"));
+    ASSERT_TRUE(!am__openai_path("/v2/models"));
+    struct am__buf b = {0};
+    am__openai_error(&b, 401, "no \"key\"");
+    ASSERT_STR_EQ(b.data, "{\"error\": {\"message\": \"no \\\"key\\\"\", \"type\": "
+                          "\"authentication_error\", \"param\": null, \"code\": "
+                          "\"invalid_api_key\"}}");
+    am__buf_release(&b);
+    am__openai_error(&b, 422, "x");
+    ASSERT_CONTAINS(b.data, "\"type\": \"invalid_request_error\"");
+    am__buf_release(&b);
+    am__openai_error(&b, 502, "x");
+    ASSERT_CONTAINS(b.data, "\"type\": \"server_error\"");
+    am__buf_release(&b);
+    /* the error shape follows the path */
+    struct am__request r;
+    memset(&r, 0, sizeof r);
+    r.url = "/v1/embeddings";
+    am__reply_error(&r, 400, "input must be a string");
+    ASSERT_CONTAINS(r.out.data, "\"code\": \"invalid_request\"");
+    r.url = "/v2/models/m/infer";
+    am__reply_error(&r, 400, "bad");
+    ASSERT_STR_EQ(r.out.data, "{\"error\": \"bad\"}");
+    am__buf_release(&r.out);
+}
+
+TEST(metrics_histogram_buckets)
+{
+    struct am__hist_batch h;
+    memset(&h, 0, sizeof h);
+    am__hist_batch_add(&h, 1);   /* le 1 */
+    am__hist_batch_add(&h, 2);   /* le 2 */
+    am__hist_batch_add(&h, 3);   /* le 4 */
+    am__hist_batch_add(&h, 512); /* le 512 */
+    am__hist_batch_add(&h, 513); /* +Inf */
+    ASSERT_EQ_INT((int)h.counts[0], 1);
+    ASSERT_EQ_INT((int)h.counts[1], 1);
+    ASSERT_EQ_INT((int)h.counts[2], 1);
+    ASSERT_EQ_INT((int)h.counts[AM__BATCH_BUCKETS - 1], 1);
+    ASSERT_EQ_INT((int)h.counts[AM__BATCH_BUCKETS], 1);
+    ASSERT_NEAR(h.sum, 1031, 1e-9);
+    /* request series are capped: past the cap, new models count as "(other)" */
+    struct am__metrics *m;
+    ASSERT_OK(am__metrics_new(&m));
+    char name[32];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(name, sizeof name, "model%d", i);
+        am__metrics_request(m, "GET", "/v2/models/{model}", name, 404, 0.001);
+    }
+    am__metrics_free(m);
 }
 
 /* ------------------------------------------------------------------ batcher */
@@ -300,14 +358,117 @@ TEST(keystore)
     unlink(side);
 }
 
+TEST(rate_limit_and_usage)
+{
+    char path[] = "/tmp/amuse-test-usage-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_TRUE(fd >= 0);
+    close(fd);
+    unlink(path);
+    struct amuse_keystore *ks;
+    ASSERT_OK(amuse_keystore_open(&ks, path));
+    char token[AMUSE_KEY_TOKEN_MAX];
+    struct amuse_key_info k;
+    ASSERT_OK(amuse_keystore_create(ks, "acme", AMUSE_SCOPE_INFER, token, &k));
+    struct am__usage *u;
+    ASSERT_OK(am__usage_new(&u, ks, 3600, NULL));
+    int retry;
+    /* burst 2 at 1 a second: two pass, the third waits about a second */
+    ASSERT_EQ_INT(am__rate_take(u, k.id, 1, 2, &retry), 1);
+    ASSERT_EQ_INT(am__rate_take(u, k.id, 1, 2, &retry), 1);
+    ASSERT_EQ_INT(am__rate_take(u, k.id, 1, 2, &retry), 0);
+    ASSERT_EQ_INT(retry, 1);
+    ASSERT_EQ_INT(am__rate_take(u, "0123456789ab", 1, 2, &retry), 1); /* its own bucket */
+    ASSERT_EQ_INT(am__rate_take(u, k.id, 0, 0, &retry), 1);           /* off */
+    /* many keys: the table grows */
+    char id[16];
+    for (int i = 0; i < 300; i++) {
+        snprintf(id, sizeof id, "%012d", i);
+        am__usage_add(u, id, 0);
+    }
+    am__usage_add(u, k.id, 5);
+    am__usage_add(u, k.id, 2);
+    ASSERT_OK(am__usage_flush(u));
+    am__usage_add(u, k.id, 1);
+    am__usage_free(u); /* flushes the last request */
+    struct amuse_key_info *keys;
+    int64_t n;
+    ASSERT_OK(amuse_keystore_list(ks, &keys, &n));
+    ASSERT_EQ_INT((int)n, 1);
+    ASSERT_EQ_INT((int)keys[0].requests, 3);
+    ASSERT_EQ_INT((int)keys[0].items, 8);
+    free(keys);
+    amuse_keystore_close(ks);
+    unlink(path);
+    char side[sizeof path + 8];
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+}
+
+/* A job carrying its own task: the run function calls it, as the word-vector worker does. */
+static void run_tasks(void *ctx, struct am__job **jobs, int n, int64_t samples)
+{
+    (void)ctx;
+    (void)samples;
+    for (int i = 0; i < n; i++)
+        if (jobs[i]->task)
+            jobs[i]->task(NULL, jobs[i]);
+}
+
+static void fill_task(const struct am__model *m, struct am__job *j)
+{
+    (void)m;
+    memset(j->task_arg, 0x5a, 64); /* writes the job's own memory, even after the waiter left */
+}
+
+TEST(batcher_task_outlives_its_waiter)
+{
+    /* the worker sleeps 300 ms before the batch: the waiter gives up after 50 ms while the job
+     * is running, drops its reference and leaves; the task still writes task_arg, which must
+     * belong to the job (ASan would report a use after free otherwise, and a leak if the job
+     * did not free it) */
+    struct am__batcher_options o = {4, 0, 8, 300};
+    struct am__batcher *b;
+    ASSERT_OK(am__batcher_start(&b, &o, run_tasks, NULL, "tasks"));
+    struct am__job *j = am__job_new();
+    ASSERT_TRUE(j != NULL);
+    j->samples = 1;
+    j->task = fill_task;
+    j->task_arg = malloc(64);
+    ASSERT_OK(am__batcher_submit(b, j));
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* let the worker take it */
+    ASSERT_EQ_INT(am__job_wait(j, am__now() + 0.05), -1);
+    am__job_unref(j);
+    am__batcher_stop(b); /* the batch finishes; the worker frees the job */
+    /* and one that finishes normally */
+    o.debug_sleep_ms = 0;
+    ASSERT_OK(am__batcher_start(&b, &o, run_tasks, NULL, "tasks"));
+    j = am__job_new();
+    j->samples = 1;
+    j->task = fill_task;
+    j->task_arg = calloc(1, 64);
+    ASSERT_OK(am__batcher_submit(b, j));
+    ASSERT_EQ_INT(am__job_wait(j, am__now() + 10), 0);
+    ASSERT_EQ_INT(((unsigned char *)j->task_arg)[63], 0x5a);
+    am__job_unref(j);
+    am__batcher_stop(b);
+}
+
 int main(void)
 {
     RUN(json_depth_check);
     RUN(v2_parse_messages);
     RUN(route_matching);
+    RUN(openai_error_shape);
+    RUN(metrics_histogram_buckets);
     RUN(batcher_forms_batches);
     RUN(batcher_full_queue_and_timeout);
     RUN(batcher_partial_results);
+    RUN(batcher_task_outlives_its_waiter);
     RUN(keystore);
+    RUN(rate_limit_and_usage);
     return test_summary();
 }

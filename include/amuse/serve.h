@@ -7,7 +7,11 @@
  * <key>"); keys live in SQLite, stored only as keyed BLAKE2b hashes. docs/serve.md describes the
  * routes, the repository layout and the options; docs/openapi.yaml is the API description.
  *
- * Not here (yet): OpenAI-compatible routes, SSE streaming, multipart uploads, metrics, rate limits,
+ * GET /v1/models and POST /v1/embeddings answer the OpenAI API (errors in its shape on /v1/...);
+ * /v1/images/classify (multipart or raw image) and /v1/words/{similar,analogy} need no tensors.
+ * GET /metrics (admin) is in the Prometheus text format.
+ * A per-key token bucket answers 429; per-key usage counters are flushed to the key database.
+ * Not here (yet): SSE streaming,
  * hot reload by polling (reload is on demand, through the admin route).
  *
  * The library never prints: log lines (start-up, broken model versions, the JSON access log) go to
@@ -39,6 +43,7 @@ struct amuse_key_info {
     int scope;       /* enum amuse_key_scope */
     int64_t created; /* Unix seconds */
     int64_t revoked; /* Unix seconds, 0 while the key is valid */
+    int64_t requests, items; /* usage as last flushed by a server (amuse_keystore_list only) */
 };
 
 struct amuse_keystore;
@@ -66,6 +71,11 @@ int amuse_keystore_revoke(struct amuse_keystore *ks, const char *id);
 /* All keys, oldest first. *keys is malloc'ed (free it); *n its length. */
 int amuse_keystore_list(struct amuse_keystore *ks, struct amuse_key_info **keys, int64_t *n);
 
+/* Add to a key's persisted usage counters (requests made, items processed: samples, inputs or
+ * queries). A key id with no key row is accepted (the key may have been deleted meanwhile). */
+int amuse_keystore_add_usage(struct amuse_keystore *ks, const char *id, int64_t requests,
+                             int64_t items);
+
 /* Number of keys that are not revoked. */
 int amuse_keystore_active_count(struct amuse_keystore *ks, int64_t *n);
 
@@ -92,6 +102,12 @@ struct amuse_serve_options {
     int drain_timeout_ms;    /* bound on draining in-flight requests at shutdown (default 10000) */
     int model_threads;       /* OpenMP/BLAS threads for model math (0: leave as is) */
     int debug_batch_sleep_ms; /* testing aid: the worker sleeps this long before each batch */
+    /* per-key token bucket: rate_limit_rps tokens a second, at most rate_limit_burst saved
+     * (0: rate_limit_rps); over it -> 429 with Retry-After. 0 rps: no limit (the default) */
+    int rate_limit_rps;
+    int rate_limit_burst;
+    int usage_flush_s; /* per-key usage counters are written to the database this often
+                          (default 60) and at shutdown */
     /* Log lines (no trailing newline); NULL discards them. Called from any thread. */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;

@@ -118,8 +118,8 @@ int cmd_keys(int argc, char **argv)
             status = cli_fail(rc, "cannot list keys");
         } else {
             if (!json)
-                printf("%-12s  %-20s  %-5s  %-20s  %s\n", "ID", "TENANT", "SCOPE", "CREATED",
-                       "REVOKED");
+                printf("%-12s  %-20s  %-5s  %-20s  %-20s  %10s  %10s\n", "ID", "TENANT", "SCOPE",
+                       "CREATED", "REVOKED", "REQUESTS", "ITEMS");
             for (int64_t i = 0; i < n; i++) {
                 char created[32], revoked[32] = "-";
                 iso_time(keys[i].created, created, sizeof created);
@@ -128,13 +128,16 @@ int cmd_keys(int argc, char **argv)
                 if (json) {
                     printf("{\"id\": \"%s\", \"tenant\": ", keys[i].id);
                     cli_json_string(stdout, keys[i].tenant);
-                    printf(", \"scope\": \"%s\", \"created\": \"%s\", \"revoked\": %s%s%s}\n",
+                    printf(", \"scope\": \"%s\", \"created\": \"%s\", \"revoked\": %s%s%s, "
+                           "\"requests\": %lld, \"items\": %lld}\n",
                            amuse_key_scope_name(keys[i].scope), created,
                            keys[i].revoked ? "\"" : "", keys[i].revoked ? revoked : "null",
-                           keys[i].revoked ? "\"" : "");
+                           keys[i].revoked ? "\"" : "", (long long)keys[i].requests,
+                           (long long)keys[i].items);
                 } else {
-                    printf("%-12s  %-20s  %-5s  %-20s  %s\n", keys[i].id, keys[i].tenant,
-                           amuse_key_scope_name(keys[i].scope), created, revoked);
+                    printf("%-12s  %-20s  %-5s  %-20s  %-20s  %10lld  %10lld\n", keys[i].id,
+                           keys[i].tenant, amuse_key_scope_name(keys[i].scope), created, revoked,
+                           (long long)keys[i].requests, (long long)keys[i].items);
                 }
             }
             free(keys);

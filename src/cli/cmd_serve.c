@@ -60,6 +60,12 @@ static const struct option_row rows[] = {
      "bound on draining in-flight requests at SIGTERM/SIGINT"},
     {"debug-batch-sleep-ms", OPT_INT, OFF(debug_batch_sleep_ms), 0, 60000,
      "testing aid: sleep before every batch (0: off)"},
+    {"rate-limit-rps", OPT_INT, OFF(rate_limit_rps), 0, 1000000,
+     "requests per second per API key (token bucket; 0: no limit) -> 429"},
+    {"rate-limit-burst", OPT_INT, OFF(rate_limit_burst), 0, 1000000,
+     "requests a key may make at once before the rate applies (0: the rate)"},
+    {"usage-flush-s", OPT_INT, OFF(usage_flush_s), 1, 86400,
+     "seconds between writes of per-key usage counters to the database"},
     {NULL, 0, 0, 0, 0, NULL},
 };
 

@@ -70,6 +70,7 @@ static void job_free(struct am__job *j)
     free(j->input);
     free(j->rows);
     free(j->output);
+    free(j->task_arg);
     while (j->chunks) {
         struct am__chunk *c = j->chunks;
         j->chunks = c->next;
@@ -257,6 +258,7 @@ static void *worker_main(void *arg)
             j->state = AM__JOB_RUNNING;
             j->t_start = now;
             j->queued_s = now - j->t_submit;
+            am__hist_time_add(&b->stats.queue_time, j->queued_s);
             samples += j->samples;
             b->jobs[n++] = j;
         }
@@ -273,6 +275,7 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&b->lock);
         b->stats.batches++;
         b->stats.samples += samples;
+        am__hist_batch_add(&b->stats.batch_size, (double)samples);
         if (samples > b->stats.max_batch_samples)
             b->stats.max_batch_samples = (int)samples;
         for (int i = 0; i < n; i++) {

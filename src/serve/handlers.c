@@ -79,6 +79,34 @@ void am__handle_model_ready(struct am__request *r)
     am__model_release(r->server->repo, m);
 }
 
+int am__run_job(struct am__request *r, const struct am__model *m, struct am__job *job)
+{
+    struct amuse_server *s = r->server;
+    int rc = am__batcher_submit(m->batcher, job);
+    if (rc) {
+        r->retry_after = 1;
+        am__reply_status(r, rc, 503);
+        return -1;
+    }
+    double deadline = r->start + s->opt.request_timeout_ms * 1e-3;
+    int w;
+    while ((w = am__job_wait(job, deadline)) == 1) /* partial results: none for these models */
+        free(am__job_next_chunk(job));
+    if (w < 0) {
+        am__reply_error(r, 504, "model '%s': no result within %d ms (request_timeout_ms); the "
+                                "work was discarded",
+                        m->name, s->opt.request_timeout_ms);
+        return -1;
+    }
+    if (job->status) {
+        am__reply_error(r, 500, "model '%s' failed: %s", m->name,
+                        job->error[0] ? job->error : amuse_strerror(job->status));
+        return -1;
+    }
+    r->batch_size = job->batch_samples;
+    return 0;
+}
+
 void am__handle_infer(struct am__request *r)
 {
     struct amuse_server *s = r->server;
@@ -102,29 +130,10 @@ void am__handle_infer(struct am__request *r)
         am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : 400);
         goto out;
     }
-    rc = am__batcher_submit(m->batcher, job);
-    if (rc) {
-        r->retry_after = 1;
-        am__reply_status(r, rc, 503);
+    if (am__run_job(r, m, job))
         goto out;
-    }
-    double deadline = r->start + s->opt.request_timeout_ms * 1e-3;
-    int w;
-    while ((w = am__job_wait(job, deadline)) == 1) /* partial results: none for these models */
-        free(am__job_next_chunk(job));
-    if (w < 0) {
-        am__reply_error(r, 504, "model '%s': no result within %d ms (request_timeout_ms); the "
-                                "work was discarded",
-                        m->name, s->opt.request_timeout_ms);
-        goto out;
-    }
-    if (job->status) {
-        am__reply_error(r, 500, "model '%s' failed: %s", m->name,
-                        job->error[0] ? job->error : amuse_strerror(job->status));
-        goto out;
-    }
     r->status = 200;
-    r->batch_size = job->batch_samples;
+    r->items = job->samples;
     am__v2_encode_reply(m, &req, job, &r->out);
 out:
     am__job_unref(job);

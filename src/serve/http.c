@@ -3,7 +3,11 @@
  * once), routing, the API-key check (default deny), the handler, the response, and one JSON
  * access-log line per request (method, path, status, duration, model, key id prefix; never the
  * payload). Handlers run on MHD's pool threads and only decode/encode: model math is the batchers'.
- * Not here: multipart bodies, streamed (SSE) responses, CORS, rate limits - later phases add them
+ * Error bodies take OpenAI's shape on /v1/... paths (openai.c), KServe's elsewhere.
+ * Multipart bodies are parsed by the route that takes them (domain.c), from the whole body.
+ * Every authenticated request takes a token from its key's bucket (ratelimit.c; 429 when empty)
+ * and is counted in the key's usage.
+ * Not here: streamed (SSE) responses, CORS - later phases add them
  * here around the same request object. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
@@ -25,6 +29,10 @@ void am__reply_error(struct am__request *r, int status, const char *fmt, ...)
     va_end(ap);
     am__buf_release(&r->out);
     r->status = status;
+    if (am__openai_path(r->url)) {
+        am__openai_error(&r->out, status, msg);
+        return;
+    }
     am__buf_puts(&r->out, "{\"error\": ");
     am__buf_json_string(&r->out, msg);
     am__buf_puts(&r->out, "}");
@@ -61,7 +69,8 @@ static enum MHD_Result send_reply(struct am__request *r)
         free(data);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->content_type ? r->content_type : "application/json");
     char num[32];
     if (r->retry_after > 0) {
         snprintf(num, sizeof num, "%d", r->retry_after);
@@ -132,6 +141,18 @@ static void dispatch(struct am__request *r)
             am__reply_error(r, 405, "%s is not allowed on %s", r->method, r->url);
         else
             am__reply_error(r, 404, "no route for %s %s", r->method, r->url);
+        return;
+    }
+    int retry_after;
+    if (!am__rate_take(r->server->usage, r->key.id, r->server->opt.rate_limit_rps,
+                       r->server->opt.rate_limit_burst, &retry_after)) {
+        r->retry_after = retry_after;
+        am__reply_error(r, 429, "key %s is over its rate limit of %d requests a second (burst "
+                                "%d); retry after %d s",
+                        r->key.id, r->server->opt.rate_limit_rps,
+                        r->server->opt.rate_limit_burst > 0 ? r->server->opt.rate_limit_burst
+                                                            : r->server->opt.rate_limit_rps,
+                        retry_after);
         return;
     }
     if (rt->scope == AMUSE_SCOPE_ADMIN && r->key.scope != AMUSE_SCOPE_ADMIN) {
@@ -214,6 +235,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     *con_cls = NULL;
     double ms = (am__now() - r->start) * 1e3;
+    if (r->has_key && s->usage)
+        am__usage_add(s->usage, r->key.id, r->status == 200 ? r->items : 0);
+    if (s->metrics) {
+        int matched;
+        const struct am__route *rt = am__route_match(r->method, r->url, NULL, &matched);
+        am__metrics_request(s->metrics, r->method, rt ? rt->pattern : "other", r->log_model,
+                            r->status, ms * 1e-3);
+    }
     if (s->log.fn) {
         struct am__buf line = {0};
         time_t now = time(NULL);

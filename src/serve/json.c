@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +131,33 @@ int am__json_depth_check(const char *s, size_t len, int max_depth)
                 depth--;
         }
     }
+    return AMUSE_OK;
+}
+
+int am__json_parse_object(const char *body, size_t len, int max_depth, struct cJSON **doc)
+{
+    *doc = NULL;
+    if (len == 0)
+        return am__fail(AMUSE_EFORMAT, "empty body; expected a JSON object");
+    int rc = am__json_depth_check(body, len, max_depth);
+    if (rc)
+        return rc;
+    const char *end = NULL;
+    cJSON *d = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (!d) {
+        size_t at = end ? (size_t)(end - body) : 0;
+        if (at + 1 >= len)
+            return am__fail(AMUSE_EFORMAT,
+                            "invalid JSON: the body ends inside the document (truncated after "
+                            "%zu bytes?)",
+                            len);
+        return am__fail(AMUSE_EFORMAT, "invalid JSON at byte %zu", at);
+    }
+    if (!cJSON_IsObject(d)) {
+        cJSON_Delete(d);
+        return am__fail(AMUSE_EFORMAT, "the body must be a JSON object");
+    }
+    *doc = d;
     return AMUSE_OK;
 }
 

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #define MAX_VERSIONS 256
@@ -102,11 +103,16 @@ static void run_word_vectors(void *ctx, struct am__job **jobs, int n, int64_t sa
 {
     struct am__model *m = ctx;
     (void)samples;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        if (jobs[i]->task) {
+            jobs[i]->task(m, jobs[i]);
+            continue;
+        }
         for (int64_t k = 0; k < jobs[i]->samples; k++)
             memcpy(jobs[i]->output + k * m->output_size,
                    m->wv->vectors + jobs[i]->rows[k] * m->output_size,
                    (size_t)m->output_size * sizeof(float));
+    }
 }
 
 /* ------------------------------------------------------------------ loading */
@@ -174,6 +180,7 @@ static int load_version(struct am__repository *r, const char *name, int64_t vers
     if (!m)
         return am__fail(AMUSE_ENOMEM, "out of memory");
     m->version = version;
+    m->created = (int64_t)time(NULL);
     m->max_batch_size = r->bo.max_batch_size;
     m->model_threads = r->model_threads;
     m->name = strdup(name);

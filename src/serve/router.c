@@ -1,7 +1,8 @@
 /* router.c - the routing table: method, path pattern, the scope a key needs, the handler. Every
  * route needs a key unless its scope is 0 (only the health routes). docs/openapi.yaml describes
  * each pattern, and a test checks that none is missing (amuse serve --routes prints this table).
- * Not here: query strings (no route takes one yet), prefix or wildcard routes (static files). */
+ * Query strings never take part in matching (libmicrohttpd hands them to handlers as arguments).
+ * Not here: prefix or wildcard routes (static files). */
 #include "serve/serve_internal.h"
 
 #include <string.h>
@@ -22,6 +23,12 @@ const struct am__route am__routes[] = {
     {"POST", "/v2/repository/index", AMUSE_SCOPE_ADMIN, am__handle_repository_index},
     {"POST", "/v2/repository/models/{model}/load", AMUSE_SCOPE_ADMIN,
      am__handle_repository_load},
+    {"GET", "/v1/models", AMUSE_SCOPE_INFER, am__handle_openai_models},
+    {"POST", "/v1/embeddings", AMUSE_SCOPE_INFER, am__handle_openai_embeddings},
+    {"POST", "/v1/images/classify", AMUSE_SCOPE_INFER, am__handle_images_classify},
+    {"GET", "/v1/words/similar", AMUSE_SCOPE_INFER, am__handle_words_similar},
+    {"POST", "/v1/words/analogy", AMUSE_SCOPE_INFER, am__handle_words_analogy},
+    {"GET", "/metrics", AMUSE_SCOPE_ADMIN, am__handle_metrics},
     {NULL, NULL, 0, NULL},
 };
 

@@ -4,6 +4,10 @@
  *   router.c      the routing table and path matching
  *   handlers.c    one function per route: decode, hand to the model's batcher, encode
  *   v2.c          KServe V2 JSON: request decoding into tensors, response encoding
+ *   domain.c      /v1/images/classify and /v1/words/{similar,analogy}: no tensors, for app developers
+ *   ratelimit.c   per-key token bucket (429) and usage counters flushed to SQLite
+ *   metrics.c     GET /metrics: Prometheus text format
+ *   openai.c      OpenAI-compatible routes (/v1/models, /v1/embeddings) and their error format
  *   json.c        growable output buffer, JSON string escaping, the nesting-depth pre-check
  *   repository.c  <repo>/<model>/<version>/ loading, versions, reload with an atomic swap
  *   batcher.c     per-model bounded queue + worker thread forming dynamic batches
@@ -55,6 +59,11 @@ void am__buf_release(struct am__buf *b);
  * max_depth (brackets inside strings do not count). */
 int am__json_depth_check(const char *s, size_t len, int max_depth);
 
+struct cJSON;
+/* Parse a request body that must be one JSON object: empty body, depth, syntax (with the byte
+ * offset, or "truncated") and "must be an object" errors are AMUSE_EFORMAT with a message. */
+int am__json_parse_object(const char *body, size_t len, int max_depth, struct cJSON **doc);
+
 /* ------------------------------------------------------------------------------- log */
 
 struct am__log {
@@ -77,6 +86,7 @@ struct am__chunk {
     char data[]; /* len bytes */
 };
 
+struct am__model;
 struct am__job {
     /* input, set before submit; read-only for the worker */
     int64_t samples;    /* batch rows this job contributes */
@@ -88,6 +98,11 @@ struct am__job {
     char error[256];
     int batch_samples;  /* samples in the batch this job ran in */
     double queued_s, run_s; /* seconds queued and running */
+    /* other work on the model's worker (word queries): when set, the model's run function calls
+     * task(model, job) for this job instead of its usual step; task_arg is the job's (freed with
+     * it, so a waiter that gave up cannot leave the worker a dangling pointer) */
+    void (*task)(const struct am__model *m, struct am__job *j);
+    void *task_arg;
     /* internal */
     struct am__job *next;
     struct am__batcher *owner;
@@ -111,11 +126,30 @@ struct am__batcher_options {
     int debug_sleep_ms;     /* sleep before each batch (tests) */
 };
 
+/* Histogram bucket bounds for /metrics (metrics.c): seconds, and batch sizes in samples. */
+#define AM__TIME_BUCKETS 14
+#define AM__BATCH_BUCKETS 10
+extern const double am__time_bounds[AM__TIME_BUCKETS];
+extern const double am__batch_bounds[AM__BATCH_BUCKETS];
+/* A histogram: counts[i] observations <= bounds[i] and > bounds[i-1], counts[n] above the last. */
+struct am__hist_time {
+    int64_t counts[AM__TIME_BUCKETS + 1];
+    double sum;
+};
+struct am__hist_batch {
+    int64_t counts[AM__BATCH_BUCKETS + 1];
+    double sum;
+};
+void am__hist_time_add(struct am__hist_time *h, double v);
+void am__hist_batch_add(struct am__hist_batch *h, double v);
+
 struct am__batch_stats {
     int64_t requests, batches, samples; /* completed */
     int64_t rejected_full, timed_out;
     int max_batch_samples;              /* largest batch so far */
     int queued;                         /* now */
+    struct am__hist_time queue_time;    /* per job: seconds from submit to its batch starting */
+    struct am__hist_batch batch_size;   /* per batch: samples */
 };
 
 struct am__batcher;
@@ -151,6 +185,7 @@ struct amuse_word_vectors;
 struct am__model {
     char *name;
     int64_t version;
+    int64_t created; /* Unix seconds when this version was loaded (OpenAI's "created") */
     char *dir;
     int kind;
     struct amuse_model *net;        /* network models: used only on the batcher's worker */
@@ -251,6 +286,8 @@ struct am__request {
     int retry_after;         /* > 0: Retry-After header */
     int batch_size;          /* > 0: X-Amuse-Batch-Size header */
     char log_model[128];     /* model named in the access log */
+    const char *content_type; /* NULL: application/json */
+    int64_t items;            /* samples, inputs or queries served (usage counters) */
 };
 
 typedef void (*am__handler)(struct am__request *r);
@@ -267,7 +304,8 @@ extern const struct am__route am__routes[];
 const struct am__route *am__route_match(const char *method, const char *path,
                                         struct am__request *r, int *path_matched);
 
-/* Set an {"error": "..."} reply. */
+/* Set an error reply: {"error": "..."} (KServe V2 and the admin routes), or on /v1/... paths
+ * OpenAI's {"error": {"message", "type", "param", "code"}} with type and code from the status. */
 void am__reply_error(struct am__request *r, int status, const char *fmt, ...) AM__PRINTF(3, 4);
 /* Map a library status to an HTTP status and reply with amuse_last_error(). */
 void am__reply_status(struct am__request *r, int status, int http_status);
@@ -283,6 +321,44 @@ void am__handle_model_stats(struct am__request *r);
 void am__handle_repository_index(struct am__request *r);
 void am__handle_repository_load(struct am__request *r);
 
+/* handlers.c: submit job to m's batcher and wait for it until the request's deadline. 0 when it
+ * finished well (r->batch_size set); otherwise the error reply is set (503, 504, 500). */
+int am__run_job(struct am__request *r, const struct am__model *m, struct am__job *job);
+
+/* domain.c */
+void am__handle_images_classify(struct am__request *r);
+void am__handle_words_similar(struct am__request *r);
+void am__handle_words_analogy(struct am__request *r);
+
+/* metrics.c: request counters and latency histograms, rendered with the batchers' figures */
+struct am__metrics;
+int am__metrics_new(struct am__metrics **out);
+void am__metrics_free(struct am__metrics *m);
+/* One finished request; endpoint is a route pattern (or "other"), model may be "". */
+void am__metrics_request(struct am__metrics *m, const char *method, const char *endpoint,
+                         const char *model, int status, double seconds);
+void am__handle_metrics(struct am__request *r);
+
+/* ratelimit.c: per-key token buckets and usage counters (flushed to the key store) */
+struct am__usage;
+int am__usage_new(struct am__usage **out, struct amuse_keystore *ks, int flush_s,
+                  const struct am__log *log);
+void am__usage_free(struct am__usage *u); /* stops the flush thread, then flushes once more */
+/* 1: go ahead; 0: over the limit, *retry_after seconds until a token is back. rps 0: always 1. */
+int am__rate_take(struct am__usage *u, const char *id, int rps, int burst, int *retry_after);
+void am__usage_add(struct am__usage *u, const char *id, int64_t items);
+int am__usage_flush(struct am__usage *u);
+
+/* openai.c */
+int am__openai_path(const char *url); /* 1 for /v1 and /v1/... */
+void am__openai_error(struct am__buf *b, int status, const char *message);
+/* The embeddings tokenizer: the next run of ASCII letters in s from *pos, lower-cased into word
+ * (AMUSE_W2V_MAX_WORD_BYTES + 1 bytes); returns its length, 0 at the end. *too_long is set when
+ * the run did not fit (word then holds its start). */
+size_t am__openai_token(const char *s, size_t *pos, char *word, int *too_long);
+void am__handle_openai_models(struct am__request *r);
+void am__handle_openai_embeddings(struct am__request *r);
+
 /* ---------------------------------------------------------------------------- server */
 
 struct amuse_server {
@@ -295,6 +371,8 @@ struct amuse_server {
     int port;
     _Atomic int ready;
     _Atomic int in_flight; /* requests between their first byte and their completion */
+    struct am__metrics *metrics;
+    struct am__usage *usage;
 };
 
 struct sockaddr;

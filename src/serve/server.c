@@ -29,6 +29,7 @@ void amuse_serve_options_default(struct amuse_serve_options *o)
     o->max_queue_size = 256;
     o->request_timeout_ms = 10000;
     o->drain_timeout_ms = 10000;
+    o->usage_flush_s = 60;
 }
 
 static int check_options(const struct amuse_serve_options *o)
@@ -48,6 +49,9 @@ static int check_options(const struct amuse_serve_options *o)
     RANGE(max_queue_size, 1, 1000000)
     RANGE(request_timeout_ms, 1, 3600000)
     RANGE(drain_timeout_ms, 0, 3600000)
+    RANGE(rate_limit_rps, 0, 1000000)
+    RANGE(rate_limit_burst, 0, 1000000)
+    RANGE(usage_flush_s, 1, 86400)
     RANGE(debug_batch_sleep_ms, 0, 60000)
     RANGE(model_threads, 0, 1024)
 #undef RANGE
@@ -100,7 +104,13 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
     s->log.fn = o->log;
     s->log.ctx = o->log_ctx;
 
+    rc = am__metrics_new(&s->metrics);
+    if (rc)
+        goto fail;
     rc = amuse_keystore_open(&s->keys, s->database_path);
+    if (rc)
+        goto fail;
+    rc = am__usage_new(&s->usage, s->keys, o->usage_flush_s, &s->log);
     if (rc)
         goto fail;
     int64_t active = 0;
@@ -156,8 +166,10 @@ void amuse_server_free(struct amuse_server *s)
     if (!s)
         return;
     am__http_stop(s);           /* no handler runs after this */
+    am__usage_free(s->usage);   /* the last usage figures go to the database */
     am__repository_free(s->repo); /* batchers finish their queues, then the models go */
     amuse_keystore_close(s->keys);
+    am__metrics_free(s->metrics);
     free(s->host);
     free(s->repository_dir);
     free(s->database_path);

@@ -29,7 +29,12 @@ static const char schema[] =
     "  scope TEXT NOT NULL CHECK (scope IN ('infer', 'admin')),"
     "  hash BLOB NOT NULL,"
     "  created INTEGER NOT NULL,"
-    "  revoked INTEGER NOT NULL DEFAULT 0);";
+    "  revoked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS usage ("
+    "  key_id TEXT PRIMARY KEY,"
+    "  requests INTEGER NOT NULL DEFAULT 0,"
+    "  items INTEGER NOT NULL DEFAULT 0,"
+    "  updated INTEGER NOT NULL DEFAULT 0);";
 
 static int db_fail(struct amuse_keystore *ks, const char *what)
 {
@@ -250,8 +255,9 @@ int amuse_keystore_list(struct amuse_keystore *ks, struct amuse_key_info **keys,
     *n = 0;
     pthread_mutex_lock(&ks->lock);
     if (sqlite3_prepare_v2(ks->db,
-                           "SELECT id, tenant, scope, created, revoked FROM api_keys "
-                           "ORDER BY created, rowid",
+                           "SELECT k.id, k.tenant, k.scope, k.created, k.revoked, "
+                           "coalesce(u.requests, 0), coalesce(u.items, 0) FROM api_keys k "
+                           "LEFT JOIN usage u ON u.key_id = k.id ORDER BY k.created, k.rowid",
                            -1, &st, NULL)) {
         rc = db_fail(ks, "list keys");
         goto out;
@@ -268,7 +274,10 @@ int amuse_keystore_list(struct amuse_keystore *ks, struct amuse_key_info **keys,
             v = nv;
             cap = ncap;
         }
-        row_to_info(st, &v[count++]);
+        row_to_info(st, &v[count]);
+        v[count].requests = sqlite3_column_int64(st, 5);
+        v[count].items = sqlite3_column_int64(st, 6);
+        count++;
     }
     if (step != SQLITE_DONE)
         rc = db_fail(ks, "list keys");
@@ -282,6 +291,26 @@ out:
     *keys = v;
     *n = count;
     return AMUSE_OK;
+}
+
+int amuse_keystore_add_usage(struct amuse_keystore *ks, const char *id, int64_t requests,
+                             int64_t items)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = AMUSE_OK;
+    pthread_mutex_lock(&ks->lock);
+    if (sqlite3_prepare_v2(ks->db,
+                           "INSERT INTO usage (key_id, requests, items, updated) "
+                           "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key_id) DO UPDATE SET "
+                           "requests = requests + ?2, items = items + ?3, updated = ?4",
+                           -1, &st, NULL) ||
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT) ||
+        sqlite3_bind_int64(st, 2, requests) || sqlite3_bind_int64(st, 3, items) ||
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL)) || sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(ks, "record key usage");
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&ks->lock);
+    return rc;
 }
 
 int amuse_keystore_active_count(struct amuse_keystore *ks, int64_t *n)

@@ -1,0 +1,474 @@
+/* domain.c - routes for app developers who do not want tensors:
+ *
+ *   POST /v1/images/classify  an image in, the top-k labels with probabilities out. The image
+ *                             is a multipart/form-data field "file" (or "image"), parsed with
+ *                             libmicrohttpd's post processor, or the whole body with an
+ *                             "image/..." Content-Type. model and top_k come from the query
+ *                             string or from form fields.
+ *   GET  /v1/words/similar    ?model=&word=&k= : the k nearest words by cosine
+ *   POST /v1/words/analogy    {"model", "positive": [..], "negative": [..], "k"} or
+ *                             {"model", "a", "b", "c", "k"} (a is to b as c is to ?)
+ *
+ * Ownership follows the V2 route: the HTTP thread decodes (image decoding, word lookups in the
+ * immutable vocabulary, so an unknown word is a 400 naming its field) and encodes; the model's
+ * worker runs the math. Classification is an ordinary batched job; a word query is a job with a
+ * task (serve_internal.h) that runs amuse_w2v_similar on the worker, over the unit vectors built
+ * at load, so a query over a large vocabulary never occupies an HTTP thread and counts in the
+ * model's statistics and queue limits like any other request. Words are looked up as given, then
+ * lower-cased (the English vectors are lower-case). Errors use OpenAI's shape (they are /v1
+ * paths). */
+#define _GNU_SOURCE
+#include "serve/serve_internal.h"
+
+#include "amuse/image.h"
+#include "amuse/model.h"
+#include "amuse/word2vec.h"
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_K           100
+#define MAX_QUERY_WORDS 16
+#define DEFAULT_K       10
+#define DEFAULT_TOP_K   5
+
+/* ------------------------------------------------------------------------ helpers */
+
+/* The model named by `name` (NULL or "" -> 400), of the wanted kind; NULL after an error reply. */
+static struct am__model *named_model(struct am__request *r, const char *name, int kind)
+{
+    if (!name || !name[0]) {
+        am__reply_error(r, 400, "model: give the model's name (GET /v1/models lists them)");
+        return NULL;
+    }
+    snprintf(r->log_model, sizeof r->log_model, "%s", name);
+    struct am__model *m = am__repository_get(r->server->repo, name);
+    if (!m) {
+        am__reply_error(r, 404, "model '%.128s' is not loaded (GET /v1/models lists the models)",
+                        name);
+        return NULL;
+    }
+    if (kind == AM__MODEL_WORD_VECTORS && m->kind != kind) {
+        am__reply_error(r, 400, "model '%s' is not a word-vector model", m->name);
+    } else if (kind == AM__MODEL_NETWORK && !m->image) {
+        am__reply_error(r, 400, "model '%s' is not an image classifier", m->name);
+    } else {
+        return m;
+    }
+    am__model_release(r->server->repo, m);
+    return NULL;
+}
+
+/* A whole number in lo..hi from text (NULL: def). -1 after an error reply naming field. */
+static int parse_count(struct am__request *r, const char *field, const char *text, int def, int lo,
+                       int hi)
+{
+    if (!text)
+        return def;
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (!text[0] || *end || v < lo || v > hi) {
+        am__reply_error(r, 400, "%s must be a whole number from %d to %d, not '%.32s'", field, lo,
+                        hi, text);
+        return -1;
+    }
+    return (int)v;
+}
+
+/* ------------------------------------------------------------------------ words */
+
+struct word_query {
+    const char *positive[MAX_QUERY_WORDS], *negative[MAX_QUERY_WORDS]; /* the vocabulary's */
+    int n_positive, n_negative, k;
+    int n;
+    struct amuse_w2v_hit hits[MAX_K];
+};
+
+/* Worker side. */
+static void word_query_task(const struct am__model *m, struct am__job *j)
+{
+    struct word_query *q = j->task_arg;
+    int rc = amuse_w2v_similar(m->wv, q->positive, q->n_positive, q->negative, q->n_negative, q->k,
+                               0, q->hits, &q->n);
+    if (rc) {
+        j->status = rc;
+        snprintf(j->error, sizeof j->error, "%s", amuse_last_error());
+    }
+}
+
+/* The vocabulary's spelling of word (as given, else lower-cased), or NULL after a 400. */
+static const char *vocab_word(struct am__request *r, const struct am__model *m, const char *field,
+                              const char *word)
+{
+    int64_t row = amuse_vocab_find(m->wv->vocab, word);
+    if (row < 0 && strlen(word) <= AMUSE_W2V_MAX_WORD_BYTES) {
+        char lower[AMUSE_W2V_MAX_WORD_BYTES + 1];
+        size_t i = 0;
+        for (; word[i]; i++)
+            lower[i] = (word[i] >= 'A' && word[i] <= 'Z') ? (char)(word[i] | 0x20) : word[i];
+        lower[i] = '\0';
+        row = amuse_vocab_find(m->wv->vocab, lower);
+    }
+    if (row < 0) {
+        am__reply_error(r, 400, "%s: '%.64s' is not in the vocabulary of model '%s'", field, word,
+                        m->name);
+        return NULL;
+    }
+    return amuse_vocab_word(m->wv->vocab, row);
+}
+
+/* Run q on m's worker and reply {"model", "query", "results": [{"word", "score"}]}. */
+static void run_word_query(struct am__request *r, const struct am__model *m, struct word_query *q)
+{
+    struct am__job *job = am__job_new();
+    if (!job) {
+        free(q);
+        am__reply_error(r, 500, "out of memory");
+        return;
+    }
+    job->samples = 1;
+    job->task = word_query_task;
+    job->task_arg = q; /* the job owns it now */
+    if (am__run_job(r, m, job) == 0) {
+        r->status = 200;
+        r->items = 1;
+        am__buf_puts(&r->out, "{\"model\": ");
+        am__buf_json_string(&r->out, m->name);
+        am__buf_puts(&r->out, ", \"positive\": [");
+        for (int i = 0; i < q->n_positive; i++) {
+            if (i)
+                am__buf_puts(&r->out, ", ");
+            am__buf_json_string(&r->out, q->positive[i]);
+        }
+        am__buf_puts(&r->out, "], \"negative\": [");
+        for (int i = 0; i < q->n_negative; i++) {
+            if (i)
+                am__buf_puts(&r->out, ", ");
+            am__buf_json_string(&r->out, q->negative[i]);
+        }
+        am__buf_puts(&r->out, "], \"results\": [");
+        for (int i = 0; i < q->n; i++) {
+            am__buf_puts(&r->out, i ? ", {\"word\": " : "{\"word\": ");
+            am__buf_json_string(&r->out, amuse_vocab_word(m->wv->vocab, q->hits[i].index));
+            am__buf_puts(&r->out, ", \"score\": ");
+            am__buf_float(&r->out, q->hits[i].score);
+            am__buf_puts(&r->out, "}");
+        }
+        am__buf_puts(&r->out, "]}");
+    }
+    am__job_unref(job);
+}
+
+void am__handle_words_similar(struct am__request *r)
+{
+    const char *model = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "model");
+    const char *word = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "word");
+    const char *k_text = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "k");
+    int k = parse_count(r, "k", k_text, DEFAULT_K, 1, MAX_K);
+    if (k < 0)
+        return;
+    if (!word || !word[0]) {
+        am__reply_error(r, 400, "word: give the word to look up (?word=...)");
+        return;
+    }
+    struct am__model *m = named_model(r, model, AM__MODEL_WORD_VECTORS);
+    if (!m)
+        return;
+    struct word_query *q = calloc(1, sizeof *q);
+    if (!q) {
+        am__reply_error(r, 500, "out of memory");
+    } else if (!(q->positive[0] = vocab_word(r, m, "word", word))) {
+        free(q);
+    } else {
+        q->n_positive = 1;
+        q->k = k;
+        run_word_query(r, m, q);
+    }
+    am__model_release(r->server->repo, m);
+}
+
+/* Words of a JSON array field into out[]; -1 after a 400. A missing field is 0 words. */
+static int word_list(struct am__request *r, const struct am__model *m, const cJSON *doc,
+                     const char *field, const char **out)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(doc, field);
+    if (!a || cJSON_IsNull(a))
+        return 0;
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > MAX_QUERY_WORDS) {
+        am__reply_error(r, 400, "%s must be an array of at most %d words", field, MAX_QUERY_WORDS);
+        return -1;
+    }
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, a)
+    {
+        char name[48];
+        snprintf(name, sizeof name, "%s[%d]", field, n);
+        if (!cJSON_IsString(e)) {
+            am__reply_error(r, 400, "%s must be a string", name);
+            return -1;
+        }
+        if (!(out[n] = vocab_word(r, m, name, e->valuestring)))
+            return -1;
+        n++;
+    }
+    return n;
+}
+
+void am__handle_words_analogy(struct am__request *r)
+{
+    cJSON *doc = NULL;
+    struct am__model *m = NULL;
+    struct word_query *q = NULL;
+    int rc =
+        am__json_parse_object(r->body ? r->body : "", r->len, r->server->opt.max_json_depth, &doc);
+    if (rc) {
+        am__reply_status(r, rc, 400);
+        goto out;
+    }
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(doc, "model");
+    const cJSON *kj = cJSON_GetObjectItemCaseSensitive(doc, "k");
+    int k = DEFAULT_K;
+    if (kj) {
+        if (!cJSON_IsNumber(kj) || kj->valuedouble != (double)(int)kj->valuedouble ||
+            kj->valueint < 1 || kj->valueint > MAX_K) {
+            am__reply_error(r, 400, "k must be a whole number from 1 to %d", MAX_K);
+            goto out;
+        }
+        k = kj->valueint;
+    }
+    m = named_model(r, cJSON_IsString(model) ? model->valuestring : NULL, AM__MODEL_WORD_VECTORS);
+    if (!m)
+        goto out;
+    q = calloc(1, sizeof *q);
+    if (!q) {
+        am__reply_error(r, 500, "out of memory");
+        goto out;
+    }
+    q->k = k;
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(doc, "a");
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(doc, "b");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(doc, "c");
+    if (a || b || c) { /* a : b :: c : ?  =  positive {b, c}, negative {a} */
+        const char *names[3] = {"a", "b", "c"};
+        const cJSON *abc[3] = {a, b, c};
+        const char *words[3];
+        for (int i = 0; i < 3; i++) {
+            if (!cJSON_IsString(abc[i])) {
+                am__reply_error(r, 400,
+                                "%s must be a word (give a, b and c: a is to b as c is "
+                                "to ?)",
+                                names[i]);
+                goto out;
+            }
+            if (!(words[i] = vocab_word(r, m, names[i], abc[i]->valuestring)))
+                goto out;
+        }
+        q->positive[0] = words[1];
+        q->positive[1] = words[2];
+        q->negative[0] = words[0];
+        q->n_positive = 2;
+        q->n_negative = 1;
+    } else {
+        if ((q->n_positive = word_list(r, m, doc, "positive", q->positive)) < 0 ||
+            (q->n_negative = word_list(r, m, doc, "negative", q->negative)) < 0)
+            goto out;
+        if (q->n_positive + q->n_negative == 0) {
+            am__reply_error(r, 400,
+                            "positive: give at least one word (positive/negative "
+                            "arrays, or a, b and c)");
+            goto out;
+        }
+    }
+    run_word_query(r, m, q);
+    q = NULL;
+out:
+    free(q);
+    if (m)
+        am__model_release(r->server->repo, m);
+    cJSON_Delete(doc);
+}
+
+/* ------------------------------------------------------------------------ images */
+
+struct form {
+    struct am__buf file; /* the "file" (or "image") field's bytes */
+    int has_file;
+    char model[129], top_k[16];
+    int too_long; /* a text field over its buffer */
+};
+
+static void field_append(char *dst, size_t cap, const char *data, uint64_t off, size_t size,
+                         int *too_long)
+{
+    if (off + size >= cap) {
+        *too_long = 1;
+        return;
+    }
+    memcpy(dst + off, data, size);
+    dst[off + size] = '\0';
+}
+
+static enum MHD_Result form_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *filename, const char *content_type,
+                                  const char *transfer_encoding, const char *data, uint64_t off,
+                                  size_t size)
+{
+    struct form *f = cls;
+    (void)kind;
+    (void)filename;
+    (void)content_type;
+    (void)transfer_encoding;
+    if (strcmp(key, "file") == 0 || strcmp(key, "image") == 0) {
+        f->has_file = 1;
+        am__buf_add(&f->file, data, size);
+    } else if (strcmp(key, "model") == 0) {
+        field_append(f->model, sizeof f->model, data, off, size, &f->too_long);
+    } else if (strcmp(key, "top_k") == 0) {
+        field_append(f->top_k, sizeof f->top_k, data, off, size, &f->too_long);
+    }
+    return f->file.failed ? MHD_NO : MHD_YES;
+}
+
+/* Parse the multipart body into f. -1 after an error reply. */
+static int parse_form(struct am__request *r, struct form *f)
+{
+    struct MHD_PostProcessor *pp = MHD_create_post_processor(r->conn, 16384, form_field, f);
+    if (!pp) {
+        am__reply_error(r, 400,
+                        "multipart/form-data body without a usable boundary parameter "
+                        "in Content-Type");
+        return -1;
+    }
+    enum MHD_Result ok = MHD_post_process(pp, r->body ? r->body : "", r->len);
+    enum MHD_Result complete = MHD_destroy_post_processor(pp);
+    if (f->file.failed) {
+        am__reply_error(r, 500, "out of memory");
+        return -1;
+    }
+    if (ok != MHD_YES || complete != MHD_YES) {
+        am__reply_error(r, 400,
+                        "malformed or truncated multipart/form-data body (%zu bytes "
+                        "read)",
+                        r->len);
+        return -1;
+    }
+    if (f->too_long) {
+        am__reply_error(r, 400, "form field model or top_k is too long");
+        return -1;
+    }
+    if (!f->has_file || f->file.len == 0) {
+        am__reply_error(r, 400, "file: the form has no (or an empty) 'file' field with the image");
+        return -1;
+    }
+    return 0;
+}
+
+void am__handle_images_classify(struct am__request *r)
+{
+    const char *ctype =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    struct form f;
+    memset(&f, 0, sizeof f);
+    const unsigned char *image = NULL;
+    size_t image_len = 0;
+    struct am__model *m = NULL;
+    struct am__job *job = NULL;
+    int *order = NULL;
+    if (ctype && strncasecmp(ctype, "multipart/form-data", 19) == 0) {
+        if (parse_form(r, &f))
+            goto out;
+        image = (const unsigned char *)f.file.data;
+        image_len = f.file.len;
+    } else if (ctype && strncasecmp(ctype, "image/", 6) == 0) {
+        if (r->len == 0) {
+            am__reply_error(r, 400, "empty body; send the image's bytes");
+            goto out;
+        }
+        image = (const unsigned char *)r->body;
+        image_len = r->len;
+    } else {
+        am__reply_error(r, 415,
+                        "Content-Type must be multipart/form-data (with a 'file' field) "
+                        "or image/* (the raw image), not '%.64s'",
+                        ctype ? ctype : "(none)");
+        goto out;
+    }
+    const char *model = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "model");
+    const char *top_k = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "top_k");
+    if (!model && f.model[0])
+        model = f.model;
+    if (!top_k && f.top_k[0])
+        top_k = f.top_k;
+    int k = parse_count(r, "top_k", top_k, DEFAULT_TOP_K, 1, 1000);
+    if (k < 0)
+        goto out;
+    m = named_model(r, model, AM__MODEL_NETWORK);
+    if (!m)
+        goto out;
+    if (k > m->output_size)
+        k = (int)m->output_size;
+    job = am__job_new();
+    if (!job) {
+        am__reply_error(r, 500, "out of memory");
+        goto out;
+    }
+    job->samples = 1;
+    job->input = malloc((size_t)m->input_size * sizeof(float));
+    job->output = malloc((size_t)m->output_size * sizeof(float));
+    order = malloc((size_t)m->output_size * sizeof *order);
+    if (!job->input || !job->output || !order) {
+        am__reply_error(r, 500, "out of memory");
+        goto out;
+    }
+    struct amuse_image_options io = {(int)m->input_shape.dim[0], (int)m->input_shape.dim[1],
+                                     (int)m->input_shape.dim[2], m->image_invert};
+    int rc = amuse_image_decode(image, image_len, "file", &io, job->input);
+    if (rc) {
+        am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : 400);
+        goto out;
+    }
+    if (am__run_job(r, m, job))
+        goto out;
+    /* top k by probability: a partial selection sort, k is small */
+    const float *p = job->output;
+    for (int i = 0; i < m->output_size; i++)
+        order[i] = i;
+    for (int i = 0; i < k; i++) {
+        int best = i;
+        for (int j = i + 1; j < m->output_size; j++)
+            if (p[order[j]] > p[order[best]])
+                best = j;
+        int t = order[i];
+        order[i] = order[best];
+        order[best] = t;
+    }
+    r->status = 200;
+    r->items = 1;
+    am__buf_puts(&r->out, "{\"model\": ");
+    am__buf_json_string(&r->out, m->name);
+    am__buf_printf(&r->out, ", \"version\": \"%lld\", \"labels\": [", (long long)m->version);
+    for (int i = 0; i < k; i++) {
+        const char *label = amuse_model_label(m->net, order[i]);
+        char fallback[24];
+        if (!label) {
+            snprintf(fallback, sizeof fallback, "%d", order[i]);
+            label = fallback;
+        }
+        am__buf_puts(&r->out, i ? ", {\"label\": " : "{\"label\": ");
+        am__buf_json_string(&r->out, label);
+        am__buf_puts(&r->out, ", \"probability\": ");
+        am__buf_float(&r->out, p[order[i]]);
+        am__buf_puts(&r->out, "}");
+    }
+    am__buf_puts(&r->out, "]}");
+out:
+    free(order);
+    am__job_unref(job);
+    if (m)
+        am__model_release(r->server->repo, m);
+    am__buf_release(&f.file);
+}

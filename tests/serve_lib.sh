@@ -1,0 +1,85 @@
+# serve_lib.sh - helpers shared by the tests that drive a real `amuse serve` (cli_serve.sh,
+# openai_client.sh): pass/fail counting, a temporary directory removed on exit together with the
+# servers started, starting a server on a random 127.0.0.1 port and stopping it with SIGTERM,
+# and curl wrappers. Source it after setting AMUSE (the executable) and REPO (the model
+# repository; may be created after sourcing). Every wait is bounded.
+#
+#   serve_lib_init NAME      make $TMP (amuse-NAME.XXXXXX) and the exit trap
+
+passed=0
+failed=0
+ok() { echo "ok   $*"; passed=$((passed + 1)); }
+bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+check() { # check NAME CONDITION-EXIT-STATUS DETAIL
+    if [ "$2" -eq 0 ]; then ok "$1"; else bad "$1: $3"; fi
+}
+
+PIDS=()
+serve_lib_init() {
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/amuse-$1.XXXXXX")
+    trap serve_lib_cleanup EXIT
+}
+serve_lib_cleanup() {
+    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    rm -rf "$TMP"
+}
+
+# start_server NAME [options...]: start amuse serve in the background on a free port; sets PORT,
+# URL, SERVER_PID; the log is $TMP/NAME.log. Waits (bounded) for "ready".
+start_server() {
+    local name=$1
+    shift
+    "$AMUSE" serve --host 127.0.0.1 --port 0 --repository "$REPO" --db "$TMP/keys.db" \
+        --model-threads 1 "$@" >"$TMP/$name.out" 2>"$TMP/$name.log" &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    for _ in $(seq 1 600); do
+        grep -q '^amuse: ready' "$TMP/$name.log" && break
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$TMP/$name.log" | head -n 1)
+    if [ -z "$PORT" ] || ! grep -q '^amuse: ready' "$TMP/$name.log"; then
+        bad "server $name did not start: $(tail -n 5 "$TMP/$name.log")"
+        return 1
+    fi
+    URL="http://127.0.0.1:$PORT"
+}
+
+# stop_server: SIGTERM, wait (bounded), return the exit status.
+stop_server() {
+    kill -TERM "$SERVER_PID" 2>/dev/null
+    for _ in $(seq 1 300); do
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -KILL "$SERVER_PID"
+        wait "$SERVER_PID" 2>/dev/null
+        return 99
+    fi
+    wait "$SERVER_PID"
+}
+
+# req METHOD PATH KEY [BODY-FILE]: prints the HTTP status; body in $TMP/body, headers in $TMP/hdr.
+req() {
+    local args=(-s -o "$TMP/body" -D "$TMP/hdr" -w '%{http_code}' --max-time 30 -X "$1")
+    [ -n "$3" ] && args+=(-H "Authorization: Bearer $3")
+    [ -n "${4:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "@$4")
+    curl "${args[@]}" "$URL$2"
+}
+
+# expect NAME STATUS NEEDLE METHOD PATH KEY [BODY]: status matches and the body contains NEEDLE.
+expect() {
+    local name=$1 want=$2 needle=$3
+    shift 3
+    local got
+    got=$(req "$@")
+    if [ "$got" != "$want" ]; then
+        bad "$name: status $got, expected $want: $(head -c 300 "$TMP/body")"
+    elif ! grep -qF -- "$needle" "$TMP/body"; then
+        bad "$name: body does not contain '$needle': $(head -c 300 "$TMP/body")"
+    else
+        ok "$name ($got): $(head -c 140 "$TMP/body")"
+    fi
+}
