@@ -3,9 +3,10 @@
  * The server loads every model of a repository directory (<repo>/<model>/<version>/), answers the
  * KServe V2 REST protocol on libmicrohttpd's internal thread pool, and hands inference to one
  * dynamic batcher per model: HTTP threads decode and encode, a worker thread per model runs the
- * model math. Every route except GET /v2/health/... needs an API key ("Authorization: Bearer
- * <key>"); keys live in SQLite, stored only as keyed BLAKE2b hashes. docs/serve.md describes the
- * routes, the repository layout and the options; docs/openapi.yaml is the API description.
+ * model math. Every route except GET /v2/health/... and the playground's files (GET /,
+ * GET /web/...) needs an API key ("Authorization: Bearer <key>"); keys live in SQLite, stored only
+ * as keyed BLAKE2b hashes. docs/serve.md describes the routes, the repository layout and the
+ * options; docs/openapi.yaml is the API description.
  *
  * Not here (yet): OpenAI-compatible routes, SSE streaming, multipart uploads, metrics, rate limits,
  * hot reload by polling (reload is on demand, through the admin route).
@@ -92,6 +93,9 @@ struct amuse_serve_options {
     int drain_timeout_ms;    /* bound on draining in-flight requests at shutdown (default 10000) */
     int model_threads;       /* OpenMP/BLAS threads for model math (0: leave as is) */
     int debug_batch_sleep_ms; /* testing aid: the worker sleeps this long before each batch */
+    /* The playground: GET / serves <web_root>/index.html and GET /web/<path> the files below it,
+     * without a key (they hold no data). NULL (the default): no playground. */
+    const char *web_root;
     /* Log lines (no trailing newline); NULL discards them. Called from any thread. */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;

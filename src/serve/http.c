@@ -61,7 +61,10 @@ static enum MHD_Result send_reply(struct am__request *r)
         free(data);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->content_type ? r->content_type : "application/json");
+    for (const char *const *h = r->headers; h && h[0] && h[1]; h += 2)
+        MHD_add_response_header(resp, h[0], h[1]);
     char num[32];
     if (r->retry_after > 0) {
         snprintf(num, sizeof num, "%d", r->retry_after);
