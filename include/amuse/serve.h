@@ -80,6 +80,8 @@ struct amuse_serve_options {
     int port;                 /* 0 picks a free port (amuse_server_port says which); default 8000 */
     const char *repository;   /* model repository directory */
     const char *database;     /* key database path */
+    const char *web_root;     /* the playground: GET / is <web_root>/index.html, GET /web/<path>
+                                 the files below it, without a key; NULL (default): none */
     int threads;              /* HTTP thread pool size (default 8) */
     size_t max_body_bytes;    /* request body cap -> 413 (default 16 MiB) */
     int max_connections;      /* open connections at once (default 256) */
@@ -93,9 +95,6 @@ struct amuse_serve_options {
     int drain_timeout_ms;    /* bound on draining in-flight requests at shutdown (default 10000) */
     int model_threads;       /* OpenMP/BLAS threads for model math (0: leave as is) */
     int debug_batch_sleep_ms; /* testing aid: the worker sleeps this long before each batch */
-    /* The playground: GET / serves <web_root>/index.html and GET /web/<path> the files below it,
-     * without a key (they hold no data). NULL (the default): no playground. */
-    const char *web_root;
     /* Log lines (no trailing newline); NULL discards them. Called from any thread. */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;

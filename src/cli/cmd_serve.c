@@ -40,6 +40,10 @@ static const struct option_row rows[] = {
     {"repository", OPT_STRING, OFF(repository), 0, 0,
      "model repository: <dir>/<model>/<version>/"},
     {"db", OPT_STRING, OFF(database), 0, 0, "API key database (SQLite)"},
+    {"web-root", OPT_STRING, OFF(web_root), 0, 0,
+     "the playground's files, served at / and /web/ without a key\n"
+     "                           (default: the first of <exe dir>/../share/amuse/web and\n"
+     "                           <exe dir>/../web that holds an index.html)"},
     {"threads", OPT_INT, OFF(threads), 1, 1024, "HTTP threads (libmicrohttpd thread pool)"},
     {"model-threads", OPT_INT, OFF(model_threads), 0, 1024,
      "OpenMP/BLAS threads per model worker (0: all cores)"},
@@ -62,10 +66,6 @@ static const struct option_row rows[] = {
      "bound on draining in-flight requests at SIGTERM/SIGINT"},
     {"debug-batch-sleep-ms", OPT_INT, OFF(debug_batch_sleep_ms), 0, 60000,
      "testing aid: sleep before every batch (0: off)"},
-    {"web-root", OPT_STRING, OFF(web_root), 0, 0,
-     "the playground's files, served at / and /web/ without a key\n"
-     "                           (default: the first of <exe dir>/../share/amuse/web and\n"
-     "                           <exe dir>/../web that holds an index.html)"},
     {NULL, 0, 0, 0, 0, NULL},
 };
 

@@ -63,8 +63,6 @@ static enum MHD_Result send_reply(struct am__request *r)
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             r->content_type ? r->content_type : "application/json");
-    for (const char *const *h = r->headers; h && h[0] && h[1]; h += 2)
-        MHD_add_response_header(resp, h[0], h[1]);
     char num[32];
     if (r->retry_after > 0) {
         snprintf(num, sizeof num, "%d", r->retry_after);
@@ -90,6 +88,8 @@ static enum MHD_Result send_reply(struct am__request *r)
         if (allow)
             MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     }
+    for (const char *const *h = r->headers; h && h[0] && h[1]; h += 2)
+        MHD_add_response_header(resp, h[0], h[1]);
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ok;

@@ -249,11 +249,11 @@ struct am__request {
     /* the response */
     int status;
     struct am__buf out;
+    const char *const *headers; /* NULL, or more headers: name, value, ..., NULL */
     int retry_after;         /* > 0: Retry-After header */
     int batch_size;          /* > 0: X-Amuse-Batch-Size header */
     char log_model[128];     /* model named in the access log */
-    const char *content_type;         /* NULL: application/json */
-    const char *const *headers;       /* NULL, or more headers: name, value, ..., NULL */
+    const char *content_type; /* NULL: application/json */
 };
 
 typedef void (*am__handler)(struct am__request *r);
