@@ -12,6 +12,10 @@ command -v npm >/dev/null || scripts/deps.sh npm
 [ -s data/corpus/english.txt ] || data/make_corpus.sh data/corpus
 jobs=$(nproc)
 
+# The playground's browser test drives Debian's chromium with npm's playwright-core.
+scripts/deps.sh chromium nodejs
+command -v npm >/dev/null || scripts/deps.sh npm
+
 echo "== release build (-Werror) =="
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAMUSE_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"

@@ -12,9 +12,12 @@ check() { if [ "$1" = 0 ]; then echo "ok   $2"; pass=$((pass+1)); else echo "FAI
 
 "$cmake" --install "$build" --prefix "$tmp/prefix" >"$tmp/install.log" 2>&1
 check $? "cmake --install"
-for f in bin/amuse include/amuse/model.h include/amuse/safetensors.h; do
+for f in bin/amuse include/amuse/model.h include/amuse/safetensors.h share/amuse/web/index.html \
+    share/amuse/web/app.js share/amuse/web/style.css; do
   [ -e "$tmp/prefix/$f" ]; check $? "installed $f"
 done
+"$tmp/prefix/bin/amuse" serve --help | grep -qF "(default $(realpath "$tmp")/prefix/share/amuse/web)"
+check $? "the installed amuse serve finds the playground in <prefix>/share/amuse/web"
 pc=$(find "$tmp/prefix" -name amuse.pc | head -1)
 [ -n "$pc" ]; check $? "installed amuse.pc"
 export PKG_CONFIG_PATH=$(dirname "$pc")

@@ -63,6 +63,54 @@ TEST(v2_parse_messages)
     }
 }
 
+static const char *or_null(const char *s)
+{
+    return s ? s : "(null)";
+}
+
+/* The playground's routes: public, GET only, {path} takes the rest of the path; and which paths
+ * below the web root may be served (the files themselves: tests/cli_playground.sh). */
+TEST(static_routes)
+{
+    struct am__request r;
+    int matched, n_static = 0;
+    memset(&r, 0, sizeof r);
+    const struct am__route *rt = am__route_match("GET", "/", &r, &matched);
+    ASSERT_TRUE(rt && rt->handler == am__handle_static && rt->scope == 0);
+    rt = am__route_match("GET", "/web/img/icons/a.svg", &r, &matched);
+    ASSERT_TRUE(rt && rt->handler == am__handle_static && rt->scope == 0);
+    ASSERT_TRUE(am__route_match("POST", "/web/app.js", &r, &matched) == NULL);
+    ASSERT_EQ_INT(matched, 1);
+    ASSERT_TRUE(am__route_match("GET", "/web/", &r, &matched) == NULL);
+    ASSERT_EQ_INT(matched, 0);
+    ASSERT_TRUE(am__route_match("GET", "/web", &r, &matched) == NULL);
+    ASSERT_TRUE(am__route_match("GET", "/index.html", &r, &matched) == NULL);
+    for (int i = 0; am__routes[i].method; i++)
+        if (am__routes[i].handler == am__handle_static) {
+            n_static++;
+            ASSERT_TRUE(am__routes[i].scope == 0 && strcmp(am__routes[i].method, "GET") == 0);
+        }
+    ASSERT_EQ_INT(n_static, 2);
+
+    ASSERT_STR_EQ(or_null(am__static_path_type("index.html")), "text/html; charset=utf-8");
+    ASSERT_STR_EQ(or_null(am__static_path_type("app.js")), "text/javascript; charset=utf-8");
+    ASSERT_STR_EQ(or_null(am__static_path_type("img/a.b.png")), "image/png");
+    ASSERT_STR_EQ(or_null(am__static_path_type("x/y/z.svg")), "image/svg+xml");
+    ASSERT_STR_EQ(or_null(am__static_path_type("data.json")), "application/json");
+    ASSERT_STR_EQ(or_null(am__static_path_type("style.css")), "text/css; charset=utf-8");
+    static const char *const refused[] = {
+        "", "/etc/passwd.js", "../x.js", "a/../x.js", "a/..", "./x.js", ".hidden.js",
+        "a/.git/config.json", "a//b.js", "a/", "x.txt", "x", "x.", "x.JS", "x.js.bak",
+        "a\\..\\b.js", "a\tb.js", "a\x7f.js", "dir.js/", NULL,
+    };
+    for (int i = 0; refused[i]; i++)
+        ASSERT_TRUE(am__static_path_type(refused[i]) == NULL);
+    char long_path[600];
+    memset(long_path, 'a', sizeof long_path);
+    memcpy(long_path + sizeof long_path - 4, ".js", 4);
+    ASSERT_TRUE(am__static_path_type(long_path) == NULL);
+}
+
 TEST(route_matching)
 {
     struct am__request r;
@@ -80,11 +128,11 @@ TEST(route_matching)
     ASSERT_TRUE(am__route_match("GET", "/v2/health/live/", &r, &matched) == NULL);
     rt = am__route_match("GET", "/v2/health/live", &r, &matched);
     ASSERT_TRUE(rt && rt->scope == 0);
-    /* only the health routes are public */
+    /* only the health routes are public (and the playground's files: test static_routes) */
     int public_routes = 0;
     const char *method, *path;
     for (int i = 0; (path = amuse_server_route(i, &method)); i++)
-        if (am__routes[i].scope == 0) {
+        if (am__routes[i].scope == 0 && am__routes[i].handler != am__handle_static) {
             public_routes++;
             ASSERT_TRUE(strncmp(path, "/v2/health/", 11) == 0);
         }
@@ -466,6 +514,7 @@ int main(void)
     RUN(metrics_histogram_buckets);
     RUN(batcher_forms_batches);
     RUN(batcher_full_queue_and_timeout);
+    RUN(static_routes);
     RUN(batcher_partial_results);
     RUN(batcher_task_outlives_its_waiter);
     RUN(keystore);

@@ -3,9 +3,10 @@
  * The server loads every model of a repository directory (<repo>/<model>/<version>/), answers the
  * KServe V2 REST protocol on libmicrohttpd's internal thread pool, and hands inference to one
  * dynamic batcher per model: HTTP threads decode and encode, a worker thread per model runs the
- * model math. Every route except GET /v2/health/... needs an API key ("Authorization: Bearer
- * <key>"); keys live in SQLite, stored only as keyed BLAKE2b hashes. docs/serve.md describes the
- * routes, the repository layout and the options; docs/openapi.yaml is the API description.
+ * model math. Every route except GET /v2/health/... and the playground's files (GET /,
+ * GET /web/...) needs an API key ("Authorization: Bearer <key>"); keys live in SQLite, stored only
+ * as keyed BLAKE2b hashes. docs/serve.md describes the routes, the repository layout and the
+ * options; docs/openapi.yaml is the API description.
  *
  * GET /v1/models and POST /v1/embeddings answer the OpenAI API (errors in its shape on /v1/...);
  * /v1/images/classify (multipart or raw image) and /v1/words/{similar,analogy} need no tensors.
@@ -89,6 +90,8 @@ struct amuse_serve_options {
     int port;                 /* 0 picks a free port (amuse_server_port says which); default 8000 */
     const char *repository;   /* model repository directory */
     const char *database;     /* key database path */
+    const char *web_root;     /* the playground: GET / is <web_root>/index.html, GET /web/<path>
+                                 the files below it, without a key; NULL (default): none */
     int threads;              /* HTTP thread pool size (default 8) */
     size_t max_body_bytes;    /* request body cap -> 413 (default 16 MiB) */
     int max_connections;      /* open connections at once (default 256) */

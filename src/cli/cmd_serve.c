@@ -11,12 +11,14 @@
 #include "amuse/serve.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_CONFIG_FILE_BYTES (1 << 20)
 
@@ -38,6 +40,10 @@ static const struct option_row rows[] = {
     {"repository", OPT_STRING, OFF(repository), 0, 0,
      "model repository: <dir>/<model>/<version>/"},
     {"db", OPT_STRING, OFF(database), 0, 0, "API key database (SQLite)"},
+    {"web-root", OPT_STRING, OFF(web_root), 0, 0,
+     "the playground's files, served at / and /web/ without a key\n"
+     "                           (default: the first of <exe dir>/../share/amuse/web and\n"
+     "                           <exe dir>/../web that holds an index.html)"},
     {"threads", OPT_INT, OFF(threads), 1, 1024, "HTTP threads (libmicrohttpd thread pool)"},
     {"model-threads", OPT_INT, OFF(model_threads), 0, 1024,
      "OpenMP/BLAS threads per model worker (0: all cores)"},
@@ -85,7 +91,9 @@ static void usage(FILE *out, const struct amuse_serve_options *def)
             env[k + 1] = '\0';
         }
         const char *p = (const char *)def + r->offset;
-        if (r->type == OPT_STRING)
+        if (r->type == OPT_STRING && !*(const char *const *)(const void *)p)
+            snprintf(dflt, sizeof dflt, "none found");
+        else if (r->type == OPT_STRING)
             snprintf(dflt, sizeof dflt, "%s", *(const char *const *)(const void *)p);
         else if (r->type == OPT_INT)
             snprintf(dflt, sizeof dflt, "%d", *(const int *)(const void *)p);
@@ -200,6 +208,32 @@ static int apply_config_file(struct amuse_serve_options *o, const char *path)
     return status;
 }
 
+/* The playground's default web root, found relative to this executable (so an installed or
+ * moved tree, and a build directory inside the source tree, both find their files): the first of
+ * <exe dir>/../share/amuse/web and <exe dir>/../web that holds index.html, as a real path; NULL
+ * if neither does. */
+static const char *default_web_root(char *buf, size_t size)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return NULL;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return NULL;
+    *slash = '\0';
+    static const char *const candidates[] = {"../share/amuse/web", "../web"};
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+        char dir[4096 + 64], index[4096 + 128];
+        snprintf(dir, sizeof dir, "%s/%s", exe, candidates[i]);
+        snprintf(index, sizeof index, "%s/index.html", dir);
+        if (access(index, R_OK) == 0 && realpath(dir, buf) && strlen(buf) < size)
+            return buf;
+    }
+    return NULL;
+}
+
 static void log_line(void *ctx, const char *line)
 {
     int access = line[0] == '{';
@@ -215,6 +249,8 @@ int cmd_serve(int argc, char **argv)
     char db[4096];
     cli_default_database(db, sizeof db);
     o.database = db;
+    char web[PATH_MAX];
+    o.web_root = default_web_root(web, sizeof web);
     def = o;
     int access_log = 1, status = 1;
     const char *config = getenv("AMUSE_CONFIG");

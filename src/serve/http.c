@@ -96,6 +96,8 @@ static enum MHD_Result send_reply(struct am__request *r)
         if (allow)
             MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     }
+    for (const char *const *h = r->headers; h && h[0] && h[1]; h += 2)
+        MHD_add_response_header(resp, h[0], h[1]);
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ok;

@@ -1,8 +1,9 @@
 /* router.c - the routing table: method, path pattern, the scope a key needs, the handler. Every
- * route needs a key unless its scope is 0 (only the health routes). docs/openapi.yaml describes
- * each pattern, and a test checks that none is missing (amuse serve --routes prints this table).
- * Query strings never take part in matching (libmicrohttpd hands them to handlers as arguments).
- * Not here: prefix or wildcard routes (static files). */
+ * route needs a key unless its scope is 0 (the health routes and the playground's files).
+ * docs/openapi.yaml describes each pattern, and a test checks that none is missing (amuse serve
+ * --routes prints this table). Query strings never take part in matching (libmicrohttpd hands
+ * them to handlers as arguments). A last segment {path} matches the rest of the path, slashes
+ * included (static files). */
 #include "serve/serve_internal.h"
 
 #include <string.h>
@@ -10,6 +11,8 @@
 const struct am__route am__routes[] = {
     {"GET", "/v2/health/live", 0, am__handle_live},
     {"GET", "/v2/health/ready", 0, am__handle_ready},
+    {"GET", "/", 0, am__handle_static},           /* the playground page (static.c) */
+    {"GET", "/web/{path}", 0, am__handle_static}, /* ... and its files */
     {"GET", "/v2", AMUSE_SCOPE_INFER, am__handle_server_metadata},
     {"GET", "/v2/models/{model}", AMUSE_SCOPE_INFER, am__handle_model_metadata},
     {"GET", "/v2/models/{model}/versions/{version}", AMUSE_SCOPE_INFER, am__handle_model_metadata},
@@ -55,6 +58,13 @@ static int path_matches(const char *pattern, const char *path, struct am__reques
         s++;
         const char *pe = strchr(p, '/'), *se = strchr(s, '/');
         size_t pl = pe ? (size_t)(pe - p) : strlen(p), sl = se ? (size_t)(se - s) : strlen(s);
+        if (!pe && strcmp(p, "{path}") == 0) { /* last: the rest of the path, slashes and all */
+            if (!*s)
+                return 0;
+            p += pl;
+            s += strlen(s);
+            break;
+        }
         if (pl > 2 && p[0] == '{' && p[pl - 1] == '}') {
             if (sl == 0 || sl >= sizeof r->param_buf[0])
                 return 0;

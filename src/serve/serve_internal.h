@@ -11,6 +11,7 @@
  *   json.c        growable output buffer, JSON string escaping, the nesting-depth pre-check
  *   repository.c  <repo>/<model>/<version>/ loading, versions, reload with an atomic swap
  *   batcher.c     per-model bounded queue + worker thread forming dynamic batches
+ *   static.c      the playground's files from the web root (GET /, GET /web/...)
  *   auth.c        key tokens, keyed hashing, constant-time verification
  *   store.c       the SQLite key table
  *   server.c      options, start, drain, free
@@ -283,6 +284,7 @@ struct am__request {
     /* the response */
     int status;
     struct am__buf out;
+    const char *const *headers; /* NULL, or more headers: name, value, ..., NULL */
     int retry_after;         /* > 0: Retry-After header */
     int batch_size;          /* > 0: X-Amuse-Batch-Size header */
     char log_model[128];     /* model named in the access log */
@@ -367,6 +369,7 @@ struct amuse_server {
     struct am__log log;
     struct amuse_keystore *keys;
     struct am__repository *repo;
+    char *web_root; /* resolved (realpath) playground directory; NULL: none */
     struct MHD_Daemon *daemon;
     int port;
     _Atomic int ready;
@@ -379,5 +382,12 @@ struct sockaddr;
 int am__http_start(struct amuse_server *s, const struct sockaddr *addr, int ipv6);
 void am__http_quiesce(struct amuse_server *s);
 void am__http_stop(struct amuse_server *s);
+
+/* static.c: resolve opt.web_root (if set) into web_root, AMUSE_ENOTFOUND if it is not a
+ * directory; the handler of GET / and GET /web/{path}; the Content-Type for a path below the web
+ * root that may be served, or NULL (exposed for the unit tests). */
+int am__static_open(struct amuse_server *s);
+void am__handle_static(struct am__request *r);
+const char *am__static_path_type(const char *rel);
 
 #endif

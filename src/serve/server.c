@@ -129,6 +129,9 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
     rc = am__repository_open(&s->repo, s->repository_dir, &bo, o->model_threads, &s->log);
     if (rc)
         goto fail;
+    rc = am__static_open(s);
+    if (rc)
+        goto fail;
     rc = am__http_start(s, &addr.sa, ipv6);
     if (rc)
         goto fail;
@@ -173,5 +176,6 @@ void amuse_server_free(struct amuse_server *s)
     free(s->host);
     free(s->repository_dir);
     free(s->database_path);
+    free(s->web_root);
     free(s);
 }

@@ -1,0 +1,193 @@
+// playground.test.mjs - the playground page of a running `amuse serve`, in Debian's chromium driven
+// by playwright-core (tests/cli_playground.sh starts the server and calls this).
+//
+// usage: node playground.test.mjs <base URL> <admin key> <infer key> <image.png> <expected label>
+//                                 <image model> <words model> [screenshot.png]
+// Prints "ok ..." / "FAIL ..." per check and "N passed, M failed"; exits 1 on any failure.
+// Every wait has a timeout (AMUSE_BROWSER_TIMEOUT_MS, default 20000 per step).
+import { chromium } from 'playwright-core';
+
+const [base, adminKey, inferKey, png, expected, imageModel, wordsModel, shot] =
+  process.argv.slice(2);
+if (!wordsModel) {
+  console.error('usage: node playground.test.mjs URL ADMIN_KEY INFER_KEY IMAGE.png LABEL ' +
+                'IMAGE_MODEL WORDS_MODEL [SCREENSHOT.png]');
+  process.exit(2);
+}
+const STEP_MS = Number(process.env.AMUSE_BROWSER_TIMEOUT_MS || 20000);
+const CHROMIUM = process.env.AMUSE_CHROMIUM || '/usr/bin/chromium';
+
+let passed = 0, failed = 0;
+function check(name, cond, detail) {
+  if (cond) {
+    passed++;
+    console.log(`ok   ${name}`);
+  } else {
+    failed++;
+    console.log(`FAIL ${name}${detail === undefined ? '' : ': ' + detail}`);
+  }
+}
+async function step(name, fn) {
+  try {
+    await fn();
+  } catch (e) {
+    check(name, false, String(e && e.message ? e.message : e).split('\n')[0]);
+  }
+}
+
+// What the server offers, asked directly (so the expectations hold before and after the /v1
+// routes exist on this branch).
+async function status(path, key) {
+  const r = await fetch(base + path, { headers: key ? { Authorization: 'Bearer ' + key } : {} });
+  return { status: r.status, body: await r.text() };
+}
+
+// launch() gives the browser a fresh temporary profile (its own --user-data-dir), removed on close.
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  timeout: 60000,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync',
+         '--disable-quic', '--disable-dev-shm-usage'],
+});
+const pageErrors = [];
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP_MS);
+  page.on('pageerror', (e) => pageErrors.push('page error: ' + e.message));
+  page.on('console', (m) => {
+    if (/Content.Security.Policy|Refused to/i.test(m.text())) pageErrors.push('console: ' + m.text());
+  });
+  // Only the server under test: anything else the page tries to load is a failure.
+  const foreign = [];
+  await page.route('**/*', (route) => {
+    const u = route.request().url();
+    if (u.startsWith(base + '/') || u.startsWith('data:') || u.startsWith('blob:')) return route.continue();
+    foreign.push(u);
+    return route.abort();
+  });
+
+  await step('the page loads without a key', async () => {
+    const resp = await page.goto(base + '/', { waitUntil: 'load' });
+    check('GET / is the playground (200, text/html, no-cache)',
+      resp.status() === 200 && /text\/html/.test(resp.headers()['content-type']) &&
+      resp.headers()['cache-control'] === 'no-cache',
+      `${resp.status()} ${resp.headers()['content-type']} ${resp.headers()['cache-control']}`);
+    check('title', (await page.title()) === 'amuse playground', await page.title());
+    await page.waitForSelector('#server-panel[data-state="no-key"]');
+    check('health shows ready without a key', (await page.textContent('#health')) === 'ready',
+      await page.textContent('#health'));
+    check('without a key the page asks for one', /Paste an API key/.test(await page.textContent('#models-note')));
+  });
+
+  await step('a wrong key shows an error', async () => {
+    await page.fill('#key', 'amuse_000000000000_thisisnotakeythisisnotakeythisisnotakey00000');
+    await page.click('#key-use');
+    await page.waitForSelector('#server-panel[data-state="error"]');
+    const msg = await page.textContent('#server-error');
+    check('wrong key: the Server panel shows the 401 and the server\'s message',
+      /HTTP 401: missing, unknown or revoked API key/.test(msg), msg);
+    await page.fill('#image-model', imageModel);
+    await page.setInputFiles('#image-file', png);
+    await page.waitForSelector('#image-panel[data-state="error"]');
+    const err = await page.textContent('#image-error');
+    check('wrong key: classifying shows the 401', /^HTTP 401: /.test(err) && !(await page.textContent('#top-label')), err);
+  });
+
+  await step('an infer key', async () => {
+    await page.fill('#key', inferKey);
+    await page.click('#key-use');
+    await page.waitForSelector('#server-panel[data-state="done"]');
+    const v1 = await status('/v1/models', inferKey);
+    if (v1.status === 200) {
+      check('infer key: models listed through /v1/models', (await page.textContent('#models')).includes(imageModel));
+    } else {
+      const note = await page.textContent('#models-note');
+      check('infer key: a clear message that listing models needs an admin key here',
+        /only to admin keys/.test(note) && await page.isHidden('#models'), note);
+    }
+  });
+
+  await step('the admin key lists the models', async () => {
+    await page.fill('#key', adminKey);
+    await page.click('#key-use');
+    await page.waitForSelector('#server-panel[data-state="done"]');
+    await page.waitForSelector('#models tbody tr');
+    const rows = await page.$$eval('#models tbody tr', (trs) => trs.map((tr) =>
+      [...tr.cells].map((td) => td.textContent)));
+    const img = rows.find((r) => r[0] === imageModel);
+    const wv = rows.find((r) => r[0] === wordsModel);
+    check('admin key: the image model is listed as an image model',
+      img && img[2] === 'image' && img[3] === '28×28×1', JSON.stringify(rows));
+    check('admin key: the word-vectors model is listed', wv && wv[2] === 'word vectors', JSON.stringify(rows));
+    check('server name and version shown', /^amuse /.test(await page.textContent('#server-info')),
+      await page.textContent('#server-info'));
+  });
+
+  await step('upload an image and see its label', async () => {
+    await page.fill('#image-model', imageModel);
+    await page.setInputFiles('#image-file', png); // the same file again: no change event
+    await page.click('#image-run');
+    await page.waitForSelector('#image-panel[data-state="done"]');
+    const label = (await page.textContent('#top-label')).trim();
+    check(`the shown label is amuse predict's ("${expected}")`, label === expected, label);
+    const bars = await page.$$eval('#chart .bar-row', (rows) => rows.map((r) => ({
+      label: r.dataset.label, value: Number(r.dataset.value), top: r.classList.contains('top'),
+      width: r.querySelector('.bar-fill').getBoundingClientRect().width,
+      track: r.querySelector('.bar-track').getBoundingClientRect().width })));
+    const sum = bars.reduce((s, b) => s + b.value, 0);
+    check('a bar per class (10), probabilities summing to 1',
+      bars.length === 10 && Math.abs(sum - 1) < 1e-3, `${bars.length} bars, sum ${sum}`);
+    check('the first, highlighted bar is the label, drawn to scale',
+      bars[0] && bars[0].top && bars[0].label === expected &&
+      Math.abs(bars[0].width - bars[0].value * bars[0].track) <= 2 &&
+      bars.every((b, i) => i === 0 || b.value <= bars[i - 1].value), JSON.stringify(bars[0]));
+    check('the image is previewed', await page.isVisible('#image-preview'));
+    if (shot) await page.screenshot({ path: shot, fullPage: true });
+  });
+
+  await step('words', async () => {
+    const route = await status(`/v1/words/similar?model=${wordsModel}&word=king&k=2`, adminKey);
+    await page.fill('#words-model', wordsModel);
+    await page.fill('#word', 'king');
+    await page.fill('#words-k', '2');
+    await page.click('#words-run');
+    await page.waitForSelector('#words-panel[data-state="done"], #words-panel[data-state="error"]');
+    if (route.status === 404 && /no route/.test(route.body)) {
+      const msg = await page.textContent('#words-error');
+      check('words: a clear message that this server has no word route',
+        /this server has no word route/i.test(msg), msg);
+    } else {
+      const words = await page.$$eval('#neighbours .bar-row', (rows) => rows.map((r) => r.dataset.label));
+      check('words: the neighbours of "king" are shown, "queen" first',
+        words.length === 2 && words[0] === 'queen', JSON.stringify(words) + ' ' + route.status);
+    }
+    await page.fill('#word', 'zebra');
+    await page.click('#words-run');
+    await page.waitForSelector('#words-panel[data-state="error"]');
+    check('words: an error for an unknown word or a missing route',
+      /^(HTTP 4\d\d: |This server has no word route)/.test(await page.textContent('#words-error')),
+      await page.textContent('#words-error'));
+  });
+
+  await step('the key stays in the tab', async () => {
+    await page.reload({ waitUntil: 'load' });
+    await page.waitForSelector('#server-panel[data-state="done"]');
+    check('after a reload the key is still there (sessionStorage) and the models are listed',
+      (await page.inputValue('#key')) === adminKey && (await page.textContent('#models')).includes(imageModel));
+    const stored = await page.evaluate(() => ({ local: localStorage.length, cookie: document.cookie }));
+    check('the key is not in localStorage or a cookie', stored.local === 0 && stored.cookie === '',
+      JSON.stringify(stored));
+  });
+
+  check('no page errors or Content-Security-Policy violations', pageErrors.length === 0,
+    pageErrors.join(' | '));
+  check('nothing but the server under test was loaded', foreign.length === 0, foreign.join(' '));
+} finally {
+  await browser.close();
+}
+
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

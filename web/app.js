@@ -1,0 +1,352 @@
+// app.js - the amuse playground: plain JavaScript, no build step, no third-party code.
+//
+// Talks to the server it was loaded from, with the pasted API key as "Authorization: Bearer".
+// The key is kept in sessionStorage (this tab only), never in a URL or a cookie.
+//   Server panel: GET /v2/health/ready (public), GET /v2 (checks the key), the model list from
+//                 GET /v1/models where the server has it, else GET /v2/repository/index (admin
+//                 keys), and GET /v2/models/{m} for each model's kind and input.
+//   Image panel:  POST /v2/models/{m}/infer with the file as a base64 BYTES input, asking for
+//                 "probabilities" and "label"; a bar chart of the probabilities.
+//   Words panel:  GET /v1/words/similar?model=&word=&k=.
+// Errors show the HTTP status and the server's message, from either error shape:
+// {"error": "..."} (KServe V2) or {"error": {"message": ...}} (OpenAI).
+'use strict';
+
+const KEY_STORE = 'amuse.playground.key';
+const REQUEST_TIMEOUT_MS = 30000;
+const MAX_IMAGE_BYTES = 8 << 20;
+const MAX_BARS = 20;
+
+const $ = (id) => document.getElementById(id);
+let apiKey = sessionStorage.getItem(KEY_STORE) || '';
+const modelMeta = new Map(); // name -> V2 model metadata
+let preview = null;          // object URL of the shown image
+let imageRun = 0, wordsRun = 0; // only the latest request of a panel may draw its answer
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+function serverMessage(doc, text) {
+  if (doc && typeof doc.error === 'string') return doc.error;
+  if (doc && doc.error && typeof doc.error.message === 'string') return doc.error.message;
+  return text.trim().slice(0, 300) || 'no message';
+}
+
+// One API call. Resolves to the parsed JSON body; rejects with an ApiError (status 0 when the
+// server could not be reached or did not answer in time).
+async function api(method, path, body) {
+  const headers = {};
+  if (apiKey) headers.Authorization = 'Bearer ' + apiKey;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
+  let resp, text;
+  try {
+    resp = await fetch(path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      signal: abort.signal, cache: 'no-store', credentials: 'omit',
+    });
+    text = await resp.text();
+  } catch (e) {
+    throw new ApiError(0, e.name === 'AbortError'
+      ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`
+      : `cannot reach the server (${e.message})`);
+  } finally {
+    clearTimeout(timer);
+  }
+  let doc = null;
+  try { doc = text ? JSON.parse(text) : null; } catch (e) { doc = null; }
+  if (!resp.ok) throw new ApiError(resp.status, serverMessage(doc, text));
+  return doc;
+}
+
+function describe(err) {
+  if (!(err instanceof ApiError)) return String(err && err.message ? err.message : err);
+  if (!err.status) return err.message;
+  let hint = '';
+  if (err.status === 401) hint = apiKey ? ' Check the key above.' : ' Paste a key above.';
+  if (err.status === 403) hint = ' This needs a key with the admin scope.';
+  return `HTTP ${err.status}: ${err.message}${hint}`;
+}
+
+function showError(id, err) {
+  const el = $(id);
+  el.textContent = err ? describe(err) : '';
+  el.hidden = !err;
+}
+
+function setState(panel, state) {
+  $(panel).dataset.state = state;
+}
+
+function modelPath(name) {
+  return '/v2/models/' + encodeURIComponent(name);
+}
+
+// ------------------------------------------------------------------------------ Server panel
+
+function kindOf(meta) {
+  const input = meta && meta.inputs && meta.inputs[0];
+  if (!input) return {kind: '?', input: ''};
+  const shape = Array.isArray(input.shape) ? input.shape.slice(1).join('×') : '';
+  if (input.name === 'words') return {kind: 'word vectors', input: 'words'};
+  if (input.parameters && input.parameters.also_accepts) return {kind: 'image', input: shape};
+  return {kind: 'network', input: shape};
+}
+
+// Class names, where the server's metadata lists them (amuse's V2 metadata does not yet).
+function labelsOf(meta) {
+  if (!meta) return null;
+  if (meta.parameters && Array.isArray(meta.parameters.labels)) return meta.parameters.labels;
+  const out = (meta.outputs || []).find((o) => o.name === 'probabilities');
+  if (out && out.parameters && Array.isArray(out.parameters.labels)) return out.parameters.labels;
+  return null;
+}
+
+async function listModelNames() {
+  try {
+    const list = await api('GET', '/v1/models');
+    return {names: (list.data || []).map((m) => m.id), source: 'GET /v1/models'};
+  } catch (e) {
+    if (e.status !== 404) throw e;
+  }
+  // No /v1/models on this server: the repository index lists models, for admin keys only.
+  try {
+    const index = await api('GET', '/v2/repository/index');
+    const names = [...new Set(index.filter((m) => m.state === 'READY').map((m) => m.name))];
+    return {names, source: 'GET /v2/repository/index'};
+  } catch (e) {
+    if (e.status !== 403) throw e;
+    return {names: null, source: null};
+  }
+}
+
+function fillDatalist(id, names) {
+  const list = $(id);
+  list.replaceChildren(...names.map((n) => {
+    const o = document.createElement('option');
+    o.value = n;
+    return o;
+  }));
+}
+
+async function refreshServer() {
+  setState('server-panel', 'busy');
+  showError('server-error', null);
+  const health = $('health');
+  try {
+    await api('GET', '/v2/health/ready');
+    health.textContent = 'ready';
+    health.className = 'badge good';
+  } catch (e) {
+    health.textContent = e.status === 503 ? 'not ready (stopping?)' : 'unreachable';
+    health.className = 'badge bad';
+  }
+  const table = $('models');
+  const note = $('models-note');
+  table.hidden = true;
+  $('server-info').textContent = '';
+  if (!apiKey) {
+    note.textContent = 'Paste an API key above to see the models.';
+    setState('server-panel', 'no-key');
+    return;
+  }
+  try {
+    const meta = await api('GET', '/v2');
+    $('server-info').textContent = `${meta.name || 'server'} ${meta.version || ''}`;
+    const {names, source} = await listModelNames();
+    if (!names) {
+      note.textContent = 'This server lists its models only to admin keys (GET /v2/repository/' +
+        'index), and this key has the infer scope. Type a model name in the panels below.';
+      setState('server-panel', 'done');
+      return;
+    }
+    const metas = await Promise.all(names.map((n) =>
+      api('GET', modelPath(n)).catch((e) => ({name: n, error: e}))));
+    modelMeta.clear();
+    const rows = [];
+    const images = [], words = [];
+    for (const m of metas) {
+      const tr = document.createElement('tr');
+      const k = m.error ? {kind: describe(m.error), input: ''} : kindOf(m);
+      if (!m.error) modelMeta.set(m.name, m);
+      if (k.kind === 'image') images.push(m.name);
+      if (k.kind === 'word vectors') words.push(m.name);
+      for (const v of [m.name, (m.versions || []).join(', '), k.kind, k.input]) {
+        const td = document.createElement('td');
+        td.textContent = v;
+        tr.append(td);
+      }
+      rows.push(tr);
+    }
+    table.tBodies[0].replaceChildren(...rows);
+    table.hidden = rows.length === 0;
+    note.textContent = rows.length ? `${rows.length} model(s), from ${source}.`
+      : `No models are loaded (${source}).`;
+    fillDatalist('image-models', images);
+    fillDatalist('words-models', words);
+    if (!$('image-model').value && images.length) $('image-model').value = images[0];
+    if (!$('words-model').value && words.length) $('words-model').value = words[0];
+    setState('server-panel', 'done');
+  } catch (e) {
+    note.textContent = '';
+    showError('server-error', e);
+    setState('server-panel', 'error');
+  }
+}
+
+// ------------------------------------------------------------------------------- bar charts
+
+function bar(name, value, text, top) {
+  const row = document.createElement('div');
+  row.className = top ? 'bar-row top' : 'bar-row';
+  row.setAttribute('role', 'listitem');
+  row.dataset.label = name;
+  row.dataset.value = String(value);
+  const label = document.createElement('span');
+  label.className = 'bar-label';
+  label.textContent = name;
+  const track = document.createElement('span');
+  track.className = 'bar-track';
+  const fill = document.createElement('span');
+  fill.className = 'bar-fill';
+  fill.style.width = `${Math.max(0, Math.min(1, value)) * 100}%`;
+  track.append(fill);
+  const num = document.createElement('span');
+  num.className = 'bar-value';
+  num.textContent = text;
+  row.append(label, track, num);
+  return row;
+}
+
+// ------------------------------------------------------------------------------- Image panel
+
+function fileBase64(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).replace(/^data:[^,]*,/, ''));
+    reader.onerror = () => reject(new Error('cannot read the file'));
+    reader.readAsDataURL(file);
+  });
+}
+
+async function classify() {
+  showError('image-error', null);
+  const file = $('image-file').files[0];
+  const model = $('image-model').value.trim();
+  if (!file) return showError('image-error', new Error('Choose an image file.'));
+  if (!model) return showError('image-error', new Error('Name a model (the Server panel lists them).'));
+  if (file.size > MAX_IMAGE_BYTES) {
+    return showError('image-error', new Error(`The file has ${file.size} bytes; the playground sends at most ${MAX_IMAGE_BYTES}.`));
+  }
+  if (preview) URL.revokeObjectURL(preview);
+  preview = URL.createObjectURL(file);
+  $('image-preview').src = preview;
+  $('image-preview').hidden = false;
+  $('top-label').textContent = '';
+  $('top-note').textContent = 'classifying…';
+  $('chart').replaceChildren();
+  $('chart-note').textContent = '';
+  setState('image-panel', 'busy');
+  const run = ++imageRun;
+  try {
+    const request = {
+      id: 'playground-' + Date.now(),
+      inputs: [{name: 'input', shape: [1], datatype: 'BYTES', data: [await fileBase64(file)]}],
+      outputs: [{name: 'probabilities'}, {name: 'label'}],
+    };
+    const reply = await api('POST', modelPath(model) + '/infer', request);
+    if (run !== imageRun) return;
+    const out = (name) => (reply.outputs || []).find((o) => o.name === name);
+    const probs = out('probabilities') ? out('probabilities').data : [];
+    const top = out('label') ? String(out('label').data[0]) : '';
+    const best = probs.reduce((b, p, i) => (p > probs[b] ? i : b), 0);
+    const names = labelsOf(modelMeta.get(model));
+    const nameOf = (i) => (names && names[i] !== undefined ? String(names[i])
+      : i === best && top ? top : `class ${i}`);
+    $('top-label').textContent = top;
+    $('top-note').textContent = probs.length
+      ? `${(probs[best] * 100).toFixed(1)} % · ${reply.model_name} version ${reply.model_version}`
+      : '';
+    const order = probs.map((p, i) => i).sort((a, b) => probs[b] - probs[a]).slice(0, MAX_BARS);
+    $('chart').replaceChildren(...order.map((i) =>
+      bar(nameOf(i), probs[i], `${(probs[i] * 100).toFixed(1)} %`, i === best)));
+    $('chart-note').textContent = names || probs.length < 2 ? ''
+      : 'The server\'s model metadata does not list class names, so the other classes are ' +
+        'shown by index.';
+    setState('image-panel', 'done');
+  } catch (e) {
+    if (run !== imageRun) return;
+    $('top-note').textContent = '';
+    showError('image-error', e);
+    setState('image-panel', 'error');
+  }
+}
+
+// ------------------------------------------------------------------------------- Words panel
+
+async function neighbours() {
+  showError('words-error', null);
+  const model = $('words-model').value.trim();
+  const word = $('word').value.trim();
+  const k = $('words-k').value || '10';
+  if (!model) return showError('words-error', new Error('Name a word-vectors model.'));
+  if (!word) return showError('words-error', new Error('Type a word.'));
+  $('neighbours').replaceChildren();
+  setState('words-panel', 'busy');
+  const run = ++wordsRun;
+  try {
+    const q = new URLSearchParams({model, word, k});
+    const reply = await api('GET', '/v1/words/similar?' + q.toString());
+    if (run !== wordsRun) return;
+    const results = reply.results || [];
+    $('neighbours').replaceChildren(...results.map((r, i) =>
+      bar(String(r.word), Number(r.score), Number(r.score).toFixed(3), i === 0)));
+    if (!results.length) showError('words-error', new Error('No neighbours.'));
+    setState('words-panel', 'done');
+  } catch (e) {
+    if (run !== wordsRun) return;
+    if (e.status === 404 && /no route/i.test(e.message)) {
+      showError('words-error', new Error('This server has no word route (GET /v1/words/similar).'));
+    } else {
+      showError('words-error', e);
+    }
+    setState('words-panel', 'error');
+  }
+}
+
+// ----------------------------------------------------------------------------------- wiring
+
+function useKey(value) {
+  apiKey = value.trim();
+  if (apiKey) sessionStorage.setItem(KEY_STORE, apiKey);
+  else sessionStorage.removeItem(KEY_STORE);
+  refreshServer();
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('key').value = apiKey;
+  $('key-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    useKey($('key').value);
+  });
+  $('key-forget').addEventListener('click', () => {
+    $('key').value = '';
+    useKey('');
+  });
+  $('refresh').addEventListener('click', refreshServer);
+  $('image-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    classify();
+  });
+  $('image-file').addEventListener('change', classify);
+  $('words-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    neighbours();
+  });
+  refreshServer();
+});
