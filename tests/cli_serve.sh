@@ -148,6 +148,7 @@ check "keys list shows the key, and neither it nor the database holds the secret
 expect "infer key on an admin route" 403 "admin key" GET /v2/repository/index "$INFER"
 expect "repository index (admin) shows the broken version" 200 '"UNAVAILABLE"' GET /v2/repository/index "$ADMIN"
 expect "model metadata" 200 '"shape": [-1, 28, 28, 1]' GET /v2/models/fashion "$INFER"
+expect "model metadata names the classes" 200 '"parameters": {"labels": ["T-shirt/top", "Trouser"' GET /v2/models/fashion "$INFER"
 expect "metadata of the served version" 200 '"versions": ["1"]' GET /v2/models/fashion/versions/1 "$INFER"
 expect "metadata of the broken version" 404 "no version '2'" GET /v2/models/fashion/versions/2 "$INFER"
 expect "unknown model" 404 "not loaded" GET /v2/models/nope "$INFER"

@@ -446,7 +446,18 @@ void am__v2_encode_metadata(const struct am__model *m, struct am__buf *b)
         am__buf_puts(b, ", \"parameters\": {\"also_accepts\": \"BYTES [-1]: base64 PNG/JPEG/BMP/"
                         "GIF images\"}");
     am__buf_printf(b, "}], \"outputs\": [{\"name\": \"probabilities\", \"datatype\": \"FP32\", "
-                      "\"shape\": [-1, %lld]}, {\"name\": \"label\", \"datatype\": \"BYTES\", "
-                      "\"shape\": [-1]}]}",
+                      "\"shape\": [-1, %lld]",
                    (long long)m->output_size);
+    /* Class names, in output order, when the model's config has them (immutable after load). */
+    if (amuse_model_label(m->net, 0)) {
+        am__buf_puts(b, ", \"parameters\": {\"labels\": [");
+        for (int k = 0; k < m->output_size; k++) {
+            const char *label = amuse_model_label(m->net, k);
+            if (k)
+                am__buf_add(b, ", ", 2);
+            am__buf_json_string(b, label ? label : "");
+        }
+        am__buf_puts(b, "]}");
+    }
+    am__buf_puts(b, "}, {\"name\": \"label\", \"datatype\": \"BYTES\", \"shape\": [-1]}]}");
 }
