@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# The main job on embedded defaults: install what amuse needs, build it, train the default image
-# model (the seed CNN on Fashion-MNIST) with a live progress bar, and evaluate it on the test set.
-# The trained model lands in out/fashion-cnn (config.json, model.safetensors, history.json,
-# training.svg). Set AMUSE_EPOCHS to train for fewer epochs.
+# The main job on embedded defaults: install what amuse needs, build it, prepare the default
+# model repository and start the server.
+#
+# The default models ship in models/default/ (the seed CNN and DNN trained on Fashion-MNIST, and
+# English word vectors; scripts/train-defaults.sh retrains them from the recipes). On the first
+# run they are copied to ./repository, the server's model repository, where you can add your own
+# (<repository>/<model>/<version>/). The server listens on http://127.0.0.1:8000/ (the
+# playground is at /); on its first start it creates an admin API key and prints it once.
+# Environment: AMUSE_PORT, AMUSE_HOST, AMUSE_DB and the other AMUSE_* options of `amuse serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +15,10 @@ scripts/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 
-epochs=()
-[ -n "${AMUSE_EPOCHS:-}" ] && epochs=(--epochs "$AMUSE_EPOCHS")
-build/amuse train models/fashion-cnn.json --output out/fashion-cnn "${epochs[@]}"
-build/amuse eval out/fashion-cnn
+repository=${AMUSE_REPOSITORY:-repository}
+if [ ! -d "$repository" ]; then
+  echo "amuse: preparing the model repository $repository/ from models/default/" >&2
+  cp -r models/default "$repository.tmp" && mv "$repository.tmp" "$repository"
+fi
+echo "amuse: starting the server; open http://${AMUSE_HOST:-127.0.0.1}:${AMUSE_PORT:-8000}/ for the playground" >&2
+exec build/amuse serve --repository "$repository"

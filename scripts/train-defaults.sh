@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Retrain the default models that ship in models/default/ (the server's default repository),
+# from the committed recipes and Debian's data packages, so the shipped weights can be
+# reproduced: the seed CNN and DNN on Fashion-MNIST, and English word vectors (word2vec.c's
+# default CBOW, 5 epochs, words seen at least 20 times) on data/make_corpus.sh's corpus.
+# Takes about 10 minutes on 2 cores. Writes to a temporary directory, then replaces
+# models/default/<model>/1 one model at a time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh dict-gcide bible-kjv-text bible-kjv fortunes fortunes-zh r-cran-janeaustenr
+[ -x build/amuse ] || { cmake -S . -B build >/dev/null && cmake --build build -j"$(nproc)"; }
+[ -s data/corpus/english.txt ] || data/make_corpus.sh data/corpus
+tmp=$(mktemp -d models/.train.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+build/amuse train models/fashion-cnn.json --output "$tmp/fashion-cnn" --seed 42
+build/amuse train models/fashion-dnn.json --output "$tmp/fashion-dnn" --seed 42
+for m in fashion-cnn fashion-dnn; do
+  rm -rf "$tmp/$m/best"           # the final (best-epoch) weights are what ships
+done
+
+mkdir -p "$tmp/words-en"
+build/amuse word2vec -train data/corpus/english.txt -output "$tmp/words-en/vectors.bin" \
+  -binary 1 -size 100 -min-count 20 -threads 1 -seed 1
+printf '{"type": "word2vec", "vectors": "vectors.bin",\n "description": "English word vectors: word2vec CBOW, 100 dimensions, 5 epochs on gcide + KJV + fortunes + Jane Austen (data/make_corpus.sh), words seen at least 20 times."}\n' \
+  >"$tmp/words-en/config.json"
+
+for m in fashion-cnn fashion-dnn words-en; do
+  mkdir -p "models/default/$m"
+  rm -rf "models/default/$m/1.old"
+  [ -d "models/default/$m/1" ] && mv "models/default/$m/1" "models/default/$m/1.old"
+  mv "$tmp/$m" "models/default/$m/1"
+  rm -rf "models/default/$m/1.old"
+done
+echo "train-defaults: models/default/ updated" >&2
