@@ -29,7 +29,9 @@ serve_lib_cleanup() {
 start_server() {
     local name=$1
     shift
-    "$AMUSE" serve --host 127.0.0.1 --port 0 --repository "$REPO" --db "$TMP/keys.db" \
+    # Polling off unless a test asks for it (--poll-interval-s wins over the environment): a
+    # reload in the background would reset the per-model counters other tests read.
+    AMUSE_POLL_INTERVAL_S=${AMUSE_POLL_INTERVAL_S:-0} "$AMUSE" serve --host 127.0.0.1 --port 0 --repository "$REPO" --db "$TMP/keys.db" \
         --model-threads 1 "$@" >"$TMP/$name.out" 2>"$TMP/$name.log" &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")

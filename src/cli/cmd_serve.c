@@ -72,6 +72,9 @@ static const struct option_row rows[] = {
      "requests a key may make at once before the rate applies (0: the rate)"},
     {"usage-flush-s", OPT_INT, OFF(usage_flush_s), 1, 86400,
      "seconds between writes of per-key usage counters to the database"},
+    {"poll-interval-s", OPT_INT, OFF(poll_interval_s), 0, 86400,
+     "seconds between scans of the repository for new or changed versions\n"
+     "                           (loaded in the background, swapped in atomically; 0: off)"},
     {NULL, 0, 0, 0, 0, NULL},
 };
 

@@ -223,6 +223,12 @@ void am__repository_index_json(struct am__repository *r, struct am__buf *b);
  * could be loaded (the old version keeps serving). *version receives the version now served. */
 int am__repository_load(struct am__repository *r, const char *name, int64_t *version);
 int am__repository_count(struct am__repository *r);
+/* Hot reload by polling: a thread scans the repository every interval_s seconds and reloads a
+ * model whose directory changed (and stayed unchanged for one more scan), or loads one that
+ * appeared. interval_s <= 0: no thread. Stop joins the thread (after a load in progress); safe to
+ * call twice, and am__repository_free calls it. */
+int am__repository_poll_start(struct am__repository *r, int interval_s);
+void am__repository_poll_stop(struct am__repository *r);
 
 /* ------------------------------------------------------------------------------- v2.c */
 

@@ -1,6 +1,7 @@
 /* server.c - the server's life: options and their defaults, start (key store, repository, HTTP),
- * graceful drain, and teardown in reverse order. Signals are the caller's business (the amuse
- * command waits for SIGTERM/SIGINT and calls amuse_server_drain). */
+ * graceful drain (the repository poller stops first), and teardown in reverse order. Signals are
+ * the caller's business (the amuse command waits for SIGTERM/SIGINT and calls amuse_server_drain).
+ */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 
@@ -30,6 +31,7 @@ void amuse_serve_options_default(struct amuse_serve_options *o)
     o->request_timeout_ms = 10000;
     o->drain_timeout_ms = 10000;
     o->usage_flush_s = 60;
+    o->poll_interval_s = 5;
 }
 
 static int check_options(const struct amuse_serve_options *o)
@@ -54,6 +56,7 @@ static int check_options(const struct amuse_serve_options *o)
     RANGE(usage_flush_s, 1, 86400)
     RANGE(debug_batch_sleep_ms, 0, 60000)
     RANGE(model_threads, 0, 1024)
+    RANGE(poll_interval_s, 0, 86400)
 #undef RANGE
     if (!o->host || !o->repository || !o->database)
         return am__fail(AMUSE_EINVAL, "host, repository and database must be set");
@@ -135,6 +138,9 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
     rc = am__http_start(s, &addr.sa, ipv6);
     if (rc)
         goto fail;
+    rc = am__repository_poll_start(s->repo, o->poll_interval_s);
+    if (rc)
+        goto fail;
     atomic_store(&s->ready, 1);
     am__logf(&s->log, "listening on http://%s%s%s:%d/ (%d models, %d HTTP threads)",
              ipv6 ? "[" : "", s->host, ipv6 ? "]" : "", s->port, am__repository_count(s->repo),
@@ -154,6 +160,7 @@ int amuse_server_port(const struct amuse_server *s)
 int amuse_server_drain(struct amuse_server *s)
 {
     atomic_store(&s->ready, 0);
+    am__repository_poll_stop(s->repo); /* no reload starts while draining */
     am__http_quiesce(s);
     double deadline = am__now() + s->opt.drain_timeout_ms * 1e-3;
     int left;
