@@ -28,38 +28,12 @@ done
 
 REPO="$TMP/repo"
 mkdir -p "$REPO/fashion"
-cat >"$TMP/recipe.json" <<JSON
-{
-  "name": "tiny-dnn",
-  "input": {"type": "image", "color": "grey", "invert": false},
-  "labels": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-             "Sneaker", "Bag", "Ankle boot"],
-  "model": {"class_name": "Sequential", "config": {"name": "tiny_dnn", "layers": [
-    {"class_name": "InputLayer", "config": {"batch_input_shape": [null, 28, 28, 1]}},
-    {"class_name": "Flatten", "config": {}},
-    {"class_name": "Dense", "config": {"units": 16, "activation": "relu"}},
-    {"class_name": "Dense", "config": {"units": 10, "activation": "softmax"}}
-  ]}},
-  "compile": {"optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.003}},
-              "loss": "categorical_crossentropy", "metrics": ["accuracy"]},
-  "fit": {"batch_size": 64, "epochs": 1, "validation_split": 0.2, "seed": 1},
-  "data": {"format": "idx",
-           "train_images": "$DATA/t10k-images-idx3-ubyte.gz",
-           "train_labels": "$DATA/t10k-labels-idx1-ubyte.gz"}
-}
-JSON
-if ! "$AMUSE" train "$TMP/recipe.json" -o "$TMP/trained" --train-limit 256 --epochs 1 \
-    --threads 2 --no-eval -q >"$TMP/train.out" 2>&1; then
-    bad "train the served model: $(tail -n 3 "$TMP/train.out")"
+if ! train_tiny_model "$TMP/trained"; then
     echo "$passed passed, $failed failed"
     exit 1
 fi
 cp -r "$TMP/trained" "$REPO/fashion/1"
-"$PYTHON" -c '
-import json, sys
-json.dump({"inputs": [{"name": "input", "shape": [1, 28, 28, 1], "datatype": "FP32",
-           "data": [0.5] * 784}], "outputs": [{"name": "label"}]}, open(sys.argv[1], "w"))
-' "$TMP/fp32.json"
+fp32_request "$TMP/fp32.json"
 
 "$AMUSE" serve --help | grep -q -- '--poll-interval-s' && "$AMUSE" serve --help | grep -q AMUSE_POLL_INTERVAL_S
 check "--help lists --poll-interval-s and AMUSE_POLL_INTERVAL_S" $? "not in --help"

@@ -300,6 +300,44 @@ TEST(batcher_full_queue_and_timeout)
     ASSERT_EQ_INT(rec.batches, 1); /* the cancelled job never ran */
 }
 
+TEST(batcher_wait_slices_and_cancel)
+{
+    struct recorder rec = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    struct am__batcher_options o = {1, 0, 8, 300}; /* one sample per batch, 300 ms each */
+    struct am__batcher *b;
+    ASSERT_OK(am__batcher_start(&b, &o, run_double, &rec, "slow"));
+    struct am__job *j[3];
+    for (int i = 0; i < 3; i++) {
+        j[i] = am__job_new();
+        j[i]->samples = 1;
+        j[i]->input = calloc(1, sizeof(float));
+        j[i]->output = calloc(1, sizeof(float));
+    }
+    ASSERT_OK(am__batcher_submit(b, j[0]));
+    usleep(50000); /* the worker takes j[0] */
+    ASSERT_OK(am__batcher_submit(b, j[1]));
+    ASSERT_OK(am__batcher_submit(b, j[2]));
+    /* a slice ends before the deadline: 2, and the job is left queued */
+    ASSERT_EQ_INT(am__job_wait_until(j[1], am__now() + 10, am__now() + 0.02), 2);
+    struct am__batch_stats st;
+    am__batcher_stats(b, &st);
+    ASSERT_EQ_INT(st.queued, 2);
+    ASSERT_EQ_INT(st.timed_out, 0);
+    /* its client went away: cancelled, out of the queue; cancelling twice counts once */
+    am__job_cancel(j[1]);
+    am__job_cancel(j[1]);
+    /* a running job's cancellation discards its result */
+    am__job_cancel(j[0]);
+    ASSERT_EQ_INT(am__job_wait(j[2], am__now() + 10), 0);
+    am__batcher_stats(b, &st);
+    ASSERT_EQ_INT(st.cancelled, 2);
+    ASSERT_EQ_INT(st.queued, 0);
+    for (int i = 0; i < 3; i++)
+        am__job_unref(j[i]);
+    am__batcher_stop(b);
+    ASSERT_EQ_INT(rec.batches, 2); /* j[0] and j[2]; j[1] never ran */
+}
+
 /* A generator: emits three chunks, then finishes. */
 static void run_generate(void *ctx, struct am__job **jobs, int n, int64_t samples)
 {
@@ -514,6 +552,7 @@ int main(void)
     RUN(metrics_histogram_buckets);
     RUN(batcher_forms_batches);
     RUN(batcher_full_queue_and_timeout);
+    RUN(batcher_wait_slices_and_cancel);
     RUN(static_routes);
     RUN(batcher_partial_results);
     RUN(batcher_task_outlives_its_waiter);

@@ -7,16 +7,19 @@
  * Multipart bodies are parsed by the route that takes them (domain.c), from the whole body.
  * Every authenticated request takes a token from its key's bucket (ratelimit.c; 429 when empty)
  * and is counted in the key's usage.
+ * am__client_gone lets a handler waiting for its job notice that the client closed the connection.
  * Not here: streamed (SSE) responses, CORS - later phases add them
  * here around the same request object. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 
 #include <microhttpd.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +39,25 @@ void am__reply_error(struct am__request *r, int status, const char *fmt, ...)
     am__buf_puts(&r->out, "{\"error\": ");
     am__buf_json_string(&r->out, msg);
     am__buf_puts(&r->out, "}");
+}
+
+int am__client_gone(struct am__request *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci || ci->connect_fd == MHD_INVALID_SOCKET)
+        return 0;
+    struct pollfd p = {.fd = ci->connect_fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0)
+        return 0;
+    if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
+        return 1;
+    if (!(p.revents & (POLLIN | POLLRDHUP)))
+        return 0;
+    /* Readable: the end of the stream (the peer closed), or bytes of a pipelined request. */
+    char c;
+    ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0;
 }
 
 void am__reply_status(struct am__request *r, int status, int http_status)

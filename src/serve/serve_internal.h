@@ -147,6 +147,7 @@ void am__hist_batch_add(struct am__hist_batch *h, double v);
 struct am__batch_stats {
     int64_t requests, batches, samples; /* completed */
     int64_t rejected_full, timed_out;
+    int64_t cancelled;                  /* given up by their waiter: the client went away */
     int max_batch_samples;              /* largest batch so far */
     int queued;                         /* now */
     struct am__hist_time queue_time;    /* per job: seconds from submit to its batch starting */
@@ -169,6 +170,12 @@ int am__batcher_submit(struct am__batcher *b, struct am__job *j);
  * seconds). Returns 0 when done, 1 when a chunk is waiting (streaming), -1 when the deadline
  * passed: the job is then cancelled (dropped from the queue, or its result discarded). */
 int am__job_wait(struct am__job *j, double deadline);
+/* The same, but also returns 2 at `wake` (before deadline) with the job left as it is, so the
+ * waiter can look around (is its client still there?) and wait again. */
+int am__job_wait_until(struct am__job *j, double deadline, double wake);
+/* Give up on a job that is not done: a queued job leaves the queue, a running one's result is
+ * discarded; counted in the stats' `cancelled`. The caller still unrefs its reference. */
+void am__job_cancel(struct am__job *j);
 /* Worker side of streaming: append a partial result and wake the waiter. */
 int am__job_emit(struct am__job *j, const void *data, size_t len);
 /* HTTP side: take the oldest partial result (caller frees), or NULL. */
@@ -315,6 +322,9 @@ const struct am__route *am__route_match(const char *method, const char *path,
 /* Set an error reply: {"error": "..."} (KServe V2 and the admin routes), or on /v1/... paths
  * OpenAI's {"error": {"message", "type", "param", "code"}} with type and code from the status. */
 void am__reply_error(struct am__request *r, int status, const char *fmt, ...) AM__PRINTF(3, 4);
+/* 1 when the request's client has closed its connection (or it failed): a peek at the socket,
+ * without blocking. A half-close (shutdown of the client's sending side) counts as gone. */
+int am__client_gone(struct am__request *r);
 /* Map a library status to an HTTP status and reply with amuse_last_error(). */
 void am__reply_status(struct am__request *r, int status, int http_status);
 
