@@ -195,6 +195,37 @@ TEST(metrics_histogram_buckets)
     am__metrics_free(m);
 }
 
+/* ------------------------------------------------------------------ CORS allowlist */
+
+static void cors_clear(struct amuse_server *s)
+{
+    for (int i = 0; i < s->n_cors; i++)
+        free(s->cors[i]);
+    free(s->cors);
+    s->cors = NULL;
+    s->n_cors = 0;
+}
+
+TEST(cors_allowlist_parse)
+{
+    struct amuse_server s;
+    memset(&s, 0, sizeof s);
+    ASSERT_OK(am__cors_parse(&s, " https://a.example ,http://localhost:3000,, http://[::1]:8080 "));
+    ASSERT_EQ_INT(s.n_cors, 3);
+    ASSERT_TRUE(strcmp(s.cors[0], "https://a.example") == 0);
+    ASSERT_TRUE(strcmp(s.cors[1], "http://localhost:3000") == 0);
+    ASSERT_TRUE(strcmp(s.cors[2], "http://[::1]:8080") == 0);
+    cors_clear(&s);
+    static const char *const bad[] = {"a.example", "https://a.example/", "https://a.example/app",
+                                      "ftp://a.example", "*", "https://", "https://a b"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ASSERT_FAILS(am__cors_parse(&s, bad[i]), AMUSE_EINVAL, "is not an origin");
+        cors_clear(&s);
+    }
+    ASSERT_FAILS(am__cors_parse(&s, " , "), AMUSE_EINVAL, "no origin given");
+    cors_clear(&s);
+}
+
 /* ------------------------------------------------------------------ batcher */
 
 struct recorder {
@@ -550,6 +581,7 @@ int main(void)
     RUN(route_matching);
     RUN(openai_error_shape);
     RUN(metrics_histogram_buckets);
+    RUN(cors_allowlist_parse);
     RUN(batcher_forms_batches);
     RUN(batcher_full_queue_and_timeout);
     RUN(batcher_wait_slices_and_cancel);

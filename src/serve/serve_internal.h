@@ -303,6 +303,8 @@ struct am__request {
     char log_model[128];     /* model named in the access log */
     const char *content_type; /* NULL: application/json */
     int64_t items;            /* samples, inputs or queries served (usage counters) */
+    const char *cors_origin;  /* the request's Origin when it is allowed (CORS headers added) */
+    int preflight;            /* an allowed CORS preflight: 204 with the Allow-* headers */
 };
 
 typedef void (*am__handler)(struct am__request *r);
@@ -392,7 +394,14 @@ struct amuse_server {
     _Atomic int in_flight; /* requests between their first byte and their completion */
     struct am__metrics *metrics;
     struct am__usage *usage;
+    char **cors; /* allowed origins (owned); n_cors 0: CORS off */
+    int n_cors;
 };
+
+/* server.c: split and check a CORS allowlist ("scheme://host[:port]" items, commas between,
+ * spaces around them ignored) into s->cors. AMUSE_EINVAL naming the bad item. */
+#define AM__CORS_MAX_ORIGINS 64
+int am__cors_parse(struct amuse_server *s, const char *list);
 
 struct sockaddr;
 int am__http_start(struct amuse_server *s, const struct sockaddr *addr, int ipv6);

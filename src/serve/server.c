@@ -34,6 +34,61 @@ void amuse_serve_options_default(struct amuse_serve_options *o)
     o->poll_interval_s = 5;
 }
 
+/* An origin as browsers send it: http or https, a host (letters, digits, '.', '-', or a [v6]
+ * literal) and an optional port; no path, no trailing '/'. */
+static int origin_ok(const char *s, size_t n)
+{
+    size_t k;
+    if (n > 7 && strncmp(s, "http://", 7) == 0)
+        k = 7;
+    else if (n > 8 && strncmp(s, "https://", 8) == 0)
+        k = 8;
+    else
+        return 0;
+    if (n - k > 253 + 7)
+        return 0;
+    for (; k < n; k++) {
+        char c = s[k];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == ':' || c == '[' || c == ']'))
+            return 0;
+    }
+    return 1;
+}
+
+int am__cors_parse(struct amuse_server *s, const char *list)
+{
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        const char *end = p;
+        while (*end && *end != ',')
+            end++;
+        size_t n = (size_t)(end - p);
+        while (n && p[n - 1] == ' ')
+            n--;
+        if (!origin_ok(p, n))
+            return am__fail(AMUSE_EINVAL,
+                            "cors_origins: '%.*s' is not an origin like https://app.example or "
+                            "http://localhost:3000 (scheme, host, optional port; no path)",
+                            (int)(n > 200 ? 200 : n), p);
+        if (s->n_cors == AM__CORS_MAX_ORIGINS)
+            return am__fail(AMUSE_EINVAL, "cors_origins: more than %d origins",
+                            AM__CORS_MAX_ORIGINS);
+        if (!s->cors && !(s->cors = calloc(AM__CORS_MAX_ORIGINS, sizeof *s->cors)))
+            return am__fail(AMUSE_ENOMEM, "out of memory");
+        if (!(s->cors[s->n_cors] = strndup(p, n)))
+            return am__fail(AMUSE_ENOMEM, "out of memory");
+        s->n_cors++;
+        p = end;
+    }
+    if (s->n_cors == 0)
+        return am__fail(AMUSE_EINVAL, "cors_origins: no origin given");
+    return AMUSE_OK;
+}
+
 static int check_options(const struct amuse_serve_options *o)
 {
 #define RANGE(field, lo, hi)                                                                       \
@@ -107,6 +162,9 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
     s->log.fn = o->log;
     s->log.ctx = o->log_ctx;
 
+    if (o->cors_origins && (rc = am__cors_parse(s, o->cors_origins)))
+        goto fail;
+    s->opt.cors_origins = NULL; /* the parsed list is s->cors */
     rc = am__metrics_new(&s->metrics);
     if (rc)
         goto fail;
@@ -184,5 +242,8 @@ void amuse_server_free(struct amuse_server *s)
     free(s->repository_dir);
     free(s->database_path);
     free(s->web_root);
+    for (int i = 0; i < s->n_cors; i++)
+        free(s->cors[i]);
+    free(s->cors);
     free(s);
 }
