@@ -306,7 +306,10 @@ static void index_add(struct am__repository *r, const char *name, int64_t versio
     r->n_index++;
 }
 
-int am__repository_load(struct am__repository *r, const char *name, int64_t *version)
+/* allow_unload: the admin route's load, which unloads a model whose directory is gone; the
+ * poller's never does (a directory vanishing between its scan and this call is left alone). */
+static int repository_load(struct am__repository *r, const char *name, int64_t *version,
+                           int allow_unload)
 {
     if (!name_ok(name))
         return am__fail(AMUSE_EINVAL, "model name '%s': use letters, digits, '.', '_', '-'",
@@ -326,7 +329,7 @@ int am__repository_load(struct am__repository *r, const char *name, int64_t *ver
     }
     rc = list_versions(dir, versions, &n);
     if (rc == AMUSE_ENOTFOUND) {
-        unload = 1;
+        unload = allow_unload;
         goto out;
     }
     if (rc)
@@ -409,6 +412,11 @@ out:;
     pthread_mutex_unlock(&r->load_lock);
     free(dir);
     return rc;
+}
+
+int am__repository_load(struct am__repository *r, const char *name, int64_t *version)
+{
+    return repository_load(r, name, version, 1);
 }
 
 /* ------------------------------------------------------------------ polling */
@@ -539,7 +547,7 @@ static void poll_once(struct am__repository *r)
         if (w && now != w->loaded && now == w->seen) {
             int64_t v;
             am__logf(&r->log, "model %s changed on disk; reloading", names[i]);
-            if (am__repository_load(r, names[i], &v))
+            if (repository_load(r, names[i], &v, 0))
                 am__logf(&r->log, "%s (the served version, if any, stays)", amuse_last_error());
             w->loaded = now; /* a broken change is not retried until the files change again */
         }
