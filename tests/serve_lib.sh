@@ -5,6 +5,7 @@
 # repository; may be created after sourcing). Every wait is bounded.
 #
 #   serve_lib_init NAME      make $TMP (amuse-NAME.XXXXXX) and the exit trap
+#   train_tiny_model DIR     a small Dense fashion model (784-16-10) trained on 256 t10k images
 
 passed=0
 failed=0
@@ -29,7 +30,9 @@ serve_lib_cleanup() {
 start_server() {
     local name=$1
     shift
-    "$AMUSE" serve --host 127.0.0.1 --port 0 --repository "$REPO" --db "$TMP/keys.db" \
+    # Polling off unless a test asks for it (--poll-interval-s wins over the environment): a
+    # reload in the background would reset the per-model counters other tests read.
+    AMUSE_POLL_INTERVAL_S=${AMUSE_POLL_INTERVAL_S:-0} "$AMUSE" serve --host 127.0.0.1 --port 0 --repository "$REPO" --db "$TMP/keys.db" \
         --model-threads 1 "$@" >"$TMP/$name.out" 2>"$TMP/$name.log" &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
@@ -82,4 +85,44 @@ expect() {
     else
         ok "$name ($got): $(head -c 140 "$TMP/body")"
     fi
+}
+
+# train_tiny_model DIR: a small Dense model of Fashion-MNIST (input 28x28x1, outputs
+# probabilities and label), trained in a few seconds on 256 t10k images. Needs dataset-fashion-mnist.
+train_tiny_model() {
+    local data=/usr/share/datasets/fashion-mnist
+    cat >"$TMP/tiny-recipe.json" <<JSON
+{
+  "name": "tiny-dnn",
+  "input": {"type": "image", "color": "grey", "invert": false},
+  "labels": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+             "Sneaker", "Bag", "Ankle boot"],
+  "model": {"class_name": "Sequential", "config": {"name": "tiny_dnn", "layers": [
+    {"class_name": "InputLayer", "config": {"batch_input_shape": [null, 28, 28, 1]}},
+    {"class_name": "Flatten", "config": {}},
+    {"class_name": "Dense", "config": {"units": 16, "activation": "relu"}},
+    {"class_name": "Dense", "config": {"units": 10, "activation": "softmax"}}
+  ]}},
+  "compile": {"optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.003}},
+              "loss": "categorical_crossentropy", "metrics": ["accuracy"]},
+  "fit": {"batch_size": 64, "epochs": 1, "validation_split": 0.2, "seed": 1},
+  "data": {"format": "idx",
+           "train_images": "$data/t10k-images-idx3-ubyte.gz",
+           "train_labels": "$data/t10k-labels-idx1-ubyte.gz"}
+}
+JSON
+    if ! "$AMUSE" train "$TMP/tiny-recipe.json" -o "$1" --train-limit 256 --epochs 1 \
+        --threads 2 --no-eval -q >"$TMP/tiny-train.out" 2>&1; then
+        bad "train the served model: $(tail -n 3 "$TMP/tiny-train.out")"
+        return 1
+    fi
+}
+
+# fp32_request FILE: a V2 infer body for the tiny model (one grey 28x28 image, asks for the label).
+fp32_request() {
+    /usr/bin/python3 -c '
+import json, sys
+json.dump({"inputs": [{"name": "input", "shape": [1, 28, 28, 1], "datatype": "FP32",
+           "data": [0.5] * 784}], "outputs": [{"name": "label"}]}, open(sys.argv[1], "w"))
+' "$1"
 }

@@ -195,6 +195,37 @@ TEST(metrics_histogram_buckets)
     am__metrics_free(m);
 }
 
+/* ------------------------------------------------------------------ CORS allowlist */
+
+static void cors_clear(struct amuse_server *s)
+{
+    for (int i = 0; i < s->n_cors; i++)
+        free(s->cors[i]);
+    free(s->cors);
+    s->cors = NULL;
+    s->n_cors = 0;
+}
+
+TEST(cors_allowlist_parse)
+{
+    struct amuse_server s;
+    memset(&s, 0, sizeof s);
+    ASSERT_OK(am__cors_parse(&s, " https://a.example ,http://localhost:3000,, http://[::1]:8080 "));
+    ASSERT_EQ_INT(s.n_cors, 3);
+    ASSERT_TRUE(strcmp(s.cors[0], "https://a.example") == 0);
+    ASSERT_TRUE(strcmp(s.cors[1], "http://localhost:3000") == 0);
+    ASSERT_TRUE(strcmp(s.cors[2], "http://[::1]:8080") == 0);
+    cors_clear(&s);
+    static const char *const bad[] = {"a.example", "https://a.example/", "https://a.example/app",
+                                      "ftp://a.example", "*", "https://", "https://a b"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ASSERT_FAILS(am__cors_parse(&s, bad[i]), AMUSE_EINVAL, "is not an origin");
+        cors_clear(&s);
+    }
+    ASSERT_FAILS(am__cors_parse(&s, " , "), AMUSE_EINVAL, "no origin given");
+    cors_clear(&s);
+}
+
 /* ------------------------------------------------------------------ batcher */
 
 struct recorder {
@@ -298,6 +329,44 @@ TEST(batcher_full_queue_and_timeout)
         am__job_unref(j[i]);
     am__batcher_stop(b);
     ASSERT_EQ_INT(rec.batches, 1); /* the cancelled job never ran */
+}
+
+TEST(batcher_wait_slices_and_cancel)
+{
+    struct recorder rec = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    struct am__batcher_options o = {1, 0, 8, 300}; /* one sample per batch, 300 ms each */
+    struct am__batcher *b;
+    ASSERT_OK(am__batcher_start(&b, &o, run_double, &rec, "slow"));
+    struct am__job *j[3];
+    for (int i = 0; i < 3; i++) {
+        j[i] = am__job_new();
+        j[i]->samples = 1;
+        j[i]->input = calloc(1, sizeof(float));
+        j[i]->output = calloc(1, sizeof(float));
+    }
+    ASSERT_OK(am__batcher_submit(b, j[0]));
+    usleep(50000); /* the worker takes j[0] */
+    ASSERT_OK(am__batcher_submit(b, j[1]));
+    ASSERT_OK(am__batcher_submit(b, j[2]));
+    /* a slice ends before the deadline: 2, and the job is left queued */
+    ASSERT_EQ_INT(am__job_wait_until(j[1], am__now() + 10, am__now() + 0.02), 2);
+    struct am__batch_stats st;
+    am__batcher_stats(b, &st);
+    ASSERT_EQ_INT(st.queued, 2);
+    ASSERT_EQ_INT(st.timed_out, 0);
+    /* its client went away: cancelled, out of the queue; cancelling twice counts once */
+    am__job_cancel(j[1]);
+    am__job_cancel(j[1]);
+    /* a running job's cancellation discards its result */
+    am__job_cancel(j[0]);
+    ASSERT_EQ_INT(am__job_wait(j[2], am__now() + 10), 0);
+    am__batcher_stats(b, &st);
+    ASSERT_EQ_INT(st.cancelled, 2);
+    ASSERT_EQ_INT(st.queued, 0);
+    for (int i = 0; i < 3; i++)
+        am__job_unref(j[i]);
+    am__batcher_stop(b);
+    ASSERT_EQ_INT(rec.batches, 2); /* j[0] and j[2]; j[1] never ran */
 }
 
 /* A generator: emits three chunks, then finishes. */
@@ -512,8 +581,10 @@ int main(void)
     RUN(route_matching);
     RUN(openai_error_shape);
     RUN(metrics_histogram_buckets);
+    RUN(cors_allowlist_parse);
     RUN(batcher_forms_batches);
     RUN(batcher_full_queue_and_timeout);
+    RUN(batcher_wait_slices_and_cancel);
     RUN(static_routes);
     RUN(batcher_partial_results);
     RUN(batcher_task_outlives_its_waiter);

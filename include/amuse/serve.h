@@ -12,8 +12,10 @@
  * /v1/images/classify (multipart or raw image) and /v1/words/{similar,analogy} need no tensors.
  * GET /metrics (admin) is in the Prometheus text format.
  * A per-key token bucket answers 429; per-key usage counters are flushed to the key database.
- * Not here (yet): SSE streaming,
- * hot reload by polling (reload is on demand, through the admin route).
+ * The repository is polled for new or changed versions (poll_interval_s) and reloaded on demand
+ * through the admin route. CORS is off unless an allowlist of origins is given: preflight requests
+ * (OPTIONS) from those origins are answered without a key, and their other requests (which still
+ * need one) get Access-Control-Allow-Origin. Not here (yet): SSE streaming.
  *
  * The library never prints: log lines (start-up, broken model versions, the JSON access log) go to
  * the options' log callback. Every function returns AMUSE_OK or a negative status and sets
@@ -111,6 +113,11 @@ struct amuse_serve_options {
     int rate_limit_burst;
     int usage_flush_s; /* per-key usage counters are written to the database this often
                           (default 60) and at shutdown */
+    const char *cors_origins; /* CORS allowlist: comma-separated origins ("https://a.example,
+                                 http://localhost:3000"); NULL (default): CORS off, no
+                                 Access-Control-* headers at all */
+    int poll_interval_s; /* scan the repository this often and load new or changed versions in
+                            the background, swapping them in atomically (default 5; 0: off) */
     /* Log lines (no trailing newline); NULL discards them. Called from any thread. */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;

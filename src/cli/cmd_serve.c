@@ -72,6 +72,12 @@ static const struct option_row rows[] = {
      "requests a key may make at once before the rate applies (0: the rate)"},
     {"usage-flush-s", OPT_INT, OFF(usage_flush_s), 1, 86400,
      "seconds between writes of per-key usage counters to the database"},
+    {"cors-origins", OPT_STRING, OFF(cors_origins), 0, 0,
+     "CORS allowlist: comma-separated origins (https://app.example,...);\n"
+     "                           unset: no CORS headers at all"},
+    {"poll-interval-s", OPT_INT, OFF(poll_interval_s), 0, 86400,
+     "seconds between scans of the repository for new or changed versions\n"
+     "                           (loaded in the background, swapped in atomically; 0: off)"},
     {NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -92,7 +98,7 @@ static void usage(FILE *out, const struct amuse_serve_options *def)
         }
         const char *p = (const char *)def + r->offset;
         if (r->type == OPT_STRING && !*(const char *const *)(const void *)p)
-            snprintf(dflt, sizeof dflt, "none found");
+            snprintf(dflt, sizeof dflt, "%s", r->offset == OFF(web_root) ? "none found" : "off");
         else if (r->type == OPT_STRING)
             snprintf(dflt, sizeof dflt, "%s", *(const char *const *)(const void *)p);
         else if (r->type == OPT_INT)

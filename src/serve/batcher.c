@@ -6,7 +6,9 @@
  * result discarded. Jobs are reference counted, so neither side frees what the other still uses.
  * Partial results (am__job_emit) are the hook for streaming generators: a later generating model
  * emits chunks from its run function and the HTTP side forwards them as they come.
- * Not here: priorities, per-tenant fairness, detecting that the client went away. */
+ * A waiter can also give up before its deadline (am__job_cancel: its client went away), with the
+ * same effect. Not here: priorities, per-tenant fairness, watching the client's socket (the HTTP
+ * side does that between the time slices of am__job_wait_until). */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 
@@ -151,10 +153,26 @@ static void unlink_job(struct am__batcher *b, struct am__job *j)
     }
 }
 
-int am__job_wait(struct am__job *j, double deadline)
+/* Cancel a job that is not done (lock held): a queued job leaves the queue; a running one has its
+ * result discarded by the worker. Returns 1 when the queue's reference was the last (never, while
+ * the caller holds its own). */
+static int cancel_locked(struct am__batcher *b, struct am__job *j)
+{
+    j->cancelled = 1;
+    if (j->state == AM__JOB_QUEUED) {
+        unlink_job(b, j);
+        j->state = AM__JOB_DONE;
+        return job_unref_locked(j); /* the queue's reference */
+    }
+    return 0;
+}
+
+int am__job_wait_until(struct am__job *j, double deadline, double wake)
 {
     struct am__batcher *b = j->owner;
     int result = 0, last = 0;
+    if (wake > deadline)
+        wake = deadline;
     pthread_mutex_lock(&b->lock);
     for (;;) {
         if (j->chunks) {
@@ -165,16 +183,18 @@ int am__job_wait(struct am__job *j, double deadline)
             result = 0;
             break;
         }
-        if (wait_until(&j->changed, &b->lock, deadline) == ETIMEDOUT && am__now() >= deadline &&
-            j->state != AM__JOB_DONE && !j->chunks) {
-            j->cancelled = 1;
+        if (wait_until(&j->changed, &b->lock, wake) != ETIMEDOUT || j->state == AM__JOB_DONE ||
+            j->chunks)
+            continue;
+        double now = am__now();
+        if (now >= deadline) {
             b->stats.timed_out++;
-            if (j->state == AM__JOB_QUEUED) {
-                unlink_job(b, j);
-                j->state = AM__JOB_DONE;
-                last = job_unref_locked(j); /* the queue's reference */
-            }
+            last = cancel_locked(b, j);
             result = -1;
+            break;
+        }
+        if (now >= wake) {
+            result = 2;
             break;
         }
     }
@@ -182,6 +202,25 @@ int am__job_wait(struct am__job *j, double deadline)
     if (last) /* cannot happen: the caller still holds its own reference */
         job_free(j);
     return result;
+}
+
+int am__job_wait(struct am__job *j, double deadline)
+{
+    return am__job_wait_until(j, deadline, deadline);
+}
+
+void am__job_cancel(struct am__job *j)
+{
+    struct am__batcher *b = j->owner;
+    int last = 0;
+    pthread_mutex_lock(&b->lock);
+    if (j->state != AM__JOB_DONE && !j->cancelled) {
+        b->stats.cancelled++;
+        last = cancel_locked(b, j);
+    }
+    pthread_mutex_unlock(&b->lock);
+    if (last) /* cannot happen: the caller still holds its own reference */
+        job_free(j);
 }
 
 int am__job_emit(struct am__job *j, const void *data, size_t len)

@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* How often a request waiting for its model looks whether its client is still there. */
+#define AM__CLIENT_CHECK_S 0.025
+
 void am__handle_live(struct am__request *r)
 {
     r->status = 200;
@@ -90,8 +93,19 @@ int am__run_job(struct am__request *r, const struct am__model *m, struct am__job
     }
     double deadline = r->start + s->opt.request_timeout_ms * 1e-3;
     int w;
-    while ((w = am__job_wait(job, deadline)) == 1) /* partial results: none for these models */
-        free(am__job_next_chunk(job));
+    /* Wait in slices, looking at the client's socket between them: a client that went away has
+     * its job cancelled (dropped from the queue, or its result discarded). */
+    while ((w = am__job_wait_until(job, deadline, am__now() + AM__CLIENT_CHECK_S)) > 0) {
+        if (w == 1) { /* partial results: none for these models */
+            free(am__job_next_chunk(job));
+        } else if (am__client_gone(r)) {
+            am__job_cancel(job);
+            am__reply_error(r, 499, "model '%s': the client closed the connection; the work was "
+                                    "dropped",
+                            m->name);
+            return -1;
+        }
+    }
     if (w < 0) {
         am__reply_error(r, 504, "model '%s': no result within %d ms (request_timeout_ms); the "
                                 "work was discarded",
@@ -154,10 +168,11 @@ void am__handle_model_stats(struct am__request *r)
     am__buf_printf(&r->out,
                    ", \"version\": \"%lld\", \"request_count\": %lld, \"inference_count\": %lld, "
                    "\"execution_count\": %lld, \"max_batch_size_seen\": %d, "
-                   "\"rejected_queue_full\": %lld, \"timed_out\": %lld, \"queue_depth\": %d}]}",
+                   "\"rejected_queue_full\": %lld, \"timed_out\": %lld, \"cancelled\": %lld, "
+                   "\"queue_depth\": %d}]}",
                    (long long)m->version, (long long)st.requests, (long long)st.samples,
                    (long long)st.batches, st.max_batch_samples, (long long)st.rejected_full,
-                   (long long)st.timed_out, st.queued);
+                   (long long)st.timed_out, (long long)st.cancelled, st.queued);
     am__model_release(r->server->repo, m);
 }
 

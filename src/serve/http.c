@@ -7,16 +7,22 @@
  * Multipart bodies are parsed by the route that takes them (domain.c), from the whole body.
  * Every authenticated request takes a token from its key's bucket (ratelimit.c; 429 when empty)
  * and is counted in the key's usage.
- * Not here: streamed (SSE) responses, CORS - later phases add them
- * here around the same request object. */
+ * am__client_gone lets a handler waiting for its job notice that the client closed the connection.
+ * CORS (only with an allowlist): a preflight OPTIONS from an allowed origin is answered 204
+ * before the key check; any other reply to an allowed origin carries Access-Control-Allow-Origin
+ * and Vary: Origin. Other origins, and every origin without an allowlist, get no CORS header.
+ * Not here: streamed (SSE) responses - a later phase adds them here around the same request
+ * object. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 
 #include <microhttpd.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +42,25 @@ void am__reply_error(struct am__request *r, int status, const char *fmt, ...)
     am__buf_puts(&r->out, "{\"error\": ");
     am__buf_json_string(&r->out, msg);
     am__buf_puts(&r->out, "}");
+}
+
+int am__client_gone(struct am__request *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci || ci->connect_fd == MHD_INVALID_SOCKET)
+        return 0;
+    struct pollfd p = {.fd = ci->connect_fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0)
+        return 0;
+    if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
+        return 1;
+    if (!(p.revents & (POLLIN | POLLRDHUP)))
+        return 0;
+    /* Readable: the end of the stream (the peer closed), or bytes of a pipelined request. */
+    char c;
+    ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0;
 }
 
 void am__reply_status(struct am__request *r, int status, int http_status)
@@ -69,8 +94,9 @@ static enum MHD_Result send_reply(struct am__request *r)
         free(data);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            r->content_type ? r->content_type : "application/json");
+    if (r->status != 204) /* no content, no type */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                r->content_type ? r->content_type : "application/json");
     char num[32];
     if (r->retry_after > 0) {
         snprintf(num, sizeof num, "%d", r->retry_after);
@@ -98,6 +124,19 @@ static enum MHD_Result send_reply(struct am__request *r)
     }
     for (const char *const *h = r->headers; h && h[0] && h[1]; h += 2)
         MHD_add_response_header(resp, h[0], h[1]);
+    if (r->cors_origin) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->cors_origin);
+        MHD_add_response_header(resp, "Vary", "Origin");
+        if (r->preflight) {
+            MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+            MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                    "Authorization, Content-Type");
+            MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+        } else {
+            MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                    "Retry-After, X-Amuse-Batch-Size");
+        }
+    }
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ok;
@@ -124,8 +163,31 @@ static int authenticate(struct am__request *r)
     return 1;
 }
 
+/* The request's Origin if the allowlist has it (ASCII case-insensitive), else NULL. */
+static const char *allowed_origin(struct am__request *r)
+{
+    const struct amuse_server *s = r->server;
+    if (s->n_cors == 0)
+        return NULL;
+    const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
+    if (!origin)
+        return NULL;
+    for (int i = 0; i < s->n_cors; i++)
+        if (strcasecmp(origin, s->cors[i]) == 0)
+            return origin;
+    return NULL;
+}
+
 static void dispatch(struct am__request *r)
 {
+    /* A CORS preflight from an allowed origin: answered for any path without a key (the browser
+     * sends none), revealing nothing; the real request that follows needs its key as usual. */
+    if (r->cors_origin && strcmp(r->method, "OPTIONS") == 0 &&
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Access-Control-Request-Method")) {
+        r->preflight = 1;
+        r->status = 204;
+        return;
+    }
     int path_matched;
     const struct am__route *rt = am__route_match(r->method, r->url, r, &path_matched);
     if (rt && rt->scope == 0) {
@@ -181,6 +243,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->method = method;
         r->url = url;
         r->start = am__now();
+        r->cors_origin = allowed_origin(r); /* before any reply, 413 included */
         atomic_fetch_add(&s->in_flight, 1);
         *con_cls = r;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,

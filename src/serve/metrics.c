@@ -264,6 +264,14 @@ void am__handle_metrics(struct am__request *r)
         label_value(b, ms[i].name);
         am__buf_printf(b, "} %d\n", ms[i].st.queued);
     }
+    help(b, "amuse_requests_cancelled_total", "counter",
+         "Requests whose client closed the connection while they waited for the model; their "
+         "work was dropped (counted per loaded version: a reload starts again at 0).");
+    for (int i = 0; i < n_ms; i++) {
+        am__buf_puts(b, "amuse_requests_cancelled_total{model=");
+        label_value(b, ms[i].name);
+        am__buf_printf(b, "} %lld\n", (long long)ms[i].st.cancelled);
+    }
     help(b, "amuse_models_loaded", "gauge", "Models being served.");
     am__buf_printf(b, "amuse_models_loaded %d\n", am__repository_count(s->repo));
     for (int i = 0; i < n_ms; i++)

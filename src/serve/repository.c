@@ -6,7 +6,12 @@
  * admin route) builds the new version completely, with its own batcher, before swapping it in
  * under the lock; the old one finishes its queue and is freed when its last request lets go.
  * Also the run functions the batchers call: the only place model math happens in the server.
- * Not here: polling the directory for changes (a later phase calls am__repository_load). */
+ * The poller (am__repository_poll_start) is a thread that scans the repository every interval
+ * and, for a model directory whose fingerprint (version numbers and the names, sizes and mtimes
+ * of every file in its version directories) changed and then stayed the same for one more scan,
+ * calls am__repository_load: the same path as the admin route. It never unloads: a model whose
+ * directory disappears keeps serving until the admin load route, which then finds nothing on disk,
+ * unloads it. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 
@@ -32,6 +37,14 @@ struct index_entry {
     char reason[512];
 };
 
+/* What the poller knows of one model directory: fingerprints of the files last loaded and of
+ * the previous scan. Touched only by am__repository_open (before the poller starts) and the
+ * poller. */
+struct watch {
+    char *name;
+    uint64_t loaded, seen;
+};
+
 struct am__repository {
     char *dir;
     struct am__batcher_options bo;
@@ -43,6 +56,15 @@ struct am__repository {
     int n_models, cap_models;
     struct index_entry *index;
     int n_index, cap_index;
+    struct watch *watches;
+    int n_watches, cap_watches;
+    /* the poller */
+    pthread_t poller;
+    int polling;   /* the thread exists */
+    int poll_interval_s;
+    int poll_stop; /* guarded by poll_lock */
+    pthread_mutex_t poll_lock;
+    pthread_cond_t poll_wake;
 };
 
 static int name_ok(const char *s)
@@ -284,7 +306,10 @@ static void index_add(struct am__repository *r, const char *name, int64_t versio
     r->n_index++;
 }
 
-int am__repository_load(struct am__repository *r, const char *name, int64_t *version)
+/* allow_unload: the admin route's load, which unloads a model whose directory is gone; the
+ * poller's never does (a directory vanishing between its scan and this call is left alone). */
+static int repository_load(struct am__repository *r, const char *name, int64_t *version,
+                           int allow_unload)
 {
     if (!name_ok(name))
         return am__fail(AMUSE_EINVAL, "model name '%s': use letters, digits, '.', '_', '-'",
@@ -294,6 +319,7 @@ int am__repository_load(struct am__repository *r, const char *name, int64_t *ver
     int64_t versions[MAX_VERSIONS];
     int n = 0, rc;
     struct am__model *fresh = NULL;
+    int unload = 0; /* the directory is gone: stop serving the model */
     /* Outcomes per version, recorded in the index once the lock is taken. */
     struct { int64_t v; int ready; char reason[512]; } tried[MAX_VERSIONS];
     int n_tried = 0;
@@ -302,6 +328,10 @@ int am__repository_load(struct am__repository *r, const char *name, int64_t *ver
         goto out;
     }
     rc = list_versions(dir, versions, &n);
+    if (rc == AMUSE_ENOTFOUND) {
+        unload = allow_unload;
+        goto out;
+    }
     if (rc)
         goto out;
     if (n == 0) {
@@ -330,10 +360,24 @@ int am__repository_load(struct am__repository *r, const char *name, int64_t *ver
 out:;
     struct am__model *old = NULL;
     pthread_mutex_lock(&r->lock);
-    if (n_tried) {
+    if (n_tried || unload) {
         index_forget(r, name);
         for (int i = 0; i < n_tried; i++)
             index_add(r, name, tried[i].v, tried[i].ready, tried[i].reason);
+    }
+    if (unload) {
+        for (int i = 0; i < r->n_models; i++)
+            if (strcmp(r->models[i]->name, name) == 0) {
+                old = r->models[i];
+                r->models[i] = r->models[--r->n_models];
+                old->retired = 1;
+                if (--old->refs != 0)
+                    old = NULL;
+                am__logf(&r->log, "model %s: its directory is gone; unloaded", name);
+                rc = am__fail(AMUSE_ENOTFOUND, "model %s: %s is gone; the model was unloaded",
+                              name, dir);
+                break;
+            }
     }
     if (fresh) {
         int slot = -1;
@@ -370,35 +414,98 @@ out:;
     return rc;
 }
 
-int am__repository_open(struct am__repository **out, const char *dir,
-                        const struct am__batcher_options *bo, int model_threads,
-                        const struct am__log *log)
+int am__repository_load(struct am__repository *r, const char *name, int64_t *version)
+{
+    return repository_load(r, name, version, 1);
+}
+
+/* ------------------------------------------------------------------ polling */
+
+static uint64_t fnv(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* A hash of what is on disk for one model: each version number, and the name, size and mtime of
+ * every file in its directory (readdir order does not matter: per-file hashes are summed). */
+static uint64_t fingerprint(const struct am__repository *r, const char *name)
+{
+    uint64_t h = 14695981039346656037ull;
+    char *dir = NULL;
+    int64_t versions[MAX_VERSIONS];
+    int n = 0;
+    if (asprintf(&dir, "%s/%s", r->dir, name) < 0)
+        return h;
+    if (list_versions(dir, versions, &n) != AMUSE_OK)
+        n = 0;
+    for (int i = 0; i < n; i++) {
+        h = fnv(h, &versions[i], sizeof versions[i]);
+        char *vdir = NULL;
+        if (asprintf(&vdir, "%s/%lld", dir, (long long)versions[i]) < 0)
+            continue;
+        DIR *d = opendir(vdir);
+        uint64_t files = 0;
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (e->d_name[0] == '.')
+                continue;
+            char *path = NULL;
+            struct stat st;
+            if (asprintf(&path, "%s/%s", vdir, e->d_name) < 0)
+                continue;
+            if (stat(path, &st) == 0) {
+                int64_t facts[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec,
+                                    (int64_t)st.st_mtim.tv_nsec};
+                uint64_t f = fnv(14695981039346656037ull, e->d_name, strlen(e->d_name));
+                files += fnv(f, facts, sizeof facts);
+            }
+            free(path);
+        }
+        if (d)
+            closedir(d);
+        h = fnv(h, &files, sizeof files);
+        free(vdir);
+    }
+    free(dir);
+    return h;
+}
+
+static struct watch *watch_of(struct am__repository *r, const char *name)
+{
+    for (int i = 0; i < r->n_watches; i++)
+        if (strcmp(r->watches[i].name, name) == 0)
+            return &r->watches[i];
+    if (r->n_watches == r->cap_watches) {
+        int cap = r->cap_watches ? r->cap_watches * 2 : 16;
+        struct watch *p = realloc(r->watches, (size_t)cap * sizeof *p);
+        if (!p)
+            return NULL;
+        r->watches = p;
+        r->cap_watches = cap;
+    }
+    struct watch *w = &r->watches[r->n_watches];
+    if (!(w->name = strdup(name)))
+        return NULL;
+    w->loaded = w->seen = 0; /* nothing loaded yet: the first stable scan loads it */
+    r->n_watches++;
+    return w;
+}
+
+/* Model directory names under the repository (free each and the array). */
+static int scan_names(const char *dir, char ***out, int *n_out)
 {
     *out = NULL;
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return am__fail(AMUSE_ENOTFOUND, "model repository %s: not a directory", dir);
-    struct am__repository *r = calloc(1, sizeof *r);
-    if (!r || !(r->dir = strdup(dir))) {
-        free(r);
-        return am__fail(AMUSE_ENOMEM, "out of memory");
-    }
-    r->bo = *bo;
-    r->model_threads = model_threads;
-    if (log)
-        r->log = *log;
-    pthread_mutex_init(&r->lock, NULL);
-    pthread_mutex_init(&r->load_lock, NULL);
+    *n_out = 0;
     DIR *d = opendir(dir);
-    if (!d) {
-        int rc = am__fail(AMUSE_EIO, "model repository %s: %s", dir, strerror(errno));
-        am__repository_free(r);
-        return rc;
-    }
-    /* Collect names first: loading takes a while and readdir order is arbitrary. */
+    if (!d)
+        return am__fail(AMUSE_EIO, "model repository %s: %s", dir, strerror(errno));
     char **names = NULL;
     int n = 0, cap = 0;
     struct dirent *e;
+    struct stat st;
     while ((e = readdir(d))) {
         if (!name_ok(e->d_name))
             continue;
@@ -421,10 +528,124 @@ int am__repository_open(struct am__repository **out, const char *dir,
         n++;
     }
     closedir(d);
+    *out = names;
+    *n_out = n;
+    return AMUSE_OK;
+}
+
+/* One scan: load each model whose files changed since they were loaded and have not changed
+ * since the previous scan (so a version directory still being copied is not loaded half done). */
+static void poll_once(struct am__repository *r)
+{
+    char **names;
+    int n;
+    if (scan_names(r->dir, &names, &n))
+        return;
+    for (int i = 0; i < n; i++) {
+        struct watch *w = watch_of(r, names[i]);
+        uint64_t now = fingerprint(r, names[i]);
+        if (w && now != w->loaded && now == w->seen) {
+            int64_t v;
+            am__logf(&r->log, "model %s changed on disk; reloading", names[i]);
+            if (repository_load(r, names[i], &v, 0))
+                am__logf(&r->log, "%s (the served version, if any, stays)", amuse_last_error());
+            w->loaded = now; /* a broken change is not retried until the files change again */
+        }
+        if (w)
+            w->seen = now;
+        free(names[i]);
+    }
+    free(names);
+}
+
+static void *poller_main(void *arg)
+{
+    struct am__repository *r = arg;
+    pthread_mutex_lock(&r->poll_lock);
+    while (!r->poll_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += r->poll_interval_s;
+        while (!r->poll_stop &&
+               pthread_cond_timedwait(&r->poll_wake, &r->poll_lock, &ts) != ETIMEDOUT)
+            ;
+        if (r->poll_stop)
+            break;
+        pthread_mutex_unlock(&r->poll_lock);
+        poll_once(r);
+        pthread_mutex_lock(&r->poll_lock);
+    }
+    pthread_mutex_unlock(&r->poll_lock);
+    return NULL;
+}
+
+int am__repository_poll_start(struct am__repository *r, int interval_s)
+{
+    if (interval_s <= 0 || r->polling)
+        return AMUSE_OK;
+    r->poll_interval_s = interval_s;
+    r->poll_stop = 0;
+    if (pthread_create(&r->poller, NULL, poller_main, r) != 0)
+        return am__fail(AMUSE_ENOMEM, "cannot start the repository poller thread");
+    r->polling = 1;
+    return AMUSE_OK;
+}
+
+void am__repository_poll_stop(struct am__repository *r)
+{
+    if (!r || !r->polling)
+        return;
+    pthread_mutex_lock(&r->poll_lock);
+    r->poll_stop = 1;
+    pthread_cond_signal(&r->poll_wake);
+    pthread_mutex_unlock(&r->poll_lock);
+    pthread_join(r->poller, NULL); /* a load in progress finishes first */
+    r->polling = 0;
+}
+
+/* ------------------------------------------------------------------ open, free, lookups */
+
+int am__repository_open(struct am__repository **out, const char *dir,
+                        const struct am__batcher_options *bo, int model_threads,
+                        const struct am__log *log)
+{
+    *out = NULL;
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return am__fail(AMUSE_ENOTFOUND, "model repository %s: not a directory", dir);
+    struct am__repository *r = calloc(1, sizeof *r);
+    if (!r || !(r->dir = strdup(dir))) {
+        free(r);
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    }
+    r->bo = *bo;
+    r->model_threads = model_threads;
+    if (log)
+        r->log = *log;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_mutex_init(&r->load_lock, NULL);
+    pthread_mutex_init(&r->poll_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->poll_wake, &ca);
+    pthread_condattr_destroy(&ca);
+    /* Collect names first: loading takes a while and readdir order is arbitrary. */
+    char **names;
+    int n;
+    int rc = scan_names(dir, &names, &n);
+    if (rc) {
+        am__repository_free(r);
+        return rc;
+    }
     for (int i = 0; i < n; i++) {
         int64_t v;
+        uint64_t fp = fingerprint(r, names[i]); /* before loading: a change meanwhile is seen */
         if (am__repository_load(r, names[i], &v))
             am__logf(&r->log, "%s", amuse_last_error());
+        struct watch *w = watch_of(r, names[i]);
+        if (w)
+            w->loaded = w->seen = fp;
         free(names[i]);
     }
     free(names);
@@ -436,12 +657,18 @@ void am__repository_free(struct am__repository *r)
 {
     if (!r)
         return;
+    am__repository_poll_stop(r);
     for (int i = 0; i < r->n_models; i++)
         model_free(r->models[i]); /* every request has finished by now */
     free(r->models);
     for (int i = 0; i < r->n_index; i++)
         free(r->index[i].name);
     free(r->index);
+    for (int i = 0; i < r->n_watches; i++)
+        free(r->watches[i].name);
+    free(r->watches);
+    pthread_cond_destroy(&r->poll_wake);
+    pthread_mutex_destroy(&r->poll_lock);
     pthread_mutex_destroy(&r->lock);
     pthread_mutex_destroy(&r->load_lock);
     free(r->dir);

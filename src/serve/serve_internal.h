@@ -147,6 +147,7 @@ void am__hist_batch_add(struct am__hist_batch *h, double v);
 struct am__batch_stats {
     int64_t requests, batches, samples; /* completed */
     int64_t rejected_full, timed_out;
+    int64_t cancelled;                  /* given up by their waiter: the client went away */
     int max_batch_samples;              /* largest batch so far */
     int queued;                         /* now */
     struct am__hist_time queue_time;    /* per job: seconds from submit to its batch starting */
@@ -169,6 +170,12 @@ int am__batcher_submit(struct am__batcher *b, struct am__job *j);
  * seconds). Returns 0 when done, 1 when a chunk is waiting (streaming), -1 when the deadline
  * passed: the job is then cancelled (dropped from the queue, or its result discarded). */
 int am__job_wait(struct am__job *j, double deadline);
+/* The same, but also returns 2 at `wake` (before deadline) with the job left as it is, so the
+ * waiter can look around (is its client still there?) and wait again. */
+int am__job_wait_until(struct am__job *j, double deadline, double wake);
+/* Give up on a job that is not done: a queued job leaves the queue, a running one's result is
+ * discarded; counted in the stats' `cancelled`. The caller still unrefs its reference. */
+void am__job_cancel(struct am__job *j);
 /* Worker side of streaming: append a partial result and wake the waiter. */
 int am__job_emit(struct am__job *j, const void *data, size_t len);
 /* HTTP side: take the oldest partial result (caller frees), or NULL. */
@@ -223,6 +230,12 @@ void am__repository_index_json(struct am__repository *r, struct am__buf *b);
  * could be loaded (the old version keeps serving). *version receives the version now served. */
 int am__repository_load(struct am__repository *r, const char *name, int64_t *version);
 int am__repository_count(struct am__repository *r);
+/* Hot reload by polling: a thread scans the repository every interval_s seconds and reloads a
+ * model whose directory changed (and stayed unchanged for one more scan), or loads one that
+ * appeared. interval_s <= 0: no thread. Stop joins the thread (after a load in progress); safe to
+ * call twice, and am__repository_free calls it. */
+int am__repository_poll_start(struct am__repository *r, int interval_s);
+void am__repository_poll_stop(struct am__repository *r);
 
 /* ------------------------------------------------------------------------------- v2.c */
 
@@ -290,6 +303,8 @@ struct am__request {
     char log_model[128];     /* model named in the access log */
     const char *content_type; /* NULL: application/json */
     int64_t items;            /* samples, inputs or queries served (usage counters) */
+    const char *cors_origin;  /* the request's Origin when it is allowed (CORS headers added) */
+    int preflight;            /* an allowed CORS preflight: 204 with the Allow-* headers */
 };
 
 typedef void (*am__handler)(struct am__request *r);
@@ -309,6 +324,9 @@ const struct am__route *am__route_match(const char *method, const char *path,
 /* Set an error reply: {"error": "..."} (KServe V2 and the admin routes), or on /v1/... paths
  * OpenAI's {"error": {"message", "type", "param", "code"}} with type and code from the status. */
 void am__reply_error(struct am__request *r, int status, const char *fmt, ...) AM__PRINTF(3, 4);
+/* 1 when the request's client has closed its connection (or it failed): a peek at the socket,
+ * without blocking. A half-close (shutdown of the client's sending side) counts as gone. */
+int am__client_gone(struct am__request *r);
 /* Map a library status to an HTTP status and reply with amuse_last_error(). */
 void am__reply_status(struct am__request *r, int status, int http_status);
 
@@ -376,7 +394,14 @@ struct amuse_server {
     _Atomic int in_flight; /* requests between their first byte and their completion */
     struct am__metrics *metrics;
     struct am__usage *usage;
+    char **cors; /* allowed origins (owned); n_cors 0: CORS off */
+    int n_cors;
 };
+
+/* server.c: split and check a CORS allowlist ("scheme://host[:port]" items, commas between,
+ * spaces around them ignored) into s->cors. AMUSE_EINVAL naming the bad item. */
+#define AM__CORS_MAX_ORIGINS 64
+int am__cors_parse(struct amuse_server *s, const char *list);
 
 struct sockaddr;
 int am__http_start(struct amuse_server *s, const struct sockaddr *addr, int ipv6);

@@ -1,6 +1,7 @@
 /* server.c - the server's life: options and their defaults, start (key store, repository, HTTP),
- * graceful drain, and teardown in reverse order. Signals are the caller's business (the amuse
- * command waits for SIGTERM/SIGINT and calls amuse_server_drain). */
+ * graceful drain (the repository poller stops first), and teardown in reverse order. Signals are
+ * the caller's business (the amuse command waits for SIGTERM/SIGINT and calls amuse_server_drain).
+ */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 
@@ -30,6 +31,62 @@ void amuse_serve_options_default(struct amuse_serve_options *o)
     o->request_timeout_ms = 10000;
     o->drain_timeout_ms = 10000;
     o->usage_flush_s = 60;
+    o->poll_interval_s = 5;
+}
+
+/* An origin as browsers send it: http or https, a host (letters, digits, '.', '-', or a [v6]
+ * literal) and an optional port; no path, no trailing '/'. */
+static int origin_ok(const char *s, size_t n)
+{
+    size_t k;
+    if (n > 7 && strncmp(s, "http://", 7) == 0)
+        k = 7;
+    else if (n > 8 && strncmp(s, "https://", 8) == 0)
+        k = 8;
+    else
+        return 0;
+    if (n - k > 253 + 7)
+        return 0;
+    for (; k < n; k++) {
+        char c = s[k];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == ':' || c == '[' || c == ']'))
+            return 0;
+    }
+    return 1;
+}
+
+int am__cors_parse(struct amuse_server *s, const char *list)
+{
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        const char *end = p;
+        while (*end && *end != ',')
+            end++;
+        size_t n = (size_t)(end - p);
+        while (n && p[n - 1] == ' ')
+            n--;
+        if (!origin_ok(p, n))
+            return am__fail(AMUSE_EINVAL,
+                            "cors_origins: '%.*s' is not an origin like https://app.example or "
+                            "http://localhost:3000 (scheme, host, optional port; no path)",
+                            (int)(n > 200 ? 200 : n), p);
+        if (s->n_cors == AM__CORS_MAX_ORIGINS)
+            return am__fail(AMUSE_EINVAL, "cors_origins: more than %d origins",
+                            AM__CORS_MAX_ORIGINS);
+        if (!s->cors && !(s->cors = calloc(AM__CORS_MAX_ORIGINS, sizeof *s->cors)))
+            return am__fail(AMUSE_ENOMEM, "out of memory");
+        if (!(s->cors[s->n_cors] = strndup(p, n)))
+            return am__fail(AMUSE_ENOMEM, "out of memory");
+        s->n_cors++;
+        p = end;
+    }
+    if (s->n_cors == 0)
+        return am__fail(AMUSE_EINVAL, "cors_origins: no origin given");
+    return AMUSE_OK;
 }
 
 static int check_options(const struct amuse_serve_options *o)
@@ -54,6 +111,7 @@ static int check_options(const struct amuse_serve_options *o)
     RANGE(usage_flush_s, 1, 86400)
     RANGE(debug_batch_sleep_ms, 0, 60000)
     RANGE(model_threads, 0, 1024)
+    RANGE(poll_interval_s, 0, 86400)
 #undef RANGE
     if (!o->host || !o->repository || !o->database)
         return am__fail(AMUSE_EINVAL, "host, repository and database must be set");
@@ -104,6 +162,9 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
     s->log.fn = o->log;
     s->log.ctx = o->log_ctx;
 
+    if (o->cors_origins && (rc = am__cors_parse(s, o->cors_origins)))
+        goto fail;
+    s->opt.cors_origins = NULL; /* the parsed list is s->cors */
     rc = am__metrics_new(&s->metrics);
     if (rc)
         goto fail;
@@ -135,6 +196,9 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
     rc = am__http_start(s, &addr.sa, ipv6);
     if (rc)
         goto fail;
+    rc = am__repository_poll_start(s->repo, o->poll_interval_s);
+    if (rc)
+        goto fail;
     atomic_store(&s->ready, 1);
     am__logf(&s->log, "listening on http://%s%s%s:%d/ (%d models, %d HTTP threads)",
              ipv6 ? "[" : "", s->host, ipv6 ? "]" : "", s->port, am__repository_count(s->repo),
@@ -154,6 +218,7 @@ int amuse_server_port(const struct amuse_server *s)
 int amuse_server_drain(struct amuse_server *s)
 {
     atomic_store(&s->ready, 0);
+    am__repository_poll_stop(s->repo); /* no reload starts while draining */
     am__http_quiesce(s);
     double deadline = am__now() + s->opt.drain_timeout_ms * 1e-3;
     int left;
@@ -177,5 +242,8 @@ void amuse_server_free(struct amuse_server *s)
     free(s->repository_dir);
     free(s->database_path);
     free(s->web_root);
+    for (int i = 0; i < s->n_cors; i++)
+        free(s->cors[i]);
+    free(s->cors);
     free(s);
 }
