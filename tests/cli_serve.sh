@@ -34,29 +34,7 @@ done
 
 REPO="$TMP/repo"
 mkdir -p "$REPO/fashion" "$REPO/words/1"
-cat >"$TMP/recipe.json" <<JSON
-{
-  "name": "tiny-dnn",
-  "input": {"type": "image", "color": "grey", "invert": false},
-  "labels": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-             "Sneaker", "Bag", "Ankle boot"],
-  "model": {"class_name": "Sequential", "config": {"name": "tiny_dnn", "layers": [
-    {"class_name": "InputLayer", "config": {"batch_input_shape": [null, 28, 28, 1]}},
-    {"class_name": "Flatten", "config": {}},
-    {"class_name": "Dense", "config": {"units": 32, "activation": "relu"}},
-    {"class_name": "Dense", "config": {"units": 10, "activation": "softmax"}}
-  ]}},
-  "compile": {"optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.003}},
-              "loss": "categorical_crossentropy", "metrics": ["accuracy"]},
-  "fit": {"batch_size": 64, "epochs": 1, "validation_split": 0.2, "seed": 1},
-  "data": {"format": "idx",
-           "train_images": "$DATA/t10k-images-idx3-ubyte.gz",
-           "train_labels": "$DATA/t10k-labels-idx1-ubyte.gz"}
-}
-JSON
-if ! "$AMUSE" train "$TMP/recipe.json" -o "$REPO/fashion/1" --train-limit 512 --epochs 1 \
-    --threads 2 --no-eval -q >"$TMP/train.out" 2>&1; then
-    bad "train the served model: $(tail -n 3 "$TMP/train.out")"
+if ! train_tiny_model "$REPO/fashion/1" 512 32; then
     echo "$passed passed, $failed failed"
     exit 1
 fi

@@ -5,7 +5,9 @@
 # repository; may be created after sourcing). Every wait is bounded.
 #
 #   serve_lib_init NAME      make $TMP (amuse-NAME.XXXXXX) and the exit trap
-#   train_tiny_model DIR     a small Dense fashion model (784-16-10) trained on 256 t10k images
+#   train_tiny_model DIR [SAMPLES] [UNITS]
+#                            a small Dense fashion model (784-UNITS-10, default 16) trained on
+#                            SAMPLES (default 256) t10k images
 
 passed=0
 failed=0
@@ -87,10 +89,10 @@ expect() {
     fi
 }
 
-# train_tiny_model DIR: a small Dense model of Fashion-MNIST (input 28x28x1, outputs
-# probabilities and label), trained in a few seconds on 256 t10k images. Needs dataset-fashion-mnist.
+# train_tiny_model DIR [SAMPLES] [UNITS]: a small Dense model of Fashion-MNIST (input 28x28x1,
+# outputs probabilities and label), trained in a few seconds on SAMPLES t10k images.
 train_tiny_model() {
-    local data=/usr/share/datasets/fashion-mnist
+    local data=/usr/share/datasets/fashion-mnist samples=${2:-256} units=${3:-16}
     cat >"$TMP/tiny-recipe.json" <<JSON
 {
   "name": "tiny-dnn",
@@ -100,7 +102,7 @@ train_tiny_model() {
   "model": {"class_name": "Sequential", "config": {"name": "tiny_dnn", "layers": [
     {"class_name": "InputLayer", "config": {"batch_input_shape": [null, 28, 28, 1]}},
     {"class_name": "Flatten", "config": {}},
-    {"class_name": "Dense", "config": {"units": 16, "activation": "relu"}},
+    {"class_name": "Dense", "config": {"units": $units, "activation": "relu"}},
     {"class_name": "Dense", "config": {"units": 10, "activation": "softmax"}}
   ]}},
   "compile": {"optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.003}},
@@ -111,7 +113,7 @@ train_tiny_model() {
            "train_labels": "$data/t10k-labels-idx1-ubyte.gz"}
 }
 JSON
-    if ! "$AMUSE" train "$TMP/tiny-recipe.json" -o "$1" --train-limit 256 --epochs 1 \
+    if ! "$AMUSE" train "$TMP/tiny-recipe.json" -o "$1" --train-limit "$samples" --epochs 1 \
         --threads 2 --no-eval -q >"$TMP/tiny-train.out" 2>&1; then
         bad "train the served model: $(tail -n 3 "$TMP/tiny-train.out")"
         return 1
