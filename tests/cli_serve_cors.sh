@@ -47,6 +47,15 @@ check "off: no Access-Control-* header on a preflight" $? "$(cat "$TMP/hdr")"
 stop_server
 check "off: SIGTERM exits 0" $? "exit status"
 
+# ---------------------------------------------------------------- no playground
+start_server noweb --web-root off || { echo "$passed passed, $failed failed"; exit 1; }
+grep -q "playground files" "$TMP/noweb.log"
+check "--web-root off: no playground is announced" $((1 - $?)) "$(cat "$TMP/noweb.log")"
+hreq "--web-root off: GET / says there is no playground" 404 GET / "" ""
+grep -q "no playground files" "$TMP/body"
+check "--web-root off: the 404 says why" $? "$(head -c 200 "$TMP/body")"
+stop_server
+
 # ---------------------------------------------------------------- with an allowlist
 start_server on --cors-origins "https://a.example, http://localhost:3000" ||
     { echo "$passed passed, $failed failed"; exit 1; }

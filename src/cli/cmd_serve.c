@@ -43,7 +43,7 @@ static const struct option_row rows[] = {
     {"web-root", OPT_STRING, OFF(web_root), 0, 0,
      "the playground's files, served at / and /web/ without a key\n"
      "                           (default: the first of <exe dir>/../share/amuse/web and\n"
-     "                           <exe dir>/../web that holds an index.html)"},
+     "                           <exe dir>/../web that holds an index.html; 'off': none)"},
     {"threads", OPT_INT, OFF(threads), 1, 1024, "HTTP threads (libmicrohttpd thread pool)"},
     {"model-threads", OPT_INT, OFF(model_threads), 0, 1024,
      "OpenMP/BLAS threads per model worker (0: all cores)"},
@@ -354,6 +354,10 @@ int cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (o.model_threads > 0)
         amuse_set_threads(o.model_threads);
+
+    /* --web-root off (or empty): no playground; GET / answers 404 saying so. */
+    if (o.web_root && (!o.web_root[0] || strcmp(o.web_root, "off") == 0))
+        o.web_root = NULL;
 
     struct amuse_server *s;
     char first_key[AMUSE_KEY_TOKEN_MAX];
