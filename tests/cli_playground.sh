@@ -24,26 +24,14 @@ DATA=/usr/share/datasets/fashion-mnist
 PYTHON=/usr/bin/python3
 CHROMIUM=${AMUSE_CHROMIUM:-/usr/bin/chromium}
 SHOT=${AMUSE_PLAYGROUND_SCREENSHOT:-$PWD/playground.png}
-passed=0
-failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
-check() { # check NAME CONDITION-EXIT-STATUS DETAIL
-    if [ "$2" -eq 0 ]; then ok "$1"; else bad "$1: $3"; fi
-}
+# shellcheck source=serve_lib.sh
+. "$SRC/tests/serve_lib.sh"
+serve_lib_init cli-playground
 finish() {
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
     exit
 }
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/amuse-cli-playground.XXXXXX")
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
 
 for need in "$DATA/t10k-images-idx3-ubyte.gz" /usr/bin/curl "$PYTHON" "$CHROMIUM" \
     "$(command -v node)" "$(command -v npm)"; do
@@ -72,31 +60,7 @@ cp "$SRC/tests/browser/playground.test.mjs" "$NODE_DIR/playground.test.mjs"
 
 REPO="$TMP/repo"
 mkdir -p "$REPO/fashion" "$REPO/words/1"
-cat >"$TMP/recipe.json" <<JSON
-{
-  "name": "tiny-dnn",
-  "input": {"type": "image", "color": "grey", "invert": false},
-  "labels": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-             "Sneaker", "Bag", "Ankle boot"],
-  "model": {"class_name": "Sequential", "config": {"name": "tiny_dnn", "layers": [
-    {"class_name": "InputLayer", "config": {"batch_input_shape": [null, 28, 28, 1]}},
-    {"class_name": "Flatten", "config": {}},
-    {"class_name": "Dense", "config": {"units": 32, "activation": "relu"}},
-    {"class_name": "Dense", "config": {"units": 10, "activation": "softmax"}}
-  ]}},
-  "compile": {"optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.003}},
-              "loss": "categorical_crossentropy", "metrics": ["accuracy"]},
-  "fit": {"batch_size": 64, "epochs": 1, "validation_split": 0.2, "seed": 1},
-  "data": {"format": "idx",
-           "train_images": "$DATA/t10k-images-idx3-ubyte.gz",
-           "train_labels": "$DATA/t10k-labels-idx1-ubyte.gz"}
-}
-JSON
-if ! "$AMUSE" train "$TMP/recipe.json" -o "$REPO/fashion/1" --train-limit 512 --epochs 1 \
-    --threads 2 --no-eval -q >"$TMP/train.out" 2>&1; then
-    bad "train the served model: $(tail -n 3 "$TMP/train.out")"
-    finish
-fi
+train_tiny_model "$REPO/fashion/1" 512 32 || finish
 printf '3 4\nking 1 2 3 4\nqueen 1 2 3 5\nbanana -1 0 0.5 2\n' >"$REPO/words/1/vectors.txt"
 echo '{"type": "word2vec", "vectors": "vectors.txt"}' >"$REPO/words/1/config.json"
 

@@ -1,5 +1,5 @@
-# serve_lib.sh - helpers shared by the tests that drive a real `amuse serve` (cli_serve.sh,
-# openai_client.sh): pass/fail counting, a temporary directory removed on exit together with the
+# serve_lib.sh - helpers shared by the tests that drive a real `amuse serve` (cli_serve*.sh,
+# cli_openai_client.sh, cli_playground.sh): pass/fail counting, a temporary directory removed on exit together with the
 # servers started, starting a server on a random 127.0.0.1 port and stopping it with SIGTERM,
 # and curl wrappers. Source it after setting AMUSE (the executable) and REPO (the model
 # repository; may be created after sourcing). Every wait is bounded.
