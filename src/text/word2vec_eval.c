@@ -108,6 +108,30 @@ static void score_batch(struct amuse_word_vectors *wv, const struct amuse_vocab 
     }
 }
 
+/* What both evaluators start with: open the test file, normalise the vectors, and build the
+ * case-folded lookup over the first `rows` words (restrict_rows, else default_rows, at most all).
+ * On failure nothing is left open. */
+static int eval_begin(struct amuse_word_vectors *wv, const char *path, int64_t restrict_rows,
+                      int64_t default_rows, FILE **f, int64_t *rows, struct amuse_vocab **m)
+{
+    *m = NULL;
+    *f = fopen(path, "rb");
+    if (!*f)
+        return am__fail(errno == ENOENT ? AMUSE_ENOTFOUND : AMUSE_EIO, "%s: cannot open: %s", path,
+                        strerror(errno));
+    *rows = restrict_rows > 0 ? restrict_rows : default_rows;
+    if (*rows > wv->rows)
+        *rows = wv->rows;
+    int rc = amuse_word_vectors_normalise(wv);
+    if (rc == AMUSE_OK)
+        rc = folded_vocab(wv, *rows, m);
+    if (rc != AMUSE_OK) {
+        fclose(*f);
+        *f = NULL;
+    }
+    return rc;
+}
+
 int amuse_w2v_eval_analogies(struct amuse_word_vectors *wv, const char *path, int64_t restrict_rows,
                              struct amuse_w2v_analogy_result *out)
 {
@@ -119,17 +143,10 @@ int amuse_w2v_eval_analogies(struct amuse_word_vectors *wv, const char *path, in
     int rc, n = 0, section = -1;
     int64_t lineno = 0;
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return am__fail(errno == ENOENT ? AMUSE_ENOTFOUND : AMUSE_EIO, "%s: cannot open: %s", path,
-                        strerror(errno));
-    if ((rc = amuse_word_vectors_normalise(wv)) != AMUSE_OK)
-        goto out;
-    int64_t rows = restrict_rows > 0 ? restrict_rows : 30000;
-    if (rows > wv->rows)
-        rows = wv->rows;
-    if ((rc = folded_vocab(wv, rows, &m)) != AMUSE_OK)
-        goto out;
+    FILE *f;
+    int64_t rows = 0;
+    if ((rc = eval_begin(wv, path, restrict_rows, 30000, &f, &rows, &m)) != AMUSE_OK)
+        return rc;
     batch = malloc(ANALOGY_BATCH * sizeof *batch);
     query = malloc((size_t)ANALOGY_BATCH * wv->dim * sizeof *query);
     scores = malloc((size_t)ANALOGY_BATCH * (size_t)rows * sizeof *scores);
@@ -281,17 +298,10 @@ int amuse_w2v_eval_pairs(struct amuse_word_vectors *wv, const char *path, int64_
     size_t cap = 0;
     int rc;
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return am__fail(errno == ENOENT ? AMUSE_ENOTFOUND : AMUSE_EIO, "%s: cannot open: %s", path,
-                        strerror(errno));
-    if ((rc = amuse_word_vectors_normalise(wv)) != AMUSE_OK)
-        goto out;
-    int64_t rows = restrict_rows > 0 ? restrict_rows : 300000;
-    if (rows > wv->rows)
-        rows = wv->rows;
-    if ((rc = folded_vocab(wv, rows, &m)) != AMUSE_OK)
-        goto out;
+    FILE *f;
+    int64_t rows = 0;
+    if ((rc = eval_begin(wv, path, restrict_rows, 300000, &f, &rows, &m)) != AMUSE_OK)
+        return rc;
     ssize_t got;
     while ((got = getline(&line, &cap, f)) >= 0) {
         lineno++;
