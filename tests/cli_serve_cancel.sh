@@ -17,13 +17,7 @@ PYTHON=/usr/bin/python3
 . "$SRC/tests/serve_lib.sh"
 serve_lib_init cli-serve-cancel
 
-for need in "$DATA/t10k-images-idx3-ubyte.gz" /usr/bin/curl "$PYTHON"; do
-    if [ ! -e "$need" ]; then
-        echo "FAIL prerequisites: need $need (dataset-fashion-mnist, curl, python3)"
-        echo "0 passed, 1 failed"
-        exit 1
-    fi
-done
+serve_lib_require_data
 
 REPO="$TMP/repo"
 mkdir -p "$REPO/fashion"

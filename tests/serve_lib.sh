@@ -5,6 +5,7 @@
 # repository; may be created after sourcing). Every wait is bounded.
 #
 #   serve_lib_init NAME      make $TMP (amuse-NAME.XXXXXX) and the exit trap
+#   serve_lib_require_data   stop unless Fashion-MNIST, curl and python3 are installed
 #   train_tiny_model DIR [SAMPLES] [UNITS]
 #                            a small Dense fashion model (784-UNITS-10, default 16) trained on
 #                            SAMPLES (default 256) t10k images
@@ -21,6 +22,18 @@ PIDS=()
 serve_lib_init() {
     TMP=$(mktemp -d "${TMPDIR:-/tmp}/amuse-$1.XXXXXX")
     trap serve_lib_cleanup EXIT
+}
+# serve_lib_require_data: stop with one failure unless Fashion-MNIST, curl and python3 are here.
+serve_lib_require_data() {
+    local need
+    for need in /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz /usr/bin/curl \
+        /usr/bin/python3; do
+        if [ ! -e "$need" ]; then
+            echo "FAIL prerequisites: need $need (dataset-fashion-mnist, curl, python3)"
+            echo "0 passed, 1 failed"
+            exit 1
+        fi
+    done
 }
 serve_lib_cleanup() {
     for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
