@@ -92,24 +92,10 @@ static int parse_tensor(const cJSON *t, int index, struct am__v2_tensor *out)
 int am__v2_parse(const char *body, size_t len, int max_depth, struct am__v2_request *req)
 {
     memset(req, 0, sizeof *req);
-    if (len == 0)
-        return am__fail(AMUSE_EFORMAT, "empty body; expected a JSON inference request");
-    int rc = am__json_depth_check(body, len, max_depth);
+    /* One JSON body parser for every route: empty, too deep, truncated, not an object. */
+    int rc = am__json_parse_object(body, len, max_depth, &req->doc);
     if (rc)
         return rc;
-    const char *end = NULL;
-    req->doc = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (!req->doc) {
-        size_t at = end ? (size_t)(end - body) : 0;
-        if (at + 1 >= len)
-            return am__fail(AMUSE_EFORMAT,
-                            "invalid JSON: the body ends inside the document (truncated after "
-                            "%zu bytes?)",
-                            len);
-        return am__fail(AMUSE_EFORMAT, "invalid JSON at byte %zu", at);
-    }
-    if (!cJSON_IsObject(req->doc))
-        return am__fail(AMUSE_EFORMAT, "the body must be a JSON object");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(req->doc, "id");
     if (id && !cJSON_IsString(id))
         return am__fail(AMUSE_EFORMAT, "id must be a string");
