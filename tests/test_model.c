@@ -17,6 +17,7 @@
 #include "test.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -227,6 +228,10 @@ TEST(config_unknown_names)
     expect_config_error(config_with("{\"class_name\": \"Conv3D\", \"config\": {\"filters\": 2}}",
                                     ok_compile, ""),
                         AMUSE_EUNSUPPORTED, "unknown layer class 'Conv3D'", "layer 1");
+    /* The list of known classes comes from the registry. */
+    expect_config_error(config_with("{\"class_name\": \"Conv3D\", \"config\": {\"filters\": 2}}",
+                                    ok_compile, ""),
+                        AMUSE_EUNSUPPORTED, "MaxPooling2D, Flatten, Dropout", "known: InputLayer");
     expect_config_error(config_with("{\"class_name\": \"Dense\", \"config\": {\"name\": \"fc\", "
                                     "\"units\": 2, \"activation\": \"swish_v9\"}}",
                                     ok_compile, ""),
@@ -239,6 +244,78 @@ TEST(config_unknown_names)
     expect_config_error(config_with("{\"class_name\": \"Dense\", \"config\": {\"units\": 2}}",
                                     "{\"optimizer\": \"sgd\", \"loss\": \"hinge9\"}", ""),
                         AMUSE_EUNSUPPORTED, "unknown loss 'hinge9'", NULL);
+}
+
+/* One Dense layer (in -> units) with the given kernel initializer, initialised from a seed. */
+static struct amuse_model *dense_with_init(int in, int units, const char *init)
+{
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"model\": {\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
+             "{\"class_name\": \"Dense\", \"config\": {\"units\": %d, \"input_shape\": [%d], "
+             "\"kernel_initializer\": %s, \"bias_initializer\": %s}}]}}}",
+             units, in, init, init);
+    struct amuse_model *m = model_from(json);
+    ASSERT_OK(amuse_model_init_weights(m, 7));
+    return m;
+}
+
+/* Orthogonal (Keras's config form with a gain): the shorter side is orthonormal times the gain;
+ * RandomUniform stays inside [minval, maxval); RandomNormal has the asked mean and spread. */
+TEST(initializers_follow_keras_configs)
+{
+    static const int shapes[][2] = {{16, 16}, {40, 8}, {8, 40}};
+    for (int s = 0; s < 3; s++) {
+        int rows = shapes[s][0], cols = shapes[s][1];
+        struct amuse_model *m = dense_with_init(
+            rows, cols, "{\"class_name\": \"Orthogonal\", \"config\": {\"gain\": 2.0}}");
+        struct amuse_tensor k;
+        ASSERT_OK(amuse_model_find_weight(m, "dense/kernel", &k, NULL));
+        int tall = rows >= cols, n = tall ? cols : rows, len = tall ? rows : cols;
+        for (int a = 0; a < n; a++)
+            for (int b = 0; b < n; b++) {
+                double dot = 0;
+                for (int i = 0; i < len; i++)
+                    dot += tall ? (double)k.data[i * cols + a] * k.data[i * cols + b]
+                                : (double)k.data[a * cols + i] * k.data[b * cols + i];
+                ASSERT_NEAR(dot, a == b ? 4.0 : 0.0, 1e-4);
+            }
+        amuse_model_free(m);
+    }
+    struct amuse_model *m = dense_with_init(
+        64, 64, "{\"class_name\": \"RandomUniform\", \"config\": {\"minval\": 0.5, \"maxval\": 0.75}}");
+    struct amuse_tensor k;
+    ASSERT_OK(amuse_model_find_weight(m, "dense/kernel", &k, NULL));
+    double sum = 0;
+    for (int64_t i = 0; i < k.size; i++) {
+        ASSERT_TRUE(k.data[i] >= 0.5f && k.data[i] < 0.75f);
+        sum += k.data[i];
+    }
+    ASSERT_NEAR(sum / (double)k.size, 0.625, 0.01);
+    amuse_model_free(m);
+    m = dense_with_init(64, 64, "{\"class_name\": \"RandomNormal\", \"config\": {\"mean\": 1.0, "
+                                "\"stddev\": 0.5}}");
+    ASSERT_OK(amuse_model_find_weight(m, "dense/kernel", &k, NULL));
+    double s1 = 0, s2 = 0;
+    for (int64_t i = 0; i < k.size; i++) {
+        s1 += k.data[i];
+        s2 += (double)k.data[i] * k.data[i];
+    }
+    double mean = s1 / (double)k.size;
+    ASSERT_NEAR(mean, 1.0, 0.05);
+    ASSERT_NEAR(sqrt(s2 / (double)k.size - mean * mean), 0.5, 0.05);
+    amuse_model_free(m);
+    /* Keras's defaults for the string forms: RandomUniform is [-0.05, 0.05). */
+    m = dense_with_init(32, 32, "\"random_uniform\"");
+    ASSERT_OK(amuse_model_find_weight(m, "dense/kernel", &k, NULL));
+    for (int64_t i = 0; i < k.size; i++)
+        ASSERT_TRUE(k.data[i] >= -0.05f && k.data[i] < 0.05f);
+    amuse_model_free(m);
+    expect_config_error(config_with("{\"class_name\": \"Dense\", \"config\": {\"name\": \"fc\", "
+                                    "\"units\": 2, \"kernel_initializer\": {\"class_name\": "
+                                    "\"RandomUniform\", \"config\": {\"minval\": 1, \"maxval\": 0}}}}",
+                                    ok_compile, ""),
+                        AMUSE_EFORMAT, "minval is above maxval", "'fc'");
 }
 
 TEST(config_missing_and_impossible_values)
@@ -813,6 +890,7 @@ int main(void)
     RUN(config_wrong_type_names_key_and_layer);
     RUN(config_unknown_names);
     RUN(config_missing_and_impossible_values);
+    RUN(initializers_follow_keras_configs);
     RUN(weights_valid_hand_written_file_loads);
     RUN(weights_shape_mismatch_names_tensor_and_both_shapes);
     RUN(weights_missing_and_extra_tensors);

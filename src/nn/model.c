@@ -44,11 +44,13 @@ static int make_layer(struct amuse_model *m, int i, const cJSON *spec, const cha
         return am__fail(AMUSE_EFORMAT, "%s: layer %d (%s): 'config' must be an object", where, i,
                         cls->valuestring);
     l->type = am__layer_type_find(cls->valuestring);
-    if (!l->type)
-        return am__fail(AMUSE_EUNSUPPORTED,
-                        "%s: layer %d: unknown layer class '%s' (known: InputLayer, Dense, "
-                        "Conv2D, MaxPooling2D, Flatten, Dropout, Activation, Concatenate, Add)",
-                        where, i, cls->valuestring);
+    if (!l->type) {
+        char known[512];
+        return am__fail(AMUSE_EUNSUPPORTED, "%s: layer %d: unknown layer class '%s' (known: %s)",
+                        where, i, cls->valuestring, am__layer_type_names(known, sizeof known));
+    }
+    if (l->type->config_size && !(l->cfg = calloc(1, l->type->config_size)))
+        return am__fail(AMUSE_ENOMEM, "out of memory");
     const cJSON *name = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "name") : NULL;
     if (!name)
         name = cJSON_GetObjectItemCaseSensitive(spec, "name");
@@ -452,6 +454,8 @@ void amuse_model_free(struct amuse_model *m)
     free(m->fused_into);
     cJSON_Delete(m->doc);
     free(m->config_text);
+    for (int i = 0; m->layers && i < m->n_layers; i++)
+        free(m->layers[i].cfg);
     free(m->layers);
     for (int i = 0; i < m->n_labels; i++)
         free(m->labels[i]);
@@ -476,24 +480,8 @@ int amuse_model_init_weights(struct amuse_model *m, uint64_t seed)
     amuse_rng_seed(&rng, seed);
     for (int i = 0; i < m->n_layers; i++) {
         struct am__layer *l = &m->layers[i];
-        for (int k = 0; k < l->n_weights; k++) {
-            struct am__weight *w = &l->w[k];
-            int64_t n = amuse_shape_size(&w->shape);
-            double limit = 0;
-            if (w->init == AM__INIT_GLOROT_UNIFORM)
-                limit = sqrt(6.0 / (double)(w->fan_in + w->fan_out));
-            else if (w->init == AM__INIT_HE_UNIFORM)
-                limit = sqrt(6.0 / (double)w->fan_in);
-            for (int64_t j = 0; j < n; j++) {
-                switch (w->init) {
-                case AM__INIT_ZEROS: w->value[j] = 0.0f; break;
-                case AM__INIT_ONES: w->value[j] = 1.0f; break;
-                default:
-                    w->value[j] = (float)((2.0 * amuse_rng_uniform(&rng) - 1.0) * limit);
-                    break;
-                }
-            }
-        }
+        for (int k = 0; k < l->n_weights; k++)
+            am__weight_init(&l->w[k], &rng);
         /* Distinct dropout streams per layer, derived from the seed. */
         amuse_rng_seed(&l->rng, seed * 0x9e3779b97f4a7c15ULL + (uint64_t)i + 1);
     }
@@ -795,9 +783,9 @@ int amuse_model_loss(struct amuse_model *m, const float *targets, const int32_t 
                 return am__fail(AMUSE_EINVAL, "label %d of sample %lld is outside [0, %lld)",
                                 labels[i], (long long)i, (long long)width);
     struct am__layer *last = &m->layers[m->output.node];
-    int fused = last->cfg.activation == AM__ACT_SOFTMAX &&
-                (last->type == &am__dense_layer || last->type == &am__conv2d_layer ||
-                 last->type == &am__activation_layer) &&
+    int fused = (last->type->flags & AM__LAYER_FUSES_SOFTMAX_LOSS) && m->output.slot == 0 &&
+                last->type->output_activation &&
+                last->type->output_activation(last) == AM__ACT_SOFTMAX &&
                 (m->loss == AM__LOSS_CATEGORICAL_CROSSENTROPY ||
                  m->loss == AM__LOSS_SPARSE_CATEGORICAL_CROSSENTROPY);
     last->fused_loss_grad = fused;
