@@ -9,13 +9,14 @@
 #ifndef AMUSE_NN_LAYER_H
 #define AMUSE_NN_LAYER_H
 
+#include "amuse/data.h"
 #include "amuse/rng.h"
 #include "amuse/tensor.h"
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
-#define AM__MAX_IO 4
+#define AM__MAX_IO AMUSE_MAX_INPUTS
 #define AM__MAX_WEIGHTS 4
 
 enum am__activation {
@@ -64,6 +65,11 @@ struct am__call {
     float *out[AM__MAX_IO];
     const float *dout[AM__MAX_IO];
     float *din[AM__MAX_IO]; /* NULL where no gradient is needed (e.g. the model input) */
+    /* Step masks (Keras masking): mask_in[k] is batch * rows(input k) floats, 1 for a real step
+     * and 0 for padding, or NULL when input k carries no mask; mask_out is where a layer that
+     * makes a mask (l->makes_mask) writes it for output 0. */
+    const float *mask_in[AM__MAX_IO];
+    float *mask_out;
     void *work;              /* workspace(batch) bytes, kept between forward and backward */
     /* Forward only: a per-sample layer to run on each finished chunk of samples of output 0
      * while it is still in cache (Conv2D -> MaxPooling2D). NULL when nothing is fused. */
@@ -77,7 +83,9 @@ struct am__layer;
 enum {
     /* With a softmax activation on output 0, the loss may hand this layer d(loss)/d(pre-softmax)
      * directly (softmax + cross-entropy fused); the layer then skips its activation's backward. */
-    AM__LAYER_FUSES_SOFTMAX_LOSS = 1 << 0
+    AM__LAYER_FUSES_SOFTMAX_LOSS = 1 << 0,
+    /* Output 0 carries input 0's step mask on (Dense, Dropout, Activation on sequences). */
+    AM__LAYER_PASSES_MASK = 1 << 1
 };
 
 struct am__layer_type {
@@ -115,6 +123,12 @@ struct am__layer {
     int n_inputs, n_outputs;
     struct am__node_ref input[AM__MAX_IO];
     struct amuse_shape in_shape[AM__MAX_IO], out_shape[AM__MAX_IO];
+    /* Element types: int32 outputs hold token ids in the (4-byte) activation buffers and have
+     * no gradient. Build sets out_dtype (default float32); the engine copies in_dtype. */
+    enum amuse_dtype in_dtype[AM__MAX_IO], out_dtype[AM__MAX_IO];
+    /* Masks, set by build: makes_mask = output 0 has a step mask this layer computes (Embedding
+     * with mask_zero); passes_mask = output 0 carries input 0's mask (besides the type flag). */
+    int makes_mask, passes_mask;
     int n_weights;
     struct am__weight w[AM__MAX_WEIGHTS];
     /* The loss hands this layer d(loss)/d(pre-activation) directly (softmax + cross-entropy). */
