@@ -147,6 +147,29 @@ int amuse_model_backward(struct amuse_model *m);
 /* One optimizer update from the current gradients. */
 int amuse_model_step(struct amuse_model *m);
 
+/* ---- kept recurrent state: one step at a time ------------------------------------------- */
+
+/* Recurrent layers configured with "stateful": true (Keras's flag) keep their final states per
+ * batch row: each forward pass starts row b from the state kept for row b (zeros for a row
+ * never run or reset) and stores row b's final state back, in training and inference alike
+ * (gradients do not flow into kept state). So a model whose input is one time step, run once
+ * per token with the same row for the same stream, carries (h, c) between calls: token-by-token
+ * sampling. Rows are slots: continuous batching moves a stream between slots with get/set and
+ * frees a slot with reset. Kept state grows with the largest batch run (or row set), up to
+ * AMUSE_MAX_STATE_ROWS rows; it is not saved with the model. */
+#define AMUSE_MAX_STATE_ROWS 65536
+
+/* Floats of kept state per row: for each stateful layer in graph order, h (units) then, for an
+ * LSTM, c (units). 0 if the model has no stateful layer. */
+int64_t amuse_model_state_size(const struct amuse_model *m);
+/* Copy row `row`'s state out (amuse_model_state_size floats) or in. AMUSE_EINVAL for a model
+ * without stateful layers or a row outside [0, AMUSE_MAX_STATE_ROWS); AMUSE_ENOMEM. */
+int amuse_model_state_get(struct amuse_model *m, int64_t row, float *out);
+int amuse_model_state_set(struct amuse_model *m, int64_t row, const float *in);
+/* Zero the state of the n_rows rows listed (rows NULL: every row, and the memory is freed).
+ * A model without stateful layers has nothing to reset (AMUSE_OK). */
+int amuse_model_reset_states(struct amuse_model *m, const int64_t *rows, int n_rows);
+
 /* ---- fit / evaluate / predict ------------------------------------------------------------ */
 
 struct amuse_epoch_log {

@@ -169,7 +169,7 @@ static void activation_backward(struct am__layer *l, struct am__call *c)
 const struct am__layer_type am__activation_layer = {
     .class_name = "Activation",
     .config_size = sizeof(struct activation_config),
-    .flags = AM__LAYER_FUSES_SOFTMAX_LOSS,
+    .flags = AM__LAYER_FUSES_SOFTMAX_LOSS | AM__LAYER_PASSES_MASK,
     .output_activation = layer_activation,
     .base_name = "activation",
     .configure = activation_configure,

@@ -31,6 +31,22 @@ static int dense_configure(struct am__layer *l, const cJSON *cfg)
     return AMUSE_OK;
 }
 
+/* TimeDistributed(Dense) is Dense on the last axis: the same layer, configured from the inner
+ * layer's config. Other wrapped layers are not supported. */
+static int time_distributed_configure(struct am__layer *l, const cJSON *cfg)
+{
+    const cJSON *inner = cJSON_GetObjectItemCaseSensitive(cfg, "layer");
+    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(inner, "class_name");
+    const cJSON *icfg = cJSON_GetObjectItemCaseSensitive(inner, "config");
+    if (!cJSON_IsObject(inner) || !cJSON_IsString(cls) || !cJSON_IsObject(icfg))
+        return am__layer_fail(l, AMUSE_EFORMAT,
+                              "key 'layer' must be {\"class_name\": \"Dense\", \"config\": {...}}");
+    if (strcmp(cls->valuestring, "Dense") != 0)
+        return am__layer_fail(l, AMUSE_EUNSUPPORTED, "only TimeDistributed(Dense) is supported, "
+                              "not TimeDistributed(%s)", cls->valuestring);
+    return dense_configure(l, icfg);
+}
+
 static int dense_build(struct am__layer *l)
 {
     const struct dense_config *d = l->cfg;
@@ -111,11 +127,24 @@ static enum am__activation dense_activation(const struct am__layer *l)
     return ((const struct dense_config *)l->cfg)->activation;
 }
 
+const struct am__layer_type am__time_distributed_layer = {
+    .class_name = "TimeDistributed",
+    .base_name = "time_distributed",
+    .config_size = sizeof(struct dense_config),
+    .flags = AM__LAYER_FUSES_SOFTMAX_LOSS | AM__LAYER_PASSES_MASK,
+    .output_activation = dense_activation,
+    .configure = time_distributed_configure,
+    .build = dense_build,
+    .workspace = dense_workspace,
+    .forward = dense_forward,
+    .backward = dense_backward,
+};
+
 const struct am__layer_type am__dense_layer = {
     .class_name = "Dense",
     .base_name = "dense",
     .config_size = sizeof(struct dense_config),
-    .flags = AM__LAYER_FUSES_SOFTMAX_LOSS,
+    .flags = AM__LAYER_FUSES_SOFTMAX_LOSS | AM__LAYER_PASSES_MASK,
     .output_activation = dense_activation,
     .configure = dense_configure,
     .build = dense_build,

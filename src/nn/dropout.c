@@ -69,6 +69,7 @@ static void dropout_backward(struct am__layer *l, struct am__call *c)
 
 const struct am__layer_type am__dropout_layer = {
     .class_name = "Dropout",
+    .flags = AM__LAYER_PASSES_MASK,
     .config_size = sizeof(struct dropout_config),
     .base_name = "dropout",
     .configure = dropout_configure,

@@ -85,7 +85,9 @@ enum {
      * directly (softmax + cross-entropy fused); the layer then skips its activation's backward. */
     AM__LAYER_FUSES_SOFTMAX_LOSS = 1 << 0,
     /* Output 0 carries input 0's step mask on (Dense, Dropout, Activation on sequences). */
-    AM__LAYER_PASSES_MASK = 1 << 1
+    AM__LAYER_PASSES_MASK = 1 << 1,
+    /* The layer can keep state between calls (recurrent layers: stateful=true). */
+    AM__LAYER_HAS_STATE = 1 << 2
 };
 
 struct am__layer_type {
@@ -108,6 +110,10 @@ struct am__layer_type {
     int per_sample;
     /* 1: forward runs call->epilogue on each chunk it finishes (see struct am__call). */
     int runs_epilogue;
+    /* Validate the inputs of a call before forward (token ids in range); NULL if nothing. */
+    int (*check)(const struct am__layer *l, const struct am__call *c);
+    /* Free what the layer allocated itself (kept state); NULL if nothing. */
+    void (*release)(struct am__layer *l);
     /* The activation applied to output 0 (NULL: linear), for the loss fusion. */
     enum am__activation (*output_activation)(const struct am__layer *l);
 };
@@ -194,9 +200,15 @@ void am__activation_backward_serial(enum am__activation a, const float *y, const
                                     float *dz, int64_t rows, int64_t width);
 const char *am__activation_name(enum am__activation a);
 
+/* Recurrent layers' kept state (AM__LAYER_HAS_STATE types, rnn.c): floats per batch row (0 when
+ * the layer is not stateful), and copying one row's state out (get = 1) or in. */
+int64_t am__rnn_state_floats(const struct am__layer *l);
+int am__rnn_state_access(struct am__layer *l, int64_t row, float *buf, int get);
+
 /* The layer types. */
 extern const struct am__layer_type am__input_layer, am__dense_layer, am__conv2d_layer,
     am__maxpool2d_layer, am__flatten_layer, am__dropout_layer, am__activation_layer,
-    am__concatenate_layer, am__add_layer;
+    am__concatenate_layer, am__add_layer, am__embedding_layer, am__lstm_layer, am__gru_layer,
+    am__time_distributed_layer;
 
 #endif

@@ -475,8 +475,11 @@ void amuse_model_free(struct amuse_model *m)
     am__free(m->row_weight);
     cJSON_Delete(m->doc);
     free(m->config_text);
-    for (int i = 0; m->layers && i < m->n_layers; i++)
+    for (int i = 0; m->layers && i < m->n_layers; i++) {
+        if (m->layers[i].type && m->layers[i].type->release && m->layers[i].cfg)
+            m->layers[i].type->release(&m->layers[i]);
         free(m->layers[i].cfg);
+    }
     free(m->layers);
     for (int i = 0; i < m->n_labels; i++)
         free(m->labels[i]);
@@ -852,6 +855,13 @@ static int run_forward(struct amuse_model *m, int64_t batch, int training, const
                 c.epilogue = &m->layers[j];
                 c.epilogue_call = &epilogue_call;
             }
+        if (m->layers[i].type->check) {
+            int rc = m->layers[i].type->check(&m->layers[i], &c);
+            if (rc) {
+                m->last_batch = 0; /* no loss or backward on a failed pass */
+                return rc;
+            }
+        }
         double t0 = m->profile ? omp_get_wtime() : 0;
         m->layers[i].type->forward(&m->layers[i], &c);
         if (m->profile)
@@ -984,4 +994,67 @@ int amuse_model_step(struct amuse_model *m)
 {
     am__optimizer_update(m);
     return AMUSE_OK;
+}
+
+/* ---------------------------------------------------------------- kept recurrent state */
+
+int64_t amuse_model_state_size(const struct amuse_model *m)
+{
+    int64_t n = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].type->flags & AM__LAYER_HAS_STATE)
+            n += am__rnn_state_floats(&m->layers[i]);
+    return n;
+}
+
+static int state_access(struct amuse_model *m, int64_t row, float *buf, int get)
+{
+    if (row < 0 || row >= AMUSE_MAX_STATE_ROWS)
+        return am__fail(AMUSE_EINVAL, "model '%s': state row %lld is outside [0, %d)", m->name,
+                        (long long)row, AMUSE_MAX_STATE_ROWS);
+    if (amuse_model_state_size(m) == 0)
+        return am__fail(AMUSE_EINVAL, "model '%s' has no stateful layer", m->name);
+    int64_t at = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        struct am__layer *l = &m->layers[i];
+        int64_t n = l->type->flags & AM__LAYER_HAS_STATE ? am__rnn_state_floats(l) : 0;
+        if (n == 0)
+            continue;
+        int rc = am__rnn_state_access(l, row, buf + at, get);
+        if (rc)
+            return rc;
+        at += n;
+    }
+    return AMUSE_OK;
+}
+
+int amuse_model_state_get(struct amuse_model *m, int64_t row, float *out)
+{
+    return state_access(m, row, out, 1);
+}
+
+int amuse_model_state_set(struct amuse_model *m, int64_t row, const float *in)
+{
+    return state_access(m, row, (float *)in, 0);
+}
+
+int amuse_model_reset_states(struct amuse_model *m, const int64_t *rows, int n_rows)
+{
+    int64_t per = amuse_model_state_size(m);
+    if (per == 0)
+        return AMUSE_OK;
+    float *zeros = calloc((size_t)per, sizeof(float));
+    if (!zeros)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    int rc = AMUSE_OK;
+    if (rows) {
+        for (int k = 0; k < n_rows && rc == AMUSE_OK; k++)
+            rc = state_access(m, rows[k], zeros, 0);
+    } else {
+        for (int i = 0; i < m->n_layers; i++)
+            if ((m->layers[i].type->flags & AM__LAYER_HAS_STATE) && m->layers[i].type->release)
+                m->layers[i].type->release(&m->layers[i]);
+    }
+    free(zeros);
+    return rc;
 }
