@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void *xcalloc(size_t n, size_t size)
 {
@@ -546,6 +547,37 @@ TEST(rnn_dropout_only_in_training)
     amuse_model_free(drop);
 }
 
+/* A saved LSTM/GRU model directory loads back with the same weights and predictions. */
+TEST(recurrent_models_save_and_load)
+{
+    char dir[] = "/tmp/amuse-test-rnn-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    for (int kind = 0; kind < 2; kind++) {
+        char json[1024], path[512];
+        struct amuse_model *m = model_from(seq_model(json, sizeof json, kind ? "GRU" : "LSTM", 3,
+                                                     2, 4, ", \"return_state\": true"));
+        randomize(m, 6, 0.5f);
+        snprintf(path, sizeof path, "%s/%s", dir, kind ? "gru" : "lstm");
+        ASSERT_OK(amuse_model_save(m, path));
+        struct amuse_model *back = NULL;
+        ASSERT_OK(amuse_model_load(&back, path));
+        float x[6] = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f}, a[12], b[12];
+        ASSERT_OK(amuse_model_predict(m, x, 1, 1, a));
+        ASSERT_OK(amuse_model_predict(back, x, 1, 1, b));
+        for (int i = 0; i < 12; i++)
+            ASSERT_NEAR(a[i], b[i], 0);
+        amuse_model_free(back);
+        amuse_model_free(m);
+        char file[600];
+        snprintf(file, sizeof file, "%s/config.json", path);
+        remove(file);
+        snprintf(file, sizeof file, "%s/model.safetensors", path);
+        remove(file);
+        rmdir(path);
+    }
+    rmdir(dir);
+}
+
 static void expect_error(const char *json, int status, const char *text)
 {
     struct amuse_model *m = NULL;
@@ -588,6 +620,7 @@ int main(void)
     RUN(masked_padding_carries_the_state);
     RUN(stateful_one_step_matches_the_full_sequence);
     RUN(rnn_dropout_only_in_training);
+    RUN(recurrent_models_save_and_load);
     RUN(bad_recurrent_configs_name_layer_and_key);
     return test_summary();
 }
