@@ -114,6 +114,11 @@ struct am__layer_type {
     int (*check)(const struct am__layer *l, const struct am__call *c);
     /* Free what the layer allocated itself (kept state); NULL if nothing. */
     void (*release)(struct am__layer *l);
+    /* AM__LAYER_HAS_STATE types: floats of kept state per batch row (0 when not kept, e.g. a
+     * recurrent layer without stateful=true), and copying row `row`'s state out (get = 1) or
+     * in (growing the store; AMUSE_ENOMEM). */
+    int64_t (*state_floats)(const struct am__layer *l);
+    int (*state_access)(struct am__layer *l, int64_t row, float *buf, int get);
     /* The activation applied to output 0 (NULL: linear), for the loss fusion. */
     enum am__activation (*output_activation)(const struct am__layer *l);
 };
@@ -199,11 +204,6 @@ void am__activation_forward_serial(enum am__activation a, float *y, int64_t rows
 void am__activation_backward_serial(enum am__activation a, const float *y, const float *dy,
                                     float *dz, int64_t rows, int64_t width);
 const char *am__activation_name(enum am__activation a);
-
-/* Recurrent layers' kept state (AM__LAYER_HAS_STATE types, rnn.c): floats per batch row (0 when
- * the layer is not stateful), and copying one row's state out (get = 1) or in. */
-int64_t am__rnn_state_floats(const struct am__layer *l);
-int am__rnn_state_access(struct am__layer *l, int64_t row, float *buf, int get);
 
 /* The layer types. */
 extern const struct am__layer_type am__input_layer, am__dense_layer, am__conv2d_layer,

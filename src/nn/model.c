@@ -1003,7 +1003,7 @@ int64_t amuse_model_state_size(const struct amuse_model *m)
     int64_t n = 0;
     for (int i = 0; i < m->n_layers; i++)
         if (m->layers[i].type->flags & AM__LAYER_HAS_STATE)
-            n += am__rnn_state_floats(&m->layers[i]);
+            n += m->layers[i].type->state_floats(&m->layers[i]);
     return n;
 }
 
@@ -1017,10 +1017,10 @@ static int state_access(struct amuse_model *m, int64_t row, float *buf, int get)
     int64_t at = 0;
     for (int i = 0; i < m->n_layers; i++) {
         struct am__layer *l = &m->layers[i];
-        int64_t n = l->type->flags & AM__LAYER_HAS_STATE ? am__rnn_state_floats(l) : 0;
+        int64_t n = l->type->flags & AM__LAYER_HAS_STATE ? l->type->state_floats(l) : 0;
         if (n == 0)
             continue;
-        int rc = am__rnn_state_access(l, row, buf + at, get);
+        int rc = l->type->state_access(l, row, buf + at, get);
         if (rc)
             return rc;
         at += n;

@@ -569,9 +569,9 @@ static void rnn_backward(struct am__layer *l, struct am__call *c)
     }
 }
 
-/* ---------------------------------------------------------------- state API (model.c) */
+/* ---------------------------------------------------------------- kept state (model.c's API) */
 
-int64_t am__rnn_state_floats(const struct am__layer *l)
+static int64_t rnn_state_floats(const struct am__layer *l)
 {
     const struct rnn_config *r = l->cfg;
     return r->stateful ? n_states(r) * (int64_t)r->units : 0;
@@ -579,7 +579,7 @@ int64_t am__rnn_state_floats(const struct am__layer *l)
 
 /* Copy row `row`'s state out (get = 1) or in; a row beyond the kept rows reads as zeros and
  * grows the store on write. Returns AMUSE_ENOMEM if it cannot grow. */
-int am__rnn_state_access(struct am__layer *l, int64_t row, float *buf, int get)
+static int rnn_state_access(struct am__layer *l, int64_t row, float *buf, int get)
 {
     struct rnn_config *r = l->cfg;
     int64_t per = n_states(r) * (int64_t)r->units;
@@ -615,6 +615,8 @@ const struct am__layer_type am__lstm_layer = {
     .forward = rnn_forward,
     .backward = rnn_backward,
     .release = rnn_release,
+    .state_floats = rnn_state_floats,
+    .state_access = rnn_state_access,
 };
 
 const struct am__layer_type am__gru_layer = {
@@ -628,4 +630,6 @@ const struct am__layer_type am__gru_layer = {
     .forward = rnn_forward,
     .backward = rnn_backward,
     .release = rnn_release,
+    .state_floats = rnn_state_floats,
+    .state_access = rnn_state_access,
 };
