@@ -220,7 +220,8 @@ float am__loss_forward(struct amuse_model *m, const float *p, const float *targe
             switch (m->loss) {
             case AM__LOSS_CATEGORICAL_CROSSENTROPY:
             case AM__LOSS_SPARSE_CATEGORICAL_CROSSENTROPY:
-                sample -= y * log(pc);
+                if (y != 0.0f) /* pc >= 1e-7, so a zero target adds exactly 0: skip the log */
+                    sample -= y * log(pc);
                 /* Unfused: d/dp of -y log(clip(p)); zero where clipping is active. */
                 gi[j] = fused ? (pi[j] * ysum - y) * scale
                               : (pc == pi[j] ? -y / pc * scale : 0.0f);

@@ -24,6 +24,7 @@
 
 #include "core/blas.h"
 #include "core/internal.h"
+#include "nn/vexp.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -225,28 +226,6 @@ static size_t rnn_workspace(const struct am__layer *l, int64_t batch)
 
 /* ---------------------------------------------------------------- elementwise helpers */
 
-/* exp for the gate pass, written so that the compiler vectorises the loops that call it: Cephes's
- * single-precision range reduction and polynomial (relative error about 1e-7, like expf), with
- * the input clamped to [-87, 88] so that 2^n stays a normal float. */
-static inline float gate_exp(float x)
-{
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    float n = floorf(x * 1.44269504088896341f + 0.5f);
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    union {
-        int32_t i;
-        float f;
-    } scale = {((int32_t)n + 127) * (1 << 23)};
-    return p * scale.f;
-}
-
 /* y = f(y) on n contiguous floats, one vectorisable loop per activation. tanh(x) is computed as
  * 2 sigmoid(2x) - 1 (absolute error about 1e-7). */
 static void act_span(enum am__activation a, float *y, int64_t n)
@@ -258,11 +237,11 @@ static void act_span(enum am__activation a, float *y, int64_t n)
         break;
     case AM__ACT_SIGMOID:
         for (int64_t j = 0; j < n; j++)
-            y[j] = 1.0f / (1.0f + gate_exp(-y[j]));
+            y[j] = 1.0f / (1.0f + am__vexp(-y[j]));
         break;
     case AM__ACT_TANH:
         for (int64_t j = 0; j < n; j++)
-            y[j] = 2.0f / (1.0f + gate_exp(-2.0f * y[j])) - 1.0f;
+            y[j] = 2.0f / (1.0f + am__vexp(-2.0f * y[j])) - 1.0f;
         break;
     default:
         break;
