@@ -27,6 +27,7 @@
 #include "nn/vexp.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -279,7 +280,12 @@ static void reverse_steps(float *rows, int64_t b, int64_t t, int64_t width)
         }
 }
 
-#define PARALLEL_FLOATS 16384 /* elementwise passes go parallel above this many floats */
+/* How many row chunks the step loop runs in parallel: one per thread, at least one row each. */
+static int row_chunks(int64_t b)
+{
+    int threads = omp_get_max_threads();
+    return threads > 1 && b > 1 ? (int)(b < threads ? b : threads) : 1;
+}
 
 /* ---------------------------------------------------------------- forward
  * x (B, T, I) -> gates = x W + b (one GEMM); per step s: gates_s += h_{s-1} R (one GEMM), then
@@ -356,65 +362,70 @@ static void rnn_forward(struct am__layer *l, struct am__call *c)
             for (int64_t j = 0; j < g; j++)
                 proj[row * g + j] += bias_in[j];
 
-    for (int64_t s = 0; s < t; s++) {
-        int64_t ti = input_step(r, s, t);
-        /* h_{s-1} as used (after recurrent dropout), kept for backward's kernel gradient. */
-        float *hp = w.hprev; /* row (i, s) */
-#pragma omp parallel for schedule(static) if (b * u > PARALLEL_FLOATS)
-        for (int64_t i = 0; i < b; i++) {
-            const float *prev = s == 0 ? w.h0 + i * u : w.hs + (i * t + s - 1) * u;
-            float *dst = hp + (i * t + s) * u;
-            for (int64_t j = 0; j < u; j++)
-                dst[j] = prev[j] * (w.rmask ? w.rmask[i * u + j] : 1.0f);
-        }
-        if (lstm) {
-            /* gates_s += h_{s-1} R, straight into this step's rows (leading dimension T*G). */
-            am__sgemm(0, 0, (int)b, (int)g, (int)u, 1.0f, hp + s * u, (int)(t * u), rw->value,
-                      (int)g, 1.0f, proj + s * g, (int)(t * g));
-        } else {
-            float *rec = w.rec;
-            am__sgemm(0, 0, (int)b, (int)g, (int)u, 1.0f, hp + s * u, (int)(t * u), rw->value,
-                      (int)g, 0.0f, rec + s * g, (int)(t * g));
-        }
-#pragma omp parallel for schedule(static) if (b * u > PARALLEL_FLOATS)
-        for (int64_t i = 0; i < b; i++) {
-            float *z = proj + (i * t + s) * g;
-            const float *hprev = s == 0 ? w.h0 + i * u : w.hs + (i * t + s - 1) * u;
-            float *h = w.hs + (i * t + s) * u;
-            int live = !mask || mask[i * t + ti] != 0.0f;
+    /* Batch rows are independent through time: each thread runs a chunk of rows through every
+     * step (one parallel region per call, single-threaded BLAS inside it), so the steps do not
+     * synchronise the threads 2 * T times. */
+    int chunks = row_chunks(b);
+#pragma omp parallel for num_threads(chunks) schedule(static) if (chunks > 1)
+    for (int k = 0; k < chunks; k++) {
+        int64_t b0 = b * k / chunks, b1 = b * (k + 1) / chunks, nb = b1 - b0;
+        for (int64_t s = 0; s < t; s++) {
+            int64_t ti = input_step(r, s, t);
+            /* h_{s-1} as used (after recurrent dropout), kept for backward's kernel gradient. */
+            float *hp = w.hprev; /* row (i, s) */
+            for (int64_t i = b0; i < b1; i++) {
+                const float *prev = s == 0 ? w.h0 + i * u : w.hs + (i * t + s - 1) * u;
+                float *dst = hp + (i * t + s) * u;
+                for (int64_t j = 0; j < u; j++)
+                    dst[j] = prev[j] * (w.rmask ? w.rmask[i * u + j] : 1.0f);
+            }
             if (lstm) {
-                const float *cprev = s == 0 ? w.c0 + i * u : w.cs + (i * t + s - 1) * u;
-                float *cs = w.cs + (i * t + s) * u, *tc = w.tcs + (i * t + s) * u;
-                /* Gate blocks are contiguous: i and f, then c, then o. */
-                act_span(r->recurrent_activation, z, 2 * u);
-                act_span(r->activation, z + 2 * u, u);
-                act_span(r->recurrent_activation, z + 3 * u, u);
-                if (live) {
-                    for (int64_t j = 0; j < u; j++)
-                        tc[j] = cs[j] = z[u + j] * cprev[j] + z[j] * z[2 * u + j];
-                    act_span(r->activation, tc, u);
-                    for (int64_t j = 0; j < u; j++)
-                        h[j] = z[3 * u + j] * tc[j];
-                } else {
-                    for (int64_t j = 0; j < u; j++) {
-                        cs[j] = cprev[j];
-                        tc[j] = 0;
-                        h[j] = hprev[j];
-                    }
-                }
+                /* gates_s += h_{s-1} R, straight into this step's rows (leading dimension T*G). */
+                am__sgemm(0, 0, (int)nb, (int)g, (int)u, 1.0f, hp + (b0 * t + s) * u, (int)(t * u),
+                          rw->value, (int)g, 1.0f, proj + (b0 * t + s) * g, (int)(t * g));
             } else {
-                float *rec = w.rec + (i * t + s) * g;
-                if (bias_rec)
-                    for (int64_t j = 0; j < g; j++)
-                        rec[j] += bias_rec[j];
-                for (int64_t j = 0; j < 2 * u; j++)
-                    z[j] += rec[j];
-                act_span(r->recurrent_activation, z, 2 * u); /* z and r */
-                for (int64_t j = 0; j < u; j++)
-                    z[2 * u + j] += z[u + j] * rec[2 * u + j];
-                act_span(r->activation, z + 2 * u, u);
-                for (int64_t j = 0; j < u; j++)
-                    h[j] = live ? z[j] * hprev[j] + (1.0f - z[j]) * z[2 * u + j] : hprev[j];
+                am__sgemm(0, 0, (int)nb, (int)g, (int)u, 1.0f, hp + (b0 * t + s) * u, (int)(t * u),
+                          rw->value, (int)g, 0.0f, w.rec + (b0 * t + s) * g, (int)(t * g));
+            }
+            for (int64_t i = b0; i < b1; i++) {
+                float *z = proj + (i * t + s) * g;
+                const float *hprev = s == 0 ? w.h0 + i * u : w.hs + (i * t + s - 1) * u;
+                float *h = w.hs + (i * t + s) * u;
+                int live = !mask || mask[i * t + ti] != 0.0f;
+                if (lstm) {
+                    const float *cprev = s == 0 ? w.c0 + i * u : w.cs + (i * t + s - 1) * u;
+                    float *cs = w.cs + (i * t + s) * u, *tc = w.tcs + (i * t + s) * u;
+                    /* Gate blocks are contiguous: i and f, then c, then o. */
+                    act_span(r->recurrent_activation, z, 2 * u);
+                    act_span(r->activation, z + 2 * u, u);
+                    act_span(r->recurrent_activation, z + 3 * u, u);
+                    if (live) {
+                        for (int64_t j = 0; j < u; j++)
+                            tc[j] = cs[j] = z[u + j] * cprev[j] + z[j] * z[2 * u + j];
+                        act_span(r->activation, tc, u);
+                        for (int64_t j = 0; j < u; j++)
+                            h[j] = z[3 * u + j] * tc[j];
+                    } else {
+                        for (int64_t j = 0; j < u; j++) {
+                            cs[j] = cprev[j];
+                            tc[j] = 0;
+                            h[j] = hprev[j];
+                        }
+                    }
+                } else {
+                    float *rec = w.rec + (i * t + s) * g;
+                    if (bias_rec)
+                        for (int64_t j = 0; j < g; j++)
+                            rec[j] += bias_rec[j];
+                    for (int64_t j = 0; j < 2 * u; j++)
+                        z[j] += rec[j];
+                    act_span(r->recurrent_activation, z, 2 * u); /* z and r */
+                    for (int64_t j = 0; j < u; j++)
+                        z[2 * u + j] += z[u + j] * rec[2 * u + j];
+                    act_span(r->activation, z + 2 * u, u);
+                    for (int64_t j = 0; j < u; j++)
+                        h[j] = live ? z[j] * hprev[j] + (1.0f - z[j]) * z[2 * u + j] : hprev[j];
+                }
             }
         }
     }
@@ -480,62 +491,66 @@ static void rnn_backward(struct am__layer *l, struct am__call *c)
             w.dh[i * u + j] = dh;
         }
 
-    for (int64_t s = t - 1; s >= 0; s--) {
-        int64_t ti = input_step(r, s, t);
-#pragma omp parallel for schedule(static) if (b * u > PARALLEL_FLOATS)
-        for (int64_t i = 0; i < b; i++) {
-            const float *z = w.gates + (i * t + s) * g;
-            float *dz = w.dz + (i * t + s) * g;
-            float *dh = w.dh + i * u, *dc = w.dc + i * u, *carry = w.dtmp + i * u;
-            const float *hprev = s == 0 ? w.h0 + i * u : w.hs + (i * t + s - 1) * u;
-            if (r->return_sequences)
-                for (int64_t j = 0; j < u; j++)
-                    dh[j] += c->dout[0][(i * t + s) * u + j];
-            int live = !mask || mask[i * t + ti] != 0.0f;
-            if (!live) { /* the step carried the states through: pass the gradients on */
-                memset(dz, 0, (size_t)g * sizeof(float));
-                if (!lstm)
-                    memset(w.dzr + (i * t + s) * g, 0, (size_t)g * sizeof(float));
-                memcpy(carry, dh, (size_t)u * sizeof(float));
-                continue;
-            }
-            if (lstm) {
-                const float *cprev = s == 0 ? w.c0 + i * u : w.cs + (i * t + s - 1) * u;
-                const float *tc = w.tcs + (i * t + s) * u;
-                for (int64_t j = 0; j < u; j++) {
-                    float ig = z[j], fg = z[u + j], cg = z[2 * u + j], og = z[3 * u + j];
-                    float dcj = dc[j] + dh[j] * og * dact(r->activation, tc[j]);
-                    dz[j] = dcj * cg * dact(r->recurrent_activation, ig);
-                    dz[u + j] = dcj * cprev[j] * dact(r->recurrent_activation, fg);
-                    dz[2 * u + j] = dcj * ig * dact(r->activation, cg);
-                    dz[3 * u + j] = dh[j] * tc[j] * dact(r->recurrent_activation, og);
-                    dc[j] = dcj * fg;
-                    carry[j] = 0;
+    int chunks = row_chunks(b);
+#pragma omp parallel for num_threads(chunks) schedule(static) if (chunks > 1)
+    for (int k = 0; k < chunks; k++) {
+        int64_t b0 = b * k / chunks, b1 = b * (k + 1) / chunks, nb = b1 - b0;
+        for (int64_t s = t - 1; s >= 0; s--) {
+            int64_t ti = input_step(r, s, t);
+            for (int64_t i = b0; i < b1; i++) {
+                const float *z = w.gates + (i * t + s) * g;
+                float *dz = w.dz + (i * t + s) * g;
+                float *dh = w.dh + i * u, *dc = w.dc + i * u, *carry = w.dtmp + i * u;
+                const float *hprev = s == 0 ? w.h0 + i * u : w.hs + (i * t + s - 1) * u;
+                if (r->return_sequences)
+                    for (int64_t j = 0; j < u; j++)
+                        dh[j] += c->dout[0][(i * t + s) * u + j];
+                int live = !mask || mask[i * t + ti] != 0.0f;
+                if (!live) { /* the step carried the states through: pass the gradients on */
+                    memset(dz, 0, (size_t)g * sizeof(float));
+                    if (!lstm)
+                        memset(w.dzr + (i * t + s) * g, 0, (size_t)g * sizeof(float));
+                    memcpy(carry, dh, (size_t)u * sizeof(float));
+                    continue;
                 }
-            } else {
-                const float *rec = w.rec + (i * t + s) * g;
-                float *dzr = w.dzr + (i * t + s) * g;
-                for (int64_t j = 0; j < u; j++) {
-                    float zg = z[j], rg = z[u + j], ng = z[2 * u + j];
-                    float dn = dh[j] * (1.0f - zg) * dact(r->activation, ng);
-                    float dzg = dh[j] * (hprev[j] - ng) * dact(r->recurrent_activation, zg);
-                    float drg = dn * rec[2 * u + j] * dact(r->recurrent_activation, rg);
-                    dz[j] = dzg;
-                    dz[u + j] = drg;
-                    dz[2 * u + j] = dn;
-                    dzr[j] = dzg;
-                    dzr[u + j] = drg;
-                    dzr[2 * u + j] = dn * rg;
-                    carry[j] = dh[j] * zg;
+                if (lstm) {
+                    const float *cprev = s == 0 ? w.c0 + i * u : w.cs + (i * t + s - 1) * u;
+                    const float *tc = w.tcs + (i * t + s) * u;
+                    for (int64_t j = 0; j < u; j++) {
+                        float ig = z[j], fg = z[u + j], cg = z[2 * u + j], og = z[3 * u + j];
+                        float dcj = dc[j] + dh[j] * og * dact(r->activation, tc[j]);
+                        dz[j] = dcj * cg * dact(r->recurrent_activation, ig);
+                        dz[u + j] = dcj * cprev[j] * dact(r->recurrent_activation, fg);
+                        dz[2 * u + j] = dcj * ig * dact(r->activation, cg);
+                        dz[3 * u + j] = dh[j] * tc[j] * dact(r->recurrent_activation, og);
+                        dc[j] = dcj * fg;
+                        carry[j] = 0;
+                    }
+                } else {
+                    const float *rec = w.rec + (i * t + s) * g;
+                    float *dzr = w.dzr + (i * t + s) * g;
+                    for (int64_t j = 0; j < u; j++) {
+                        float zg = z[j], rg = z[u + j], ng = z[2 * u + j];
+                        float dn = dh[j] * (1.0f - zg) * dact(r->activation, ng);
+                        float dzg = dh[j] * (hprev[j] - ng) * dact(r->recurrent_activation, zg);
+                        float drg = dn * rec[2 * u + j] * dact(r->recurrent_activation, rg);
+                        dz[j] = dzg;
+                        dz[u + j] = drg;
+                        dz[2 * u + j] = dn;
+                        dzr[j] = dzg;
+                        dzr[u + j] = drg;
+                        dzr[2 * u + j] = dn * rg;
+                        carry[j] = dh[j] * zg;
+                    }
                 }
             }
+            /* dh_{s-1} = carry + (dz_rec R^T) * recurrent dropout mask */
+            const float *dzrec = lstm ? w.dz : w.dzr;
+            am__sgemm(0, 1, (int)nb, (int)u, (int)g, 1.0f, dzrec + (b0 * t + s) * g, (int)(t * g),
+                      rw->value, (int)g, 0.0f, w.dh + b0 * u, (int)u);
+            for (int64_t i = b0 * u; i < b1 * u; i++)
+                w.dh[i] = w.dtmp[i] + w.dh[i] * (w.rmask ? w.rmask[i] : 1.0f);
         }
-        /* dh_{s-1} = carry + (dz_rec R^T) * recurrent dropout mask */
-        const float *dzrec = lstm ? w.dz : w.dzr;
-        am__sgemm(0, 1, (int)b, (int)u, (int)g, 1.0f, dzrec + s * g, (int)(t * g), rw->value,
-                  (int)g, 0.0f, w.dh, (int)u);
-        for (int64_t i = 0; i < b * u; i++)
-            w.dh[i] = w.dtmp[i] + w.dh[i] * (w.rmask ? w.rmask[i] : 1.0f);
     }
     /* Gradients into the initial states. */
     if (l->n_inputs > 1) {
