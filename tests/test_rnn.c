@@ -426,6 +426,11 @@ TEST(masked_padding_carries_the_state)
         ids[7] = 9;
         ASSERT_FAILS(amuse_model_forward_batch(m, &b, 0, &y), AMUSE_EINVAL,
                      "sample 1, position 2: id 9 is outside [0, 9)");
+        /* Float data for an int32 input must be whole numbers. */
+        float fx[5] = {1, 2, 2.5f, 0, 0};
+        ASSERT_FAILS(amuse_model_forward(m, fx, 1, 0, &y), AMUSE_EINVAL, "value 2 is 2.5, not an id");
+        fx[2] = 3;
+        ASSERT_OK(amuse_model_forward(m, fx, 1, 0, &y));
         amuse_model_free(m);
     }
 }
@@ -609,6 +614,10 @@ TEST(bad_recurrent_configs_name_layer_and_key)
                  "{\"class_name\": \"Embedding\", \"config\": {\"input_dim\": 4, \"output_dim\": 2}}"
                  "]}}}",
                  AMUSE_EUNSUPPORTED, "'dtype'");
+    expect_error("{\"model\": {\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
+                 "{\"class_name\": \"InputLayer\", \"config\": {\"shape\": [3], \"dtype\": \"int32\"}},"
+                 "{\"class_name\": \"Dense\", \"config\": {\"name\": \"fc\", \"units\": 2}}]}}}",
+                 AMUSE_ESHAPE, "layer 'fc' (Dense): input 0 holds int32 token ids");
 }
 
 int main(void)

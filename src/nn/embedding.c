@@ -112,6 +112,7 @@ const struct am__layer_type am__embedding_layer = {
     .class_name = "Embedding",
     .base_name = "embedding",
     .config_size = sizeof(struct embedding_config),
+    .flags = AM__LAYER_TAKES_IDS,
     .configure = embedding_configure,
     .build = embedding_build,
     .workspace = embedding_workspace,

@@ -87,7 +87,9 @@ enum {
     /* Output 0 carries input 0's step mask on (Dense, Dropout, Activation on sequences). */
     AM__LAYER_PASSES_MASK = 1 << 1,
     /* The layer can keep state between calls (recurrent layers: stateful=true). */
-    AM__LAYER_HAS_STATE = 1 << 2
+    AM__LAYER_HAS_STATE = 1 << 2,
+    /* The layer reads int32 token ids (Embedding); every other type needs float inputs. */
+    AM__LAYER_TAKES_IDS = 1 << 3
 };
 
 struct am__layer_type {

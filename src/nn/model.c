@@ -262,6 +262,11 @@ static int build_shapes_and_blocks(struct amuse_model *m)
         for (int k = 0; k < l->n_inputs; k++) {
             l->in_shape[k] = m->layers[l->input[k].node].out_shape[l->input[k].slot];
             l->in_dtype[k] = m->layers[l->input[k].node].out_dtype[l->input[k].slot];
+            if (l->in_dtype[k] == AMUSE_INT32 && !(l->type->flags & AM__LAYER_TAKES_IDS))
+                return am__layer_fail(l, AMUSE_ESHAPE,
+                                      "input %d holds int32 token ids; only an Embedding reads "
+                                      "them (put one first)",
+                                      k);
         }
         if ((rc = l->type->build(l)))
             return rc;
@@ -764,7 +769,7 @@ static int feed_input(struct amuse_model *m, int k, enum amuse_dtype dtype, cons
         const float *x = data;
         int32_t *ids = (int32_t *)(void *)dst;
         for (int64_t i = 0; i < n; i++) {
-            if (!(x[i] >= -1.0f && x[i] < 2147483520.0f))
+            if (!(x[i] >= 0.0f && x[i] < 2147483520.0f) || x[i] != floorf(x[i]))
                 return am__fail(AMUSE_EINVAL, "model '%s': input %d value %lld is %g, not an id",
                                 m->name, k, (long long)i, (double)x[i]);
             ids[i] = (int32_t)lrintf(x[i]);
