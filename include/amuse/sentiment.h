@@ -151,9 +151,12 @@ AMUSE_API void amuse_sentiment_evaluate(const float *ratings, const struct amuse
 /* --------------------------------------------------------------------------------- training */
 
 struct amuse_sentiment_options {
-    int hash_bits;       /* 2^hash_bits n-gram buckets (18) */
+    int hash_bits;       /* 2^hash_bits n-gram buckets (20) */
     int epochs;          /* passes of AdaGrad SGD (12) */
-    double learning_rate; /* AdaGrad step (0.1) */
+    double learning_rate; /* AdaGrad step of the bias, lexicon and vector weights (0.1) */
+    double ngram_learning_rate; /* AdaGrad step of the n-gram weights (0.03): smaller, so that
+                                   they do not drown the features that carry over to other
+                                   domains */
     double l2;           /* L2 penalty per example update (1e-6) */
     uint64_t seed;       /* shuffling (1); same data + options = the same model */
     double neutral_threshold; /* < 0: chosen for macro-F1 on the validation set (-1) */

@@ -33,7 +33,8 @@ static void help(FILE *out)
         "train options:\n"
         "  --vectors FILE     word2vec vectors (text or binary) for the averaged-vector features\n"
         "  --lexicon FILE     'word<TAB>valence' lines (valence in [-4, 4]) for lexicon features\n"
-        "  --epochs N (12)  --learning-rate X (0.1)  --l2 X (1e-6)  --hash-bits N (18)\n"
+        "  --epochs N (12)  --learning-rate X (0.1)  --ngram-learning-rate X (0.03)\n"
+        "  --l2 X (1e-6)  --hash-bits N (20)\n"
         "  --seed N (1)       split and shuffle seed\n"
         "  --neutral T        fix the neutral band |score| <= T instead of choosing it\n"
         "  --description S    stored in config.json\n"
@@ -516,6 +517,8 @@ int cmd_sentiment(int argc, char **argv)
                     o.seed = (uint64_t)n;
             } else if (strcmp(a, "--learning-rate") == 0)
                 rc = cli_parse_double(a, v, 1e-6, 100, &o.learning_rate);
+            else if (strcmp(a, "--ngram-learning-rate") == 0)
+                rc = cli_parse_double(a, v, 1e-6, 100, &o.ngram_learning_rate);
             else if (strcmp(a, "--l2") == 0)
                 rc = cli_parse_double(a, v, 0, 10, &o.l2);
             else if (strcmp(a, "--neutral") == 0)

@@ -331,9 +331,15 @@ static int tensor_f32(const struct amuse_safetensors *st, const char *path, cons
     int want_nd = d1 > 0 ? 2 : 1;
     if (strcmp(t->dtype, "F32") != 0 || t->shape.ndim != want_nd || t->shape.dim[0] != d0 ||
         (d1 > 0 && t->shape.dim[1] != d1))
-        return am__fail(AMUSE_EFORMAT, "%s: tensor '%s' must be F32 of shape [%lld%s%lld] as the "
-                        "config says", path, name, (long long)d0, d1 > 0 ? ", " : "",
-                        d1 > 0 ? (long long)d1 : 0LL);
+    {
+        char shape[64];
+        if (d1 > 0)
+            snprintf(shape, sizeof shape, "[%lld, %lld]", (long long)d0, (long long)d1);
+        else
+            snprintf(shape, sizeof shape, "[%lld]", (long long)d0);
+        return am__fail(AMUSE_EFORMAT, "%s: tensor '%s' must be F32 of shape %s as the config "
+                        "says", path, name, shape);
+    }
     int64_t n = d0 * (d1 > 0 ? d1 : 1);
     memcpy(dst, t->data, (size_t)n * sizeof *dst);
     for (int64_t i = 0; i < n; i++)

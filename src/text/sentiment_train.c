@@ -1,7 +1,8 @@
 /* text/sentiment_train.c - labelled snippets (TSV) and training of the sentiment model:
  * naive-Bayes log-count ratios over hashed n-grams (Wang and Manning, 2012), then a logistic
  * regression by AdaGrad SGD on those scaled n-grams, the lexicon sums and the averaged word
- * vectors; then the vectors are folded into one projection per word and the neutral band is
+ * vectors (the n-grams with a smaller step, so that the many rare n-grams of the training domains
+ * do not drown the lexicon and vector features that carry over to other domains); then the vectors are folded into one projection per word and the neutral band is
  * chosen on the validation set. Single-threaded and deterministic for a seed. It does not search
  * hyper-parameters: the defaults are fixed and the validation set only places the neutral band. */
 #define _POSIX_C_SOURCE 200809L
@@ -210,9 +211,10 @@ out:
 void amuse_sentiment_options_default(struct amuse_sentiment_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->hash_bits = 18;
+    o->hash_bits = 20;
     o->epochs = 12;
     o->learning_rate = 0.1;
+    o->ngram_learning_rate = 0.03;
     o->l2 = 1e-6;
     o->seed = 1;
     o->neutral_threshold = -1;
@@ -336,9 +338,10 @@ int amuse_sentiment_train(const struct amuse_sentiment_set *train,
     int64_t *vec_row = NULL, *order = NULL, cap = 0;
     int rc;
     if (!train || train->n < 2 || o->epochs < 1 || o->epochs > 1000 || !(o->learning_rate > 0) ||
+        !(o->ngram_learning_rate > 0) ||
         !(o->l2 >= 0) || o->neutral_threshold >= 1)
         return am__fail(AMUSE_EINVAL, "sentiment training: need at least 2 snippets, epochs "
-                        "1..1000, learning_rate > 0, l2 >= 0, neutral_threshold < 1");
+                        "1..1000, learning rates > 0, l2 >= 0, neutral_threshold < 1");
     if (valid && valid->n > AMUSE_SENTIMENT_MAX_BATCH)
         return am__fail(AMUSE_ETOOBIG, "sentiment training: more than %d validation snippets",
                         AMUSE_SENTIMENT_MAX_BATCH);
@@ -430,7 +433,8 @@ int amuse_sentiment_train(const struct amuse_sentiment_set *train,
     }
     struct amuse_rng rng;
     amuse_rng_seed(&rng, o->seed);
-    const float lr = (float)o->learning_rate, l2 = (float)o->l2, eps = 1e-8f;
+    const float lr = (float)o->learning_rate, nlr = (float)o->ngram_learning_rate;
+    const float l2 = (float)o->l2, eps = 1e-8f;
     for (int ep = 0; ep < o->epochs; ep++) {
         amuse_rng_shuffle(&rng, order, n_pol);
         for (int64_t k = 0; k < n_pol; k++) {
@@ -447,7 +451,7 @@ int amuse_sentiment_train(const struct amuse_sentiment_set *train,
                 uint32_t b = fs.bucket[j];
                 float gr = g * r[b] + l2 * w[b];
                 gw[b] += gr * gr;
-                w[b] -= lr * gr / (sqrtf(gw[b]) + eps);
+                w[b] -= nlr * gr / (sqrtf(gw[b]) + eps);
             }
             for (int j = 0; j < nd; j++) {
                 float gr = g * d[j] + l2 * u[j];
