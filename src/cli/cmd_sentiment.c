@@ -436,11 +436,11 @@ static int run_split_or_train(int train, const struct files *fs, const char *out
         amuse_sentiment_evaluate(per_valid[k].ratings, res, per_valid[k].n, &ev);
         free(res);
         char key[64];
-        snprintf(key, sizeof key, "valid_binary_accuracy_%.30s", fs->name[k]);
+        snprintf(key, sizeof key, "valid_binary_accuracy_%.40s", fs->name[k]);
         amuse_sentiment_set_metric(m, key, ev.binary_accuracy);
-        snprintf(key, sizeof key, "valid_macro_f1_%.30s", fs->name[k]);
+        snprintf(key, sizeof key, "valid_macro_f1_%.40s", fs->name[k]);
         amuse_sentiment_set_metric(m, key, ev.macro_f1);
-        snprintf(key, sizeof key, "valid_pearson_%.30s", fs->name[k]);
+        snprintf(key, sizeof key, "valid_pearson_%.40s", fs->name[k]);
         amuse_sentiment_set_metric(m, key, ev.pearson);
         printf("validation %-40s binary accuracy %.4f  macro-F1 %.4f  r %.4f\n", fs->name[k],
                ev.binary_accuracy, ev.macro_f1, ev.pearson);
