@@ -312,10 +312,10 @@ TEST(corrupt_model_files)
     /* A NaN weight. */
     dir = saved_tiny("nan");
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    float w[4096], d[6] = {0}, bias = NAN;
+    float w[4096], d[8] = {0}, bias = NAN;
     memset(w, 0, sizeof w);
     struct amuse_st_entry e[3] = {{"ngram_weights", {1, {4096}}, w},
-                                  {"dense_weights", {1, {6}}, d},
+                                  {"dense_weights", {1, {8}}, d},
                                   {"bias", {1, {1}}, &bias}};
     ASSERT_OK(amuse_safetensors_write(path, e, 3, NULL, NULL, 0));
     ASSERT_FAILS(amuse_sentiment_load(dir, &m), AMUSE_EFORMAT, "'bias': element 0 is not finite");
@@ -444,14 +444,14 @@ TEST(shipped_model_held_out_floor)
     struct amuse_sentiment_model *m = NULL;
     ASSERT_OK(amuse_sentiment_load(AMUSE_SOURCE_DIR "/models/default/sentiment-en/1", &m));
     double r;
-    /* Floors sit about a point under what the shipped model measures (docs/BENCHMARKS.md); VADER
-     * gets 0.64, 0.96 and 0.70 on the same parts. */
+    /* Floors sit about a point under what the shipped model measures (0.791, 0.925, 0.719;
+     * docs/BENCHMARKS.md); VADER gets 0.638, 0.959 and 0.702 on the same parts. */
     ASSERT_TRUE(shipped_test_accuracy(m, "movieReviewSnippets_GroundTruth", &r) >= 0.78);
-    ASSERT_TRUE(r >= 0.65);
-    ASSERT_TRUE(shipped_test_accuracy(m, "tweets_GroundTruth", &r) >= 0.90);
-    ASSERT_TRUE(r >= 0.80);
-    ASSERT_TRUE(shipped_test_accuracy(m, "nytEditorialSnippets_GroundTruth", &r) >= 0.71);
-    ASSERT_TRUE(r >= 0.48);
+    ASSERT_TRUE(r >= 0.67);
+    ASSERT_TRUE(shipped_test_accuracy(m, "tweets_GroundTruth", &r) >= 0.91);
+    ASSERT_TRUE(r >= 0.81);
+    ASSERT_TRUE(shipped_test_accuracy(m, "nytEditorialSnippets_GroundTruth", &r) >= 0.705);
+    ASSERT_TRUE(r >= 0.49);
     amuse_sentiment_free(m);
 }
 

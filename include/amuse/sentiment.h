@@ -5,13 +5,14 @@
  * The model (docs/sentiment.md has the details) is a logistic regression on three kinds of
  * features: hashed word unigrams and bigrams scaled by naive-Bayes log-count ratios (Wang and
  * Manning, 2012), the average of word vectors (word2vec) of the text's words, split by negation
- * scope, and sums of lexicon valences. It is trained on the polarity of human-rated snippets; the
+ * scope, and sums of lexicon valences, plain and with the rules Hutto and Gilbert (2014) describe
+ * for VADER (negation damping, degree words, "but" contrast, "!" emphasis, x / sqrt(x^2 + 15)). It is trained on the polarity of human-rated snippets; the
  * score is 2 * sigmoid(logit) - 1 and the neutral band |score| <= neutral_threshold is chosen on a
  * validation part. Because the model is linear, the word vectors fold into one number per word at
  * the end of training, so a model directory needs neither the vectors nor the lexicon file.
  *
  * A model directory holds config.json (settings and what training measured), model.safetensors
- * (tensors "ngram_weights" [2^hash_bits], "dense_weights" [6], "bias" [1] and, when there are
+ * (tensors "ngram_weights" [2^hash_bits], "dense_weights" [8], "bias" [1] and, when there are
  * words, "word_table" [words, 4]) and words.vocab (the table's words, one "word 1" line each, the
  * word2vec vocabulary format).
  *
@@ -161,7 +162,8 @@ struct amuse_sentiment_options {
     uint64_t seed;       /* shuffling (1); same data + options = the same model */
     double neutral_threshold; /* < 0: chosen for macro-F1 on the validation set (-1) */
     const char *vectors; /* word2vec file (text or binary) or NULL */
-    const char *lexicon; /* "word<TAB>valence" lines, valence in [-4, 4], or NULL */
+    const char *lexicon; /* "word<TAB>valence" lines, valence in [-4, 4], or NULL; entries
+                            with a space or valence 0 are skipped, ASCII is lower-cased */
     const char *description; /* stored in config.json, may be NULL */
 };
 

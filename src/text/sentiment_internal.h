@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define AM__SENT_FORMAT 1     /* config.json "format" */
-#define AM__SENT_DENSE 6      /* lexicon features */
+#define AM__SENT_DENSE 8      /* lexicon features */
 #define AM__SENT_TABLE 4      /* word_table columns */
 #define AM__SENT_MAX_METRICS 64
 

@@ -32,6 +32,34 @@ static uint64_t fnv_update(uint64_t h, const char *s, size_t n)
 
 #define FNV_BASIS 0xcbf29ce484222325ULL
 
+/* Degree modifiers (an English list of our own): the valence of the next word is raised or
+ * lowered by one step, as Hutto and Gilbert (2014) describe for VADER's heuristics. */
+static const char *const boosters[] = {
+    "absolutely", "amazingly", "awfully", "completely", "deeply", "enormously", "entirely",
+    "especially", "exceptionally", "extremely", "fully", "greatly", "highly", "hugely",
+    "incredibly", "intensely", "most", "particularly", "purely", "really", "remarkably", "so",
+    "such", "super", "thoroughly", "totally", "tremendously", "truly", "unbelievably", "utterly",
+    "very", "too", "way", "real", "damn", "freaking",
+};
+static const char *const dampeners[] = {
+    "almost", "barely", "hardly", "less", "little", "marginally", "occasionally", "partly",
+    "scarcely", "slightly", "somewhat", "fairly", "rather", "kinda", "sorta", "mildly",
+};
+
+/* +1 booster, -1 dampener, 0 neither (w without its "not_" prefix). */
+static int degree(const char *w)
+{
+    if (strncmp(w, "not_", 4) == 0)
+        w += 4;
+    for (size_t k = 0; k < sizeof boosters / sizeof boosters[0]; k++)
+        if (strcmp(w, boosters[k]) == 0)
+            return 1;
+    for (size_t k = 0; k < sizeof dampeners / sizeof dampeners[0]; k++)
+        if (strcmp(w, dampeners[k]) == 0)
+            return -1;
+    return 0;
+}
+
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -42,8 +70,14 @@ void am__sent_features(const struct amuse_sentiment_model *m, const struct amuse
                        struct am__sent_features *f)
 {
     uint32_t mask = (1u << m->hash_bits) - 1;
-    int nb = 0, nrows = 0;
+    int nb = 0, nrows = 0, last_but = -1, bangs = 0;
     float plain = 0, neg = 0, pos_count = 0, neg_count = 0;
+    double rule = 0; /* valences (-4..4) with negation, degree and "but" rules */
+    for (int i = 0; i < t->n; i++) {
+        if (strcmp(t->items[i], "but") == 0)
+            last_but = i;
+        bangs += strcmp(t->items[i], "!") == 0;
+    }
     f->n_plain = f->n_neg = 0;
     f->proj_plain = f->proj_neg = 0;
     for (int i = 0; i < t->n; i++) {
@@ -67,6 +101,16 @@ void am__sent_features(const struct amuse_sentiment_model *m, const struct amuse
         const float *r = m->table + row * AM__SENT_TABLE;
         float v = r[AM__SENT_VALENCE];
         if (v != 0) {
+            double rv = 4.0 * v;
+            for (int back = 1; back <= 2 && i - back >= 0; back++) {
+                int d = degree(t->items[i - back]);
+                rv += d * (rv > 0 ? 1 : -1) * 0.3 * (back == 1 ? 1.0 : 0.95);
+            }
+            if (negated)
+                rv *= -0.74;
+            if (last_but >= 0)
+                rv *= i < last_but ? 0.5 : 1.5;
+            rule += rv;
             if (negated)
                 neg += v;
             else
@@ -101,6 +145,10 @@ void am__sent_features(const struct amuse_sentiment_model *m, const struct amuse
     f->lex[3] = neg * rn;
     f->lex[4] = pos_count;
     f->lex[5] = neg_count;
+    if (rule != 0)
+        rule += (rule > 0 ? 1 : -1) * 0.3 * (bangs < 4 ? bangs : 4);
+    f->lex[6] = (float)(rule / sqrt(rule * rule + 15)); /* normalised to (-1, 1) */
+    f->lex[7] = (float)rule;
 }
 
 double am__sent_logit(const struct amuse_sentiment_model *m, const struct am__sent_features *f)
