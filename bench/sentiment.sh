@@ -7,7 +7,7 @@
 # is its compound score with the usual thresholds +-0.05. Both sides' figures come from the same
 # code (`amuse sentiment eval`; VADER's scores through --scores): 3-class macro-F1, binary accuracy
 # on non-neutral snippets, Pearson r with the human ratings, and scoring time per 1,000 snippets
-# (each side's scoring loop only, one thread). Writes bench/results/sentiment.json
+# (each side's scoring loop only, one thread; speed_ratio = VADER's time / amuse's). Writes bench/results/sentiment.json
 # (sentiment-quick.json with --quick). It does not tune either side.
 #
 #   bench/sentiment.sh --quick      the first 300 test snippets of each set (< 1 min)
@@ -49,9 +49,11 @@ mkdir -p bench/results "$work/split"
 declare -A short=([movieReviewSnippets_GroundTruth]=movie [tweets_GroundTruth]=tweets
                   [nytEditorialSnippets_GroundTruth]=editorials)
 json="{"
-json+="\"benchmark\": \"sentiment\", \"mode\": \"$([ $quick = 1 ] && echo quick || echo full)\","
+mode=full
+[ $quick = 1 ] && mode=quick
+json+="\"benchmark\": \"sentiment\", \"mode\": \"$mode\", \"date\": \"$(date -u +%Y-%m-%dT%H:%MZ)\","
 json+=" \"model\": \"$model\", \"peer\": \"vader-sentiment $(node -p "require('./bench/node_modules/vader-sentiment/package.json').version")\","
-json+=" \"host\": \"$(nproc) cores, shared with other jobs: times are noisy\""
+json+=" \"host\": \"$(nproc) cores, load average $(cut -d' ' -f1 /proc/loadavg) (shared with other jobs: times are noisy)\""
 printf '%-11s %-7s %8s %8s %8s %10s\n' set model macroF1 binary r "ms/1000"
 for name in movieReviewSnippets_GroundTruth tweets_GroundTruth nytEditorialSnippets_GroundTruth; do
   s=${short[$name]}
@@ -71,11 +73,12 @@ for name in movieReviewSnippets_GroundTruth tweets_GroundTruth nytEditorialSnipp
     json+=", \"${key}_macro_f1_$s\": $f1, \"${key}_binary_acc_$s\": $acc, \"${key}_pearson_$s\": $r"
     json+=", \"${key}_ms_per_1000_$s\": $ms"
   done
+  json+=", \"speed_ratio_$s\": $(node -p "(require('$work/$s.vader-time.json').ms_per_1000 / require('$work/$s.amuse.json').ms_per_1000).toFixed(1)")"
   json+=", \"snippets_$s\": $(fig "$work/$s.amuse.json" snippets)"
   json+=", \"confusion_$s\": $(node -p "JSON.stringify(require('$work/$s.amuse.json').confusion)")"
   json+=", \"vader_confusion_$s\": $(node -p "JSON.stringify(require('$work/$s.vader.json').confusion)")"
 done
 json+="}"
-out=bench/results/sentiment$([ $quick = 1 ] && echo -quick).json
+if [ $quick = 1 ]; then out=bench/results/sentiment-quick.json; else out=bench/results/sentiment.json; fi
 node -e "process.stdout.write(JSON.stringify(JSON.parse(process.argv[1]), null, 1) + '\n')" "$json" > "$out"
 echo "wrote $out"
