@@ -83,17 +83,20 @@ TEST(tokenizer_negation_scope)
     ASSERT_STR_EQ(tokens_of("This is not a good movie, but fun."),
                   "this is not not_a not_good not_movie but fun");
     ASSERT_STR_EQ(tokens_of("I didn't like it! Really."), "i didn't not_like not_it ! really");
-    ASSERT_STR_EQ(tokens_of("never boring but never great"), "never not_boring but never not_great");
+    ASSERT_STR_EQ(tokens_of("never boring but never great"),
+                  "never not_boring but never not_great");
     ASSERT_STR_EQ(tokens_of("no; fine"), "no fine");
 }
 
 TEST(tokenizer_invalid_utf8_and_caps)
 {
     struct amuse_sentiment_tokens t;
-    ASSERT_FAILS(amuse_sentiment_tokenize("abc\xff", 4, &t), AMUSE_EFORMAT, "byte 3: invalid UTF-8");
+    ASSERT_FAILS(amuse_sentiment_tokenize("abc\xff", 4, &t), AMUSE_EFORMAT,
+                 "byte 3: invalid UTF-8");
     ASSERT_EQ_INT(t.n, 0);
     ASSERT_FAILS(amuse_sentiment_tokenize("ok \xe2\x82", 5, &t), AMUSE_EFORMAT, "byte 3");
-    ASSERT_FAILS(amuse_sentiment_tokenize("\xc0\xaf", 2, &t), AMUSE_EFORMAT, "byte 0"); /* overlong */
+    ASSERT_FAILS(amuse_sentiment_tokenize("\xc0\xaf", 2, &t), AMUSE_EFORMAT,
+                 "byte 0"); /* overlong */
     ASSERT_FAILS(amuse_sentiment_tokenize("ab\0cd", 5, &t), AMUSE_EFORMAT, "byte 2: NUL");
     size_t n = AMUSE_SENTIMENT_MAX_TEXT_BYTES;
     char *big = malloc(n + 1);
@@ -125,7 +128,8 @@ TEST(evaluate_hand_computed)
 {
     /* gold: pos, pos, neg, neu, neg; predicted: pos, neu, pos, neu, neg */
     float ratings[5] = {0.5f, 0.25f, -0.5f, 0.0f, -0.75f};
-    struct amuse_sentiment_result p[5] = {{1, 0.8f}, {0, 0.01f}, {1, 0.2f}, {0, -0.02f}, {-1, -0.9f}};
+    struct amuse_sentiment_result p[5] = {
+        {1, 0.8f}, {0, 0.01f}, {1, 0.2f}, {0, -0.02f}, {-1, -0.9f}};
     struct amuse_sentiment_eval ev;
     amuse_sentiment_evaluate(ratings, p, 5, &ev);
     ASSERT_EQ_INT(ev.confusion[2][2], 1);
@@ -172,23 +176,23 @@ TEST(split_is_fixed_and_proportional)
     int same = 0;
     for (int i = 0; i < 1000; i++) {
         snprintf(id, sizeof id, "%d", i);
-        same += amuse_sentiment_split_part("set", id, 1) == amuse_sentiment_split_part("set", id, 2);
+        same +=
+            amuse_sentiment_split_part("set", id, 1) == amuse_sentiment_split_part("set", id, 2);
     }
     ASSERT_TRUE(same < 700);
 }
 
 /* ------------------------------------------------------------------- tiny model, round trip */
 
-static const char *tiny_tsv =
-    "1\t3\tA wonderful, delightful film with great acting.\n"
-    "2\t2.5\tI loved it, great fun and a wonderful cast\n"
-    "3\t3.2\tdelightful and charming, loved every minute\n"
-    "4\t2\tgreat story, charming characters\n"
-    "5\t-3\tA dull, boring mess with awful acting.\n"
-    "6\t-2.5\tI hated it, boring and awful\n"
-    "7\t-3.1\tdull plot, terrible dialogue, hated every minute\n"
-    "8\t-2\tawful story, terrible characters\n"
-    "9\t0\tThe film is two hours long.\n";
+static const char *tiny_tsv = "1\t3\tA wonderful, delightful film with great acting.\n"
+                              "2\t2.5\tI loved it, great fun and a wonderful cast\n"
+                              "3\t3.2\tdelightful and charming, loved every minute\n"
+                              "4\t2\tgreat story, charming characters\n"
+                              "5\t-3\tA dull, boring mess with awful acting.\n"
+                              "6\t-2.5\tI hated it, boring and awful\n"
+                              "7\t-3.1\tdull plot, terrible dialogue, hated every minute\n"
+                              "8\t-2\tawful story, terrible characters\n"
+                              "9\t0\tThe film is two hours long.\n";
 
 static struct amuse_sentiment_model *train_tiny(void)
 {
@@ -237,7 +241,8 @@ TEST(training_needs_both_classes)
     struct amuse_sentiment_options o;
     amuse_sentiment_options_default(&o);
     struct amuse_sentiment_model *m = (void *)1;
-    ASSERT_FAILS(amuse_sentiment_train(&set, NULL, &o, &m), AMUSE_EINVAL, "both positive and negative");
+    ASSERT_FAILS(amuse_sentiment_train(&set, NULL, &o, &m), AMUSE_EINVAL,
+                 "both positive and negative");
     ASSERT_TRUE(m == NULL);
     amuse_sentiment_set_release(&set);
 }
@@ -285,7 +290,8 @@ TEST(corrupt_model_files)
 {
     struct amuse_sentiment_model *m = (void *)1;
     char path[600];
-    ASSERT_FAILS(amuse_sentiment_load(tmp_path("no-such-model"), &m), AMUSE_ENOTFOUND, "config.json");
+    ASSERT_FAILS(amuse_sentiment_load(tmp_path("no-such-model"), &m), AMUSE_ENOTFOUND,
+                 "config.json");
     ASSERT_TRUE(m == NULL);
 
     const char *dir = saved_tiny("truncated");
@@ -304,7 +310,8 @@ TEST(corrupt_model_files)
     /* A config that disagrees with the tensors. */
     write_text(path, "{\"type\": \"sentiment\", \"format\": 1, \"hash_bits\": 13, \"words\": 0, "
                      "\"neutral_threshold\": 0.1}");
-    ASSERT_FAILS(amuse_sentiment_load(dir, &m), AMUSE_EFORMAT, "'ngram_weights' must be F32 of shape [8192]");
+    ASSERT_FAILS(amuse_sentiment_load(dir, &m), AMUSE_EFORMAT,
+                 "'ngram_weights' must be F32 of shape [8192]");
     write_text(path, "{\"type\": \"sentiment\", \"format\": 1, \"hash_bits\": 12, \"words\": 0, "
                      "\"neutral_threshold\": 1.5}");
     ASSERT_FAILS(amuse_sentiment_load(dir, &m), AMUSE_EFORMAT, "neutral_threshold");
@@ -331,7 +338,8 @@ TEST(bad_texts)
     const char *blank[] = {" \t\n"};
     ASSERT_FAILS(amuse_sentiment_score(m, blank, NULL, 1, r), AMUSE_EINVAL, "text 0: empty text");
     const char *bad[] = {"good", "fine", "ba\xc3("};
-    ASSERT_FAILS(amuse_sentiment_score(m, bad, NULL, 3, r), AMUSE_EFORMAT, "text 2: byte 2: invalid UTF-8");
+    ASSERT_FAILS(amuse_sentiment_score(m, bad, NULL, 3, r), AMUSE_EFORMAT,
+                 "text 2: byte 2: invalid UTF-8");
     ASSERT_FAILS(amuse_sentiment_score(m, bad, NULL, 0, r), AMUSE_EINVAL, "1..");
     /* Over the cap, with and without explicit lengths. */
     size_t n = AMUSE_SENTIMENT_MAX_TEXT_BYTES + 10;
@@ -353,7 +361,8 @@ TEST(bad_data_files)
 {
     struct amuse_sentiment_set s;
     write_text(tmp_path("bad1.tsv"), "1\t2\tfine\n2\tx\tnot a number\n");
-    ASSERT_FAILS(amuse_sentiment_set_read(tmp_path("bad1.tsv"), 4, &s), AMUSE_EFORMAT, "line 2: rating 'x'");
+    ASSERT_FAILS(amuse_sentiment_set_read(tmp_path("bad1.tsv"), 4, &s), AMUSE_EFORMAT,
+                 "line 2: rating 'x'");
     write_text(tmp_path("bad2.tsv"), "1\t5\tout of range\n");
     ASSERT_FAILS(amuse_sentiment_set_read(tmp_path("bad2.tsv"), 4, &s), AMUSE_EFORMAT, "line 1");
     write_text(tmp_path("bad3.tsv"), "1\t2\tfine\r\n\n2 no tabs\n");
@@ -363,7 +372,8 @@ TEST(bad_data_files)
     ASSERT_FAILS(amuse_sentiment_set_read(tmp_path("bad4.tsv"), 4, &s), AMUSE_EFORMAT,
                  "line 2: byte 17: invalid UTF-8");
     write_text(tmp_path("empty.tsv"), "\n\n");
-    ASSERT_FAILS(amuse_sentiment_set_read(tmp_path("empty.tsv"), 4, &s), AMUSE_EINVAL, "no snippets");
+    ASSERT_FAILS(amuse_sentiment_set_read(tmp_path("empty.tsv"), 4, &s), AMUSE_EINVAL,
+                 "no snippets");
     ASSERT_EQ_INT(s.n, 0);
     amuse_sentiment_set_release(NULL);
 }

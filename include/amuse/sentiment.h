@@ -6,10 +6,11 @@
  * features: hashed word unigrams and bigrams scaled by naive-Bayes log-count ratios (Wang and
  * Manning, 2012), the average of word vectors (word2vec) of the text's words, split by negation
  * scope, and sums of lexicon valences, plain and with the rules Hutto and Gilbert (2014) describe
- * for VADER (negation damping, degree words, "but" contrast, "!" emphasis, x / sqrt(x^2 + 15)). It is trained on the polarity of human-rated snippets; the
- * score is 2 * sigmoid(logit) - 1 and the neutral band |score| <= neutral_threshold is chosen on a
- * validation part. Because the model is linear, the word vectors fold into one number per word at
- * the end of training, so a model directory needs neither the vectors nor the lexicon file.
+ * for VADER (negation damping, degree words, "but" contrast, "!" emphasis, x / sqrt(x^2 + 15)). It
+ * is trained on the polarity of human-rated snippets; the score is 2 * sigmoid(logit) - 1 and the
+ * neutral band |score| <= neutral_threshold is chosen on a validation part. Because the model is
+ * linear, the word vectors fold into one number per word at the end of training, so a model
+ * directory needs neither the vectors nor the lexicon file.
  *
  * A model directory holds config.json (settings and what training measured), model.safetensors
  * (tensors "ngram_weights" [2^hash_bits], "dense_weights" [8], "bias" [1] and, when there are
@@ -35,11 +36,11 @@ extern "C" {
 #endif
 
 /* Hard caps on what input can grow. */
-#define AMUSE_SENTIMENT_MAX_TEXT_BYTES (64 * 1024) /* one text; longer is AMUSE_ETOOBIG */
-#define AMUSE_SENTIMENT_MAX_TOKEN_BYTES 64  /* a longer word keeps its first 64 bytes (whole code points) */
-#define AMUSE_SENTIMENT_MAX_BATCH 100000    /* texts in one amuse_sentiment_score call */
-#define AMUSE_SENTIMENT_MAX_EXAMPLES 5000000 /* snippets in one data file */
-#define AMUSE_SENTIMENT_MAX_HASH_BITS 24
+#define AMUSE_SENTIMENT_MAX_TEXT_BYTES  (64 * 1024) /* one text; longer is AMUSE_ETOOBIG */
+#define AMUSE_SENTIMENT_MAX_TOKEN_BYTES 64          /* longer words keep their first 64 bytes */
+#define AMUSE_SENTIMENT_MAX_BATCH       100000      /* texts in one amuse_sentiment_score call */
+#define AMUSE_SENTIMENT_MAX_EXAMPLES    5000000     /* snippets in one data file */
+#define AMUSE_SENTIMENT_MAX_HASH_BITS   24
 
 /* ------------------------------------------------------------------------------- tokenizer */
 
@@ -100,9 +101,8 @@ AMUSE_API int amuse_sentiment_save(const struct amuse_sentiment_model *m, const 
  * n is 1..AMUSE_SENTIMENT_MAX_BATCH. A text that is empty or only white space is AMUSE_EINVAL;
  * one over the cap AMUSE_ETOOBIG; invalid UTF-8 AMUSE_EFORMAT; each message names the text's
  * index ("text 3: byte 17: invalid UTF-8"). On failure out is unspecified. Thread-safe. */
-AMUSE_API int amuse_sentiment_score(const struct amuse_sentiment_model *m,
-                                    const char *const *texts, const size_t *lens, int n,
-                                    struct amuse_sentiment_result *out);
+AMUSE_API int amuse_sentiment_score(const struct amuse_sentiment_model *m, const char *const *texts,
+                                    const size_t *lens, int n, struct amuse_sentiment_result *out);
 
 /* The band |score| <= threshold that is labelled neutral. */
 AMUSE_API double amuse_sentiment_neutral_threshold(const struct amuse_sentiment_model *m);
@@ -137,34 +137,35 @@ AMUSE_API int amuse_sentiment_split_part(const char *name, const char *id, uint6
 /* ------------------------------------------------------------------------------- evaluation */
 
 struct amuse_sentiment_eval {
-    int64_t n;              /* snippets */
+    int64_t n;               /* snippets */
     int64_t confusion[3][3]; /* [gold][predicted], index label + 1: negative, neutral, positive */
-    double macro_f1;        /* three classes */
-    int64_t binary_n;       /* snippets whose gold class is not neutral */
-    double binary_accuracy; /* sign of the score vs gold class on those */
-    double pearson;         /* Pearson r of score and rating (0 when undefined) */
+    double macro_f1;         /* three classes */
+    int64_t binary_n;        /* snippets whose gold class is not neutral */
+    double binary_accuracy;  /* sign of the score vs gold class on those */
+    double pearson;          /* Pearson r of score and rating (0 when undefined) */
 };
 
 /* Compare n predictions (labels and scores) with normalised ratings. */
-AMUSE_API void amuse_sentiment_evaluate(const float *ratings, const struct amuse_sentiment_result *pred,
-                                        int64_t n, struct amuse_sentiment_eval *ev);
+AMUSE_API void amuse_sentiment_evaluate(const float *ratings,
+                                        const struct amuse_sentiment_result *pred, int64_t n,
+                                        struct amuse_sentiment_eval *ev);
 
 /* --------------------------------------------------------------------------------- training */
 
 struct amuse_sentiment_options {
-    int hash_bits;       /* 2^hash_bits n-gram buckets (20) */
-    int epochs;          /* passes of AdaGrad SGD (12) */
-    double learning_rate; /* AdaGrad step of the bias, lexicon and vector weights (0.1) */
+    int hash_bits;              /* 2^hash_bits n-gram buckets (20) */
+    int epochs;                 /* passes of AdaGrad SGD (12) */
+    double learning_rate;       /* AdaGrad step of the bias, lexicon and vector weights (0.1) */
     double ngram_learning_rate; /* AdaGrad step of the n-gram weights (0.03): smaller, so that
                                    they do not drown the features that carry over to other
                                    domains */
-    double l2;           /* L2 penalty per example update (1e-6) */
-    uint64_t seed;       /* shuffling (1); same data + options = the same model */
-    double neutral_threshold; /* < 0: chosen for macro-F1 on the validation set (-1) */
-    const char *vectors; /* word2vec file (text or binary) or NULL */
-    const char *lexicon; /* "word<TAB>valence" lines, valence in [-4, 4], or NULL; entries
-                            with a space or valence 0 are skipped, ASCII is lower-cased */
-    const char *description; /* stored in config.json, may be NULL */
+    double l2;                  /* L2 penalty per example update (1e-6) */
+    uint64_t seed;              /* shuffling (1); same data + options = the same model */
+    double neutral_threshold;   /* < 0: chosen for macro-F1 on the validation set (-1) */
+    const char *vectors;        /* word2vec file (text or binary) or NULL */
+    const char *lexicon;        /* "word<TAB>valence" lines, valence in [-4, 4], or NULL; entries
+                                   with a space or valence 0 are skipped, ASCII is lower-cased */
+    const char *description;    /* stored in config.json, may be NULL */
 };
 
 AMUSE_API void amuse_sentiment_options_default(struct amuse_sentiment_options *o);

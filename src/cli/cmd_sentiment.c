@@ -15,19 +15,21 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define MAX_FILES 64
+#define MAX_FILES      64
 #define STDIN_LINE_MAX (AMUSE_SENTIMENT_MAX_TEXT_BYTES + 2)
 
 static void help(FILE *out)
 {
-    fprintf(out,
+    fprintf(
+        out,
         "usage: amuse sentiment MODEL [TEXT...] [--json]   score texts (one per line on stdin\n"
         "                                                 when none are given)\n"
         "       amuse sentiment train --data DIR|FILE... --output DIR [options]\n"
         "       amuse sentiment split --data DIR|FILE... --output DIR [--seed N]\n"
         "       amuse sentiment eval MODEL FILE.tsv [--scores FILE] [--neutral T] [--json]\n\n"
         "Data files are 'id<TAB>rating<TAB>text' lines, ratings in [-4, 4] (--scale changes it).\n"
-        "Each snippet falls in the train (70%%), validation (10%%) or test (20%%) part by a hash of\n"
+        "Each snippet falls in the train (70%%), validation (10%%) or test (20%%) part by a hash "
+        "of\n"
         "its file name, id and the seed; train fits on the train parts of all files, chooses the\n"
         "neutral band on the validation parts and never reads the test parts.\n\n"
         "train options:\n"
@@ -414,8 +416,8 @@ static int run_split_or_train(int train, const struct files *fs, const char *out
     }
     if (rc || !train)
         goto out;
-    fprintf(stderr, "training on %lld snippets (validation %lld) from %d files\n",
-            (long long)tr.n, (long long)va.n, fs->n);
+    fprintf(stderr, "training on %lld snippets (validation %lld) from %d files\n", (long long)tr.n,
+            (long long)va.n, fs->n);
     if ((st = amuse_sentiment_train(&tr, &va, o, &m)) != AMUSE_OK) {
         rc = cli_fail(st, "sentiment train");
         goto out;

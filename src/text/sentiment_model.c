@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONFIG_MAX_BYTES (1u << 20)
+#define CONFIG_MAX_BYTES  (1u << 20)
 #define WEIGHTS_MAX_BYTES ((size_t)1 << 30)
 
 /* ------------------------------------------------------------------------------- features */
@@ -35,15 +35,16 @@ static uint64_t fnv_update(uint64_t h, const char *s, size_t n)
 /* Degree modifiers (an English list of our own): the valence of the next word is raised or
  * lowered by one step, as Hutto and Gilbert (2014) describe for VADER's heuristics. */
 static const char *const boosters[] = {
-    "absolutely", "amazingly", "awfully", "completely", "deeply", "enormously", "entirely",
-    "especially", "exceptionally", "extremely", "fully", "greatly", "highly", "hugely",
-    "incredibly", "intensely", "most", "particularly", "purely", "really", "remarkably", "so",
-    "such", "super", "thoroughly", "totally", "tremendously", "truly", "unbelievably", "utterly",
-    "very", "too", "way", "real", "damn", "freaking",
+    "absolutely", "amazingly",  "awfully",       "completely", "deeply",       "enormously",
+    "entirely",   "especially", "exceptionally", "extremely",  "fully",        "greatly",
+    "highly",     "hugely",     "incredibly",    "intensely",  "most",         "particularly",
+    "purely",     "really",     "remarkably",    "so",         "such",         "super",
+    "thoroughly", "totally",    "tremendously",  "truly",      "unbelievably", "utterly",
+    "very",       "too",        "way",           "real",       "damn",         "freaking",
 };
 static const char *const dampeners[] = {
-    "almost", "barely", "hardly", "less", "little", "marginally", "occasionally", "partly",
-    "scarcely", "slightly", "somewhat", "fairly", "rather", "kinda", "sorta", "mildly",
+    "almost",   "barely",   "hardly",   "less",   "little", "marginally", "occasionally", "partly",
+    "scarcely", "slightly", "somewhat", "fairly", "rather", "kinda",      "sorta",        "mildly",
 };
 
 /* +1 booster, -1 dampener, 0 neither (w without its "not_" prefix). */
@@ -66,8 +67,8 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-void am__sent_features(const struct amuse_sentiment_model *m, const struct amuse_sentiment_tokens *t,
-                       struct am__sent_features *f)
+void am__sent_features(const struct amuse_sentiment_model *m,
+                       const struct amuse_sentiment_tokens *t, struct am__sent_features *f)
 {
     uint32_t mask = (1u << m->hash_bits) - 1;
     int nb = 0, nrows = 0, last_but = -1, bangs = 0;
@@ -170,10 +171,14 @@ double am__sent_logit(const struct amuse_sentiment_model *m, const struct am__se
 const char *amuse_sentiment_label_name(int label)
 {
     switch (label) {
-    case AMUSE_SENTIMENT_NEGATIVE: return "negative";
-    case AMUSE_SENTIMENT_NEUTRAL: return "neutral";
-    case AMUSE_SENTIMENT_POSITIVE: return "positive";
-    default: return "?";
+    case AMUSE_SENTIMENT_NEGATIVE:
+        return "negative";
+    case AMUSE_SENTIMENT_NEUTRAL:
+        return "neutral";
+    case AMUSE_SENTIMENT_POSITIVE:
+        return "positive";
+    default:
+        return "?";
     }
 }
 
@@ -206,7 +211,8 @@ int amuse_sentiment_score(const struct amuse_sentiment_model *m, const char *con
         size_t len = lens ? lens[i] : strnlen(texts[i], AMUSE_SENTIMENT_MAX_TEXT_BYTES + 1);
         if (len > AMUSE_SENTIMENT_MAX_TEXT_BYTES)
             return am__fail(AMUSE_ETOOBIG, "text %d: %s%zu bytes is over the cap of %d bytes", i,
-                            lens ? "" : "more than ", lens ? len : (size_t)AMUSE_SENTIMENT_MAX_TEXT_BYTES,
+                            lens ? "" : "more than ",
+                            lens ? len : (size_t)AMUSE_SENTIMENT_MAX_TEXT_BYTES,
                             AMUSE_SENTIMENT_MAX_TEXT_BYTES);
         struct amuse_sentiment_tokens t;
         int st = amuse_sentiment_tokenize(texts[i], len, &t);
@@ -378,15 +384,16 @@ static int tensor_f32(const struct amuse_safetensors *st, const char *path, cons
         return am__fail(AMUSE_EFORMAT, "%s: tensor '%s' is missing", path, name);
     int want_nd = d1 > 0 ? 2 : 1;
     if (strcmp(t->dtype, "F32") != 0 || t->shape.ndim != want_nd || t->shape.dim[0] != d0 ||
-        (d1 > 0 && t->shape.dim[1] != d1))
-    {
+        (d1 > 0 && t->shape.dim[1] != d1)) {
         char shape[64];
         if (d1 > 0)
             snprintf(shape, sizeof shape, "[%lld, %lld]", (long long)d0, (long long)d1);
         else
             snprintf(shape, sizeof shape, "[%lld]", (long long)d0);
-        return am__fail(AMUSE_EFORMAT, "%s: tensor '%s' must be F32 of shape %s as the config "
-                        "says", path, name, shape);
+        return am__fail(AMUSE_EFORMAT,
+                        "%s: tensor '%s' must be F32 of shape %s as the config "
+                        "says",
+                        path, name, shape);
     }
     int64_t n = d0 * (d1 > 0 ? d1 : 1);
     memcpy(dst, t->data, (size_t)n * sizeof *dst);
@@ -433,7 +440,8 @@ int amuse_sentiment_load(const char *dir, struct amuse_sentiment_model **out)
     }
     if (!cJSON_IsNumber(format) || format->valuedouble != AM__SENT_FORMAT) {
         rc = am__fail(cJSON_IsNumber(format) && format->valuedouble > AM__SENT_FORMAT
-                          ? AMUSE_EUNSUPPORTED : AMUSE_EFORMAT,
+                          ? AMUSE_EUNSUPPORTED
+                          : AMUSE_EFORMAT,
                       "%s: \"format\" must be %d", cfg_path, AM__SENT_FORMAT);
         goto out;
     }
@@ -515,7 +523,7 @@ out:
 
 int amuse_sentiment_gold_label(float rating)
 {
-    return rating > 0.05f ? AMUSE_SENTIMENT_POSITIVE
+    return rating > 0.05f    ? AMUSE_SENTIMENT_POSITIVE
            : rating < -0.05f ? AMUSE_SENTIMENT_NEGATIVE
                              : AMUSE_SENTIMENT_NEUTRAL;
 }

@@ -12,16 +12,16 @@
 
 /* Emoticons, longest first where one is a prefix of another (matched on lower-cased text). */
 static const char *const emoticons[] = {
-    ":-)", ":)", ":-(", ":(", ":-d", ":d", ";-)", ";)", ":-p", ":p", ":'(", ":'-(", ":-/", ":/",
-    ":-|", ":|", ":-o", ":o", ":-*", ":*", "<3", "</3", "=)", "=(", "=d", ";d", "xd", "^^", "^_^",
-    ":]", ":[", "(:", "):", ":-]", ":-[", ">:(", ">:-(", "d:",
+    ":-)", ":)",  ":-(", ":(",  ":-d", ":d",  ";-)", ";)",  ":-p", ":p",  ":'(",  ":'-(", ":-/",
+    ":/",  ":-|", ":|",  ":-o", ":o",  ":-*", ":*",  "<3",  "</3", "=)",  "=(",   "=d",   ";d",
+    "xd",  "^^",  "^_^", ":]",  ":[",  "(:",  "):",  ":-]", ":-[", ">:(", ">:-(", "d:",
 };
 
 static const char *const negators[] = {
-    "not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "nowhere", "cannot",
-    "without", "hardly", "barely", "rarely", "seldom", "dont", "doesnt", "didnt", "isnt",
-    "arent", "wasnt", "werent", "wont", "cant", "couldnt", "shouldnt", "wouldnt", "havent",
-    "hasnt", "hadnt", "aint", "lack", "lacks", "lacking",
+    "not",    "no",      "never",  "none",   "nobody", "nothing", "neither", "nor",      "nowhere",
+    "cannot", "without", "hardly", "barely", "rarely", "seldom",  "dont",    "doesnt",   "didnt",
+    "isnt",   "arent",   "wasnt",  "werent", "wont",   "cant",    "couldnt", "shouldnt", "wouldnt",
+    "havent", "hasnt",   "hadnt",  "aint",   "lack",   "lacks",   "lacking",
 };
 
 static int is_ascii_alnum(uint32_t c)
@@ -40,8 +40,8 @@ static int is_word_cp(uint32_t c)
 {
     if (c < 0x80)
         return is_ascii_alnum(c) || c == '_';
-    if (c <= 0xBF || (c >= 0x2000 && c <= 0x206F) || (c >= 0x3000 && c <= 0x303F) ||
-        c == 0xD7 || c == 0xF7 || c == 0xFEFF || is_emoji(c) || am__utf8_is_space(c))
+    if (c <= 0xBF || (c >= 0x2000 && c <= 0x206F) || (c >= 0x3000 && c <= 0x303F) || c == 0xD7 ||
+        c == 0xF7 || c == 0xFEFF || is_emoji(c) || am__utf8_is_space(c))
         return 0;
     return 1;
 }
@@ -86,8 +86,8 @@ static size_t entity(const char *s, size_t len, size_t i, uint32_t *cp)
     static const struct {
         const char *name;
         uint32_t cp;
-    } named[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'},
-                 {"&apos;", '\''}, {"&nbsp;", ' '}};
+    } named[] = {{"&amp;", '&'},  {"&lt;", '<'},    {"&gt;", '>'},
+                 {"&quot;", '"'}, {"&apos;", '\''}, {"&nbsp;", ' '}};
     for (size_t k = 0; k < sizeof named / sizeof named[0]; k++) {
         size_t n = strlen(named[k].name);
         if (len - i >= n && memcmp(s + i, named[k].name, n) == 0) {

@@ -2,9 +2,10 @@
  * naive-Bayes log-count ratios over hashed n-grams (Wang and Manning, 2012), then a logistic
  * regression by AdaGrad SGD on those scaled n-grams, the lexicon sums and the averaged word
  * vectors (the n-grams with a smaller step, so that the many rare n-grams of the training domains
- * do not drown the lexicon and vector features that carry over to other domains); then the vectors are folded into one projection per word and the neutral band is
- * chosen on the validation set. Single-threaded and deterministic for a seed. It does not search
- * hyper-parameters: the defaults are fixed and the validation set only places the neutral band. */
+ * do not drown the lexicon and vector features that carry over to other domains); then the vectors
+ * are folded into one projection per word and the neutral band is chosen on the validation set.
+ * Single-threaded and deterministic for a seed. It does not search hyper-parameters: the defaults
+ * are fixed and the validation set only places the neutral band. */
 #define _POSIX_C_SOURCE 200809L
 #include "text/sentiment_internal.h"
 
@@ -17,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SET_MAX_BYTES ((size_t)1 << 30)
+#define SET_MAX_BYTES     ((size_t)1 << 30)
 #define LEXICON_MAX_BYTES ((size_t)64 << 20)
 
 /* ------------------------------------------------------------------------------ data files */
@@ -61,7 +62,8 @@ int amuse_sentiment_set_read(const char *path, double scale, struct amuse_sentim
         lines += data[i] == '\n';
     if (lines > AMUSE_SENTIMENT_MAX_EXAMPLES) {
         free(data);
-        return am__fail(AMUSE_ETOOBIG, "%s: more than %d lines", path, AMUSE_SENTIMENT_MAX_EXAMPLES);
+        return am__fail(AMUSE_ETOOBIG, "%s: more than %d lines", path,
+                        AMUSE_SENTIMENT_MAX_EXAMPLES);
     }
     set->ids = calloc((size_t)lines, sizeof *set->ids);
     set->texts = calloc((size_t)lines, sizeof *set->texts);
@@ -107,9 +109,11 @@ int amuse_sentiment_set_read(const char *path, double scale, struct amuse_sentim
             r = strtod(num, &endp);
         }
         if (!endp || *endp != '\0' || !(r >= -scale && r <= scale)) {
-            rc = am__fail(AMUSE_EFORMAT, "%s: line %lld: rating '%.*s' is not a number in "
-                          "[%g, %g]", path, (long long)lineno, (int)(nl2 < 40 ? nl2 : 40), t1 + 1,
-                          -scale, scale);
+            rc = am__fail(AMUSE_EFORMAT,
+                          "%s: line %lld: rating '%.*s' is not a number in "
+                          "[%g, %g]",
+                          path, (long long)lineno, (int)(nl2 < 40 ? nl2 : 40), t1 + 1, -scale,
+                          scale);
             goto fail;
         }
         size_t tl = n - (size_t)(t2 + 1 - line);
@@ -338,9 +342,9 @@ int amuse_sentiment_train(const struct amuse_sentiment_set *train,
     int64_t *vec_row = NULL, *order = NULL, cap = 0;
     int rc;
     if (!train || train->n < 2 || o->epochs < 1 || o->epochs > 1000 || !(o->learning_rate > 0) ||
-        !(o->ngram_learning_rate > 0) ||
-        !(o->l2 >= 0) || o->neutral_threshold >= 1)
-        return am__fail(AMUSE_EINVAL, "sentiment training: need at least 2 snippets, epochs "
+        !(o->ngram_learning_rate > 0) || !(o->l2 >= 0) || o->neutral_threshold >= 1)
+        return am__fail(AMUSE_EINVAL,
+                        "sentiment training: need at least 2 snippets, epochs "
                         "1..1000, learning rates > 0, l2 >= 0, neutral_threshold < 1");
     if (valid && valid->n > AMUSE_SENTIMENT_MAX_BATCH)
         return am__fail(AMUSE_ETOOBIG, "sentiment training: more than %d validation snippets",
@@ -408,9 +412,10 @@ int amuse_sentiment_train(const struct amuse_sentiment_set *train,
     }
     if (n_pos == 0 || n_pos == n_pol) {
         free(p);
-        rc = am__fail(AMUSE_EINVAL, "sentiment training: the training set needs both positive "
-                      "and negative snippets (%lld positive of %lld)", (long long)n_pos,
-                      (long long)n_pol);
+        rc = am__fail(AMUSE_EINVAL,
+                      "sentiment training: the training set needs both positive "
+                      "and negative snippets (%lld positive of %lld)",
+                      (long long)n_pos, (long long)n_pol);
         goto out;
     }
     double sp = 0, sq = 0;
