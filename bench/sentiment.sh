@@ -7,7 +7,9 @@
 # is its compound score with the usual thresholds +-0.05. Both sides' figures come from the same
 # code (`amuse sentiment eval`; VADER's scores through --scores): 3-class macro-F1, binary accuracy
 # on non-neutral snippets, Pearson r with the human ratings, and scoring time per 1,000 snippets
-# (each side's scoring loop only, one thread; speed_ratio = VADER's time / amuse's). Writes bench/results/sentiment.json
+# (each side's scoring loop only, one thread; speed_ratio = VADER's time / amuse's). The row
+# "unseen" is the same recipe trained on the other two files only: the model on a domain it never
+# saw (sentiment_unseen_* in the JSON). Writes bench/results/sentiment.json
 # (sentiment-quick.json with --quick). It does not tune either side.
 #
 #   bench/sentiment.sh --quick      the first 300 test snippets of each set (< 1 min)
@@ -73,6 +75,20 @@ for name in movieReviewSnippets_GroundTruth tweets_GroundTruth nytEditorialSnipp
     json+=", \"${key}_macro_f1_$s\": $f1, \"${key}_binary_acc_$s\": $acc, \"${key}_pearson_$s\": $r"
     json+=", \"${key}_ms_per_1000_$s\": $ms"
   done
+  # The same recipe trained without this file: how the model does on a domain it never saw.
+  others=()
+  for o in movieReviewSnippets_GroundTruth tweets_GroundTruth nytEditorialSnippets_GroundTruth; do
+    [ "$o" = "$name" ] || others+=("data/reviews/$o.tsv")
+  done
+  "$amuse" sentiment train --data "${others[@]}" --output "$work/unseen-$s" \
+    --vectors models/default/words-en/1/vectors.bin --lexicon data/lexicon/vader_lexicon.tsv \
+    >/dev/null 2>&1
+  "$amuse" sentiment eval "$work/unseen-$s" "$work/$s.tsv" --json > "$work/$s.unseen.json"
+  f="$work/$s.unseen.json"
+  f1=$(fig "$f" macro_f1) acc=$(fig "$f" binary_accuracy) r=$(fig "$f" pearson)
+  printf '%-11s %-7s %8.4f %8.4f %8.4f %10s\n' "$s" "unseen" "$f1" "$acc" "$r" "-"
+  json+=", \"sentiment_unseen_macro_f1_$s\": $f1, \"sentiment_unseen_binary_acc_$s\": $acc"
+  json+=", \"sentiment_unseen_pearson_$s\": $r"
   json+=", \"speed_ratio_$s\": $(node -p "(require('$work/$s.vader-time.json').ms_per_1000 / require('$work/$s.amuse.json').ms_per_1000).toFixed(1)")"
   json+=", \"snippets_$s\": $(fig "$work/$s.amuse.json" snippets)"
   json+=", \"confusion_$s\": $(node -p "JSON.stringify(require('$work/$s.amuse.json').confusion)")"
