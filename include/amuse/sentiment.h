@@ -2,7 +2,7 @@
  * model, and a scorer that gives each text a label (negative, neutral, positive) and a score in
  * [-1, 1].
  *
- * The model (docs/sentiment.md has the details) is a logistic regression on three kinds of
+ * The model (docs/ARCHITECTURE.md, "Review sentiment") is a logistic regression on three kinds of
  * features: hashed word unigrams and bigrams scaled by naive-Bayes log-count ratios (Wang and
  * Manning, 2012), the average of word vectors (word2vec) of the text's words, split by negation
  * scope, and sums of lexicon valences, plain and with the rules Hutto and Gilbert (2014) describe
