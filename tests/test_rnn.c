@@ -60,10 +60,9 @@ static double sigm(double x)
 
 /* One sample of Keras's LSTM (return_sequences): x (T, I) -> y (T, U) in processing order.
  * mask (T) or NULL; a masked step carries h and c and outputs the carried h. */
-static void lstm_reference(const float *x, const float *mask, int t, int in, int u,
-                           const float *k, const float *r, const float *bias, int backwards,
-                           const float *h0, const float *c0, double *y, double *h_end,
-                           double *c_end)
+static void lstm_reference(const float *x, const float *mask, int t, int in, int u, const float *k,
+                           const float *r, const float *bias, int backwards, const float *h0,
+                           const float *c0, double *y, double *h_end, double *c_end)
 {
     double h[64] = {0}, c[64] = {0}, z[256];
     for (int j = 0; j < u; j++) {
@@ -100,9 +99,9 @@ static void lstm_reference(const float *x, const float *mask, int t, int in, int
 }
 
 /* One sample of Keras's GRU with reset_after=True; bias (2, 3U) = [input; recurrent]. */
-static void gru_reference(const float *x, const float *mask, int t, int in, int u,
-                          const float *k, const float *r, const float *bias, int backwards,
-                          const float *h0, double *y)
+static void gru_reference(const float *x, const float *mask, int t, int in, int u, const float *k,
+                          const float *r, const float *bias, int backwards, const float *h0,
+                          double *y)
 {
     double h[64] = {0}, xz[192], hz[192];
     for (int j = 0; j < u; j++)
@@ -134,12 +133,13 @@ static void gru_reference(const float *x, const float *mask, int t, int in, int 
 static const char *seq_model(char *buf, size_t len, const char *cls, int t, int in, int u,
                              const char *extra)
 {
-    snprintf(buf, len,
-             "{\"name\": \"seq\", \"model\": {\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
-             "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, %d, %d]}},"
-             "{\"class_name\": \"%s\", \"config\": {\"name\": \"rnn\", \"units\": %d, "
-             "\"return_sequences\": true%s}}]}}}",
-             t, in, cls, u, extra);
+    snprintf(
+        buf, len,
+        "{\"name\": \"seq\", \"model\": {\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, %d, %d]}},"
+        "{\"class_name\": \"%s\", \"config\": {\"name\": \"rnn\", \"units\": %d, "
+        "\"return_sequences\": true%s}}]}}}",
+        t, in, cls, u, extra);
     return buf;
 }
 
@@ -243,8 +243,8 @@ static void gradient_check(struct gc_case *gc, const char *what, int per_weight)
             double numeric = (up - down) / (2.0 * eps);
             double tol = 2e-3 + 0.02 * fabs(numeric);
             if (fabs(numeric - analytic[j]) > tol)
-                TEST_FAIL("%s: d/d %s[%lld]: analytic %.6g, numeric %.6g", what, name,
-                          (long long)j, (double)analytic[j], numeric);
+                TEST_FAIL("%s: d/d %s[%lld]: analytic %.6g, numeric %.6g", what, name, (long long)j,
+                          (double)analytic[j], numeric);
             checked++;
         }
         free(analytic);
@@ -260,18 +260,19 @@ static void check_sequence_model(const char *cls, int masked, int backwards)
     char json[2048], what[96];
     snprintf(what, sizeof what, "%s%s%s", cls, masked ? " masked" : "",
              backwards ? " go_backwards" : "");
-    snprintf(json, sizeof json,
-             "{\"name\": \"lm\", \"model\": {\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
-             "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, %d], "
-             "\"dtype\": \"int32\"}},"
-             "{\"class_name\": \"Embedding\", \"config\": {\"input_dim\": %d, \"output_dim\": %d, "
-             "\"mask_zero\": %s}},"
-             "{\"class_name\": \"%s\", \"config\": {\"units\": %d, \"return_sequences\": true, "
-             "\"go_backwards\": %s}},"
-             "{\"class_name\": \"TimeDistributed\", \"config\": {\"layer\": {\"class_name\": "
-             "\"Dense\", \"config\": {\"units\": %d, \"activation\": \"softmax\"}}}}]}},"
-             "\"compile\": {\"optimizer\": \"adam\", \"loss\": \"sparse_categorical_crossentropy\"}}",
-             T, V, E, masked ? "true" : "false", cls, U, backwards ? "true" : "false", V);
+    snprintf(
+        json, sizeof json,
+        "{\"name\": \"lm\", \"model\": {\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, %d], "
+        "\"dtype\": \"int32\"}},"
+        "{\"class_name\": \"Embedding\", \"config\": {\"input_dim\": %d, \"output_dim\": %d, "
+        "\"mask_zero\": %s}},"
+        "{\"class_name\": \"%s\", \"config\": {\"units\": %d, \"return_sequences\": true, "
+        "\"go_backwards\": %s}},"
+        "{\"class_name\": \"TimeDistributed\", \"config\": {\"layer\": {\"class_name\": "
+        "\"Dense\", \"config\": {\"units\": %d, \"activation\": \"softmax\"}}}}]}},"
+        "\"compile\": {\"optimizer\": \"adam\", \"loss\": \"sparse_categorical_crossentropy\"}}",
+        T, V, E, masked ? "true" : "false", cls, U, backwards ? "true" : "false", V);
     struct gc_case gc;
     memset(&gc, 0, sizeof gc);
     gc.m = model_from(json);
@@ -319,29 +320,30 @@ static void check_state_model(const char *cls)
     int lstm = strcmp(cls, "LSTM") == 0;
     enum { B = 3, T = 4, I = 3, U = 4, S = 2, C = 3 };
     char json[4096];
-    snprintf(json, sizeof json,
-             "{\"name\": \"st\", \"model\": {\"class_name\": \"Functional\", \"config\": {\"layers\": ["
-             "{\"class_name\": \"InputLayer\", \"config\": {\"name\": \"x\", \"batch_input_shape\": "
-             "[null, %d, %d]}, \"inbound_nodes\": []},"
-             "{\"class_name\": \"InputLayer\", \"config\": {\"name\": \"s\", \"batch_input_shape\": "
-             "[null, %d]}, \"inbound_nodes\": []},"
-             "{\"class_name\": \"Dense\", \"config\": {\"name\": \"pre\", \"units\": %d, "
-             "\"activation\": \"tanh\"}, \"inbound_nodes\": [[[\"x\", 0, 0, {}]]]},"
-             "{\"class_name\": \"Dense\", \"config\": {\"name\": \"h0\", \"units\": %d, "
-             "\"activation\": \"tanh\"}, \"inbound_nodes\": [[[\"s\", 0, 0, {}]]]},"
-             "{\"class_name\": \"Dense\", \"config\": {\"name\": \"c0\", \"units\": %d}, "
-             "\"inbound_nodes\": [[[\"s\", 0, 0, {}]]]},"
-             "{\"class_name\": \"%s\", \"config\": {\"name\": \"rnn\", \"units\": %d, "
-             "\"return_state\": true}, \"inbound_nodes\": [[[\"pre\", 0, 0, {}], "
-             "[\"h0\", 0, 0, {}]%s]]},"
-             "{\"class_name\": \"Concatenate\", \"config\": {\"name\": \"cat\"}, \"inbound_nodes\": "
-             "[[[\"rnn\", 0, 0, {}], [\"rnn\", 0, 1, {}]%s]]},"
-             "{\"class_name\": \"Dense\", \"config\": {\"name\": \"out\", \"units\": %d, "
-             "\"activation\": \"softmax\"}, \"inbound_nodes\": [[[\"cat\", 0, 0, {}]]]}],"
-             "\"input_layers\": [[\"x\", 0, 0], [\"s\", 0, 0]], \"output_layers\": [[\"out\", 0, 0]]}},"
-             "\"compile\": {\"loss\": \"sparse_categorical_crossentropy\"}}",
-             T, I, S, I, U, U, cls, U, lstm ? ", [\"c0\", 0, 0, {}]" : "",
-             lstm ? ", [\"rnn\", 0, 2, {}]" : "", C);
+    snprintf(
+        json, sizeof json,
+        "{\"name\": \"st\", \"model\": {\"class_name\": \"Functional\", \"config\": {\"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"config\": {\"name\": \"x\", \"batch_input_shape\": "
+        "[null, %d, %d]}, \"inbound_nodes\": []},"
+        "{\"class_name\": \"InputLayer\", \"config\": {\"name\": \"s\", \"batch_input_shape\": "
+        "[null, %d]}, \"inbound_nodes\": []},"
+        "{\"class_name\": \"Dense\", \"config\": {\"name\": \"pre\", \"units\": %d, "
+        "\"activation\": \"tanh\"}, \"inbound_nodes\": [[[\"x\", 0, 0, {}]]]},"
+        "{\"class_name\": \"Dense\", \"config\": {\"name\": \"h0\", \"units\": %d, "
+        "\"activation\": \"tanh\"}, \"inbound_nodes\": [[[\"s\", 0, 0, {}]]]},"
+        "{\"class_name\": \"Dense\", \"config\": {\"name\": \"c0\", \"units\": %d}, "
+        "\"inbound_nodes\": [[[\"s\", 0, 0, {}]]]},"
+        "{\"class_name\": \"%s\", \"config\": {\"name\": \"rnn\", \"units\": %d, "
+        "\"return_state\": true}, \"inbound_nodes\": [[[\"pre\", 0, 0, {}], "
+        "[\"h0\", 0, 0, {}]%s]]},"
+        "{\"class_name\": \"Concatenate\", \"config\": {\"name\": \"cat\"}, \"inbound_nodes\": "
+        "[[[\"rnn\", 0, 0, {}], [\"rnn\", 0, 1, {}]%s]]},"
+        "{\"class_name\": \"Dense\", \"config\": {\"name\": \"out\", \"units\": %d, "
+        "\"activation\": \"softmax\"}, \"inbound_nodes\": [[[\"cat\", 0, 0, {}]]]}],"
+        "\"input_layers\": [[\"x\", 0, 0], [\"s\", 0, 0]], \"output_layers\": [[\"out\", 0, 0]]}},"
+        "\"compile\": {\"loss\": \"sparse_categorical_crossentropy\"}}",
+        T, I, S, I, U, U, cls, U, lstm ? ", [\"c0\", 0, 0, {}]" : "",
+        lstm ? ", [\"rnn\", 0, 2, {}]" : "", C);
     struct gc_case gc;
     memset(&gc, 0, sizeof gc);
     gc.m = model_from(json);
@@ -383,14 +385,15 @@ TEST(masked_padding_carries_the_state)
 {
     for (int kind = 0; kind < 2; kind++) {
         char json[2048];
-        snprintf(json, sizeof json,
-                 "{\"model\": {\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
-                 "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, 5], "
-                 "\"dtype\": \"int32\"}},"
-                 "{\"class_name\": \"Embedding\", \"config\": {\"name\": \"emb\", \"input_dim\": 9, "
-                 "\"output_dim\": 3, \"mask_zero\": true}},"
-                 "{\"class_name\": \"%s\", \"config\": {\"name\": \"rnn\", \"units\": 4}}]}}}",
-                 kind ? "GRU" : "LSTM");
+        snprintf(
+            json, sizeof json,
+            "{\"model\": {\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
+            "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, 5], "
+            "\"dtype\": \"int32\"}},"
+            "{\"class_name\": \"Embedding\", \"config\": {\"name\": \"emb\", \"input_dim\": 9, "
+            "\"output_dim\": 3, \"mask_zero\": true}},"
+            "{\"class_name\": \"%s\", \"config\": {\"name\": \"rnn\", \"units\": 4}}]}}}",
+            kind ? "GRU" : "LSTM");
         struct amuse_model *m = model_from(json);
         randomize(m, 2, 0.8f);
         int32_t ids[2 * 5] = {3, 0, 4, 0, 0, 3, 4, 0, 0, 0};
@@ -428,25 +431,26 @@ TEST(masked_padding_carries_the_state)
                      "sample 1, position 2: id 9 is outside [0, 9)");
         /* Float data for an int32 input must be whole numbers. */
         float fx[5] = {1, 2, 2.5f, 0, 0};
-        ASSERT_FAILS(amuse_model_forward(m, fx, 1, 0, &y), AMUSE_EINVAL, "value 2 is 2.5, not an id");
+        ASSERT_FAILS(amuse_model_forward(m, fx, 1, 0, &y), AMUSE_EINVAL,
+                     "value 2 is 2.5, not an id");
         fx[2] = 3;
         ASSERT_OK(amuse_model_forward(m, fx, 1, 0, &y));
         amuse_model_free(m);
     }
 }
 
-#define LM_FMT \
-        "{\"model\": {\"class_name\": \"Sequential\", \"config\": {\"layers\": ["\
-        "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, %d], "\
-        "\"dtype\": \"int32\"}},"\
-        "{\"class_name\": \"Embedding\", \"config\": {\"name\": \"emb\", \"input_dim\": %d, "\
-        "\"output_dim\": 4}},"\
-        "{\"class_name\": \"LSTM\", \"config\": {\"name\": \"l1\", \"units\": 5, "\
-        "\"return_sequences\": true, \"stateful\": %s}},"\
-        "{\"class_name\": \"GRU\", \"config\": {\"name\": \"l2\", \"units\": 3, "\
-        "\"return_sequences\": true, \"stateful\": %s}},"\
-        "{\"class_name\": \"Dense\", \"config\": {\"name\": \"out\", \"units\": %d, "\
-        "\"activation\": \"softmax\"}}]}}}"
+#define LM_FMT                                                                                     \
+    "{\"model\": {\"class_name\": \"Sequential\", \"config\": {\"layers\": ["                      \
+    "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, %d], "            \
+    "\"dtype\": \"int32\"}},"                                                                      \
+    "{\"class_name\": \"Embedding\", \"config\": {\"name\": \"emb\", \"input_dim\": %d, "          \
+    "\"output_dim\": 4}},"                                                                         \
+    "{\"class_name\": \"LSTM\", \"config\": {\"name\": \"l1\", \"units\": 5, "                     \
+    "\"return_sequences\": true, \"stateful\": %s}},"                                              \
+    "{\"class_name\": \"GRU\", \"config\": {\"name\": \"l2\", \"units\": 3, "                      \
+    "\"return_sequences\": true, \"stateful\": %s}},"                                              \
+    "{\"class_name\": \"Dense\", \"config\": {\"name\": \"out\", \"units\": %d, "                  \
+    "\"activation\": \"softmax\"}}]}}}"
 
 /* Kept state: running a sequence one step at a time through a stateful one-step model gives the
  * full model's outputs; rows are independent slots; reset and get/set move or clear a slot. */
@@ -529,8 +533,8 @@ TEST(rnn_dropout_only_in_training)
 {
     char a[1024], b[1024];
     struct amuse_model *plain = model_from(seq_model(a, sizeof a, "LSTM", 4, 3, 5, ""));
-    struct amuse_model *drop = model_from(seq_model(
-        b, sizeof b, "LSTM", 4, 3, 5, ", \"dropout\": 0.5, \"recurrent_dropout\": 0.3"));
+    struct amuse_model *drop = model_from(
+        seq_model(b, sizeof b, "LSTM", 4, 3, 5, ", \"dropout\": 0.5, \"recurrent_dropout\": 0.3"));
     randomize(plain, 3, 0.5f);
     randomize(drop, 3, 0.5f);
     float x[2 * 4 * 3];
@@ -559,8 +563,8 @@ TEST(recurrent_models_save_and_load)
     ASSERT_TRUE(mkdtemp(dir) != NULL);
     for (int kind = 0; kind < 2; kind++) {
         char json[1024], path[512];
-        struct amuse_model *m = model_from(seq_model(json, sizeof json, kind ? "GRU" : "LSTM", 3,
-                                                     2, 4, ", \"return_state\": true"));
+        struct amuse_model *m = model_from(seq_model(json, sizeof json, kind ? "GRU" : "LSTM", 3, 2,
+                                                     4, ", \"return_state\": true"));
         randomize(m, 6, 0.5f);
         snprintf(path, sizeof path, "%s/%s", dir, kind ? "gru" : "lstm");
         ASSERT_OK(amuse_model_save(m, path));
@@ -597,8 +601,8 @@ TEST(bad_recurrent_configs_name_layer_and_key)
     char json[1024];
     expect_error(seq_model(json, sizeof json, "GRU", 4, 3, 5, ", \"reset_after\": false"),
                  AMUSE_EUNSUPPORTED, "reset_after");
-    expect_error(seq_model(json, sizeof json, "LSTM", 4, 3, 5, ", \"dropout\": 1.5"),
-                 AMUSE_EFORMAT, "'dropout'");
+    expect_error(seq_model(json, sizeof json, "LSTM", 4, 3, 5, ", \"dropout\": 1.5"), AMUSE_EFORMAT,
+                 "'dropout'");
     expect_error(seq_model(json, sizeof json, "LSTM", 4, 3, 0, ""), AMUSE_EFORMAT, "'units'");
     expect_error("{\"model\": {\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
                  "{\"class_name\": \"InputLayer\", \"config\": {\"shape\": [7]}},"
@@ -609,15 +613,17 @@ TEST(bad_recurrent_configs_name_layer_and_key)
                  "{\"class_name\": \"TimeDistributed\", \"config\": {\"layer\": {\"class_name\": "
                  "\"Conv2D\", \"config\": {}}}}]}}}",
                  AMUSE_EUNSUPPORTED, "TimeDistributed(Conv2D)");
-    expect_error("{\"model\": {\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
-                 "{\"class_name\": \"InputLayer\", \"config\": {\"shape\": [3], \"dtype\": \"str\"}},"
-                 "{\"class_name\": \"Embedding\", \"config\": {\"input_dim\": 4, \"output_dim\": 2}}"
-                 "]}}}",
-                 AMUSE_EUNSUPPORTED, "'dtype'");
-    expect_error("{\"model\": {\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
-                 "{\"class_name\": \"InputLayer\", \"config\": {\"shape\": [3], \"dtype\": \"int32\"}},"
-                 "{\"class_name\": \"Dense\", \"config\": {\"name\": \"fc\", \"units\": 2}}]}}}",
-                 AMUSE_ESHAPE, "layer 'fc' (Dense): input 0 holds int32 token ids");
+    expect_error(
+        "{\"model\": {\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"config\": {\"shape\": [3], \"dtype\": \"str\"}},"
+        "{\"class_name\": \"Embedding\", \"config\": {\"input_dim\": 4, \"output_dim\": 2}}"
+        "]}}}",
+        AMUSE_EUNSUPPORTED, "'dtype'");
+    expect_error(
+        "{\"model\": {\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
+        "{\"class_name\": \"InputLayer\", \"config\": {\"shape\": [3], \"dtype\": \"int32\"}},"
+        "{\"class_name\": \"Dense\", \"config\": {\"name\": \"fc\", \"units\": 2}}]}}}",
+        AMUSE_ESHAPE, "layer 'fc' (Dense): input 0 holds int32 token ids");
 }
 
 int main(void)

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #define RECIPE AMUSE_SOURCE_DIR "/models/seq2seq-chars.json"
-#define PAIRS 40
+#define PAIRS  40
 
 /* Token ids: 0 = padding (Keras's example pads with ' '), 1 = start ('\t'), 2 = end ('\n'),
  * 3.. = the letters of a small alphabet. A target is the source reversed. */

@@ -42,8 +42,10 @@ static int time_distributed_configure(struct am__layer *l, const cJSON *cfg)
         return am__layer_fail(l, AMUSE_EFORMAT,
                               "key 'layer' must be {\"class_name\": \"Dense\", \"config\": {...}}");
     if (strcmp(cls->valuestring, "Dense") != 0)
-        return am__layer_fail(l, AMUSE_EUNSUPPORTED, "only TimeDistributed(Dense) is supported, "
-                              "not TimeDistributed(%s)", cls->valuestring);
+        return am__layer_fail(l, AMUSE_EUNSUPPORTED,
+                              "only TimeDistributed(Dense) is supported, "
+                              "not TimeDistributed(%s)",
+                              cls->valuestring);
     return dense_configure(l, icfg);
 }
 

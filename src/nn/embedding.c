@@ -67,12 +67,11 @@ static int embedding_check(const struct am__layer *l, const struct am__call *c)
     for (int64_t i = 0; i < n; i++) {
         int64_t id = id_at(l, c->in[0], i);
         if (id < 0 || id >= e->input_dim)
-            return am__layer_fail(l, AMUSE_EINVAL,
-                                  "sample %lld, position %lld: id %g is outside [0, %d)",
-                                  (long long)(i / amuse_shape_size(&l->in_shape[0])),
-                                  (long long)(i % amuse_shape_size(&l->in_shape[0])),
-                                  l->in_dtype[0] == AMUSE_INT32 ? (double)id : (double)c->in[0][i],
-                                  e->input_dim);
+            return am__layer_fail(
+                l, AMUSE_EINVAL, "sample %lld, position %lld: id %g is outside [0, %d)",
+                (long long)(i / amuse_shape_size(&l->in_shape[0])),
+                (long long)(i % amuse_shape_size(&l->in_shape[0])),
+                l->in_dtype[0] == AMUSE_INT32 ? (double)id : (double)c->in[0][i], e->input_dim);
     }
     return AMUSE_OK;
 }

@@ -41,7 +41,7 @@ struct rnn_config {
     float dropout, recurrent_dropout;
     enum am__activation activation, recurrent_activation;
     struct am__init kernel_init, recurrent_init, bias_init;
-    float *state;       /* stateful: state_rows rows of n_states * units floats */
+    float *state; /* stateful: state_rows rows of n_states * units floats */
     int64_t state_rows;
 };
 
@@ -123,8 +123,10 @@ static int rnn_build(struct am__layer *l)
     if (l->in_dtype[0] != AMUSE_FLOAT32)
         return am__layer_fail(l, AMUSE_ESHAPE, "input must be float (put an Embedding first)");
     if (l->n_inputs != 1 && l->n_inputs != 1 + n_states(r))
-        return am__layer_fail(l, AMUSE_ESHAPE, "takes the sequence and %s initial state%s, got %d "
-                              "inputs", r->kind == RNN_LSTM ? "2" : "1",
+        return am__layer_fail(l, AMUSE_ESHAPE,
+                              "takes the sequence and %s initial state%s, got %d "
+                              "inputs",
+                              r->kind == RNN_LSTM ? "2" : "1",
                               r->kind == RNN_LSTM ? "s [h, c]" : " [h]", l->n_inputs);
     if (l->n_inputs > 1 && r->stateful)
         return am__layer_fail(l, AMUSE_EUNSUPPORTED, "a stateful layer takes no initial_state");
@@ -173,18 +175,18 @@ static void rnn_release(struct am__layer *l)
 /* ---------------------------------------------------------------- workspace layout */
 
 struct rnn_work {
-    float *xd;     /* B*T*I dropped inputs (dropout > 0), else NULL */
-    float *dmask;  /* B*I input dropout mask */
-    float *rmask;  /* B*U recurrent dropout mask */
-    float *gates;  /* B*T*G: the input projection, then the activated gates */
-    float *rec;    /* GRU: B*T*G recurrent projection h R + rb (its h part is needed) */
-    float *cs;     /* LSTM: B*T*U cell states after each step */
-    float *tcs;    /* LSTM: B*T*U activation(c) */
-    float *hs;     /* B*T*U h after each step (processing order) */
-    float *hprev;  /* B*T*U h_{s-1} as the recurrent GEMM used it (recurrent dropout applied) */
+    float *xd;      /* B*T*I dropped inputs (dropout > 0), else NULL */
+    float *dmask;   /* B*I input dropout mask */
+    float *rmask;   /* B*U recurrent dropout mask */
+    float *gates;   /* B*T*G: the input projection, then the activated gates */
+    float *rec;     /* GRU: B*T*G recurrent projection h R + rb (its h part is needed) */
+    float *cs;      /* LSTM: B*T*U cell states after each step */
+    float *tcs;     /* LSTM: B*T*U activation(c) */
+    float *hs;      /* B*T*U h after each step (processing order) */
+    float *hprev;   /* B*T*U h_{s-1} as the recurrent GEMM used it (recurrent dropout applied) */
     float *h0, *c0; /* B*U initial states */
-    float *dz;     /* backward: B*T*G gate gradients (input side) */
-    float *dzr;    /* GRU backward: B*T*G recurrent-side gradients */
+    float *dz;      /* backward: B*T*G gate gradients (input side) */
+    float *dzr;     /* GRU backward: B*T*G recurrent-side gradients */
     float *dh, *dc, *dtmp; /* backward: B*U */
 };
 
@@ -253,10 +255,14 @@ static void act_span(enum am__activation a, float *y, int64_t n)
 static inline float dact(enum am__activation a, float y)
 {
     switch (a) {
-    case AM__ACT_RELU: return y > 0.0f ? 1.0f : 0.0f;
-    case AM__ACT_SIGMOID: return y * (1.0f - y);
-    case AM__ACT_TANH: return 1.0f - y * y;
-    default: return 1.0f;
+    case AM__ACT_RELU:
+        return y > 0.0f ? 1.0f : 0.0f;
+    case AM__ACT_SIGMOID:
+        return y * (1.0f - y);
+    case AM__ACT_TANH:
+        return 1.0f - y * y;
+    default:
+        return 1.0f;
     }
 }
 

@@ -48,9 +48,9 @@ void amuse_model_summary(const struct amuse_model *m, FILE *out)
             shape[at++] = '[';
             for (int k = 0; k < l->n_outputs && at < sizeof shape - 100; k++) {
                 char inner[96];
-                at += (size_t)snprintf(shape + at, sizeof shape - at, "%s%s", k ? ", " : "",
-                                       amuse_shape_format(&l->out_shape[k], 1, inner,
-                                                          sizeof inner));
+                at +=
+                    (size_t)snprintf(shape + at, sizeof shape - at, "%s%s", k ? ", " : "",
+                                     amuse_shape_format(&l->out_shape[k], 1, inner, sizeof inner));
             }
             snprintf(shape + at, sizeof shape - at, "]");
         } else {
