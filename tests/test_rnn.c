@@ -205,13 +205,38 @@ TEST(lstm_default_initialisers_are_keras_s)
 struct gc_case {
     struct amuse_model *m;
     struct amuse_batch batch;
+    int training; /* 1: dropout on, with the same masks in every pass (see case_loss) */
 };
+
+/* Re-seed every layer's dropout stream without changing the weights: init_weights re-seeds the
+ * streams (and overwrites the weights, which are put back). */
+static void reseed_dropout(struct amuse_model *m)
+{
+    int n = amuse_model_weight_count(m);
+    float **saved = xcalloc((size_t)n, sizeof *saved);
+    for (int i = 0; i < n; i++) {
+        struct amuse_tensor v;
+        amuse_model_weight_info(m, i, &v, NULL);
+        saved[i] = xcalloc((size_t)v.size, sizeof(float));
+        memcpy(saved[i], v.data, (size_t)v.size * sizeof(float));
+    }
+    ASSERT_OK(amuse_model_init_weights(m, 77));
+    for (int i = 0; i < n; i++) {
+        struct amuse_tensor v;
+        amuse_model_weight_info(m, i, &v, NULL);
+        memcpy(v.data, saved[i], (size_t)v.size * sizeof(float));
+        free(saved[i]);
+    }
+    free(saved);
+}
 
 static double case_loss(struct gc_case *gc)
 {
     const float *p;
     float loss;
-    if (amuse_model_forward_batch(gc->m, &gc->batch, 0, &p) ||
+    if (gc->training)
+        reseed_dropout(gc->m);
+    if (amuse_model_forward_batch(gc->m, &gc->batch, gc->training, &p) ||
         amuse_model_loss_batch(gc->m, &gc->batch, &loss))
         TEST_FAIL("%s", amuse_last_error());
     return loss;
@@ -254,12 +279,12 @@ static void gradient_check(struct gc_case *gc, const char *what, int per_weight)
 
 /* Embedding(mask_zero) -> LSTM/GRU(return_sequences) -> TimeDistributed(Dense softmax), sparse
  * targets per step; padded steps (id 0) are masked through to the loss. */
-static void check_sequence_model(const char *cls, int masked, int backwards)
+static void check_sequence_model(const char *cls, int masked, int backwards, int dropout)
 {
     enum { B = 3, T = 6, V = 7, E = 5, U = 4 };
     char json[2048], what[96];
-    snprintf(what, sizeof what, "%s%s%s", cls, masked ? " masked" : "",
-             backwards ? " go_backwards" : "");
+    snprintf(what, sizeof what, "%s%s%s%s", cls, masked ? " masked" : "",
+             backwards ? " go_backwards" : "", dropout ? " dropout" : "");
     snprintf(
         json, sizeof json,
         "{\"name\": \"lm\", \"model\": {\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
@@ -268,14 +293,16 @@ static void check_sequence_model(const char *cls, int masked, int backwards)
         "{\"class_name\": \"Embedding\", \"config\": {\"input_dim\": %d, \"output_dim\": %d, "
         "\"mask_zero\": %s}},"
         "{\"class_name\": \"%s\", \"config\": {\"units\": %d, \"return_sequences\": true, "
-        "\"go_backwards\": %s}},"
+        "\"go_backwards\": %s%s}},"
         "{\"class_name\": \"TimeDistributed\", \"config\": {\"layer\": {\"class_name\": "
         "\"Dense\", \"config\": {\"units\": %d, \"activation\": \"softmax\"}}}}]}},"
         "\"compile\": {\"optimizer\": \"adam\", \"loss\": \"sparse_categorical_crossentropy\"}}",
-        T, V, E, masked ? "true" : "false", cls, U, backwards ? "true" : "false", V);
+        T, V, E, masked ? "true" : "false", cls, U, backwards ? "true" : "false",
+        dropout ? ", \"dropout\": 0.3, \"recurrent_dropout\": 0.25" : "", V);
     struct gc_case gc;
     memset(&gc, 0, sizeof gc);
     gc.m = model_from(json);
+    gc.training = dropout;
     randomize(gc.m, 5, 0.5f);
     int32_t ids[B * T] = {1, 2, 3, 4, 5, 6, 3, 3, 1, 0, 0, 0, 6, 5, 0, 2, 2, 0};
     int32_t targets[B * T];
@@ -302,12 +329,19 @@ static void check_sequence_model(const char *cls, int masked, int backwards)
     amuse_model_free(gc.m);
 }
 
+/* Dropout and recurrent dropout in training, with the masks held fixed across the passes. */
+TEST(sequence_models_gradients_with_dropout)
+{
+    check_sequence_model("LSTM", 1, 0, 1);
+    check_sequence_model("GRU", 0, 1, 1);
+}
+
 TEST(sequence_models_gradients_masked_and_not)
 {
     for (int masked = 0; masked < 2; masked++)
         for (int backwards = 0; backwards < 2; backwards++) {
-            check_sequence_model("LSTM", masked, backwards);
-            check_sequence_model("GRU", masked, backwards);
+            check_sequence_model("LSTM", masked, backwards, 0);
+            check_sequence_model("GRU", masked, backwards, 0);
         }
 }
 
@@ -631,6 +665,7 @@ int main(void)
     RUN(lstm_and_gru_forward_match_the_reference);
     RUN(lstm_default_initialisers_are_keras_s);
     RUN(sequence_models_gradients_masked_and_not);
+    RUN(sequence_models_gradients_with_dropout);
     RUN(initial_states_and_state_outputs_gradients);
     RUN(masked_padding_carries_the_state);
     RUN(stateful_one_step_matches_the_full_sequence);
