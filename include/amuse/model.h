@@ -57,6 +57,15 @@ const char *amuse_model_name(const struct amuse_model *m);
 /* Shape of one input sample / one output sample (no batch dimension). For a model with several
  * inputs, amuse_model_input_shape is the first one's. */
 const struct amuse_shape *amuse_model_input_shape(const struct amuse_model *m);
+/* Change the per-sample shape of input `index` and re-derive every layer's shapes: a sequence
+ * model trained on 64 steps can run 1 step at a time (with stateful layers) or on 200. Weights,
+ * their values and the optimizer state are kept. AMUSE_ESHAPE naming the layer if a layer refuses
+ * the shape or a weight's shape would change (a Flatten -> Dense model cannot change its image
+ * size); the model is then unchanged. AMUSE_EINVAL for a bad index or shape. Buffers are
+ * re-sized at the next forward pass. The config document is not rewritten: a saved model keeps
+ * the shape it was built with. */
+int amuse_model_set_input_shape(struct amuse_model *m, int index, const struct amuse_shape *shape);
+
 /* Number of inputs (InputLayers, in the config's input_layers order) and the shape of each;
  * NULL for an index out of range. */
 int amuse_model_input_count(const struct amuse_model *m);
