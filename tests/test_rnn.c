@@ -597,6 +597,27 @@ TEST(input_shape_can_change_the_number_of_steps)
     for (int i = 0; i < B; i++)
         for (int j = 0; j < 3 * V; j++)
             ASSERT_NEAR(part[i * 3 * V + j], full[i * T * V + j], 1e-6);
+    /* One step at a time with kept state: the generator made from the trained model. */
+    struct amuse_shape one;
+    int64_t d1 = 1;
+    amuse_shape_make(&one, 1, &d1);
+    ASSERT_OK(amuse_model_set_input_shape(m, 0, &one));
+    ASSERT_OK(amuse_model_set_stateful(m, 1));
+    ASSERT_EQ_INT(amuse_model_state_size(m), 5 + 5 + 3);
+    int32_t tok[B];
+    b.input[0].shape = one;
+    b.input[0].i32 = tok;
+    for (int s = 0; s < T; s++) {
+        const float *y;
+        for (int i = 0; i < B; i++)
+            tok[i] = seq[i * T + s];
+        ASSERT_OK(amuse_model_forward_batch(m, &b, 0, &y));
+        for (int i = 0; i < B; i++)
+            for (int v = 0; v < V; v++)
+                ASSERT_NEAR(y[i * V + v], full[(i * T + s) * V + v], 1e-5);
+    }
+    ASSERT_OK(amuse_model_set_stateful(m, 0));
+    ASSERT_EQ_INT(amuse_model_state_size(m), 0);
     amuse_model_free(m);
 
     struct amuse_model *flat =

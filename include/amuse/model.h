@@ -175,6 +175,12 @@ int64_t amuse_model_state_size(const struct amuse_model *m);
  * without stateful layers or a row outside [0, AMUSE_MAX_STATE_ROWS); AMUSE_ENOMEM. */
 int amuse_model_state_get(struct amuse_model *m, int64_t row, float *out);
 int amuse_model_state_set(struct amuse_model *m, int64_t row, const float *in);
+/* Make every recurrent layer keep its state (on = 1, as "stateful": true would) or not (on = 0,
+ * which also drops what was kept). Together with amuse_model_set_input_shape this turns a model
+ * trained on whole sequences into a one-step generator with the same weights. AMUSE_EINVAL if the
+ * model has no recurrent layer; AMUSE_EUNSUPPORTED (naming the layer, nothing changed) if one
+ * takes its initial state from other layers. Not saved with the model. */
+int amuse_model_set_stateful(struct amuse_model *m, int on);
 /* Zero the state of the n_rows rows listed (rows NULL: every row, and the memory is freed).
  * A model without stateful layers has nothing to reset (AMUSE_OK). */
 int amuse_model_reset_states(struct amuse_model *m, const int64_t *rows, int n_rows);

@@ -1064,6 +1064,27 @@ int amuse_model_reset_states(struct amuse_model *m, const int64_t *rows, int n_r
     return rc;
 }
 
+int amuse_model_set_stateful(struct amuse_model *m, int on)
+{
+    int n = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].type->flags & AM__LAYER_HAS_STATE) {
+            /* Check every layer before changing any. */
+            if (on && m->layers[i].n_inputs > 1)
+                return m->layers[i].type->set_stateful(&m->layers[i], 1);
+            n++;
+        }
+    if (n == 0)
+        return am__fail(AMUSE_EINVAL, "model '%s' has no recurrent layer", m->name);
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].type->flags & AM__LAYER_HAS_STATE) {
+            int rc = m->layers[i].type->set_stateful(&m->layers[i], on != 0);
+            if (rc)
+                return rc;
+        }
+    return AMUSE_OK;
+}
+
 /* ---------------------------------------------------------------- new input shapes */
 
 int amuse_model_set_input_shape(struct amuse_model *m, int index, const struct amuse_shape *shape)
