@@ -94,10 +94,20 @@ struct amuse_serve_options {
     const char *database;     /* key database path */
     const char *web_root;     /* the playground: GET / is <web_root>/index.html, GET /web/<path>
                                  the files below it, without a key; NULL (default): none */
-    int threads;              /* HTTP thread pool size (default 8) */
+    int threads;              /* image decoding threads (default 4); HTTP takes one thread per
+                                 connection, so a slow request never holds up another */
     size_t max_body_bytes;    /* request body cap -> 413 (default 16 MiB) */
-    int max_connections;      /* open connections at once (default 256) */
+    size_t max_buffered_bytes; /* all request bodies held at once, across connections; a body
+                                  that would pass it -> 503 (default 256 MiB) */
+    int max_connections;      /* open connections at once (default 256); 16 more are kept for
+                                 the health routes, which alone are answered past the limit */
+    int max_connections_per_client; /* from one client address (default 64) */
     int connection_timeout_s; /* idle connection timeout (default 30) */
+    int header_timeout_s;     /* a request's headers must be complete this long after its first
+                                 byte, or the connection is closed (default 10) */
+    int body_timeout_s;       /* and its body this long after the headers (default 60) -> 408 */
+    size_t max_request_pixels; /* images in one request, declared pixels in all (default 16 Mi);
+                                  each image also within its model's budget -> 413 */
     int max_json_depth;       /* nesting cap, checked before parsing -> 400 (default 32) */
     /* dynamic batching, per model */
     int max_batch_size;      /* samples per model call (default 32); also the per-request cap */

@@ -417,18 +417,16 @@ void am__handle_images_classify(struct am__request *r)
         goto out;
     }
     job->samples = 1;
-    job->input = malloc((size_t)m->input_size * sizeof(float));
     job->output = malloc((size_t)m->output_size * sizeof(float));
     order = malloc((size_t)m->output_size * sizeof *order);
-    if (!job->input || !job->output || !order) {
+    if (!job->output || !order) {
         am__reply_error(r, 500, "out of memory");
         goto out;
     }
-    struct amuse_image_options io = {(int)m->input_shape.dim[0], (int)m->input_shape.dim[1],
-                                     (int)m->input_shape.dim[2], m->image_invert};
-    int rc = amuse_image_decode(image, image_len, "file", &io, job->input);
+    /* The header checks and budgets now; the pixels on the decode pool, in am__run_job. */
+    int rc = am__decode_job_new(r->server, m, &image, &image_len, 1, "file", &job->decode);
     if (rc) {
-        am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : 400);
+        am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : rc == AMUSE_ETOOBIG ? 413 : 400);
         goto out;
     }
     if (am__run_job(r, m, job))

@@ -82,36 +82,71 @@ void am__handle_model_ready(struct am__request *r)
     am__model_release(r->server->repo, m);
 }
 
-int am__run_job(struct am__request *r, const struct am__model *m, struct am__job *job)
+/* Wait for a submitted job until the request's deadline, looking at the client's socket between
+ * slices: a client that went away has its job cancelled (dropped from the queue, or its result
+ * discarded). 0 when the job is done; otherwise the error reply is set (499, 504). */
+static int await_job(struct am__request *r, struct am__job *job, const char *what,
+                     const char *name)
 {
     struct amuse_server *s = r->server;
+    double deadline = r->start + s->opt.request_timeout_ms * 1e-3;
+    int w;
+    while ((w = am__job_wait_until(job, deadline, am__now() + AM__CLIENT_CHECK_S)) > 0) {
+        if (w == 1) { /* partial results: none for these models */
+            free(am__job_next_chunk(job));
+        } else if (am__client_gone(r)) {
+            am__job_cancel(job);
+            am__reply_error(r, 499, "%s '%s': the client closed the connection; the work was "
+                                    "dropped",
+                            what, name);
+            return -1;
+        }
+    }
+    if (w < 0) {
+        am__reply_error(r, 504, "%s '%s': no result within %d ms (request_timeout_ms); the "
+                                "work was discarded",
+                        what, name, s->opt.request_timeout_ms);
+        return -1;
+    }
+    return 0;
+}
+
+/* The images of job->decode, decoded on the decode pool into job->input. */
+static int run_decode(struct am__request *r, const struct am__model *m, struct am__job *job)
+{
+    struct am__job *d = job->decode;
+    int rc = am__decode_submit(r->server, d);
+    if (rc) {
+        r->retry_after = 1;
+        am__reply_status(r, rc, 503);
+        return -1;
+    }
+    if (await_job(r, d, "images for model", m->name))
+        return -1;
+    if (d->status) {
+        am__reply_error(r, d->status == AMUSE_ETOOBIG ? 413 : d->status == AMUSE_ENOMEM ? 500
+                                                                                       : 400,
+                        "%s", d->error[0] ? d->error : amuse_strerror(d->status));
+        return -1;
+    }
+    free(job->input);
+    job->input = d->input; /* the pool is done with it */
+    d->input = NULL;
+    return 0;
+}
+
+int am__run_job(struct am__request *r, const struct am__model *m, struct am__job *job)
+{
+    if (job->decode && run_decode(r, m, job))
+        return -1;
     int rc = am__batcher_submit(m->batcher, job);
     if (rc) {
         r->retry_after = 1;
         am__reply_status(r, rc, 503);
         return -1;
     }
-    double deadline = r->start + s->opt.request_timeout_ms * 1e-3;
-    int w;
-    /* Wait in slices, looking at the client's socket between them: a client that went away has
-     * its job cancelled (dropped from the queue, or its result discarded). */
-    while ((w = am__job_wait_until(job, deadline, am__now() + AM__CLIENT_CHECK_S)) > 0) {
-        if (w == 1) { /* partial results: none for these models */
-            free(am__job_next_chunk(job));
-        } else if (am__client_gone(r)) {
-            am__job_cancel(job);
-            am__reply_error(r, 499, "model '%s': the client closed the connection; the work was "
-                                    "dropped",
-                            m->name);
-            return -1;
-        }
-    }
-    if (w < 0) {
-        am__reply_error(r, 504, "model '%s': no result within %d ms (request_timeout_ms); the "
-                                "work was discarded",
-                        m->name, s->opt.request_timeout_ms);
+    if (await_job(r, job, "model", m->name))
         return -1;
-    }
     if (job->status) {
         am__reply_error(r, 500, "model '%s' failed: %s", m->name,
                         job->error[0] ? job->error : amuse_strerror(job->status));
@@ -139,9 +174,9 @@ void am__handle_infer(struct am__request *r)
         am__reply_error(r, 500, "out of memory");
         goto out;
     }
-    rc = am__v2_build_job(m, &req, job);
+    rc = am__v2_build_job(s, m, &req, job);
     if (rc) {
-        am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : 400);
+        am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : rc == AMUSE_ETOOBIG ? 413 : 400);
         goto out;
     }
     if (am__run_job(r, m, job))

@@ -104,6 +104,9 @@ struct am__job {
      * it, so a waiter that gave up cannot leave the worker a dangling pointer) */
     void (*task)(const struct am__model *m, struct am__job *j);
     void *task_arg;
+    /* images still to decode (decode.c): am__run_job runs this job on the decode pool first and
+     * takes its input from it; dropped (unref) with the job */
+    struct am__job *decode;
     /* internal */
     struct am__job *next;
     struct am__batcher *owner;
@@ -161,6 +164,7 @@ int am__batcher_start(struct am__batcher **out, const struct am__batcher_options
 /* Finish what is queued, stop the worker and free. NULL is fine. */
 void am__batcher_stop(struct am__batcher *b);
 void am__batcher_stats(struct am__batcher *b, struct am__batch_stats *s);
+int am__batcher_queued(struct am__batcher *b); /* jobs waiting now */
 
 struct am__job *am__job_new(void); /* one reference, for the caller */
 void am__job_unref(struct am__job *j);
@@ -176,6 +180,8 @@ int am__job_wait_until(struct am__job *j, double deadline, double wake);
 /* Give up on a job that is not done: a queued job leaves the queue, a running one's result is
  * discarded; counted in the stats' `cancelled`. The caller still unrefs its reference. */
 void am__job_cancel(struct am__job *j);
+/* Worker side: 1 once the waiter has given up on j (long tasks stop early). */
+int am__job_cancelled(struct am__job *j);
 /* Worker side of streaming: append a partial result and wake the waiter. */
 int am__job_emit(struct am__job *j, const void *data, size_t len);
 /* HTTP side: take the oldest partial result (caller frees), or NULL. */
@@ -268,8 +274,8 @@ struct am__v2_request {
 int am__v2_parse(const char *body, size_t len, int max_depth, struct am__v2_request *req);
 void am__v2_request_release(struct am__v2_request *req);
 /* Turn the request into a job for model m (samples, input floats or word rows, output buffer). */
-int am__v2_build_job(const struct am__model *m, const struct am__v2_request *req,
-                     struct am__job *job);
+int am__v2_build_job(const struct amuse_server *s, const struct am__model *m,
+                     const struct am__v2_request *req, struct am__job *job);
 /* The reply for a finished job. */
 void am__v2_encode_reply(const struct am__model *m, const struct am__v2_request *req,
                          const struct am__job *job, struct am__buf *b);
@@ -289,6 +295,9 @@ struct am__request {
     char *body;
     size_t len, cap;
     int too_big;
+    int replied;             /* the reply was decided on the headers (or mid-body); no handler */
+    double body_deadline;    /* CLOCK_MONOTONIC seconds: 408 for body bytes after it */
+    const struct am__route *route; /* set on the headers when the handler is to run */
     const char *param_model, *param_version; /* from the path; NULL if absent */
     char param_buf[2][256];
     struct amuse_key_info key;
@@ -345,6 +354,22 @@ void am__handle_repository_load(struct am__request *r);
  * finished well (r->batch_size set); otherwise the error reply is set (503, 504, 500). */
 int am__run_job(struct am__request *r, const struct am__model *m, struct am__job *job);
 
+/* decode.c: image decoding off the HTTP threads. A pool of opt.threads decode workers (each an
+ * am__batcher of one job at a time). am__decode_job_new checks the images' declared sizes (cheap:
+ * headers only) against the model's pixel budget per image and opt.max_request_pixels across
+ * them (AMUSE_ETOOBIG, answer 413; AMUSE_EFORMAT for what is not an image, 400) and makes a job
+ * that decodes them all into its input (n x the model's input size); am__run_job runs it before
+ * the model's job, under the same deadline and cancellation. names: "inputs[0].data" gives
+ * "inputs[0].data[3]" in messages; with n == 1 and no index wanted, pass "file" and n 1. */
+int am__decoders_start(struct amuse_server *s);
+void am__decoders_stop(struct amuse_server *s);
+uint64_t am__model_pixel_budget(const struct am__model *m);
+int am__decode_job_new(const struct amuse_server *s, const struct am__model *m,
+                       const unsigned char *const *images, const size_t *lens, int n,
+                       const char *names, struct am__job **out);
+/* Queue j on the least busy decode worker; as am__batcher_submit. */
+int am__decode_submit(struct amuse_server *s, struct am__job *j);
+
 /* domain.c */
 void am__handle_images_classify(struct am__request *r);
 void am__handle_words_similar(struct am__request *r);
@@ -396,12 +421,28 @@ struct amuse_server {
     struct am__usage *usage;
     char **cors; /* allowed origins (owned); n_cors 0: CORS off */
     int n_cors;
+    /* http.c: open connections (for their header/body deadlines), the reaper thread that
+     * closes those past them, and the bytes of request bodies held now */
+    _Atomic int connections;
+    _Atomic size_t buffered;
+    _Atomic long reaped;
+    pthread_mutex_t conns_lock;
+    pthread_cond_t reaper_wake;
+    struct am__conn *conns;
+    pthread_t reaper;
+    int reaper_started, reaper_stop, http_locks;
+    struct am__batcher **decoders; /* decode.c: n_decoders image decode workers */
+    int n_decoders;
+    _Atomic unsigned decode_next;
 };
 
 /* server.c: split and check a CORS allowlist ("scheme://host[:port]" items, commas between,
  * spaces around them ignored) into s->cors. AMUSE_EINVAL naming the bad item. */
 #define AM__CORS_MAX_ORIGINS 64
 int am__cors_parse(struct amuse_server *s, const char *list);
+
+/* What libmicrohttpd may hold per connection (headers and body chunks in flight). */
+#define AM__CONNECTION_MEMORY (32 * 1024)
 
 struct sockaddr;
 int am__http_start(struct amuse_server *s, const struct sockaddr *addr, int ipv6);

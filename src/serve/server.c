@@ -20,10 +20,15 @@ void amuse_serve_options_default(struct amuse_serve_options *o)
     o->port = 8000;
     o->repository = "repository";
     o->database = "amuse.db";
-    o->threads = 8;
+    o->threads = 4;
     o->max_body_bytes = (size_t)16 << 20;
+    o->max_buffered_bytes = (size_t)256 << 20;
     o->max_connections = 256;
+    o->max_connections_per_client = 64;
     o->connection_timeout_s = 30;
+    o->header_timeout_s = 10;
+    o->body_timeout_s = 60;
+    o->max_request_pixels = (size_t)16 << 20;
     o->max_json_depth = 32;
     o->max_batch_size = 32;
     o->max_queue_delay_us = 2000;
@@ -98,8 +103,13 @@ static int check_options(const struct amuse_serve_options *o)
     RANGE(port, 0, 65535)
     RANGE(threads, 1, 1024)
     RANGE(max_body_bytes, 1024, 1LL << 30)
+    RANGE(max_buffered_bytes, 1024, 1LL << 40)
     RANGE(max_connections, 1, 100000)
+    RANGE(max_connections_per_client, 1, 100000)
     RANGE(connection_timeout_s, 1, 3600)
+    RANGE(header_timeout_s, 1, 3600)
+    RANGE(body_timeout_s, 1, 3600)
+    RANGE(max_request_pixels, 1, 1LL << 40)
     RANGE(max_json_depth, 2, 1000)
     RANGE(max_batch_size, 1, 4096)
     RANGE(max_queue_delay_us, 0, 10000000)
@@ -193,6 +203,9 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
     rc = am__static_open(s);
     if (rc)
         goto fail;
+    rc = am__decoders_start(s);
+    if (rc)
+        goto fail;
     rc = am__http_start(s, &addr.sa, ipv6);
     if (rc)
         goto fail;
@@ -200,7 +213,7 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
     if (rc)
         goto fail;
     atomic_store(&s->ready, 1);
-    am__logf(&s->log, "listening on http://%s%s%s:%d/ (%d models, %d HTTP threads)",
+    am__logf(&s->log, "listening on http://%s%s%s:%d/ (%d models, %d decode threads)",
              ipv6 ? "[" : "", s->host, ipv6 ? "]" : "", s->port, am__repository_count(s->repo),
              o->threads);
     *out = s;
@@ -234,6 +247,7 @@ void amuse_server_free(struct amuse_server *s)
     if (!s)
         return;
     am__http_stop(s);           /* no handler runs after this */
+    am__decoders_stop(s);       /* no handler waits for them any more */
     am__usage_free(s->usage);   /* the last usage figures go to the database */
     am__repository_free(s->repo); /* batchers finish their queues, then the models go */
     amuse_keystore_close(s->keys);

@@ -7,6 +7,7 @@
  * of shape [batch], each element a base64-encoded PNG/JPEG/BMP/GIF (KServe's JSON carries BYTES
  * as strings). Outputs: "probabilities" FP32 [batch, classes], and "label" BYTES [batch] (the
  * top class) when asked for. Word vectors take BYTES "words" [n] and give FP32 "vectors" [n, dim].
+ * Images are only base64-decoded and size-checked here; decode.c decodes them on its pool.
  * Not here: binary tensor extensions, the other V2 datatypes, per-request parameters. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
@@ -208,7 +209,10 @@ static int build_fp32(const struct am__model *m, const struct am__v2_tensor *t, 
     return AMUSE_OK;
 }
 
-static int build_images(const struct am__model *m, const struct am__v2_tensor *t, struct am__job *j)
+/* Base64-decode the images and make the job that decodes them (decode.c): the header checks and
+ * pixel budgets happen here, the pixels later on the decode pool. */
+static int build_images(const struct amuse_server *s, const struct am__model *m,
+                        const struct am__v2_tensor *t, struct am__job *j)
 {
     char got[160];
     if (!m->image)
@@ -227,38 +231,43 @@ static int build_images(const struct am__model *m, const struct am__v2_tensor *t
         return am__fail(AMUSE_ESHAPE, "inputs[0].shape %s needs %lld images, data has %d",
                         shape_text(t->shape, t->ndim, got, sizeof got), (long long)batch,
                         cJSON_GetArraySize(t->data));
-    j->samples = batch;
-    j->input = malloc((size_t)(batch * m->input_size) * sizeof(float));
-    if (!j->input)
-        return am__fail(AMUSE_ENOMEM, "out of memory");
-    struct amuse_image_options io = {(int)m->input_shape.dim[0], (int)m->input_shape.dim[1],
-                                     (int)m->input_shape.dim[2], m->image_invert};
-    int i = 0;
+    unsigned char **images = calloc((size_t)batch, sizeof *images);
+    size_t *lens = calloc((size_t)batch, sizeof *lens);
+    int rc = AMUSE_OK, i = 0;
+    if (!images || !lens) {
+        rc = am__fail(AMUSE_ENOMEM, "out of memory");
+        goto out;
+    }
     const cJSON *e;
     cJSON_ArrayForEach(e, t->data)
     {
-        if (!cJSON_IsString(e))
-            return am__fail(AMUSE_EFORMAT,
-                            "inputs[0].data[%d] must be a string (a base64-encoded image)", i);
-        size_t b64 = strlen(e->valuestring);
-        unsigned char *bytes = malloc(b64 / 4 * 3 + 3);
-        if (!bytes)
-            return am__fail(AMUSE_ENOMEM, "out of memory");
-        size_t len = 0;
-        if (sodium_base642bin(bytes, b64 / 4 * 3 + 3, e->valuestring, b64, " \t\r\n", &len, NULL,
-                              sodium_base64_VARIANT_ORIGINAL) != 0) {
-            free(bytes);
-            return am__fail(AMUSE_EFORMAT, "inputs[0].data[%d] is not valid base64", i);
+        if (!cJSON_IsString(e)) {
+            rc = am__fail(AMUSE_EFORMAT,
+                          "inputs[0].data[%d] must be a string (a base64-encoded image)", i);
+            goto out;
         }
-        char what[64];
-        snprintf(what, sizeof what, "inputs[0].data[%d]", i);
-        int rc = amuse_image_decode(bytes, len, what, &io, j->input + (int64_t)i * m->input_size);
-        free(bytes);
-        if (rc)
-            return rc;
+        size_t b64 = strlen(e->valuestring);
+        if (!(images[i] = malloc(b64 / 4 * 3 + 3))) {
+            rc = am__fail(AMUSE_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (sodium_base642bin(images[i], b64 / 4 * 3 + 3, e->valuestring, b64, " \t\r\n",
+                              &lens[i], NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
+            rc = am__fail(AMUSE_EFORMAT, "inputs[0].data[%d] is not valid base64", i);
+            i++;
+            goto out;
+        }
         i++;
     }
-    return AMUSE_OK;
+    j->samples = batch;
+    rc = am__decode_job_new(s, m, (const unsigned char *const *)images, lens, (int)batch,
+                            "inputs[0].data", &j->decode);
+out:
+    for (int k = 0; images && k < i; k++)
+        free(images[k]);
+    free(images);
+    free(lens);
+    return rc;
 }
 
 static int build_words(const struct am__model *m, const struct am__v2_tensor *t, struct am__job *j)
@@ -308,8 +317,8 @@ int am__v2_output_known(const struct am__model *m, const char *name)
     return strcmp(name, "probabilities") == 0 || strcmp(name, "label") == 0;
 }
 
-int am__v2_build_job(const struct am__model *m, const struct am__v2_request *req,
-                     struct am__job *job)
+int am__v2_build_job(const struct amuse_server *s, const struct am__model *m,
+                     const struct am__v2_request *req, struct am__job *job)
 {
     if (req->n_inputs != 1)
         return am__fail(AMUSE_EFORMAT, "inputs has %d tensors; model '%s' takes one",
@@ -329,7 +338,7 @@ int am__v2_build_job(const struct am__model *m, const struct am__v2_request *req
             return am__fail(AMUSE_EFORMAT,
                             "inputs[0].name '%.64s': model '%s' has one input, 'input'", t->name,
                             m->name);
-        rc = t->datatype == AM__DT_FP32 ? build_fp32(m, t, job) : build_images(m, t, job);
+        rc = t->datatype == AM__DT_FP32 ? build_fp32(m, t, job) : build_images(s, m, t, job);
     }
     if (rc)
         return rc;
