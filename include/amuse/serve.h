@@ -121,6 +121,9 @@ struct amuse_serve_options {
      * (0: rate_limit_rps); over it -> 429 with Retry-After. 0 rps: no limit (the default) */
     int rate_limit_rps;
     int rate_limit_burst;
+    /* the same per tenant, across all its keys, so one tenant cannot starve another (0: off) */
+    int tenant_rate_limit_rps;
+    int tenant_rate_limit_burst;
     int usage_flush_s; /* per-key usage counters are written to the database this often
                           (default 60) and at shutdown */
     const char *cors_origins; /* CORS allowlist: comma-separated origins ("https://a.example,

@@ -44,8 +44,7 @@ static struct am__model *named_model(struct am__request *r, const char *name, in
         am__reply_error(r, 400, "model: give the model's name (GET /v1/models lists them)");
         return NULL;
     }
-    snprintf(r->log_model, sizeof r->log_model, "%s", name);
-    struct am__model *m = am__repository_get(r->server->repo, name);
+    struct am__model *m = am__request_model(r, name);
     if (!m) {
         am__reply_error(r, 404, "model '%.128s' is not loaded (GET /v1/models lists the models)",
                         name);
@@ -233,8 +232,9 @@ void am__handle_words_analogy(struct am__request *r)
     const cJSON *kj = cJSON_GetObjectItemCaseSensitive(doc, "k");
     int k = DEFAULT_K;
     if (kj) {
-        if (!cJSON_IsNumber(kj) || kj->valuedouble != (double)(int)kj->valuedouble ||
-            kj->valueint < 1 || kj->valueint > MAX_K) {
+        /* range first: converting 1e19 to int would be undefined */
+        if (!cJSON_IsNumber(kj) || !(kj->valuedouble >= 1 && kj->valuedouble <= MAX_K) ||
+            kj->valuedouble != (double)(int)kj->valuedouble) {
             am__reply_error(r, 400, "k must be a whole number from 1 to %d", MAX_K);
             goto out;
         }

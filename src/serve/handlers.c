@@ -41,16 +41,17 @@ void am__handle_server_metadata(struct am__request *r)
 static struct am__model *path_model(struct am__request *r)
 {
     struct am__repository *repo = r->server->repo;
-    snprintf(r->log_model, sizeof r->log_model, "%s", r->param_model);
-    struct am__model *m = am__repository_get(repo, r->param_model);
+    struct am__model *m = am__request_model(r, r->param_model);
     if (!m) {
         am__reply_error(r, 404, "model '%s' is not loaded", r->param_model);
         return NULL;
     }
     if (r->param_version) {
-        char *end;
-        long long v = strtoll(r->param_version, &end, 10);
-        if (*end || v != m->version) {
+        /* Digits only, no sign, no leading zero: "01" and "+1" name no version. */
+        const char *v = r->param_version;
+        int canonical = v[0] && strspn(v, "0123456789") == strlen(v) && strlen(v) <= 18 &&
+                        (v[0] != '0' || !v[1]);
+        if (!canonical || strtoll(v, NULL, 10) != m->version) {
             am__reply_error(r, 404, "model '%s' has no version '%s' loaded (serving %lld)",
                             m->name, r->param_version, (long long)m->version);
             am__model_release(repo, m);
@@ -219,13 +220,13 @@ void am__handle_repository_index(struct am__request *r)
 
 void am__handle_repository_load(struct am__request *r)
 {
-    snprintf(r->log_model, sizeof r->log_model, "%s", r->param_model);
     int64_t version = 0;
     int rc = am__repository_load(r->server->repo, r->param_model, &version);
     if (rc) {
         am__reply_status(r, rc, rc == AMUSE_ENOTFOUND ? 404 : rc == AMUSE_ENOMEM ? 500 : 400);
         return;
     }
+    snprintf(r->log_model, sizeof r->log_model, "%s", r->param_model); /* it exists */
     r->status = 200;
     am__buf_puts(&r->out, "{\"name\": ");
     am__buf_json_string(&r->out, r->param_model);

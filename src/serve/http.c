@@ -20,8 +20,8 @@
  * and spaces in the URL are refused by libmicrohttpd itself.
  * Error bodies take OpenAI's shape on /v1/... paths (openai.c), KServe's elsewhere.
  * Multipart bodies are parsed by the route that takes them (domain.c), from the whole body.
- * Every authenticated request takes a token from its key's bucket (ratelimit.c; 429 when empty)
- * and is counted in the key's usage.
+ * Every authenticated request takes a token from its key's bucket and from its tenant's
+ * (ratelimit.c; 429 when either is empty) and is counted in the key's and the tenant's usage.
  * am__client_gone lets a handler waiting for its job notice that the client closed the connection.
  * CORS (only with an allowlist): a preflight OPTIONS from an allowed origin is answered 204
  * before the key check; any other reply to an allowed origin carries Access-Control-Allow-Origin
@@ -30,6 +30,7 @@
  * object. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
+#include "text/utf8.h"
 
 #include <microhttpd.h>
 #include <poll.h>
@@ -48,6 +49,17 @@ void am__reply_error(struct am__request *r, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* Messages quote what clients sent (query strings, names): bytes that are not UTF-8 (or a
+     * code point the truncation above cut) become '?', so the JSON reply stays valid. */
+    for (size_t i = 0, n = strlen(msg); i < n;) {
+        uint32_t cp;
+        int k = am__utf8_decode((const unsigned char *)msg + i, n - i, &cp);
+        if (k > 0) {
+            i += (size_t)k;
+        } else {
+            msg[i++] = '?';
+        }
+    }
     am__buf_release(&r->out);
     r->status = status;
     if (am__openai_path(r->url)) {
@@ -289,6 +301,14 @@ static int admit(struct am__request *r)
                         retry_after);
         return 0;
     }
+    if (!am__rate_take(s->tenant_usage, r->key.tenant, s->opt.tenant_rate_limit_rps,
+                       s->opt.tenant_rate_limit_burst, &retry_after)) {
+        r->retry_after = retry_after;
+        am__reply_error(r, 429, "tenant %s is over its rate limit of %d requests a second "
+                                "(tenant_rate_limit_rps); retry after %d s",
+                        r->key.tenant, s->opt.tenant_rate_limit_rps, retry_after);
+        return 0;
+    }
     if (rt->scope == AMUSE_SCOPE_ADMIN && r->key.scope != AMUSE_SCOPE_ADMIN) {
         am__reply_error(r, 403, "this route needs an admin key; key %s has scope '%s'", r->key.id,
                         amuse_key_scope_name(r->key.scope));
@@ -486,6 +506,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     double ms = (am__now() - r->start) * 1e3;
     if (r->has_key && s->usage)
         am__usage_add(s->usage, r->key.id, r->status == 200 ? r->items : 0);
+    if (r->has_key && s->tenant_usage)
+        am__usage_add(s->tenant_usage, r->key.tenant, r->status == 200 ? r->items : 0);
     if (s->metrics) {
         int matched;
         const struct am__route *rt = am__route_match(r->method, r->url, NULL, &matched);
@@ -523,6 +545,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     am__buf_release(&r->out);
     free(r);
     atomic_fetch_sub(&s->in_flight, 1);
+}
+
+/* Percent-decoding of paths and query arguments, except that a path or argument holding "%00" is
+ * left as sent: a NUL would cut the C string short ("words-en%00x" naming "words-en"). */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    if (strstr(s, "%00"))
+        return strlen(s);
+    return MHD_http_unescape(s);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -563,7 +596,7 @@ int am__http_start(struct amuse_server *s, const struct sockaddr *addr, int ipv6
         (unsigned)s->opt.connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)AM__CONNECTION_MEMORY, MHD_OPTION_STRICT_FOR_CLIENT, 1,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        s, MHD_OPTION_END);
+        s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
     if (!s->daemon)
         return am__fail(AMUSE_EIO, "cannot listen on %s port %d (in use, or not an address "
                                    "of this machine?)",

@@ -12,7 +12,8 @@
  * that fails puts its figures back for the next one. A crash loses at most usage_flush_s seconds.
  *
  * The table is an open-addressing hash by key id, one mutex; entries are never removed, so it
- * holds at most the number of distinct valid keys seen since start. */
+ * holds at most the number of distinct valid keys seen since start. The server keeps a second
+ * table by tenant (no key store: in memory only) for the per-tenant rate limit and counters. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 
@@ -23,7 +24,7 @@
 #include <time.h>
 
 struct entry {
-    char id[AMUSE_KEY_ID_LEN + 1]; /* "" for an empty slot */
+    char id[AMUSE_TENANT_MAX + 1]; /* a key id or a tenant; "" for an empty slot */
     double tokens, last;           /* bucket: tokens at time last */
     int64_t requests, items;       /* since start */
     int64_t flushed_requests, flushed_items;
@@ -125,7 +126,7 @@ void am__usage_add(struct am__usage *u, const char *id, int64_t items)
 }
 
 struct delta {
-    char id[AMUSE_KEY_ID_LEN + 1];
+    char id[AMUSE_TENANT_MAX + 1];
     int64_t requests, items;
 };
 
@@ -147,6 +148,8 @@ int am__usage_flush(struct am__usage *u)
     }
     int nomem = u->used && !d;
     pthread_mutex_unlock(&u->lock);
+    if (!u->ks) /* counters kept in memory only (the tenants') */
+        n = 0;
     if (nomem)
         return am__fail(AMUSE_ENOMEM, "out of memory");
     int rc = AMUSE_OK;
@@ -189,6 +192,30 @@ static void *flush_main(void *arg)
     return NULL;
 }
 
+int am__usage_rows(struct am__usage *u, struct am__usage_row **rows, size_t *n)
+{
+    *rows = NULL;
+    *n = 0;
+    pthread_mutex_lock(&u->lock);
+    struct am__usage_row *v = u->used ? calloc(u->used, sizeof *v) : NULL;
+    if (u->used && !v) {
+        pthread_mutex_unlock(&u->lock);
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < u->cap; i++) {
+        const struct entry *e = &u->slots[i];
+        if (!e->id[0])
+            continue;
+        snprintf(v[*n].id, sizeof v[*n].id, "%s", e->id);
+        v[*n].requests = e->requests;
+        v[*n].items = e->items;
+        (*n)++;
+    }
+    pthread_mutex_unlock(&u->lock);
+    *rows = v;
+    return AMUSE_OK;
+}
+
 int am__usage_new(struct am__usage **out, struct amuse_keystore *ks, int flush_s,
                   const struct am__log *log)
 {
@@ -206,6 +233,10 @@ int am__usage_new(struct am__usage **out, struct amuse_keystore *ks, int flush_s
     pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
     pthread_cond_init(&u->wake, &a);
     pthread_condattr_destroy(&a);
+    if (!ks) { /* nothing to flush to */
+        *out = u;
+        return AMUSE_OK;
+    }
     if (pthread_create(&u->thread, NULL, flush_main, u) != 0) {
         am__usage_free(u);
         return am__fail(AMUSE_EIO, "cannot start the usage flush thread");

@@ -206,6 +206,7 @@ struct am__model {
     struct amuse_word_vectors *wv;  /* word vectors: read-only once loaded */
     struct amuse_shape input_shape; /* one sample */
     int64_t input_size, output_size;
+    struct am__tenants *tenants;    /* who may use it (tenant.c); NULL: every tenant */
     int image;                      /* input is h x w x 1|3: BYTES images accepted */
     int image_invert;
     struct am__batcher *batcher;
@@ -354,6 +355,27 @@ void am__handle_repository_load(struct am__request *r);
  * finished well (r->batch_size set); otherwise the error reply is set (503, 504, 500). */
 int am__run_job(struct am__request *r, const struct am__model *m, struct am__job *job);
 
+/* tenant.c: who may see and use a model. <repo>/<model>/tenants lists the tenants that own a
+ * model, one a line ('#' comments and blank lines ignored); without the file the model is public.
+ * Admin keys see every model. A model a key may not use is answered exactly as one that does not
+ * exist (404), so names do not leak. */
+struct am__tenants;
+#define AM__TENANTS_MAX 1024
+/* Read <model_dir>/tenants: *out NULL when there is none (public); AMUSE_EFORMAT naming the file
+ * and line for a bad tenant name. */
+int am__tenants_load(const char *model_dir, struct am__tenants **out);
+void am__tenants_free(struct am__tenants *t);
+int am__tenants_allow(const struct am__tenants *t, const char *tenant);
+/* The tenant of the request's key ("" before authentication): where per-tenant data lives. */
+const char *am__request_tenant(const struct am__request *r);
+/* The model by name if the request's key may use it (reference held; release with
+ * am__model_release), else NULL; r->log_model names it only when it is returned. */
+struct am__model *am__request_model(struct am__request *r, const char *name);
+/* 1 if the request's key may use m. */
+int am__request_may_use(const struct am__request *r, const struct am__model *m);
+/* tenant names are 1..AMUSE_TENANT_MAX of [A-Za-z0-9._-] (auth.c) */
+int am__tenant_ok(const char *t);
+
 /* decode.c: image decoding off the HTTP threads. A pool of opt.threads decode workers (each an
  * am__batcher of one job at a time). am__decode_job_new checks the images' declared sizes (cheap:
  * headers only) against the model's pixel budget per image and opt.max_request_pixels across
@@ -392,6 +414,13 @@ void am__usage_free(struct am__usage *u); /* stops the flush thread, then flushe
 /* 1: go ahead; 0: over the limit, *retry_after seconds until a token is back. rps 0: always 1. */
 int am__rate_take(struct am__usage *u, const char *id, int rps, int burst, int *retry_after);
 void am__usage_add(struct am__usage *u, const char *id, int64_t items);
+/* ks NULL: counters in memory only, never flushed (the per-tenant table). */
+struct am__usage_row {
+    char id[AMUSE_TENANT_MAX + 1];
+    int64_t requests, items;
+};
+/* A snapshot of every entry since start (*rows malloc'ed, free it). */
+int am__usage_rows(struct am__usage *u, struct am__usage_row **rows, size_t *n);
 int am__usage_flush(struct am__usage *u);
 
 /* openai.c */
@@ -419,6 +448,7 @@ struct amuse_server {
     _Atomic int in_flight; /* requests between their first byte and their completion */
     struct am__metrics *metrics;
     struct am__usage *usage;
+    struct am__usage *tenant_usage; /* per tenant: rate limit and counters, in memory */
     char **cors; /* allowed origins (owned); n_cors 0: CORS off */
     int n_cors;
     /* http.c: open connections (for their header/body deadlines), the reaper thread that

@@ -118,6 +118,8 @@ static int check_options(const struct amuse_serve_options *o)
     RANGE(drain_timeout_ms, 0, 3600000)
     RANGE(rate_limit_rps, 0, 1000000)
     RANGE(rate_limit_burst, 0, 1000000)
+    RANGE(tenant_rate_limit_rps, 0, 1000000)
+    RANGE(tenant_rate_limit_burst, 0, 1000000)
     RANGE(usage_flush_s, 1, 86400)
     RANGE(debug_batch_sleep_ms, 0, 60000)
     RANGE(model_threads, 0, 1024)
@@ -182,6 +184,9 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
     if (rc)
         goto fail;
     rc = am__usage_new(&s->usage, s->keys, o->usage_flush_s, &s->log);
+    if (rc)
+        goto fail;
+    rc = am__usage_new(&s->tenant_usage, NULL, 0, &s->log);
     if (rc)
         goto fail;
     int64_t active = 0;
@@ -249,6 +254,7 @@ void amuse_server_free(struct amuse_server *s)
     am__http_stop(s);           /* no handler runs after this */
     am__decoders_stop(s);       /* no handler waits for them any more */
     am__usage_free(s->usage);   /* the last usage figures go to the database */
+    am__usage_free(s->tenant_usage);
     am__repository_free(s->repo); /* batchers finish their queues, then the models go */
     amuse_keystore_close(s->keys);
     am__metrics_free(s->metrics);

@@ -17,6 +17,8 @@
 #include "amuse/word2vec.h"
 
 #include <cjson/cJSON.h>
+#include <float.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +150,11 @@ static int64_t flat_count(const cJSON *a, int index, int64_t *seen)
                 return -1;
             n += k;
         } else if (cJSON_IsNumber(e)) {
+            if (!(fabs(e->valuedouble) <= FLT_MAX)) {
+                am__fail(AMUSE_EFORMAT, "inputs[%d].data[%lld] = %g is outside the FP32 range",
+                         index, (long long)*seen, e->valuedouble);
+                return -1;
+            }
             n++;
             (*seen)++;
         } else {
