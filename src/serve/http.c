@@ -257,11 +257,12 @@ static int admit(struct am__request *r)
         r->too_big = 1;
         am__reply_error(r, 413, "body of %s bytes is over the %zu-byte limit (max_body_bytes)",
                         lh.first, s->opt.max_body_bytes);
-        return 0;
     }
     int path_matched;
     r->route = am__route_match(r->method, r->url, r, &path_matched);
     const struct am__route *rt = r->route;
+    if (r->too_big && (!rt || rt->scope == 0 || authenticate(r)))
+        return 0; /* the 413 above; a request needing a key gets 401 first without one */
     if (rt && rt->scope == 0) {
         if (atomic_load(&s->connections) > s->opt.max_connections && rt->handler != am__handle_live &&
             rt->handler != am__handle_ready) {
@@ -458,12 +459,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                             s->opt.body_timeout_s);
             return send_reply(r);
         }
+        if (r->too_big)
+            return MHD_YES; /* discarded; the 413 goes out at the end of the body */
         if (n > s->opt.max_body_bytes - r->len) {
-            r->too_big = r->replied = 1;
+            /* A body without Content-Length (chunked) grew past the cap. libmicrohttpd cannot
+             * send a reply queued in the middle of a chunked upload (the client saw only EOF), so
+             * the rest is read and thrown away - bounded by body_timeout_s, holding no memory -
+             * and the 413 is queued once the body has ended. */
+            r->too_big = 1;
             drop_body(r);
-            am__reply_error(r, 413, "body is over the %zu-byte limit (max_body_bytes)",
-                            s->opt.max_body_bytes);
-            return send_reply(r);
+            return MHD_YES;
         }
         if (r->len + n + 1 > r->cap) {
             size_t cap = r->cap ? r->cap : 4096;
@@ -490,6 +495,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->replied)
         return MHD_YES;
+    if (r->too_big) {
+        r->replied = 1;
+        am__reply_error(r, 413, "body is over the %zu-byte limit (max_body_bytes)",
+                        s->opt.max_body_bytes);
+        return send_reply(r);
+    }
     conn_deadline(r, 0); /* the handler's time is bounded by request_timeout_ms */
     r->route->handler(r);
     return send_reply(r);
