@@ -129,6 +129,11 @@ struct amuse_serve_options {
     const char *cors_origins; /* CORS allowlist: comma-separated origins ("https://a.example,
                                  http://localhost:3000"); NULL (default): CORS off, no
                                  Access-Control-* headers at all */
+    /* HTTPS: PEM files of the certificate (chain) and its private key, both or neither
+       (NULL: plain HTTP). libmicrohttpd's TLS is GnuTLS; docs/serve.md shows nginx in front as
+       the alternative. */
+    const char *tls_cert;
+    const char *tls_key;
     int poll_interval_s; /* scan the repository this often and load new or changed versions in
                             the background, swapping them in atomically (default 5; 0: off) */
     /* Log lines (no trailing newline); NULL discards them. Called from any thread. */

@@ -91,6 +91,9 @@ static const struct option_row rows[] = {
     {"cors-origins", OPT_STRING, OFF(cors_origins), 0, 0,
      "CORS allowlist: comma-separated origins (https://app.example,...);\n"
      "                           unset: no CORS headers at all"},
+    {"tls-cert", OPT_STRING, OFF(tls_cert), 0, 0,
+     "PEM certificate (chain): serve HTTPS (with --tls-key; unset: HTTP)"},
+    {"tls-key", OPT_STRING, OFF(tls_key), 0, 0, "PEM private key of --tls-cert"},
     {"poll-interval-s", OPT_INT, OFF(poll_interval_s), 0, 86400,
      "seconds between scans of the repository for new or changed versions\n"
      "                           (loaded in the background, swapped in atomically; 0: off)"},

@@ -17,7 +17,8 @@
  * closes connections whose headers took longer than header_timeout_s from connecting (or from the
  * end of the previous request plus the idle timeout), or whose body takes longer than
  * body_timeout_s (a body still arriving then gets 408). Strict client mode: HTTP/1.1 without Host
- * and spaces in the URL are refused by libmicrohttpd itself.
+ * and spaces in the URL are refused by libmicrohttpd itself. With tls_cert/tls_key the daemon
+ * speaks HTTPS (libmicrohttpd's GnuTLS), the PEM texts read by server.c.
  * Error bodies take OpenAI's shape on /v1/... paths (openai.c), KServe's elsewhere.
  * Multipart bodies are parsed by the route that takes them (domain.c), from the whole body.
  * Every authenticated request takes a token from its key's bucket and from its tenant's
@@ -599,8 +600,20 @@ int am__http_start(struct amuse_server *s, const struct sockaddr *addr, int ipv6
     if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0)
         return am__fail(AMUSE_ENOMEM, "cannot start the connection reaper thread");
     s->reaper_started = 1;
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert_pem},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key_pem},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (s->tls_cert_pem) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+            return am__fail(AMUSE_EUNSUPPORTED, "this libmicrohttpd was built without TLS; run "
+                                                "behind a TLS proxy (docs/serve.md)");
+        flags |= MHD_USE_TLS;
+    }
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        MHD_OPTION_ARRAY, s->tls_cert_pem ? tls : tls + 2,
         MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)s->opt.max_connections + HEALTH_RESERVE, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)s->opt.max_connections_per_client, MHD_OPTION_CONNECTION_TIMEOUT,
@@ -608,6 +621,10 @@ int am__http_start(struct amuse_server *s, const struct sockaddr *addr, int ipv6
         (size_t)AM__CONNECTION_MEMORY, MHD_OPTION_STRICT_FOR_CLIENT, 1,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
         s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
+    if (!s->daemon && s->tls_cert_pem)
+        return am__fail(AMUSE_EINVAL, "cannot start HTTPS on %s port %d: is the port free, and "
+                                      "are tls_cert and tls_key a PEM certificate and its key?",
+                        s->opt.host, s->opt.port);
     if (!s->daemon)
         return am__fail(AMUSE_EIO, "cannot listen on %s port %d (in use, or not an address "
                                    "of this machine?)",

@@ -442,6 +442,8 @@ struct amuse_server {
     struct amuse_keystore *keys;
     struct am__repository *repo;
     char *web_root; /* resolved (realpath) playground directory; NULL: none */
+    char *tls_cert_pem, *tls_key_pem; /* the PEM texts when serving HTTPS; NULL: plain HTTP */
+    size_t tls_key_len;
     struct MHD_Daemon *daemon;
     int port;
     _Atomic int ready;
@@ -470,6 +472,9 @@ struct amuse_server {
  * spaces around them ignored) into s->cors. AMUSE_EINVAL naming the bad item. */
 #define AM__CORS_MAX_ORIGINS 64
 int am__cors_parse(struct amuse_server *s, const char *list);
+
+/* Largest TLS certificate or key file read. */
+#define AM__TLS_FILE_MAX ((size_t)1 << 20)
 
 /* What libmicrohttpd may hold per connection (headers and body chunks in flight). */
 #define AM__CONNECTION_MEMORY (32 * 1024)

@@ -6,6 +6,7 @@
 #include "serve/serve_internal.h"
 
 #include <arpa/inet.h>
+#include <sodium.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -176,6 +177,18 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
 
     if (o->cors_origins && (rc = am__cors_parse(s, o->cors_origins)))
         goto fail;
+    if (!o->tls_cert != !o->tls_key) {
+        rc = am__fail(AMUSE_EINVAL, "tls_cert and tls_key go together: give both, or neither "
+                                    "for plain HTTP");
+        goto fail;
+    }
+    if (o->tls_cert) {
+        size_t len;
+        if ((rc = am__read_file(o->tls_cert, AM__TLS_FILE_MAX, &s->tls_cert_pem, &len)) ||
+            (rc = am__read_file(o->tls_key, AM__TLS_FILE_MAX, &s->tls_key_pem, &s->tls_key_len)))
+            goto fail;
+    }
+    s->opt.tls_cert = s->opt.tls_key = NULL; /* the texts are read; the paths are the caller's */
     s->opt.cors_origins = NULL; /* the parsed list is s->cors */
     rc = am__metrics_new(&s->metrics);
     if (rc)
@@ -218,8 +231,8 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
     if (rc)
         goto fail;
     atomic_store(&s->ready, 1);
-    am__logf(&s->log, "listening on http://%s%s%s:%d/ (%d models, %d decode threads)",
-             ipv6 ? "[" : "", s->host, ipv6 ? "]" : "", s->port, am__repository_count(s->repo),
+    am__logf(&s->log, "listening on http%s://%s%s%s:%d/ (%d models, %d decode threads)",
+             s->tls_cert_pem ? "s" : "", ipv6 ? "[" : "", s->host, ipv6 ? "]" : "", s->port, am__repository_count(s->repo),
              o->threads);
     *out = s;
     return AMUSE_OK;
@@ -262,6 +275,10 @@ void amuse_server_free(struct amuse_server *s)
     free(s->repository_dir);
     free(s->database_path);
     free(s->web_root);
+    free(s->tls_cert_pem);
+    if (s->tls_key_pem)
+        sodium_memzero(s->tls_key_pem, s->tls_key_len);
+    free(s->tls_key_pem);
     for (int i = 0; i < s->n_cors; i++)
         free(s->cors[i]);
     free(s->cors);
