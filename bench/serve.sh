@@ -8,11 +8,16 @@
 #
 #   bench/serve.sh            15 s per setting (about 3 minutes)
 #   bench/serve.sh --quick    5 s per setting (about 1.5 minutes)
-#   bench/serve.sh --soak     5 minutes at 32 connections with batching: errors and resident
-#                             memory growth (writes bench/results/serve-soak.json)
+#   bench/serve.sh --soak [SECONDS]
+#                             mixed traffic for SECONDS (default 1800) at 16 connections on the
+#                             default models (models/default): V2 inference on both CNN and DNN,
+#                             image classification, embeddings, similar words, /metrics, bad
+#                             requests that must get their 4xx, and a hot reload every 2 minutes
+#                             (bench/serve_soak.py); reports unexpected errors, RSS growth and p99
+#                             per window (writes bench/results/serve-soak.json)
 #
 # The model is out/fashion-cnn when the quick start has trained it, else a 1-epoch CNN trained
-# here. Everything runs on 127.0.0.1; the server gets one HTTP thread per connection (plus 8).
+# here. Everything runs on 127.0.0.1; libmicrohttpd runs a thread per connection.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +25,8 @@ mode=full duration=15
 case "${1:-}" in
   "") ;;
   --quick) mode=quick duration=5 ;;
-  --soak) mode=soak duration=300 ;;
+  --soak) mode=soak duration=${2:-1800}
+          case "$duration" in ''|*[!0-9]*) echo "serve.sh: --soak takes seconds" >&2; exit 2 ;; esac ;;
   -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
   *) echo "serve.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 esac
@@ -37,7 +43,9 @@ cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm
 trap cleanup EXIT
 
 mkdir -p "$tmp/repo/fashion-cnn"
-if [ -f out/fashion-cnn/model.safetensors ]; then
+if [ "$mode" = soak ]; then
+  mkdir -p "$tmp/soak-repo" && cp -r models/default/. "$tmp/soak-repo/"
+elif [ -f out/fashion-cnn/model.safetensors ]; then
   cp -r out/fashion-cnn "$tmp/repo/fashion-cnn/1"
 else
   echo "serve.sh: training a 1-epoch CNN for the benchmark (out/fashion-cnn is missing)" >&2
@@ -56,9 +64,10 @@ json.dump({"id": "bench", "inputs": [{"name": "input", "shape": [1, 28, 28, 1],
 PY
 
 port=$((20000 + RANDOM % 20000))
-start_server() { # $1 = max batch size, $2 = HTTP threads
-  "$amuse" serve --repository "$tmp/repo" --db "$tmp/keys.db" --port "$port" --no-access-log \
-    --max-batch-size "$1" --threads "$2" --max-queue-size 1024 2>"$tmp/serve.log" &
+start_server() { # $1 = max batch size, $2 = image decode threads, $3 = repository (default $tmp/repo)
+  "$amuse" serve --repository "${3:-$tmp/repo}" --db "$tmp/keys.db" --port "$port" --no-access-log \
+    --max-batch-size "$1" --threads "$2" --max-queue-size 1024 --max-connections-per-client 256 \
+    --poll-interval-s 0 2>"$tmp/serve.log" &
   server=$!
   for _ in $(seq 100); do
     curl -sf "http://127.0.0.1:$port/v2/health/ready" >/dev/null 2>&1 && return 0
@@ -92,30 +101,23 @@ PY
 
 results="$tmp/results.jsonl"
 if [ "$mode" = soak ]; then
-  start_server 32 40
-  run_wrk 32 5 >/dev/null                        # warm up: buffers, page cache
-  rss0=$(rss_kb)
-  run_wrk 32 "$duration" >"$results"
-  rss1=$(rss_kb)
+  start_server 32 2 "$tmp/soak-repo"
+  status=0
+  python3 bench/serve_soak.py "$port" "$server" "$key" "$duration" 16 bench/results/serve-soak.json.new || status=$?
   stop_server
-  python3 - "$results" "$rss0" "$rss1" <<'PY'
-import json, sys
-r = json.loads(open(sys.argv[1]).read())
-rss0, rss1 = int(sys.argv[2]), int(sys.argv[3])
-out = {"mode": "soak", "seconds": r["seconds"], "connections": 32, "requests": r["requests"],
-       "rps": r["rps"], "p99_ms": r["p99_ms"], "errors": r["errors"],
-       "rss_start_mb": round(rss0 / 1024, 1), "rss_end_mb": round(rss1 / 1024, 1),
-       "rss_growth_percent": round(100.0 * (rss1 - rss0) / rss0, 2)}
-json.dump(out, open("bench/results/serve-soak.json", "w"), indent=1)
-print("serve soak: %d requests in %.0f s, %d errors, RSS %.1f -> %.1f MB (%+.2f%%)" % (
-      out["requests"], out["seconds"], out["errors"], out["rss_start_mb"], out["rss_end_mb"],
-      out["rss_growth_percent"]))
+  python3 - bench/results/serve-soak.json.new "$(nproc)" "$(uptime | sed 's/.*load average: //')" <<'PY'
+import json, os, sys
+r = json.load(open(sys.argv[1]))
+r["mode"] = "soak"; r["nproc"] = int(sys.argv[2]); r["load_average_at_end"] = sys.argv[3]
+r["note"] = "machine shared with other jobs; see docs/BENCHMARKS.md"
+json.dump(r, open(sys.argv[1], "w"), indent=1)
+os.replace(sys.argv[1], sys.argv[1][:-4])
 PY
-  exit 0
+  exit "$status"
 fi
 
 for batch in 1 32; do
-  start_server "$batch" 72
+  start_server "$batch" 2
   run_wrk 8 2 >/dev/null                         # warm up
   for c in 1 8 32 64; do
     echo "== max_batch_size $batch, $c connections, ${duration}s" >&2
