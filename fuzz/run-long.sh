@@ -43,14 +43,15 @@ if ! command -v clang >/dev/null; then
     echo "run-long.sh: needs clang (apt-get install clang)" >&2
     exit 1
 fi
+mkdir -p "$BUILD"
 CC=clang cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAMUSE_FUZZ=ON \
-    -DAMUSE_SANITIZE=ON >"$BUILD.configure.log" 2>&1 || {
-    echo "run-long.sh: configure failed: see $BUILD.configure.log" >&2
+    -DAMUSE_SANITIZE=ON >"$BUILD/configure.log" 2>&1 || {
+    echo "run-long.sh: configure failed: see $BUILD/configure.log" >&2
     exit 1
 }
 for t in $targets; do
-    cmake --build "$BUILD" -j2 --target "fuzz_$t" >"$BUILD.build.log" 2>&1 || {
-        echo "run-long.sh: building fuzz_$t failed: see $BUILD.build.log" >&2
+    cmake --build "$BUILD" -j2 --target "fuzz_$t" >"$BUILD/build.log" 2>&1 || {
+        echo "run-long.sh: building fuzz_$t failed: see $BUILD/build.log" >&2
         exit 1
     }
 done
