@@ -16,8 +16,8 @@
 #                             (bench/serve_soak.py); reports unexpected errors, RSS growth and p99
 #                             per window (writes bench/results/serve-soak.json)
 #
-# The model is out/fashion-cnn when the quick start has trained it, else a 1-epoch CNN trained
-# here. Everything runs on 127.0.0.1; libmicrohttpd runs a thread per connection.
+# The model is out/fashion-cnn when the quick start has trained it, else the default
+# models/default/fashion-cnn, else a 1-epoch CNN trained here. Everything runs on 127.0.0.1; libmicrohttpd runs a thread per connection.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +47,8 @@ if [ "$mode" = soak ]; then
   mkdir -p "$tmp/soak-repo" && cp -r models/default/. "$tmp/soak-repo/"
 elif [ -f out/fashion-cnn/model.safetensors ]; then
   cp -r out/fashion-cnn "$tmp/repo/fashion-cnn/1"
+elif [ -f models/default/fashion-cnn/1/model.safetensors ]; then
+  cp -r models/default/fashion-cnn/1 "$tmp/repo/fashion-cnn/1"
 else
   echo "serve.sh: training a 1-epoch CNN for the benchmark (out/fashion-cnn is missing)" >&2
   "$amuse" train models/fashion-cnn.json --epochs 1 --train-limit 12800 --no-eval -q \
@@ -61,6 +63,12 @@ raw = gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").r
 pixels = [b / 255.0 for b in raw[16:16 + 784]]
 json.dump({"id": "bench", "inputs": [{"name": "input", "shape": [1, 28, 28, 1],
            "datatype": "FP32", "data": pixels}]}, open(sys.argv[1], "w"))
+# The same request with the binary tensor extension: JSON header, then 784 little-endian floats.
+import struct
+header = json.dumps({"id": "bench", "inputs": [{"name": "input", "shape": [1, 28, 28, 1],
+                     "datatype": "FP32", "parameters": {"binary_data_size": 784 * 4}}]}).encode()
+open(sys.argv[1][:-5] + ".bin", "wb").write(header + struct.pack("<784f", *pixels))
+open(sys.argv[1][:-5] + ".ihcl", "w").write(str(len(header)))
 PY
 
 port=$((20000 + RANDOM % 20000))
@@ -81,10 +89,11 @@ stats() { # inference_count execution_count
     python3 -c 'import json,sys; s=json.load(sys.stdin)["model_stats"][0]; print(s["inference_count"], s["execution_count"])'
 }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
-run_wrk() { # $1 = connections, $2 = seconds -> one JSON object with the batch size added
-  local before after
+run_wrk() { # $1 = connections, $2 = seconds [, $3 = binary] -> one JSON object with the batch size
+  local before after body="$tmp/body.json" ihcl=""
+  if [ "${3:-}" = binary ]; then body="$tmp/body.bin" ihcl=$(cat "$tmp/body.ihcl"); fi
   before=$(stats)
-  BODY="$tmp/body.json" KEY="$key" wrk -t "$(( $1 < 2 ? 1 : 2 ))" -c "$1" -d "${2}s" --timeout 10s \
+  BODY="$body" IHCL="$ihcl" KEY="$key" wrk -t "$(( $1 < 2 ? 1 : 2 ))" -c "$1" -d "${2}s" --timeout 10s \
     -s bench/serve_wrk.lua "http://127.0.0.1:$port/v2/models/fashion-cnn/infer" >"$tmp/wrk.out"
   after=$(stats)
   python3 - "$before" "$after" "$1" "$tmp/wrk.out" <<'PY'
@@ -124,6 +133,11 @@ for batch in 1 32; do
     run_wrk "$c" "$duration" | python3 -c "import json,sys; r=json.load(sys.stdin); r['max_batch_size']=$batch; print(json.dumps(r))" >>"$results"
     tail -1 "$results" >&2
   done
+  if [ "$batch" = 32 ]; then
+    echo "== max_batch_size $batch, 32 connections, binary tensor extension, ${duration}s" >&2
+    run_wrk 32 "$duration" binary | python3 -c "import json,sys; r=json.load(sys.stdin); r['max_batch_size']=$batch; r['encoding']='binary'; print(json.dumps(r))" >>"$results"
+    tail -1 "$results" >&2
+  fi
   stop_server
 done
 
@@ -131,18 +145,22 @@ out=bench/results/serve$([ "$mode" = quick ] && echo -quick).json
 python3 - "$results" "$out" "$mode" "$duration" <<'PY'
 import json, platform, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-def find(batch, c):
-    return next(r for r in rows if r["max_batch_size"] == batch and r["connections"] == c)
+def find(batch, c, encoding="json"):
+    return next(r for r in rows if r["max_batch_size"] == batch and r["connections"] == c
+                and r.get("encoding", "json") == encoding)
 gain = find(32, 32)["rps"] / find(1, 32)["rps"]
 out = {"mode": sys.argv[3], "seconds_per_setting": int(sys.argv[4]), "model": "fashion-cnn",
        "request": "V2 infer, FP32 [1,28,28,1]", "nproc": __import__("os").cpu_count(),
        "settings": rows, "batching_gain": round(gain, 2),
        "p99_ms_batching_32_connections": find(32, 32)["p99_ms"],
+       "rps_json_32_connections": find(32, 32)["rps"],
+       "rps_binary_32_connections": find(32, 32, "binary")["rps"],
        "errors": sum(r["errors"] for r in rows)}
 tmp = sys.argv[2] + ".tmp"
 json.dump(out, open(tmp, "w"), indent=1)
 __import__("os").replace(tmp, sys.argv[2])
 print("serve: batching_gain %.2f at 32 connections (%.0f vs %.0f rps), p99 %.1f ms with batching, "
-      "%d errors" % (gain, find(32, 32)["rps"], find(1, 32)["rps"], find(32, 32)["p99_ms"],
-                     out["errors"]))
+      "binary extension %.0f rps, %d errors" % (gain, find(32, 32)["rps"], find(1, 32)["rps"],
+                                               find(32, 32)["p99_ms"],
+                                               find(32, 32, "binary")["rps"], out["errors"]))
 PY

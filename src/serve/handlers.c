@@ -9,6 +9,7 @@
 
 #include "amuse/runtime.h"
 
+#include <microhttpd.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,8 @@ void am__handle_server_metadata(struct am__request *r)
     r->status = 200;
     am__buf_puts(&r->out, "{\"name\": \"amuse\", \"version\": ");
     am__buf_json_string(&r->out, amuse_version());
-    am__buf_puts(&r->out, ", \"extensions\": [\"model_repository\", \"statistics\"]}");
+    am__buf_puts(&r->out, ", \"extensions\": [\"model_repository\", \"statistics\", "
+                          "\"binary_tensor_data\"]}");
 }
 
 /* The model named in the path, at the version named in the path if any; NULL after a 404 reply. */
@@ -165,7 +167,22 @@ void am__handle_infer(struct am__request *r)
         return;
     struct am__v2_request req;
     struct am__job *job = NULL;
-    int rc = am__v2_parse(r->body ? r->body : "", r->len, s->opt.max_json_depth, &req);
+    /* The binary tensor extension: the JSON is this many bytes, the tensors' bytes follow. */
+    const char *ihcl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                   "Inference-Header-Content-Length");
+    long long header_len = -1;
+    if (ihcl) {
+        size_t digits = strspn(ihcl, "0123456789");
+        if (digits == 0 || ihcl[digits] || digits > 18) {
+            memset(&req, 0, sizeof req);
+            am__reply_error(r, 400, "Inference-Header-Content-Length must be a decimal number of "
+                                    "bytes");
+            goto out;
+        }
+        header_len = strtoll(ihcl, NULL, 10);
+    }
+    int rc = am__v2_parse_binary(r->body ? r->body : "", r->len, header_len,
+                                 s->opt.max_json_depth, &req);
     if (rc) {
         am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : 400);
         goto out;

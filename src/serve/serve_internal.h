@@ -257,7 +257,9 @@ struct am__v2_tensor {
     int64_t shape[AM__V2_MAX_DIMS];
     int ndim;
     int datatype;
-    struct cJSON *data; /* the "data" array (owned by the request's document) */
+    struct cJSON *data; /* the "data" array (owned by the request's document); NULL when... */
+    const unsigned char *binary; /* ...the tensor's bytes follow the JSON (binary extension) */
+    size_t binary_len;
 };
 
 #define AM__V2_MAX_TENSORS 16
@@ -273,6 +275,10 @@ struct am__v2_request {
 
 /* Parse and check the envelope (depth cap, JSON, field types). Messages name the field. */
 int am__v2_parse(const char *body, size_t len, int max_depth, struct am__v2_request *req);
+/* The same with the binary tensor extension: header_len >= 0 (Inference-Header-Content-Length)
+ * is the JSON's length; the rest of the body holds the tensors that give binary_data_size. */
+int am__v2_parse_binary(const char *body, size_t len, long long header_len, int max_depth,
+                        struct am__v2_request *req);
 void am__v2_request_release(struct am__v2_request *req);
 /* Turn the request into a job for model m (samples, input floats or word rows, output buffer). */
 int am__v2_build_job(const struct amuse_server *s, const struct am__model *m,

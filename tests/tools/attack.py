@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""attack.py - the attacks of issue 8, replayed against a running `amuse serve` on 127.0.0.1
+"""attack.py - the attacks of issue 8 (and a check of the binary tensor extension), replayed
+against a running `amuse serve` on 127.0.0.1
 (tests/cli_serve_attack.sh starts the server and the keys). Standard library only. Prints one
 "ok ..." or "FAIL ..." line per check and a last line "N passed, M failed".
 
@@ -351,6 +352,58 @@ def attacks_small():
     check("k = 1e19 -> 400", st == 400 and b"k must" in body, "%d %s" % (st, body[:200]))
 
 
+def binary_request(header, binary):
+    j = json.dumps(header).encode()
+    return j + binary, "Inference-Header-Content-Length: %d\r\n" % len(j)
+
+
+def binary_extension():
+    """Not an attack: the KServe binary tensor extension gives the same answers as JSON, and its
+    malformed forms are 400s."""
+    infer = "/v2/models/fashion/infer"
+    values = [((i * 37) % 256) / 255.0 for i in range(784)]
+    st, body_json = request("POST", infer, ACME, json.dumps({"inputs": [{"name": "input", "shape": [1, 784],
+                                                                          "datatype": "FP32", "data": values}]}).encode())
+    raw_floats = struct.pack("<784f", *values)
+    b, extra = binary_request({"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32",
+                                           "parameters": {"binary_data_size": len(raw_floats)}}]}, raw_floats)
+    st2, body_bin = request("POST", infer, ACME, b, extra=extra)
+    pj = json.loads(body_json)["outputs"][0]["data"] if st == 200 else None
+    pb = json.loads(body_bin)["outputs"][0]["data"] if st2 == 200 else None
+    check("binary FP32 input: 200 and the same probabilities as JSON", st == st2 == 200 and pj == pb,
+          "%d %d %s" % (st, st2, body_bin[:200]))
+    img = png16_rgba(28, 28)
+    elems = struct.pack("<I", len(img)) + img
+    b, extra = binary_request({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES",
+                                           "parameters": {"binary_data_size": len(elems)}}],
+                               "outputs": [{"name": "label"}]}, elems)
+    st, body_bin = request("POST", infer, ACME, b, extra=extra)
+    st2, body_json = request("POST", infer, ACME, json.dumps({"inputs": [{"name": "input", "shape": [1],
+        "datatype": "BYTES", "data": [base64.b64encode(img).decode()]}], "outputs": [{"name": "label"}]}).encode())
+    check("binary BYTES image (raw PNG bytes): 200, same label as base64 JSON",
+          st == st2 == 200 and json.loads(body_bin)["outputs"] == json.loads(body_json)["outputs"],
+          "%d %d %s" % (st, st2, body_bin[:200]))
+    words = b"".join(struct.pack("<I", len(w)) + w for w in (b"king", b"queen"))
+    b, extra = binary_request({"inputs": [{"name": "words", "shape": [2], "datatype": "BYTES",
+                                           "parameters": {"binary_data_size": len(words)}}]}, words)
+    st, body = request("POST", "/v2/models/words/infer", ACME, b, extra=extra)
+    check("binary BYTES words: 200", st == 200 and b'"data": [1,2,3,4,1,2,3,5]' in body, "%d %s" % (st, body[:200]))
+    header = {"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32",
+                          "parameters": {"binary_data_size": len(raw_floats)}}]}
+    bad = [
+        ("sizes that do not add up", *binary_request(header, raw_floats + b"xx")),
+        ("too few bytes for the shape", *binary_request(dict(header, inputs=[dict(header["inputs"][0],
+            parameters={"binary_data_size": 8})]), raw_floats[:8])),
+        ("a NaN", *binary_request(header, struct.pack("<f", float("nan")) + raw_floats[4:])),
+        ("a header length past the body", json.dumps(header).encode(), "Inference-Header-Content-Length: 99999\r\n"),
+        ("a header length that is not a number", json.dumps(header).encode(), "Inference-Header-Content-Length: 1e3\r\n"),
+        ("binary_data_size without the header", json.dumps(header).encode(), ""),
+    ]
+    for name, body, extra in bad:
+        st, reply = request("POST", infer, ACME, body, extra=extra)
+        check("binary extension, %s -> 400" % name, st == 400, "%d %s" % (st, reply[:200]))
+
+
 def attacks_metrics():
     for i in range(300):
         request("GET", "/v2/models/made-up-%d" % i, ACME)
@@ -391,7 +444,7 @@ def main():
     only = sys.argv[7].split(",") if len(sys.argv) > 7 else None
     groups = [("images", attacks_images), ("keyless", attacks_keyless_bodies), ("slow", attacks_slow_clients),
               ("http", attacks_http), ("small", attacks_small), ("metrics", attacks_metrics),
-              ("tenants", attacks_tenants)]
+              ("tenants", attacks_tenants), ("binary", binary_extension)]
     for name, fn in groups:
         if only and name not in only:
             continue
