@@ -4,7 +4,8 @@
 # keyless 16 MB bodies (401 before reading), slow headers and trickled bodies (closed by their
 # deadlines), the per-client and total connection limits (health still answered), HTTP
 # strictness (Content-Length, Host, chunked over the cap), metrics poisoning, the smaller
-# findings, and tenant walls (404 for another tenant's model, per-tenant rate limit and usage).
+# findings, tenant walls (404 for another tenant's model, per-tenant rate limit and usage) and
+# daily quotas per key and per tenant (kept across a restart).
 # The attacks themselves are tests/tools/attack.py (raw sockets, several 127.0.0.x source
 # addresses as several clients); this script makes the models and keys, starts the servers and
 # checks what is left afterwards. Bounded in count and time; loopback only; no fixed sleeps.
@@ -86,6 +87,30 @@ check "the 429 names the tenant's limit" $? "$(head -c 200 "$TMP/body")"
 check "tenant other is not slowed by acme" $? "$(head -c 200 "$TMP/body")"
 stop_server
 check "tenants server stops cleanly" $? ""
+# Daily quotas: 2 requests a key, 3 a tenant; counted in the database, so a restart keeps them.
+start_server quota --quota-requests-per-day 2 --tenant-quota-requests-per-day 3 --usage-flush-s 3600 || {
+    echo "$passed passed, $failed failed"
+    exit 1
+}
+codes=""
+for k in "$OTHER" "$OTHER" "$OTHER" "$ACME" "$ACME" "$ACME2" "$ACME2"; do
+    codes="$codes $(req GET /v2/models/fashion "$k")"
+done
+[ "$codes" = " 200 200 429 200 200 200 429" ]
+check "quotas: key other stops at 2, tenant acme at 3 across its keys:$codes" $? "$(head -c 200 "$TMP/body")"
+grep -q "tenant acme has made its 3 requests for today" "$TMP/body" && grep -qi '^retry-after: [0-9]' "$TMP/hdr"
+check "the tenant's 429 names its quota, with Retry-After" $? "$(head -c 200 "$TMP/body")"
+stop_server
+check "quota server stops cleanly (and flushes the day's counts)" $? ""
+start_server quota2 --quota-requests-per-day 2 --tenant-quota-requests-per-day 3 || {
+    echo "$passed passed, $failed failed"
+    exit 1
+}
+[ "$(req GET /v2/models/fashion "$OTHER")" = 429 ] && [ "$(req GET /v2/models/fashion "$ACME2")" = 429 ]
+check "after a restart the day's quotas are still used up" $? "$(head -c 200 "$TMP/body")"
+stop_server
+check "second quota server stops cleanly" $? ""
+
 "$AMUSE" keys tenants --db "$TMP/keys.db" >"$TMP/tenants.txt"
 grep -q '^acme  *2  *2 ' "$TMP/tenants.txt" && grep -q '^other ' "$TMP/tenants.txt"
 check "amuse keys tenants sums usage per tenant" $? "$(cat "$TMP/tenants.txt")"

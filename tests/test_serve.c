@@ -524,6 +524,57 @@ TEST(rate_limit_and_usage)
     unlink(side);
 }
 
+/* Daily quotas with the time handed in: a key's and a tenant's counts are separate, a new UTC day
+ * starts again, and the counts survive a restart (flushed, then read back by a new table). */
+TEST(daily_quotas)
+{
+    char path[] = "/tmp/amuse-test-quota-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_TRUE(fd >= 0);
+    close(fd);
+    unlink(path);
+    struct amuse_keystore *ks;
+    ASSERT_OK(amuse_keystore_open(&ks, path));
+    struct am__usage *keys, *tenants;
+    ASSERT_OK(am__usage_new(&keys, ks, 3600, NULL));
+    ASSERT_OK(am__usage_new_tenants(&tenants, ks, 3600, NULL));
+    const int64_t noon = 20000 * 86400LL + 43200; /* a day's noon, UTC */
+    int retry;
+    ASSERT_EQ_INT(am__quota_take(keys, "aaaaaaaaaaaa", 2, noon, &retry), 1);
+    ASSERT_EQ_INT(am__quota_take(keys, "aaaaaaaaaaaa", 2, noon + 1, &retry), 1);
+    ASSERT_EQ_INT(am__quota_take(keys, "aaaaaaaaaaaa", 2, noon + 2, &retry), 0);
+    ASSERT_EQ_INT(retry, 43198); /* until midnight */
+    ASSERT_EQ_INT(am__quota_take(keys, "bbbbbbbbbbbb", 2, noon, &retry), 1); /* its own count */
+    ASSERT_EQ_INT(am__quota_take(keys, "aaaaaaaaaaaa", 0, noon, &retry), 1); /* no quota */
+    /* a tenant named like a key id is another subject */
+    ASSERT_EQ_INT(am__quota_take(tenants, "aaaaaaaaaaaa", 1, noon, &retry), 1);
+    ASSERT_EQ_INT(am__quota_take(tenants, "aaaaaaaaaaaa", 1, noon, &retry), 0);
+    ASSERT_EQ_INT(am__quota_take(keys, "aaaaaaaaaaaa", 2, noon + 43200, &retry), 1); /* next day */
+    am__usage_free(keys);
+    am__usage_free(tenants);
+    /* a restart the same day: the next day's one request is remembered */
+    ASSERT_OK(am__usage_new(&keys, ks, 3600, NULL));
+    ASSERT_OK(am__usage_new_tenants(&tenants, ks, 3600, NULL));
+    ASSERT_EQ_INT(am__quota_take(keys, "aaaaaaaaaaaa", 2, noon + 43300, &retry), 1);
+    ASSERT_EQ_INT(am__quota_take(keys, "aaaaaaaaaaaa", 2, noon + 43300, &retry), 0);
+    ASSERT_EQ_INT(am__quota_take(tenants, "aaaaaaaaaaaa", 1, noon + 5, &retry), 0);
+    ASSERT_EQ_INT(am__quota_take(tenants, "bbbbbbbbbbbb", 1, noon + 5, &retry), 1);
+    am__usage_free(keys);
+    am__usage_free(tenants);
+    struct amuse_key_info *list;
+    int64_t n;
+    ASSERT_OK(amuse_keystore_list(ks, &list, &n)); /* daily counts are not key usage rows */
+    ASSERT_EQ_INT((int)n, 0);
+    free(list);
+    amuse_keystore_close(ks);
+    unlink(path);
+    char side[sizeof path + 8];
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+}
+
 /* A job carrying its own task: the run function calls it, as the word-vector worker does. */
 static void run_tasks(void *ctx, struct am__job **jobs, int n, int64_t samples)
 {
@@ -590,5 +641,6 @@ int main(void)
     RUN(batcher_task_outlives_its_waiter);
     RUN(keystore);
     RUN(rate_limit_and_usage);
+    RUN(daily_quotas);
     return test_summary();
 }

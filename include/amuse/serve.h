@@ -124,6 +124,11 @@ struct amuse_serve_options {
     /* the same per tenant, across all its keys, so one tenant cannot starve another (0: off) */
     int tenant_rate_limit_rps;
     int tenant_rate_limit_burst;
+    /* daily quotas: requests a key, and a tenant with all its keys, may make per UTC day; past
+       them -> 429 with Retry-After until midnight UTC. Counted in the key database, so a
+       restart keeps them. 0: no quota (the default) */
+    int quota_requests_per_day;
+    int tenant_quota_requests_per_day;
     int usage_flush_s; /* per-key usage counters are written to the database this often
                           (default 60) and at shutdown */
     const char *cors_origins; /* CORS allowlist: comma-separated origins ("https://a.example,

@@ -21,8 +21,9 @@
  * speaks HTTPS (libmicrohttpd's GnuTLS), the PEM texts read by server.c.
  * Error bodies take OpenAI's shape on /v1/... paths (openai.c), KServe's elsewhere.
  * Multipart bodies are parsed by the route that takes them (domain.c), from the whole body.
- * Every authenticated request takes a token from its key's bucket and from its tenant's
- * (ratelimit.c; 429 when either is empty) and is counted in the key's and the tenant's usage.
+ * Every authenticated request takes a token from its key's bucket and from its tenant's, and a
+ * unit of their daily quotas (ratelimit.c; 429 when any is used up), and is counted in the key's
+ * and the tenant's usage.
  * am__client_gone lets a handler waiting for its job notice that the client closed the connection.
  * CORS (only with an allowlist): a preflight OPTIONS from an allowed origin is answered 204
  * before the key check; any other reply to an allowed origin carries Access-Control-Allow-Origin
@@ -309,6 +310,23 @@ static int admit(struct am__request *r)
         am__reply_error(r, 429, "tenant %s is over its rate limit of %d requests a second "
                                 "(tenant_rate_limit_rps); retry after %d s",
                         r->key.tenant, s->opt.tenant_rate_limit_rps, retry_after);
+        return 0;
+    }
+    int64_t now_s = (int64_t)time(NULL);
+    if (!am__quota_take(s->usage, r->key.id, s->opt.quota_requests_per_day, now_s,
+                        &retry_after)) {
+        r->retry_after = retry_after;
+        am__reply_error(r, 429, "key %s has made its %d requests for today (UTC; "
+                                "quota_requests_per_day); retry after %d s",
+                        r->key.id, s->opt.quota_requests_per_day, retry_after);
+        return 0;
+    }
+    if (!am__quota_take(s->tenant_usage, r->key.tenant, s->opt.tenant_quota_requests_per_day,
+                        now_s, &retry_after)) {
+        r->retry_after = retry_after;
+        am__reply_error(r, 429, "tenant %s has made its %d requests for today (UTC; "
+                                "tenant_quota_requests_per_day); retry after %d s",
+                        r->key.tenant, s->opt.tenant_quota_requests_per_day, retry_after);
         return 0;
     }
     if (rt->scope == AMUSE_SCOPE_ADMIN && r->key.scope != AMUSE_SCOPE_ADMIN) {

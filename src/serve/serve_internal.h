@@ -38,6 +38,12 @@ int am__keystore_insert(struct amuse_keystore *ks, const struct amuse_key_info *
                         const unsigned char hash[AM__HASH_BYTES]);
 int am__keystore_lookup(struct amuse_keystore *ks, const char *id, struct amuse_key_info *info,
                         unsigned char hash[AM__HASH_BYTES]);
+/* Requests per subject ("k:<key id>", "t:<tenant>") and UTC day (days since 1970): added to at
+ * each usage flush, read when a quota first meets the subject on a day. */
+int am__keystore_add_daily(struct amuse_keystore *ks, const char *subject, int64_t day,
+                           int64_t requests);
+int am__keystore_daily(struct amuse_keystore *ks, const char *subject, int64_t day,
+                       int64_t *requests);
 
 /* ------------------------------------------------------------------------------ json.c */
 
@@ -420,7 +426,14 @@ void am__usage_free(struct am__usage *u); /* stops the flush thread, then flushe
 /* 1: go ahead; 0: over the limit, *retry_after seconds until a token is back. rps 0: always 1. */
 int am__rate_take(struct am__usage *u, const char *id, int rps, int burst, int *retry_after);
 void am__usage_add(struct am__usage *u, const char *id, int64_t items);
-/* ks NULL: counters in memory only, never flushed (the per-tenant table). */
+/* The per-tenant table: buckets, counters in memory, daily counts flushed to ks (NULL: none). */
+int am__usage_new_tenants(struct am__usage **out, struct amuse_keystore *ks, int flush_s,
+                          const struct am__log *log);
+/* Daily quota: 1 and the request counted when id has made fewer than limit requests on the UTC
+ * day of now_s (Unix seconds; today's count is read from the database the first time id is seen
+ * that day); 0 when it has not, *retry_after the seconds until the next UTC day. limit 0: 1. */
+int am__quota_take(struct am__usage *u, const char *id, int64_t limit, int64_t now_s,
+                   int *retry_after);
 struct am__usage_row {
     char id[AMUSE_TENANT_MAX + 1];
     int64_t requests, items;

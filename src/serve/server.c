@@ -121,6 +121,8 @@ static int check_options(const struct amuse_serve_options *o)
     RANGE(rate_limit_burst, 0, 1000000)
     RANGE(tenant_rate_limit_rps, 0, 1000000)
     RANGE(tenant_rate_limit_burst, 0, 1000000)
+    RANGE(quota_requests_per_day, 0, 2000000000)
+    RANGE(tenant_quota_requests_per_day, 0, 2000000000)
     RANGE(usage_flush_s, 1, 86400)
     RANGE(debug_batch_sleep_ms, 0, 60000)
     RANGE(model_threads, 0, 1024)
@@ -199,7 +201,7 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
     rc = am__usage_new(&s->usage, s->keys, o->usage_flush_s, &s->log);
     if (rc)
         goto fail;
-    rc = am__usage_new(&s->tenant_usage, NULL, 0, &s->log);
+    rc = am__usage_new_tenants(&s->tenant_usage, s->keys, o->usage_flush_s, &s->log);
     if (rc)
         goto fail;
     int64_t active = 0;
