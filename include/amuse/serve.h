@@ -1,9 +1,13 @@
 /* amuse/serve.h - the model server (KServe V2 over HTTP) and its API-key store.
  *
  * The server loads every model of a repository directory (<repo>/<model>/<version>/), answers the
- * KServe V2 REST protocol on libmicrohttpd's internal thread pool, and hands inference to one
- * dynamic batcher per model: HTTP threads decode and encode, a worker thread per model runs the
- * model math. Every route except GET /v2/health/... and the playground's files (GET /,
+ * KServe V2 REST protocol (JSON, and the binary tensor extension) with libmicrohttpd, one thread
+ * per connection, and hands inference to one dynamic batcher per model: HTTP threads parse and
+ * encode, a pool of decode workers decodes images, a worker thread per model runs the model math.
+ * A key sees only public models and its tenant's (a `tenants` file in the model's directory).
+ * Requests are refused on their headers where they can be (401, 403, 404, 413, 429) before any
+ * body is read; headers and bodies have total deadlines; connections are limited in all and per
+ * client address, with slots kept for the health routes. HTTPS with tls_cert/tls_key. Every route except GET /v2/health/... and the playground's files (GET /,
  * GET /web/...) needs an API key ("Authorization: Bearer <key>"); keys live in SQLite, stored only
  * as keyed BLAKE2b hashes. docs/serve.md describes the routes, the repository layout and the
  * options; docs/openapi.yaml is the API description.
@@ -11,7 +15,8 @@
  * GET /v1/models and POST /v1/embeddings answer the OpenAI API (errors in its shape on /v1/...);
  * /v1/images/classify (multipart or raw image) and /v1/words/{similar,analogy} need no tensors.
  * GET /metrics (admin) is in the Prometheus text format.
- * A per-key token bucket answers 429; per-key usage counters are flushed to the key database.
+ * Per-key and per-tenant token buckets and daily quotas answer 429; per-key usage counters and
+ * the daily counts are flushed to the key database.
  * The repository is polled for new or changed versions (poll_interval_s) and reloaded on demand
  * through the admin route. CORS is off unless an allowlist of origins is given: preflight requests
  * (OPTIONS) from those origins are answered without a key, and their other requests (which still
