@@ -234,11 +234,46 @@ TEST(refuses_non_images_truncation_and_bombs)
     ASSERT_FAILS(amuse_image_decode(text, 4, "x", &bad, out), AMUSE_EINVAL, "2 channels");
 }
 
+/* The caller's budgets: declared pixels over max_pixels are refused before decoding (from the
+ * header alone), a decoder memory cap too small for the image stops the decode as AMUSE_ETOOBIG
+ * (not as a corrupt image), and amuse_image_info reads the size without decoding. */
+TEST(pixel_budget_and_decoder_memory_cap)
+{
+    unsigned char px[64 * 48];
+    for (int i = 0; i < 64 * 48; i++)
+        px[i] = (unsigned char)(i * 5);
+    struct membuf png = png_of(px, 64, 48, 1);
+    int w = 0, h = 0;
+    ASSERT_OK(amuse_image_info(png.p, png.len, "a.png", &w, &h));
+    ASSERT_EQ_INT(w, 64);
+    ASSERT_EQ_INT(h, 48);
+    float out[784];
+    struct amuse_image_options opt = {28, 28, 1, 0, 64 * 48, 0};
+    ASSERT_OK(amuse_image_decode(png.p, png.len, "a.png", &opt, out)); /* exactly the budget */
+    opt.max_pixels = 64 * 48 - 1;
+    ASSERT_FAILS(amuse_image_decode(png.p, png.len, "a.png", &opt, out), AMUSE_ETOOBIG,
+                 "a.png: PNG declares 64 x 48 pixels; at most 3071 here");
+    opt.max_pixels = 0;
+    opt.max_decoder_bytes = 1000; /* far less than 64 x 48 RGBA */
+    ASSERT_FAILS(amuse_image_decode(png.p, png.len, "a.png", &opt, out), AMUSE_ETOOBIG,
+                 "a.png: decoding this PNG (64 x 48) needs more than 1000 bytes of memory");
+    opt.max_decoder_bytes = 0; /* the default cap fits a normal image */
+    ASSERT_OK(amuse_image_decode(png.p, png.len, "a.png", &opt, out));
+    free(png.p);
+    png = png_header_only(100000, 100000);
+    ASSERT_FAILS(amuse_image_info(png.p, png.len, "bomb.png", &w, &h), AMUSE_ETOOBIG,
+                 "bomb.png: PNG declares 100000 x 100000 pixels");
+    ASSERT_EQ_INT(w, 0);
+    free(png.p);
+    ASSERT_FAILS(amuse_image_info("GIF", 3, "short", &w, &h), AMUSE_EFORMAT, "short");
+}
+
 int main(void)
 {
     RUN(real_t10k_image_round_trips_through_png);
     RUN(colour_alpha_and_resizing);
     RUN(bmp_decodes_too);
     RUN(refuses_non_images_truncation_and_bombs);
+    RUN(pixel_budget_and_decoder_memory_cap);
     return test_summary();
 }

@@ -575,6 +575,43 @@ TEST(daily_quotas)
     unlink(side);
 }
 
+/* A model's tenants file: names one a line, comments and blanks ignored; no file is public; a
+ * bad name fails naming the file and line. */
+TEST(tenants_file)
+{
+    char dir[] = "/tmp/amuse-test-tenants-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    struct am__tenants *t = NULL;
+    ASSERT_OK(am__tenants_load(dir, &t));
+    ASSERT_TRUE(t == NULL); /* public */
+    ASSERT_EQ_INT(am__tenants_allow(t, "anyone"), 1);
+    char path[sizeof dir + 16];
+    snprintf(path, sizeof path, "%s/tenants", dir);
+    FILE *f = fopen(path, "w");
+    ASSERT_TRUE(f != NULL);
+    fputs("# owners\n\nacme\n  beta.eu  # the EU arm\r\n", f);
+    fclose(f);
+    ASSERT_OK(am__tenants_load(dir, &t));
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(am__tenants_allow(t, "acme"), 1);
+    ASSERT_EQ_INT(am__tenants_allow(t, "beta.eu"), 1);
+    ASSERT_EQ_INT(am__tenants_allow(t, "beta"), 0);
+    ASSERT_EQ_INT(am__tenants_allow(t, ""), 0);
+    am__tenants_free(t);
+    f = fopen(path, "w");
+    ASSERT_TRUE(f != NULL);
+    fputs("acme\n\nnot a name\n", f);
+    fclose(f);
+    t = NULL;
+    int rc = am__tenants_load(dir, &t);
+    ASSERT_EQ_INT(rc, AMUSE_EFORMAT);
+    ASSERT_TRUE(t == NULL);
+    ASSERT_TRUE(strstr(amuse_last_error(), "tenants: line 3: 'not a name' is not a tenant name") !=
+                NULL);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* A job carrying its own task: the run function calls it, as the word-vector worker does. */
 static void run_tasks(void *ctx, struct am__job **jobs, int n, int64_t samples)
 {
@@ -642,5 +679,6 @@ int main(void)
     RUN(keystore);
     RUN(rate_limit_and_usage);
     RUN(daily_quotas);
+    RUN(tenants_file);
     return test_summary();
 }
