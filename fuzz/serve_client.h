@@ -99,6 +99,10 @@ static void fuzz_exchange(const char *data, size_t len)
     char buf[65536];
     size_t got = 0;
     int half_closed = 0;
+    if (!memmem(data, len, "\r\n\r\n", 4) && !memmem(data, len, "\n\n", 2)) {
+        shutdown(fd, SHUT_WR); /* the headers never end: no reply can come before EOF */
+        half_closed = 1;
+    }
     for (;;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         int r = poll(&p, 1, got ? QUIET_MS : FIRST_MS);
