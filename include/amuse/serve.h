@@ -7,8 +7,9 @@
  * A key sees only public models and its tenant's (a `tenants` file in the model's directory).
  * Requests are refused on their headers where they can be (401, 403, 404, 413, 429) before any
  * body is read; headers and bodies have total deadlines; connections are limited in all and per
- * client address, with slots kept for the health routes. HTTPS with tls_cert/tls_key. Every route except GET /v2/health/... and the playground's files (GET /,
- * GET /web/...) needs an API key ("Authorization: Bearer <key>"); keys live in SQLite, stored only
+ * client address, with slots kept for the health routes. HTTPS with tls_cert/tls_key.
+ * Every route except GET /v2/health/... and the playground's files (GET /, GET /web/...) needs
+ * an API key ("Authorization: Bearer <key>"); keys live in SQLite, stored only
  * as keyed BLAKE2b hashes. docs/serve.md describes the routes, the repository layout and the
  * options; docs/openapi.yaml is the API description.
  *

@@ -263,11 +263,11 @@ static int admit(struct am__request *r)
     int path_matched;
     r->route = am__route_match(r->method, r->url, r, &path_matched);
     const struct am__route *rt = r->route;
-    if (r->too_big && (!rt || rt->scope == 0 || authenticate(r)))
-        return 0; /* the 413 above; a request needing a key gets 401 first without one */
+    if (r->too_big && ((rt && rt->scope == 0) || authenticate(r)))
+        return 0; /* the 413 above; anything else needing a key gets 401 first without one */
     if (rt && rt->scope == 0) {
-        if (atomic_load(&s->connections) > s->opt.max_connections && rt->handler != am__handle_live &&
-            rt->handler != am__handle_ready) {
+        if (atomic_load(&s->connections) > s->opt.max_connections &&
+            rt->handler != am__handle_live && rt->handler != am__handle_ready) {
             r->retry_after = 1;
             am__reply_error(r, 503, "the server is at its connection limit (max_connections)");
             return 0;

@@ -234,8 +234,8 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
         goto fail;
     atomic_store(&s->ready, 1);
     am__logf(&s->log, "listening on http%s://%s%s%s:%d/ (%d models, %d decode threads)",
-             s->tls_cert_pem ? "s" : "", ipv6 ? "[" : "", s->host, ipv6 ? "]" : "", s->port, am__repository_count(s->repo),
-             o->threads);
+             s->tls_cert_pem ? "s" : "", ipv6 ? "[" : "", s->host, ipv6 ? "]" : "", s->port,
+             am__repository_count(s->repo), o->threads);
     *out = s;
     return AMUSE_OK;
 fail:

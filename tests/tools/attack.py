@@ -218,6 +218,11 @@ def attacks_keyless_bodies():
     for s in socks:
         replies.append(status_of(read_all(s, 4096)))
         s.close()
+    s = connect()
+    s.sendall(b"POST /no/such/route HTTP/1.1\r\nHost: x\r\nContent-Length: 16000000\r\n\r\n")
+    st = status_of(read_all(s, 4096))
+    s.close()
+    check("keyless oversized body on an unknown path: 401 like any other (%d)" % st, st == 401)
     grew = rss_mb() - base
     check("50 keyless 16 MB bodies: 401 before the body is read", replies.count(401) == 50,
           str(sorted(set(replies))))
