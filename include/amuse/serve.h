@@ -109,8 +109,9 @@ struct amuse_serve_options {
                                  the health routes, which alone are answered past the limit */
     int max_connections_per_client; /* from one client address (default 64) */
     int connection_timeout_s; /* idle connection timeout (default 30) */
-    int header_timeout_s;     /* a request's headers must be complete this long after its first
-                                 byte, or the connection is closed (default 10) */
+    int header_timeout_s;     /* a request's headers must be complete this long after the
+                                 connection opened (or after the previous reply plus
+                                 connection_timeout_s), or the connection is closed (default 10) */
     int body_timeout_s;       /* and its body this long after the headers (default 60) -> 408 */
     size_t max_request_pixels; /* images in one request, declared pixels in all (default 16 Mi);
                                   each image also within its model's budget -> 413 */

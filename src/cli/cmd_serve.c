@@ -59,7 +59,7 @@ static const struct option_row rows[] = {
     {"connection-timeout", OPT_INT, OFF(connection_timeout_s), 1, 3600,
      "seconds an idle or stalled connection is kept"},
     {"header-timeout", OPT_INT, OFF(header_timeout_s), 1, 3600,
-     "seconds from a request's first byte to the end of its headers (then closed)"},
+     "seconds from connecting (or the previous reply) to the end of the headers"},
     {"body-timeout", OPT_INT, OFF(body_timeout_s), 1, 3600,
      "seconds from the end of the headers to the end of the body (then 408)"},
     {"max-request-pixels", OPT_SIZE, OFF(max_request_pixels), 1, 1LL << 40,
