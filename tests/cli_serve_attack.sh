@@ -70,7 +70,7 @@ check "it stops cleanly on SIGTERM" $? "$(tail -n 3 "$TMP/main.log")"
 check "no sanitizer report in the server's log" $? "$(grep -m 3 "Sanitizer\|runtime error" "$TMP/main.log")"
 
 # Per-tenant rate limit: two keys of one tenant share its bucket; another tenant is untouched.
-start_server tenants --tenant-rate-limit-rps 1 --tenant-rate-limit-burst 3 || {
+start_server tenants --tenant-rate-limit-rps 1 --tenant-rate-limit-burst 3 --max-image-pixels 700 || {
     echo "$passed passed, $failed failed"
     exit 1
 }
@@ -85,6 +85,20 @@ grep -q "tenant acme is over its rate limit" "$TMP/body"
 check "the 429 names the tenant's limit" $? "$(head -c 200 "$TMP/body")"
 [ "$(req GET /v2/models/fashion "$OTHER")" = 200 ]
 check "tenant other is not slowed by acme" $? "$(head -c 200 "$TMP/body")"
+# --max-image-pixels 700 sets every model's budget: a 28 x 28 image (784 pixels) is over it.
+"$PYTHON" - "$TMP/small.json" <<'PY'
+import base64, json, struct, sys, zlib
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+rows = b"".join(b"\x00" + bytes(28) for _ in range(28))
+png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0))
+       + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+json.dump({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES",
+                       "data": [base64.b64encode(png).decode()]}]}, open(sys.argv[1], "w"))
+PY
+[ "$(req POST /v2/models/fashion/infer "$OTHER" "$TMP/small.json")" = 413 ] &&
+    grep -q "budget of 700 pixels" "$TMP/body"
+check "--max-image-pixels 700: a 28 x 28 image is over the budget (413)" $? "$(head -c 200 "$TMP/body")"
 stop_server
 check "tenants server stops cleanly" $? ""
 # Daily quotas: 2 requests a key, 3 a tenant; counted in the database, so a restart keeps them.

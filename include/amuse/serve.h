@@ -115,6 +115,8 @@ struct amuse_serve_options {
     int body_timeout_s;       /* and its body this long after the headers (default 60) -> 408 */
     size_t max_request_pixels; /* images in one request, declared pixels in all (default 16 Mi);
                                   each image also within its model's budget -> 413 */
+    size_t max_image_pixels;   /* each image's budget for every model (at most 40 M); 0 (the
+                                  default): per model, 256 x its input pixels, at least 4 Mi */
     int max_json_depth;       /* nesting cap, checked before parsing -> 400 (default 32) */
     /* dynamic batching, per model */
     int max_batch_size;      /* samples per model call (default 32); also the per-request cap */

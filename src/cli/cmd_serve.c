@@ -64,6 +64,8 @@ static const struct option_row rows[] = {
      "seconds from the end of the headers to the end of the body (then 408)"},
     {"max-request-pixels", OPT_SIZE, OFF(max_request_pixels), 1, 1LL << 40,
      "declared pixels of all images in one request; more get 413"},
+    {"max-image-pixels", OPT_SIZE, OFF(max_image_pixels), 0, 40000000,
+     "declared pixels of one image, any model (0: 256 x the model's input, >= 4 Mi)"},
     {"max-json-depth", OPT_INT, OFF(max_json_depth), 2, 1000,
      "JSON nesting cap, checked before parsing (400)"},
     {"max-batch-size", OPT_INT, OFF(max_batch_size), 1, 4096,

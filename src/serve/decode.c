@@ -17,7 +17,8 @@
 #include <string.h>
 
 /* A model taking h x w pixels may be sent images of up to PIXELS_PER_INPUT_PIXEL times that
- * (photos are larger than what a model looks at), but never less than MIN_PIXEL_BUDGET. */
+ * (photos are larger than what a model looks at), but never less than MIN_PIXEL_BUDGET, unless
+ * the operator set max_image_pixels. */
 #define PIXELS_PER_INPUT_PIXEL 256
 #define MIN_PIXEL_BUDGET       ((uint64_t)4 << 20)
 
@@ -35,8 +36,11 @@ static unsigned char *work_bytes(struct decode_work *w)
     return (unsigned char *)(w->offset + w->n + 1);
 }
 
-uint64_t am__model_pixel_budget(const struct am__model *m)
+uint64_t am__model_pixel_budget(const struct amuse_server *s, const struct am__model *m)
 {
+    if (s->opt.max_image_pixels) /* the operator's choice, for every model */
+        return s->opt.max_image_pixels < AMUSE_IMAGE_MAX_PIXELS ? s->opt.max_image_pixels
+                                                                : AMUSE_IMAGE_MAX_PIXELS;
     uint64_t need = (uint64_t)m->input_shape.dim[0] * (uint64_t)m->input_shape.dim[1];
     uint64_t budget = need * PIXELS_PER_INPUT_PIXEL;
     if (budget < MIN_PIXEL_BUDGET)
@@ -88,7 +92,7 @@ int am__decode_job_new(const struct amuse_server *s, const struct am__model *m,
                        const char *names, struct am__job **out)
 {
     *out = NULL;
-    uint64_t budget = am__model_pixel_budget(m), total = 0;
+    uint64_t budget = am__model_pixel_budget(s, m), total = 0;
     size_t bytes = 0;
     struct decode_work probe_names = {.n = n};
     snprintf(probe_names.names, sizeof probe_names.names, "%s", names);

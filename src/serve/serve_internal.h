@@ -397,7 +397,7 @@ int am__tenant_ok(const char *t);
  * "inputs[0].data[3]" in messages; with n == 1 and no index wanted, pass "file" and n 1. */
 int am__decoders_start(struct amuse_server *s);
 void am__decoders_stop(struct amuse_server *s);
-uint64_t am__model_pixel_budget(const struct am__model *m);
+uint64_t am__model_pixel_budget(const struct amuse_server *s, const struct am__model *m);
 int am__decode_job_new(const struct amuse_server *s, const struct am__model *m,
                        const unsigned char *const *images, const size_t *lens, int n,
                        const char *names, struct am__job **out);
