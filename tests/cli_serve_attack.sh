@@ -5,7 +5,8 @@
 # deadlines), the per-client and total connection limits (health still answered), HTTP
 # strictness (Content-Length, Host, chunked over the cap), metrics poisoning, the smaller
 # findings, tenant walls (404 for another tenant's model, per-tenant rate limit and usage) and
-# daily quotas per key and per tenant (kept across a restart).
+# daily quotas per key and per tenant (kept across a restart), --max-image-pixels, and (not an
+# attack) the binary tensor extension giving the same answers as JSON.
 # The attacks themselves are tests/tools/attack.py (raw sockets, several 127.0.0.x source
 # addresses as several clients); this script makes the models and keys, starts the servers and
 # checks what is left afterwards. Bounded in count and time; loopback only; no fixed sleeps.
