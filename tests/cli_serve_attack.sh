@@ -9,7 +9,8 @@
 # attack) the binary tensor extension giving the same answers as JSON.
 # The attacks themselves are tests/tools/attack.py (raw sockets, several 127.0.0.x source
 # addresses as several clients); this script makes the models and keys, starts the servers and
-# checks what is left afterwards. Bounded in count and time; loopback only; no fixed sleeps.
+# checks what is left afterwards. Bounded in count and time; loopback only; no check depends on
+# a sleep (waits are for conditions, with generous bounds).
 #
 # usage: bash cli_serve_attack.sh <path to amuse> <fixtures dir> [attack groups, comma-separated]
 # Needs dataset-fashion-mnist, curl and python3.
