@@ -287,6 +287,19 @@ TEST(not_audio)
 TEST(unsupported_codec)
 {
     struct amuse_audio a;
+    /* Two Ogg files back to back: a chained stream. */
+    struct bytes b = read_fixture("speech.ogg");
+    unsigned char *two = malloc(2 * b.n);
+    memcpy(two, b.p, b.n);
+    memcpy(two + b.n, b.p, b.n);
+    ASSERT_FAILS(amuse_audio_decode(two, 2 * b.n, "chained.ogg", NULL, &a), AMUSE_EUNSUPPORTED,
+                 "chained.ogg: Ogg: byte");
+    /* Garbage between pages. */
+    memset(two + b.n, 'x', 40);
+    ASSERT_FAILS(amuse_audio_decode(two, 2 * b.n, "junk.ogg", NULL, &a), AMUSE_EFORMAT,
+                 "expected a page (OggS)");
+    free(two);
+    free(b.p);
     ASSERT_FAILS(amuse_audio_load(AUDIO_DIR "speech_adpcm.wav", NULL, &a), AMUSE_EUNSUPPORTED,
                  "unsupported codec IMA ADPCM");
 }

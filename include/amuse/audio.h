@@ -5,7 +5,8 @@
  * voice app meets: WAV (PCM 8/16/24/32-bit, 32/64-bit float, WAVE_FORMAT_EXTENSIBLE, RF64),
  * FLAC and Ogg/Vorbis, plus headerless 16-bit little-endian PCM when asked for (what
  * `arecord -f S16_LE` writes). The format is recognised from its signature before libsndfile
- * sees a byte, so its other parsers (AIFF, AU, CAF, ...) are never reached. Channels are averaged
+ * sees a byte, so its other parsers (AIFF, AU, CAF, ...) are never reached; an Ogg file must be
+ * one logical stream (chained or multiplexed files are refused). Channels are averaged
  * to mono, and the result is resampled to the target rate (16 kHz unless asked otherwise) with
  * libsamplerate.
  *
@@ -21,7 +22,7 @@
  *
  * Failures (amuse_last_error() names the source and, where it applies, the byte offset or
  * time): AMUSE_EFORMAT (not audio, corrupt, empty: no sample at all, NaN), AMUSE_EUNSUPPORTED (a
- * format or codec outside the list above, e.g. IMA ADPCM WAV or Ogg/Opus), AMUSE_ETOOBIG (over
+ * format or codec outside the list above, e.g. IMA ADPCM WAV, Ogg/Opus or a chained Ogg), AMUSE_ETOOBIG (over
  * a cap), AMUSE_EINVAL (options), AMUSE_EIO / AMUSE_ENOTFOUND (files), AMUSE_ENOMEM.
  */
 #ifndef AMUSE_AUDIO_H

@@ -116,6 +116,36 @@ static int sniff(const unsigned char *p, size_t len, const char *name, const cha
                     "signature", name);
 }
 
+/* An Ogg file must be one logical stream: every page carries the first page's serial number,
+ * and pages follow each other with nothing between them (a cut last page is left to the
+ * decoder). Chained and multiplexed files are refused here because libvorbis leaks the headers
+ * of a failed multi-stream open (xiph/vorbis#125): an upload could otherwise leak memory at
+ * will. */
+static int check_ogg_pages(const unsigned char *p, size_t len, const char *name)
+{
+    size_t at = 0;
+    uint32_t serial = 0;
+    for (int page = 0; at + 27 <= len; page++) {
+        if (memcmp(p + at, "OggS", 4) != 0)
+            return am__fail(AMUSE_EFORMAT, "%s: Ogg: byte %zu: expected a page (OggS)", name, at);
+        uint32_t s = (uint32_t)p[at + 14] | (uint32_t)p[at + 15] << 8 |
+                     (uint32_t)p[at + 16] << 16 | (uint32_t)p[at + 17] << 24;
+        if (page == 0)
+            serial = s;
+        else if (s != serial || (p[at + 5] & 0x02))
+            return am__fail(AMUSE_EUNSUPPORTED,
+                            "%s: Ogg: byte %zu: a second logical stream (chained or multiplexed "
+                            "Ogg files are not supported)", name, at);
+        size_t segments = p[at + 26], body = 0;
+        if (at + 27 + segments > len)
+            break;
+        for (size_t i = 0; i < segments; i++)
+            body += p[at + 27 + i];
+        at += 27 + segments + body;
+    }
+    return AMUSE_OK;
+}
+
 /* ---------------------------------------------------------------- libsndfile virtual I/O */
 
 struct memory_file {
@@ -300,6 +330,9 @@ int amuse_audio_decode(const void *bytes, size_t len, const char *name,
         info.channels = o.raw_channels;
         info.format = SF_FORMAT_RAW | SF_FORMAT_PCM_16 | SF_ENDIAN_LITTLE;
     } else if ((rc = sniff(bytes, len, name, &container)) != AMUSE_OK) {
+        return rc;
+    } else if (strcmp(container, "Ogg") == 0 &&
+               (rc = check_ogg_pages(bytes, len, name)) != AMUSE_OK) {
         return rc;
     }
 
