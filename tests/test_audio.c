@@ -265,6 +265,28 @@ TEST(raw_pcm)
 
 /* ---------------------------------------------------------------- bad input */
 
+/* One Ogg page holding one packet (< 255 bytes), with the page CRC (polynomial 0x04c11db7,
+ * as the Ogg spec says) so that libogg accepts it. Returns the page length. */
+static size_t ogg_page(unsigned char *out, int bos, uint32_t serial, const void *packet,
+                       size_t n)
+{
+    memset(out, 0, 28);
+    memcpy(out, "OggS", 4);
+    out[5] = bos ? 0x02 : 0;
+    put_le32(out + 14, serial);
+    out[26] = 1;
+    out[27] = (unsigned char)n;
+    memcpy(out + 28, packet, n);
+    uint32_t crc = 0;
+    for (size_t i = 0; i < 28 + n; i++) {
+        crc ^= (uint32_t)out[i] << 24;
+        for (int b = 0; b < 8; b++)
+            crc = crc & 0x80000000u ? (crc << 1) ^ 0x04c11db7u : crc << 1;
+    }
+    put_le32(out + 22, crc);
+    return 28 + n;
+}
+
 TEST(not_audio)
 {
     struct amuse_audio a;
@@ -300,6 +322,21 @@ TEST(unsupported_codec)
                  "expected a page (OggS)");
     free(two);
     free(b.p);
+    /* Ogg/Opus, and an Ogg whose first packet is not Vorbis at all. */
+    unsigned char page[300];
+    const unsigned char opus[19] = "OpusHead\x01\x01\x38\x01\x80\x3e\0\0\0\0";
+    size_t n = ogg_page(page, 1, 7, opus, sizeof opus);
+    ASSERT_FAILS(amuse_audio_decode(page, n, "voice.opus", NULL, &a), AMUSE_EUNSUPPORTED,
+                 "voice.opus: unsupported codec Opus in Ogg");
+    n = ogg_page(page, 1, 7, "\x80theora", 7);
+    ASSERT_FAILS(amuse_audio_decode(page, n, "video.ogv", NULL, &a), AMUSE_EUNSUPPORTED,
+                 "the first packet is not a Vorbis header");
+    /* A Vorbis file cut after its first header page. */
+    struct bytes v = read_fixture("speech.ogg");
+    size_t first = 27 + v.p[26] + v.p[27]; /* one segment in the identification page */
+    ASSERT_FAILS(amuse_audio_decode(v.p, first, "cut.ogg", NULL, &a), AMUSE_EFORMAT,
+                 "cut.ogg: Ogg: ends after 1 of the 3 Vorbis headers");
+    free(v.p);
     ASSERT_FAILS(amuse_audio_load(AUDIO_DIR "speech_adpcm.wav", NULL, &a), AMUSE_EUNSUPPORTED,
                  "unsupported codec IMA ADPCM");
 }

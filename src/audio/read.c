@@ -7,6 +7,9 @@
  * reject NaN/infinity, and feed libsamplerate's streaming converter block by block, so the
  * source is never held whole (only the output is).
  *
+ * Ogg gets two checks of our own first (one logical stream; three Vorbis headers that libvorbis
+ * accepts), because libsndfile leaks on a failed Vorbis open.
+ *
  * A WAV whose sizes claim more than the bytes hold (espeak-ng --stdout, truncated downloads) is
  * left to libsndfile, which clamps the data chunk to the bytes present: the frames really there
  * are read, and the duration cap is checked on that clamped count.
@@ -20,12 +23,14 @@
 
 #include <errno.h>
 #include <math.h>
+#include <ogg/ogg.h>
 #include <samplerate.h>
 #include <sndfile.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vorbis/codec.h>
 
 #define BLOCK_FRAMES 4096
 /* libsamplerate's sinc converters: "medium" keeps 97 dB of stop-band attenuation, plenty for
@@ -118,9 +123,8 @@ static int sniff(const unsigned char *p, size_t len, const char *name, const cha
 
 /* An Ogg file must be one logical stream: every page carries the first page's serial number,
  * and pages follow each other with nothing between them (a cut last page is left to the
- * decoder). Chained and multiplexed files are refused here because libvorbis leaks the headers
- * of a failed multi-stream open (xiph/vorbis#125): an upload could otherwise leak memory at
- * will. */
+ * decoder). Chained and multiplexed files are refused (libvorbis leaks the headers of a failed
+ * multi-stream open, xiph/vorbis#125). */
 static int check_ogg_pages(const unsigned char *p, size_t len, const char *name)
 {
     size_t at = 0;
@@ -144,6 +148,79 @@ static int check_ogg_pages(const unsigned char *p, size_t len, const char *name)
         at += 27 + segments + body;
     }
     return AMUSE_OK;
+}
+
+/* The three Vorbis header packets must parse (libvorbis itself, through libogg) before
+ * libsndfile opens the stream: libsndfile 1.2's Vorbis open returns early on a bad header
+ * without freeing what vorbis_info_init allocated (5.7 KB per failed open, found by
+ * fuzz_audio), so a stream of bad uploads would leak without bound. Here every path frees. */
+static int check_vorbis_headers(const unsigned char *p, size_t len, const char *name)
+{
+    ogg_sync_state sync;
+    ogg_stream_state stream;
+    ogg_page page;
+    ogg_packet packet;
+    vorbis_info info;
+    vorbis_comment comment;
+    int rc = AMUSE_OK, packets = 0, have_stream = 0;
+    size_t fed = 0;
+    ogg_sync_init(&sync);
+    vorbis_info_init(&info);
+    vorbis_comment_init(&comment);
+    while (packets < 3 && rc == AMUSE_OK) {
+        int r = ogg_sync_pageout(&sync, &page);
+        if (r == 0) {
+            if (fed == len) {
+                rc = am__fail(AMUSE_EFORMAT, "%s: Ogg: ends after %d of the 3 Vorbis headers",
+                              name, packets);
+                break;
+            }
+            size_t n = len - fed < 4096 ? len - fed : 4096;
+            char *buf = ogg_sync_buffer(&sync, (long)n);
+            if (!buf) {
+                rc = am__fail(AMUSE_ENOMEM, "%s: Ogg: out of memory", name);
+                break;
+            }
+            memcpy(buf, p + fed, n);
+            ogg_sync_wrote(&sync, (long)n);
+            fed += n;
+            continue;
+        }
+        if (r < 0 || (!have_stream && ogg_stream_init(&stream, ogg_page_serialno(&page)) != 0)) {
+            rc = am__fail(AMUSE_EFORMAT, "%s: Ogg: corrupt page near byte %zu", name, fed);
+            break;
+        }
+        have_stream = 1;
+        if (ogg_stream_pagein(&stream, &page) != 0) {
+            rc = am__fail(AMUSE_EFORMAT, "%s: Ogg: corrupt page near byte %zu", name, fed);
+            break;
+        }
+        while (packets < 3 && rc == AMUSE_OK) {
+            r = ogg_stream_packetout(&stream, &packet);
+            if (r == 0)
+                break;
+            if (r < 0)
+                rc = am__fail(AMUSE_EFORMAT, "%s: Ogg: Vorbis header %d is corrupt or missing",
+                              name, packets + 1);
+            else if (packets == 0 && packet.bytes >= 8 && memcmp(packet.packet, "OpusHead", 8) == 0)
+                rc = am__fail(AMUSE_EUNSUPPORTED,
+                              "%s: unsupported codec Opus in Ogg (Vorbis is supported)", name);
+            else if (vorbis_synthesis_headerin(&info, &comment, &packet) != 0)
+                rc = packets == 0 ? am__fail(AMUSE_EUNSUPPORTED,
+                                             "%s: unsupported codec in Ogg: the first packet is "
+                                             "not a Vorbis header (Vorbis is supported)", name)
+                                  : am__fail(AMUSE_EFORMAT, "%s: Ogg: Vorbis header %d is invalid",
+                                             name, packets + 1);
+            else
+                packets++;
+        }
+    }
+    vorbis_comment_clear(&comment);
+    vorbis_info_clear(&info);
+    if (have_stream)
+        ogg_stream_clear(&stream);
+    ogg_sync_clear(&sync);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- libsndfile virtual I/O */
@@ -332,7 +409,8 @@ int amuse_audio_decode(const void *bytes, size_t len, const char *name,
     } else if ((rc = sniff(bytes, len, name, &container)) != AMUSE_OK) {
         return rc;
     } else if (strcmp(container, "Ogg") == 0 &&
-               (rc = check_ogg_pages(bytes, len, name)) != AMUSE_OK) {
+               ((rc = check_ogg_pages(bytes, len, name)) != AMUSE_OK ||
+                (rc = check_vorbis_headers(bytes, len, name)) != AMUSE_OK)) {
         return rc;
     }
 
