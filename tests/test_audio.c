@@ -257,6 +257,10 @@ TEST(raw_pcm)
     /* RIFF bytes read as raw are just numbers: no signature check in raw mode. */
     o.raw_channels = 1;
     ASSERT_FAILS(amuse_audio_decode(b.p, 1, "stdin", &o, &a), AMUSE_EFORMAT, "empty");
+    /* One frame at 16 kHz is no sample at 8 kHz. */
+    struct amuse_audio_options to8k = {.raw_rate = 16000, .target_rate = 8000};
+    ASSERT_FAILS(amuse_audio_decode(b.p + off, 2, "stdin", &to8k, &a), AMUSE_EFORMAT,
+                 "too short: 1 frames at 16000 Hz give no sample at 8000 Hz");
     o.raw_rate = 5;
     ASSERT_FAILS(amuse_audio_decode(b.p, b.n, "stdin", &o, &a), AMUSE_EINVAL, "raw rate 5 Hz");
     free(b.p);

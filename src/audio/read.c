@@ -530,6 +530,11 @@ int amuse_audio_decode(const void *bytes, size_t len, const char *name,
         rc = am__fail(AMUSE_EFORMAT, "%s: empty: the %s holds no samples", name, container);
         goto done;
     }
+    if (res.n == 0) {
+        rc = am__fail(AMUSE_EFORMAT, "%s: too short: %lld frames at %d Hz give no sample at %d Hz",
+                      name, (long long)frames, info.samplerate, o.target_rate);
+        goto done;
+    }
     for (size_t i = 0; i < res.n; i++) /* the resampler can overshoot a full-scale input */
         res.v[i] = res.v[i] > 1.0f ? 1.0f : res.v[i] < -1.0f ? -1.0f : res.v[i];
     out->source.frames = frames;
