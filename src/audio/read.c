@@ -340,6 +340,8 @@ static int convert_block(SRC_STATE *src, double ratio, float *in, long n, int en
                          struct output *out, const char *name)
 {
     if (!src) {
+        if (n == 0) /* a last block that came back empty */
+            return AMUSE_OK;
         int rc = output_reserve(out, (size_t)n, name);
         if (rc)
             return rc;
