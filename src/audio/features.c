@@ -38,7 +38,7 @@ struct amuse_audio_frontend {
     int *mel_count;       /* [mel_bands]: bins in each filter */
     int *mel_offset;      /* [mel_bands]: where its weights start in mel_weight */
     float *mel_weight;    /* all filters' weights, one run per filter */
-    float *dct;           /* [mfcc][mel_bands] */
+    float *dct;           /* [mel_bands][mfcc]: band-major, for the vector loop */
     kiss_fftr_cfg plan;
 };
 
@@ -358,7 +358,7 @@ int amuse_audio_frontend_new(const struct amuse_audio_features_options *o,
     double scale = sqrt(2.0 / o->mel_bands);
     for (int k = 0; k < o->mfcc; k++)
         for (int m = 0; m < o->mel_bands; m++)
-            fe->dct[(size_t)k * mb + (size_t)m] =
+            fe->dct[(size_t)m * (size_t)o->mfcc + (size_t)k] =
                 (float)(scale * cos(M_PI * k * (m + 0.5) / o->mel_bands));
     *out = fe;
     return AMUSE_OK;
@@ -387,31 +387,45 @@ int amuse_audio_frontend_stride(const struct amuse_audio_frontend *fe)
 /* One frame: window samples in, coefficients out. */
 static void frontend_frame(struct amuse_audio_frontend *fe, const float *x, float *out)
 {
-    const struct amuse_audio_features_options *o = &fe->o;
-    for (int i = 0; i < fe->window; i++)
-        fe->frame[i] = x[i] * fe->hann[i];
+    /* Locals, restrict-qualified: the output cannot alias the plan, so the loops vectorise. */
+    const int window = fe->window, bins = fe->bins, bands = fe->o.mel_bands, mfcc = fe->o.mfcc;
+    const int power = fe->o.power;
+    const float floor_value = (float)fe->o.log_floor;
+    const float *restrict hann = fe->hann;
+    float *restrict frame = fe->frame;
+    float *restrict mag = fe->mag;
+    kiss_fft_cpx *restrict spec = fe->spec;
+    for (int i = 0; i < window; i++)
+        frame[i] = x[i] * hann[i];
     /* frame[window .. fft) stays zero from calloc */
-    kiss_fftr(fe->plan, fe->frame, fe->spec);
-    for (int k = 0; k < fe->bins; k++) {
-        float p = fe->spec[k].r * fe->spec[k].r + fe->spec[k].i * fe->spec[k].i;
-        fe->mag[k] = o->power ? p : sqrtf(p);
+    kiss_fftr(fe->plan, frame, spec);
+    for (int k = 0; k < bins; k++) {
+        float p = spec[k].r * spec[k].r + spec[k].i * spec[k].i;
+        mag[k] = power ? p : sqrtf(p);
     }
-    float floor_value = (float)o->log_floor;
-    float *mel = o->mfcc > 0 ? fe->mel : out;
-    for (int m = 0; m < o->mel_bands; m++) {
-        const float *w = fe->mel_weight + fe->mel_offset[m];
-        const float *s = fe->mag + fe->mel_first[m];
+    float *restrict mel = mfcc > 0 ? fe->mel : out;
+    for (int m = 0; m < bands; m++) {
+        const float *restrict w = fe->mel_weight + fe->mel_offset[m];
+        const float *restrict s = mag + fe->mel_first[m];
+        const int count = fe->mel_count[m];
         float sum = 0;
-        for (int j = 0; j < fe->mel_count[m]; j++)
+        for (int j = 0; j < count; j++)
             sum += w[j] * s[j];
         mel[m] = logf(sum > floor_value ? sum : floor_value);
     }
-    for (int k = 0; k < o->mfcc; k++) {
-        const float *d = fe->dct + (size_t)k * (size_t)o->mel_bands;
-        float sum = 0;
-        for (int m = 0; m < o->mel_bands; m++)
-            sum += d[m] * mel[m];
-        out[k] = sum;
+    if (mfcc == 0)
+        return;
+    /* DCT: accumulate band by band over all coefficients at once (a vector loop over k,
+     * where a dot product per k would be a serial chain of additions). */
+    float *restrict c = out;
+    const float *restrict dct = fe->dct;
+    for (int k = 0; k < mfcc; k++)
+        c[k] = 0;
+    for (int m = 0; m < bands; m++) {
+        const float *restrict d = dct + (size_t)m * (size_t)mfcc;
+        const float v = mel[m];
+        for (int k = 0; k < mfcc; k++)
+            c[k] += d[k] * v;
     }
 }
 

@@ -33,9 +33,10 @@
 #include <vorbis/codec.h>
 
 #define BLOCK_FRAMES 4096
-/* libsamplerate's sinc converters: "medium" keeps 97 dB of stop-band attenuation, plenty for
- * speech features, at a third of the best quality's cost. */
-#define CONVERTER SRC_SINC_MEDIUM_QUALITY
+/* libsamplerate's fastest band-limited sinc converter: 97 dB SNR with 80% of the output band
+ * passed (6.4 kHz at 16 kHz), beyond the 4 kHz the default features look at; the "medium" one
+ * (90%) took 3x longer (7 ms for 0.8 s of 22.05 kHz audio). */
+#define CONVERTER SRC_SINC_FASTEST
 
 /* ---------------------------------------------------------------- options */
 
