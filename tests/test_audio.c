@@ -167,8 +167,8 @@ TEST(espeak_stdout_sizes_lie)
 {
     struct bytes b = read_fixture("espeak_stdout.wav");
     size_t off = wav_data_offset(&b);
-    uint32_t declared = b.p[off - 4] | b.p[off - 3] << 8 | b.p[off - 2] << 16 |
-                        (uint32_t)b.p[off - 1] << 24;
+    uint32_t declared =
+        b.p[off - 4] | b.p[off - 3] << 8 | b.p[off - 2] << 16 | (uint32_t)b.p[off - 1] << 24;
     ASSERT_TRUE(declared > 0x70000000u); /* the fixture really lies */
     struct amuse_audio a;
     ASSERT_OK(amuse_audio_decode(b.p, b.n, "espeak", NULL, &a));
@@ -271,8 +271,7 @@ TEST(raw_pcm)
 
 /* One Ogg page holding one packet (< 255 bytes), with the page CRC (polynomial 0x04c11db7,
  * as the Ogg spec says) so that libogg accepts it. Returns the page length. */
-static size_t ogg_page(unsigned char *out, int bos, uint32_t serial, const void *packet,
-                       size_t n)
+static size_t ogg_page(unsigned char *out, int bos, uint32_t serial, const void *packet, size_t n)
 {
     memset(out, 0, 28);
     memcpy(out, "OggS", 4);
@@ -303,7 +302,8 @@ TEST(not_audio)
     const unsigned char mp3[] = {'I', 'D', '3', 4, 0, 0, 0, 0, 0, 0};
     ASSERT_FAILS(amuse_audio_decode(mp3, sizeof mp3, "song.mp3", NULL, &a), AMUSE_EUNSUPPORTED,
                  "MP3 is not supported");
-    const unsigned char aiff[] = "FORM\0\0\0\x20" "AIFFCOMM";
+    const unsigned char aiff[] = "FORM\0\0\0\x20"
+                                 "AIFFCOMM";
     ASSERT_FAILS(amuse_audio_decode(aiff, sizeof aiff, "x.aiff", NULL, &a), AMUSE_EUNSUPPORTED,
                  "AIFF");
     ASSERT_FAILS(amuse_audio_load(AUDIO_DIR "missing.wav", NULL, &a), AMUSE_ENOTFOUND,
@@ -414,8 +414,7 @@ TEST(lying_fields)
     /* A RIFF that is not WAVE. */
     memcpy(p, b.p, b.n);
     memcpy(p + 8, "AVI ", 4);
-    ASSERT_FAILS(amuse_audio_decode(p, b.n, "movie.avi", NULL, &a), AMUSE_EUNSUPPORTED,
-                 "not WAVE");
+    ASSERT_FAILS(amuse_audio_decode(p, b.n, "movie.avi", NULL, &a), AMUSE_EUNSUPPORTED, "not WAVE");
     free(p);
     free(b.p);
 }
@@ -630,7 +629,8 @@ TEST(features_json_errors)
     ASSERT_EQ_INT(o.mel_bands, 40); /* the defaults on failure */
     ASSERT_FAILS(PARSE("{\"window_ms\": \"30\"}"), AMUSE_EINVAL,
                  "key 'window_ms': expected a number");
-    ASSERT_FAILS(PARSE("{\"mel_bands\": 40.5}"), AMUSE_EINVAL, "key 'mel_bands': expected an integer");
+    ASSERT_FAILS(PARSE("{\"mel_bands\": 40.5}"), AMUSE_EINVAL,
+                 "key 'mel_bands': expected an integer");
     ASSERT_FAILS(PARSE("{\"fft_size\": 500}"), AMUSE_EINVAL,
                  "recipe.json: features: key 'fft_size': 500 must be a power of two");
     ASSERT_FAILS(PARSE("{\"fft_size\": 256}"), AMUSE_EINVAL, "key 'fft_size'");

@@ -22,8 +22,9 @@
  *
  * Failures (amuse_last_error() names the source and, where it applies, the byte offset or
  * time): AMUSE_EFORMAT (not audio, corrupt, empty: no sample at all, NaN), AMUSE_EUNSUPPORTED (a
- * format or codec outside the list above, e.g. IMA ADPCM WAV, Ogg/Opus or a chained Ogg), AMUSE_ETOOBIG (over
- * a cap), AMUSE_EINVAL (options), AMUSE_EIO / AMUSE_ENOTFOUND (files), AMUSE_ENOMEM.
+ * format or codec outside the list above, e.g. IMA ADPCM WAV, Ogg/Opus or a chained Ogg),
+ * AMUSE_ETOOBIG (over a cap), AMUSE_EINVAL (options), AMUSE_EIO / AMUSE_ENOTFOUND (files),
+ * AMUSE_ENOMEM.
  */
 #ifndef AMUSE_AUDIO_H
 #define AMUSE_AUDIO_H
@@ -38,12 +39,12 @@
 extern "C" {
 #endif
 
-#define AMUSE_AUDIO_RATE 16000                        /* default target sample rate */
-#define AMUSE_AUDIO_MAX_BYTES ((size_t)64 << 20)      /* default input size cap */
-#define AMUSE_AUDIO_MAX_SECONDS 600.0                 /* default duration cap (10 minutes) */
+#define AMUSE_AUDIO_RATE         16000              /* default target sample rate */
+#define AMUSE_AUDIO_MAX_BYTES    ((size_t)64 << 20) /* default input size cap */
+#define AMUSE_AUDIO_MAX_SECONDS  600.0              /* default duration cap (10 minutes) */
 #define AMUSE_AUDIO_MAX_CHANNELS 16
-#define AMUSE_AUDIO_MIN_RATE 1000                     /* accepted source rates, Hz */
-#define AMUSE_AUDIO_MAX_RATE 384000
+#define AMUSE_AUDIO_MIN_RATE     1000 /* accepted source rates, Hz */
+#define AMUSE_AUDIO_MAX_RATE     384000
 
 struct amuse_audio_options {
     int target_rate;    /* output rate in Hz; 0 = AMUSE_AUDIO_RATE */
@@ -62,7 +63,7 @@ struct amuse_audio_source {
                            "Vorbis", ... */
     int sample_rate;    /* Hz */
     int channels;
-    int64_t frames;     /* frames actually decoded (per channel) */
+    int64_t frames; /* frames actually decoded (per channel) */
 };
 
 /* Decoded sound: mono, at rate Hz, values in [-1, 1]. */
@@ -120,16 +121,16 @@ AMUSE_API double amuse_audio_seconds(const struct amuse_audio *a);
 #define AMUSE_AUDIO_MAX_MEL 256
 
 struct amuse_audio_features_options {
-    int sample_rate;   /* Hz of the samples given (16000) */
-    double window_ms;  /* 30 */
-    double stride_ms;  /* 10 */
-    int fft_size;      /* 0 = the next power of two >= the window (512); else a power of two */
-    int mel_bands;     /* 40 */
-    double lower_hz;   /* 20 */
-    double upper_hz;   /* 4000 (at most sample_rate / 2) */
-    double log_floor;  /* 1e-12 */
-    int power;         /* 0: magnitude |X| (default, as TensorFlow's Mfcc); 1: power |X|^2 */
-    int mfcc;          /* 0: log-mel output; 1..mel_bands: that many DCT coefficients (40) */
+    int sample_rate;  /* Hz of the samples given (16000) */
+    double window_ms; /* 30 */
+    double stride_ms; /* 10 */
+    int fft_size;     /* 0 = the next power of two >= the window (512); else a power of two */
+    int mel_bands;    /* 40 */
+    double lower_hz;  /* 20 */
+    double upper_hz;  /* 4000 (at most sample_rate / 2) */
+    double log_floor; /* 1e-12 */
+    int power;        /* 0: magnitude |X| (default, as TensorFlow's Mfcc); 1: power |X|^2 */
+    int mfcc;         /* 0: log-mel output; 1..mel_bands: that many DCT coefficients (40) */
 };
 
 /* The defaults above (MFCC with 40 coefficients). */

@@ -29,16 +29,16 @@
 struct amuse_audio_frontend {
     struct amuse_audio_features_options o;
     int window, stride, fft, bins, coefficients;
-    float *hann;          /* [window] */
-    float *frame;         /* [fft] scratch: the windowed, zero-padded frame */
-    kiss_fft_cpx *spec;   /* [bins] scratch: the spectrum */
-    float *mag;           /* [bins] scratch */
-    float *mel;           /* [mel_bands] scratch */
-    int *mel_first;       /* [mel_bands]: first bin of each filter */
-    int *mel_count;       /* [mel_bands]: bins in each filter */
-    int *mel_offset;      /* [mel_bands]: where its weights start in mel_weight */
-    float *mel_weight;    /* all filters' weights, one run per filter */
-    float *dct;           /* [mel_bands][mfcc]: band-major, for the vector loop */
+    float *hann;        /* [window] */
+    float *frame;       /* [fft] scratch: the windowed, zero-padded frame */
+    kiss_fft_cpx *spec; /* [bins] scratch: the spectrum */
+    float *mag;         /* [bins] scratch */
+    float *mel;         /* [mel_bands] scratch */
+    int *mel_first;     /* [mel_bands]: first bin of each filter */
+    int *mel_count;     /* [mel_bands]: bins in each filter */
+    int *mel_offset;    /* [mel_bands]: where its weights start in mel_weight */
+    float *mel_weight;  /* all filters' weights, one run per filter */
+    float *dct;         /* [mel_bands][mfcc]: band-major, for the vector loop */
     kiss_fftr_cfg plan;
 };
 
@@ -89,7 +89,8 @@ int amuse_audio_features_check(const struct amuse_audio_features_options *o)
     if (window < 16 || window > AMUSE_AUDIO_MAX_FFT)
         return am__fail(AMUSE_EINVAL,
                         "features: key 'window_ms': %g ms is %d samples at %d Hz; must be in "
-                        "[16, %d]", o->window_ms, window, o->sample_rate, AMUSE_AUDIO_MAX_FFT);
+                        "[16, %d]",
+                        o->window_ms, window, o->sample_rate, AMUSE_AUDIO_MAX_FFT);
     if (ms_to_samples(o->sample_rate, o->stride_ms) < 1)
         return am__fail(AMUSE_EINVAL, "features: key 'stride_ms': %g ms is under one sample",
                         o->stride_ms);
@@ -98,8 +99,8 @@ int amuse_audio_features_check(const struct amuse_audio_features_options *o)
             next_pow2(o->fft_size) != o->fft_size)
             return am__fail(AMUSE_EINVAL,
                             "features: key 'fft_size': %d must be a power of two in [%d (the "
-                            "window), %d], or 0 for automatic", o->fft_size, window,
-                            AMUSE_AUDIO_MAX_FFT);
+                            "window), %d], or 0 for automatic",
+                            o->fft_size, window, AMUSE_AUDIO_MAX_FFT);
     }
     if (o->mel_bands < 1 || o->mel_bands > AMUSE_AUDIO_MAX_MEL)
         return am__fail(AMUSE_EINVAL, "features: key 'mel_bands': %d is outside [1, %d]",
@@ -109,8 +110,8 @@ int amuse_audio_features_check(const struct amuse_audio_features_options *o)
     if (!(o->upper_hz > o->lower_hz) || !(o->upper_hz <= o->sample_rate / 2.0))
         return am__fail(AMUSE_EINVAL,
                         "features: key 'upper_hz': %g must be above lower_hz (%g) and at most "
-                        "half the sample rate (%g)", o->upper_hz, o->lower_hz,
-                        o->sample_rate / 2.0);
+                        "half the sample rate (%g)",
+                        o->upper_hz, o->lower_hz, o->sample_rate / 2.0);
     if (!(o->log_floor > 0) || !isfinite(o->log_floor))
         return am__fail(AMUSE_EINVAL, "features: key 'log_floor': %g must be positive",
                         o->log_floor);
@@ -148,8 +149,8 @@ static int json_string(const cJSON *v, const char *where, const char *key, const
                        const char *b, int *which)
 {
     if (!cJSON_IsString(v))
-        return am__fail(AMUSE_EINVAL, "%s: key '%s': expected a string (\"%s\" or \"%s\")",
-                        where, key, a, b);
+        return am__fail(AMUSE_EINVAL, "%s: key '%s': expected a string (\"%s\" or \"%s\")", where,
+                        key, a, b);
     if (strcmp(v->valuestring, a) == 0)
         *which = 0;
     else if (strcmp(v->valuestring, b) == 0)
@@ -439,7 +440,8 @@ int amuse_audio_frontend_compute(struct amuse_audio_frontend *fe, const float *s
     if (f > out_count / c)
         return am__fail(AMUSE_EINVAL,
                         "features: %zu samples give %zu frames x %zu coefficients; the output "
-                        "holds %zu floats", n, f, c, out_count);
+                        "holds %zu floats",
+                        n, f, c, out_count);
     for (size_t i = 0; i < f; i++)
         frontend_frame(fe, samples + i * (size_t)fe->stride, out + i * c);
     if (frames)

@@ -63,7 +63,7 @@ static int check_options(const struct amuse_audio_options *o, const char *name)
     if (!(o->max_seconds > 0) || !isfinite(o->max_seconds))
         return am__fail(AMUSE_EINVAL, "%s: max_seconds must be positive", name);
     if (o->raw_rate < 0 || (o->raw_rate > 0 && (o->raw_rate < AMUSE_AUDIO_MIN_RATE ||
-                                                 o->raw_rate > AMUSE_AUDIO_MAX_RATE)))
+                                                o->raw_rate > AMUSE_AUDIO_MAX_RATE)))
         return am__fail(AMUSE_EINVAL, "%s: raw rate %d Hz is outside [%d, %d]", name, o->raw_rate,
                         AMUSE_AUDIO_MIN_RATE, AMUSE_AUDIO_MAX_RATE);
     if (o->raw_rate > 0 && (o->raw_channels < 1 || o->raw_channels > AMUSE_AUDIO_MAX_CHANNELS))
@@ -96,17 +96,22 @@ static int sniff(const unsigned char *p, size_t len, const char *name, const cha
         *container = "Ogg";
         return AMUSE_OK;
     }
-    if (len < 12 && (memcmp(p, "RIFF", len < 4 ? len : 4) == 0 ||
-                     memcmp(p, "RF64", len < 4 ? len : 4) == 0))
-        return am__fail(AMUSE_EFORMAT, "%s: truncated: %zu bytes, shorter than a WAV header",
-                        name, len);
+    if (len < 12 &&
+        (memcmp(p, "RIFF", len < 4 ? len : 4) == 0 || memcmp(p, "RF64", len < 4 ? len : 4) == 0))
+        return am__fail(AMUSE_EFORMAT, "%s: truncated: %zu bytes, shorter than a WAV header", name,
+                        len);
     static const struct {
         const char *magic;
         size_t n;
         const char *what;
     } known[] = {
-        {"FORM", 4, "AIFF/IFF"}, {".snd", 4, "AU"},   {"caff", 4, "CAF"}, {"ID3", 3, "MP3"},
-        {"riff", 4, "Wave64"},   {"MThd", 4, "MIDI"}, {"RIFF", 4, "a RIFF file that is not WAVE"},
+        {"FORM", 4, "AIFF/IFF"},
+        {".snd", 4, "AU"},
+        {"caff", 4, "CAF"},
+        {"ID3", 3, "MP3"},
+        {"riff", 4, "Wave64"},
+        {"MThd", 4, "MIDI"},
+        {"RIFF", 4, "a RIFF file that is not WAVE"},
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (len >= known[i].n && memcmp(p, known[i].magic, known[i].n) == 0)
@@ -116,10 +121,12 @@ static int sniff(const unsigned char *p, size_t len, const char *name, const cha
     if (len >= 2 && p[0] == 0xFF && (p[1] & 0xE0) == 0xE0)
         return am__fail(AMUSE_EUNSUPPORTED,
                         "%s: looks like MPEG audio, which is not supported (WAV, FLAC and "
-                        "Ogg/Vorbis are)", name);
+                        "Ogg/Vorbis are)",
+                        name);
     return am__fail(AMUSE_EFORMAT,
                     "%s: not audio: byte 0: no WAV (RIFF/RF64 ... WAVE), FLAC (fLaC) or Ogg (OggS) "
-                    "signature", name);
+                    "signature",
+                    name);
 }
 
 /* An Ogg file must be one logical stream: every page carries the first page's serial number,
@@ -133,14 +140,15 @@ static int check_ogg_pages(const unsigned char *p, size_t len, const char *name)
     for (int page = 0; at + 27 <= len; page++) {
         if (memcmp(p + at, "OggS", 4) != 0)
             return am__fail(AMUSE_EFORMAT, "%s: Ogg: byte %zu: expected a page (OggS)", name, at);
-        uint32_t s = (uint32_t)p[at + 14] | (uint32_t)p[at + 15] << 8 |
-                     (uint32_t)p[at + 16] << 16 | (uint32_t)p[at + 17] << 24;
+        uint32_t s = (uint32_t)p[at + 14] | (uint32_t)p[at + 15] << 8 | (uint32_t)p[at + 16] << 16 |
+                     (uint32_t)p[at + 17] << 24;
         if (page == 0)
             serial = s;
         else if (s != serial || (p[at + 5] & 0x02))
             return am__fail(AMUSE_EUNSUPPORTED,
                             "%s: Ogg: byte %zu: a second logical stream (chained or multiplexed "
-                            "Ogg files are not supported)", name, at);
+                            "Ogg files are not supported)",
+                            name, at);
         size_t segments = p[at + 26], body = 0;
         if (at + 27 + segments > len)
             break;
@@ -172,8 +180,8 @@ static int check_vorbis_headers(const unsigned char *p, size_t len, const char *
         int r = ogg_sync_pageout(&sync, &page);
         if (r == 0) {
             if (fed == len) {
-                rc = am__fail(AMUSE_EFORMAT, "%s: Ogg: ends after %d of the 3 Vorbis headers",
-                              name, packets);
+                rc = am__fail(AMUSE_EFORMAT, "%s: Ogg: ends after %d of the 3 Vorbis headers", name,
+                              packets);
                 break;
             }
             size_t n = len - fed < 4096 ? len - fed : 4096;
@@ -209,7 +217,8 @@ static int check_vorbis_headers(const unsigned char *p, size_t len, const char *
             else if (vorbis_synthesis_headerin(&info, &comment, &packet) != 0)
                 rc = packets == 0 ? am__fail(AMUSE_EUNSUPPORTED,
                                              "%s: unsupported codec in Ogg: the first packet is "
-                                             "not a Vorbis header (Vorbis is supported)", name)
+                                             "not a Vorbis header (Vorbis is supported)",
+                                             name)
                                   : am__fail(AMUSE_EFORMAT, "%s: Ogg: Vorbis header %d is invalid",
                                              name, packets + 1);
             else
@@ -404,8 +413,10 @@ int amuse_audio_decode(const void *bytes, size_t len, const char *name,
     SF_INFO info = {0};
     if (o.raw_rate > 0) {
         if (len < (size_t)2 * (size_t)o.raw_channels)
-            return am__fail(AMUSE_EFORMAT, "%s: empty: %zu bytes is less than one frame of "
-                                           "16-bit PCM", name, len);
+            return am__fail(AMUSE_EFORMAT,
+                            "%s: empty: %zu bytes is less than one frame of "
+                            "16-bit PCM",
+                            name, len);
         info.samplerate = o.raw_rate;
         info.channels = o.raw_channels;
         info.format = SF_FORMAT_RAW | SF_FORMAT_PCM_16 | SF_ENDIAN_LITTLE;
@@ -438,7 +449,8 @@ int amuse_audio_decode(const void *bytes, size_t len, const char *name,
     if (!codec_name(info.format, out->source.codec, sizeof out->source.codec)) {
         rc = am__fail(AMUSE_EUNSUPPORTED,
                       "%s: unsupported codec %s in %s (PCM 8/16/24/32-bit, float, FLAC and "
-                      "Vorbis are supported)", name, out->source.codec, out->source.container);
+                      "Vorbis are supported)",
+                      name, out->source.codec, out->source.container);
         goto done;
     }
     if (info.channels < 1 || info.channels > AMUSE_AUDIO_MAX_CHANNELS) {
@@ -506,8 +518,8 @@ int amuse_audio_decode(const void *bytes, size_t len, const char *name,
                 if (!isfinite(f[c])) {
                     rc = am__fail(AMUSE_EFORMAT, "%s: sample %s at %.3f s (frame %lld, channel %d)",
                                   name, isnan(f[c]) ? "NaN" : "infinite",
-                                  (double)(frames + i) / info.samplerate,
-                                  (long long)(frames + i), c);
+                                  (double)(frames + i) / info.samplerate, (long long)(frames + i),
+                                  c);
                     goto done;
                 }
                 sum += f[c];

@@ -62,8 +62,7 @@ static int audio_info(const char *path, const struct amuse_audio_options *o)
     }
     double rms = a.count ? sqrt(sum / (double)a.count) : 0;
     if (peak > 0)
-        printf("level       peak %.1f dBFS, RMS %.1f dBFS\n", 20 * log10(peak),
-               20 * log10(rms));
+        printf("level       peak %.1f dBFS, RMS %.1f dBFS\n", 20 * log10(peak), 20 * log10(rms));
     else
         printf("level       silent (every sample is 0)\n");
     amuse_audio_release(&a);
@@ -86,8 +85,8 @@ static int audio_features(const char *path, const struct amuse_audio_options *ao
     size_t frames = amuse_audio_frontend_frames(fe, a.count);
     int c = amuse_audio_frontend_coefficients(fe);
     out = malloc((frames ? frames : 1) * (size_t)c * sizeof *out);
-    if (!out || amuse_audio_frontend_compute(fe, a.samples, a.count, out, frames * (size_t)c,
-                                             &frames)) {
+    if (!out ||
+        amuse_audio_frontend_compute(fe, a.samples, a.count, out, frames * (size_t)c, &frames)) {
         free(out);
         amuse_audio_frontend_free(fe);
         amuse_audio_release(&a);
@@ -114,8 +113,8 @@ static int audio_features(const char *path, const struct amuse_audio_options *ao
         printf("]}\n");
     } else {
         printf("# %s: %zu frames x %d %s coefficients (window %d, stride %d samples at %d Hz)\n",
-               path, frames, c, fo->mfcc > 0 ? "MFCC" : "log-mel",
-               amuse_audio_frontend_window(fe), amuse_audio_frontend_stride(fe), fo->sample_rate);
+               path, frames, c, fo->mfcc > 0 ? "MFCC" : "log-mel", amuse_audio_frontend_window(fe),
+               amuse_audio_frontend_stride(fe), fo->sample_rate);
         for (size_t f = 0; f < frames; f++)
             for (int k = 0; k < c; k++)
                 printf("%.4f%c", out[f * (size_t)c + (size_t)k] + 0.0f, k + 1 < c ? ' ' : '\n');
