@@ -76,6 +76,10 @@ PY
     then ok "features --json parses and agrees with the text"; else bad "features --json"; fi
 fi
 
+# All zeros: read, and called silent.
+{ head -c 44 "$AUDIO/speech16k.wav"; head -c 16960 /dev/zero; } >"$TMP/silent.wav"
+expect "info silent" "level +silent \(every sample is 0\)" "$AMUSE" audio info "$TMP/silent.wav"
+
 printf 'just some text\n' >"$TMP/notes.wav"
 : >"$TMP/empty.wav"
 refuse "not audio" "notes.wav: not audio: byte 0" "$AMUSE" audio info "$TMP/notes.wav"

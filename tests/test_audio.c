@@ -386,6 +386,20 @@ TEST(truncated)
     amuse_audio_release(&ref);
 }
 
+/* Silence is a sound (the models learn a _silence_ class): it decodes, to zeros. */
+TEST(silent_file_decodes)
+{
+    struct bytes b = read_fixture("speech16k.wav");
+    size_t off = wav_data_offset(&b);
+    memset(b.p + off, 0, b.n - off);
+    struct amuse_audio a;
+    ASSERT_OK(amuse_audio_decode(b.p, b.n, "silent.wav", NULL, &a));
+    ASSERT_EQ_INT(a.count, 8480);
+    ASSERT_NEAR(rms(a.samples, a.count), 0, 0);
+    amuse_audio_release(&a);
+    free(b.p);
+}
+
 TEST(lying_fields)
 {
     struct bytes b = read_fixture("speech16k.wav");
@@ -670,6 +684,7 @@ int main(void)
     RUN(not_audio);
     RUN(unsupported_codec);
     RUN(truncated);
+    RUN(silent_file_decodes);
     RUN(lying_fields);
     RUN(caps_before_decoding);
     RUN(nan_and_range);

@@ -16,6 +16,9 @@
  * data sizes claim more than the file holds (what `espeak-ng --stdout` writes: it cannot seek
  * back to fix them) reads as the frames really present, as does a truncated WAV.
  *
+ * A silent file is not an error here: silence is a sound the voice models classify
+ * (`amuse audio info` says "silent"); only a file with no sample at all is "empty".
+ *
  * Samples: NaN or infinite samples (possible only in float files) are rejected with
  * AMUSE_EFORMAT naming the time of the first one; finite samples beyond [-1, 1] are clipped
  * to it.
