@@ -85,8 +85,9 @@ fi
 # ---------------------------------------------------------------- voices and words
 COMMANDS="yes no up down left right on off stop go jump fire play pause next back"
 ACCENTS="en-us en-gb en-gb-scotland en-gb-x-rp en-gb-x-gbclan en-gb-x-gbcwmd en-029 en-us-nyc"
-# Variants that are not a speaker: a test voice, effects, and whispers (no voicing at all).
-SKIP_VARIANTS=" fast Demonic whisper whisperf "
+# Variants that are not a speaker: a test voice, effects, and whispers (no voicing at all);
+# "Mr serious" has a space in its file name, which -v cannot take (it would be the default voice).
+SKIP_VARIANTS=" fast Demonic whisper whisperf Mr "
 variants=$(espeak-ng --voices=variant | awk 'NR > 1 { sub("^!v/", "", $5); print $5 }' |
            while read -r v; do [[ "$SKIP_VARIANTS" == *" $v "* ]] || echo "$v"; done | LC_ALL=C sort)
 [ -n "$variants" ] || { echo "make_voice.sh: espeak-ng lists no voice variants" >&2; exit 1; }
