@@ -12,6 +12,9 @@ command -v npm >/dev/null || scripts/deps.sh npm
 [ -s data/corpus/english.txt ] || data/make_corpus.sh data/corpus
 jobs=$(nproc)
 
+# The voice data script's test synthesises a tiny set with espeak-ng and sox.
+scripts/deps.sh espeak-ng sox wamerican
+
 # The playground's browser test drives Debian's chromium with npm's playwright-core.
 scripts/deps.sh chromium nodejs
 command -v npm >/dev/null || scripts/deps.sh npm

@@ -20,6 +20,7 @@ static const struct cli_command commands[] = {
     {"sentiment", "score review text; train and evaluate sentiment models", cmd_sentiment},
     {"serve", "serve a model repository over HTTP (KServe V2), with API keys", cmd_serve},
     {"keys", "create, list and revoke the server's API keys", cmd_keys},
+    {"audio", "show how amuse reads a sound file, and its speech features", cmd_audio},
     {NULL, NULL, NULL},
 };
 
