@@ -74,11 +74,29 @@ static int batchnorm_build(struct am__layer *l)
     return AMUSE_OK;
 }
 
-/* Workspace: x-hat (the normalised input, rows x ch), then per channel 1 / sqrt(var + eps)
- * and the mean used. */
+/* Workspace: two per-channel double accumulators, then x-hat (the normalised input, rows x ch),
+ * then per channel 1 / sqrt(var + eps) and the mean used. Every pass runs over rows with the
+ * channels innermost (contiguous): a channel-outer loop strides through megabytes. */
 static size_t batchnorm_workspace(const struct am__layer *l, int64_t batch)
 {
-    return (size_t)(batch * amuse_shape_size(&l->in_shape[0]) + 2 * channels(l)) * sizeof(float);
+    return (size_t)(batch * amuse_shape_size(&l->in_shape[0]) + 2 * channels(l)) * sizeof(float) +
+           2 * (size_t)channels(l) * sizeof(double);
+}
+
+struct bn_work {
+    double *acc1, *acc2;
+    float *xhat, *inv, *mean;
+};
+
+static struct bn_work work_of(void *work, int64_t rows, int64_t ch)
+{
+    struct bn_work w;
+    w.acc1 = work;
+    w.acc2 = w.acc1 + ch;
+    w.xhat = (float *)(w.acc2 + ch);
+    w.inv = w.xhat + rows * ch;
+    w.mean = w.inv + ch;
+    return w;
 }
 
 /* x (rows, ch) -> y (rows, ch) */
@@ -90,75 +108,86 @@ static void batchnorm_forward(struct am__layer *l, struct am__call *c)
                             *beta = am__layer_weight(l, "beta");
     float *mmean = am__layer_weight(l, "moving_mean")->value;
     float *mvar = am__layer_weight(l, "moving_variance")->value;
-    float *xhat = c->work, *inv = xhat + rows * ch, *mean_of = inv + ch;
+    struct bn_work w = work_of(c->work, rows, ch);
     const float *x = c->in[0];
     float *y = c->out[0];
-#pragma omp parallel for schedule(static)
-    for (int64_t j = 0; j < ch; j++) {
-        double mean, var;
-        if (c->training) {
-            double s = 0.0, s2 = 0.0;
-            for (int64_t r = 0; r < rows; r++)
-                s += x[r * ch + j];
-            mean = s / (double)rows;
-            for (int64_t r = 0; r < rows; r++) {
-                double d = x[r * ch + j] - mean;
-                s2 += d * d;
+    if (c->training) {
+        for (int64_t j = 0; j < ch; j++)
+            w.acc1[j] = w.acc2[j] = 0.0;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < ch; j++)
+                w.acc1[j] += x[r * ch + j];
+        for (int64_t j = 0; j < ch; j++)
+            w.acc1[j] /= (double)rows;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < ch; j++) {
+                double d = x[r * ch + j] - w.acc1[j];
+                w.acc2[j] += d * d;
             }
-            var = s2 / (double)rows;
-            double unbiased = rows > 1 ? s2 / (double)(rows - 1) : var;
-            mmean[j] = (float)(k->momentum * mmean[j] + (1.0 - k->momentum) * mean);
+        for (int64_t j = 0; j < ch; j++) {
+            double var = w.acc2[j] / (double)rows;
+            double unbiased = rows > 1 ? w.acc2[j] / (double)(rows - 1) : var;
+            mmean[j] = (float)(k->momentum * mmean[j] + (1.0 - k->momentum) * w.acc1[j]);
             mvar[j] = (float)(k->momentum * mvar[j] + (1.0 - k->momentum) * unbiased);
-        } else {
-            mean = mmean[j];
-            var = mvar[j];
+            w.mean[j] = (float)w.acc1[j];
+            w.inv[j] = (float)(1.0 / sqrt(var + k->epsilon));
         }
-        mean_of[j] = (float)mean;
-        inv[j] = (float)(1.0 / sqrt(var + k->epsilon));
+    } else {
+        for (int64_t j = 0; j < ch; j++) {
+            w.mean[j] = mmean[j];
+            w.inv[j] = (float)(1.0 / sqrt((double)mvar[j] + k->epsilon));
+        }
     }
+    const float *g = gamma ? gamma->value : NULL, *b = beta ? beta->value : NULL;
 #pragma omp parallel for schedule(static)
-    for (int64_t j = 0; j < ch; j++) {
-        float g = gamma ? gamma->value[j] : 1.0f, b = beta ? beta->value[j] : 0.0f;
-        for (int64_t r = 0; r < rows; r++) {
-            float h = (x[r * ch + j] - mean_of[j]) * inv[j];
-            xhat[r * ch + j] = h;
-            y[r * ch + j] = g * h + b;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < ch; j++) {
+            float h = (x[r * ch + j] - w.mean[j]) * w.inv[j];
+            w.xhat[r * ch + j] = h;
+            y[r * ch + j] = (g ? g[j] : 1.0f) * h + (b ? b[j] : 0.0f);
         }
-    }
 }
 
 static void batchnorm_backward(struct am__layer *l, struct am__call *c)
 {
     int64_t ch = channels(l), rows = c->batch * amuse_shape_size(&l->in_shape[0]) / ch;
     struct am__weight *gamma = am__layer_weight(l, "gamma"), *beta = am__layer_weight(l, "beta");
-    const float *xhat = c->work, *inv = xhat + rows * ch, *dy = c->dout[0];
+    struct bn_work w = work_of(c->work, rows, ch);
+    const float *dy = c->dout[0];
     float *dx = c->din[0];
-    int training = l->forward_training;
-#pragma omp parallel for schedule(static)
+    double *sum_dy = w.acc1, *sum_dy_xhat = w.acc2;
+    for (int64_t j = 0; j < ch; j++)
+        sum_dy[j] = sum_dy_xhat[j] = 0.0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < ch; j++) {
+            sum_dy[j] += dy[r * ch + j];
+            sum_dy_xhat[j] += (double)dy[r * ch + j] * w.xhat[r * ch + j];
+        }
     for (int64_t j = 0; j < ch; j++) {
-        double sum_dy = 0.0, sum_dy_xhat = 0.0;
-        for (int64_t r = 0; r < rows; r++) {
-            sum_dy += dy[r * ch + j];
-            sum_dy_xhat += (double)dy[r * ch + j] * xhat[r * ch + j];
-        }
         if (gamma)
-            gamma->grad[j] += (float)sum_dy_xhat;
+            gamma->grad[j] += (float)sum_dy_xhat[j];
         if (beta)
-            beta->grad[j] += (float)sum_dy;
-        if (!dx)
-            continue;
-        float g = gamma ? gamma->value[j] : 1.0f;
-        if (!training) { /* the statistics are constants: a per-channel scale */
-            for (int64_t r = 0; r < rows; r++)
-                dx[r * ch + j] += dy[r * ch + j] * g * inv[j];
-            continue;
-        }
-        /* dx = g inv / n (n dy - sum(dy) - x-hat sum(dy x-hat)) */
-        double n = (double)rows, scale = g * inv[j] / n;
-        for (int64_t r = 0; r < rows; r++)
-            dx[r * ch + j] +=
-                (float)(scale * (n * dy[r * ch + j] - sum_dy - xhat[r * ch + j] * sum_dy_xhat));
+            beta->grad[j] += (float)sum_dy[j];
     }
+    if (!dx)
+        return;
+    const float *g = gamma ? gamma->value : NULL;
+    if (!l->forward_training) { /* the statistics were constants: a per-channel scale */
+#pragma omp parallel for schedule(static)
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < ch; j++)
+                dx[r * ch + j] += dy[r * ch + j] * (g ? g[j] : 1.0f) * w.inv[j];
+        return;
+    }
+    /* dx = g inv / n (n dy - sum(dy) - x-hat sum(dy x-hat)) */
+    float n = (float)rows;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < ch; j++) {
+            float scale = (g ? g[j] : 1.0f) * w.inv[j] / n;
+            dx[r * ch + j] += scale * (n * dy[r * ch + j] - (float)sum_dy[j] -
+                                       w.xhat[r * ch + j] * (float)sum_dy_xhat[j]);
+        }
 }
 
 const struct am__layer_type am__batchnorm_layer = {
