@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static void usage(FILE *out)
 {
@@ -23,6 +24,38 @@ static void usage(FILE *out)
                  "      --limit N         only the first N samples\n"
                  "      --json            one JSON object on stdout\n"
                  "  -h, --help            this help\n");
+}
+
+/* ", \"confusion\": [[...], ...]" (row: true class, column: predicted) for a classifier with
+ * one output row and int32 targets; nothing otherwise. */
+static void print_confusion(struct amuse_model *m, const struct amuse_dataset *d, int batch)
+{
+    int64_t k = amuse_shape_size(amuse_model_output_shape(m));
+    if (amuse_model_output_rows(m) != 1 || d->target.dtype != AMUSE_INT32 || !d->target.i32 ||
+        k < 2 || k > 256 || d->n_inputs != 1)
+        return;
+    float *out = malloc((size_t)(d->n * k) * sizeof *out);
+    int64_t *count = calloc((size_t)(k * k), sizeof *count);
+    if (out && count && amuse_model_predict(m, d->input[0].f32, d->n, batch, out) == AMUSE_OK) {
+        for (int64_t i = 0; i < d->n; i++) {
+            int64_t best = 0, truth = d->target.i32[i];
+            for (int64_t j = 1; j < k; j++)
+                if (out[i * k + j] > out[i * k + best])
+                    best = j;
+            if (truth >= 0 && truth < k)
+                count[truth * k + best]++;
+        }
+        printf(", \"confusion\": [");
+        for (int64_t t = 0; t < k; t++) {
+            printf("%s[", t ? ", " : "");
+            for (int64_t j = 0; j < k; j++)
+                printf("%s%lld", j ? ", " : "", (long long)count[t * k + j]);
+            printf("]");
+        }
+        printf("]");
+    }
+    free(out);
+    free(count);
 }
 
 int cmd_eval(int argc, char **argv)
@@ -74,7 +107,9 @@ int cmd_eval(int argc, char **argv)
         for (int k = 0; k < res.n_classes; k++)
             printf(isnan(res.class_accuracy[k]) ? "%snull" : "%s%.6f", k ? ", " : "",
                    res.class_accuracy[k]);
-        printf("]}\n");
+        printf("]");
+        print_confusion(m, &d, (int)batch);
+        printf("}\n");
     } else {
         printf("%s: %lld samples - loss: %.4f - accuracy: %.4f (%.0f samples/s)\n\n",
                amuse_model_name(m), (long long)res.samples, res.loss, res.accuracy,
