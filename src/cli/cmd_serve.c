@@ -9,6 +9,7 @@
 #include "amuse/error.h"
 #include "amuse/runtime.h"
 #include "amuse/serve.h"
+#include "serve/test_control.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -113,6 +114,8 @@ static void usage(FILE *out, const struct amuse_serve_options *def)
             "                           AMUSE_CONFIG. Precedence: flags > environment > file.\n"
             "  --no-access-log          no JSON access-log lines on stderr (AMUSE_ACCESS_LOG=0)\n"
             "  --routes                 print the routing table and exit\n"
+            "  --test-freeze-rate-clock testing aid: the rate limiter's clock stands still, so\n"
+            "                           no token ever comes back (deterministic 429s)\n"
             "  -h, --help               this help\n\n"
             "On the first start with no API key in the database, an admin key is created and\n"
             "printed once on stderr. More keys: 'amuse keys create --tenant T --scope infer'.\n"
@@ -301,6 +304,10 @@ int cmd_serve(int argc, char **argv)
         const char *a = argv[i];
         if (strcmp(a, "--no-access-log") == 0) {
             access_log = 0;
+            continue;
+        }
+        if (strcmp(a, "--test-freeze-rate-clock") == 0) {
+            amuse_test_control(AMUSE_TESTCTRL_FREEZE_RATE_CLOCK, 1);
             continue;
         }
         if (strncmp(a, "--", 2) != 0) {

@@ -15,6 +15,7 @@
  *   auth.c        key tokens, keyed hashing, constant-time verification
  *   store.c       the SQLite key table
  *   server.c      options, start, drain, free
+ *   test_control.c amuse_test_control: the switches tests use (test_control.h)
  */
 #ifndef AMUSE_SERVE_INTERNAL_H
 #define AMUSE_SERVE_INTERNAL_H
@@ -366,6 +367,9 @@ int am__usage_new(struct am__usage **out, struct amuse_keystore *ks, int flush_s
 void am__usage_free(struct am__usage *u); /* stops the flush thread, then flushes once more */
 /* 1: go ahead; 0: over the limit, *retry_after seconds until a token is back. rps 0: always 1. */
 int am__rate_take(struct am__usage *u, const char *id, int rps, int burst, int *retry_after);
+/* The same at a given time (seconds on any monotonic scale): tests hand it the clock. */
+int am__rate_take_at(struct am__usage *u, const char *id, int rps, int burst, double now,
+                     int *retry_after);
 void am__usage_add(struct am__usage *u, const char *id, int64_t items);
 int am__usage_flush(struct am__usage *u);
 

@@ -1,0 +1,28 @@
+/* serve/test_control.h - the one entry point tests use to make a real server deterministic
+ * (not installed; not part of the documented API).
+ *
+ * Like SQLite's sqlite3_test_control, amuse_test_control is exported so that a test program or
+ * the `amuse` command's testing flags can reach it through the shared library, but no installed
+ * header declares it: applications never see it. Settings are process-wide and should be made
+ * before amuse_server_start. It does not make anything faster or safer; it only takes time out
+ * of the tests.
+ */
+#ifndef AMUSE_SERVE_TEST_CONTROL_H
+#define AMUSE_SERVE_TEST_CONTROL_H
+
+#include "amuse/version.h"
+
+enum {
+    /* (int on): the clock the per-key rate limiter reads stands still from now on (1) or runs
+     * again (0). With it frozen no token ever comes back, so which request of a burst is
+     * answered 429 does not depend on how fast a busy machine sends them. */
+    AMUSE_TESTCTRL_FREEZE_RATE_CLOCK = 1,
+};
+
+/* AMUSE_OK, or AMUSE_EINVAL for an unknown op. */
+AMUSE_API int amuse_test_control(int op, ...);
+
+/* The rate limiter's clock: am__now(), or the instant it was frozen. */
+double am__rate_clock(void);
+
+#endif
