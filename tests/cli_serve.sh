@@ -425,8 +425,9 @@ check "serve --help lists flags, environment variables and defaults" $? "$(head 
 
 # Each batch sleeps 2 s before it runs (a testing aid): one request running and one queued fill
 # the server for seconds, so six sent at once see a full queue however busy the machine is.
+DRAIN_PIDS=()
 start_server slow --threads 16 --max-batch-size 1 --max-queue-size 1 --debug-batch-sleep-ms 2000 \
-    --request-timeout-ms 60000 || true
+    --request-timeout-ms 60000 --drain-timeout-ms 60000 || true
 if [ -n "${URL:-}" ]; then
     seq 1 6 | xargs -P 6 -I{} curl -s -o "$TMP/q.{}.json" -D "$TMP/q.{}.hdr" -w '%{http_code}\n' \
         --max-time 120 -H "Authorization: Bearer $ADMIN" --data-binary "@$TMP/png.json" \
@@ -439,17 +440,17 @@ if [ -n "${URL:-}" ]; then
     check "full queue: $n503 x 503 with Retry-After, $n200 x 200" $? "$(tr '\n' ' ' <"$TMP/q.codes")"
     expect "batch over max_batch_size" 400 "outside 1..1" POST /v2/models/fashion/infer "$ADMIN" "$TMP/batch2.json"
 
-    # Graceful drain: a request in flight when SIGTERM arrives still gets its answer; new
-    # connections are refused at once; the server exits 0. Every step waits for a condition.
-    req GET /v2/models/fashion/stats "$ADMIN" >/dev/null
-    before=$(sed -n 's/.*"request_count": \([0-9]*\).*/\1/p' "$TMP/body")
-    curl -s -o "$TMP/drain.json" -w '%{http_code}' --max-time 60 -H "Authorization: Bearer $ADMIN" \
-        --data-binary "@$TMP/png.json" "$URL/v2/models/fashion/infer" >"$TMP/drain.code" &
-    CURL_PID=$!
-    for _ in $(seq 1 600); do # until the model's queue has it (then it is in flight)
+    # Graceful drain: requests in flight when SIGTERM arrives still get their answers; new
+    # connections are refused at once; the server exits 0. Every step waits for a condition:
+    # two requests are sent, and SIGTERM goes once one runs (2 s) and the other is queued.
+    for d in 1 2; do
+        curl -s -o "$TMP/drain$d.json" -w '%{http_code}' --max-time 60 -H "Authorization: Bearer $ADMIN" \
+            --data-binary "@$TMP/png.json" "$URL/v2/models/fashion/infer" >"$TMP/drain$d.code" &
+        DRAIN_PIDS+=($!)
+    done
+    for _ in $(seq 1 600); do
         req GET /v2/models/fashion/stats "$ADMIN" >/dev/null
-        now=$(sed -n 's/.*"request_count": \([0-9]*\).*/\1/p' "$TMP/body")
-        [ -n "$now" ] && [ -n "$before" ] && [ "$now" -gt "$before" ] && break
+        grep -q '"queue_depth": 1' "$TMP/body" && break
         sleep 0.1
     done
     kill -TERM "$SERVER_PID"
@@ -461,14 +462,15 @@ if [ -n "${URL:-}" ]; then
         fi
         sleep 0.1
     done
-    wait "$CURL_PID"
+    wait "${DRAIN_PIDS[@]}"
     for _ in $(seq 1 600); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
     wait "$SERVER_PID"
     rc=$?
-    [ "$(cat "$TMP/drain.code")" = 200 ] && [ $refused -eq 1 ] && [ $rc -eq 0 ] &&
+    codes="$(cat "$TMP/drain1.code") $(cat "$TMP/drain2.code")"
+    [ "$codes" = "200 200" ] && [ $refused -eq 1 ] && [ $rc -eq 0 ] &&
         grep -q 'draining' "$TMP/slow.log"
     st=$?
-    check "SIGTERM drains: in-flight request answered $(cat "$TMP/drain.code"), new connection refused while draining ($refused), exit $rc" $st "$(tail -n 4 "$TMP/slow.log")"
+    check "SIGTERM drains: both requests in flight answered ($codes), new connection refused while draining ($refused), exit $rc" $st "$(tail -n 4 "$TMP/slow.log")"
 fi
 
 # ------------------------------------------------------------------ server 3: config file + env
