@@ -108,6 +108,14 @@ expect "tampered admin key" 401 "API key" GET /v2 "${ADMIN%?}x"
 expect "unknown path without a key is 401, not 404" 401 "API key" GET /nothing ""
 expect "server metadata" 200 '"name": "amuse"' GET /v2 "$ADMIN"
 
+# A second server on the same port: a clear error naming the port and how to choose another.
+"$AMUSE" serve --host 127.0.0.1 --port "$PORT" --repository "$REPO" --db "$TMP/keys.db" \
+    >/dev/null 2>"$TMP/inuse.err" </dev/null
+rc=$?
+[ $rc -ne 0 ] && grep -q "cannot listen on 127.0.0.1 port $PORT" "$TMP/inuse.err" &&
+    grep -q -- '--port N or AMUSE_PORT=N' "$TMP/inuse.err" && ! grep -q 'port 0' "$TMP/inuse.err"
+check "port in use: exit $rc, names port $PORT, --port and AMUSE_PORT" $? "$(cat "$TMP/inuse.err")"
+
 INFER=$("$AMUSE" keys create --tenant acme --scope infer --db "$TMP/keys.db" 2>"$TMP/keys.err")
 INFER_ID=$(sed -n 's/^amuse: created key \([0-9a-f]*\) .*/\1/p' "$TMP/keys.err")
 [ -n "$INFER" ] && [ -n "$INFER_ID" ]

@@ -371,6 +371,10 @@ int cmd_serve(int argc, char **argv)
     int rc = amuse_server_start(&s, &o, first_key);
     if (rc) {
         cli_fail(rc, "cannot start the server");
+        if (strstr(amuse_last_error(), "cannot listen on"))
+            fprintf(stderr, "amuse: choose another port with --port N or AMUSE_PORT=N (0 picks a "
+                            "free one), or stop what is listening on %d\n",
+                    o.port);
         goto out;
     }
     if (first_key[0])
