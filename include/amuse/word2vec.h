@@ -44,8 +44,13 @@ int64_t amuse_vocab_size(const struct amuse_vocab *v);
 /* The word at index i (NUL-terminated UTF-8, owned by v), or NULL when i is out of range. */
 const char *amuse_vocab_word(const struct amuse_vocab *v, int64_t i);
 int64_t amuse_vocab_count(const struct amuse_vocab *v, int64_t i);
-/* Index of word, or -1. */
+/* Index of word, spelled exactly so, or -1. */
 int64_t amuse_vocab_find(const struct amuse_vocab *v, const char *word);
+/* Index of word under amuse's one case rule for queries, or -1: the word as given if the
+ * vocabulary has it, else its ASCII-lower-cased form ("King" finds "king"; a vocabulary that
+ * holds "King" itself finds that). Every query of the library, the `amuse words` command and
+ * every route of the server looks words up this way. */
+int64_t amuse_vocab_lookup(const struct amuse_vocab *v, const char *word);
 /* Add count to word, inserting it if new; *index (may be NULL) receives its index. The word must be
  * valid UTF-8 of 1..AMUSE_W2V_MAX_WORD_BYTES bytes without white space (AMUSE_EINVAL otherwise). */
 int amuse_vocab_add(struct amuse_vocab *v, const char *word, int64_t count, int64_t *index);

@@ -7,8 +7,9 @@
  *
  * Embedding rule. Each input string is tokenised the way data/make_corpus.sh prepares the
  * English corpus the default vectors are trained on: every byte that is not an ASCII letter is a
- * separator, letters are lower-cased, so a token is a maximal run of [A-Za-z] ("Don't stop!" ->
- * "don", "t", "stop"). Tokens not in the model's vocabulary are skipped. The embedding is the
+ * separator, so a token is a maximal run of [A-Za-z] ("Don't stop!" -> "Don", "t", "stop"),
+ * looked up by the one case rule (amuse_vocab_lookup: as written, else lower-cased, so "Don" finds
+ * "don"). Tokens not in the model's vocabulary are skipped. The embedding is the
  * arithmetic mean of the known tokens' vectors as stored in the model (the same vectors the V2
  * route returns); it is NOT scaled to unit length. An input with no known token is a 400 naming
  * the input. usage.prompt_tokens (= total_tokens) counts every token, known or not.
@@ -115,7 +116,7 @@ void am__handle_openai_models(struct am__request *r)
     am__buf_puts(&r->out, "]}");
 }
 
-/* The next token of s from *pos: a run of ASCII letters, lower-cased into word (which holds
+/* The next token of s from *pos: a run of ASCII letters, copied into word (which holds
  * AMUSE_W2V_MAX_WORD_BYTES + 1). Returns its length (0 at the end); *too_long is set when the
  * run was longer than the buffer (the token cannot be in any vocabulary). */
 size_t am__openai_token(const char *s, size_t *pos, char *word, int *too_long)
@@ -126,7 +127,7 @@ size_t am__openai_token(const char *s, size_t *pos, char *word, int *too_long)
         i++;
     while ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')) {
         if (n < AMUSE_W2V_MAX_WORD_BYTES)
-            word[n] = (char)(s[i] | 0x20);
+            word[n] = s[i];
         else
             *too_long = 1;
         n++;
@@ -158,7 +159,7 @@ static int build_rows(const struct am__model *m, struct embed_input *in, int n_i
         in[i].first_row = used;
         while (am__openai_token(in[i].text, &pos, word, &too_long) > 0) {
             (*tokens)++;
-            int64_t row = too_long ? -1 : amuse_vocab_find(m->wv->vocab, word);
+            int64_t row = too_long ? -1 : amuse_vocab_lookup(m->wv->vocab, word);
             if (row < 0)
                 continue;
             if (used == MAX_TOKENS_PER_REQUEST)
@@ -182,7 +183,8 @@ static int build_rows(const struct am__model *m, struct embed_input *in, int n_i
                 snprintf(where, sizeof where, "input[%d]", i);
             return am__fail(AMUSE_ENOTFOUND,
                             "%s: no word of the text is in the vocabulary of model '%s' "
-                            "(tokens are runs of ASCII letters, lower-cased)",
+                            "(tokens are runs of ASCII letters, looked up as written, "
+                            "else lower-cased)",
                             where, m->name);
         }
     }

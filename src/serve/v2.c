@@ -291,7 +291,7 @@ static int build_words(const struct am__model *m, const struct am__v2_tensor *t,
     {
         if (!cJSON_IsString(e))
             return am__fail(AMUSE_EFORMAT, "inputs[0].data[%d] must be a string", i);
-        int64_t row = amuse_vocab_find(m->wv->vocab, e->valuestring);
+        int64_t row = amuse_vocab_lookup(m->wv->vocab, e->valuestring);
         if (row < 0)
             return am__fail(AMUSE_ENOTFOUND,
                             "inputs[0].data[%d]: '%.64s' is not in the vocabulary of model '%s'",

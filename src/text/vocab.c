@@ -92,6 +92,22 @@ int64_t amuse_vocab_find(const struct amuse_vocab *v, const char *word)
     return am__vocab_find_len(v, word, strlen(word));
 }
 
+int64_t amuse_vocab_lookup(const struct amuse_vocab *v, const char *word)
+{
+    size_t len = strlen(word);
+    int64_t at = am__vocab_find_len(v, word, len);
+    if (at >= 0 || len > AMUSE_W2V_MAX_WORD_BYTES)
+        return at;
+    char lower[AMUSE_W2V_MAX_WORD_BYTES + 1];
+    int changed = 0;
+    for (size_t i = 0; i <= len; i++) {
+        char c = word[i];
+        lower[i] = (c >= 'A' && c <= 'Z') ? (char)(c | 0x20) : c;
+        changed |= lower[i] != c;
+    }
+    return changed ? am__vocab_find_len(v, lower, len) : -1;
+}
+
 static void rehash(struct amuse_vocab *v, int64_t *slots, size_t mask)
 {
     memset(slots, 0xff, (mask + 1) * sizeof *slots);
