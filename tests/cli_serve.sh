@@ -193,6 +193,8 @@ expect "embeddings: unknown model" 404 '"code": "not_found"' POST /v1/embeddings
 expect "embeddings: bad encoding_format" 400 "encoding_format must be" POST /v1/embeddings "$INFER" "$TMP/embfmt.json"
 expect "embeddings: dimensions other than the model's" 400 "dimensions: model 'words' gives 4-dimensional" POST /v1/embeddings "$INFER" "$TMP/embdim.json"
 expect "embeddings: bad JSON" 400 "invalid JSON at byte" POST /v1/embeddings "$INFER" "$TMP/bad.json"
+expect "GET /v1/models/{id}: one model object" 200 '{"id": "words", "object": "model", "created": ' GET /v1/models/words "$INFER"
+expect "GET /v1/models/{id} of an unknown model: OpenAI 404" 404 '"code": "not_found"' GET /v1/models/nope "$INFER"
 expect "/v1 without a key: OpenAI 401" 401 '"type": "authentication_error", "param": null, "code": "invalid_api_key"' GET /v1/models ""
 expect "/v1 wrong method: OpenAI 405" 405 '"code": "method_not_allowed"' GET /v1/embeddings "$INFER"
 expect "/v1 unknown route: OpenAI 404" 404 '"error": {"message": "no route' GET /v1/nothing "$INFER"

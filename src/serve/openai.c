@@ -86,6 +86,29 @@ void am__openai_error(struct am__buf *b, int status, const char *message)
     am__buf_printf(b, ", \"type\": \"%s\", \"param\": null, \"code\": \"%s\"}}", type, code);
 }
 
+/* One model in OpenAI's model object shape. */
+static void model_object(struct am__buf *b, const struct am__model *m)
+{
+    am__buf_puts(b, "{\"id\": ");
+    am__buf_json_string(b, m->name);
+    am__buf_printf(b, ", \"object\": \"model\", \"created\": %lld, \"owned_by\": \"amuse\"}",
+                   (long long)m->created);
+}
+
+void am__handle_openai_model(struct am__request *r)
+{
+    struct am__repository *repo = r->server->repo;
+    snprintf(r->log_model, sizeof r->log_model, "%s", r->param_model);
+    struct am__model *m = am__repository_get(repo, r->param_model);
+    if (!m) {
+        am__reply_error(r, 404, "The model '%s' does not exist (not loaded)", r->param_model);
+        return;
+    }
+    r->status = 200;
+    model_object(&r->out, m);
+    am__model_release(repo, m);
+}
+
 void am__handle_openai_models(struct am__request *r)
 {
     struct am__repository *repo = r->server->repo;
@@ -101,12 +124,9 @@ void am__handle_openai_models(struct am__request *r)
     for (int i = 0; i < n; i++) {
         struct am__model *m = am__repository_get(repo, names[i]);
         if (m) { /* unloaded since the snapshot: leave it out */
-            am__buf_puts(&r->out, first ? "{\"id\": " : ", {\"id\": ");
-            am__buf_json_string(&r->out, m->name);
-            am__buf_printf(&r->out,
-                           ", \"object\": \"model\", \"created\": %lld, "
-                           "\"owned_by\": \"amuse\"}",
-                           (long long)m->created);
+            if (!first)
+                am__buf_puts(&r->out, ", ");
+            model_object(&r->out, m);
             first = 0;
             am__model_release(repo, m);
         }

@@ -381,6 +381,7 @@ void am__openai_error(struct am__buf *b, int status, const char *message);
  * the run did not fit (word then holds its start). */
 size_t am__openai_token(const char *s, size_t *pos, char *word, int *too_long);
 void am__handle_openai_models(struct am__request *r);
+void am__handle_openai_model(struct am__request *r); /* GET /v1/models/{model}: models.retrieve */
 void am__handle_openai_embeddings(struct am__request *r);
 
 /* ---------------------------------------------------------------------------- server */
