@@ -53,10 +53,11 @@ asan_env=(env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
 
 echo "== release build (-Werror) =="
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAMUSE_WERROR=ON >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAMUSE_WERROR=ON -DAMUSE_BUILD_TESTS=ON >/dev/null
 cmake --build build -j"$jobs"
 echo "== ASan + UBSan build =="
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DAMUSE_WERROR=ON -DAMUSE_SANITIZE=ON >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DAMUSE_WERROR=ON -DAMUSE_SANITIZE=ON \
+    -DAMUSE_BUILD_TESTS=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 
 if [ $stress -eq 1 ]; then

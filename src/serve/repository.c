@@ -605,6 +605,11 @@ void am__repository_poll_stop(struct am__repository *r)
 
 /* ------------------------------------------------------------------ open, free, lookups */
 
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 int am__repository_open(struct am__repository **out, const char *dir,
                         const struct am__batcher_options *bo, int model_threads,
                         const struct am__log *log)
@@ -630,7 +635,8 @@ int am__repository_open(struct am__repository **out, const char *dir,
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&r->poll_wake, &ca);
     pthread_condattr_destroy(&ca);
-    /* Collect names first: loading takes a while and readdir order is arbitrary. */
+    /* Collect names first: loading takes a while and readdir order is arbitrary. Load in name
+     * order, so the log and the model lists read the same on every machine. */
     char **names;
     int n;
     int rc = scan_names(dir, &names, &n);
@@ -638,6 +644,8 @@ int am__repository_open(struct am__repository **out, const char *dir,
         am__repository_free(r);
         return rc;
     }
+    if (n > 1)
+        qsort(names, (size_t)n, sizeof *names, compare_names);
     for (int i = 0; i < n; i++) {
         int64_t v;
         uint64_t fp = fingerprint(r, names[i]); /* before loading: a change meanwhile is seen */
