@@ -54,6 +54,8 @@ def png(width, height, rows):
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 img = png(w, h, b"".join(b"\x00" + pixels[y * w:(y + 1) * w] for y in range(h)))
 open(out + "/img.png", "wb").write(img)
+inv = png(w, h, b"".join(b"\x00" + bytes(255 - p for p in pixels[y * w:(y + 1) * w]) for y in range(h)))
+open(out + "/img-inverted.png", "wb").write(inv)
 bomb = png(100000, 100000, b"\x00" * 64)
 def write(name, doc):
     open(out + "/" + name, "w").write(doc if isinstance(doc, str) else json.dumps(doc))
@@ -63,6 +65,8 @@ write("fp32.json", {"id": "req-42", "inputs": [{"name": "input", "shape": [1, 28
       "datatype": "FP32", "data": fp32}], "outputs": [{"name": "probabilities"}, {"name": "label"}]})
 write("png.json", {"id": "png-1", "inputs": [{"name": "input", "shape": [1], "datatype": "BYTES",
       "data": [b64(img)]}], "outputs": [{"name": "label"}]})
+write("png-inverted.json", {"id": "png-2", "inputs": [{"name": "input", "shape": [1],
+      "datatype": "BYTES", "data": [b64(inv)]}], "outputs": [{"name": "label"}]})
 write("short.json", {"inputs": [{"name": "input", "shape": [1, 28, 28, 1], "datatype": "FP32",
       "data": fp32[:783]}]})
 write("int64.json", {"inputs": [{"name": "input", "shape": [1, 784], "datatype": "INT64",
@@ -152,6 +156,11 @@ check "FP32 reply: shape [1,10], probabilities sum to 1, label '$label' as amuse
 expect "infer BYTES base64 PNG: label as amuse predict" 200 "\"data\": [\"$label\"]" POST /v2/models/fashion/infer "$INFER" "$TMP/png.json"
 grep -q '"id": "png-1"' "$TMP/body"
 check "PNG reply echoes the id" $? "$(head -c 200 "$TMP/body")"
+expect "inverted PNG (light background): \"invert\": \"auto\" gives the same label" 200 "\"data\": [\"$label\"]" POST /v2/models/fashion/infer "$INFER" "$TMP/png-inverted.json"
+label_inv=$("$AMUSE" predict "$REPO/fashion/1" "$TMP/img-inverted.png" --json -k 1 2>/dev/null |
+    "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["top"][0]["label"])')
+[ "$label_inv" = "$label" ]
+check "amuse predict labels the inverted PNG as the plain one ('$label_inv')" $? "got '$label_inv', want '$label'"
 expect "infer on the served version's path" 200 '"model_version": "1"' POST /v2/models/fashion/versions/1/infer "$INFER" "$TMP/fp32.json"
 expect "word vectors" 200 '"data": [1,2,3,5,-1,0,0.5,2]' POST /v2/models/words/infer "$INFER" "$TMP/words.json"
 expect "word vectors: unknown word" 400 "'zebra' is not in the vocabulary" POST /v2/models/words/infer "$INFER" "$TMP/oov.json"
