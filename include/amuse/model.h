@@ -65,7 +65,9 @@ const struct amuse_shape *amuse_model_output_shape(const struct amuse_model *m);
 int64_t amuse_model_param_count(const struct amuse_model *m);
 /* Class labels from the config ("labels": [...]); NULL if the config has none. */
 const char *amuse_model_label(const struct amuse_model *m, int index);
-/* The config document (as loaded, with anything amuse_model_save added). Owned by the model. */
+/* The config document (as loaded, with anything amuse_model_save added), printed as JSON. Owned
+ * by the model: valid until the next call of this function on the same model or until the
+ * model is freed (each call prints it afresh). "" if printing ran out of memory. */
 const char *amuse_model_config_json(const struct amuse_model *m);
 
 /* A string from a section of the config, e.g. ("data", "train_images"); NULL if absent. */

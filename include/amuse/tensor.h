@@ -2,7 +2,8 @@
  *
  * A tensor is row-major (C order) float32 data plus up to AMUSE_MAX_DIMS dimensions. Tensors either
  * own their data (amuse_tensor_init) or view memory owned elsewhere (amuse_tensor_view), for
- * example a slice of a model's parameter block. Nothing here does math: layers live in amuse/nn.h.
+ * example a slice of a model's parameter block. Nothing here does math: layers live in the engine
+ * (src/nn, internal), reached through amuse/model.h.
  */
 #ifndef AMUSE_TENSOR_H
 #define AMUSE_TENSOR_H

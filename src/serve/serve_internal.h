@@ -2,7 +2,8 @@
  *
  *   http.c        libmicrohttpd glue: body accumulation with a hard cap, auth, dispatch, access log
  *   router.c      the routing table and path matching
- *   handlers.c    one function per route: decode, hand to the model's batcher, encode
+ *   handlers.c    the V2 routes' handlers (the others live with their protocol: openai.c,
+ *                 domain.c, metrics.c, static.c): decode, hand to the model's batcher, encode
  *   v2.c          KServe V2 JSON: request decoding into tensors, response encoding
  *   domain.c      /v1/images/classify and /v1/words/{similar,analogy}: no tensors, for app developers
  *   ratelimit.c   per-key token bucket (429) and usage counters flushed to SQLite

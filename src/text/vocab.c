@@ -28,6 +28,7 @@ static uint64_t hash_bytes(const char *s, size_t len)
 
 int amuse_vocab_new(struct amuse_vocab **out)
 {
+    *out = NULL;
     struct amuse_vocab *v = calloc(1, sizeof *v);
     if (!v)
         goto nomem;
