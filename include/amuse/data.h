@@ -7,6 +7,8 @@
 #ifndef AMUSE_DATA_H
 #define AMUSE_DATA_H
 
+#include "amuse/version.h" /* AMUSE_API */
+
 #include "amuse/error.h" /* status codes returned here */
 #include "amuse/tensor.h"
 
@@ -25,12 +27,12 @@ struct amuse_dataset {
     int n_classes;
 };
 
-void amuse_dataset_release(struct amuse_dataset *d);
+AMUSE_API void amuse_dataset_release(struct amuse_dataset *d);
 
 /* Keep samples [begin, end) of src in dst (copies). dst may be src itself, which then keeps only
  * the slice; any other dst is overwritten, so it must not hold data still to be released.
  * AMUSE_EINVAL if the range is not within [0, src->n]. */
-int amuse_dataset_slice(struct amuse_dataset *dst, const struct amuse_dataset *src, int64_t begin,
+AMUSE_API int amuse_dataset_slice(struct amuse_dataset *dst, const struct amuse_dataset *src, int64_t begin,
                         int64_t end);
 
 /* ---- IDX ---------------------------------------------------------------------------------- */
@@ -51,14 +53,14 @@ struct amuse_idx {
  * more than AMUSE_MAX_DIMS dimensions, truncated data, trailing bytes, corrupt or truncated gzip
  * (AMUSE_EFORMAT); other known IDX types (AMUSE_EUNSUPPORTED); data over AMUSE_IDX_MAX_BYTES
  * (AMUSE_ETOOBIG). */
-int amuse_idx_read(const char *path, struct amuse_idx *idx);
-void amuse_idx_release(struct amuse_idx *idx);
+AMUSE_API int amuse_idx_read(const char *path, struct amuse_idx *idx);
+AMUSE_API void amuse_idx_release(struct amuse_idx *idx);
 
 /* Load an image IDX (n, h, w) and a label IDX (n) into a dataset of shape (h, w, 1), pixels
  * scaled to [0, 1] (pixel / 255). Counts must agree (AMUSE_ESHAPE otherwise) and every label in
  * the file must be < n_classes (AMUSE_EFORMAT naming the sample; n_classes is 1 to 256, else
  * AMUSE_EINVAL). limit > 0 keeps only the first `limit` samples. */
-int amuse_dataset_load_idx(struct amuse_dataset *d, const char *images_path,
+AMUSE_API int amuse_dataset_load_idx(struct amuse_dataset *d, const char *images_path,
                            const char *labels_path, int n_classes, int64_t limit);
 
 #ifdef __cplusplus

@@ -15,6 +15,8 @@
 #ifndef AMUSE_ERROR_H
 #define AMUSE_ERROR_H
 
+#include "amuse/version.h" /* AMUSE_API */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -32,15 +34,15 @@ enum amuse_status {
 };
 
 /* A short, static description of a status code ("malformed input", ...). Never NULL. */
-const char *amuse_strerror(int status);
+AMUSE_API const char *amuse_strerror(int status);
 
 /* The detailed message of the last failure on this thread, e.g.
  * "model.safetensors: tensor 'dense/kernel': data_offsets [0, 40) overlap [32, 64)".
  * Valid until the next failing call on the same thread. Empty string if none. */
-const char *amuse_last_error(void);
+AMUSE_API const char *amuse_last_error(void);
 
 /* Forget the last error message of this thread. */
-void amuse_clear_error(void);
+AMUSE_API void amuse_clear_error(void);
 
 #ifdef __cplusplus
 }

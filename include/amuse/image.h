@@ -13,6 +13,8 @@
 #ifndef AMUSE_IMAGE_H
 #define AMUSE_IMAGE_H
 
+#include "amuse/version.h" /* AMUSE_API */
+
 #include "amuse/error.h" /* status codes returned here */
 
 #include <stddef.h>
@@ -39,19 +41,19 @@ struct amuse_image_options {
 
 /* The mean value of the outermost ring of pixels of an image (height x width x channels,
  * channels-last, values in [0, 1]): what AMUSE_IMAGE_INVERT_AUTO compares with 0.5. */
-float amuse_image_border_mean(const float *pixels, int height, int width, int channels);
+AMUSE_API float amuse_image_border_mean(const float *pixels, int height, int width, int channels);
 
 /* The invert setting of a model's recipe ("input": {"invert": ...}): 1 for true,
  * AMUSE_IMAGE_INVERT_AUTO for "auto", 0 for false, absent or anything else. */
 struct amuse_model;
-int amuse_image_invert_setting(const struct amuse_model *m);
+AMUSE_API int amuse_image_invert_setting(const struct amuse_model *m);
 
 /* Decode bytes (name used in messages) into out[height * width * channels], channels-last. */
-int amuse_image_decode(const void *bytes, size_t len, const char *name,
+AMUSE_API int amuse_image_decode(const void *bytes, size_t len, const char *name,
                        const struct amuse_image_options *opt, float *out);
 
 /* Read a file (capped at 64 MiB) and decode it. */
-int amuse_image_load(const char *path, const struct amuse_image_options *opt, float *out);
+AMUSE_API int amuse_image_load(const char *path, const struct amuse_image_options *opt, float *out);
 
 #ifdef __cplusplus
 }
