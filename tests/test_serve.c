@@ -610,6 +610,12 @@ TEST(rate_limit_and_usage)
     ASSERT_OK(amuse_test_control(AMUSE_TESTCTRL_FREEZE_RATE_CLOCK, 0));
     ASSERT_TRUE(am__rate_clock() >= frozen);
     ASSERT_FAILS(amuse_test_control(999), AMUSE_EINVAL, "unknown op 999");
+    ASSERT_OK(amuse_test_control(AMUSE_TESTCTRL_BATCH_SLEEP_MS, 250));
+    ASSERT_EQ_INT(am__test_batch_sleep_ms(), 250);
+    ASSERT_FAILS(amuse_test_control(AMUSE_TESTCTRL_BATCH_SLEEP_MS, 60001), AMUSE_EINVAL,
+                 "not 0 to 60000");
+    ASSERT_EQ_INT(am__test_batch_sleep_ms(), 250);
+    ASSERT_OK(amuse_test_control(AMUSE_TESTCTRL_BATCH_SLEEP_MS, 0));
     /* many keys: the table grows */
     char id[16];
     for (int i = 0; i < 300; i++) {

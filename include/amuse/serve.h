@@ -108,7 +108,6 @@ struct amuse_serve_options {
     int request_timeout_ms;  /* queue + run time before 504 (default 10000) */
     int drain_timeout_ms;    /* bound on draining in-flight requests at shutdown (default 10000) */
     int model_threads;       /* OpenMP/BLAS threads for model math (0: leave as is) */
-    int debug_batch_sleep_ms; /* testing aid: the worker sleeps this long before each batch */
     /* per-key token bucket: rate_limit_rps tokens a second, at most rate_limit_burst saved
      * (0: rate_limit_rps); over it -> 429 with Retry-After. 0 rps: no limit (the default) */
     int rate_limit_rps;
@@ -146,10 +145,6 @@ AMUSE_API int amuse_server_drain(struct amuse_server *s);
 
 /* Stop the HTTP threads and the batchers, free the models and close the key store. NULL is fine. */
 AMUSE_API void amuse_server_free(struct amuse_server *s);
-
-/* The routing table, for documentation checks: for i = 0, 1, ... until NULL, *method and the path
- * pattern (with {model} and {version} placeholders). */
-AMUSE_API const char *amuse_server_route(int i, const char **method);
 
 #ifdef __cplusplus
 }

@@ -23,7 +23,10 @@
 
 #define MAX_CONFIG_FILE_BYTES (1 << 20)
 
-enum { OPT_STRING, OPT_INT, OPT_SIZE };
+/* OPT_TEST: a testing aid, not a server option: its value goes to amuse_test_control (offset
+ * holds the AMUSE_TESTCTRL_* op), so the struct the library documents has no test hooks. */
+enum { OPT_STRING, OPT_INT, OPT_SIZE, OPT_TEST };
+static int test_values[8]; /* by AMUSE_TESTCTRL_* op */
 
 struct option_row {
     const char *flag; /* --flag; the environment variable is AMUSE_<FLAG> and the config key
@@ -65,7 +68,7 @@ static const struct option_row rows[] = {
      "time to answer an inference request; later gets 504"},
     {"drain-timeout-ms", OPT_INT, OFF(drain_timeout_ms), 0, 3600000,
      "bound on draining in-flight requests at SIGTERM/SIGINT"},
-    {"debug-batch-sleep-ms", OPT_INT, OFF(debug_batch_sleep_ms), 0, 60000,
+    {"debug-batch-sleep-ms", OPT_TEST, AMUSE_TESTCTRL_BATCH_SLEEP_MS, 0, 60000,
      "testing aid: sleep before every batch (0: off)"},
     {"rate-limit-rps", OPT_INT, OFF(rate_limit_rps), 0, 1000000,
      "requests per second per API key (token bucket; 0: no limit) -> 429"},
@@ -102,6 +105,8 @@ static void usage(FILE *out, const struct amuse_serve_options *def)
             snprintf(dflt, sizeof dflt, "%s", r->offset == OFF(web_root) ? "none found" : "off");
         else if (r->type == OPT_STRING)
             snprintf(dflt, sizeof dflt, "%s", *(const char *const *)(const void *)p);
+        else if (r->type == OPT_TEST)
+            snprintf(dflt, sizeof dflt, "0");
         else if (r->type == OPT_INT)
             snprintf(dflt, sizeof dflt, "%d", *(const int *)(const void *)p);
         else
@@ -144,7 +149,9 @@ static int set_value(struct amuse_serve_options *o, const struct option_row *r, 
     long long v;
     if (cli_parse_int(origin, text, r->lo, r->hi, &v))
         return 1;
-    if (r->type == OPT_INT)
+    if (r->type == OPT_TEST)
+        test_values[r->offset] = (int)v;
+    else if (r->type == OPT_INT)
         *(int *)(void *)p = (int)v;
     else
         *(size_t *)(void *)p = (size_t)v;
@@ -351,6 +358,7 @@ int cmd_serve(int argc, char **argv)
     }
     o.log = log_line;
     o.log_ctx = &access_log;
+    amuse_test_control(AMUSE_TESTCTRL_BATCH_SLEEP_MS, test_values[AMUSE_TESTCTRL_BATCH_SLEEP_MS]);
 
     /* Signals go to this thread only: block them before any server thread exists. */
     sigset_t sigs;

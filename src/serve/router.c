@@ -5,6 +5,7 @@
  * them to handlers as arguments). A last segment {path} matches the rest of the path, slashes
  * included (static files). */
 #include "serve/serve_internal.h"
+#include "serve/test_control.h" /* amuse_server_route */
 
 #include <string.h>
 

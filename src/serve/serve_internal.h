@@ -126,7 +126,7 @@ struct am__batcher_options {
     int max_batch_size;     /* samples */
     int max_queue_delay_us; /* how long the first job of a batch waits for company */
     int max_queue_size;     /* queued jobs (not counting the running batch) */
-    int debug_sleep_ms;     /* sleep before each batch (tests) */
+    int debug_sleep_ms;     /* sleep before each batch (tests: AMUSE_TESTCTRL_BATCH_SLEEP_MS) */
 };
 
 /* Histogram bucket bounds for /metrics (metrics.c): seconds, and batch sizes in samples. */

@@ -10,7 +10,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 
-static atomic_int rate_clock_frozen;
+static atomic_int rate_clock_frozen, batch_sleep_ms;
 static _Atomic double rate_clock_at;
 
 int amuse_test_control(int op, ...)
@@ -26,11 +26,25 @@ int amuse_test_control(int op, ...)
         atomic_store(&rate_clock_frozen, on != 0);
         break;
     }
+    case AMUSE_TESTCTRL_BATCH_SLEEP_MS: {
+        int ms = va_arg(ap, int);
+        if (ms < 0 || ms > 60000)
+            rc = am__fail(AMUSE_EINVAL, "amuse_test_control: batch sleep %d ms is not 0 to 60000",
+                          ms);
+        else
+            atomic_store(&batch_sleep_ms, ms);
+        break;
+    }
     default:
         rc = am__fail(AMUSE_EINVAL, "amuse_test_control: unknown op %d", op);
     }
     va_end(ap);
     return rc;
+}
+
+int am__test_batch_sleep_ms(void)
+{
+    return atomic_load(&batch_sleep_ms);
 }
 
 double am__rate_clock(void)
