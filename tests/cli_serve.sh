@@ -461,12 +461,24 @@ if [ -n "${URL:-}" ]; then
 
     # Graceful drain: requests in flight when SIGTERM arrives still get their answers; new
     # connections are refused at once; the server exits 0. Every step waits for a condition:
-    # two requests are sent, and SIGTERM goes once one runs (2 s) and the other is queued.
-    for d in 1 2; do
-        curl -s -o "$TMP/drain$d.json" -w '%{http_code}' --max-time 60 -H "Authorization: Bearer $ADMIN" \
-            --data-binary "@$TMP/png.json" "$URL/v2/models/fashion/infer" >"$TMP/drain$d.code" &
-        DRAIN_PIDS+=($!)
+    # the first request is running (the worker took it: the queue-time histogram counted it; it
+    # then sleeps 2 s), the second is queued (queue_depth 1); then SIGTERM.
+    # started: how many jobs the worker has taken so far (amuse_queue_time_seconds_count).
+    started() {
+        req GET /metrics "$ADMIN" >/dev/null
+        sed -n 's/^amuse_queue_time_seconds_count{model="fashion"} \([0-9]*\)$/\1/p' "$TMP/body"
+    }
+    taken=$(started)
+    curl -s -o "$TMP/drain1.json" -w '%{http_code}' --max-time 60 -H "Authorization: Bearer $ADMIN" \
+        --data-binary "@$TMP/png.json" "$URL/v2/models/fashion/infer" >"$TMP/drain1.code" &
+    DRAIN_PIDS+=($!)
+    for _ in $(seq 1 600); do
+        [ "$(started)" = $((taken + 1)) ] && break
+        sleep 0.1
     done
+    curl -s -o "$TMP/drain2.json" -w '%{http_code}' --max-time 60 -H "Authorization: Bearer $ADMIN" \
+        --data-binary "@$TMP/png.json" "$URL/v2/models/fashion/infer" >"$TMP/drain2.code" &
+    DRAIN_PIDS+=($!)
     for _ in $(seq 1 600); do
         req GET /v2/models/fashion/stats "$ADMIN" >/dev/null
         grep -q '"queue_depth": 1' "$TMP/body" && break
