@@ -420,7 +420,7 @@ void am__handle_images_classify(struct am__request *r)
                                      (int)m->input_shape.dim[2], m->image_invert};
     int rc = amuse_image_decode(image, image_len, "file", &io, job->input);
     if (rc) {
-        am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : 400);
+        am__reply_status(r, rc, 400);
         goto out;
     }
     if (am__run_job(r, m, job))

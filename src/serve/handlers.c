@@ -131,7 +131,7 @@ void am__handle_infer(struct am__request *r)
     struct am__job *job = NULL;
     int rc = am__v2_parse(r->body ? r->body : "", r->len, s->opt.max_json_depth, &req);
     if (rc) {
-        am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : 400);
+        am__reply_status(r, rc, 400);
         goto out;
     }
     job = am__job_new();
@@ -141,7 +141,7 @@ void am__handle_infer(struct am__request *r)
     }
     rc = am__v2_build_job(m, &req, job);
     if (rc) {
-        am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : 400);
+        am__reply_status(r, rc, 400);
         goto out;
     }
     if (am__run_job(r, m, job))
@@ -188,7 +188,7 @@ void am__handle_repository_load(struct am__request *r)
     int64_t version = 0;
     int rc = am__repository_load(r->server->repo, r->param_model, &version);
     if (rc) {
-        am__reply_status(r, rc, rc == AMUSE_ENOTFOUND ? 404 : rc == AMUSE_ENOMEM ? 500 : 400);
+        am__reply_status(r, rc, rc == AMUSE_ENOTFOUND ? 404 : 400);
         return;
     }
     r->status = 200;

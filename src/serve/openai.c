@@ -333,7 +333,7 @@ void am__handle_openai_embeddings(struct am__request *r)
     }
     rc = parse_inputs(cJSON_GetObjectItemCaseSensitive(doc, "input"), &in, &n_in);
     if (rc) {
-        am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : 400);
+        am__reply_status(r, rc, 400);
         goto out;
     }
     job = am__job_new();
@@ -344,7 +344,7 @@ void am__handle_openai_embeddings(struct am__request *r)
     int64_t tokens = 0;
     rc = build_rows(m, in, n_in, job, &tokens);
     if (rc) {
-        am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : 400);
+        am__reply_status(r, rc, 400);
         goto out;
     }
     const int dim = (int)m->output_size;

@@ -9,7 +9,7 @@
  *   ratelimit.c   per-key token bucket (429) and usage counters flushed to SQLite
  *   metrics.c     GET /metrics: Prometheus text format
  *   openai.c      OpenAI-compatible routes (/v1/models, /v1/embeddings) and their error format
- *   json.c        growable output buffer, JSON string escaping, the nesting-depth pre-check
+ *   json.c        the nesting-depth pre-check, the one JSON body parser, the log helper
  *   repository.c  <repo>/<model>/<version>/ loading, versions, reload with an atomic swap
  *   batcher.c     per-model bounded queue + worker thread forming dynamic batches
  *   static.c      the playground's files from the web root (GET /, GET /web/...)
@@ -43,20 +43,7 @@ int am__keystore_lookup(struct amuse_keystore *ks, const char *id, struct amuse_
 
 /* ------------------------------------------------------------------------------ json.c */
 
-/* A growable byte buffer for response bodies. On allocation failure `failed` is set and later
- * appends do nothing; the caller answers 500. Capped at AM__BUF_MAX. */
-#define AM__BUF_MAX ((size_t)1 << 30)
-struct am__buf {
-    char *data;
-    size_t len, cap;
-    int failed;
-};
-void am__buf_add(struct am__buf *b, const char *s, size_t n);
-void am__buf_puts(struct am__buf *b, const char *s);
-void am__buf_printf(struct am__buf *b, const char *fmt, ...) AM__PRINTF(2, 3);
-void am__buf_json_string(struct am__buf *b, const char *s); /* quoted and escaped */
-void am__buf_float(struct am__buf *b, float v);             /* shortest round-trip, null if not finite */
-void am__buf_release(struct am__buf *b);
+/* The output buffer (struct am__buf) and am__now live in core: core/internal.h. */
 
 /* Check JSON nesting before parsing: AMUSE_EFORMAT naming the byte offset where depth exceeds
  * max_depth (brackets inside strings do not count). */
@@ -183,7 +170,6 @@ int am__job_emit(struct am__job *j, const void *data, size_t len);
 /* HTTP side: take the oldest partial result (caller frees), or NULL. */
 struct am__chunk *am__job_next_chunk(struct am__job *j);
 
-double am__now(void); /* CLOCK_MONOTONIC seconds */
 
 /* ----------------------------------------------------------------------- repository.c */
 
@@ -329,7 +315,8 @@ void am__reply_error(struct am__request *r, int status, const char *fmt, ...) AM
 /* 1 when the request's client has closed its connection (or it failed): a peek at the socket,
  * without blocking. A half-close (shutdown of the client's sending side) counts as gone. */
 int am__client_gone(struct am__request *r);
-/* Map a library status to an HTTP status and reply with amuse_last_error(). */
+/* Reply http_status with amuse_last_error(), except that AMUSE_ENOMEM is always 500: callers pass
+ * the status for the client's fault (400, 404, ...) and never map ENOMEM themselves. */
 void am__reply_status(struct am__request *r, int status, int http_status);
 
 /* handlers.c */
