@@ -19,6 +19,9 @@
 extern "C" {
 #endif
 
+/* x and labels are allocated by the library (aligned memory: amuse_dataset_init or a loader) and
+ * freed by amuse_dataset_release; never malloc or free them yourself. A caller that builds a
+ * dataset calls amuse_dataset_init, then fills x and labels. */
 struct amuse_dataset {
     int64_t n;                      /* number of samples */
     struct amuse_shape sample;      /* shape of one sample, e.g. (28, 28, 1) */
@@ -26,6 +29,14 @@ struct amuse_dataset {
     int32_t *labels;                /* n labels in [0, n_classes), owned; NULL if unlabelled */
     int n_classes;
 };
+
+/* Allocate a zero-filled dataset of n samples (0 to AMUSE_DATASET_MAX_FLOATS floats in all) of
+ * shape `sample`; with n_classes > 0 (at most 65536) also n labels, all 0. Release it with
+ * amuse_dataset_release. AMUSE_EINVAL for a bad n, shape or n_classes, AMUSE_ETOOBIG past the
+ * cap, AMUSE_ENOMEM; *d is zeroed on failure. */
+#define AMUSE_DATASET_MAX_FLOATS ((int64_t)1 << 34)
+AMUSE_API int amuse_dataset_init(struct amuse_dataset *d, int64_t n,
+                                 const struct amuse_shape *sample, int n_classes);
 
 AMUSE_API void amuse_dataset_release(struct amuse_dataset *d);
 
