@@ -7,6 +7,8 @@
 #ifndef AMUSE_DATA_H
 #define AMUSE_DATA_H
 
+#include "amuse/version.h" /* AMUSE_API */
+
 #include "amuse/error.h" /* status codes returned here */
 #include "amuse/tensor.h"
 
@@ -17,6 +19,9 @@
 extern "C" {
 #endif
 
+/* x and labels are allocated by the library (aligned memory: amuse_dataset_init or a loader) and
+ * freed by amuse_dataset_release; never malloc or free them yourself. A caller that builds a
+ * dataset calls amuse_dataset_init, then fills x and labels. */
 struct amuse_dataset {
     int64_t n;                      /* number of samples */
     struct amuse_shape sample;      /* shape of one sample, e.g. (28, 28, 1) */
@@ -25,12 +30,20 @@ struct amuse_dataset {
     int n_classes;
 };
 
-void amuse_dataset_release(struct amuse_dataset *d);
+/* Allocate a zero-filled dataset of n samples (0 to AMUSE_DATASET_MAX_FLOATS floats in all) of
+ * shape `sample`; with n_classes > 0 (at most 65536) also n labels, all 0. Release it with
+ * amuse_dataset_release. AMUSE_EINVAL for a bad n, shape or n_classes, AMUSE_ETOOBIG past the
+ * cap, AMUSE_ENOMEM; *d is zeroed on failure. */
+#define AMUSE_DATASET_MAX_FLOATS ((int64_t)1 << 34)
+AMUSE_API int amuse_dataset_init(struct amuse_dataset *d, int64_t n,
+                                 const struct amuse_shape *sample, int n_classes);
+
+AMUSE_API void amuse_dataset_release(struct amuse_dataset *d);
 
 /* Keep samples [begin, end) of src in dst (copies). dst may be src itself, which then keeps only
  * the slice; any other dst is overwritten, so it must not hold data still to be released.
  * AMUSE_EINVAL if the range is not within [0, src->n]. */
-int amuse_dataset_slice(struct amuse_dataset *dst, const struct amuse_dataset *src, int64_t begin,
+AMUSE_API int amuse_dataset_slice(struct amuse_dataset *dst, const struct amuse_dataset *src, int64_t begin,
                         int64_t end);
 
 /* ---- IDX ---------------------------------------------------------------------------------- */
@@ -51,14 +64,14 @@ struct amuse_idx {
  * more than AMUSE_MAX_DIMS dimensions, truncated data, trailing bytes, corrupt or truncated gzip
  * (AMUSE_EFORMAT); other known IDX types (AMUSE_EUNSUPPORTED); data over AMUSE_IDX_MAX_BYTES
  * (AMUSE_ETOOBIG). */
-int amuse_idx_read(const char *path, struct amuse_idx *idx);
-void amuse_idx_release(struct amuse_idx *idx);
+AMUSE_API int amuse_idx_read(const char *path, struct amuse_idx *idx);
+AMUSE_API void amuse_idx_release(struct amuse_idx *idx);
 
 /* Load an image IDX (n, h, w) and a label IDX (n) into a dataset of shape (h, w, 1), pixels
  * scaled to [0, 1] (pixel / 255). Counts must agree (AMUSE_ESHAPE otherwise) and every label in
  * the file must be < n_classes (AMUSE_EFORMAT naming the sample; n_classes is 1 to 256, else
  * AMUSE_EINVAL). limit > 0 keeps only the first `limit` samples. */
-int amuse_dataset_load_idx(struct amuse_dataset *d, const char *images_path,
+AMUSE_API int amuse_dataset_load_idx(struct amuse_dataset *d, const char *images_path,
                            const char *labels_path, int n_classes, int64_t limit);
 
 #ifdef __cplusplus

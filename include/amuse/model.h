@@ -17,6 +17,8 @@
 #ifndef AMUSE_MODEL_H
 #define AMUSE_MODEL_H
 
+#include "amuse/version.h" /* AMUSE_API */
+
 #include "amuse/data.h"
 #include "amuse/tensor.h"
 
@@ -34,89 +36,91 @@ struct amuse_model;
 /* Build a model from a config document (a training recipe or a saved model's config.json).
  * `source` names the document in error messages. Weights are zero until amuse_model_init_weights
  * or amuse_model_load. Errors name the layer index, layer name and config key at fault. */
-int amuse_model_from_json(struct amuse_model **out, const char *json, size_t len,
+AMUSE_API int amuse_model_from_json(struct amuse_model **out, const char *json, size_t len,
                           const char *source);
-int amuse_model_from_file(struct amuse_model **out, const char *config_path);
+AMUSE_API int amuse_model_from_file(struct amuse_model **out, const char *config_path);
 
 /* Initialise weights as Keras does (glorot_uniform kernels, zero biases) from a seed. */
-int amuse_model_init_weights(struct amuse_model *m, uint64_t seed);
+AMUSE_API int amuse_model_init_weights(struct amuse_model *m, uint64_t seed);
 
 /* Load a model directory (config.json + model.safetensors). Every weight named by the config must
  * be present with the right shape; extra tensors are an error too. */
-int amuse_model_load(struct amuse_model **out, const char *dir);
+AMUSE_API int amuse_model_load(struct amuse_model **out, const char *dir);
 
 /* Save to a directory (created if missing): config.json and model.safetensors, each written
  * atomically (temp file, fsync, rename). */
-int amuse_model_save(struct amuse_model *m, const char *dir);
+AMUSE_API int amuse_model_save(struct amuse_model *m, const char *dir);
 
-void amuse_model_free(struct amuse_model *m);
+AMUSE_API void amuse_model_free(struct amuse_model *m);
 
 /* ---- introspection ------------------------------------------------------------------------ */
 
-const char *amuse_model_name(const struct amuse_model *m);
+AMUSE_API const char *amuse_model_name(const struct amuse_model *m);
 /* Shape of one input sample / one output sample (no batch dimension). For a model with several
  * inputs, amuse_model_input_shape is the first one's. */
-const struct amuse_shape *amuse_model_input_shape(const struct amuse_model *m);
+AMUSE_API const struct amuse_shape *amuse_model_input_shape(const struct amuse_model *m);
 /* Number of inputs (InputLayers, in the config's input_layers order) and the shape of each;
  * NULL for an index out of range. */
-int amuse_model_input_count(const struct amuse_model *m);
-const struct amuse_shape *amuse_model_input_shape_at(const struct amuse_model *m, int index);
-const struct amuse_shape *amuse_model_output_shape(const struct amuse_model *m);
-int64_t amuse_model_param_count(const struct amuse_model *m);
+AMUSE_API int amuse_model_input_count(const struct amuse_model *m);
+AMUSE_API const struct amuse_shape *amuse_model_input_shape_at(const struct amuse_model *m, int index);
+AMUSE_API const struct amuse_shape *amuse_model_output_shape(const struct amuse_model *m);
+AMUSE_API int64_t amuse_model_param_count(const struct amuse_model *m);
 /* Class labels from the config ("labels": [...]); NULL if the config has none. */
-const char *amuse_model_label(const struct amuse_model *m, int index);
-/* The config document (as loaded, with anything amuse_model_save added). Owned by the model. */
-const char *amuse_model_config_json(const struct amuse_model *m);
+AMUSE_API const char *amuse_model_label(const struct amuse_model *m, int index);
+/* The config document (as loaded, with anything amuse_model_save added), printed as JSON. Owned
+ * by the model: valid until the next call of this function on the same model or until the
+ * model is freed (each call prints it afresh). "" if printing ran out of memory. */
+AMUSE_API const char *amuse_model_config_json(const struct amuse_model *m);
 
 /* A string from a section of the config, e.g. ("data", "train_images"); NULL if absent. */
-const char *amuse_model_config_string(const struct amuse_model *m, const char *section,
+AMUSE_API const char *amuse_model_config_string(const struct amuse_model *m, const char *section,
                                       const char *key);
 /* A boolean from a section of the config; `fallback` if absent. */
-int amuse_model_config_bool(const struct amuse_model *m, const char *section, const char *key,
+AMUSE_API int amuse_model_config_bool(const struct amuse_model *m, const char *section, const char *key,
                             int fallback);
 /* Attach a JSON value (text) under a top-level key of the config, replacing any old value; it is
  * saved with the model (the CLI records training results under "training"). */
-int amuse_model_config_set(struct amuse_model *m, const char *key, const char *json);
+AMUSE_API int amuse_model_config_set(struct amuse_model *m, const char *key, const char *json);
 
 /* Weights in a fixed order. value and grad are views into the model's blocks. */
-int amuse_model_weight_count(const struct amuse_model *m);
-const char *amuse_model_weight_info(struct amuse_model *m, int index, struct amuse_tensor *value,
+AMUSE_API int amuse_model_weight_count(const struct amuse_model *m);
+AMUSE_API const char *amuse_model_weight_info(struct amuse_model *m, int index, struct amuse_tensor *value,
                                     struct amuse_tensor *grad);
 /* By name ("dense/kernel"); AMUSE_ENOTFOUND if absent. */
-int amuse_model_find_weight(struct amuse_model *m, const char *name, struct amuse_tensor *value,
+AMUSE_API int amuse_model_find_weight(struct amuse_model *m, const char *name, struct amuse_tensor *value,
                             struct amuse_tensor *grad);
 
 /* Keras-style summary table (layers, output shapes, parameter counts) to out. */
-void amuse_model_summary(const struct amuse_model *m, FILE *out);
+AMUSE_API void amuse_model_summary(const struct amuse_model *m, FILE *out);
 
 /* ---- training one step at a time -------------------------------------------------------- */
 
 /* Set optimizer, loss and metrics from a Keras-like "compile" JSON object, e.g.
  * {"optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.01}},
  *  "loss": "categorical_crossentropy"}. Resets optimizer state. */
-int amuse_model_compile(struct amuse_model *m, const char *compile_json);
+AMUSE_API int amuse_model_compile(struct amuse_model *m, const char *compile_json);
 
 /* Run the graph on `batch` samples (x: batch * size(input) floats) of a one-input model. training=1 enables dropout.
  * *out points to batch * size(output) floats owned by the model, valid until the next call. */
-int amuse_model_forward(struct amuse_model *m, const float *x, int64_t batch, int training,
+AMUSE_API int amuse_model_forward(struct amuse_model *m, const float *x, int64_t batch, int training,
                         const float **out);
 
 /* The same for a model with several inputs: xs[k] holds batch * size(input k) floats. */
-int amuse_model_forward_inputs(struct amuse_model *m, const float *const *xs, int n_inputs,
+AMUSE_API int amuse_model_forward_inputs(struct amuse_model *m, const float *const *xs, int n_inputs,
                                int64_t batch, int training, const float **out);
 
 /* Loss of the last forward pass, Keras's way (probabilities clipped to [1e-7, 1 - 1e-7], mean over
  * the batch). Give one-hot/soft `targets` (batch * classes) or integer `labels` (batch). Also
  * stores d(loss)/d(output) for amuse_model_backward (fused with softmax where possible). */
-int amuse_model_loss(struct amuse_model *m, const float *targets, const int32_t *labels,
+AMUSE_API int amuse_model_loss(struct amuse_model *m, const float *targets, const int32_t *labels,
                      float *loss);
 
 /* Set all gradients to zero. */
-void amuse_model_zero_grad(struct amuse_model *m);
+AMUSE_API void amuse_model_zero_grad(struct amuse_model *m);
 /* Back-propagate the last loss; gradients accumulate (+=) into the gradient block. */
-int amuse_model_backward(struct amuse_model *m);
+AMUSE_API int amuse_model_backward(struct amuse_model *m);
 /* One optimizer update from the current gradients. */
-int amuse_model_step(struct amuse_model *m);
+AMUSE_API int amuse_model_step(struct amuse_model *m);
 
 /* ---- fit / evaluate / predict ------------------------------------------------------------ */
 
@@ -148,11 +152,11 @@ struct amuse_fit_options {
 };
 
 /* Options from the config's "fit" section (with Keras defaults where it is silent). */
-int amuse_model_fit_options(const struct amuse_model *m, struct amuse_fit_options *opt);
+AMUSE_API int amuse_model_fit_options(const struct amuse_model *m, struct amuse_fit_options *opt);
 
 /* Train on d with Keras fit semantics. history receives one entry per epoch run (up to
  * opt->epochs entries; caller allocates); *epochs_run says how many. */
-int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
+AMUSE_API int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
                     const struct amuse_fit_options *opt, struct amuse_epoch_log *history,
                     int *epochs_run);
 
@@ -163,16 +167,16 @@ struct amuse_eval_result {
     double *class_accuracy; /* n_classes entries, owned; free with amuse_eval_result_release */
     int64_t *class_count;
 };
-int amuse_model_evaluate(struct amuse_model *m, const struct amuse_dataset *d, int batch_size,
+AMUSE_API int amuse_model_evaluate(struct amuse_model *m, const struct amuse_dataset *d, int batch_size,
                          struct amuse_eval_result *res);
-void amuse_eval_result_release(struct amuse_eval_result *res);
+AMUSE_API void amuse_eval_result_release(struct amuse_eval_result *res);
 
 /* Outputs for n samples into out (n * size(output) floats), in batches of batch_size. */
-int amuse_model_predict(struct amuse_model *m, const float *x, int64_t n, int batch_size,
+AMUSE_API int amuse_model_predict(struct amuse_model *m, const float *x, int64_t n, int batch_size,
                         float *out);
 
 /* Write training curves (loss and accuracy, train and validation) as an SVG, atomically. */
-int amuse_history_write_svg(const char *path, const struct amuse_epoch_log *history, int n);
+AMUSE_API int amuse_history_write_svg(const char *path, const struct amuse_epoch_log *history, int n);
 
 #ifdef __cplusplus
 }

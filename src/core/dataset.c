@@ -15,6 +15,33 @@ void amuse_dataset_release(struct amuse_dataset *d)
     memset(d, 0, sizeof *d);
 }
 
+int amuse_dataset_init(struct amuse_dataset *d, int64_t n, const struct amuse_shape *sample,
+                       int n_classes)
+{
+    memset(d, 0, sizeof *d);
+    int64_t per = sample ? amuse_shape_size(sample) : -1;
+    if (n < 0 || per < 1 || n_classes < 0 || n_classes > 65536)
+        return am__fail(AMUSE_EINVAL,
+                        "dataset of %" PRId64 " samples of %" PRId64 " values, %d classes", n,
+                        per, n_classes);
+    if (n > 0 && per > AMUSE_DATASET_MAX_FLOATS / n)
+        return am__fail(AMUSE_ETOOBIG, "dataset of %" PRId64 " x %" PRId64
+                                       " floats is over the cap of %" PRId64,
+                        n, per, (int64_t)AMUSE_DATASET_MAX_FLOATS);
+    size_t count = n > 0 ? (size_t)(n * per) : 1;
+    d->x = am__calloc_aligned(count, sizeof(float));
+    if (n_classes > 0)
+        d->labels = am__calloc_aligned(n > 0 ? (size_t)n : 1, sizeof(int32_t));
+    if (!d->x || (n_classes > 0 && !d->labels)) {
+        amuse_dataset_release(d);
+        return am__fail(AMUSE_ENOMEM, "dataset of %" PRId64 " samples: out of memory", n);
+    }
+    d->n = n;
+    d->sample = *sample;
+    d->n_classes = n_classes;
+    return AMUSE_OK;
+}
+
 /* dst may be src itself (it then keeps only the slice); otherwise dst is overwritten and must not
  * hold data that still needs releasing. */
 int amuse_dataset_slice(struct amuse_dataset *dst, const struct amuse_dataset *src, int64_t begin,
