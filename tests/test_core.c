@@ -128,34 +128,40 @@ TEST(atomic_write_replaces_whole_file)
 
 TEST(dataset_built_by_the_caller)
 {
-    struct amuse_shape sample;
+    struct amuse_shape sample, none;
     int64_t dims[3] = {2, 3, 1};
     ASSERT_OK(amuse_shape_make(&sample, 3, dims));
-    struct amuse_dataset d;
-    ASSERT_OK(amuse_dataset_init(&d, 4, &sample, 10));
-    ASSERT_EQ_INT((int)d.n, 4);
-    ASSERT_EQ_INT(d.n_classes, 10);
+    ASSERT_OK(amuse_shape_make(&none, 0, dims));
+    struct amuse_dataset d = {0};
+    d.n = 4;
+    d.n_inputs = 1;
+    d.n_classes = 10;
+    ASSERT_OK(amuse_array_alloc(&d.input[0], "pixels", AMUSE_FLOAT32, &sample, 4));
+    ASSERT_OK(amuse_array_alloc(&d.target, NULL, AMUSE_INT32, &none, 4));
+    ASSERT_STR_EQ(d.input[0].name, "pixels");
     for (int i = 0; i < 24; i++) {
-        ASSERT_NEAR(d.x[i], 0, 0); /* zero-filled */
-        d.x[i] = (float)i;
+        ASSERT_NEAR(d.input[0].f32[i], 0, 0); /* zero-filled */
+        d.input[0].f32[i] = (float)i;
     }
     for (int i = 0; i < 4; i++)
-        d.labels[i] = 9 - i;
+        d.target.i32[i] = 9 - i;
     struct amuse_dataset part;
     ASSERT_OK(amuse_dataset_slice(&part, &d, 1, 3));
-    ASSERT_NEAR(part.x[0], 6, 0);
-    ASSERT_EQ_INT(part.labels[1], 7);
+    ASSERT_EQ_INT(part.n, 2);
+    ASSERT_NEAR(part.input[0].f32[0], 6, 0);
+    ASSERT_EQ_INT(part.target.i32[1], 7);
     amuse_dataset_release(&part);
     amuse_dataset_release(&d);
-    ASSERT_TRUE(d.x == NULL && d.labels == NULL && d.n == 0);
-    ASSERT_OK(amuse_dataset_init(&d, 0, &sample, 0)); /* empty and unlabelled is fine */
-    ASSERT_TRUE(d.labels == NULL);
-    amuse_dataset_release(&d);
-    ASSERT_FAILS(amuse_dataset_init(&d, -1, &sample, 0), AMUSE_EINVAL, "-1 samples");
-    ASSERT_FAILS(amuse_dataset_init(&d, 1, NULL, 0), AMUSE_EINVAL, "dataset of 1 samples");
-    ASSERT_FAILS(amuse_dataset_init(&d, 1, &sample, 70000), AMUSE_EINVAL, "70000 classes");
-    ASSERT_FAILS(amuse_dataset_init(&d, (int64_t)1 << 40, &sample, 0), AMUSE_ETOOBIG, "cap");
-    ASSERT_TRUE(d.x == NULL);
+    ASSERT_TRUE(d.input[0].f32 == NULL && d.target.i32 == NULL && d.n == 0);
+    struct amuse_array a;
+    ASSERT_OK(amuse_array_alloc(&a, NULL, AMUSE_INT32, &sample, 0)); /* empty is fine */
+    ASSERT_TRUE(a.i32 != NULL && a.f32 == NULL);
+    struct amuse_dataset holder = {0};
+    holder.target = a;
+    amuse_dataset_release(&holder);
+    ASSERT_FAILS(amuse_array_alloc(&a, NULL, AMUSE_FLOAT32, &sample, (int64_t)1 << 40), AMUSE_ETOOBIG,
+                 "over 2^31 elements");
+    ASSERT_TRUE(a.f32 == NULL);
 }
 
 TEST(buffer_escaper_and_clock)
