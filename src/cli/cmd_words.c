@@ -1,6 +1,7 @@
-/* cmd_words.c - `amuse words`: query and evaluate word2vec files (similar, analogy, doesnt-match,
- * similarity, eval-analogies, eval-pairs). Loads the file (text or binary, detected), prints
- * "word<TAB>score" lines or a short report. It does not train (see cmd_word2vec.c). */
+/* cmd_words.c - `amuse words`: query and evaluate word2vec files and fastText models (similar,
+ * analogy, doesnt-match, similarity, eval-analogies, eval-pairs). Loads the file (text, binary or
+ * fastText .bin, detected), prints "word<TAB>score" lines or a short report; a word a fastText
+ * model composes from its n-grams is noted on stderr. It does not train (see cmd_word2vec.c). */
 #define _POSIX_C_SOURCE 200809L
 #include "cli/cli.h"
 
@@ -15,7 +16,9 @@ static void help(FILE *out)
 {
     fprintf(out,
             "usage: amuse words <subcommand> <vectors> [arguments] [options]\n\n"
-            "Query and evaluate a word2vec file (text or binary; the format is detected).\n\n"
+            "Query and evaluate a word2vec file (text or binary) or a fastText .bin model; the\n"
+            "format is detected. A fastText model composes words it has not seen from their\n"
+            "character n-grams (noted on stderr).\n\n"
             "  similar <vectors> WORD... [--minus WORD]...  nearest words by cosine\n"
             "  analogy <vectors> A B C        A is to B as C is to ? (3CosAdd)\n"
             "  doesnt-match <vectors> WORD... the word that fits least\n"
@@ -24,7 +27,7 @@ static void help(FILE *out)
             "  eval-pairs <vectors> <wordsim353.tsv>            [--restrict N (300000)]\n\n"
             "options:\n"
             "  -k N              how many words to list (10)\n"
-            "  --format F        text, binary or auto (auto)\n");
+            "  --format F        text, binary, fasttext or auto (auto)\n");
 }
 
 int cmd_words(int argc, char **argv)
@@ -61,10 +64,12 @@ int cmd_words(int argc, char **argv)
                     format = AMUSE_W2V_TEXT;
                 else if (strcmp(val, "binary") == 0)
                     format = AMUSE_W2V_BINARY;
+                else if (strcmp(val, "fasttext") == 0)
+                    format = AMUSE_W2V_FASTTEXT;
                 else if (strcmp(val, "auto") == 0)
                     format = AMUSE_W2V_AUTO;
                 else
-                    return cli_error("--format: '%s' is not text, binary or auto", val);
+                    return cli_error("--format: '%s' is not text, binary, fasttext or auto", val);
             }
             continue;
         }
@@ -94,6 +99,16 @@ int cmd_words(int argc, char **argv)
                          want[which] == 1 || want[which] < 0 ? "" : "s");
     if ((st = amuse_word_vectors_load(path, format, &wv)) != AMUSE_OK)
         return cli_fail(st, "cannot load vectors");
+    if (amuse_word_vectors_has_subwords(wv) && which <= 3 && which != 2) {
+        for (int i = 0; i < nwords; i++)
+            if (amuse_vocab_find(wv->vocab, words[i]) < 0)
+                fprintf(stderr, "amuse: '%s' is not in the vocabulary: composed from its "
+                        "character n-grams\n", words[i]);
+        for (int i = 0; i < nminus; i++)
+            if (amuse_vocab_find(wv->vocab, minus[i]) < 0)
+                fprintf(stderr, "amuse: '%s' is not in the vocabulary: composed from its "
+                        "character n-grams\n", minus[i]);
+    }
     hits = malloc((size_t)k * sizeof *hits);
     if (!hits) {
         cli_error("out of memory");
