@@ -84,7 +84,8 @@ struct amuse_w2v_options {
     int threads;        /* training threads (-threads, 12 as word2vec.c; <= 0: one per core) */
     int iter;           /* epochs (-iter, 5) */
     int min_count;      /* drop words rarer than this (-min-count, 5) */
-    double alpha;       /* starting learning rate; <= 0 picks 0.05 for CBOW, 0.025 for skip-gram */
+    double alpha;       /* starting learning rate; <= 0 picks 0.05 for CBOW and subwords (fastText's
+                           default), 0.025 for skip-gram */
     int cbow;           /* 1 CBOW, 0 skip-gram (-cbow, 1) */
     uint64_t seed;      /* random seed (-seed, 1); 1 thread + same seed = bit-identical vectors */
     int chars;          /* 1: every non-space code point is a token (Chinese, Japanese) */

@@ -28,7 +28,7 @@ static void help(FILE *out)
             "  -threads <int>       training threads (12)\n"
             "  -iter <int>          training epochs (5)\n"
             "  -min-count <int>     drop words that occur fewer times (5)\n"
-            "  -alpha <float>       starting learning rate (0.025 skip-gram, 0.05 CBOW)\n"
+            "  -alpha <float>       starting learning rate (0.025 skip-gram, 0.05 CBOW and -subwords)\n"
             "  -binary <0|1>        binary output format (0: text)\n"
             "  -cbow <0|1>          1 CBOW, 0 skip-gram (1)\n"
             "  -save-vocab <file>   write the vocabulary as 'word count' lines\n"

@@ -647,7 +647,8 @@ int amuse_w2v_train(const struct amuse_w2v_corpus *c, const struct amuse_w2v_opt
     t.threads = o->threads > 0 ? o->threads : omp_get_num_procs();
     if (t.threads > 512)
         t.threads = 512;
-    t.start_alpha = o->alpha > 0 ? o->alpha : (o->cbow ? 0.05 : 0.025);
+    /* fastText's skip-gram learns at 0.05 by default, word2vec.c's at 0.025. */
+    t.start_alpha = o->alpha > 0 ? o->alpha : (o->cbow || o->subwords ? 0.05 : 0.025);
     t.total_words = (int64_t)o->iter * c->stats.train_words;
     for (int i = 0; i <= SIGMOID_TABLE; i++) {
         double x = ((double)i / SIGMOID_TABLE * 2 - 1) * SIGMOID_BOUND;
@@ -688,11 +689,13 @@ int amuse_w2v_train(const struct amuse_w2v_corpus *c, const struct amuse_w2v_opt
     if (o->hs && (rc = build_huffman(&t)) != AMUSE_OK)
         goto fail;
 
-    /* Input vectors uniform in [-0.5, 0.5) / dim, output vectors zero (as word2vec.c). */
+    /* Input vectors uniform in [-0.5, 0.5) / dim, output vectors zero (as word2vec.c); with
+     * subwords in [-1, 1) / dim, as fastText and gensim's FastText. */
+    float init_scale = o->subwords ? 2.0f : 1.0f;
     struct amuse_rng rng;
     amuse_rng_seed(&rng, o->seed);
     for (size_t i = 0; i < in_cells; i++)
-        t.syn0[i] = (amuse_rng_uniform(&rng) - 0.5f) / (float)t.dim;
+        t.syn0[i] = init_scale * (amuse_rng_uniform(&rng) - 0.5f) / (float)t.dim;
     uint64_t seeds[512];
     for (int i = 0; i < t.threads; i++)
         seeds[i] = amuse_rng_next(&rng);
