@@ -347,26 +347,51 @@ static void sg_batch_blas(struct trainer *t, struct scratch *s, int nc, int no, 
         axpy(1.0f, s->grad_ctx + (size_t)j * d, t->syn0 + (size_t)s->ctx[j] * d, d);
 }
 
-/* fastText skip-gram for one centre word w: its input vector is the mean of its rows (own and
- * n-grams'); every context word is a target with fresh negatives; the summed input gradient goes
- * to each of those rows once, after the window (fastText applies it after each target). */
+/* fastText skip-gram for one centre word w: its input vector h is the mean of its rows (own and
+ * n-grams'); every context word is a target. The summed input gradient goes to each of those rows
+ * once, after the window (fastText applies it after each target, recomputing h). With kernel 2
+ * each target draws its own negatives (fastText's order); otherwise one set of negatives serves
+ * the whole window, as in the batched word2vec kernel: h is the same for every target, so a
+ * shared negative's nc identical updates are one update of nc times the gradient. */
 static void subword_update(struct trainer *t, struct scratch *s, int32_t w, int nc, float alpha,
                            uint64_t *rs)
 {
     int d = t->dim;
     const int32_t *rows = t->sub_rows + t->sub_off[w];
     int nr = (int)(t->sub_off[w + 1] - t->sub_off[w]);
-    memset(s->neu1, 0, (size_t)d * sizeof *s->neu1);
-    memset(s->neu1e, 0, (size_t)d * sizeof *s->neu1e);
+    float *h = s->neu1, *grad = s->neu1e;
+    memset(h, 0, (size_t)d * sizeof *h);
+    memset(grad, 0, (size_t)d * sizeof *grad);
     for (int r = 0; r < nr; r++)
-        axpy(1.0f, t->syn0 + (size_t)rows[r] * d, s->neu1, d);
+        axpy(1.0f, t->syn0 + (size_t)rows[r] * d, h, d);
     float inv = 1.0f / (float)nr;
     for (int k = 0; k < d; k++)
-        s->neu1[k] *= inv;
-    for (int j = 0; j < nc; j++)
-        ns_update(t, s->neu1, s->ctx[j], alpha, s->neu1e, rs);
+        h[k] *= inv;
+    if (t->o.kernel == 2) {
+        for (int j = 0; j < nc; j++)
+            ns_update(t, h, s->ctx[j], alpha, grad, rs);
+    } else {
+        for (int j = 0; j < nc; j++) {
+            float *o = t->syn1neg + (size_t)s->ctx[j] * d;
+            float g = gradient(t, dot(h, o, d), 1.0f, alpha);
+            axpy(g, o, grad, d);
+            axpy(g, h, o, d);
+        }
+        for (int k = 0; k < t->o.negative; k++) {
+            int32_t neg = sample_negative(t, rs);
+            int clash = 0;
+            for (int j = 0; j < nc; j++)
+                clash |= neg == s->ctx[j];
+            if (clash)
+                continue;
+            float *o = t->syn1neg + (size_t)neg * d;
+            float g = (float)nc * gradient(t, dot(h, o, d), 0.0f, alpha);
+            axpy(g, o, grad, d);
+            axpy(g, h, o, d);
+        }
+    }
     for (int r = 0; r < nr; r++)
-        axpy(1.0f, s->neu1e, t->syn0 + (size_t)rows[r] * d, d);
+        axpy(1.0f, grad, t->syn0 + (size_t)rows[r] * d, d);
 }
 
 static void train_sentence(struct trainer *t, struct scratch *s, const int32_t *sen, int n,
