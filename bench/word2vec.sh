@@ -75,6 +75,7 @@ cat "$tmp/amuse.log" >&2
 words=$(field "Words in train file" "$tmp/amuse.log")
 amuse_s=$(wall_seconds "$tmp/amuse.time")
 amuse_rss=$(field "Maximum resident set size" "$tmp/amuse.time")
+amuse_cpu=$(awk -F': ' '/User time|System time/ { s += $2 } END { print s }' "$tmp/amuse.time")
 
 echo "== gensim $([ $subwords -eq 1 ] && echo FastText || echo Word2Vec)(corpus_file=..., sg=1, workers=$threads, epochs=$epochs)" >&2
 /usr/bin/time -v -o "$tmp/gensim.time" /usr/bin/python3 bench/word2vec_gensim.py $gensim_train "$corpus" \
@@ -83,6 +84,7 @@ cat "$tmp/gensim.log" >&2
 gensim_s=$(awk '/^seconds/ { print $2 }' "$tmp/gensim.log")
 gensim_words=$(awk '/^words/ { print $2 }' "$tmp/gensim.log")
 gensim_rss=$(field "Maximum resident set size" "$tmp/gensim.time")
+gensim_cpu=$(awk -F': ' '/User time|System time/ { s += $2 } END { print s }' "$tmp/gensim.time")
 
 echo "== quality" >&2
 for who in amuse gensim; do
@@ -96,10 +98,10 @@ done
 
 /usr/bin/python3 - "$tmp" "$words" "$gensim_words" "$epochs" "$threads" "$amuse_s" "$gensim_s" \
   "$amuse_rss" "$gensim_rss" "$(nproc)" "$($amuse --version)" "$result" "$subwords" \
-  "$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
+  "$(cut -d' ' -f1 /proc/loadavg)" "$amuse_cpu" "$gensim_cpu" <<'PY'
 import json, re, sys
 (tmp, words, gwords, epochs, threads, amuse_s, gensim_s, amuse_rss, gensim_rss, cpus, version,
- result, subwords, load) = sys.argv[1:]
+ result, subwords, load, amuse_cpu, gensim_cpu) = sys.argv[1:]
 words, gwords, epochs = int(words), int(gwords), int(epochs)
 def num(path, label):
     m = re.search(label + r"\s*(-?[0-9.]+)", open(path).read())
@@ -118,6 +120,11 @@ res["gensim_seconds"] = float(gensim_s)
 res["amuse_words_s"] = round(words * epochs / float(amuse_s))
 res["gensim_words_s"] = round(words * epochs / float(gensim_s))
 res["ratio"] = round(res["amuse_words_s"] / res["gensim_words_s"], 2)
+# CPU seconds (user + system) of each whole process, import and save included: steadier than
+# wall time when other jobs share the machine.
+res["amuse_cpu_seconds"] = round(float(amuse_cpu), 2)
+res["gensim_cpu_seconds"] = round(float(gensim_cpu), 2)
+res["cpu_ratio"] = round(float(gensim_cpu) / float(amuse_cpu), 2)
 res["amuse_rss_mb"] = round(int(amuse_rss) / 1024, 1)
 res["gensim_rss_mb"] = round(int(gensim_rss) / 1024, 1)
 for who in ("amuse", "gensim"):
@@ -133,9 +140,9 @@ res["ws353_gap_points"] = round(100 * (res["amuse_ws353_spearman"] - res["gensim
 json.dump(res, open(result, "w"), indent=2)
 open(result, "a").write("\n")
 print("%s (%d epoch%s, %s threads): amuse %.0f words/s, gensim %.0f words/s, ratio %.2f; "
-      "RSS %.0f vs %.0f MB; analogy %.2f%% vs %.2f%%; WS-353 %.3f vs %.3f"
+      "CPU-seconds ratio %.2f; RSS %.0f vs %.0f MB; analogy %.2f%% vs %.2f%%; WS-353 %.3f vs %.3f"
       % ("word2vec -subwords" if subwords == "1" else "word2vec", epochs,
          "s" if epochs > 1 else "", threads, res["amuse_words_s"], res["gensim_words_s"],
-         res["ratio"], res["amuse_rss_mb"], res["gensim_rss_mb"], 100 * res["amuse_analogy_total"],
+         res["ratio"], res["cpu_ratio"], res["amuse_rss_mb"], res["gensim_rss_mb"], 100 * res["amuse_analogy_total"],
          100 * res["gensim_analogy_total"], res["amuse_ws353_spearman"], res["gensim_ws353_spearman"]))
 PY
