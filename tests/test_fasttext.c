@@ -360,6 +360,12 @@ TEST(corrupt_headers_fail_before_allocating)
     put64(b, 84, 1000000000);
     expect_bad(b, len, AMUSE_EFORMAT, "byte 84: dictionary.pruneidx_size");
     RESET();
+    put64(b, 84, 0x1000000000000001ULL); /* times 8 wraps around 64 bits (found by the fuzzer) */
+    expect_bad(b, len, AMUSE_EFORMAT, "byte 84: dictionary.pruneidx_size");
+    RESET();
+    put64(b, 84, (len - 100) / 8); /* fits after the header, not after the words */
+    expect_bad(b, len, AMUSE_EFORMAT, "more pairs than the rest of the file can hold");
+    RESET();
     b[92] = 0xff; /* the first word */
     expect_bad(b, len, AMUSE_EFORMAT, "byte 92: dictionary entry 0: invalid UTF-8");
     RESET();

@@ -204,7 +204,7 @@ static int read_dictionary(struct bin_reader *r, struct amuse_word_vectors *wv,
                         (unsigned long long)left(r));
     if (s->ntokens < 0)
         return fail_at(r, at + 12, AMUSE_EFORMAT, "dictionary.ntokens", "negative");
-    if (prune_size < -1 || (prune_size > 0 && (uint64_t)prune_size * 8 > left(r)))
+    if (prune_size < -1 || (prune_size > 0 && (uint64_t)prune_size > left(r) / 8))
         return fail_at(r, at + 20, AMUSE_EFORMAT, "dictionary.pruneidx_size",
                        "must be -1 or a count of pairs the file can hold");
     char *word = malloc(AMUSE_W2V_MAX_WORD_BYTES + 1);
@@ -239,6 +239,9 @@ static int read_dictionary(struct bin_reader *r, struct amuse_word_vectors *wv,
     wv->rows = nwords;
     s->nlabels = nlabels;
     s->n_prune = prune_size;
+    if (prune_size > 0 && (uint64_t)prune_size > left(r) / 8) /* what the entries left */
+        return fail_at(r, at + 20, AMUSE_EFORMAT, "dictionary.pruneidx_size",
+                       "more pairs than the rest of the file can hold");
     if (prune_size > 0) {
         s->prune_hash = malloc((size_t)prune_size * sizeof *s->prune_hash);
         s->prune_row = malloc((size_t)prune_size * sizeof *s->prune_row);
