@@ -151,11 +151,11 @@ int cmd_words(int argc, char **argv)
         return cli_fail(st, "cannot load vectors");
     if (amuse_word_vectors_has_subwords(wv) && which <= 3 && which != 2) {
         for (int i = 0; i < nwords; i++)
-            if (amuse_vocab_find(wv->vocab, words[i]) < 0)
+            if (amuse_vocab_lookup(wv->vocab, words[i]) < 0)
                 fprintf(stderr, "amuse: '%s' is not in the vocabulary: composed from its "
                         "character n-grams\n", words[i]);
         for (int i = 0; i < nminus; i++)
-            if (amuse_vocab_find(wv->vocab, minus[i]) < 0)
+            if (amuse_vocab_lookup(wv->vocab, minus[i]) < 0)
                 fprintf(stderr, "amuse: '%s' is not in the vocabulary: composed from its "
                         "character n-grams\n", minus[i]);
     }

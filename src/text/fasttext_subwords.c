@@ -145,7 +145,7 @@ int amuse_word_vectors_lookup(const struct amuse_word_vectors *wv, const char *w
         *composed = 0;
     if (len == 0 || len > AMUSE_W2V_MAX_WORD_BYTES)
         return am__fail(AMUSE_EINVAL, "a word must have 1..%d bytes", AMUSE_W2V_MAX_WORD_BYTES);
-    int64_t at = amuse_vocab_find(wv->vocab, word);
+    int64_t at = amuse_vocab_lookup(wv->vocab, word);
     if (at >= 0) {
         memcpy(out, wv->vectors + (size_t)at * d, (size_t)d * sizeof *out);
         return AMUSE_OK;

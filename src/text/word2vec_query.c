@@ -53,7 +53,7 @@ static int lookup(const struct amuse_word_vectors *wv, const char *word, int64_t
 static int unit_vector(const struct amuse_word_vectors *wv, const char *word, float *u,
                        int64_t *index)
 {
-    *index = amuse_vocab_find(wv->vocab, word);
+    *index = amuse_vocab_lookup(wv->vocab, word);
     int d = wv->dim;
     if (*index >= 0) {
         memcpy(u, wv->unit + (size_t)*index * d, (size_t)d * sizeof *u);
