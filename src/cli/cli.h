@@ -56,5 +56,6 @@ int cmd_serve(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_audio(int argc, char **argv);
 int cmd_listen(int argc, char **argv);
+int cmd_data(int argc, char **argv);
 
 #endif
