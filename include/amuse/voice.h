@@ -71,7 +71,8 @@ AMUSE_API int amuse_voice_load_dataset(struct amuse_dataset *d, const char *path
  * label of the average fires when it is a command (no leading '_'), its averaged score is at
  * least threshold, at least min_count windows were averaged, suppress_ms have passed since the
  * last event, and, if it is the last event's label, that label's average has dropped below the
- * threshold since (so one utterance fires once however long the window holds it). An event's start
+ * threshold since and its onset is at least 250 ms from the last event's (so one utterance
+ * fires once however long the window holds it). An event's start
  * is the onset of speech in the window that scored the word highest: the first 10 ms frame, going
  * back from the loudest frame, of the run of frames within 20 dB of it (gaps up to 100 ms bridged).
  * Times count from the first sample fed, in seconds.

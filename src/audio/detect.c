@@ -42,7 +42,8 @@ struct amuse_voice_detector {
     int max_history, n_history, head;
     float *average;
     int last_label, rearmed;
-    int64_t last_fire; /* absolute sample of the last event, or INT64_MIN */
+    int64_t last_fire;  /* absolute sample of the last event, or INT64_MIN */
+    int64_t last_start; /* its onset */
 };
 
 void amuse_voice_detect_defaults(struct amuse_voice_detect_options *o)
@@ -241,8 +242,12 @@ static int evaluate_window(struct amuse_voice_detector *d, struct amuse_voice_ev
         if (h->end >= horizon && (!top || h->posterior[best] > top->posterior[best]))
             top = h;
     }
+    int64_t start = onset_of(d, top->end);
+    if (best == d->last_label && llabs(start - d->last_start) < d->rate / 4)
+        return AMUSE_OK; /* the same word again at the same place: one utterance */
     d->last_fire = end;
     d->last_label = best;
+    d->last_start = start;
     d->rearmed = 0;
     if (*n_events >= max_events) {
         if (dropped)
@@ -250,7 +255,7 @@ static int evaluate_window(struct amuse_voice_detector *d, struct amuse_voice_ev
         return AMUSE_OK;
     }
     struct amuse_voice_event *e = &events[(*n_events)++];
-    e->start = (double)onset_of(d, top->end) / d->rate;
+    e->start = (double)start / d->rate;
     e->detected = (double)end / d->rate;
     e->label = best;
     e->word = word;
