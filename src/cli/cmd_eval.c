@@ -19,6 +19,7 @@ static void usage(FILE *out)
                  "files.\n\noptions:\n"
                  "      --images FILE     IDX images (gzip or plain)\n"
                  "      --labels FILE     IDX labels\n"
+                 "      --data PATH       a voice model's clips: manifest CSV or directory\n"
                  "  -b, --batch-size N    batch size (default 128)\n"
                  "  -t, --threads N       threads (default: all cores)\n"
                  "      --limit N         only the first N samples\n"
@@ -62,10 +63,11 @@ int cmd_eval(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"images", required_argument, 0, 'I'}, {"labels", required_argument, 0, 'L'},
+        {"data", required_argument, 0, 'D'},
         {"batch-size", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
         {"limit", required_argument, 0, 'n'},  {"json", no_argument, 0, 'j'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    const char *images = NULL, *labels = NULL;
+    const char *images = NULL, *labels = NULL, *data = NULL;
     long long batch = 128, threads = 0, limit = 0;
     int json = 0, c;
     optind = 1;
@@ -73,6 +75,7 @@ int cmd_eval(int argc, char **argv)
         switch (c) {
         case 'I': images = optarg; break;
         case 'L': labels = optarg; break;
+        case 'D': data = optarg; break;
         case 'b': if (cli_parse_int("--batch-size", optarg, 1, 65536, &batch)) return 2; break;
         case 't': if (cli_parse_int("--threads", optarg, 1, 1024, &threads)) return 2; break;
         case 'n': if (cli_parse_int("--limit", optarg, 1, 1LL << 40, &limit)) return 2; break;
@@ -81,7 +84,7 @@ int cmd_eval(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    if (optind != argc - 1 || (!images) != (!labels)) {
+    if (optind != argc - 1 || (!images) != (!labels) || (data && images)) {
         usage(stderr);
         return 2;
     }
@@ -92,7 +95,7 @@ int cmd_eval(int argc, char **argv)
     int status = 1, rc;
     if (cli_open_model(argv[optind], 0, &m))
         return 1;
-    if (cli_load_dataset(m, "test", images, labels, limit, &d))
+    if (cli_load_dataset(m, "test", data ? data : images, labels, limit, &d))
         goto out;
     if ((rc = amuse_model_evaluate(m, &d, (int)batch, &res))) {
         cli_fail(rc, "evaluation failed");
