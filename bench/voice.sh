@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; echo "usage: bench/voice.sh [--quick] [--data DIR] [--every N]   (every Nth test clip)"; echo "AMUSE_VOICE_DNN / AMUSE_VOICE_DSCNN: other model directories"; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; echo "usage: bench/voice.sh [--quick] [--data DIR] [--every N]   (every Nth test clip)"; echo "AMUSE_VOICE_DNN / AMUSE_VOICE_DSCNN: other model directories"; }
 quick=0
 every_opt=
 data=data/voice
