@@ -469,12 +469,12 @@ static int setup(struct counter *c, const struct amuse_vocab *vocab,
     if (cap < MIN_RUN_RECORDS || (o->overflow_length == 0 && left <= 0))
         return am__fail(AMUSE_EINVAL,
                         "-memory %g GB is too small to hold one run: counting with %d threads needs "
-                        "at least %.3f GB (%.3f GB for the table of frequent pairs, %d records "
+                        "at least %.0f MB (%.0f MB for the table of frequent pairs, %d records "
                         "per sorted run and thread)",
                         o->memory, c->threads,
                         (fixed + table_bytes + (double)MIN_RUN_RECORDS * c->threads * 2 *
-                                                   sizeof(struct pair)) / 1073741824.0,
-                        table_bytes / 1073741824.0, MIN_RUN_RECORDS);
+                                                   sizeof(struct pair)) / 1048576.0 + 0.5,
+                        table_bytes / 1048576.0, MIN_RUN_RECORDS);
     if ((double)cap * c->threads * 2 * sizeof(struct pair) > 1e15)
         return am__fail(AMUSE_EINVAL, "-overflow-length %lld is too large", (long long)cap);
     c->cap = cap;
