@@ -79,7 +79,8 @@ struct amuse_glove_options {
     /* glove */
     int vector_size;        /* dimension (-vector-size, 50) */
     int iter;               /* passes over the co-occurrences (-iter, 25) */
-    int threads;            /* training and counting threads (-threads, 8; <= 0: one per core) */
+    int threads;            /* training threads (-threads, 8; <= 0: one per core); counting uses
+                               as many, but no more than there are cores */
     double eta;             /* initial AdaGrad learning rate (-eta, 0.05) */
     double alpha;           /* exponent of the weighting function (-alpha, 0.75) */
     double x_max;           /* cutoff of the weighting function (-x-max, 100) */

@@ -425,6 +425,8 @@ static int setup(struct counter *c, const struct amuse_vocab *vocab,
     c->sym = o->symmetric != 0;
     c->window = o->window_size;
     c->threads = o->threads > 0 ? o->threads : omp_get_num_procs();
+    if (c->threads > omp_get_num_procs()) /* more only divides the memory, never the work */
+        c->threads = omp_get_num_procs();
     if (c->window < 1 || c->window > AM__GLOVE_MAX_WINDOW)
         return am__fail(AMUSE_EINVAL, "-window-size must be 1..%d", AM__GLOVE_MAX_WINDOW);
     if (!(o->memory > 0) || o->memory > AM__GLOVE_MAX_MEMORY_GB)
