@@ -10,7 +10,7 @@
 #   bench/glove.sh --peers DIR     the reference source (default ../shared/peers/glove)
 #
 # Times are wall-clock seconds from /usr/bin/time for each reference program, summed for the
-# pipeline; amuse runs its one-command pipeline (`amuse glove -train`, the co-occurrences kept in
+# pipeline (also user + system CPU seconds, which a loaded machine disturbs less: cpu_ratio); amuse runs its one-command pipeline (`amuse glove -train`, the co-occurrences kept in
 # memory instead of the reference's files) and reports each stage's seconds itself. Both write
 # text vectors (W + W~). RSS is the peak of the process (for the reference: the largest of its
 # four). Quality: WS-353 Spearman and analogy accuracy (top 30000 words) from amuse's evaluators
@@ -117,6 +117,10 @@ res["amuse_stage_seconds"] = am
 res["reference_seconds"] = round(sum(ref.values()), 2)
 res["amuse_seconds"] = wall("amuse.time")
 res["ratio"] = round(res["reference_seconds"] / res["amuse_seconds"], 2)
+def cpu(p): return num(p, r"User time \(seconds\):") + num(p, r"System time \(seconds\):")
+res["reference_cpu_seconds"] = round(sum(cpu("ref_%s.time" % s) for s in stages), 2)
+res["amuse_cpu_seconds"] = round(cpu("amuse.time"), 2)
+res["cpu_ratio"] = round(res["reference_cpu_seconds"] / res["amuse_cpu_seconds"], 2)
 res["stage_ratio"] = {s: round(ref[s] / am[s], 2) if am[s] > 0 else None for s in stages}
 res["reference_rss_mb"] = max(rss_mb("ref_%s.time" % s) for s in stages)
 res["reference_stage_rss_mb"] = {s: rss_mb("ref_%s.time" % s) for s in stages}
