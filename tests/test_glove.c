@@ -401,8 +401,8 @@ static void shuffle_roundtrip(double memory, int64_t n)
 
 TEST(shuffle_is_a_permutation)
 {
-    shuffle_roundtrip(0.5, 50000);                                  /* in memory */
-    shuffle_roundtrip(8192.0 * 16 / 1073741824.0, 50000);          /* 7 chunks on disk */
+    shuffle_roundtrip(0.5, 50000);                        /* in memory */
+    shuffle_roundtrip(8192.0 * 16 / 1073741824.0, 50000); /* 7 chunks on disk */
 }
 
 /* Two topics: lines mostly of words t0..t9 or mostly of u0..u9; after training, words of a topic

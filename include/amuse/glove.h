@@ -42,51 +42,52 @@ struct amuse_glove_record {
 
 /* Timings and sizes of a run, for reports and benchmarks. */
 struct amuse_glove_stats {
-    int64_t tokens;          /* corpus tokens read by the co-occurrence count */
-    int64_t vocab_size;      /* words kept */
-    int64_t records;         /* distinct (word, context) pairs */
-    int64_t runs;            /* sorted runs spilled to temporary files */
-    int64_t dense_cells;     /* cells of the in-memory table for frequent pairs */
+    int64_t tokens;      /* corpus tokens read by the co-occurrence count */
+    int64_t vocab_size;  /* words kept */
+    int64_t records;     /* distinct (word, context) pairs */
+    int64_t runs;        /* sorted runs spilled to temporary files */
+    int64_t dense_cells; /* cells of the in-memory table for frequent pairs */
     double seconds_vocab, seconds_cooccur, seconds_shuffle, seconds_train;
-    double final_cost;       /* mean weighted squared error of the last iteration */
+    double final_cost; /* mean weighted squared error of the last iteration */
 };
 
 struct amuse_glove_progress {
-    int iter;          /* iterations done, 1..iterations */
+    int iter; /* iterations done, 1..iterations */
     int iterations;
-    double cost;       /* mean weighted squared error of that iteration */
+    double cost; /* mean weighted squared error of that iteration */
     double elapsed_seconds;
 };
 
 struct amuse_glove_options {
     /* vocab_count */
-    int64_t min_count;      /* drop words rarer than this (-min-count, 1 as vocab_count) */
-    int64_t max_vocab;      /* keep at most this many words (-max-vocab, 0: no limit) */
-    int chars;              /* 1: every non-space code point is a word */
-    int skip_invalid;       /* 1: drop words with invalid UTF-8 instead of failing */
+    int64_t min_count; /* drop words rarer than this (-min-count, 1 as vocab_count) */
+    int64_t max_vocab; /* keep at most this many words (-max-vocab, 0: no limit) */
+    int chars;         /* 1: every non-space code point is a word */
+    int skip_invalid;  /* 1: drop words with invalid UTF-8 instead of failing */
     /* cooccur */
-    int window_size;        /* context words on each side (-window-size, 15) */
-    int symmetric;          /* 1: left and right context, 0: left only (-symmetric, 1) */
-    int distance_weighting; /* 1: a pair at distance d counts 1/d, 0: counts 1 (1) */
-    double memory;          /* soft limit in GB for counting and shuffling (-memory, 4.0) */
-    int64_t max_product;    /* pairs whose rank product is below this go to the in-memory table
-                               (-max-product; 0: derived from memory) */
-    int64_t overflow_length;/* records per sorted run before it is spilled (-overflow-length;
-                               0: derived from memory) */
-    const char *temp_prefix;/* temporary files are "<prefix>_XXXXXX" (-overflow-file; NULL:
-                               $TMPDIR/amuse-glove or /tmp/amuse-glove); they are unlinked as
-                               soon as they are created, so nothing is left behind, even on error */
+    int window_size;         /* context words on each side (-window-size, 15) */
+    int symmetric;           /* 1: left and right context, 0: left only (-symmetric, 1) */
+    int distance_weighting;  /* 1: a pair at distance d counts 1/d, 0: counts 1 (1) */
+    double memory;           /* soft limit in GB for counting and shuffling (-memory, 4.0) */
+    int64_t max_product;     /* pairs whose rank product is below this go to the in-memory table
+                                (-max-product; 0: derived from memory) */
+    int64_t overflow_length; /* records per sorted run before it is spilled (-overflow-length;
+                                0: derived from memory) */
+    const char
+        *temp_prefix; /* temporary files are "<prefix>_XXXXXX" (-overflow-file; NULL:
+                         $TMPDIR/amuse-glove or /tmp/amuse-glove); they are unlinked as
+                         soon as they are created, so nothing is left behind, even on error */
     /* glove */
-    int vector_size;        /* dimension (-vector-size, 50) */
-    int iter;               /* passes over the co-occurrences (-iter, 25) */
-    int threads;            /* training threads (-threads, 8; <= 0: one per core); counting uses
-                               as many, but no more than there are cores */
-    double eta;             /* initial AdaGrad learning rate (-eta, 0.05) */
-    double alpha;           /* exponent of the weighting function (-alpha, 0.75) */
-    double x_max;           /* cutoff of the weighting function (-x-max, 100) */
-    double grad_clip;       /* gradient components are clipped to +-this (-grad-clip, 100) */
-    int model;              /* output: 0 W, bias, W~, bias~ side by side; 1 W; 2 W + W~ (2) */
-    uint64_t seed;          /* random seed for initialisation and shuffle (-seed; 0 picks 1) */
+    int vector_size;  /* dimension (-vector-size, 50) */
+    int iter;         /* passes over the co-occurrences (-iter, 25) */
+    int threads;      /* training threads (-threads, 8; <= 0: one per core); counting uses
+                         as many, but no more than there are cores */
+    double eta;       /* initial AdaGrad learning rate (-eta, 0.05) */
+    double alpha;     /* exponent of the weighting function (-alpha, 0.75) */
+    double x_max;     /* cutoff of the weighting function (-x-max, 100) */
+    double grad_clip; /* gradient components are clipped to +-this (-grad-clip, 100) */
+    int model;        /* output: 0 W, bias, W~, bias~ side by side; 1 W; 2 W + W~ (2) */
+    uint64_t seed;    /* random seed for initialisation and shuffle (-seed; 0 picks 1) */
     /* Called after each iteration from the calling thread; may be NULL. */
     void (*progress)(const struct amuse_glove_progress *p, void *ctx);
     void *progress_ctx;
@@ -153,8 +154,7 @@ AMUSE_API int amuse_glove_train(const struct amuse_vocab *vocab,
  * *vocab_out (may be NULL) receives the vocabulary; *out the vectors. stats (may be NULL) receives
  * the timings of each stage. Errors: those of the stages. */
 AMUSE_API int amuse_glove_pipeline(const char *corpus_path, const struct amuse_glove_options *o,
-                                   struct amuse_vocab **vocab_out,
-                                   struct amuse_word_vectors **out,
+                                   struct amuse_vocab **vocab_out, struct amuse_word_vectors **out,
                                    struct amuse_glove_stats *stats);
 
 #ifdef __cplusplus

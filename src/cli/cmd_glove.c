@@ -19,23 +19,25 @@ enum { VOCAB = 1, COOCCUR = 2, SHUFFLE = 4, TRAIN = 8, PIPELINE = 16, ALL = 31 }
 
 static void help(FILE *out)
 {
-    fprintf(out,
+    fprintf(
+        out,
         "usage: amuse glove -train <corpus> -output <vectors> [options]   the whole pipeline\n"
         "       amuse glove vocab [options] < corpus > vocab.txt\n"
         "       amuse glove cooccur -vocab-file vocab.txt [options] < corpus > cooccurrence.bin\n"
         "       amuse glove shuffle [options] < cooccurrence.bin > cooccurrence.shuf.bin\n"
         "       amuse glove train -input-file cooccurrence.shuf.bin -vocab-file vocab.txt\n"
         "                         -output vectors.txt [options]\n\n"
-        "GloVe word vectors. The stages are the reference tool's vocab_count, cooccur, shuffle and\n"
-        "glove with their flags and defaults, and read and write its files; vectors are written in\n"
-        "the word2vec format every other amuse command reads.\n\n"
+        "GloVe word vectors. The stages are the reference tool's vocab_count, cooccur,\n"
+        "shuffle and glove with their flags and defaults, and read and write its files;\n"
+        "vectors are written in the word2vec format every other amuse command reads.\n\n"
         "vocab:     -min-count <int> (1), -max-vocab <int> (0: no limit)\n"
         "cooccur:   -vocab-file <file>, -window-size <int> (15), -symmetric <0|1> (1),\n"
         "           -distance-weighting <0|1> (1), -memory <GB> (4.0), -max-product <int>,\n"
         "           -overflow-length <int>, -overflow-file <prefix> (temporary files; $TMPDIR)\n"
         "shuffle:   -memory <GB> (4.0), -seed <int>, -vocab-file <file> (to check word ids)\n"
         "train:     -input-file <file>, -vocab-file <file>, -output <file> or -save-file <name>\n"
-        "           (writes <name>.txt, .bin or both as -binary 0, 1, 2), -vector-size <int> (50),\n"
+        "           (writes <name>.txt, .bin or both as -binary 0, 1, 2),\n"
+        "           -vector-size <int> (50),\n"
         "           -iter <int> (25), -eta <float> (0.05), -alpha <float> (0.75),\n"
         "           -x-max <float> (100), -grad-clip <float> (100), -binary <0|1|2> (0),\n"
         "           -model <0|1|2> (2: W + W~, 1: W, 0: W, bias, W~, bias~), -seed <int> (1)\n"
@@ -114,8 +116,7 @@ static int parse(int stage, int argc, char **argv, int first, struct glove_args 
 #undef INT
 #undef DBL
         if (!(allowed & stage))
-            return cli_error("%s does not apply to this stage (see 'amuse glove --help')",
-                             argv[i]);
+            return cli_error("%s does not apply to this stage (see 'amuse glove --help')", argv[i]);
     }
     return 0;
 }
@@ -131,9 +132,8 @@ static int save_vectors(const struct glove_args *g, const struct amuse_word_vect
 {
     int st;
     if (g->output) {
-        if ((st = amuse_word_vectors_save(wv, g->output, g->binary == 1 ? AMUSE_W2V_BINARY
-                                                                        : AMUSE_W2V_TEXT)) !=
-            AMUSE_OK)
+        if ((st = amuse_word_vectors_save(
+                 wv, g->output, g->binary == 1 ? AMUSE_W2V_BINARY : AMUSE_W2V_TEXT)) != AMUSE_OK)
             return cli_fail(st, "-output");
         return 0;
     }
@@ -201,9 +201,11 @@ static int stage_cooccur(struct glove_args *g)
     if (fflush(stdout) != 0 || ferror(stdout))
         return cli_error("cooccur: write error on standard output");
     if (g->verbose > 0)
-        fprintf(stderr, "Processed %lld tokens; %lld co-occurrence records, %lld runs spilled, "
-                "%lld cells in memory.\n", (long long)s.tokens, (long long)s.records,
-                (long long)s.runs, (long long)s.dense_cells);
+        fprintf(stderr,
+                "Processed %lld tokens; %lld co-occurrence records, %lld runs spilled, "
+                "%lld cells in memory.\n",
+                (long long)s.tokens, (long long)s.records, (long long)s.runs,
+                (long long)s.dense_cells);
     return 0;
 }
 
@@ -309,8 +311,8 @@ int cmd_glove(int argc, char **argv)
     static const struct {
         const char *name;
         int stage;
-    } stages[] = {{"vocab", VOCAB}, {"vocab_count", VOCAB}, {"cooccur", COOCCUR},
-                  {"shuffle", SHUFFLE}, {"train", TRAIN}, {"glove", TRAIN}};
+    } stages[] = {{"vocab", VOCAB},     {"vocab_count", VOCAB}, {"cooccur", COOCCUR},
+                  {"shuffle", SHUFFLE}, {"train", TRAIN},       {"glove", TRAIN}};
     int stage = PIPELINE, first = 1;
     for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++)
         if (strcmp(argv[1], stages[i].name) == 0)

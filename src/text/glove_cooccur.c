@@ -22,19 +22,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BLOCK_TOKENS (1 << 20)
-#define MAX_FANIN 64              /* runs merged at once; more are first merged into one */
-#define MIN_RUN_RECORDS (1 << 16) /* the smallest sorted run per thread */
+#define BLOCK_TOKENS    (1 << 20)
+#define MAX_FANIN       64          /* runs merged at once; more are first merged into one */
+#define MIN_RUN_RECORDS (1 << 16)   /* the smallest sorted run per thread */
 #define DENSE_MAX_BYTES (64u << 20) /* per thread: larger tables stop fitting in the caches */
-#define RADIX_BITS 11
-#define READ_BATCH 4096
-#define SINK_BATCH 8192
+#define RADIX_BITS      11
+#define READ_BATCH      4096
+#define SINK_BATCH      8192
 
 struct pair {
     uint64_t key; /* (word1 << key_bits) | word2, 1-based */
     double value;
 };
-
 
 struct counter {
     const struct amuse_glove_options *o;
@@ -282,7 +281,8 @@ static int emit_to_run(void *ctx, uint64_t key, double value)
 static int open_sources(struct counter *c, struct merge_source **out, int extra)
 {
     struct merge_source *s = calloc((size_t)(c->n_runs + extra), sizeof *s);
-    struct pair *batches = malloc((size_t)(c->n_runs ? c->n_runs : 1) * READ_BATCH * sizeof *batches);
+    struct pair *batches =
+        malloc((size_t)(c->n_runs ? c->n_runs : 1) * READ_BATCH * sizeof *batches);
     if (!s || !batches) {
         free(s);
         free(batches);
@@ -469,14 +469,16 @@ static int setup(struct counter *c, const struct amuse_vocab *vocab,
     if (cap == 0)
         cap = left > 0 ? (int64_t)(left / c->threads / (2 * sizeof(struct pair))) : 0;
     if (cap < MIN_RUN_RECORDS || (o->overflow_length == 0 && left <= 0))
-        return am__fail(AMUSE_EINVAL,
-                        "-memory %g GB is too small to hold one run: counting with %d threads needs "
-                        "at least %.0f MB (%.0f MB for the table of frequent pairs, %d records "
-                        "per sorted run and thread)",
-                        o->memory, c->threads,
-                        (fixed + table_bytes + (double)MIN_RUN_RECORDS * c->threads * 2 *
-                                                   sizeof(struct pair)) / 1048576.0 + 0.5,
-                        table_bytes / 1048576.0, MIN_RUN_RECORDS);
+        return am__fail(
+            AMUSE_EINVAL,
+            "-memory %g GB is too small to hold one run: counting with %d threads needs "
+            "at least %.0f MB (%.0f MB for the table of frequent pairs, %d records "
+            "per sorted run and thread)",
+            o->memory, c->threads,
+            (fixed + table_bytes + (double)MIN_RUN_RECORDS * c->threads * 2 * sizeof(struct pair)) /
+                    1048576.0 +
+                0.5,
+            table_bytes / 1048576.0, MIN_RUN_RECORDS);
     if ((double)cap * c->threads * 2 * sizeof(struct pair) > 1e15)
         return am__fail(AMUSE_EINVAL, "-overflow-length %lld is too large", (long long)cap);
     c->cap = cap;

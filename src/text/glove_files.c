@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #define MAX_SHUFFLE_CHUNKS 512
-#define MIN_SHUFFLE_CHUNK 4096 /* records */
+#define MIN_SHUFFLE_CHUNK  4096 /* records */
 
 int am__glove_temp_file(const char *prefix, FILE **out)
 {
@@ -33,7 +33,8 @@ int am__glove_temp_file(const char *prefix, FILE **out)
     snprintf(name, len, "%s_XXXXXX", prefix);
     int fd = mkstemp(name);
     if (fd < 0) {
-        int rc = am__fail(AMUSE_EIO, "cannot create a temporary file %s: %s", name, strerror(errno));
+        int rc =
+            am__fail(AMUSE_EIO, "cannot create a temporary file %s: %s", name, strerror(errno));
         free(name);
         return rc;
     }
@@ -41,7 +42,8 @@ int am__glove_temp_file(const char *prefix, FILE **out)
     FILE *f = fdopen(fd, "w+b");
     if (!f) {
         close(fd);
-        int rc = am__fail(AMUSE_EIO, "cannot open the temporary file %s: %s", name, strerror(errno));
+        int rc =
+            am__fail(AMUSE_EIO, "cannot open the temporary file %s: %s", name, strerror(errno));
         free(name);
         return rc;
     }
@@ -50,20 +52,21 @@ int am__glove_temp_file(const char *prefix, FILE **out)
     return AMUSE_OK;
 }
 
-int am__glove_check_record(const struct amuse_glove_record *r, int64_t vocab_size,
-                           const char *name, uint64_t off)
+int am__glove_check_record(const struct amuse_glove_record *r, int64_t vocab_size, const char *name,
+                           uint64_t off)
 {
-    if (r->word1 < 1 || r->word2 < 1 || (vocab_size > 0 && (r->word1 > vocab_size ||
-                                                           r->word2 > vocab_size)))
+    if (r->word1 < 1 || r->word2 < 1 ||
+        (vocab_size > 0 && (r->word1 > vocab_size || r->word2 > vocab_size)))
         return am__fail(AMUSE_EFORMAT,
                         "%s: byte %llu: record (%d, %d) names a word outside the vocabulary of "
                         "%lld words",
                         name, (unsigned long long)off, (int)r->word1, (int)r->word2,
                         (long long)vocab_size);
     if (!(r->value > 0) || !isfinite(r->value))
-        return am__fail(AMUSE_EFORMAT, "%s: byte %llu: record (%d, %d) has the value %g: not a "
-                        "positive count", name, (unsigned long long)off, (int)r->word1,
-                        (int)r->word2, r->value);
+        return am__fail(AMUSE_EFORMAT,
+                        "%s: byte %llu: record (%d, %d) has the value %g: not a "
+                        "positive count",
+                        name, (unsigned long long)off, (int)r->word1, (int)r->word2, r->value);
     return AMUSE_OK;
 }
 
@@ -85,9 +88,11 @@ int amuse_glove_records_read(const char *path, int64_t vocab_size, struct amuse_
     }
     uint64_t size = (uint64_t)st.st_size, rec = sizeof *recs;
     if (size % rec) {
-        rc = am__fail(AMUSE_EFORMAT, "%s: byte %llu: truncated record (the file has %llu bytes, "
-                      "not a multiple of %llu)", path, (unsigned long long)(size - size % rec),
-                      (unsigned long long)size, (unsigned long long)rec);
+        rc = am__fail(AMUSE_EFORMAT,
+                      "%s: byte %llu: truncated record (the file has %llu bytes, "
+                      "not a multiple of %llu)",
+                      path, (unsigned long long)(size - size % rec), (unsigned long long)size,
+                      (unsigned long long)rec);
         goto out;
     }
     if (size == 0) {
@@ -176,8 +181,10 @@ int amuse_glove_shuffle(FILE *in, const char *in_name, FILE *out,
         return am__fail(AMUSE_EINVAL, "-memory must be in (0, %g] GB", AM__GLOVE_MAX_MEMORY_GB);
     size_t cap = (size_t)(o->memory * 1073741824.0 / sizeof *buf);
     if (cap < MIN_SHUFFLE_CHUNK)
-        return am__fail(AMUSE_EINVAL, "-memory %g GB is too small to shuffle: one chunk of %d "
-                        "records needs %.3f GB", o->memory, MIN_SHUFFLE_CHUNK,
+        return am__fail(AMUSE_EINVAL,
+                        "-memory %g GB is too small to shuffle: one chunk of %d "
+                        "records needs %.3f GB",
+                        o->memory, MIN_SHUFFLE_CHUNK,
                         MIN_SHUFFLE_CHUNK * (double)sizeof *buf / 1073741824.0);
     amuse_rng_seed(&rng, o->seed ? o->seed : 1);
     buf = malloc(cap * sizeof *buf);
@@ -195,8 +202,10 @@ int amuse_glove_shuffle(FILE *in, const char *in_name, FILE *out,
             goto out;
         }
         if (n_chunks == MAX_SHUFFLE_CHUNKS) {
-            rc = am__fail(AMUSE_EINVAL, "-memory %g GB is too small to shuffle %s: it needs more "
-                          "than %d chunks", o->memory, in_name, MAX_SHUFFLE_CHUNKS);
+            rc = am__fail(AMUSE_EINVAL,
+                          "-memory %g GB is too small to shuffle %s: it needs more "
+                          "than %d chunks",
+                          o->memory, in_name, MAX_SHUFFLE_CHUNKS);
             goto out;
         }
         if ((rc = am__glove_temp_file(o->temp_prefix, &chunk[n_chunks])) != AMUSE_OK)

@@ -9,9 +9,9 @@
 #include <stdio.h>
 
 /* Caps. */
-#define AM__GLOVE_MAX_WINDOW 1000
+#define AM__GLOVE_MAX_WINDOW    1000
 #define AM__GLOVE_MAX_MEMORY_GB 1024.0
-#define AM__GLOVE_MAX_RECORDS 4000000000LL /* co-occurrence records held in memory */
+#define AM__GLOVE_MAX_RECORDS   4000000000LL /* co-occurrence records held in memory */
 
 /* A temporary file "<prefix>_XXXXXX" opened for reading and writing and unlinked at once, so it
  * disappears when closed or when the process dies. prefix NULL: $TMPDIR/amuse-glove. */
@@ -19,8 +19,8 @@ int am__glove_temp_file(const char *prefix, FILE **out);
 
 /* Check one record read at byte offset off of name: words in 1..vocab_size (vocab_size > 0) and a
  * positive finite value. */
-int am__glove_check_record(const struct amuse_glove_record *r, int64_t vocab_size,
-                           const char *name, uint64_t off);
+int am__glove_check_record(const struct amuse_glove_record *r, int64_t vocab_size, const char *name,
+                           uint64_t off);
 
 /* A training record: 0-based word rows, log of the count and its weight f(X), precomputed. */
 struct am__glove_pair {

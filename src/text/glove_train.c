@@ -38,8 +38,7 @@ static int check_options(const struct amuse_glove_options *o)
     if (o->iter < 1 || o->iter > 1000000)
         return am__fail(AMUSE_EINVAL, "-iter must be 1..1000000");
     if (!(o->eta > 0) || !(o->x_max > 0) || !(o->alpha >= 0) || !(o->grad_clip > 0) ||
-        !isfinite(o->eta) || !isfinite(o->x_max) || !isfinite(o->alpha) ||
-        !isfinite(o->grad_clip))
+        !isfinite(o->eta) || !isfinite(o->x_max) || !isfinite(o->alpha) || !isfinite(o->grad_clip))
         return am__fail(AMUSE_EINVAL, "-eta, -x-max and -grad-clip must be > 0, -alpha >= 0");
     if (o->model < 0 || o->model > 2)
         return am__fail(AMUSE_EINVAL, "-model must be 0, 1 or 2");
