@@ -8,6 +8,7 @@
 # usage: bash cli_glove.sh <amuse binary> <fixtures dir>
 set -u
 amuse=$1
+fixtures=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0
@@ -59,6 +60,36 @@ near=$("$amuse" words similar "$work/vectors.bin" dog -k 4 | cut -f1 | tr '\n' '
 case "$near" in *car*|*road*|*wheel*|*engine*|*drive*|*fuel*) fail "stages: dog's neighbours: $near";;
   *) ok "stages: dog is near $near";; esac
 ls "$work/tmp" | grep -q . && fail "stages left temporary files"
+
+# The reference tool's own files (tests/fixtures/glove/make_fixtures.sh): the same vocabulary,
+# byte for byte, and the same co-occurrence records (in another order; sums to 1e-12).
+ref=$fixtures/glove
+"$amuse" glove vocab -min-count 1 -verbose 0 < "$ref/corpus.txt" > "$work/rv.txt" || fail "vocab (fixture)"
+cmp -s "$work/rv.txt" "$ref/vocab.txt" && ok "vocab equals the reference's" ||
+  fail "vocab differs from the reference's: $(diff "$work/rv.txt" "$ref/vocab.txt" | head -3)"
+same_records() { # same_records <ours> <reference> <what>
+  python3 - "$1" "$2" <<'PY' && ok "$3 equals the reference's" || fail "$3 differs from the reference's"
+import struct, sys
+def load(p):
+    d = open(p, "rb").read()
+    return sorted(struct.unpack_from("<iid", d, i) for i in range(0, len(d), 16))
+a, b = load(sys.argv[1]), load(sys.argv[2])
+bad = len(a) != len(b) or any(x[:2] != y[:2] or abs(x[2] - y[2]) > 1e-12 * y[2] for x, y in zip(a, b))
+if bad: print("records: %d vs %d" % (len(a), len(b)))
+sys.exit(1 if bad else 0)
+PY
+}
+"$amuse" glove cooccur -vocab-file "$ref/vocab.txt" -window-size 5 -memory 0.1 -verbose 0 \
+  < "$ref/corpus.txt" > "$work/rc.bin" || fail "cooccur (fixture)"
+same_records "$work/rc.bin" "$ref/cooccurrence.bin" "cooccur -window-size 5"
+"$amuse" glove cooccur -vocab-file "$ref/vocab.txt" -window-size 3 -symmetric 0 \
+  -distance-weighting 0 -memory 0.1 -verbose 0 < "$ref/corpus.txt" > "$work/rcl.bin" ||
+  fail "cooccur -symmetric 0 (fixture)"
+same_records "$work/rcl.bin" "$ref/cooccurrence_left.bin" "cooccur -symmetric 0 -distance-weighting 0"
+"$amuse" glove shuffle < "$ref/cooccurrence.bin" > "$work/rs.bin" &&
+  "$amuse" glove train -input-file "$work/rs.bin" -vocab-file "$ref/vocab.txt" -output "$work/rvec.txt" \
+    -vector-size 5 -iter 3 -threads 1 -verbose 0 && [ "$(head -1 "$work/rvec.txt")" = "105 5" ] &&
+  ok "the reference's records shuffle and train" || fail "training on the reference's records"
 
 # The pipeline, -model 0 (W, bias, W~, bias~) and 1 (W).
 "$amuse" glove -train "$work/corpus.txt" -output "$work/p.txt" -min-count 5 -window-size 5 \
