@@ -1,17 +1,23 @@
 /* amuse/serve.h - the model server (KServe V2 over HTTP) and its API-key store.
  *
  * The server loads every model of a repository directory (<repo>/<model>/<version>/), answers the
- * KServe V2 REST protocol on libmicrohttpd's internal thread pool, and hands inference to one
- * dynamic batcher per model: HTTP threads decode and encode, a worker thread per model runs the
- * model math. Every route except GET /v2/health/... and the playground's files (GET /,
- * GET /web/...) needs an API key ("Authorization: Bearer <key>"); keys live in SQLite, stored only
+ * KServe V2 REST protocol (JSON, and the binary tensor extension) with libmicrohttpd, one thread
+ * per connection, and hands inference to one dynamic batcher per model: HTTP threads parse and
+ * encode, a pool of decode workers decodes images, a worker thread per model runs the model math.
+ * A key sees only public models and its tenant's (a `tenants` file in the model's directory).
+ * Requests are refused on their headers where they can be (401, 403, 404, 413, 429) before any
+ * body is read; headers and bodies have total deadlines; connections are limited in all and per
+ * client address, with slots kept for the health routes. HTTPS with tls_cert/tls_key.
+ * Every route except GET /v2/health/... and the playground's files (GET /, GET /web/...) needs
+ * an API key ("Authorization: Bearer <key>"); keys live in SQLite, stored only
  * as keyed BLAKE2b hashes. docs/serve.md describes the routes, the repository layout and the
  * options; docs/openapi.yaml is the API description.
  *
  * GET /v1/models and POST /v1/embeddings answer the OpenAI API (errors in its shape on /v1/...);
  * /v1/images/classify (multipart or raw image) and /v1/words/{similar,analogy} need no tensors.
  * GET /metrics (admin) is in the Prometheus text format.
- * A per-key token bucket answers 429; per-key usage counters are flushed to the key database.
+ * Per-key and per-tenant token buckets and daily quotas answer 429; per-key usage counters and
+ * the daily counts are flushed to the key database.
  * The repository is polled for new or changed versions (poll_interval_s) and reloaded on demand
  * through the admin route. CORS is off unless an allowlist of origins is given: preflight requests
  * (OPTIONS) from those origins are answered without a key, and their other requests (which still
@@ -23,6 +29,8 @@
  */
 #ifndef AMUSE_SERVE_H
 #define AMUSE_SERVE_H
+
+#include "amuse/version.h" /* AMUSE_API */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -54,36 +62,36 @@ struct amuse_keystore;
 /* Open (creating if needed, with its parent directory) a SQLite key database. The database holds a
  * random 32-byte salt made on creation; a key is stored as BLAKE2b-256(key = salt, message = the
  * whole token), never in clear. The store is safe to share between threads. */
-int amuse_keystore_open(struct amuse_keystore **out, const char *path);
-void amuse_keystore_close(struct amuse_keystore *ks); /* NULL is fine */
+AMUSE_API int amuse_keystore_open(struct amuse_keystore **out, const char *path);
+AMUSE_API void amuse_keystore_close(struct amuse_keystore *ks); /* NULL is fine */
 
 /* Make a new key. tenant: 1..AMUSE_TENANT_MAX bytes of [A-Za-z0-9._-]. token receives the key
  * (the only time it exists in clear); info (may be NULL) its record. */
-int amuse_keystore_create(struct amuse_keystore *ks, const char *tenant, int scope,
+AMUSE_API int amuse_keystore_create(struct amuse_keystore *ks, const char *tenant, int scope,
                           char token[AMUSE_KEY_TOKEN_MAX], struct amuse_key_info *info);
 
 /* Check a presented token: AMUSE_OK and *info for a valid key; AMUSE_ENOTFOUND for a malformed,
  * unknown or revoked one (the message says which, for logs; clients only ever see 401). The hash
  * comparison is constant-time. */
-int amuse_keystore_verify(struct amuse_keystore *ks, const char *token, size_t len,
+AMUSE_API int amuse_keystore_verify(struct amuse_keystore *ks, const char *token, size_t len,
                           struct amuse_key_info *info);
 
 /* Revoke by id: AMUSE_ENOTFOUND if there is no such key, AMUSE_EINVAL if already revoked. */
-int amuse_keystore_revoke(struct amuse_keystore *ks, const char *id);
+AMUSE_API int amuse_keystore_revoke(struct amuse_keystore *ks, const char *id);
 
 /* All keys, oldest first. *keys is malloc'ed (free it); *n its length. */
-int amuse_keystore_list(struct amuse_keystore *ks, struct amuse_key_info **keys, int64_t *n);
+AMUSE_API int amuse_keystore_list(struct amuse_keystore *ks, struct amuse_key_info **keys, int64_t *n);
 
 /* Add to a key's persisted usage counters (requests made, items processed: samples, inputs or
  * queries). A key id with no key row is accepted (the key may have been deleted meanwhile). */
-int amuse_keystore_add_usage(struct amuse_keystore *ks, const char *id, int64_t requests,
+AMUSE_API int amuse_keystore_add_usage(struct amuse_keystore *ks, const char *id, int64_t requests,
                              int64_t items);
 
 /* Number of keys that are not revoked. */
-int amuse_keystore_active_count(struct amuse_keystore *ks, int64_t *n);
+AMUSE_API int amuse_keystore_active_count(struct amuse_keystore *ks, int64_t *n);
 
-const char *amuse_key_scope_name(int scope); /* "infer", "admin" */
-int amuse_key_scope_parse(const char *name); /* the scope, or 0 */
+AMUSE_API const char *amuse_key_scope_name(int scope); /* "infer", "admin" */
+AMUSE_API int amuse_key_scope_parse(const char *name); /* the scope, or 0 */
 
 /* ---------------------------------------------------------------------------------- server */
 
@@ -94,10 +102,23 @@ struct amuse_serve_options {
     const char *database;     /* key database path */
     const char *web_root;     /* the playground: GET / is <web_root>/index.html, GET /web/<path>
                                  the files below it, without a key; NULL (default): none */
-    int threads;              /* HTTP thread pool size (default 8) */
+    int threads;              /* image decoding threads (default 4); HTTP takes one thread per
+                                 connection, so a slow request never holds up another */
     size_t max_body_bytes;    /* request body cap -> 413 (default 16 MiB) */
-    int max_connections;      /* open connections at once (default 256) */
+    size_t max_buffered_bytes; /* all request bodies held at once, across connections; a body
+                                  that would pass it -> 503 (default 256 MiB) */
+    int max_connections;      /* open connections at once (default 256); 16 more are kept for
+                                 the health routes, which alone are answered past the limit */
+    int max_connections_per_client; /* from one client address (default 64) */
     int connection_timeout_s; /* idle connection timeout (default 30) */
+    int header_timeout_s;     /* a request's headers must be complete this long after the
+                                 connection opened (or after the previous reply plus
+                                 connection_timeout_s), or the connection is closed (default 10) */
+    int body_timeout_s;       /* and its body this long after the headers (default 60) -> 408 */
+    size_t max_request_pixels; /* images in one request, declared pixels in all (default 16 Mi);
+                                  each image also within its model's budget -> 413 */
+    size_t max_image_pixels;   /* each image's budget for every model (at most 40 M); 0 (the
+                                  default): per model, 256 x its input pixels, at least 4 Mi */
     int max_json_depth;       /* nesting cap, checked before parsing -> 400 (default 32) */
     /* dynamic batching, per model */
     int max_batch_size;      /* samples per model call (default 32); also the per-request cap */
@@ -106,16 +127,28 @@ struct amuse_serve_options {
     int request_timeout_ms;  /* queue + run time before 504 (default 10000) */
     int drain_timeout_ms;    /* bound on draining in-flight requests at shutdown (default 10000) */
     int model_threads;       /* OpenMP/BLAS threads for model math (0: leave as is) */
-    int debug_batch_sleep_ms; /* testing aid: the worker sleeps this long before each batch */
     /* per-key token bucket: rate_limit_rps tokens a second, at most rate_limit_burst saved
      * (0: rate_limit_rps); over it -> 429 with Retry-After. 0 rps: no limit (the default) */
     int rate_limit_rps;
     int rate_limit_burst;
+    /* the same per tenant, across all its keys, so one tenant cannot starve another (0: off) */
+    int tenant_rate_limit_rps;
+    int tenant_rate_limit_burst;
+    /* daily quotas: requests a key, and a tenant with all its keys, may make per UTC day; past
+       them -> 429 with Retry-After until midnight UTC. Counted in the key database, so a
+       restart keeps them. 0: no quota (the default) */
+    int quota_requests_per_day;
+    int tenant_quota_requests_per_day;
     int usage_flush_s; /* per-key usage counters are written to the database this often
                           (default 60) and at shutdown */
     const char *cors_origins; /* CORS allowlist: comma-separated origins ("https://a.example,
                                  http://localhost:3000"); NULL (default): CORS off, no
                                  Access-Control-* headers at all */
+    /* HTTPS: PEM files of the certificate (chain) and its private key, both or neither
+       (NULL: plain HTTP). libmicrohttpd's TLS is GnuTLS; docs/serve.md shows nginx in front as
+       the alternative. */
+    const char *tls_cert;
+    const char *tls_key;
     int poll_interval_s; /* scan the repository this often and load new or changed versions in
                             the background, swapping them in atomically (default 5; 0: off) */
     /* Log lines (no trailing newline); NULL discards them. Called from any thread. */
@@ -123,7 +156,7 @@ struct amuse_serve_options {
     void *log_ctx;
 };
 
-void amuse_serve_options_default(struct amuse_serve_options *o);
+AMUSE_API void amuse_serve_options_default(struct amuse_serve_options *o);
 
 struct amuse_server;
 
@@ -131,23 +164,19 @@ struct amuse_server;
  * loadable version is logged and left out) and start listening. If the key store has no active
  * key, one admin key (tenant "default") is created and written to *first_admin_key (a buffer of
  * AMUSE_KEY_TOKEN_MAX; left "" otherwise; may be NULL to never create one). */
-int amuse_server_start(struct amuse_server **out, const struct amuse_serve_options *o,
+AMUSE_API int amuse_server_start(struct amuse_server **out, const struct amuse_serve_options *o,
                        char *first_admin_key);
 
 /* The port actually listened on. */
-int amuse_server_port(const struct amuse_server *s);
+AMUSE_API int amuse_server_port(const struct amuse_server *s);
 
 /* Graceful stop: readiness turns false, the listening socket closes (no new connections), then
  * wait up to drain_timeout_ms for in-flight requests to finish. Returns the number of requests
  * still in flight when it gave up (0: drained). Call amuse_server_free afterwards. */
-int amuse_server_drain(struct amuse_server *s);
+AMUSE_API int amuse_server_drain(struct amuse_server *s);
 
 /* Stop the HTTP threads and the batchers, free the models and close the key store. NULL is fine. */
-void amuse_server_free(struct amuse_server *s);
-
-/* The routing table, for documentation checks: for i = 0, 1, ... until NULL, *method and the path
- * pattern (with {model} and {version} placeholders). */
-const char *amuse_server_route(int i, const char **method);
+AMUSE_API void amuse_server_free(struct amuse_server *s);
 
 #ifdef __cplusplus
 }

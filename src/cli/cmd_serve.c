@@ -9,6 +9,7 @@
 #include "amuse/error.h"
 #include "amuse/runtime.h"
 #include "amuse/serve.h"
+#include "serve/test_control.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -22,7 +23,10 @@
 
 #define MAX_CONFIG_FILE_BYTES (1 << 20)
 
-enum { OPT_STRING, OPT_INT, OPT_SIZE };
+/* OPT_TEST: a testing aid, not a server option: its value goes to amuse_test_control (offset
+ * holds the AMUSE_TESTCTRL_* op), so the struct the library documents has no test hooks. */
+enum { OPT_STRING, OPT_INT, OPT_SIZE, OPT_TEST };
+static int test_values[8]; /* by AMUSE_TESTCTRL_* op */
 
 struct option_row {
     const char *flag; /* --flag; the environment variable is AMUSE_<FLAG> and the config key
@@ -44,14 +48,28 @@ static const struct option_row rows[] = {
      "the playground's files, served at / and /web/ without a key\n"
      "                           (default: the first of <exe dir>/../share/amuse/web and\n"
      "                           <exe dir>/../web that holds an index.html; 'off': none)"},
-    {"threads", OPT_INT, OFF(threads), 1, 1024, "HTTP threads (libmicrohttpd thread pool)"},
+    {"threads", OPT_INT, OFF(threads), 1, 1024,
+     "image decoding threads (HTTP takes a thread per connection)"},
     {"model-threads", OPT_INT, OFF(model_threads), 0, 1024,
      "OpenMP/BLAS threads per model worker (0: all cores)"},
     {"max-body-bytes", OPT_SIZE, OFF(max_body_bytes), 1024, 1LL << 30,
      "request body cap; larger bodies get 413"},
-    {"max-connections", OPT_INT, OFF(max_connections), 1, 100000, "open connections at once"},
+    {"max-buffered-bytes", OPT_SIZE, OFF(max_buffered_bytes), 1024, 1LL << 40,
+     "request bodies held at once, all connections together; past it 503"},
+    {"max-connections", OPT_INT, OFF(max_connections), 1, 100000,
+     "open connections at once (16 more are kept for /v2/health/*)"},
+    {"max-connections-per-client", OPT_INT, OFF(max_connections_per_client), 1, 100000,
+     "open connections from one client address"},
     {"connection-timeout", OPT_INT, OFF(connection_timeout_s), 1, 3600,
      "seconds an idle or stalled connection is kept"},
+    {"header-timeout", OPT_INT, OFF(header_timeout_s), 1, 3600,
+     "seconds from connecting (or the previous reply) to the end of the headers"},
+    {"body-timeout", OPT_INT, OFF(body_timeout_s), 1, 3600,
+     "seconds from the end of the headers to the end of the body (then 408)"},
+    {"max-request-pixels", OPT_SIZE, OFF(max_request_pixels), 1, 1LL << 40,
+     "declared pixels of all images in one request; more get 413"},
+    {"max-image-pixels", OPT_SIZE, OFF(max_image_pixels), 0, 40000000,
+     "declared pixels of one image, any model (0: 256 x the model's input, >= 4 Mi)"},
     {"max-json-depth", OPT_INT, OFF(max_json_depth), 2, 1000,
      "JSON nesting cap, checked before parsing (400)"},
     {"max-batch-size", OPT_INT, OFF(max_batch_size), 1, 4096,
@@ -64,17 +82,28 @@ static const struct option_row rows[] = {
      "time to answer an inference request; later gets 504"},
     {"drain-timeout-ms", OPT_INT, OFF(drain_timeout_ms), 0, 3600000,
      "bound on draining in-flight requests at SIGTERM/SIGINT"},
-    {"debug-batch-sleep-ms", OPT_INT, OFF(debug_batch_sleep_ms), 0, 60000,
+    {"debug-batch-sleep-ms", OPT_TEST, AMUSE_TESTCTRL_BATCH_SLEEP_MS, 0, 60000,
      "testing aid: sleep before every batch (0: off)"},
     {"rate-limit-rps", OPT_INT, OFF(rate_limit_rps), 0, 1000000,
      "requests per second per API key (token bucket; 0: no limit) -> 429"},
     {"rate-limit-burst", OPT_INT, OFF(rate_limit_burst), 0, 1000000,
      "requests a key may make at once before the rate applies (0: the rate)"},
+    {"tenant-rate-limit-rps", OPT_INT, OFF(tenant_rate_limit_rps), 0, 1000000,
+     "requests per second per tenant, all its keys together (0: no limit) -> 429"},
+    {"tenant-rate-limit-burst", OPT_INT, OFF(tenant_rate_limit_burst), 0, 1000000,
+     "requests a tenant may make at once before its rate applies (0: the rate)"},
+    {"quota-requests-per-day", OPT_INT, OFF(quota_requests_per_day), 0, 2000000000,
+     "requests per UTC day per API key (0: no quota) -> 429"},
+    {"tenant-quota-requests-per-day", OPT_INT, OFF(tenant_quota_requests_per_day), 0,
+     2000000000, "requests per UTC day per tenant, all its keys together (0: no quota)"},
     {"usage-flush-s", OPT_INT, OFF(usage_flush_s), 1, 86400,
      "seconds between writes of per-key usage counters to the database"},
     {"cors-origins", OPT_STRING, OFF(cors_origins), 0, 0,
      "CORS allowlist: comma-separated origins (https://app.example,...);\n"
      "                           unset: no CORS headers at all"},
+    {"tls-cert", OPT_STRING, OFF(tls_cert), 0, 0,
+     "PEM certificate (chain): serve HTTPS (with --tls-key; unset: HTTP)"},
+    {"tls-key", OPT_STRING, OFF(tls_key), 0, 0, "PEM private key of --tls-cert"},
     {"poll-interval-s", OPT_INT, OFF(poll_interval_s), 0, 86400,
      "seconds between scans of the repository for new or changed versions\n"
      "                           (loaded in the background, swapped in atomically; 0: off)"},
@@ -101,6 +130,8 @@ static void usage(FILE *out, const struct amuse_serve_options *def)
             snprintf(dflt, sizeof dflt, "%s", r->offset == OFF(web_root) ? "none found" : "off");
         else if (r->type == OPT_STRING)
             snprintf(dflt, sizeof dflt, "%s", *(const char *const *)(const void *)p);
+        else if (r->type == OPT_TEST)
+            snprintf(dflt, sizeof dflt, "0");
         else if (r->type == OPT_INT)
             snprintf(dflt, sizeof dflt, "%d", *(const int *)(const void *)p);
         else
@@ -113,6 +144,8 @@ static void usage(FILE *out, const struct amuse_serve_options *def)
             "                           AMUSE_CONFIG. Precedence: flags > environment > file.\n"
             "  --no-access-log          no JSON access-log lines on stderr (AMUSE_ACCESS_LOG=0)\n"
             "  --routes                 print the routing table and exit\n"
+            "  --test-freeze-rate-clock testing aid: the rate limiter's clock stands still, so\n"
+            "                           no token ever comes back (deterministic 429s)\n"
             "  -h, --help               this help\n\n"
             "On the first start with no API key in the database, an admin key is created and\n"
             "printed once on stderr. More keys: 'amuse keys create --tenant T --scope infer'.\n"
@@ -141,7 +174,9 @@ static int set_value(struct amuse_serve_options *o, const struct option_row *r, 
     long long v;
     if (cli_parse_int(origin, text, r->lo, r->hi, &v))
         return 1;
-    if (r->type == OPT_INT)
+    if (r->type == OPT_TEST)
+        test_values[r->offset] = (int)v;
+    else if (r->type == OPT_INT)
         *(int *)(void *)p = (int)v;
     else
         *(size_t *)(void *)p = (size_t)v;
@@ -303,6 +338,10 @@ int cmd_serve(int argc, char **argv)
             access_log = 0;
             continue;
         }
+        if (strcmp(a, "--test-freeze-rate-clock") == 0) {
+            amuse_test_control(AMUSE_TESTCTRL_FREEZE_RATE_CLOCK, 1);
+            continue;
+        }
         if (strncmp(a, "--", 2) != 0) {
             cli_error("unexpected argument '%s'", a);
             usage(stderr, &def);
@@ -344,6 +383,7 @@ int cmd_serve(int argc, char **argv)
     }
     o.log = log_line;
     o.log_ctx = &access_log;
+    amuse_test_control(AMUSE_TESTCTRL_BATCH_SLEEP_MS, test_values[AMUSE_TESTCTRL_BATCH_SLEEP_MS]);
 
     /* Signals go to this thread only: block them before any server thread exists. */
     sigset_t sigs;
@@ -364,6 +404,10 @@ int cmd_serve(int argc, char **argv)
     int rc = amuse_server_start(&s, &o, first_key);
     if (rc) {
         cli_fail(rc, "cannot start the server");
+        if (strstr(amuse_last_error(), "cannot listen on"))
+            fprintf(stderr, "amuse: choose another port with --port N or AMUSE_PORT=N (0 picks a "
+                            "free one), or stop what is listening on %d\n",
+                    o.port);
         goto out;
     }
     if (first_key[0])

@@ -14,8 +14,8 @@
  * worker runs the math. Classification is an ordinary batched job; a word query is a job with a
  * task (serve_internal.h) that runs amuse_w2v_similar on the worker, over the unit vectors built
  * at load, so a query over a large vocabulary never occupies an HTTP thread and counts in the
- * model's statistics and queue limits like any other request. Words are looked up as given, then
- * lower-cased (the English vectors are lower-case). Errors use OpenAI's shape (they are /v1
+ * model's statistics and queue limits like any other request. Words are looked up by the one
+ * case rule (amuse_vocab_lookup: as given, else lower-cased; the English vectors are lower-case). Errors use OpenAI's shape (they are /v1
  * paths). */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
@@ -44,8 +44,7 @@ static struct am__model *named_model(struct am__request *r, const char *name, in
         am__reply_error(r, 400, "model: give the model's name (GET /v1/models lists them)");
         return NULL;
     }
-    snprintf(r->log_model, sizeof r->log_model, "%s", name);
-    struct am__model *m = am__repository_get(r->server->repo, name);
+    struct am__model *m = am__request_model(r, name);
     if (!m) {
         am__reply_error(r, 404, "model '%.128s' is not loaded (GET /v1/models lists the models)",
                         name);
@@ -103,15 +102,7 @@ static void word_query_task(const struct am__model *m, struct am__job *j)
 static const char *vocab_word(struct am__request *r, const struct am__model *m, const char *field,
                               const char *word)
 {
-    int64_t row = amuse_vocab_find(m->wv->vocab, word);
-    if (row < 0 && strlen(word) <= AMUSE_W2V_MAX_WORD_BYTES) {
-        char lower[AMUSE_W2V_MAX_WORD_BYTES + 1];
-        size_t i = 0;
-        for (; word[i]; i++)
-            lower[i] = (word[i] >= 'A' && word[i] <= 'Z') ? (char)(word[i] | 0x20) : word[i];
-        lower[i] = '\0';
-        row = amuse_vocab_find(m->wv->vocab, lower);
-    }
+    int64_t row = amuse_vocab_lookup(m->wv->vocab, word);
     if (row < 0) {
         am__reply_error(r, 400, "%s: '%.64s' is not in the vocabulary of model '%s'", field, word,
                         m->name);
@@ -233,8 +224,9 @@ void am__handle_words_analogy(struct am__request *r)
     const cJSON *kj = cJSON_GetObjectItemCaseSensitive(doc, "k");
     int k = DEFAULT_K;
     if (kj) {
-        if (!cJSON_IsNumber(kj) || kj->valuedouble != (double)(int)kj->valuedouble ||
-            kj->valueint < 1 || kj->valueint > MAX_K) {
+        /* range first: converting 1e19 to int would be undefined */
+        if (!cJSON_IsNumber(kj) || !(kj->valuedouble >= 1 && kj->valuedouble <= MAX_K) ||
+            kj->valuedouble != (double)(int)kj->valuedouble) {
             am__reply_error(r, 400, "k must be a whole number from 1 to %d", MAX_K);
             goto out;
         }
@@ -417,18 +409,16 @@ void am__handle_images_classify(struct am__request *r)
         goto out;
     }
     job->samples = 1;
-    job->input = malloc((size_t)m->input_size * sizeof(float));
     job->output = malloc((size_t)m->output_size * sizeof(float));
     order = malloc((size_t)m->output_size * sizeof *order);
-    if (!job->input || !job->output || !order) {
+    if (!job->output || !order) {
         am__reply_error(r, 500, "out of memory");
         goto out;
     }
-    struct amuse_image_options io = {(int)m->input_shape.dim[0], (int)m->input_shape.dim[1],
-                                     (int)m->input_shape.dim[2], m->image_invert};
-    int rc = amuse_image_decode(image, image_len, "file", &io, job->input);
+    /* The header checks and budgets now; the pixels on the decode pool, in am__run_job. */
+    int rc = am__decode_job_new(r->server, m, &image, &image_len, 1, "file", &job->decode);
     if (rc) {
-        am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : 400);
+        am__reply_status(r, rc, rc == AMUSE_ETOOBIG ? 413 : 400);
         goto out;
     }
     if (am__run_job(r, m, job))

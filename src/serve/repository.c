@@ -11,9 +11,12 @@
  * of every file in its version directories) changed and then stayed the same for one more scan,
  * calls am__repository_load: the same path as the admin route. It never unloads: a model whose
  * directory disappears keeps serving until the admin load route, which then finds nothing on disk,
- * unloads it. */
+ * unloads it. A `tenants` file beside the versions says who may use the model (tenant.c); it is
+ * read with each load and is part of the fingerprint. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
+
+#include "amuse/image.h"
 
 #include "amuse/model.h"
 #include "amuse/runtime.h"
@@ -147,6 +150,7 @@ static void model_free(struct am__model *m)
     amuse_model_free(m->net);
     amuse_word_vectors_free(m->wv);
     free(m->batch_input);
+    am__tenants_free(m->tenants);
     free(m->name);
     free(m->dir);
     free(m);
@@ -186,7 +190,7 @@ static int load_network(struct am__model *m)
     m->output_size = amuse_shape_size(amuse_model_output_shape(m->net));
     m->image = m->input_shape.ndim == 3 &&
                (m->input_shape.dim[2] == 1 || m->input_shape.dim[2] == 3);
-    m->image_invert = amuse_model_config_bool(m->net, "input", "invert", 0);
+    m->image_invert = amuse_image_invert_setting(m->net);
     m->batch_input = malloc((size_t)(m->max_batch_size * m->input_size) * sizeof(float));
     if (!m->batch_input)
         return am__fail(AMUSE_ENOMEM, "out of memory");
@@ -215,6 +219,15 @@ static int load_version(struct am__repository *r, const char *name, int64_t vers
         goto out;
     }
     size_t len;
+    char *model_dir = NULL; /* <repo>/<model>: its tenants file (tenant.c) */
+    if (asprintf(&model_dir, "%s/%s", r->dir, name) < 0) {
+        rc = am__fail(AMUSE_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = am__tenants_load(model_dir, &m->tenants);
+    free(model_dir);
+    if (rc)
+        goto out;
     rc = am__read_file(cfg_path, MAX_CONFIG_BYTES, &text, &len);
     if (rc)
         goto out;
@@ -441,6 +454,14 @@ static uint64_t fingerprint(const struct am__repository *r, const char *name)
         return h;
     if (list_versions(dir, versions, &n) != AMUSE_OK)
         n = 0;
+    char *tenants = NULL; /* who may use the model (tenant.c) is part of what is on disk */
+    struct stat tst;
+    if (asprintf(&tenants, "%s/tenants", dir) >= 0 && stat(tenants, &tst) == 0) {
+        int64_t facts[3] = {(int64_t)tst.st_size, (int64_t)tst.st_mtim.tv_sec,
+                            (int64_t)tst.st_mtim.tv_nsec};
+        h = fnv(h, facts, sizeof facts);
+    }
+    free(tenants);
     for (int i = 0; i < n; i++) {
         h = fnv(h, &versions[i], sizeof versions[i]);
         char *vdir = NULL;
@@ -605,6 +626,11 @@ void am__repository_poll_stop(struct am__repository *r)
 
 /* ------------------------------------------------------------------ open, free, lookups */
 
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 int am__repository_open(struct am__repository **out, const char *dir,
                         const struct am__batcher_options *bo, int model_threads,
                         const struct am__log *log)
@@ -630,7 +656,8 @@ int am__repository_open(struct am__repository **out, const char *dir,
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&r->poll_wake, &ca);
     pthread_condattr_destroy(&ca);
-    /* Collect names first: loading takes a while and readdir order is arbitrary. */
+    /* Collect names first: loading takes a while and readdir order is arbitrary. Load in name
+     * order, so the log and the model lists read the same on every machine. */
     char **names;
     int n;
     int rc = scan_names(dir, &names, &n);
@@ -638,6 +665,8 @@ int am__repository_open(struct am__repository **out, const char *dir,
         am__repository_free(r);
         return rc;
     }
+    if (n > 1)
+        qsort(names, (size_t)n, sizeof *names, compare_names);
     for (int i = 0; i < n; i++) {
         int64_t v;
         uint64_t fp = fingerprint(r, names[i]); /* before loading: a change meanwhile is seen */
