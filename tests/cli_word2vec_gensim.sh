@@ -13,7 +13,7 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 for i in $(seq 1 50); do echo "cat dog mouse pet fur cat dog paw"; done > "$work/corpus.txt"
 settings() { # flags... -> the "Settings:" line
-  "$amuse" word2vec -train "$work/corpus.txt" -output "$work/v.bin" -binary 1 -debug 1 "$@" 2>&1 |
+  "$amuse" word2vec -train "$work/corpus.txt" -output "$work/v.bin" -binary 1 -debug 3 "$@" 2>&1 |
     grep '^Settings:' | sed 's/^Settings: //'
 }
 

@@ -33,7 +33,7 @@ static void help(FILE *out)
             "  -cbow <0|1>          1 CBOW, 0 skip-gram (1)\n"
             "  -save-vocab <file>   write the vocabulary as 'word count' lines\n"
             "  -read-vocab <file>   take the vocabulary from such a file instead of the corpus\n"
-            "  -debug <int>         0 quiet, 1 summary, 2 progress too (2)\n"
+            "  -debug <int>         0 quiet, 1 summary, 2 progress too, 3 the settings too (2)\n"
             "  -seed <int>          random seed (1); -threads 1 gives the same bytes every run\n"
             "  -chars <0|1>         every non-space code point is a word (Chinese text) (0)\n"
             "  -skip-invalid <0|1>  drop and count words with invalid UTF-8 instead of failing (0)\n"
@@ -198,7 +198,7 @@ int cmd_word2vec(int argc, char **argv)
         goto out;
     }
     const struct amuse_w2v_corpus_stats *cs = amuse_w2v_corpus_stats(corpus);
-    if (debug >= 1)
+    if ((gensim && debug >= 1) || debug >= 3)
         fprintf(stderr, "Settings: %s size %d window %d min-count %d sample %g negative %d hs %d "
                 "iter %d alpha %g min-alpha %g threads %d seed %llu%s\n",
                 o.cbow ? "cbow" : "skip-gram", o.size, o.window, o.min_count, o.sample, o.negative,

@@ -132,7 +132,7 @@ static int spill(struct counter *c, int t)
     if (rc == AMUSE_OK)
         rc = write_pairs(f, c->buf[t], n);
     if (rc == AMUSE_OK) {
-#pragma omp critical(glove_runs)
+#pragma omp critical
         rc = add_run(c, f);
     }
     if (rc != AMUSE_OK && f)
@@ -383,7 +383,7 @@ static int count_block(struct counter *c, const int32_t *ids, int64_t pre, int64
         int64_t from = pre + n * t / T, to = pre + n * (t + 1) / T;
         int rc = count_slice(c, t, ids, from, to);
         if (rc != AMUSE_OK) {
-#pragma omp critical(glove_status)
+#pragma omp critical
             failed = rc;
         }
     }
