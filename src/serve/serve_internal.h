@@ -10,6 +10,7 @@
  *   openai.c      OpenAI-compatible routes (/v1/models, /v1/embeddings) and their error format
  *   json.c        growable output buffer, JSON string escaping, the nesting-depth pre-check
  *   repository.c  <repo>/<model>/<version>/ loading, versions, reload with an atomic swap
+ *   kind_*.c      the model kinds (network, word vectors, ...): load, run, V2 tensors
  *   batcher.c     per-model bounded queue + worker thread forming dynamic batches
  *   static.c      the playground's files from the web root (GET /, GET /web/...)
  *   auth.c        key tokens, keyed hashing, constant-time verification
@@ -197,17 +198,57 @@ double am__now(void); /* CLOCK_MONOTONIC seconds */
 
 /* ----------------------------------------------------------------------- repository.c */
 
-enum { AM__MODEL_NETWORK = 1, AM__MODEL_WORD_VECTORS = 2 };
-
 struct amuse_model;
 struct amuse_word_vectors;
+struct am__model;
+struct am__v2_request;
+struct am__v2_tensor;
+struct cJSON;
+
+/* A model kind: what a version directory holds and what the server can do with it, as a table of
+ * functions (the way layer types are a table in the engine). The repository picks the kind from
+ * config.json's "type" (am__model_kind_find), calls its load, starts a batcher with its run and
+ * calls its release when the version is freed; v2.c, domain.c and openai.c ask the table, never
+ * the kind's name. Kinds live in kind_<name>.c. */
+enum {
+    AM__KIND_WORDS = 1 << 0,    /* word vectors: /v1/words/..., /v1/embeddings */
+    AM__KIND_GENERATE = 1 << 1, /* text generation: /v1/completions, .../generate */
+};
+struct am__model_kind {
+    const char *name;        /* "network", "word2vec", ... (messages, metadata) */
+    const char *config_type; /* config.json "type" that selects it; NULL: the default kind */
+    unsigned flags;          /* AM__KIND_* */
+    /* Fill m (input/output sizes, the kind's state) from its directory m->dir. cfg is the parsed
+     * config.json, cfg_path its path for messages. Errors are the library's, via am__fail. */
+    int (*load)(struct am__model *m, const struct cJSON *cfg, const char *cfg_path);
+    void (*release)(struct am__model *m); /* free what load made (after the batcher stopped) */
+    am__run_batch run;                    /* the batcher's run function; ctx is the model */
+    /* KServe V2 tensors (v2.c): v2_input is NULL for a kind that takes none (v2_hint, appended to
+     * the 400, says what to use instead). v2_input fills the job from the request's one input;
+     * v2_outputs names the outputs (NULL-terminated); v2_encode_outputs appends them to the
+     * reply's "outputs" array; v2_encode_tensors appends "inputs": [...], "outputs": [...]. */
+    int (*v2_input)(const struct amuse_server *s, const struct am__model *m,
+                    const struct am__v2_tensor *t, struct am__job *job);
+    const char *const *v2_outputs;
+    const char *v2_hint;
+    void (*v2_encode_outputs)(const struct am__model *m, const struct am__v2_request *req,
+                              const struct am__job *job, struct am__buf *b);
+    void (*v2_encode_tensors)(const struct am__model *m, struct am__buf *b);
+};
+extern const struct am__model_kind am__kind_network;      /* kind_network.c */
+extern const struct am__model_kind am__kind_word_vectors; /* kind_vectors.c */
+/* The kind for config.json's "type" (NULL or unknown: the default, network). */
+const struct am__model_kind *am__model_kind_find(const char *config_type);
+/* Worker side, for run functions: every job fails with status and amuse_last_error(). */
+void am__jobs_fail(struct am__job **jobs, int n, int status);
 
 struct am__model {
     char *name;
     int64_t version;
     int64_t created; /* Unix seconds when this version was loaded (OpenAI's "created") */
     char *dir;
-    int kind;
+    const struct am__model_kind *kind;
+    void *state;                    /* the kind's own (generator: its generator) */
     struct amuse_model *net;        /* network models: used only on the batcher's worker */
     struct amuse_word_vectors *wv;  /* word vectors: read-only once loaded */
     struct amuse_shape input_shape; /* one sample */
@@ -296,6 +337,16 @@ void am__v2_encode_reply(const struct am__model *m, const struct am__v2_request 
 void am__v2_encode_metadata(const struct am__model *m, struct am__buf *b);
 /* The output names a model offers, for checking requests. */
 int am__v2_output_known(const struct am__model *m, const char *name);
+/* For the kinds' v2_input: a network model's FP32 "input", an image model's BYTES images (decoded
+ * later on the decode pool), word vectors' BYTES "words"; and for their encoders: 1 if the
+ * request asks for output `name` (or asks for none and by_default), an FP32 [rows, cols] output. */
+int am__v2_input_fp32(const struct am__model *m, const struct am__v2_tensor *t, struct am__job *j);
+int am__v2_input_images(const struct amuse_server *s, const struct am__model *m,
+                        const struct am__v2_tensor *t, struct am__job *j);
+int am__v2_input_words(const struct am__model *m, const struct am__v2_tensor *t, struct am__job *j);
+int am__v2_wants(const struct am__v2_request *req, const char *name, int by_default);
+void am__v2_encode_fp32(struct am__buf *b, const char *name, const float *v, int64_t rows,
+                        int64_t cols);
 
 /* ---------------------------------------------------------------------- http / router */
 
