@@ -32,7 +32,6 @@
  * object. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
-#include "text/utf8.h"
 
 #include <microhttpd.h>
 #include <poll.h>
@@ -43,35 +42,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-void am__reply_error(struct am__request *r, int status, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    /* Messages quote what clients sent (query strings, names): bytes that are not UTF-8 (or a
-     * code point the truncation above cut) become '?', so the JSON reply stays valid. */
-    for (size_t i = 0, n = strlen(msg); i < n;) {
-        uint32_t cp;
-        int k = am__utf8_decode((const unsigned char *)msg + i, n - i, &cp);
-        if (k > 0) {
-            i += (size_t)k;
-        } else {
-            msg[i++] = '?';
-        }
-    }
-    am__buf_release(&r->out);
-    r->status = status;
-    if (am__openai_path(r->url)) {
-        am__openai_error(&r->out, status, msg);
-        return;
-    }
-    am__buf_puts(&r->out, "{\"error\": ");
-    am__buf_json_string(&r->out, msg);
-    am__buf_puts(&r->out, "}");
-}
 
 int am__client_gone(struct am__request *r)
 {
@@ -90,12 +60,6 @@ int am__client_gone(struct am__request *r)
     char c;
     ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
     return n == 0;
-}
-
-void am__reply_status(struct am__request *r, int status, int http_status)
-{
-    const char *msg = amuse_last_error();
-    am__reply_error(r, http_status, "%s", msg[0] ? msg : amuse_strerror(status));
 }
 
 static enum MHD_Result send_reply(struct am__request *r)

@@ -7,6 +7,8 @@
  *   domain.c      /v1/images/classify and /v1/words/{similar,analogy}: no tensors, for app developers
  *   ratelimit.c   per-key token bucket (429) and usage counters flushed to SQLite
  *   metrics.c     GET /metrics: Prometheus text format
+ *   histogram.c   the fixed-bucket histograms the batchers fill and /metrics renders
+ *   reply.c       error replies (KServe or OpenAI shape) and status -> HTTP mapping
  *   openai.c      OpenAI-compatible routes (/v1/models, /v1/embeddings) and their error format
  *   json.c        growable output buffer, JSON string escaping, the nesting-depth pre-check
  *   repository.c  <repo>/<model>/<version>/ loading, versions, reload with an atomic swap
@@ -137,7 +139,7 @@ struct am__batcher_options {
     int debug_sleep_ms;     /* sleep before each batch (tests) */
 };
 
-/* Histogram bucket bounds for /metrics (metrics.c): seconds, and batch sizes in samples. */
+/* Histogram bucket bounds for /metrics (histogram.c): seconds, and batch sizes in samples. */
 #define AM__TIME_BUCKETS 14
 #define AM__BATCH_BUCKETS 10
 extern const double am__time_bounds[AM__TIME_BUCKETS];
