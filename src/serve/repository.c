@@ -87,12 +87,18 @@ static int name_ok(const char *s)
 static const struct am__model_kind *const kinds[] = {
     &am__kind_network,
     &am__kind_word_vectors,
+    &am__kind_generator,
 };
+#define N_KINDS (sizeof kinds / sizeof kinds[0])
 
-const struct am__model_kind *am__model_kind_find(const char *config_type)
+const struct am__model_kind *am__model_kind_find(const struct cJSON *cfg)
 {
-    for (size_t i = 0; config_type && i < sizeof kinds / sizeof kinds[0]; i++)
-        if (kinds[i]->config_type && strcmp(kinds[i]->config_type, config_type) == 0)
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(cfg, "type");
+    for (size_t i = 0; cJSON_IsString(type) && i < N_KINDS; i++)
+        if (kinds[i]->config_type && strcmp(kinds[i]->config_type, type->valuestring) == 0)
+            return kinds[i];
+    for (size_t i = 0; i < N_KINDS; i++)
+        if (kinds[i]->claims && kinds[i]->claims(cfg))
             return kinds[i];
     return kinds[0];
 }
@@ -159,8 +165,7 @@ static int load_version(struct am__repository *r, const char *name, int64_t vers
         rc = am__fail(AMUSE_EFORMAT, "%s: not a JSON object", cfg_path);
         goto out;
     }
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(cfg, "type");
-    m->kind = am__model_kind_find(cJSON_IsString(type) ? type->valuestring : NULL);
+    m->kind = am__model_kind_find(cfg);
     rc = m->kind->load(m, cfg, cfg_path);
     if (rc)
         goto out;
