@@ -62,6 +62,14 @@ const struct amuse_shape *amuse_model_input_shape(const struct amuse_model *m);
 int amuse_model_input_count(const struct amuse_model *m);
 const struct amuse_shape *amuse_model_input_shape_at(const struct amuse_model *m, int index);
 const struct amuse_shape *amuse_model_output_shape(const struct amuse_model *m);
+/* The element type of input k: AMUSE_INT32 for token-id inputs (InputLayer "dtype": "int32"),
+ * else AMUSE_FLOAT32 (also for an index out of range). */
+enum amuse_dtype amuse_model_input_dtype_at(const struct amuse_model *m, int index);
+/* The position of the InputLayer called `name`, or AMUSE_ENOTFOUND. */
+int amuse_model_input_index(const struct amuse_model *m, const char *name);
+/* Rows of the output per sample: its size over its last axis (1 for a classifier's (classes),
+ * T for a (T, V) sequence output). Losses and accuracy run over rows. */
+int64_t amuse_model_output_rows(const struct amuse_model *m);
 int64_t amuse_model_param_count(const struct amuse_model *m);
 /* Class labels from the config ("labels": [...]); NULL if the config has none. */
 const char *amuse_model_label(const struct amuse_model *m, int index);
@@ -101,15 +109,36 @@ int amuse_model_compile(struct amuse_model *m, const char *compile_json);
 int amuse_model_forward(struct amuse_model *m, const float *x, int64_t batch, int training,
                         const float **out);
 
-/* The same for a model with several inputs: xs[k] holds batch * size(input k) floats. */
+/* The same for a model with several inputs: xs[k] holds batch * size(input k) floats (token-id
+ * inputs take whole-number floats, converted to int32; AMUSE_EINVAL otherwise). */
 int amuse_model_forward_inputs(struct amuse_model *m, const float *const *xs, int n_inputs,
                                int64_t batch, int training, const float **out);
 
-/* Loss of the last forward pass, Keras's way (probabilities clipped to [1e-7, 1 - 1e-7], mean over
- * the batch). Give one-hot/soft `targets` (batch * classes) or integer `labels` (batch). Also
- * stores d(loss)/d(output) for amuse_model_backward (fused with softmax where possible). */
+/* Run the graph on a batch: b->n samples, b->n_inputs arrays matched to the model's inputs by
+ * name (or by position where the name is ""), each float32 or int32 (converted to the input's
+ * dtype), each of the input's per-sample shape (AMUSE_ESHAPE naming the input otherwise). The
+ * targets are not read. *out as for amuse_model_forward. */
+int amuse_model_forward_batch(struct amuse_model *m, const struct amuse_batch *b, int training,
+                              const float **out);
+
+/* Loss of the last forward pass, Keras's way (probabilities clipped to [1e-7, 1 - 1e-7]). The
+ * loss runs over the output's last axis: an output of per-sample shape (..., V) has
+ * rows = batch * amuse_model_output_rows(m) rows of V values (llm.c's B*T rows). Give one-hot/soft
+ * `targets` (rows * V floats) or integer `labels` (rows ids, each in [0, V)). The loss is the
+ * mean over rows; also stores d(loss)/d(output) for amuse_model_backward (fused with softmax
+ * where the output layer's type allows it). */
 int amuse_model_loss(struct amuse_model *m, const float *targets, const int32_t *labels,
                      float *loss);
+/* The same with a weight per row (NULL: all 1): the loss is sum(w * loss_row) / sum(w), so rows
+ * of weight 0 (padding) count for nothing; all-zero weights give loss 0 and no gradient. If the
+ * model's output carries a step mask (Embedding mask_zero through mask-passing layers), the mask
+ * multiplies the weights. */
+int amuse_model_loss_weighted(struct amuse_model *m, const float *targets, const int32_t *labels,
+                              const float *weights, float *loss);
+/* The loss of the last forward pass against b's targets and weights (b->n must be that pass's
+ * batch): int32 targets of size amuse_model_output_rows(m) per sample, or float targets of the
+ * output's size; AMUSE_ESHAPE otherwise. */
+int amuse_model_loss_batch(struct amuse_model *m, const struct amuse_batch *b, float *loss);
 
 /* Set all gradients to zero. */
 void amuse_model_zero_grad(struct amuse_model *m);
@@ -117,6 +146,29 @@ void amuse_model_zero_grad(struct amuse_model *m);
 int amuse_model_backward(struct amuse_model *m);
 /* One optimizer update from the current gradients. */
 int amuse_model_step(struct amuse_model *m);
+
+/* ---- kept recurrent state: one step at a time ------------------------------------------- */
+
+/* Recurrent layers configured with "stateful": true (Keras's flag) keep their final states per
+ * batch row: each forward pass starts row b from the state kept for row b (zeros for a row
+ * never run or reset) and stores row b's final state back, in training and inference alike
+ * (gradients do not flow into kept state). So a model whose input is one time step, run once
+ * per token with the same row for the same stream, carries (h, c) between calls: token-by-token
+ * sampling. Rows are slots: continuous batching moves a stream between slots with get/set and
+ * frees a slot with reset. Kept state grows with the largest batch run (or row set), up to
+ * AMUSE_MAX_STATE_ROWS rows; it is not saved with the model. */
+#define AMUSE_MAX_STATE_ROWS 65536
+
+/* Floats of kept state per row: for each stateful layer in graph order, h (units) then, for an
+ * LSTM, c (units). 0 if the model has no stateful layer. */
+int64_t amuse_model_state_size(const struct amuse_model *m);
+/* Copy row `row`'s state out (amuse_model_state_size floats) or in. AMUSE_EINVAL for a model
+ * without stateful layers or a row outside [0, AMUSE_MAX_STATE_ROWS); AMUSE_ENOMEM. */
+int amuse_model_state_get(struct amuse_model *m, int64_t row, float *out);
+int amuse_model_state_set(struct amuse_model *m, int64_t row, const float *in);
+/* Zero the state of the n_rows rows listed (rows NULL: every row, and the memory is freed).
+ * A model without stateful layers has nothing to reset (AMUSE_OK). */
+int amuse_model_reset_states(struct amuse_model *m, const int64_t *rows, int n_rows);
 
 /* ---- fit / evaluate / predict ------------------------------------------------------------ */
 
@@ -150,7 +202,10 @@ struct amuse_fit_options {
 /* Options from the config's "fit" section (with Keras defaults where it is silent). */
 int amuse_model_fit_options(const struct amuse_model *m, struct amuse_fit_options *opt);
 
-/* Train on d with Keras fit semantics. history receives one entry per epoch run (up to
+/* Train on d with Keras fit semantics. d's inputs are matched to the model's as in
+ * amuse_model_forward_batch; its targets as in amuse_model_loss_batch, with int32 ids checked to
+ * be in range before training (AMUSE_EINVAL naming the sample and step). Loss and accuracy are
+ * over target rows with weight > 0 (masked steps are ignored). history receives one entry per epoch run (up to
  * opt->epochs entries; caller allocates); *epochs_run says how many. */
 int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
                     const struct amuse_fit_options *opt, struct amuse_epoch_log *history,
@@ -167,9 +222,13 @@ int amuse_model_evaluate(struct amuse_model *m, const struct amuse_dataset *d, i
                          struct amuse_eval_result *res);
 void amuse_eval_result_release(struct amuse_eval_result *res);
 
-/* Outputs for n samples into out (n * size(output) floats), in batches of batch_size. */
+/* Outputs for n samples into out (n * size(output) floats), in batches of batch_size. One-input
+ * models (AMUSE_EUNSUPPORTED otherwise). */
 int amuse_model_predict(struct amuse_model *m, const float *x, int64_t n, int batch_size,
                         float *out);
+/* The same for any model: inputs->n samples of every input (targets ignored). */
+int amuse_model_predict_batch(struct amuse_model *m, const struct amuse_batch *inputs,
+                              int batch_size, float *out);
 
 /* Write training curves (loss and accuracy, train and validation) as an SVG, atomically. */
 int amuse_history_write_svg(const char *path, const struct amuse_epoch_log *history, int n);
