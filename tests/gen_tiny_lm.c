@@ -2,7 +2,8 @@
  * LSTM 32 -> Dense softmax, its vocabulary in config.json, "generation": {"max_tokens": 200})
  * for the server's generation tests and bench/generate.sh. It trains for a few epochs on a short
  * text (two verses, repeated), with fixed seeds: same build, same model. Not a test by itself.
- * usage: gen_tiny_lm DIR */
+ * bench/generate.sh asks for a bigger one (Embedding 64 -> LSTM UNITS x LAYERS, EPOCHS epochs).
+ * usage: gen_tiny_lm DIR [UNITS LAYERS EPOCHS] */
 #include "amuse/charvocab.h"
 #include "amuse/data.h"
 #include "amuse/error.h"
@@ -24,8 +25,14 @@ static int fail(const char *what)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: gen_tiny_lm DIR\n");
+    if (argc != 2 && argc != 5) {
+        fprintf(stderr, "usage: gen_tiny_lm DIR [UNITS LAYERS EPOCHS]\n");
+        return 2;
+    }
+    int units = argc == 5 ? atoi(argv[2]) : 32, layers = argc == 5 ? atoi(argv[3]) : 1;
+    int epochs = argc == 5 ? atoi(argv[4]) : 30, embed = argc == 5 ? 64 : 16;
+    if (units < 1 || units > 4096 || layers < 1 || layers > 4 || epochs < 0 || epochs > 30) {
+        fprintf(stderr, "gen_tiny_lm: UNITS 1..4096, LAYERS 1..4, EPOCHS 0..30\n");
         return 2;
     }
     const char *texts[1] = {TEXT};
@@ -34,21 +41,25 @@ int main(int argc, char **argv)
     if (amuse_charvocab_build(&v, texts, lens, 1, 1, 0, "text"))
         return fail("vocabulary");
     int V = amuse_charvocab_size(v);
-    char json[2048];
+    char json[4096], lstm[1024] = "";
+    for (int i = 0, off = 0; i < layers; i++)
+        off += snprintf(lstm + off, sizeof lstm - (size_t)off,
+                        "{\"class_name\": \"LSTM\", \"config\": {\"name\": \"lstm%d\", "
+                        "\"units\": %d, \"return_sequences\": true}},",
+                        i, units);
     snprintf(json, sizeof json,
              "{\"name\": \"tiny-lm\", \"model\": {\"class_name\": \"Sequential\", \"config\": "
              "{\"layers\": ["
              "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, %d], "
              "\"dtype\": \"int32\"}},"
              "{\"class_name\": \"Embedding\", \"config\": {\"name\": \"emb\", \"input_dim\": %d, "
-             "\"output_dim\": 16}},"
-             "{\"class_name\": \"LSTM\", \"config\": {\"name\": \"lstm\", \"units\": 32, "
-             "\"return_sequences\": true}},"
+             "\"output_dim\": %d}},"
+             "%s"
              "{\"class_name\": \"Dense\", \"config\": {\"name\": \"out\", \"units\": %d, "
              "\"activation\": \"softmax\"}}]}},"
              "\"compile\": {\"optimizer\": {\"class_name\": \"Adam\", \"config\": "
              "{\"learning_rate\": 0.02}}, \"loss\": \"sparse_categorical_crossentropy\"}}",
-             T, V, V);
+             T, V, embed, lstm, V);
     struct amuse_model *m = NULL;
     char *vj = NULL;
     if (amuse_model_from_json(&m, json, strlen(json), "gen_tiny_lm") ||
@@ -80,17 +91,20 @@ int main(int argc, char **argv)
     struct amuse_fit_options opt;
     if (amuse_model_fit_options(m, &opt))
         return fail("fit options");
-    opt.epochs = 30;
+    opt.epochs = epochs;
     opt.batch_size = 32;
     opt.verbose = 0;
     opt.seed = 3;
     int ran = 0;
     struct amuse_epoch_log log[30];
-    if (amuse_model_fit(m, &d, &opt, log, &ran))
+    if (epochs > 0 && amuse_model_fit(m, &d, &opt, log, &ran))
         return fail("fit");
     if (amuse_model_save(m, argv[1]))
         return fail("save");
-    printf("gen_tiny_lm: %d ids, loss %.3f -> %.3f\n", V, log[0].loss, log[ran - 1].loss);
+    if (ran > 0)
+        printf("gen_tiny_lm: %d ids, loss %.3f -> %.3f\n", V, log[0].loss, log[ran - 1].loss);
+    else
+        printf("gen_tiny_lm: %d ids, untrained\n", V);
     amuse_dataset_release(&d);
     amuse_model_free(m);
     amuse_charvocab_free(v);
