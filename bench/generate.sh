@@ -15,11 +15,12 @@
 #            --model DIR: a generator model directory (default: Embedding 64 -> LSTM 256 x 2 ->
 #            Dense, trained 3 epochs by gen_tiny_lm so it rarely ends a stream early; its
 #            vocabulary is small, 28 ids, so the output layer is cheap)
-#            --threads N: the model worker's threads (--model-threads; default 2)
+#            --threads N: the model worker's threads (--model-threads; default 1: on a loaded
+#            2-core machine two OpenMP threads wait for each other at every step)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-quick=0 amuse=build/amuse tool=build/tests/gen_tiny_lm model="" threads=2
+quick=0 amuse=build/amuse tool=build/tests/gen_tiny_lm model="" threads=1
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
