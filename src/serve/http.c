@@ -587,6 +587,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
+    /* "Failed to bind to port 0" names the port field of MHD's options, not the address asked
+     * for; am__http_start reports the failure with the real host and port instead. */
+    if (strncmp(line, "Failed to bind to port", 22) == 0)
+        return;
     am__logf(&s->log, "http: %s", line);
 }
 

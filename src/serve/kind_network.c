@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 
+#include "amuse/image.h"
 #include "amuse/model.h"
 #include "amuse/runtime.h"
 
@@ -28,7 +29,7 @@ static int network_load(struct am__model *m, const struct cJSON *cfg, const char
     m->output_size = amuse_shape_size(amuse_model_output_shape(m->net));
     m->image = m->input_shape.ndim == 3 &&
                (m->input_shape.dim[2] == 1 || m->input_shape.dim[2] == 3);
-    m->image_invert = amuse_model_config_bool(m->net, "input", "invert", 0);
+    m->image_invert = amuse_image_invert_setting(m->net);
     m->batch_input = malloc((size_t)(m->max_batch_size * m->input_size) * sizeof(float));
     if (!m->batch_input)
         return am__fail(AMUSE_ENOMEM, "out of memory");

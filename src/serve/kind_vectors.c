@@ -1,5 +1,5 @@
-/* kind_vectors.c - the word-vector model kind: a config.json of {"type": "word2vec", "vectors":
- * "<file in the same directory>"} and the vectors (amuse_word_vectors_load), read-only once
+/* kind_vectors.c - the word-vector model kind: a config.json of {"type": "word2vec" or
+ * "fasttext", "vectors": "<file in the same directory>"} and the vectors (amuse_word_vectors_load), read-only once
  * loaded. Its batcher's worker copies rows for V2 and /v1/embeddings and runs the word queries
  * (domain.c hands them over as job tasks). KServe V2: BYTES "words" [n] -> FP32 "vectors" [n, dim].
  * Not here: the queries themselves (domain.c), tokenizing text (openai.c). */
@@ -77,11 +77,19 @@ static void vectors_v2_tensors(const struct am__model *m, struct am__buf *b)
                    (long long)m->output_size);
 }
 
+/* fastText models load the same way (amuse_word_vectors_load tells the formats apart). */
+static int vectors_claims(const struct cJSON *cfg)
+{
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(cfg, "type");
+    return cJSON_IsString(type) && strcmp(type->valuestring, "fasttext") == 0;
+}
+
 static const char *const vectors_outputs[] = {"vectors", NULL};
 
 const struct am__model_kind am__kind_word_vectors = {
     .name = "word2vec",
     .config_type = "word2vec",
+    .claims = vectors_claims,
     .flags = AM__KIND_WORDS,
     .load = vectors_load,
     .release = vectors_release,

@@ -39,6 +39,8 @@ void am__reply_error(struct am__request *r, int status, const char *fmt, ...)
 
 void am__reply_status(struct am__request *r, int status, int http_status)
 {
+    if (status == AMUSE_ENOMEM) /* the one place: running out of memory is never the client's */
+        http_status = 500;
     const char *msg = amuse_last_error();
     am__reply_error(r, http_status, "%s", msg[0] ? msg : amuse_strerror(status));
 }

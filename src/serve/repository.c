@@ -1,6 +1,7 @@
 /* repository.c - the model repository: <repo>/<model>/<version>/ directories, as Triton and TF
  * Serving lay them out. A version directory holds one model of a kind (kind_*.c) that its
- * config.json's "type" names: a network model by default, "word2vec" word vectors, ... The kind
+ * config.json's "type" names: a network model by default, "word2vec" or "fasttext" word vectors
+ * (a word2vec text or binary file, or a fastText .bin model), a generator ... The kind
  * loads it and runs its batches; this file only finds, swaps and frees. Each model serves its highest
  * version that loads; a broken version is logged and the next lower one tried. Loading again (the
  * admin route) builds the new version completely, with its own batcher, before swapping it in
@@ -14,6 +15,8 @@
  * read with each load and is part of the fingerprint. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
+
+#include "amuse/image.h"
 
 #include "amuse/model.h"
 #include "amuse/runtime.h"
@@ -551,6 +554,11 @@ void am__repository_poll_stop(struct am__repository *r)
 
 /* ------------------------------------------------------------------ open, free, lookups */
 
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 int am__repository_open(struct am__repository **out, const char *dir,
                         const struct am__batcher_options *bo, int model_threads,
                         const struct am__log *log)
@@ -576,7 +584,8 @@ int am__repository_open(struct am__repository **out, const char *dir,
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&r->poll_wake, &ca);
     pthread_condattr_destroy(&ca);
-    /* Collect names first: loading takes a while and readdir order is arbitrary. */
+    /* Collect names first: loading takes a while and readdir order is arbitrary. Load in name
+     * order, so the log and the model lists read the same on every machine. */
     char **names;
     int n;
     int rc = scan_names(dir, &names, &n);
@@ -584,6 +593,8 @@ int am__repository_open(struct am__repository **out, const char *dir,
         am__repository_free(r);
         return rc;
     }
+    if (n > 1)
+        qsort(names, (size_t)n, sizeof *names, compare_names);
     for (int i = 0; i < n; i++) {
         int64_t v;
         uint64_t fp = fingerprint(r, names[i]); /* before loading: a change meanwhile is seen */
