@@ -140,6 +140,10 @@ jcheck "KServe error: {error: text}" 'isinstance(b["error"], str) and "top_p" in
 post "V2 infer on a generator" 400 /v2/models/tiny/infer '{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 1], "data": [1]}]}'
 jcheck "infer: points to generate" '"generate" in b["error"]'
 
+curl -s -o "$TMP/body" --max-time 30 -H "Authorization: Bearer $KEY" "$URL/v2/models/tiny"
+jcheck "V2 metadata of a generator: text_input, text_output, its cap" \
+    'b["inputs"][0]["name"] == "text_input" and b["outputs"][0]["name"] == "text_output" and b["parameters"]["max_tokens"] == 200'
+
 # ------------------------------------------------------------------ tenants
 post "tenant acme uses its generator" 200 /v1/completions '{"model": "private", "prompt": "tw", "max_tokens": 3}' "$ACME"
 post "another tenant: 404, as if it did not exist" 404 /v1/completions '{"model": "private", "prompt": "tw", "max_tokens": 3}' "$OTHER"

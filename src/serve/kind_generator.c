@@ -222,6 +222,19 @@ static void generator_figures(const struct am__model *m, int64_t *active, int64_
     *tokens = atomic_load(&st->tokens);
 }
 
+/* KServe's generate extension names its tensors text_input and text_output (as Triton does). */
+static void generator_v2_tensors(const struct am__model *m, struct am__buf *b)
+{
+    const struct gen_state *st = m->state;
+    am__buf_printf(b, "\"inputs\": [{\"name\": \"text_input\", \"datatype\": \"BYTES\", "
+                      "\"shape\": [1]}], \"outputs\": [{\"name\": \"text_output\", "
+                      "\"datatype\": \"BYTES\", \"shape\": [1]}], \"parameters\": "
+                      "{\"generator\": \"%s\", \"max_tokens\": %d, \"slots\": %d, "
+                      "\"vocabulary_size\": %lld}",
+                   st->kind == AMUSE_GENERATOR_SEQ2SEQ ? "seq2seq" : "language model",
+                   st->max_tokens, st->slots, (long long)m->output_size);
+}
+
 static int generator_claims(const struct cJSON *cfg)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, "vocabulary");
@@ -236,5 +249,6 @@ const struct am__model_kind am__kind_generator = {
     .release = generator_release,
     .run = generator_run,
     .v2_hint = "; use POST /v2/models/{model}/generate or /v1/completions",
+    .v2_encode_tensors = generator_v2_tensors,
     .stream_figures = generator_figures,
 };

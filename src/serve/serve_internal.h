@@ -226,7 +226,8 @@ struct am__model_kind {
     /* KServe V2 tensors (v2.c): v2_input is NULL for a kind that takes none (v2_hint, appended to
      * the 400, says what to use instead). v2_input fills the job from the request's one input;
      * v2_outputs names the outputs (NULL-terminated); v2_encode_outputs appends them to the
-     * reply's "outputs" array; v2_encode_tensors appends "inputs": [...], "outputs": [...]. */
+     * reply's "outputs" array; v2_encode_tensors appends "inputs": [...], "outputs": [...]
+     * (and "parameters"; NULL: empty lists) for the model metadata. */
     int (*v2_input)(const struct amuse_server *s, const struct am__model *m,
                     const struct am__v2_tensor *t, struct am__job *job);
     const char *const *v2_outputs;

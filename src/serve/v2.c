@@ -529,6 +529,9 @@ void am__v2_encode_metadata(const struct am__model *m, struct am__buf *b)
     am__buf_puts(b, "{\"name\": ");
     am__buf_json_string(b, m->name);
     am__buf_printf(b, ", \"versions\": [\"%lld\"], \"platform\": \"amuse\", ", (long long)m->version);
-    m->kind->v2_encode_tensors(m, b);
+    if (m->kind->v2_encode_tensors)
+        m->kind->v2_encode_tensors(m, b);
+    else
+        am__buf_puts(b, "\"inputs\": [], \"outputs\": []");
     am__buf_puts(b, "}");
 }
