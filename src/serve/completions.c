@@ -206,6 +206,8 @@ static int parse_params(struct am__request *r, const cJSON *doc, int format, int
     if ((p->max_tokens = int_field(r, mt, "max_tokens", def, 1, cap, why)) < 0)
         return -1;
     int n_cap = slots < AM__GEN_MAX_N ? slots : AM__GEN_MAX_N;
+    if (format == FMT_KSERVE)
+        n_cap = 1; /* KServe's reply has one text_output */
     snprintf(why, sizeof why, " (choices per request)");
     if ((p->n = int_field(r, field(doc, params, "n"), "n", 1, 1, n_cap, why)) < 0)
         return -1;
