@@ -37,6 +37,7 @@ const struct am__route am__routes[] = {
     {"POST", "/v1/images/classify", AMUSE_SCOPE_INFER, am__handle_images_classify},
     {"GET", "/v1/words/similar", AMUSE_SCOPE_INFER, am__handle_words_similar},
     {"POST", "/v1/words/analogy", AMUSE_SCOPE_INFER, am__handle_words_analogy},
+    {"POST", "/v1/text/sentiment", AMUSE_SCOPE_INFER, am__handle_text_sentiment},
     {"GET", "/metrics", AMUSE_SCOPE_ADMIN, am__handle_metrics},
     {NULL, NULL, 0, NULL},
 };

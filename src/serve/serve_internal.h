@@ -212,6 +212,7 @@ struct cJSON;
 enum {
     AM__KIND_WORDS = 1 << 0,    /* word vectors: /v1/words/..., /v1/embeddings */
     AM__KIND_GENERATE = 1 << 1, /* text generation: /v1/completions, .../generate */
+    AM__KIND_SENTIMENT = 1 << 2, /* review sentiment: /v1/text/sentiment */
 };
 struct am__model_kind {
     const char *name;        /* "network", "word2vec", ... (messages, metadata) */
@@ -243,6 +244,7 @@ struct am__model_kind {
 extern const struct am__model_kind am__kind_network;      /* kind_network.c */
 extern const struct am__model_kind am__kind_word_vectors; /* kind_vectors.c */
 extern const struct am__model_kind am__kind_generator;    /* kind_generator.c */
+extern const struct am__model_kind am__kind_sentiment;    /* kind_sentiment.c */
 /* The kind of a parsed config.json: the one its "type" names, else the first that claims it,
  * else the default (network). */
 const struct am__model_kind *am__model_kind_find(const struct cJSON *cfg);
@@ -458,6 +460,8 @@ void am__handle_infer(struct am__request *r);
 void am__handle_model_stats(struct am__request *r);
 void am__handle_repository_index(struct am__request *r);
 void am__handle_repository_load(struct am__request *r);
+/* kind_sentiment.c: POST /v1/text/sentiment */
+void am__handle_text_sentiment(struct am__request *r);
 
 /* handlers.c: submit job to m's batcher and wait for it until the request's deadline. 0 when it
  * finished well (r->batch_size set); otherwise the error reply is set (503, 504, 500). */
