@@ -53,5 +53,6 @@ int cmd_word2vec(int argc, char **argv);
 int cmd_words(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
+int cmd_recommend(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const struct cli_command commands[] = {
     {"words", "query and evaluate word vectors", cmd_words},
     {"serve", "serve a model repository over HTTP (KServe V2), with API keys", cmd_serve},
     {"keys", "create, list and revoke the server's API keys", cmd_keys},
+    {"recommend", "train, evaluate and query recommenders (ALS, BPR, item-kNN)", cmd_recommend},
     {NULL, NULL, NULL},
 };
 
