@@ -99,7 +99,7 @@ static int add_id(struct amuse_vocab *v, const char *id, size_t len, long long c
     if (k < 0) {
         if (amuse_vocab_size(v) >= cap)
             return am__fail(AMUSE_ETOOBIG, "more than %lld %ss", cap, what);
-        int rc = am__vocab_add_len(v, id, len, 1, &k);
+        int rc = amuse_vocab_add(v, id, 1, &k); /* checks UTF-8 and white space */
         if (rc)
             return am__fail_prefix(rc, "%s id", what);
     } else {
