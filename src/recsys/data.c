@@ -216,9 +216,9 @@ int amuse_rec_data_read(const char *path, const struct amuse_rec_read_options *o
         double value = 1;
         int64_t time = 0;
         if (nf < 2 || (nf < 3 && !o->value_missing_ok)) {
-            rc = am__fail(AMUSE_EFORMAT, "%s:%lld: expected user%citem%cvalue[%ctimestamp], got "
-                          "%d field%s", path, (long long)line, sep, sep, sep, nf,
-                          nf == 1 ? "" : "s");
+            const char *sn = sep == '\t' ? "<TAB>" : ",";
+            rc = am__fail(AMUSE_EFORMAT, "%s:%lld: expected user%sitem%svalue[%stimestamp], got "
+                          "%d field%s", path, (long long)line, sn, sn, sn, nf, nf == 1 ? "" : "s");
             goto out;
         }
         if (nf > 4) {
