@@ -69,7 +69,8 @@ static void check_groups(int algo)
             char user[16], want[16];
             snprintf(user, sizeof user, "%c%d", g ? 'b' : 'a', u);
             snprintf(want, sizeof want, "%c%d", g ? 'B' : 'A', u);
-            struct amuse_rec_query q = {.user = find(m->users, user), .k = 3, .filter_seen = 1};
+            struct amuse_rec_query q = {.user = find(m->users, user), .k = 3, .filter_seen = 1,
+                                        .explain = 1};
             struct amuse_rec_hit hits[3];
             int n = 0, cold = 1;
             ASSERT_OK(amuse_rec_recommend(m, &q, hits, &n, &cold));
@@ -414,7 +415,7 @@ TEST(model_files_round_trip_with_items)
     ASSERT_EQ_INT(back->seen->nnz, m->seen->nnz);
     ASSERT_STR_EQ(back->meta->title[find(back->items, "A1")], "Red Moon");
     for (int64_t u = 0; u < m->n_users; u++) {
-        struct amuse_rec_query q = {.user = u, .k = 5, .filter_seen = 1};
+        struct amuse_rec_query q = {.user = u, .k = 5, .filter_seen = 1, .explain = 1};
         struct amuse_rec_hit h1[5], h2[5];
         int n1, n2;
         ASSERT_OK(amuse_rec_recommend(m, &q, h1, &n1, NULL));

@@ -212,8 +212,9 @@ struct amuse_rec_query {
     int n_items;
     int k;                    /* 1..AMUSE_REC_MAX_K */
     int filter_seen;          /* drop the user's own items */
+    int explain;              /* fill struct amuse_rec_hit.because (costs a little) */
     const char *tag;          /* keep only items with this tag (needs attached items), or NULL */
-    double debias;            /* popularity penalty 0..1: re-rank the top candidates by
+    double debias;            /* popularity penalty 0..10: re-rank the top candidates by
                                  norm(score) - debias * log(1+pop)/log(1+max pop) */
     double content_weight;    /* blend with content similarity: an item with n events gets
                                  weight content_weight / (1 + n) (needs content vectors) */

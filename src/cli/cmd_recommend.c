@@ -45,7 +45,8 @@ static void help(FILE *out)
             "  --algos pop,itemknn,als,bpr (all)   -k N (10)\n"
             "  --tune            pick each algorithm's settings on a validation split of the\n"
             "                    training part (never the test part)\n"
-            "  --debias LIST     popularity penalties for the trade-off table (0,0.1,0.2,0.3,0.5)\n"
+            "  --debias LIST     popularity penalties for the trade-off table\n"
+            "                    (0,0.25,0.5,1,2,3,5)\n"
             "  --write-split DIR write DIR/train.tsv and DIR/test.tsv\n"
             "  --json FILE       all figures as JSON\n\n"
             "for options:\n"
@@ -190,7 +191,7 @@ static int parse_flags(int argc, char **argv, int first, struct flags *f)
                 return 1;
         } else if (strcmp(a, "--debias") == 0) {
             f->debias_list = v;
-            if (cli_parse_double(a, v, 0, 1, &f->debias) && !strchr(v, ','))
+            if (cli_parse_double(a, v, 0, 10, &f->debias) && !strchr(v, ','))
                 return 1;
         } else if (strcmp(a, "--content-weight") == 0) {
             if (cli_parse_double(a, v, 0, 1, &f->content_weight))
@@ -274,26 +275,32 @@ struct result {
     double train_seconds, seconds_per_iter;
 };
 
-/* Top-k lists for every user of train (n_users x k, -1 padded). */
+/* Top-k lists for every user of train (n_users x k, -1 padded), users in parallel. */
 static int recommend_all(const struct amuse_rec_model *m, const struct amuse_rec_csr *truth,
                          int k, double debias, int32_t *recs)
 {
-    struct amuse_rec_hit *hits = malloc((size_t)k * sizeof *hits);
-    if (!hits)
-        return AMUSE_ENOMEM;
     int rc = AMUSE_OK;
-    for (int64_t u = 0; u < m->n_users && !rc; u++) {
-        for (int q = 0; q < k; q++)
-            recs[(size_t)u * k + q] = -1;
-        if (truth->indptr[u + 1] == truth->indptr[u])
-            continue;
-        struct amuse_rec_query q = {.user = u, .k = k, .filter_seen = 1, .debias = debias};
-        int n;
-        rc = amuse_rec_recommend(m, &q, hits, &n, NULL);
-        for (int c = 0; c < n; c++)
-            recs[(size_t)u * k + c] = (int32_t)hits[c].item;
+#pragma omp parallel
+    {
+        struct amuse_rec_hit *hits = malloc((size_t)k * sizeof *hits);
+        int mine = hits ? AMUSE_OK : AMUSE_ENOMEM;
+#pragma omp for schedule(dynamic, 8)
+        for (int64_t u = 0; u < m->n_users; u++) {
+            for (int q = 0; q < k; q++)
+                recs[(size_t)u * k + q] = -1;
+            if (mine || truth->indptr[u + 1] == truth->indptr[u])
+                continue;
+            struct amuse_rec_query q = {.user = u, .k = k, .filter_seen = 1, .debias = debias};
+            int n = 0;
+            mine = amuse_rec_recommend(m, &q, hits, &n, NULL);
+            for (int c = 0; c < n; c++)
+                recs[(size_t)u * k + c] = (int32_t)hits[c].item;
+        }
+        free(hits);
+#pragma omp critical
+        if (mine && !rc)
+            rc = mine;
     }
-    free(hits);
     return rc;
 }
 
@@ -451,13 +458,13 @@ static int run_eval(struct flags *f)
             return cli_error("--algos: '%s': expected a list of pop, itemknn, als, bpr", t);
         algos[n_algos++] = a;
     }
-    double penalties[16] = {0, 0.1, 0.2, 0.3, 0.5};
-    int n_pen = 5;
+    double penalties[16] = {0, 0.25, 0.5, 1, 2, 3, 5};
+    int n_pen = 7;
     if (f->debias_list) {
         snprintf(buf, sizeof buf, "%s", f->debias_list);
         n_pen = 0;
         for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-            if (n_pen == 16 || cli_parse_double("--debias", t, 0, 1, &penalties[n_pen]))
+            if (n_pen == 16 || cli_parse_double("--debias", t, 0, 10, &penalties[n_pen]))
                 return 1;
             n_pen++;
         }
@@ -627,7 +634,7 @@ static int run_for(const char *dir, struct flags *f)
     int rc = 1, st, n_liked = 0;
     if ((st = amuse_rec_model_load(dir, &m)))
         return cli_fail(st, dir);
-    struct amuse_rec_query q = {.user = -1, .k = f->k, .filter_seen = !f->keep_seen,
+    struct amuse_rec_query q = {.user = -1, .k = f->k, .filter_seen = !f->keep_seen, .explain = 1,
                                 .tag = f->tag, .debias = f->debias,
                                 .content_weight = f->content_weight};
     if (f->user) {

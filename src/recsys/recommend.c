@@ -182,8 +182,8 @@ int amuse_rec_recommend(const struct amuse_rec_model *m, const struct amuse_rec_
                         (long long)q->user, (long long)m->n_users);
     if (q->tag && !m->meta)
         return am__fail(AMUSE_EINVAL, "tag filter '%s': the model has no item data", q->tag);
-    if (!(q->debias >= 0 && q->debias <= 1))
-        return am__fail(AMUSE_EINVAL, "debias %g: must be in [0, 1]", q->debias);
+    if (!(q->debias >= 0 && q->debias <= 10))
+        return am__fail(AMUSE_EINVAL, "debias %g: must be in [0, 10]", q->debias);
     const int32_t *items = q->items;
     const float *values = q->values;
     int n = q->n_items;
@@ -264,7 +264,7 @@ int amuse_rec_recommend(const struct amuse_rec_model *m, const struct amuse_rec_
         hits[c].score = scores[cand[c]];
         hits[c].because = -1;
         float best = 0;
-        for (int e = 0; e < n; e++) {
+        for (int e = 0; e < n && q->explain; e++) {
             float s = amuse_rec_item_similarity(m, items[e], cand[c]);
             if (s > best) {
                 best = s;
