@@ -239,6 +239,38 @@ TEST(fold_in_equals_full_resolve)
     amuse_rec_data_free(d);
 }
 
+TEST(ipw_weights_values_by_inverse_popularity)
+{
+    struct amuse_rec_data *d = NULL;
+    ASSERT_OK(amuse_rec_data_new(&d));
+    /* hit: 4 users; a, b: 2 each; rare: 1. Mean popularity (4 + 2 + 2 + 1) / 4 = 2.25. */
+    const char *ev[][2] = {{"u1", "hit"}, {"u2", "hit"}, {"u3", "hit"}, {"u4", "hit"},
+                           {"u1", "a"},   {"u2", "a"},   {"u3", "b"},   {"u4", "b"},
+                           {"u1", "rare"}};
+    for (int e = 0; e < 9; e++)
+        ASSERT_OK(amuse_rec_data_add(d, ev[e][0], ev[e][1], 2, e));
+    struct amuse_rec_options o;
+    amuse_rec_options_default(&o, AMUSE_REC_ALS);
+    o.factors = 3;
+    o.ipw = 1;
+    struct amuse_rec_model *m = NULL;
+    ASSERT_OK(amuse_rec_train(d, &o, &m));
+    ASSERT_NEAR(m->mean_popularity, 2.25, 1e-12);
+    int32_t items[] = {(int32_t)find(m->items, "hit"), (int32_t)find(m->items, "rare")};
+    float values[] = {2, 2}, weighted[] = {2 * 2.25f / 4, 2 * 2.25f / 1}, x1[3], x2[3];
+    ASSERT_OK(amuse_rec_fold_in(m, items, values, 2, x1));
+    m->opt.ipw = 0; /* the same solve, with the weights applied by hand */
+    ASSERT_OK(amuse_rec_fold_in(m, items, weighted, 2, x2));
+    for (int k = 0; k < 3; k++)
+        ASSERT_NEAR(x1[k], x2[k], 1e-5 * (1 + fabs(x2[k])));
+    o.ipw = 3;
+    struct amuse_rec_model *bad = (void *)1;
+    ASSERT_EQ_INT(amuse_rec_train(d, &o, &bad), AMUSE_EINVAL);
+    ASSERT_TRUE(bad == NULL);
+    amuse_rec_model_free(m);
+    amuse_rec_data_free(d);
+}
+
 TEST(metrics_hand_computed)
 {
     /* 5 items with training popularity 10, 5, 3, 1, 1 (total 20; the head is item 0 alone,
@@ -500,6 +532,7 @@ int main(void)
     RUN(popularity_known_order);
     RUN(als_cg_matches_direct_solve);
     RUN(fold_in_equals_full_resolve);
+    RUN(ipw_weights_values_by_inverse_popularity);
     RUN(metrics_hand_computed);
     RUN(splits_per_user);
     RUN(read_file_and_bad_lines);

@@ -160,6 +160,8 @@ struct amuse_rec_options {
     int neighbours;     /* item-kNN neighbours kept per item (100; also used for explanations) */
     double shrink;      /* item-kNN shrinkage (10) */
     int binary;         /* 1: every value becomes 1 before training (0) */
+    double ipw;         /* ALS: inverse-propensity weighting, each value times
+                           (mean popularity / item popularity)^ipw, in training and fold-in (0) */
     uint64_t seed;      /* initial factors, BPR sampling (1) */
 };
 AMUSE_API void amuse_rec_options_default(struct amuse_rec_options *o, int algo);
@@ -175,6 +177,7 @@ struct amuse_rec_model {
     float *item_bias;                  /* BPR only, else NULL */
     float *item_gram;                  /* factors x factors: Y^T Y + reg I, for fold-in */
     float *popularity;                 /* n_items: users who interacted */
+    double mean_popularity;            /* over all items */
     int neighbours;                    /* per item */
     int32_t *nbr_index;                /* n_items x neighbours, -1 padded, best first */
     float *nbr_sim;

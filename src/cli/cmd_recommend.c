@@ -38,6 +38,7 @@ static void help(FILE *out)
             "  --lr X (0.05)     BPR learning rate\n"
             "  --neighbours N (100) --shrink X (10)  item-kNN\n"
             "  --binary          treat every event as value 1\n"
+            "  --ipw X (0)       ALS: weight each event by (mean pop / item pop)^X, X in [0, 2]\n"
             "  --min-value X --max-value X  reject values outside the range (file:line)\n"
             "  --seed N (1)  --threads N (all cores)\n\n"
             "eval options:\n"
@@ -47,6 +48,7 @@ static void help(FILE *out)
             "                    training part (never the test part)\n"
             "  --debias LIST     popularity penalties for the trade-off table\n"
             "                    (0,0.25,0.5,1,2,3,5)\n"
+            "  --ipw LIST        also retrain ALS with these inverse-propensity weights (table)\n"
             "  --write-split DIR write DIR/train.tsv and DIR/test.tsv\n"
             "  --json FILE       all figures as JSON\n\n"
             "for options:\n"
@@ -63,10 +65,11 @@ static double now_seconds(void)
 /* Per-algorithm settings: the defaults, then flags (which apply where they mean something). */
 struct flags {
     const char *data, *output, *items, *vectors, *split, *algos, *json, *write_split, *debias_list;
+    const char *ipw_list;
     const char *user, *liked, *tag;
     int algo, k, tune, keep_seen;
     long long factors, iters, cg_steps, neighbours, seed, threads;
-    double reg, alpha, lr, shrink, fraction, debias, content_weight;
+    double reg, alpha, lr, shrink, fraction, debias, content_weight, ipw;
     int binary, solver;
     struct amuse_rec_read_options read;
 };
@@ -91,6 +94,8 @@ static void apply(const struct flags *f, struct amuse_rec_options *o)
         o->shrink = f->shrink;
     o->binary = f->binary;
     o->solver = f->solver;
+    if (o->algo == AMUSE_REC_ALS)
+        o->ipw = f->ipw;
     o->seed = (uint64_t)f->seed;
 }
 
@@ -191,7 +196,11 @@ static int parse_flags(int argc, char **argv, int first, struct flags *f)
                 return 1;
         } else if (strcmp(a, "--debias") == 0) {
             f->debias_list = v;
-            if (cli_parse_double(a, v, 0, 10, &f->debias) && !strchr(v, ','))
+            if (!strchr(v, ',') && cli_parse_double(a, v, 0, 10, &f->debias))
+                return 1;
+        } else if (strcmp(a, "--ipw") == 0) {
+            f->ipw_list = v;
+            if (!strchr(v, ',') && cli_parse_double(a, v, 0, 2, &f->ipw))
                 return 1;
         } else if (strcmp(a, "--content-weight") == 0) {
             if (cli_parse_double(a, v, 0, 1, &f->content_weight))
@@ -412,11 +421,12 @@ static void json_metrics(FILE *o, const struct result *r)
                "\"coverage\": %.6f, \"gini\": %.6f, \"arp\": %.4f, \"aplt\": %.6f, "
                "\"novelty\": %.4f, \"users\": %lld, \"train_seconds\": %.4f, "
                "\"seconds_per_iter\": %.6f, \"factors\": %d, \"iters\": %d, \"reg\": %g, "
-               "\"alpha\": %g, \"learning_rate\": %g, \"neighbours\": %d, \"shrink\": %g}",
+               "\"alpha\": %g, \"learning_rate\": %g, \"neighbours\": %d, \"shrink\": %g, "
+               "\"ipw\": %g}",
             x->precision, x->recall, x->ndcg, x->map, x->coverage, x->gini, x->arp, x->aplt,
             x->novelty, (long long)x->users, r->train_seconds, r->seconds_per_iter,
             r->opt.factors, r->opt.iters, r->opt.reg, r->opt.alpha, r->opt.learning_rate,
-            r->opt.neighbours, r->opt.shrink);
+            r->opt.neighbours, r->opt.shrink, r->opt.ipw);
 }
 
 /* Mean fold-in time per user (ms) over the users with test events, from their training items. */
@@ -571,6 +581,33 @@ static int run_eval(struct flags *f)
                    100 * (b0->ndcg - x->ndcg) / b0->ndcg, x->coverage / b0->coverage);
         }
     }
+    double ipws[16];
+    int n_ipw = 0;
+    struct result ipw_res[16];
+    if (f->ipw_list && strchr(f->ipw_list, ',') && als >= 0) {
+        snprintf(buf, sizeof buf, "%s", f->ipw_list);
+        for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && n_ipw < 16;
+             t = strtok_r(NULL, ",", &save)) {
+            if (cli_parse_double("--ipw", t, 0, 2, &ipws[n_ipw]))
+                goto out;
+            n_ipw++;
+        }
+        printf("\ninverse-propensity weighting: als retrained with values x (mean pop / pop)^ipw\n");
+        printf("%-8s %7s %8s %9s %7s %8s %10s %9s\n", "ipw", "P@k", "nDCG@k", "cover@k", "APLT",
+               "Gini@k", "nDCG loss", "coverage");
+        for (int p = 0; p < n_ipw; p++) {
+            struct amuse_rec_options o = res[als].opt;
+            o.ipw = ipws[p];
+            if ((st = evaluate(train, truth, &o, f->k, 0, &ipw_res[p], NULL))) {
+                cli_fail(st, "ipw");
+                goto out;
+            }
+            const struct amuse_rec_metrics *x = &ipw_res[p].met, *b0 = &res[als].met;
+            printf("%-8.2f %7.4f %8.4f %9.4f %7.4f %8.4f %9.1f%% %8.2fx\n", ipws[p], x->precision,
+                   x->ndcg, x->coverage, x->aplt, x->gini, 100 * (b0->ndcg - x->ndcg) / b0->ndcg,
+                   x->coverage / b0->coverage);
+        }
+    }
     if (f->json) {
         if (!(js = fopen(f->json, "w"))) {
             cli_error("%s: cannot write", f->json);
@@ -593,6 +630,12 @@ static int run_eval(struct flags *f)
             pen[p].train_seconds = res[best].train_seconds;
             pen[p].seconds_per_iter = res[best].seconds_per_iter;
             json_metrics(js, &pen[p]);
+            fprintf(js, "}");
+        }
+        fprintf(js, "],\n \"ipw\": [");
+        for (int p = 0; p < n_ipw; p++) {
+            fprintf(js, "%s\n  {\"ipw\": %g, \"metrics\": ", p ? "," : "", ipws[p]);
+            json_metrics(js, &ipw_res[p]);
             fprintf(js, "}");
         }
         fprintf(js, "]}\n");

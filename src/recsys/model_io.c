@@ -183,6 +183,7 @@ static int write_config(const struct amuse_rec_model *m, const char *path)
     cJSON_AddNumberToObject(j, "neighbours", m->neighbours);
     cJSON_AddNumberToObject(j, "shrink", o->shrink);
     cJSON_AddBoolToObject(j, "binary", o->binary);
+    cJSON_AddNumberToObject(j, "ipw", o->ipw);
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
     cJSON_AddNumberToObject(j, "content_dim", m->content_dim);
     cJSON_AddNumberToObject(j, "train_seconds", m->train_seconds);
@@ -362,6 +363,11 @@ int amuse_rec_model_load(const char *dir, struct amuse_rec_model **out)
     m->opt.shrink = num(j, "shrink", m->opt.shrink);
     m->opt.seed = (uint64_t)num(j, "seed", 1);
     m->opt.binary = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "binary"));
+    m->opt.ipw = num(j, "ipw", 0);
+    if (!(m->opt.ipw >= 0 && m->opt.ipw <= 2)) {
+        rc = am__fail(AMUSE_EFORMAT, "%s: ipw %g is outside [0, 2]", paths[0], m->opt.ipw);
+        goto out;
+    }
     m->train_seconds = num(j, "train_seconds", 0);
     int factors = (int)num(j, "factors", 0), nb = (int)num(j, "neighbours", 0);
     int content_dim = (int)num(j, "content_dim", 0);
@@ -388,8 +394,11 @@ int amuse_rec_model_load(const char *dir, struct amuse_rec_model **out)
         goto out;
     int64_t nu = m->n_users, ni = m->n_items;
     const char *sp = paths[1];
-    if ((rc = tensor(&st, sp, "popularity", ni, -1, &m->popularity)) ||
-        (rc = tensor(&st, sp, "neighbours/index", ni, nb, &nbr)) ||
+    if ((rc = tensor(&st, sp, "popularity", ni, -1, &m->popularity)))
+        goto out;
+    for (int64_t i = 0; i < ni; i++)
+        m->mean_popularity += m->popularity[i] / (double)ni;
+    if ((rc = tensor(&st, sp, "neighbours/index", ni, nb, &nbr)) ||
         (rc = tensor(&st, sp, "neighbours/similarity", ni, nb, &m->nbr_sim)) ||
         (rc = tensor(&st, sp, "seen/counts", nu, -1, &counts)) ||
         (rc = check_index(counts, nu, 0, ni + 1, sp, "seen/counts")) ||

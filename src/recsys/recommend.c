@@ -51,6 +51,7 @@ int amuse_rec_fold_in(const struct amuse_rec_model *m, const int32_t *items, con
         val[e] = values ? values[e] : 1.0f;
         if (m->opt.binary)
             val[e] = 1.0f;
+        val[e] *= am__rec_ipw_weight(m, items[e]);
     }
     memset(factors, 0, (size_t)f * sizeof *factors);
     am__rec_als_row(factors, m->item_factors, m->item_gram, f, items, val, n, m->opt.alpha, 0,

@@ -33,6 +33,9 @@ void am__rec_als_row(float *x, const float *B, const float *gram, int f, const i
 /* Compute m->item_gram from the item factors (after training or loading). */
 int am__rec_model_prepare(struct amuse_rec_model *m);
 
+/* The inverse-propensity weight of an item (1 when the model's ipw is 0). */
+float am__rec_ipw_weight(const struct amuse_rec_model *m, int64_t item);
+
 void am__rec_items_free(struct amuse_rec_items *it, int64_t n);
 
 #endif

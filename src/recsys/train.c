@@ -430,8 +430,15 @@ static int train_bpr(struct amuse_rec_model *m, const struct amuse_rec_options *
 
 /* --------------------------------------------------------------------------------------- ALS */
 
+float am__rec_ipw_weight(const struct amuse_rec_model *m, int64_t item)
+{
+    if (!(m->opt.ipw > 0) || m->popularity[item] <= 0)
+        return 1.0f;
+    return (float)pow(m->mean_popularity / m->popularity[item], m->opt.ipw);
+}
+
 static int train_als(struct amuse_rec_model *m, const struct amuse_rec_options *o,
-                     const struct amuse_rec_csr *iu)
+                     struct amuse_rec_csr *iu)
 {
     int f = m->factors;
     struct amuse_rng rng;
@@ -440,17 +447,34 @@ static int train_als(struct amuse_rec_model *m, const struct amuse_rec_options *
         m->user_factors[a] = 0.01f * amuse_rng_normal(&rng);
     for (int64_t a = 0; a < m->n_items * f; a++)
         m->item_factors[a] = 0.01f * amuse_rng_normal(&rng);
+    /* Inverse-propensity weights change the training values only: the user rows get a copy. */
+    struct amuse_rec_csr ui = *m->seen;
+    float *weighted = NULL;
+    if (o->ipw > 0) {
+        weighted = malloc(((size_t)ui.nnz + 1) * sizeof *weighted);
+        if (!weighted)
+            return am__fail(AMUSE_ENOMEM, "out of memory");
+        for (int64_t e = 0; e < ui.nnz; e++)
+            weighted[e] = ui.values[e] * am__rec_ipw_weight(m, ui.indices[e]);
+        ui.values = weighted;
+        for (int64_t i = 0; i < iu->rows; i++)
+            for (int64_t e = iu->indptr[i]; e < iu->indptr[i + 1]; e++)
+                iu->values[e] *= am__rec_ipw_weight(m, i);
+    }
     double t0 = now_seconds();
     for (int it = 0; it < o->iters; it++) {
-        int rc = amuse_rec_als_half(m->user_factors, m->item_factors, m->n_items, f, m->seen,
+        int rc = amuse_rec_als_half(m->user_factors, m->item_factors, m->n_items, f, &ui,
                                     o->alpha, o->reg, o->solver, o->cg_steps);
         if (!rc)
             rc = amuse_rec_als_half(m->item_factors, m->user_factors, m->n_users, f, iu,
                                     o->alpha, o->reg, o->solver, o->cg_steps);
-        if (rc)
+        if (rc) {
+            free(weighted);
             return rc;
+        }
     }
     m->seconds_per_iter = o->iters > 0 ? (now_seconds() - t0) / o->iters : 0;
+    free(weighted);
     return AMUSE_OK;
 }
 
@@ -499,8 +523,10 @@ static int check_options(const struct amuse_rec_options *o)
                         AMUSE_REC_MAX_FACTORS);
     if (o->iters < 0 || o->iters > 100000)
         return am__fail(AMUSE_EINVAL, "iterations %d: must be 0..100000", o->iters);
-    if (!(o->reg >= 0) || !(o->alpha >= 0) || !(o->shrink >= 0) || !(o->learning_rate > 0))
-        return am__fail(AMUSE_EINVAL, "reg, alpha and shrink must be >= 0, learning rate > 0");
+    if (!(o->reg >= 0) || !(o->alpha >= 0) || !(o->shrink >= 0) || !(o->learning_rate > 0) ||
+        !(o->ipw >= 0 && o->ipw <= 2))
+        return am__fail(AMUSE_EINVAL, "reg, alpha and shrink must be >= 0, learning rate > 0, "
+                        "ipw in [0, 2]");
     if (o->neighbours < 1 || o->neighbours > 10000)
         return am__fail(AMUSE_EINVAL, "neighbours %d: must be 1..10000", o->neighbours);
     if (o->cg_steps < 0 || o->cg_steps > 1000)
@@ -543,8 +569,10 @@ int amuse_rec_train(const struct amuse_rec_data *d, const struct amuse_rec_optio
         rc = am__fail(AMUSE_ENOMEM, "out of memory");
         goto out;
     }
-    for (int64_t i = 0; i < m->n_items; i++)
+    for (int64_t i = 0; i < m->n_items; i++) {
         m->popularity[i] = (float)(iu->indptr[i + 1] - iu->indptr[i]);
+        m->mean_popularity += m->popularity[i] / (double)m->n_items;
+    }
     /* Neighbours serve item-kNN and every model's explanations. */
     if ((rc = item_neighbours(m->seen, iu, m->neighbours, o->shrink, m->nbr_index, m->nbr_sim)))
         goto out;
