@@ -332,6 +332,8 @@ TEST(splits_per_user)
     ASSERT_OK(amuse_rec_split(d, AMUSE_REC_SPLIT_RANDOM, 0.75, 42, &tr2, &te2));
     for (int64_t e = 0; e < te->n; e++) /* same seed, same split */
         ASSERT_EQ_INT(te->item[e], te2->item[e]);
+    amuse_rec_data_free(tr);
+    amuse_rec_data_free(te);
     ASSERT_EQ_INT(amuse_rec_split(d, AMUSE_REC_SPLIT_RANDOM, 1.0, 1, &tr, &te), AMUSE_EINVAL);
     ASSERT_TRUE(tr == NULL && te == NULL);
     /* a test part indexed by the training part's maps drops what training never saw */
