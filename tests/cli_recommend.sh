@@ -59,6 +59,10 @@ grep -q $'\tA' "$work/tag.out" || fail "tag filter left nothing: $(cat "$work/ta
 "$amuse" recommend for "$work/als" --liked B0,B2,B3 -k 1 > "$work/new.out" 2>&1 || fail "fold-in: $(cat "$work/new.out")"
 grep -q $'^ 1\tB[145]\t' "$work/new.out" || fail "fold-in of a new B fan: $(cat "$work/new.out")"
 echo "ok   for: tag filter, fold-in of a new user"
+"$amuse" recommend similar "$work/itemknn" --item B3 -k 5 > "$work/sim.out" 2>&1 || fail "similar: $(cat "$work/sim.out")"
+[ "$(grep -c $'\tB[0-5]\t' "$work/sim.out")" = 5 ] || fail "similar B3: not the five other B items: $(cat "$work/sim.out")"
+expect_fail "item 'Q' is not in the model" "$work/none" -- "$amuse" recommend similar "$work/als" --item Q
+echo "ok   similar: the other B items for B3"
 
 "$amuse" recommend eval --data "$work/events.tsv" --split time --threads 1 --factors 4 \
   --json "$work/eval.json" > "$work/eval.out" 2>&1 || fail "eval: $(cat "$work/eval.out")"

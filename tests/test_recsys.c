@@ -420,6 +420,15 @@ TEST(bad_queries)
     ASSERT_EQ_INT(amuse_rec_recommend(m, &q, hits, &n, NULL), AMUSE_EINVAL);
     float x[4];
     ASSERT_EQ_INT(amuse_rec_fold_in(m, items, NULL, 1, x), AMUSE_EINVAL); /* no factors */
+    ASSERT_EQ_INT(amuse_rec_similar_items(m, 99, 4, hits, &n), AMUSE_EINVAL);
+    ASSERT_EQ_INT(amuse_rec_similar_items(m, 0, 0, hits, &n), AMUSE_EINVAL);
+    /* similar items of A0: the other five A items, never a B one */
+    ASSERT_OK(amuse_rec_similar_items(m, find(m->items, "A0"), 4, hits, &n));
+    ASSERT_EQ_INT(n, 4);
+    for (int c = 0; c < n; c++) {
+        ASSERT_TRUE(amuse_vocab_word(m->items, hits[c].item)[0] == 'A');
+        ASSERT_TRUE(c == 0 || hits[c].score <= hits[c - 1].score);
+    }
     o.factors = 0;
     struct amuse_rec_model *bad = (void *)1;
     ASSERT_EQ_INT(amuse_rec_train(d, &o, &bad), AMUSE_EINVAL);

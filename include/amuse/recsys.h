@@ -246,6 +246,12 @@ AMUSE_API int amuse_rec_fold_in(const struct amuse_rec_model *m, const int32_t *
  * the cosine of their factors (0 without factors). */
 AMUSE_API float amuse_rec_item_similarity(const struct amuse_rec_model *m, int64_t i, int64_t j);
 
+/* Items most similar to item (its item-kNN neighbours: cosine of the binary item columns, with
+ * shrinkage), best first, up to k into hits (because = item); *n receives how many. AMUSE_EINVAL
+ * for an unknown item index or k out of range. */
+AMUSE_API int amuse_rec_similar_items(const struct amuse_rec_model *m, int64_t item, int k,
+                                      struct amuse_rec_hit *hits, int *n);
+
 /* ---------------------------------------------------------------------------- model files */
 
 /* Write a model directory atomically file by file: config.json (algorithm, options, sizes),

@@ -20,13 +20,14 @@
 static void help(FILE *out)
 {
     fprintf(out,
-            "usage: amuse recommend <train|eval|for> [options]\n\n"
+            "usage: amuse recommend <train|eval|for|similar> [options]\n\n"
             "  train --data EVENTS --algo als|bpr|itemknn|pop --output DIR\n"
             "        [--items ITEMS] [--vectors WORDS]   train and write a model directory\n"
             "  eval  --data EVENTS [--split random|time] [--algos LIST] [--json FILE]\n"
             "        every algorithm on a per-user 75/25 split: accuracy and bias side by side\n"
             "  for   DIR --user ID [-k 10]              a user's top-k with explanations\n"
-            "        (or --liked ID,ID,... for a user the model has not seen: fold-in)\n\n"
+            "        (or --liked ID,ID,... for a user the model has not seen: fold-in)\n"
+            "  similar DIR --item ID [-k 10]            items most like one item\n\n"
             "EVENTS: one event per line, user<TAB>item<TAB>value<TAB>unix time (or commas); '#'\n"
             "lines, blank lines and a CSV header are skipped; repeated pairs add up.\n"
             "ITEMS: item<TAB>title<TAB>tags (tags separated by '|'), for titles, --tag filters and\n"
@@ -66,7 +67,7 @@ static double now_seconds(void)
 struct flags {
     const char *data, *output, *items, *vectors, *split, *algos, *json, *write_split, *debias_list;
     const char *ipw_list;
-    const char *user, *liked, *tag;
+    const char *user, *liked, *tag, *item;
     int algo, k, tune, keep_seen;
     long long factors, iters, cg_steps, neighbours, seed, threads;
     double reg, alpha, lr, shrink, fraction, debias, content_weight, ipw;
@@ -148,6 +149,8 @@ static int parse_flags(int argc, char **argv, int first, struct flags *f)
             f->user = v;
         else if (strcmp(a, "--liked") == 0)
             f->liked = v;
+        else if (strcmp(a, "--item") == 0)
+            f->item = v;
         else if (strcmp(a, "--tag") == 0)
             f->tag = v;
         else if (strcmp(a, "--algo") == 0) {
@@ -735,6 +738,33 @@ out:
     return rc;
 }
 
+static int run_similar(const char *dir, struct flags *f)
+{
+    if (!f->item)
+        return cli_error("recommend similar needs --item ID");
+    struct amuse_rec_model *m = NULL;
+    int st = amuse_rec_model_load(dir, &m);
+    if (st)
+        return cli_fail(st, dir);
+    int rc = 1, n = 0;
+    int64_t item = amuse_vocab_find(m->items, f->item);
+    struct amuse_rec_hit *hits = malloc((size_t)f->k * sizeof *hits);
+    if (item < 0) {
+        cli_error("item '%s' is not in the model", f->item);
+    } else if (!hits || (st = amuse_rec_similar_items(m, item, f->k, hits, &n))) {
+        cli_fail(hits ? st : AMUSE_ENOMEM, "similar");
+    } else {
+        printf("# items like %s\n", title_of(m, item));
+        for (int c = 0; c < n; c++)
+            printf("%2d\t%s\t%.4f\t%s\n", c + 1, amuse_vocab_word(m->items, hits[c].item),
+                   (double)hits[c].score, title_of(m, hits[c].item));
+        rc = 0;
+    }
+    free(hits);
+    amuse_rec_model_free(m);
+    return rc;
+}
+
 int cmd_recommend(int argc, char **argv)
 {
     if (argc < 2 || cli_wants_help(argc, argv)) {
@@ -743,12 +773,12 @@ int cmd_recommend(int argc, char **argv)
     }
     struct flags f;
     const char *sub = argv[1];
-    if (strcmp(sub, "for") == 0) {
+    if (strcmp(sub, "for") == 0 || strcmp(sub, "similar") == 0) {
         if (argc < 3 || argv[2][0] == '-')
-            return cli_error("recommend for: expected a model directory first");
+            return cli_error("recommend %s: expected a model directory first", sub);
         if (parse_flags(argc, argv, 3, &f))
             return 2;
-        return run_for(argv[2], &f);
+        return sub[0] == 'f' ? run_for(argv[2], &f) : run_similar(argv[2], &f);
     }
     if (parse_flags(argc, argv, 2, &f))
         return 2;
@@ -756,5 +786,5 @@ int cmd_recommend(int argc, char **argv)
         return run_train(&f);
     if (strcmp(sub, "eval") == 0)
         return run_eval(&f);
-    return cli_error("recommend: unknown subcommand '%s' (train, eval or for)", sub);
+    return cli_error("recommend: unknown subcommand '%s' (train, eval, for or similar)", sub);
 }

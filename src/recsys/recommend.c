@@ -85,6 +85,28 @@ float amuse_rec_item_similarity(const struct amuse_rec_model *m, int64_t i, int6
     return xx > 0 && yy > 0 ? (float)(xy / sqrt(xx * yy)) : 0;
 }
 
+int amuse_rec_similar_items(const struct amuse_rec_model *m, int64_t item, int k,
+                            struct amuse_rec_hit *hits, int *n)
+{
+    *n = 0;
+    if (k < 1 || k > AMUSE_REC_MAX_K)
+        return am__fail(AMUSE_EINVAL, "k = %d: must be 1..%d", k, AMUSE_REC_MAX_K);
+    if (item < 0 || item >= m->n_items)
+        return am__fail(AMUSE_EINVAL, "item index %lld: the model has %lld items",
+                        (long long)item, (long long)m->n_items);
+    const int32_t *nb = m->nbr_index + (size_t)item * m->neighbours;
+    const float *ns = m->nbr_sim + (size_t)item * m->neighbours;
+    int got = 0;
+    for (int q = 0; q < m->neighbours && q < k && nb[q] >= 0; q++) {
+        hits[got].item = nb[q];
+        hits[got].score = ns[q];
+        hits[got].because = item;
+        got++;
+    }
+    *n = got;
+    return AMUSE_OK;
+}
+
 static int has_tag(const char *tags, const char *tag)
 {
     size_t n = strlen(tag);
