@@ -48,7 +48,7 @@ static void help(FILE *out)
             "  --tune            pick each algorithm's settings on a validation split of the\n"
             "                    training part (never the test part)\n"
             "  --debias LIST     popularity penalties for the trade-off table\n"
-            "                    (0,0.25,0.5,1,2,3,5)\n"
+            "                    (0,0.5,1,1.5,2,2.5,3,5)\n"
             "  --ipw LIST        also retrain ALS with these inverse-propensity weights (table)\n"
             "  --write-split DIR write DIR/train.tsv and DIR/test.tsv\n"
             "  --json FILE       all figures as JSON\n\n"
@@ -471,8 +471,8 @@ static int run_eval(struct flags *f)
             return cli_error("--algos: '%s': expected a list of pop, itemknn, als, bpr", t);
         algos[n_algos++] = a;
     }
-    double penalties[16] = {0, 0.25, 0.5, 1, 2, 3, 5};
-    int n_pen = 7;
+    double penalties[16] = {0, 0.5, 1, 1.5, 2, 2.5, 3, 5};
+    int n_pen = 8;
     if (f->debias_list) {
         snprintf(buf, sizeof buf, "%s", f->debias_list);
         n_pen = 0;
