@@ -303,12 +303,16 @@ static int64_t *events_by_user(const struct amuse_rec_data *d, int64_t n_users, 
     return order;
 }
 
-static const struct amuse_rec_data *sort_data;
+struct timed_event {
+    int64_t time, event;
+};
+
 static int by_time(const void *pa, const void *pb)
 {
-    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
-    int64_t ta = sort_data->time[a], tb = sort_data->time[b];
-    return ta < tb ? -1 : ta > tb ? 1 : (a > b) - (a < b);
+    const struct timed_event *a = pa, *b = pb;
+    if (a->time != b->time)
+        return a->time < b->time ? -1 : 1;
+    return (a->event > b->event) - (a->event < b->event);
 }
 
 static int copy_maps(const struct amuse_rec_data *d, struct amuse_rec_data **out)
@@ -349,13 +353,20 @@ int amuse_rec_split(const struct amuse_rec_data *d, int kind, double fraction, u
         rc = reserve(parts[p], d->n / 2 + 1);
     struct amuse_rng rng;
     amuse_rng_seed(&rng, seed);
+    struct timed_event *te_buf = NULL;
+    if (!rc && kind == AMUSE_REC_SPLIT_TIME &&
+        !(te_buf = malloc(((size_t)d->n + 1) * sizeof *te_buf)))
+        rc = am__fail(AMUSE_ENOMEM, "out of memory");
     for (int64_t u = 0; u < n_users && !rc; u++) {
         int64_t *ev = order + start[u], n = start[u + 1] - start[u];
         if (kind == AMUSE_REC_SPLIT_RANDOM) {
             amuse_rng_shuffle(&rng, ev, n);
-        } else {
-            sort_data = d; /* qsort has no context argument in C11 */
-            qsort(ev, (size_t)n, sizeof *ev, by_time);
+        } else { /* by time, then file order */
+            for (int64_t j = 0; j < n; j++)
+                te_buf[j] = (struct timed_event){d->time[ev[j]], ev[j]};
+            qsort(te_buf, (size_t)n, sizeof *te_buf, by_time);
+            for (int64_t j = 0; j < n; j++)
+                ev[j] = te_buf[j].event;
         }
         int64_t n_train = (int64_t)floor(fraction * (double)n + 0.5);
         if (n_train < 1)
@@ -365,6 +376,7 @@ int amuse_rec_split(const struct amuse_rec_data *d, int kind, double fraction, u
             rc = add_index(j < n_train ? tr : te, d->user[e], d->item[e], d->value[e], d->time[e]);
         }
     }
+    free(te_buf);
     free(order);
     free(start);
     if (rc) {
