@@ -8,11 +8,16 @@
 #
 #   bench/serve.sh            15 s per setting (about 3 minutes)
 #   bench/serve.sh --quick    5 s per setting (about 1.5 minutes)
-#   bench/serve.sh --soak     5 minutes at 32 connections with batching: errors and resident
-#                             memory growth (writes bench/results/serve-soak.json)
+#   bench/serve.sh --soak [SECONDS]
+#                             mixed traffic for SECONDS (default 1800) at 16 connections on the
+#                             default models (models/default): V2 inference on both CNN and DNN,
+#                             image classification, embeddings, similar words, /metrics, bad
+#                             requests that must get their 4xx, and a hot reload every 2 minutes
+#                             (bench/serve_soak.py); reports unexpected errors, RSS growth and p99
+#                             per window (writes bench/results/serve-soak.json)
 #
-# The model is out/fashion-cnn when the quick start has trained it, else a 1-epoch CNN trained
-# here. Everything runs on 127.0.0.1; the server gets one HTTP thread per connection (plus 8).
+# The model is out/fashion-cnn when the quick start has trained it, else the default
+# models/default/fashion-cnn, else a 1-epoch CNN trained here. Everything runs on 127.0.0.1; libmicrohttpd runs a thread per connection.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +25,8 @@ mode=full duration=15
 case "${1:-}" in
   "") ;;
   --quick) mode=quick duration=5 ;;
-  --soak) mode=soak duration=300 ;;
+  --soak) mode=soak duration=${2:-1800}
+          case "$duration" in ''|*[!0-9]*) echo "serve.sh: --soak takes seconds" >&2; exit 2 ;; esac ;;
   -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
   *) echo "serve.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 esac
@@ -37,8 +43,12 @@ cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm
 trap cleanup EXIT
 
 mkdir -p "$tmp/repo/fashion-cnn"
-if [ -f out/fashion-cnn/model.safetensors ]; then
+if [ "$mode" = soak ]; then
+  mkdir -p "$tmp/soak-repo" && cp -r models/default/. "$tmp/soak-repo/"
+elif [ -f out/fashion-cnn/model.safetensors ]; then
   cp -r out/fashion-cnn "$tmp/repo/fashion-cnn/1"
+elif [ -f models/default/fashion-cnn/1/model.safetensors ]; then
+  cp -r models/default/fashion-cnn/1 "$tmp/repo/fashion-cnn/1"
 else
   echo "serve.sh: training a 1-epoch CNN for the benchmark (out/fashion-cnn is missing)" >&2
   "$amuse" train models/fashion-cnn.json --epochs 1 --train-limit 12800 --no-eval -q \
@@ -53,12 +63,19 @@ raw = gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").r
 pixels = [b / 255.0 for b in raw[16:16 + 784]]
 json.dump({"id": "bench", "inputs": [{"name": "input", "shape": [1, 28, 28, 1],
            "datatype": "FP32", "data": pixels}]}, open(sys.argv[1], "w"))
+# The same request with the binary tensor extension: JSON header, then 784 little-endian floats.
+import struct
+header = json.dumps({"id": "bench", "inputs": [{"name": "input", "shape": [1, 28, 28, 1],
+                     "datatype": "FP32", "parameters": {"binary_data_size": 784 * 4}}]}).encode()
+open(sys.argv[1][:-5] + ".bin", "wb").write(header + struct.pack("<784f", *pixels))
+open(sys.argv[1][:-5] + ".ihcl", "w").write(str(len(header)))
 PY
 
 port=$((20000 + RANDOM % 20000))
-start_server() { # $1 = max batch size, $2 = HTTP threads
-  "$amuse" serve --repository "$tmp/repo" --db "$tmp/keys.db" --port "$port" --no-access-log \
-    --max-batch-size "$1" --threads "$2" --max-queue-size 1024 2>"$tmp/serve.log" &
+start_server() { # $1 = max batch size, $2 = image decode threads, $3 = repository (default $tmp/repo)
+  "$amuse" serve --repository "${3:-$tmp/repo}" --db "$tmp/keys.db" --port "$port" --no-access-log \
+    --max-batch-size "$1" --threads "$2" --max-queue-size 1024 --max-connections-per-client 256 \
+    --poll-interval-s 0 2>"$tmp/serve.log" &
   server=$!
   for _ in $(seq 100); do
     curl -sf "http://127.0.0.1:$port/v2/health/ready" >/dev/null 2>&1 && return 0
@@ -72,10 +89,11 @@ stats() { # inference_count execution_count
     python3 -c 'import json,sys; s=json.load(sys.stdin)["model_stats"][0]; print(s["inference_count"], s["execution_count"])'
 }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
-run_wrk() { # $1 = connections, $2 = seconds -> one JSON object with the batch size added
-  local before after
+run_wrk() { # $1 = connections, $2 = seconds [, $3 = binary] -> one JSON object with the batch size
+  local before after body="$tmp/body.json" ihcl=""
+  if [ "${3:-}" = binary ]; then body="$tmp/body.bin" ihcl=$(cat "$tmp/body.ihcl"); fi
   before=$(stats)
-  BODY="$tmp/body.json" KEY="$key" wrk -t "$(( $1 < 2 ? 1 : 2 ))" -c "$1" -d "${2}s" --timeout 10s \
+  BODY="$body" IHCL="$ihcl" KEY="$key" wrk -t "$(( $1 < 2 ? 1 : 2 ))" -c "$1" -d "${2}s" --timeout 10s \
     -s bench/serve_wrk.lua "http://127.0.0.1:$port/v2/models/fashion-cnn/infer" >"$tmp/wrk.out"
   after=$(stats)
   python3 - "$before" "$after" "$1" "$tmp/wrk.out" <<'PY'
@@ -92,36 +110,34 @@ PY
 
 results="$tmp/results.jsonl"
 if [ "$mode" = soak ]; then
-  start_server 32 40
-  run_wrk 32 5 >/dev/null                        # warm up: buffers, page cache
-  rss0=$(rss_kb)
-  run_wrk 32 "$duration" >"$results"
-  rss1=$(rss_kb)
+  start_server 32 2 "$tmp/soak-repo"
+  status=0
+  python3 bench/serve_soak.py "$port" "$server" "$key" "$duration" 16 bench/results/serve-soak.json.new || status=$?
   stop_server
-  python3 - "$results" "$rss0" "$rss1" <<'PY'
-import json, sys
-r = json.loads(open(sys.argv[1]).read())
-rss0, rss1 = int(sys.argv[2]), int(sys.argv[3])
-out = {"mode": "soak", "seconds": r["seconds"], "connections": 32, "requests": r["requests"],
-       "rps": r["rps"], "p99_ms": r["p99_ms"], "errors": r["errors"],
-       "rss_start_mb": round(rss0 / 1024, 1), "rss_end_mb": round(rss1 / 1024, 1),
-       "rss_growth_percent": round(100.0 * (rss1 - rss0) / rss0, 2)}
-json.dump(out, open("bench/results/serve-soak.json", "w"), indent=1)
-print("serve soak: %d requests in %.0f s, %d errors, RSS %.1f -> %.1f MB (%+.2f%%)" % (
-      out["requests"], out["seconds"], out["errors"], out["rss_start_mb"], out["rss_end_mb"],
-      out["rss_growth_percent"]))
+  python3 - bench/results/serve-soak.json.new "$(nproc)" "$(uptime | sed 's/.*load average: //')" <<'PY'
+import json, os, sys
+r = json.load(open(sys.argv[1]))
+r["mode"] = "soak"; r["nproc"] = int(sys.argv[2]); r["load_average_at_end"] = sys.argv[3]
+r["note"] = "machine shared with other jobs; see docs/BENCHMARKS.md"
+json.dump(r, open(sys.argv[1], "w"), indent=1)
+os.replace(sys.argv[1], sys.argv[1][:-4])
 PY
-  exit 0
+  exit "$status"
 fi
 
 for batch in 1 32; do
-  start_server "$batch" 72
+  start_server "$batch" 2
   run_wrk 8 2 >/dev/null                         # warm up
   for c in 1 8 32 64; do
     echo "== max_batch_size $batch, $c connections, ${duration}s" >&2
     run_wrk "$c" "$duration" | python3 -c "import json,sys; r=json.load(sys.stdin); r['max_batch_size']=$batch; print(json.dumps(r))" >>"$results"
     tail -1 "$results" >&2
   done
+  if [ "$batch" = 32 ]; then
+    echo "== max_batch_size $batch, 32 connections, binary tensor extension, ${duration}s" >&2
+    run_wrk 32 "$duration" binary | python3 -c "import json,sys; r=json.load(sys.stdin); r['max_batch_size']=$batch; r['encoding']='binary'; print(json.dumps(r))" >>"$results"
+    tail -1 "$results" >&2
+  fi
   stop_server
 done
 
@@ -129,18 +145,22 @@ out=bench/results/serve$([ "$mode" = quick ] && echo -quick).json
 python3 - "$results" "$out" "$mode" "$duration" <<'PY'
 import json, platform, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-def find(batch, c):
-    return next(r for r in rows if r["max_batch_size"] == batch and r["connections"] == c)
+def find(batch, c, encoding="json"):
+    return next(r for r in rows if r["max_batch_size"] == batch and r["connections"] == c
+                and r.get("encoding", "json") == encoding)
 gain = find(32, 32)["rps"] / find(1, 32)["rps"]
 out = {"mode": sys.argv[3], "seconds_per_setting": int(sys.argv[4]), "model": "fashion-cnn",
        "request": "V2 infer, FP32 [1,28,28,1]", "nproc": __import__("os").cpu_count(),
        "settings": rows, "batching_gain": round(gain, 2),
        "p99_ms_batching_32_connections": find(32, 32)["p99_ms"],
+       "rps_json_32_connections": find(32, 32)["rps"],
+       "rps_binary_32_connections": find(32, 32, "binary")["rps"],
        "errors": sum(r["errors"] for r in rows)}
 tmp = sys.argv[2] + ".tmp"
 json.dump(out, open(tmp, "w"), indent=1)
 __import__("os").replace(tmp, sys.argv[2])
 print("serve: batching_gain %.2f at 32 connections (%.0f vs %.0f rps), p99 %.1f ms with batching, "
-      "%d errors" % (gain, find(32, 32)["rps"], find(1, 32)["rps"], find(32, 32)["p99_ms"],
-                     out["errors"]))
+      "binary extension %.0f rps, %d errors" % (gain, find(32, 32)["rps"], find(1, 32)["rps"],
+                                               find(32, 32)["p99_ms"],
+                                               find(32, 32, "binary")["rps"], out["errors"]))
 PY

@@ -1,5 +1,6 @@
 -- serve_wrk.lua - wrk script for bench/serve.sh: POSTs one KServe V2 infer request (read from
--- the file named by BODY) with the key in KEY, and prints a JSON summary line at the end.
+-- the file named by BODY) with the key in KEY (and Inference-Header-Content-Length: IHCL when set,
+-- for the binary extension), and prints a JSON summary line at the end.
 local body_file = os.getenv("BODY")
 local key = os.getenv("KEY")
 local f = assert(io.open(body_file, "rb"))
@@ -10,6 +11,11 @@ wrk.method = "POST"
 wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. key
+-- The KServe binary tensor extension: the body's first IHCL bytes are JSON, the rest the tensor.
+local ihcl = os.getenv("IHCL")
+if ihcl and ihcl ~= "" then
+  wrk.headers["Inference-Header-Content-Length"] = ihcl
+end
 
 function done(summary, latency, requests)
   local e = summary.errors

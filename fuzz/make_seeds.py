@@ -98,3 +98,95 @@ put("serve_body", "analogy", json.dumps({"model": "english", "a": "man", "b": "k
 put("serve_body", "deep", b'{"inputs": ' + b"[" * 40 + b"]" * 40 + b"}")
 put("serve_body", "truncated", b'{"model": "english", "input": ["the qu')
 put("serve_body", "escapes", b'{"input": "a\\"b\\\\c\\u0000d", "x": [1, {"y": null}]}')
+
+# ---- whole HTTP requests (fuzz_http: "KEY" becomes the server's admin key; models/default)
+def http(method, path, body=b"", headers=(), key=True):
+    h = "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" % (method, path)
+    if key:
+        h += "Authorization: Bearer KEY\r\n"
+    for name, value in headers:
+        h += "%s: %s\r\n" % (name, value)
+    if body:
+        h += "Content-Length: %d\r\n" % len(body)
+    return h.encode() + b"\r\n" + body
+
+
+fp32 = json.dumps({"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32",
+                               "data": [0.25] * 784}], "outputs": [{"name": "label"}]}).encode()
+grey = (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
+        + struct.pack(">I", zlib.crc32(b"IHDR" + struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)))
+        + struct.pack(">I", 10) + b"IDAT" + zlib.compress(b"\x00\x80")[:10].ljust(10, b"\x00")
+        + struct.pack(">I", zlib.crc32(b"IDAT" + zlib.compress(b"\x00\x80")[:10].ljust(10, b"\x00")))
+        + struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND")))
+import base64
+put("http", "live", http("GET", "/v2/health/live", key=False))
+put("http", "nokey", http("GET", "/v1/models", key=False))
+put("http", "models", http("GET", "/v1/models"))
+put("http", "metadata", http("GET", "/v2/models/fashion-dnn/versions/1"))
+put("http", "infer_fp32", http("POST", "/v2/models/fashion-dnn/infer", fp32, [("Content-Type", "application/json")]))
+put("http", "infer_png", http("POST", "/v2/models/fashion-cnn/infer", json.dumps({"inputs": [{
+    "name": "input", "shape": [1], "datatype": "BYTES", "data": [base64.b64encode(grey).decode()]}]}).encode()))
+put("http", "words", http("POST", "/v2/models/words-en/infer", json.dumps({"inputs": [{"name": "words",
+    "shape": [2], "datatype": "BYTES", "data": ["king", "queen"]}]}).encode()))
+put("http", "embeddings", http("POST", "/v1/embeddings", json.dumps({"model": "words-en",
+    "input": ["the king", "a queen"]}).encode()))
+put("http", "similar", http("GET", "/v1/words/similar?model=words-en&word=king&k=3"))
+put("http", "analogy", http("POST", "/v1/words/analogy", json.dumps({"model": "words-en",
+    "positive": ["king", "woman"], "negative": ["man"], "k": 2}).encode()))
+put("http", "classify_raw", http("POST", "/v1/images/classify?model=fashion-dnn&top_k=2", grey,
+                                 [("Content-Type", "image/png")]))
+put("http", "metrics", http("GET", "/metrics"))
+put("http", "index", http("POST", "/v2/repository/index", b"{}"))
+put("http", "stats", http("GET", "/v2/models/fashion-dnn/stats"))
+put("http", "chunked", b"POST /v2/models/fashion-dnn/infer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer KEY\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"inp\r\n0\r\n\r\n")
+put("http", "two_lengths", b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer KEY\r\n"
+    b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}")
+put("http", "pipelined", http("GET", "/v2/health/ready", key=False).replace(b"Connection: close\r\n", b"")
+    + http("GET", "/v2", key=True))
+put("http", "preflight", http("OPTIONS", "/v1/models", key=False, headers=[("Origin", "http://a.example"),
+    ("Access-Control-Request-Method", "POST")]))
+put("http", "nul_name", http("GET", "/v2/models/words-en%00x"))
+put("http", "http10", b"GET /v2/health/live HTTP/1.0\r\n\r\n")
+
+# ---- multipart bodies (fuzz_multipart: first line the boundary, then the body)
+def form(boundary, parts):
+    out = b""
+    for name, value, extra in parts:
+        out += b"--" + boundary + b"\r\nContent-Disposition: form-data; name=\"" + name + b"\"" + extra + b"\r\n\r\n" + value + b"\r\n"
+    return boundary + b"\n" + out + b"--" + boundary + b"--\r\n"
+
+
+put("multipart", "file_and_model", form(b"b0undary", [(b"model", b"fashion-dnn", b""), (b"top_k", b"3", b""),
+    (b"file", grey, b"; filename=\"x.png\"\r\nContent-Type: image/png")]))
+put("multipart", "no_file", form(b"xyz", [(b"model", b"fashion-dnn", b"")]))
+put("multipart", "one_char", form(b"X", [(b"file", grey, b"")]))
+put("multipart", "truncated", form(b"abc", [(b"file", grey, b"")])[:60])
+put("multipart", "long_field", form(b"--q--", [(b"model", b"m" * 400, b"")]))
+
+# ---- query strings (fuzz_query: the text after '?')
+for name, q in (("similar", b"model=words-en&word=king&k=5"), ("top_k", b"model=fashion-dnn&top_k=1000"),
+                ("escapes", b"model=words%2den&word=%FF%FE%00&k=%31"), ("empty", b""),
+                ("repeated", b"model=a&model=words-en&word=&word=queen"), ("plus", b"word=new+york&model=words-en"),
+                ("huge_k", b"model=words-en&word=king&k=10000000000000000000")):
+    put("query", name, q)
+
+# ---- training recipes (fuzz_recipe)
+recipe = {"name": "r", "input": {"type": "image", "color": "grey", "invert": True},
+          "labels": ["a", "b"],
+          "model": {"class_name": "Sequential", "config": {"name": "r", "layers": [
+              {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 4, 4, 1]}},
+              {"class_name": "Flatten", "config": {}},
+              {"class_name": "Dense", "config": {"units": 2, "activation": "softmax"}}]}},
+          "compile": {"optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.01}},
+                      "loss": "categorical_crossentropy", "metrics": ["accuracy"]},
+          "fit": {"batch_size": 8, "epochs": 1, "validation_split": 0.1, "seed": 3},
+          "data": {"format": "idx", "train_images": "a.gz", "train_labels": "b.gz", "test_images": "c.gz"}}
+put("recipe", "small", json.dumps(recipe).encode())
+recipe["labels"] = ["only one"]
+recipe["data"] = {"format": 3}
+put("recipe", "bad_sections", json.dumps(recipe).encode())
+for f in sorted(os.listdir(os.path.join(HERE, "..", "models"))):
+    if f.endswith(".json"):
+        with open(os.path.join(HERE, "..", "models", f), "rb") as src:
+            put("recipe", "model_" + f[:-5], src.read())

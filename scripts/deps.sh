@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config libopenblas-openmp-dev libcjson-dev libstb-dev zlib1g-dev
           libmicrohttpd-dev libsqlite3-dev libsodium-dev
-          dataset-fashion-mnist python3 "$@")
+          dataset-fashion-mnist python3 openssl "$@")
 
 missing=()
 for p in "${packages[@]}"; do

@@ -285,7 +285,7 @@ expect "wrong datatype" 400 "inputs[0].datatype 'INT64' is not supported" POST /
 expect "shape/data mismatch" 400 "inputs[0].shape [1,28,28,1] needs 784 values, data has 783" POST /v2/models/fashion/infer "$INFER" "$TMP/short.json"
 expect "truncated JSON body" 400 "truncated" POST /v2/models/fashion/infer "$INFER" "$TMP/truncated.json"
 expect "BYTES that are not an image" 400 "inputs[0].data[0]: not a PNG" POST /v2/models/fashion/infer "$INFER" "$TMP/notimage.json"
-expect "image bomb (100000x100000 PNG header)" 400 "inputs[0].data[0]" POST /v2/models/fashion/infer "$INFER" "$TMP/bomb.json"
+expect "image bomb (100000x100000 PNG header)" 413 "inputs[0].data[0]" POST /v2/models/fashion/infer "$INFER" "$TMP/bomb.json"
 expect "empty body" 400 "empty body" POST /v2/models/fashion/infer "$INFER"
 expect "body over --max-body-bytes" 413 "max_body_bytes" POST /v2/models/fashion/infer "$INFER" "$TMP/big.json"
 
@@ -435,7 +435,7 @@ if [ -n "${URL:-}" ]; then
     ra=$?
     [ "$n200" -ge 1 ] && [ "$n503" -ge 1 ] && [ $ra -eq 0 ] && [ $((n200 + n503)) -eq 6 ]
     check "full queue: $n503 x 503 with Retry-After, $n200 x 200" $? "$(tr '\n' ' ' <"$TMP/q.codes")"
-    expect "batch over max_batch_size" 400 "outside 1..1" POST /v2/models/fashion/infer "$ADMIN" "$TMP/batch2.json"
+    expect "batch over max_batch_size" 413 "outside 1..1" POST /v2/models/fashion/infer "$ADMIN" "$TMP/batch2.json"
 
     # Graceful drain: a request in flight when SIGTERM arrives still gets its answer; new
     # connections are refused at once; the server exits 0.

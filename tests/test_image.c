@@ -63,7 +63,7 @@ TEST(real_t10k_image_round_trips_through_png)
                              &images));
     const unsigned char *digit = images.data + 784 * 3; /* sample 3, a trouser (label 1) */
     struct membuf png = png_of(digit, 28, 28, 1);
-    struct amuse_image_options opt = {28, 28, 1, 0};
+    struct amuse_image_options opt = {28, 28, 1, 0, 0, 0};
     float out[784], inv[784];
     ASSERT_OK(amuse_image_decode(png.p, png.len, "digit.png", &opt, out));
     opt.invert = 1;
@@ -82,13 +82,13 @@ TEST(real_t10k_image_round_trips_through_png)
     FILE *f = fopen(path, "wb");
     ASSERT_TRUE(f && fwrite(png.p, 1, png.len, f) == png.len && fclose(f) == 0);
     float rgb[784 * 3];
-    struct amuse_image_options opt3 = {28, 28, 3, 0};
+    struct amuse_image_options opt3 = {28, 28, 3, 0, 0, 0};
     ASSERT_OK(amuse_image_load(path, &opt3, rgb));
     for (int i = 0; i < 784; i++)
         for (int c = 0; c < 3; c++)
             ASSERT_NEAR(rgb[3 * i + c], digit[i] / 255.0, 1.0 / 255.0);
     /* Shrunk to 14 x 14: each output is the mean of a 2 x 2 block. */
-    struct amuse_image_options half = {14, 14, 1, 0};
+    struct amuse_image_options half = {14, 14, 1, 0, 0, 0};
     float small[196];
     ASSERT_OK(amuse_image_load(path, &half, small));
     for (int y = 0; y < 14; y++)
@@ -108,7 +108,7 @@ TEST(colour_alpha_and_resizing)
     /* 2 x 1 RGBA: opaque red, fully transparent black. */
     const unsigned char px[8] = {255, 0, 0, 255, 0, 0, 0, 0};
     struct membuf png = png_of(px, 2, 1, 4);
-    struct amuse_image_options grey = {1, 2, 1, 0}, rgb = {1, 2, 3, 0};
+    struct amuse_image_options grey = {1, 2, 1, 0, 0, 0}, rgb = {1, 2, 3, 0, 0, 0};
     float out[6];
     ASSERT_OK(amuse_image_decode(png.p, png.len, "rgba.png", &grey, out));
     ASSERT_NEAR(out[0], 0.299, 1e-6);
@@ -125,7 +125,7 @@ TEST(colour_alpha_and_resizing)
     /* Half-transparent black over white, and pure green/blue luma weights. */
     const unsigned char px2[12] = {0, 0, 0, 128, 0, 255, 0, 255, 0, 0, 255, 255};
     png = png_of(px2, 3, 1, 4);
-    struct amuse_image_options g3 = {1, 3, 1, 0};
+    struct amuse_image_options g3 = {1, 3, 1, 0, 0, 0};
     ASSERT_OK(amuse_image_decode(png.p, png.len, "px2.png", &g3, out));
     ASSERT_NEAR(out[0], 1.0 - 128.0 / 255.0, 1e-6);
     ASSERT_NEAR(out[1], 0.587, 1e-6);
@@ -136,20 +136,20 @@ TEST(colour_alpha_and_resizing)
      * sources at x = -0.25, 0.25, 0.75, 1.25 -> 0, 0.25, 0.75, 1 after clamping. */
     const unsigned char bw[2] = {0, 255};
     png = png_of(bw, 2, 1, 1);
-    struct amuse_image_options wide = {1, 4, 1, 0};
+    struct amuse_image_options wide = {1, 4, 1, 0, 0, 0};
     ASSERT_OK(amuse_image_decode(png.p, png.len, "bw.png", &wide, out));
     ASSERT_NEAR(out[0], 0.0, 1e-6);
     ASSERT_NEAR(out[1], 0.25, 1e-6);
     ASSERT_NEAR(out[2], 0.75, 1e-6);
     ASSERT_NEAR(out[3], 1.0, 1e-6);
     /* Shrinking 2 -> 1 averages; 3 -> 2 weighs the middle pixel half to each side. */
-    struct amuse_image_options one = {1, 1, 1, 0};
+    struct amuse_image_options one = {1, 1, 1, 0, 0, 0};
     ASSERT_OK(amuse_image_decode(png.p, png.len, "bw.png", &one, out));
     ASSERT_NEAR(out[0], 0.5, 1e-6);
     free(png.p);
     const unsigned char three[3] = {0, 255, 255};
     png = png_of(three, 3, 1, 1);
-    struct amuse_image_options two = {1, 2, 1, 0};
+    struct amuse_image_options two = {1, 2, 1, 0, 0, 0};
     ASSERT_OK(amuse_image_decode(png.p, png.len, "three.png", &two, out));
     ASSERT_NEAR(out[0], 1.0 / 3.0, 1e-6);
     ASSERT_NEAR(out[1], 1.0, 1e-6);
@@ -162,7 +162,7 @@ TEST(bmp_decodes_too)
     char path[256];
     snprintf(path, sizeof path, "/tmp/amuse_test_%ld_px.bmp", (long)getpid());
     ASSERT_TRUE(stbi_write_bmp(path, 2, 1, 3, px));
-    struct amuse_image_options rgb = {1, 2, 3, 0};
+    struct amuse_image_options rgb = {1, 2, 3, 0, 0, 0};
     float out[6];
     ASSERT_OK(amuse_image_load(path, &rgb, out));
     for (int i = 0; i < 6; i++)
@@ -172,7 +172,7 @@ TEST(bmp_decodes_too)
 
 TEST(refuses_non_images_truncation_and_bombs)
 {
-    struct amuse_image_options opt = {28, 28, 1, 0};
+    struct amuse_image_options opt = {28, 28, 1, 0, 0, 0};
     float out[784];
     const char *text = "this is not an image, it is a sentence\n";
     ASSERT_FAILS(amuse_image_decode(text, strlen(text), "notes.txt", &opt, out), AMUSE_EFORMAT,
@@ -228,10 +228,44 @@ TEST(refuses_non_images_truncation_and_bombs)
                  "nodata.png: cannot decode PNG");
     free(png.p);
 
-    struct amuse_image_options bad = {0, 28, 1, 0};
+    struct amuse_image_options bad = {0, 28, 1, 0, 0, 0};
     ASSERT_FAILS(amuse_image_decode(text, 4, "x", &bad, out), AMUSE_EINVAL, "output size");
-    bad = (struct amuse_image_options){28, 28, 2, 0};
+    bad = (struct amuse_image_options){28, 28, 2, 0, 0, 0};
     ASSERT_FAILS(amuse_image_decode(text, 4, "x", &bad, out), AMUSE_EINVAL, "2 channels");
+}
+
+/* The caller's budgets: declared pixels over max_pixels are refused before decoding (from the
+ * header alone), a decoder memory cap too small for the image stops the decode as AMUSE_ETOOBIG
+ * (not as a corrupt image), and amuse_image_info reads the size without decoding. */
+TEST(pixel_budget_and_decoder_memory_cap)
+{
+    unsigned char px[64 * 48];
+    for (int i = 0; i < 64 * 48; i++)
+        px[i] = (unsigned char)(i * 5);
+    struct membuf png = png_of(px, 64, 48, 1);
+    int w = 0, h = 0;
+    ASSERT_OK(amuse_image_info(png.p, png.len, "a.png", &w, &h));
+    ASSERT_EQ_INT(w, 64);
+    ASSERT_EQ_INT(h, 48);
+    float out[784];
+    struct amuse_image_options opt = {28, 28, 1, 0, 64 * 48, 0};
+    ASSERT_OK(amuse_image_decode(png.p, png.len, "a.png", &opt, out)); /* exactly the budget */
+    opt.max_pixels = 64 * 48 - 1;
+    ASSERT_FAILS(amuse_image_decode(png.p, png.len, "a.png", &opt, out), AMUSE_ETOOBIG,
+                 "a.png: PNG declares 64 x 48 pixels; at most 3071 here");
+    opt.max_pixels = 0;
+    opt.max_decoder_bytes = 1000; /* far less than 64 x 48 RGBA */
+    ASSERT_FAILS(amuse_image_decode(png.p, png.len, "a.png", &opt, out), AMUSE_ETOOBIG,
+                 "a.png: decoding this PNG (64 x 48) needs more than 1000 bytes of memory");
+    opt.max_decoder_bytes = 0; /* the default cap fits a normal image */
+    ASSERT_OK(amuse_image_decode(png.p, png.len, "a.png", &opt, out));
+    free(png.p);
+    png = png_header_only(100000, 100000);
+    ASSERT_FAILS(amuse_image_info(png.p, png.len, "bomb.png", &w, &h), AMUSE_ETOOBIG,
+                 "bomb.png: PNG declares 100000 x 100000 pixels");
+    ASSERT_EQ_INT(w, 0);
+    free(png.p);
+    ASSERT_FAILS(amuse_image_info("GIF", 3, "short", &w, &h), AMUSE_EFORMAT, "short");
 }
 
 int main(void)
@@ -240,5 +274,6 @@ int main(void)
     RUN(colour_alpha_and_resizing);
     RUN(bmp_decodes_too);
     RUN(refuses_non_images_truncation_and_bombs);
+    RUN(pixel_budget_and_decoder_memory_cap);
     return test_summary();
 }

@@ -524,6 +524,94 @@ TEST(rate_limit_and_usage)
     unlink(side);
 }
 
+/* Daily quotas with the time handed in: a key's and a tenant's counts are separate, a new UTC day
+ * starts again, and the counts survive a restart (flushed, then read back by a new table). */
+TEST(daily_quotas)
+{
+    char path[] = "/tmp/amuse-test-quota-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_TRUE(fd >= 0);
+    close(fd);
+    unlink(path);
+    struct amuse_keystore *ks;
+    ASSERT_OK(amuse_keystore_open(&ks, path));
+    struct am__usage *keys, *tenants;
+    ASSERT_OK(am__usage_new(&keys, ks, 3600, NULL));
+    ASSERT_OK(am__usage_new_tenants(&tenants, ks, 3600, NULL));
+    const int64_t noon = 20000 * 86400LL + 43200; /* a day's noon, UTC */
+    int retry;
+    ASSERT_EQ_INT(am__quota_take(keys, "aaaaaaaaaaaa", 2, noon, &retry), 1);
+    ASSERT_EQ_INT(am__quota_take(keys, "aaaaaaaaaaaa", 2, noon + 1, &retry), 1);
+    ASSERT_EQ_INT(am__quota_take(keys, "aaaaaaaaaaaa", 2, noon + 2, &retry), 0);
+    ASSERT_EQ_INT(retry, 43198); /* until midnight */
+    ASSERT_EQ_INT(am__quota_take(keys, "bbbbbbbbbbbb", 2, noon, &retry), 1); /* its own count */
+    ASSERT_EQ_INT(am__quota_take(keys, "aaaaaaaaaaaa", 0, noon, &retry), 1); /* no quota */
+    /* a tenant named like a key id is another subject */
+    ASSERT_EQ_INT(am__quota_take(tenants, "aaaaaaaaaaaa", 1, noon, &retry), 1);
+    ASSERT_EQ_INT(am__quota_take(tenants, "aaaaaaaaaaaa", 1, noon, &retry), 0);
+    ASSERT_EQ_INT(am__quota_take(keys, "aaaaaaaaaaaa", 2, noon + 43200, &retry), 1); /* next day */
+    am__usage_free(keys);
+    am__usage_free(tenants);
+    /* a restart the same day: the next day's one request is remembered */
+    ASSERT_OK(am__usage_new(&keys, ks, 3600, NULL));
+    ASSERT_OK(am__usage_new_tenants(&tenants, ks, 3600, NULL));
+    ASSERT_EQ_INT(am__quota_take(keys, "aaaaaaaaaaaa", 2, noon + 43300, &retry), 1);
+    ASSERT_EQ_INT(am__quota_take(keys, "aaaaaaaaaaaa", 2, noon + 43300, &retry), 0);
+    ASSERT_EQ_INT(am__quota_take(tenants, "aaaaaaaaaaaa", 1, noon + 5, &retry), 0);
+    ASSERT_EQ_INT(am__quota_take(tenants, "bbbbbbbbbbbb", 1, noon + 5, &retry), 1);
+    am__usage_free(keys);
+    am__usage_free(tenants);
+    struct amuse_key_info *list;
+    int64_t n;
+    ASSERT_OK(amuse_keystore_list(ks, &list, &n)); /* daily counts are not key usage rows */
+    ASSERT_EQ_INT((int)n, 0);
+    free(list);
+    amuse_keystore_close(ks);
+    unlink(path);
+    char side[sizeof path + 8];
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+}
+
+/* A model's tenants file: names one a line, comments and blanks ignored; no file is public; a
+ * bad name fails naming the file and line. */
+TEST(tenants_file)
+{
+    char dir[] = "/tmp/amuse-test-tenants-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    struct am__tenants *t = NULL;
+    ASSERT_OK(am__tenants_load(dir, &t));
+    ASSERT_TRUE(t == NULL); /* public */
+    ASSERT_EQ_INT(am__tenants_allow(t, "anyone"), 1);
+    char path[sizeof dir + 16];
+    snprintf(path, sizeof path, "%s/tenants", dir);
+    FILE *f = fopen(path, "w");
+    ASSERT_TRUE(f != NULL);
+    fputs("# owners\n\nacme\n  beta.eu  # the EU arm\r\n", f);
+    fclose(f);
+    ASSERT_OK(am__tenants_load(dir, &t));
+    ASSERT_TRUE(t != NULL);
+    ASSERT_EQ_INT(am__tenants_allow(t, "acme"), 1);
+    ASSERT_EQ_INT(am__tenants_allow(t, "beta.eu"), 1);
+    ASSERT_EQ_INT(am__tenants_allow(t, "beta"), 0);
+    ASSERT_EQ_INT(am__tenants_allow(t, ""), 0);
+    am__tenants_free(t);
+    f = fopen(path, "w");
+    ASSERT_TRUE(f != NULL);
+    fputs("acme\n\nnot a name\n", f);
+    fclose(f);
+    t = NULL;
+    int rc = am__tenants_load(dir, &t);
+    ASSERT_EQ_INT(rc, AMUSE_EFORMAT);
+    ASSERT_TRUE(t == NULL);
+    ASSERT_TRUE(strstr(amuse_last_error(), "tenants: line 3: 'not a name' is not a tenant name") !=
+                NULL);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* A job carrying its own task: the run function calls it, as the word-vector worker does. */
 static void run_tasks(void *ctx, struct am__job **jobs, int n, int64_t samples)
 {
@@ -590,5 +678,7 @@ int main(void)
     RUN(batcher_task_outlives_its_waiter);
     RUN(keystore);
     RUN(rate_limit_and_usage);
+    RUN(daily_quotas);
+    RUN(tenants_file);
     return test_summary();
 }

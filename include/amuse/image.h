@@ -15,6 +15,7 @@
 #include "amuse/error.h" /* status codes returned here */
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -27,7 +28,17 @@ struct amuse_image_options {
     int height, width; /* model input size */
     int channels;      /* 1 (grey) or 3 (RGB) */
     int invert;        /* 1: out = 1 - value (dark-on-light photos for a light-on-dark model) */
+    /* Budgets (0: the defaults). max_pixels: declared width x height above it -> AMUSE_ETOOBIG
+     * before any pixel is decoded (default: AMUSE_IMAGE_MAX_PIXELS). max_decoder_bytes: what
+     * stb_image may allocate for this image; past it the decode stops with AMUSE_ETOOBIG
+     * (default: 24 bytes a declared pixel plus the file plus 1 MiB). */
+    uint64_t max_pixels;
+    size_t max_decoder_bytes;
 };
+
+/* The declared size of an image without decoding it: the same signature, header and cap checks
+ * as amuse_image_decode (AMUSE_EFORMAT, AMUSE_ETOOBIG). *width and *height are 0 on failure. */
+int amuse_image_info(const void *bytes, size_t len, const char *name, int *width, int *height);
 
 /* Decode bytes (name used in messages) into out[height * width * channels], channels-last. */
 int amuse_image_decode(const void *bytes, size_t len, const char *name,

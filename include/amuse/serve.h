@@ -1,17 +1,23 @@
 /* amuse/serve.h - the model server (KServe V2 over HTTP) and its API-key store.
  *
  * The server loads every model of a repository directory (<repo>/<model>/<version>/), answers the
- * KServe V2 REST protocol on libmicrohttpd's internal thread pool, and hands inference to one
- * dynamic batcher per model: HTTP threads decode and encode, a worker thread per model runs the
- * model math. Every route except GET /v2/health/... and the playground's files (GET /,
- * GET /web/...) needs an API key ("Authorization: Bearer <key>"); keys live in SQLite, stored only
+ * KServe V2 REST protocol (JSON, and the binary tensor extension) with libmicrohttpd, one thread
+ * per connection, and hands inference to one dynamic batcher per model: HTTP threads parse and
+ * encode, a pool of decode workers decodes images, a worker thread per model runs the model math.
+ * A key sees only public models and its tenant's (a `tenants` file in the model's directory).
+ * Requests are refused on their headers where they can be (401, 403, 404, 413, 429) before any
+ * body is read; headers and bodies have total deadlines; connections are limited in all and per
+ * client address, with slots kept for the health routes. HTTPS with tls_cert/tls_key.
+ * Every route except GET /v2/health/... and the playground's files (GET /, GET /web/...) needs
+ * an API key ("Authorization: Bearer <key>"); keys live in SQLite, stored only
  * as keyed BLAKE2b hashes. docs/serve.md describes the routes, the repository layout and the
  * options; docs/openapi.yaml is the API description.
  *
  * GET /v1/models and POST /v1/embeddings answer the OpenAI API (errors in its shape on /v1/...);
  * /v1/images/classify (multipart or raw image) and /v1/words/{similar,analogy} need no tensors.
  * GET /metrics (admin) is in the Prometheus text format.
- * A per-key token bucket answers 429; per-key usage counters are flushed to the key database.
+ * Per-key and per-tenant token buckets and daily quotas answer 429; per-key usage counters and
+ * the daily counts are flushed to the key database.
  * The repository is polled for new or changed versions (poll_interval_s) and reloaded on demand
  * through the admin route. CORS is off unless an allowlist of origins is given: preflight requests
  * (OPTIONS) from those origins are answered without a key, and their other requests (which still
@@ -94,10 +100,23 @@ struct amuse_serve_options {
     const char *database;     /* key database path */
     const char *web_root;     /* the playground: GET / is <web_root>/index.html, GET /web/<path>
                                  the files below it, without a key; NULL (default): none */
-    int threads;              /* HTTP thread pool size (default 8) */
+    int threads;              /* image decoding threads (default 4); HTTP takes one thread per
+                                 connection, so a slow request never holds up another */
     size_t max_body_bytes;    /* request body cap -> 413 (default 16 MiB) */
-    int max_connections;      /* open connections at once (default 256) */
+    size_t max_buffered_bytes; /* all request bodies held at once, across connections; a body
+                                  that would pass it -> 503 (default 256 MiB) */
+    int max_connections;      /* open connections at once (default 256); 16 more are kept for
+                                 the health routes, which alone are answered past the limit */
+    int max_connections_per_client; /* from one client address (default 64) */
     int connection_timeout_s; /* idle connection timeout (default 30) */
+    int header_timeout_s;     /* a request's headers must be complete this long after the
+                                 connection opened (or after the previous reply plus
+                                 connection_timeout_s), or the connection is closed (default 10) */
+    int body_timeout_s;       /* and its body this long after the headers (default 60) -> 408 */
+    size_t max_request_pixels; /* images in one request, declared pixels in all (default 16 Mi);
+                                  each image also within its model's budget -> 413 */
+    size_t max_image_pixels;   /* each image's budget for every model (at most 40 M); 0 (the
+                                  default): per model, 256 x its input pixels, at least 4 Mi */
     int max_json_depth;       /* nesting cap, checked before parsing -> 400 (default 32) */
     /* dynamic batching, per model */
     int max_batch_size;      /* samples per model call (default 32); also the per-request cap */
@@ -111,11 +130,24 @@ struct amuse_serve_options {
      * (0: rate_limit_rps); over it -> 429 with Retry-After. 0 rps: no limit (the default) */
     int rate_limit_rps;
     int rate_limit_burst;
+    /* the same per tenant, across all its keys, so one tenant cannot starve another (0: off) */
+    int tenant_rate_limit_rps;
+    int tenant_rate_limit_burst;
+    /* daily quotas: requests a key, and a tenant with all its keys, may make per UTC day; past
+       them -> 429 with Retry-After until midnight UTC. Counted in the key database, so a
+       restart keeps them. 0: no quota (the default) */
+    int quota_requests_per_day;
+    int tenant_quota_requests_per_day;
     int usage_flush_s; /* per-key usage counters are written to the database this often
                           (default 60) and at shutdown */
     const char *cors_origins; /* CORS allowlist: comma-separated origins ("https://a.example,
                                  http://localhost:3000"); NULL (default): CORS off, no
                                  Access-Control-* headers at all */
+    /* HTTPS: PEM files of the certificate (chain) and its private key, both or neither
+       (NULL: plain HTTP). libmicrohttpd's TLS is GnuTLS; docs/serve.md shows nginx in front as
+       the alternative. */
+    const char *tls_cert;
+    const char *tls_key;
     int poll_interval_s; /* scan the repository this often and load new or changed versions in
                             the background, swapping them in atomically (default 5; 0: off) */
     /* Log lines (no trailing newline); NULL discards them. Called from any thread. */

@@ -15,11 +15,12 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: amuse keys <create|list|revoke> [options]\n\n"
+            "usage: amuse keys <create|list|tenants|revoke> [options]\n\n"
             "Manage the API keys of `amuse serve`.\n\n"
             "  create --tenant T --scope infer|admin   make a key; it is printed once, to stdout\n"
             "  list [--json]                           every key: id, tenant, scope, created, "
             "revoked\n"
+            "  tenants [--json]                        usage per tenant: keys, requests, items\n"
             "  revoke ID                               the key stops working at once\n\n"
             "options:\n"
             "  --db PATH     key database (default: $AMUSE_DB, else\n"
@@ -35,6 +36,45 @@ static void iso_time(int64_t t, char *buf, size_t size)
     struct tm tm;
     gmtime_r(&tt, &tm);
     strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int by_tenant(const void *a, const void *b)
+{
+    return strcmp(((const struct amuse_key_info *)a)->tenant,
+                  ((const struct amuse_key_info *)b)->tenant);
+}
+
+/* Usage summed per tenant (as last flushed by the server): keys, active keys, requests, items. */
+static int list_tenants(struct amuse_keystore *ks, int json)
+{
+    struct amuse_key_info *keys;
+    int64_t n;
+    int rc = amuse_keystore_list(ks, &keys, &n);
+    if (rc)
+        return cli_fail(rc, "cannot list keys");
+    qsort(keys, (size_t)n, sizeof *keys, by_tenant);
+    if (!json)
+        printf("%-20s  %5s  %6s  %10s  %10s\n", "TENANT", "KEYS", "ACTIVE", "REQUESTS", "ITEMS");
+    for (int64_t i = 0; i < n;) {
+        int64_t j = i, active = 0, requests = 0, items = 0;
+        for (; j < n && strcmp(keys[j].tenant, keys[i].tenant) == 0; j++) {
+            active += keys[j].revoked == 0;
+            requests += keys[j].requests;
+            items += keys[j].items;
+        }
+        if (json) {
+            printf("{\"tenant\": ");
+            cli_json_string(stdout, keys[i].tenant);
+            printf(", \"keys\": %lld, \"active\": %lld, \"requests\": %lld, \"items\": %lld}\n",
+                   (long long)(j - i), (long long)active, (long long)requests, (long long)items);
+        } else {
+            printf("%-20s  %5lld  %6lld  %10lld  %10lld\n", keys[i].tenant, (long long)(j - i),
+                   (long long)active, (long long)requests, (long long)items);
+        }
+        i = j;
+    }
+    free(keys);
+    return 0;
 }
 
 int cmd_keys(int argc, char **argv)
@@ -81,7 +121,7 @@ int cmd_keys(int argc, char **argv)
     } else if (strcmp(action, "revoke") == 0) {
         if (!id)
             return cli_error("keys revoke needs a key id (see 'amuse keys list')"), 2;
-    } else if (strcmp(action, "list") != 0) {
+    } else if (strcmp(action, "list") != 0 && strcmp(action, "tenants") != 0) {
         cli_error("unknown keys action '%s'", action);
         usage(stderr);
         return 2;
@@ -110,6 +150,8 @@ int cmd_keys(int argc, char **argv)
             status = cli_fail(rc, "cannot revoke");
         else
             fprintf(stderr, "amuse: key %s revoked\n", id);
+    } else if (strcmp(action, "tenants") == 0) {
+        status = list_tenants(ks, json);
     } else {
         struct amuse_key_info *keys;
         int64_t n;

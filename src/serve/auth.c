@@ -37,7 +37,7 @@ static void token_hash(const struct amuse_keystore *ks, const char *token, size_
                        am__keystore_salt(ks), AM__SALT_BYTES);
 }
 
-static int tenant_ok(const char *t)
+int am__tenant_ok(const char *t)
 {
     size_t n = strlen(t);
     if (n == 0 || n > AMUSE_TENANT_MAX)
@@ -55,7 +55,7 @@ int amuse_keystore_create(struct amuse_keystore *ks, const char *tenant, int sco
                           char token[AMUSE_KEY_TOKEN_MAX], struct amuse_key_info *info)
 {
     token[0] = '\0';
-    if (!tenant || !tenant_ok(tenant))
+    if (!tenant || !am__tenant_ok(tenant))
         return am__fail(AMUSE_EINVAL,
                         "tenant '%s': use 1 to %d characters of letters, digits, '.', '_', '-'",
                         tenant ? tenant : "", AMUSE_TENANT_MAX);

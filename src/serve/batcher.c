@@ -73,6 +73,7 @@ static void job_free(struct am__job *j)
     free(j->rows);
     free(j->output);
     free(j->task_arg);
+    am__job_unref(j->decode); /* another batcher's job: its own lock */
     while (j->chunks) {
         struct am__chunk *c = j->chunks;
         j->chunks = c->next;
@@ -221,6 +222,17 @@ void am__job_cancel(struct am__job *j)
     pthread_mutex_unlock(&b->lock);
     if (last) /* cannot happen: the caller still holds its own reference */
         job_free(j);
+}
+
+int am__job_cancelled(struct am__job *j)
+{
+    struct am__batcher *b = j->owner;
+    if (!b)
+        return 0;
+    pthread_mutex_lock(&b->lock);
+    int c = j->cancelled;
+    pthread_mutex_unlock(&b->lock);
+    return c;
 }
 
 int am__job_emit(struct am__job *j, const void *data, size_t len)
@@ -382,6 +394,14 @@ void am__batcher_stop(struct am__batcher *b)
     pthread_mutex_destroy(&b->lock);
     free(b->jobs);
     free(b);
+}
+
+int am__batcher_queued(struct am__batcher *b)
+{
+    pthread_mutex_lock(&b->lock);
+    int n = b->queued;
+    pthread_mutex_unlock(&b->lock);
+    return n;
 }
 
 void am__batcher_stats(struct am__batcher *b, struct am__batch_stats *s)

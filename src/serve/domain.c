@@ -44,8 +44,7 @@ static struct am__model *named_model(struct am__request *r, const char *name, in
         am__reply_error(r, 400, "model: give the model's name (GET /v1/models lists them)");
         return NULL;
     }
-    snprintf(r->log_model, sizeof r->log_model, "%s", name);
-    struct am__model *m = am__repository_get(r->server->repo, name);
+    struct am__model *m = am__request_model(r, name);
     if (!m) {
         am__reply_error(r, 404, "model '%.128s' is not loaded (GET /v1/models lists the models)",
                         name);
@@ -233,8 +232,9 @@ void am__handle_words_analogy(struct am__request *r)
     const cJSON *kj = cJSON_GetObjectItemCaseSensitive(doc, "k");
     int k = DEFAULT_K;
     if (kj) {
-        if (!cJSON_IsNumber(kj) || kj->valuedouble != (double)(int)kj->valuedouble ||
-            kj->valueint < 1 || kj->valueint > MAX_K) {
+        /* range first: converting 1e19 to int would be undefined */
+        if (!cJSON_IsNumber(kj) || !(kj->valuedouble >= 1 && kj->valuedouble <= MAX_K) ||
+            kj->valuedouble != (double)(int)kj->valuedouble) {
             am__reply_error(r, 400, "k must be a whole number from 1 to %d", MAX_K);
             goto out;
         }
@@ -417,18 +417,16 @@ void am__handle_images_classify(struct am__request *r)
         goto out;
     }
     job->samples = 1;
-    job->input = malloc((size_t)m->input_size * sizeof(float));
     job->output = malloc((size_t)m->output_size * sizeof(float));
     order = malloc((size_t)m->output_size * sizeof *order);
-    if (!job->input || !job->output || !order) {
+    if (!job->output || !order) {
         am__reply_error(r, 500, "out of memory");
         goto out;
     }
-    struct amuse_image_options io = {(int)m->input_shape.dim[0], (int)m->input_shape.dim[1],
-                                     (int)m->input_shape.dim[2], m->image_invert};
-    int rc = amuse_image_decode(image, image_len, "file", &io, job->input);
+    /* The header checks and budgets now; the pixels on the decode pool, in am__run_job. */
+    int rc = am__decode_job_new(r->server, m, &image, &image_len, 1, "file", &job->decode);
     if (rc) {
-        am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : 400);
+        am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : rc == AMUSE_ETOOBIG ? 413 : 400);
         goto out;
     }
     if (am__run_job(r, m, job))

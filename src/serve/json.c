@@ -157,6 +157,14 @@ int am__json_parse_object(const char *body, size_t len, int max_depth, struct cJ
         cJSON_Delete(d);
         return am__fail(AMUSE_EFORMAT, "the body must be a JSON object");
     }
+    size_t at = (size_t)(end - body);
+    while (at < len && (body[at] == ' ' || body[at] == '\t' || body[at] == '\r' ||
+                        body[at] == '\n'))
+        at++;
+    if (at < len) {
+        cJSON_Delete(d);
+        return am__fail(AMUSE_EFORMAT, "invalid JSON: text after the object at byte %zu", at);
+    }
     *doc = d;
     return AMUSE_OK;
 }

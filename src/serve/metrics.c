@@ -5,10 +5,12 @@
  *   amuse_queue_time_seconds{model}                        histogram, submit to batch start
  *   amuse_batch_size{model}                                histogram, samples per model call
  *   amuse_queue_depth{model}                               gauge, jobs waiting now
+ *   amuse_tenant_requests_total{tenant}, ..._items_total   counter, per tenant of the key
  *   amuse_models_loaded                                    gauge
  *
  * endpoint is the route pattern ("/v2/models/{model}/infer"), never the raw path, so labels stay
- * few. The model label is whatever the request named; series are capped at MAX_SERIES and the
+ * few. The model label is set only for a model that exists and the key may use (tenant.c), so
+ * made-up names all count under model=""; series are capped at MAX_SERIES and the
  * rest count under model="(other)" (amuse_requests_uncounted_total if even those run out), so
  * requests naming random models cannot grow memory without bound. The request figures live here
  * (one mutex, taken once per request); the queue and batch figures are each model's batcher's
@@ -271,6 +273,26 @@ void am__handle_metrics(struct am__request *r)
         am__buf_puts(b, "amuse_requests_cancelled_total{model=");
         label_value(b, ms[i].name);
         am__buf_printf(b, "} %lld\n", (long long)ms[i].st.cancelled);
+    }
+    struct am__usage_row *rows = NULL;
+    size_t n_rows = 0;
+    if (s->tenant_usage && am__usage_rows(s->tenant_usage, &rows, &n_rows) == AMUSE_OK) {
+        help(b, "amuse_tenant_requests_total", "counter",
+             "Authenticated requests by the tenant of their key, since start.");
+        for (size_t i = 0; i < n_rows; i++) {
+            am__buf_puts(b, "amuse_tenant_requests_total{tenant=");
+            label_value(b, rows[i].id);
+            am__buf_printf(b, "} %lld\n", (long long)rows[i].requests);
+        }
+        help(b, "amuse_tenant_items_total", "counter",
+             "Samples, inputs or queries served to each tenant (successful replies), since "
+             "start.");
+        for (size_t i = 0; i < n_rows; i++) {
+            am__buf_puts(b, "amuse_tenant_items_total{tenant=");
+            label_value(b, rows[i].id);
+            am__buf_printf(b, "} %lld\n", (long long)rows[i].items);
+        }
+        free(rows);
     }
     help(b, "amuse_models_loaded", "gauge", "Models being served.");
     am__buf_printf(b, "amuse_models_loaded %d\n", am__repository_count(s->repo));

@@ -99,6 +99,10 @@ void am__handle_openai_models(struct am__request *r)
     int first = 1;
     for (int i = 0; i < n; i++) {
         struct am__model *m = am__repository_get(repo, names[i]);
+        if (m && !am__request_may_use(r, m)) { /* outside the key's tenant walls */
+            am__model_release(repo, m);
+            m = NULL;
+        }
         if (m) { /* unloaded since the snapshot: leave it out */
             am__buf_puts(&r->out, first ? "{\"id\": " : ", {\"id\": ");
             am__buf_json_string(&r->out, m->name);
@@ -278,7 +282,6 @@ void am__handle_openai_embeddings(struct am__request *r)
                         "lists them)");
         goto out;
     }
-    snprintf(r->log_model, sizeof r->log_model, "%s", model->valuestring);
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(doc, "encoding_format");
     int base64 = 0;
     if (fmt && !cJSON_IsNull(fmt)) {
@@ -289,7 +292,7 @@ void am__handle_openai_embeddings(struct am__request *r)
             goto out;
         }
     }
-    m = am__repository_get(s->repo, model->valuestring);
+    m = am__request_model(r, model->valuestring);
     if (!m) {
         am__reply_error(r, 404, "model '%.128s' is not loaded (GET /v1/models lists the models)",
                         model->valuestring);

@@ -12,7 +12,13 @@
  * that fails puts its figures back for the next one. A crash loses at most usage_flush_s seconds.
  *
  * The table is an open-addressing hash by key id, one mutex; entries are never removed, so it
- * holds at most the number of distinct valid keys seen since start. */
+ * holds at most the number of distinct valid keys seen since start. The server keeps a second
+ * table by tenant for the per-tenant rate limit and counters (in memory only).
+ *
+ * Daily quotas: each entry also counts its requests on the current UTC day; the count starts from
+ * what the database's usage_daily table holds for the subject ("k:<id>", "t:<tenant>") that day,
+ * and each flush adds the new requests there, so a restart does not reset a quota (a crash
+ * forgets at most one flush interval). */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 
@@ -23,14 +29,18 @@
 #include <time.h>
 
 struct entry {
-    char id[AMUSE_KEY_ID_LEN + 1]; /* "" for an empty slot */
+    char id[AMUSE_TENANT_MAX + 1]; /* a key id or a tenant; "" for an empty slot */
     double tokens, last;           /* bucket: tokens at time last */
     int64_t requests, items;       /* since start */
     int64_t flushed_requests, flushed_items;
+    int64_t day, day_requests, day_flushed; /* daily quota: the UTC day and its requests */
+    int day_loaded;                         /* day_requests includes the database's count */
 };
 
 struct am__usage {
     struct amuse_keystore *ks;
+    const char *prefix; /* of daily-usage subjects: "k:" (keys) or "t:" (tenants) */
+    int totals;         /* flush requests and items to the key usage table (keys only) */
     struct am__log log;
     int flush_s;
     pthread_mutex_t lock;
@@ -125,9 +135,52 @@ void am__usage_add(struct am__usage *u, const char *id, int64_t items)
 }
 
 struct delta {
-    char id[AMUSE_KEY_ID_LEN + 1];
+    char id[AMUSE_TENANT_MAX + 1];
     int64_t requests, items;
+    int64_t day, day_requests;
 };
+
+static void subject_of(const struct am__usage *u, const char *id, char *out, size_t size)
+{
+    snprintf(out, size, "%s%s", u->prefix, id);
+}
+
+int am__quota_take(struct am__usage *u, const char *id, int64_t limit, int64_t now_s,
+                   int *retry_after)
+{
+    *retry_after = 0;
+    if (limit <= 0)
+        return 1;
+    int64_t day = now_s / 86400;
+    int allowed = 1;
+    pthread_mutex_lock(&u->lock);
+    struct entry *e = lookup(u, id);
+    if (e) {
+        if (e->day != day) { /* a new day: what the database knows of it, once */
+            e->day = day;
+            e->day_requests = e->day_flushed = 0;
+            e->day_loaded = 0;
+        }
+        if (!e->day_loaded && u->ks) {
+            char subject[AMUSE_TENANT_MAX + 8];
+            int64_t stored = 0;
+            subject_of(u, id, subject, sizeof subject);
+            if (am__keystore_daily(u->ks, subject, day, &stored) == AMUSE_OK) {
+                e->day_requests += stored;
+                e->day_flushed += stored;
+                e->day_loaded = 1;
+            }
+        }
+        if (e->day_requests >= limit) {
+            allowed = 0;
+            *retry_after = (int)(86400 - now_s % 86400);
+        } else {
+            e->day_requests++;
+        }
+    }
+    pthread_mutex_unlock(&u->lock);
+    return allowed; /* out of memory: let it through rather than refuse everyone */
+}
 
 int am__usage_flush(struct am__usage *u)
 {
@@ -136,21 +189,44 @@ int am__usage_flush(struct am__usage *u)
     struct delta *d = u->used ? calloc(u->used, sizeof *d) : NULL;
     for (size_t i = 0; d && i < u->cap; i++) {
         struct entry *e = &u->slots[i];
-        if (!e->id[0] || (e->requests == e->flushed_requests && e->items == e->flushed_items))
+        if (!e->id[0] || (e->requests == e->flushed_requests && e->items == e->flushed_items &&
+                          e->day_requests == e->day_flushed))
             continue;
         memcpy(d[n].id, e->id, sizeof d[n].id);
-        d[n].requests = e->requests - e->flushed_requests;
-        d[n].items = e->items - e->flushed_items;
+        d[n].requests = u->totals ? e->requests - e->flushed_requests : 0;
+        d[n].items = u->totals ? e->items - e->flushed_items : 0;
+        d[n].day = e->day;
+        d[n].day_requests = e->day_requests - e->day_flushed;
         e->flushed_requests = e->requests;
         e->flushed_items = e->items;
+        e->day_flushed = e->day_requests;
         n++;
     }
     int nomem = u->used && !d;
     pthread_mutex_unlock(&u->lock);
+    if (!u->ks) /* no database to flush to */
+        n = 0;
     if (nomem)
         return am__fail(AMUSE_ENOMEM, "out of memory");
     int rc = AMUSE_OK;
     for (size_t i = 0; i < n; i++) {
+        if (d[i].day_requests) {
+            char subject[AMUSE_TENANT_MAX + 8];
+            subject_of(u, d[i].id, subject, sizeof subject);
+            int r = am__keystore_add_daily(u->ks, subject, d[i].day, d[i].day_requests);
+            if (r != AMUSE_OK) {
+                rc = r;
+                am__logf(&u->log, "daily usage of %s not saved yet: %s", subject,
+                         amuse_last_error());
+                pthread_mutex_lock(&u->lock);
+                struct entry *e = lookup(u, d[i].id);
+                if (e && e->day == d[i].day)
+                    e->day_flushed -= d[i].day_requests;
+                pthread_mutex_unlock(&u->lock);
+            }
+        }
+        if (!d[i].requests && !d[i].items)
+            continue;
         int r = amuse_keystore_add_usage(u->ks, d[i].id, d[i].requests, d[i].items);
         if (r == AMUSE_OK)
             continue;
@@ -189,6 +265,30 @@ static void *flush_main(void *arg)
     return NULL;
 }
 
+int am__usage_rows(struct am__usage *u, struct am__usage_row **rows, size_t *n)
+{
+    *rows = NULL;
+    *n = 0;
+    pthread_mutex_lock(&u->lock);
+    struct am__usage_row *v = u->used ? calloc(u->used, sizeof *v) : NULL;
+    if (u->used && !v) {
+        pthread_mutex_unlock(&u->lock);
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < u->cap; i++) {
+        const struct entry *e = &u->slots[i];
+        if (!e->id[0])
+            continue;
+        snprintf(v[*n].id, sizeof v[*n].id, "%s", e->id);
+        v[*n].requests = e->requests;
+        v[*n].items = e->items;
+        (*n)++;
+    }
+    pthread_mutex_unlock(&u->lock);
+    *rows = v;
+    return AMUSE_OK;
+}
+
 int am__usage_new(struct am__usage **out, struct amuse_keystore *ks, int flush_s,
                   const struct am__log *log)
 {
@@ -197,6 +297,8 @@ int am__usage_new(struct am__usage **out, struct amuse_keystore *ks, int flush_s
     if (!u)
         return am__fail(AMUSE_ENOMEM, "out of memory");
     u->ks = ks;
+    u->prefix = "k:";
+    u->totals = 1;
     u->flush_s = flush_s > 0 ? flush_s : 60;
     if (log)
         u->log = *log;
@@ -206,6 +308,10 @@ int am__usage_new(struct am__usage **out, struct amuse_keystore *ks, int flush_s
     pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
     pthread_cond_init(&u->wake, &a);
     pthread_condattr_destroy(&a);
+    if (!ks) { /* nothing to flush to */
+        *out = u;
+        return AMUSE_OK;
+    }
     if (pthread_create(&u->thread, NULL, flush_main, u) != 0) {
         am__usage_free(u);
         return am__fail(AMUSE_EIO, "cannot start the usage flush thread");
@@ -213,6 +319,19 @@ int am__usage_new(struct am__usage **out, struct amuse_keystore *ks, int flush_s
     u->thread_started = 1;
     *out = u;
     return AMUSE_OK;
+}
+
+int am__usage_new_tenants(struct am__usage **out, struct amuse_keystore *ks, int flush_s,
+                          const struct am__log *log)
+{
+    int rc = am__usage_new(out, ks, flush_s, log);
+    if (rc == AMUSE_OK) {
+        pthread_mutex_lock(&(*out)->lock);
+        (*out)->prefix = "t:";
+        (*out)->totals = 0;
+        pthread_mutex_unlock(&(*out)->lock);
+    }
+    return rc;
 }
 
 void am__usage_free(struct am__usage *u)

@@ -11,7 +11,8 @@
  * of every file in its version directories) changed and then stayed the same for one more scan,
  * calls am__repository_load: the same path as the admin route. It never unloads: a model whose
  * directory disappears keeps serving until the admin load route, which then finds nothing on disk,
- * unloads it. */
+ * unloads it. A `tenants` file beside the versions says who may use the model (tenant.c); it is
+ * read with each load and is part of the fingerprint. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 
@@ -147,6 +148,7 @@ static void model_free(struct am__model *m)
     amuse_model_free(m->net);
     amuse_word_vectors_free(m->wv);
     free(m->batch_input);
+    am__tenants_free(m->tenants);
     free(m->name);
     free(m->dir);
     free(m);
@@ -215,6 +217,15 @@ static int load_version(struct am__repository *r, const char *name, int64_t vers
         goto out;
     }
     size_t len;
+    char *model_dir = NULL; /* <repo>/<model>: its tenants file (tenant.c) */
+    if (asprintf(&model_dir, "%s/%s", r->dir, name) < 0) {
+        rc = am__fail(AMUSE_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = am__tenants_load(model_dir, &m->tenants);
+    free(model_dir);
+    if (rc)
+        goto out;
     rc = am__read_file(cfg_path, MAX_CONFIG_BYTES, &text, &len);
     if (rc)
         goto out;
@@ -441,6 +452,14 @@ static uint64_t fingerprint(const struct am__repository *r, const char *name)
         return h;
     if (list_versions(dir, versions, &n) != AMUSE_OK)
         n = 0;
+    char *tenants = NULL; /* who may use the model (tenant.c) is part of what is on disk */
+    struct stat tst;
+    if (asprintf(&tenants, "%s/tenants", dir) >= 0 && stat(tenants, &tst) == 0) {
+        int64_t facts[3] = {(int64_t)tst.st_size, (int64_t)tst.st_mtim.tv_sec,
+                            (int64_t)tst.st_mtim.tv_nsec};
+        h = fnv(h, facts, sizeof facts);
+    }
+    free(tenants);
     for (int i = 0; i < n; i++) {
         h = fnv(h, &versions[i], sizeof versions[i]);
         char *vdir = NULL;

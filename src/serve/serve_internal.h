@@ -38,6 +38,12 @@ int am__keystore_insert(struct amuse_keystore *ks, const struct amuse_key_info *
                         const unsigned char hash[AM__HASH_BYTES]);
 int am__keystore_lookup(struct amuse_keystore *ks, const char *id, struct amuse_key_info *info,
                         unsigned char hash[AM__HASH_BYTES]);
+/* Requests per subject ("k:<key id>", "t:<tenant>") and UTC day (days since 1970): added to at
+ * each usage flush, read when a quota first meets the subject on a day. */
+int am__keystore_add_daily(struct amuse_keystore *ks, const char *subject, int64_t day,
+                           int64_t requests);
+int am__keystore_daily(struct amuse_keystore *ks, const char *subject, int64_t day,
+                       int64_t *requests);
 
 /* ------------------------------------------------------------------------------ json.c */
 
@@ -104,6 +110,9 @@ struct am__job {
      * it, so a waiter that gave up cannot leave the worker a dangling pointer) */
     void (*task)(const struct am__model *m, struct am__job *j);
     void *task_arg;
+    /* images still to decode (decode.c): am__run_job runs this job on the decode pool first and
+     * takes its input from it; dropped (unref) with the job */
+    struct am__job *decode;
     /* internal */
     struct am__job *next;
     struct am__batcher *owner;
@@ -161,6 +170,7 @@ int am__batcher_start(struct am__batcher **out, const struct am__batcher_options
 /* Finish what is queued, stop the worker and free. NULL is fine. */
 void am__batcher_stop(struct am__batcher *b);
 void am__batcher_stats(struct am__batcher *b, struct am__batch_stats *s);
+int am__batcher_queued(struct am__batcher *b); /* jobs waiting now */
 
 struct am__job *am__job_new(void); /* one reference, for the caller */
 void am__job_unref(struct am__job *j);
@@ -176,6 +186,8 @@ int am__job_wait_until(struct am__job *j, double deadline, double wake);
 /* Give up on a job that is not done: a queued job leaves the queue, a running one's result is
  * discarded; counted in the stats' `cancelled`. The caller still unrefs its reference. */
 void am__job_cancel(struct am__job *j);
+/* Worker side: 1 once the waiter has given up on j (long tasks stop early). */
+int am__job_cancelled(struct am__job *j);
 /* Worker side of streaming: append a partial result and wake the waiter. */
 int am__job_emit(struct am__job *j, const void *data, size_t len);
 /* HTTP side: take the oldest partial result (caller frees), or NULL. */
@@ -200,6 +212,7 @@ struct am__model {
     struct amuse_word_vectors *wv;  /* word vectors: read-only once loaded */
     struct amuse_shape input_shape; /* one sample */
     int64_t input_size, output_size;
+    struct am__tenants *tenants;    /* who may use it (tenant.c); NULL: every tenant */
     int image;                      /* input is h x w x 1|3: BYTES images accepted */
     int image_invert;
     struct am__batcher *batcher;
@@ -250,7 +263,9 @@ struct am__v2_tensor {
     int64_t shape[AM__V2_MAX_DIMS];
     int ndim;
     int datatype;
-    struct cJSON *data; /* the "data" array (owned by the request's document) */
+    struct cJSON *data; /* the "data" array (owned by the request's document); NULL when... */
+    const unsigned char *binary; /* ...the tensor's bytes follow the JSON (binary extension) */
+    size_t binary_len;
 };
 
 #define AM__V2_MAX_TENSORS 16
@@ -266,10 +281,14 @@ struct am__v2_request {
 
 /* Parse and check the envelope (depth cap, JSON, field types). Messages name the field. */
 int am__v2_parse(const char *body, size_t len, int max_depth, struct am__v2_request *req);
+/* The same with the binary tensor extension: header_len >= 0 (Inference-Header-Content-Length)
+ * is the JSON's length; the rest of the body holds the tensors that give binary_data_size. */
+int am__v2_parse_binary(const char *body, size_t len, long long header_len, int max_depth,
+                        struct am__v2_request *req);
 void am__v2_request_release(struct am__v2_request *req);
 /* Turn the request into a job for model m (samples, input floats or word rows, output buffer). */
-int am__v2_build_job(const struct am__model *m, const struct am__v2_request *req,
-                     struct am__job *job);
+int am__v2_build_job(const struct amuse_server *s, const struct am__model *m,
+                     const struct am__v2_request *req, struct am__job *job);
 /* The reply for a finished job. */
 void am__v2_encode_reply(const struct am__model *m, const struct am__v2_request *req,
                          const struct am__job *job, struct am__buf *b);
@@ -289,6 +308,9 @@ struct am__request {
     char *body;
     size_t len, cap;
     int too_big;
+    int replied;             /* the reply was decided on the headers (or mid-body); no handler */
+    double body_deadline;    /* CLOCK_MONOTONIC seconds: 408 for body bytes after it */
+    const struct am__route *route; /* set on the headers when the handler is to run */
     const char *param_model, *param_version; /* from the path; NULL if absent */
     char param_buf[2][256];
     struct amuse_key_info key;
@@ -345,6 +367,43 @@ void am__handle_repository_load(struct am__request *r);
  * finished well (r->batch_size set); otherwise the error reply is set (503, 504, 500). */
 int am__run_job(struct am__request *r, const struct am__model *m, struct am__job *job);
 
+/* tenant.c: who may see and use a model. <repo>/<model>/tenants lists the tenants that own a
+ * model, one a line ('#' comments and blank lines ignored); without the file the model is public.
+ * Admin keys see every model. A model a key may not use is answered exactly as one that does not
+ * exist (404), so names do not leak. */
+struct am__tenants;
+#define AM__TENANTS_MAX 1024
+/* Read <model_dir>/tenants: *out NULL when there is none (public); AMUSE_EFORMAT naming the file
+ * and line for a bad tenant name. */
+int am__tenants_load(const char *model_dir, struct am__tenants **out);
+void am__tenants_free(struct am__tenants *t);
+int am__tenants_allow(const struct am__tenants *t, const char *tenant);
+/* The tenant of the request's key ("" before authentication): where per-tenant data lives. */
+const char *am__request_tenant(const struct am__request *r);
+/* The model by name if the request's key may use it (reference held; release with
+ * am__model_release), else NULL; r->log_model names it only when it is returned. */
+struct am__model *am__request_model(struct am__request *r, const char *name);
+/* 1 if the request's key may use m. */
+int am__request_may_use(const struct am__request *r, const struct am__model *m);
+/* tenant names are 1..AMUSE_TENANT_MAX of [A-Za-z0-9._-] (auth.c) */
+int am__tenant_ok(const char *t);
+
+/* decode.c: image decoding off the HTTP threads. A pool of opt.threads decode workers (each an
+ * am__batcher of one job at a time). am__decode_job_new checks the images' declared sizes (cheap:
+ * headers only) against the model's pixel budget per image and opt.max_request_pixels across
+ * them (AMUSE_ETOOBIG, answer 413; AMUSE_EFORMAT for what is not an image, 400) and makes a job
+ * that decodes them all into its input (n x the model's input size); am__run_job runs it before
+ * the model's job, under the same deadline and cancellation. names: "inputs[0].data" gives
+ * "inputs[0].data[3]" in messages; with n == 1 and no index wanted, pass "file" and n 1. */
+int am__decoders_start(struct amuse_server *s);
+void am__decoders_stop(struct amuse_server *s);
+uint64_t am__model_pixel_budget(const struct amuse_server *s, const struct am__model *m);
+int am__decode_job_new(const struct amuse_server *s, const struct am__model *m,
+                       const unsigned char *const *images, const size_t *lens, int n,
+                       const char *names, struct am__job **out);
+/* Queue j on the least busy decode worker; as am__batcher_submit. */
+int am__decode_submit(struct amuse_server *s, struct am__job *j);
+
 /* domain.c */
 void am__handle_images_classify(struct am__request *r);
 void am__handle_words_similar(struct am__request *r);
@@ -367,6 +426,20 @@ void am__usage_free(struct am__usage *u); /* stops the flush thread, then flushe
 /* 1: go ahead; 0: over the limit, *retry_after seconds until a token is back. rps 0: always 1. */
 int am__rate_take(struct am__usage *u, const char *id, int rps, int burst, int *retry_after);
 void am__usage_add(struct am__usage *u, const char *id, int64_t items);
+/* The per-tenant table: buckets, counters in memory, daily counts flushed to ks (NULL: none). */
+int am__usage_new_tenants(struct am__usage **out, struct amuse_keystore *ks, int flush_s,
+                          const struct am__log *log);
+/* Daily quota: 1 and the request counted when id has made fewer than limit requests on the UTC
+ * day of now_s (Unix seconds; today's count is read from the database the first time id is seen
+ * that day); 0 when it has not, *retry_after the seconds until the next UTC day. limit 0: 1. */
+int am__quota_take(struct am__usage *u, const char *id, int64_t limit, int64_t now_s,
+                   int *retry_after);
+struct am__usage_row {
+    char id[AMUSE_TENANT_MAX + 1];
+    int64_t requests, items;
+};
+/* A snapshot of every entry since start (*rows malloc'ed, free it). */
+int am__usage_rows(struct am__usage *u, struct am__usage_row **rows, size_t *n);
 int am__usage_flush(struct am__usage *u);
 
 /* openai.c */
@@ -388,20 +461,42 @@ struct amuse_server {
     struct amuse_keystore *keys;
     struct am__repository *repo;
     char *web_root; /* resolved (realpath) playground directory; NULL: none */
+    char *tls_cert_pem, *tls_key_pem; /* the PEM texts when serving HTTPS; NULL: plain HTTP */
+    size_t tls_key_len;
     struct MHD_Daemon *daemon;
     int port;
     _Atomic int ready;
     _Atomic int in_flight; /* requests between their first byte and their completion */
     struct am__metrics *metrics;
     struct am__usage *usage;
+    struct am__usage *tenant_usage; /* per tenant: rate limit and counters, in memory */
     char **cors; /* allowed origins (owned); n_cors 0: CORS off */
     int n_cors;
+    /* http.c: open connections (for their header/body deadlines), the reaper thread that
+     * closes those past them, and the bytes of request bodies held now */
+    _Atomic int connections;
+    _Atomic size_t buffered;
+    _Atomic long reaped;
+    pthread_mutex_t conns_lock;
+    pthread_cond_t reaper_wake;
+    struct am__conn *conns;
+    pthread_t reaper;
+    int reaper_started, reaper_stop, http_locks;
+    struct am__batcher **decoders; /* decode.c: n_decoders image decode workers */
+    int n_decoders;
+    _Atomic unsigned decode_next;
 };
 
 /* server.c: split and check a CORS allowlist ("scheme://host[:port]" items, commas between,
  * spaces around them ignored) into s->cors. AMUSE_EINVAL naming the bad item. */
 #define AM__CORS_MAX_ORIGINS 64
 int am__cors_parse(struct amuse_server *s, const char *list);
+
+/* Largest TLS certificate or key file read. */
+#define AM__TLS_FILE_MAX ((size_t)1 << 20)
+
+/* What libmicrohttpd may hold per connection (headers and body chunks in flight). */
+#define AM__CONNECTION_MEMORY (32 * 1024)
 
 struct sockaddr;
 int am__http_start(struct amuse_server *s, const struct sockaddr *addr, int ipv6);

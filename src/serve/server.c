@@ -6,6 +6,7 @@
 #include "serve/serve_internal.h"
 
 #include <arpa/inet.h>
+#include <sodium.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -20,10 +21,15 @@ void amuse_serve_options_default(struct amuse_serve_options *o)
     o->port = 8000;
     o->repository = "repository";
     o->database = "amuse.db";
-    o->threads = 8;
+    o->threads = 4;
     o->max_body_bytes = (size_t)16 << 20;
+    o->max_buffered_bytes = (size_t)256 << 20;
     o->max_connections = 256;
+    o->max_connections_per_client = 64;
     o->connection_timeout_s = 30;
+    o->header_timeout_s = 10;
+    o->body_timeout_s = 60;
+    o->max_request_pixels = (size_t)16 << 20;
     o->max_json_depth = 32;
     o->max_batch_size = 32;
     o->max_queue_delay_us = 2000;
@@ -98,8 +104,14 @@ static int check_options(const struct amuse_serve_options *o)
     RANGE(port, 0, 65535)
     RANGE(threads, 1, 1024)
     RANGE(max_body_bytes, 1024, 1LL << 30)
+    RANGE(max_buffered_bytes, 1024, 1LL << 40)
     RANGE(max_connections, 1, 100000)
+    RANGE(max_connections_per_client, 1, 100000)
     RANGE(connection_timeout_s, 1, 3600)
+    RANGE(header_timeout_s, 1, 3600)
+    RANGE(body_timeout_s, 1, 3600)
+    RANGE(max_request_pixels, 1, 1LL << 40)
+    RANGE(max_image_pixels, 0, 40000000)
     RANGE(max_json_depth, 2, 1000)
     RANGE(max_batch_size, 1, 4096)
     RANGE(max_queue_delay_us, 0, 10000000)
@@ -108,6 +120,10 @@ static int check_options(const struct amuse_serve_options *o)
     RANGE(drain_timeout_ms, 0, 3600000)
     RANGE(rate_limit_rps, 0, 1000000)
     RANGE(rate_limit_burst, 0, 1000000)
+    RANGE(tenant_rate_limit_rps, 0, 1000000)
+    RANGE(tenant_rate_limit_burst, 0, 1000000)
+    RANGE(quota_requests_per_day, 0, 2000000000)
+    RANGE(tenant_quota_requests_per_day, 0, 2000000000)
     RANGE(usage_flush_s, 1, 86400)
     RANGE(debug_batch_sleep_ms, 0, 60000)
     RANGE(model_threads, 0, 1024)
@@ -164,6 +180,18 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
 
     if (o->cors_origins && (rc = am__cors_parse(s, o->cors_origins)))
         goto fail;
+    if (!o->tls_cert != !o->tls_key) {
+        rc = am__fail(AMUSE_EINVAL, "tls_cert and tls_key go together: give both, or neither "
+                                    "for plain HTTP");
+        goto fail;
+    }
+    if (o->tls_cert) {
+        size_t len;
+        if ((rc = am__read_file(o->tls_cert, AM__TLS_FILE_MAX, &s->tls_cert_pem, &len)) ||
+            (rc = am__read_file(o->tls_key, AM__TLS_FILE_MAX, &s->tls_key_pem, &s->tls_key_len)))
+            goto fail;
+    }
+    s->opt.tls_cert = s->opt.tls_key = NULL; /* the texts are read; the paths are the caller's */
     s->opt.cors_origins = NULL; /* the parsed list is s->cors */
     rc = am__metrics_new(&s->metrics);
     if (rc)
@@ -172,6 +200,9 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
     if (rc)
         goto fail;
     rc = am__usage_new(&s->usage, s->keys, o->usage_flush_s, &s->log);
+    if (rc)
+        goto fail;
+    rc = am__usage_new_tenants(&s->tenant_usage, s->keys, o->usage_flush_s, &s->log);
     if (rc)
         goto fail;
     int64_t active = 0;
@@ -193,6 +224,9 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
     rc = am__static_open(s);
     if (rc)
         goto fail;
+    rc = am__decoders_start(s);
+    if (rc)
+        goto fail;
     rc = am__http_start(s, &addr.sa, ipv6);
     if (rc)
         goto fail;
@@ -200,9 +234,9 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
     if (rc)
         goto fail;
     atomic_store(&s->ready, 1);
-    am__logf(&s->log, "listening on http://%s%s%s:%d/ (%d models, %d HTTP threads)",
-             ipv6 ? "[" : "", s->host, ipv6 ? "]" : "", s->port, am__repository_count(s->repo),
-             o->threads);
+    am__logf(&s->log, "listening on http%s://%s%s%s:%d/ (%d models, %d decode threads)",
+             s->tls_cert_pem ? "s" : "", ipv6 ? "[" : "", s->host, ipv6 ? "]" : "", s->port,
+             am__repository_count(s->repo), o->threads);
     *out = s;
     return AMUSE_OK;
 fail:
@@ -234,7 +268,9 @@ void amuse_server_free(struct amuse_server *s)
     if (!s)
         return;
     am__http_stop(s);           /* no handler runs after this */
+    am__decoders_stop(s);       /* no handler waits for them any more */
     am__usage_free(s->usage);   /* the last usage figures go to the database */
+    am__usage_free(s->tenant_usage);
     am__repository_free(s->repo); /* batchers finish their queues, then the models go */
     amuse_keystore_close(s->keys);
     am__metrics_free(s->metrics);
@@ -242,6 +278,10 @@ void amuse_server_free(struct amuse_server *s)
     free(s->repository_dir);
     free(s->database_path);
     free(s->web_root);
+    free(s->tls_cert_pem);
+    if (s->tls_key_pem)
+        sodium_memzero(s->tls_key_pem, s->tls_key_len);
+    free(s->tls_key_pem);
     for (int i = 0; i < s->n_cors; i++)
         free(s->cors[i]);
     free(s->cors);

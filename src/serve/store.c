@@ -34,7 +34,12 @@ static const char schema[] =
     "  key_id TEXT PRIMARY KEY,"
     "  requests INTEGER NOT NULL DEFAULT 0,"
     "  items INTEGER NOT NULL DEFAULT 0,"
-    "  updated INTEGER NOT NULL DEFAULT 0);";
+    "  updated INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS usage_daily ("
+    "  subject TEXT NOT NULL,"
+    "  day INTEGER NOT NULL,"
+    "  requests INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (subject, day));";
 
 static int db_fail(struct amuse_keystore *ks, const char *what)
 {
@@ -308,6 +313,49 @@ int amuse_keystore_add_usage(struct amuse_keystore *ks, const char *id, int64_t 
         sqlite3_bind_int64(st, 2, requests) || sqlite3_bind_int64(st, 3, items) ||
         sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL)) || sqlite3_step(st) != SQLITE_DONE)
         rc = db_fail(ks, "record key usage");
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&ks->lock);
+    return rc;
+}
+
+int am__keystore_add_daily(struct amuse_keystore *ks, const char *subject, int64_t day,
+                           int64_t requests)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = AMUSE_OK;
+    pthread_mutex_lock(&ks->lock);
+    if (sqlite3_prepare_v2(ks->db,
+                           "INSERT INTO usage_daily (subject, day, requests) VALUES (?1, ?2, ?3) "
+                           "ON CONFLICT (subject, day) DO UPDATE SET requests = requests + ?3",
+                           -1, &st, NULL) ||
+        sqlite3_bind_text(st, 1, subject, -1, SQLITE_TRANSIENT) ||
+        sqlite3_bind_int64(st, 2, day) || sqlite3_bind_int64(st, 3, requests) ||
+        sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(ks, "record daily usage");
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&ks->lock);
+    return rc;
+}
+
+int am__keystore_daily(struct amuse_keystore *ks, const char *subject, int64_t day,
+                       int64_t *requests)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = AMUSE_OK;
+    *requests = 0;
+    pthread_mutex_lock(&ks->lock);
+    if (sqlite3_prepare_v2(ks->db,
+                           "SELECT requests FROM usage_daily WHERE subject = ?1 AND day = ?2", -1,
+                           &st, NULL) ||
+        sqlite3_bind_text(st, 1, subject, -1, SQLITE_TRANSIENT) || sqlite3_bind_int64(st, 2, day)) {
+        rc = db_fail(ks, "read daily usage");
+    } else {
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW)
+            *requests = sqlite3_column_int64(st, 0);
+        else if (step != SQLITE_DONE)
+            rc = db_fail(ks, "read daily usage");
+    }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&ks->lock);
     return rc;

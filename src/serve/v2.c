@@ -7,7 +7,14 @@
  * of shape [batch], each element a base64-encoded PNG/JPEG/BMP/GIF (KServe's JSON carries BYTES
  * as strings). Outputs: "probabilities" FP32 [batch, classes], and "label" BYTES [batch] (the
  * top class) when asked for. Word vectors take BYTES "words" [n] and give FP32 "vectors" [n, dim].
- * Not here: binary tensor extensions, the other V2 datatypes, per-request parameters. */
+ * Images are only base64-decoded and size-checked here; decode.c decodes them on its pool.
+ * The binary tensor extension (KServe/Triton): with an Inference-Header-Content-Length header the
+ * body is that many bytes of JSON, then the tensors' bytes in input order; an input with
+ * "parameters": {"binary_data_size": n} takes its n bytes from there instead of "data" (FP32:
+ * little-endian floats, row-major; BYTES: each element a 4-byte little-endian length and its
+ * bytes - raw image bytes, not base64). The sizes must add up to exactly the bytes after the JSON.
+ * Replies stay JSON.
+ * Not here: binary outputs, the other V2 datatypes, per-request parameters. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 
@@ -16,6 +23,8 @@
 #include "amuse/word2vec.h"
 
 #include <cjson/cJSON.h>
+#include <float.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +51,8 @@ void am__v2_request_release(struct am__v2_request *req)
     memset(req, 0, sizeof *req);
 }
 
-static int parse_tensor(const cJSON *t, int index, struct am__v2_tensor *out)
+static int parse_tensor(const cJSON *t, int index, struct am__v2_tensor *out,
+                        const unsigned char *binary, size_t binary_len, size_t *binary_used)
 {
     memset(out, 0, sizeof *out);
     if (!cJSON_IsObject(t))
@@ -83,6 +93,29 @@ static int parse_tensor(const cJSON *t, int index, struct am__v2_tensor *out)
         return am__fail(AMUSE_EFORMAT,
                         "inputs[%d].datatype '%.32s' is not supported; use FP32 or BYTES", index,
                         dt->valuestring);
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(t, "parameters");
+    const cJSON *bsize = cJSON_IsObject(params)
+                             ? cJSON_GetObjectItemCaseSensitive(params, "binary_data_size")
+                             : NULL;
+    if (bsize) {
+        double v = cJSON_IsNumber(bsize) ? bsize->valuedouble : -1;
+        if (!binary)
+            return am__fail(AMUSE_EFORMAT, "inputs[%d].parameters.binary_data_size needs the "
+                                           "Inference-Header-Content-Length header",
+                            index);
+        if (!(v >= 0 && v <= (double)(binary_len - *binary_used)) || v != (double)(size_t)v)
+            return am__fail(AMUSE_EFORMAT,
+                            "inputs[%d].parameters.binary_data_size must be a whole number of "
+                            "bytes within the %zu binary bytes left",
+                            index, binary_len - *binary_used);
+        if (data)
+            return am__fail(AMUSE_EFORMAT, "inputs[%d] has both data and binary_data_size",
+                            index);
+        out->binary = binary + *binary_used;
+        out->binary_len = (size_t)v;
+        *binary_used += (size_t)v;
+        return AMUSE_OK;
+    }
     if (!cJSON_IsArray(data))
         return am__fail(AMUSE_EFORMAT, "inputs[%d].data must be an array", index);
     out->data = (cJSON *)data;
@@ -91,9 +124,26 @@ static int parse_tensor(const cJSON *t, int index, struct am__v2_tensor *out)
 
 int am__v2_parse(const char *body, size_t len, int max_depth, struct am__v2_request *req)
 {
+    return am__v2_parse_binary(body, len, -1, max_depth, req);
+}
+
+int am__v2_parse_binary(const char *body, size_t len, long long header_len, int max_depth,
+                        struct am__v2_request *req)
+{
     memset(req, 0, sizeof *req);
+    size_t json_len = len;
+    const unsigned char *binary = NULL; /* the extension's tensor bytes, when in use */
+    if (header_len >= 0) {
+        if ((unsigned long long)header_len > len)
+            return am__fail(AMUSE_EFORMAT, "Inference-Header-Content-Length %lld is more than "
+                                           "the %zu-byte body",
+                            header_len, len);
+        json_len = (size_t)header_len;
+        binary = (const unsigned char *)body + json_len;
+    }
+    size_t binary_len = len - json_len, binary_used = 0;
     /* One JSON body parser for every route: empty, too deep, truncated, not an object. */
-    int rc = am__json_parse_object(body, len, max_depth, &req->doc);
+    int rc = am__json_parse_object(body, json_len, max_depth, &req->doc);
     if (rc)
         return rc;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(req->doc, "id");
@@ -109,11 +159,16 @@ int am__v2_parse(const char *body, size_t len, int max_depth, struct am__v2_requ
     const cJSON *t;
     cJSON_ArrayForEach(t, inputs)
     {
-        rc = parse_tensor(t, req->n_inputs, &req->inputs[req->n_inputs]);
+        rc = parse_tensor(t, req->n_inputs, &req->inputs[req->n_inputs],
+                          binary, binary_len, &binary_used);
         if (rc)
             return rc;
         req->n_inputs++;
     }
+    if (binary_used != binary_len)
+        return am__fail(AMUSE_EFORMAT, "the inputs' binary_data_size add up to %zu bytes; %zu "
+                                       "follow the JSON header",
+                        binary_used, binary_len);
     const cJSON *outputs = cJSON_GetObjectItemCaseSensitive(req->doc, "outputs");
     if (outputs) {
         if (!cJSON_IsArray(outputs) || cJSON_GetArraySize(outputs) > AM__V2_MAX_TENSORS)
@@ -147,6 +202,11 @@ static int64_t flat_count(const cJSON *a, int index, int64_t *seen)
                 return -1;
             n += k;
         } else if (cJSON_IsNumber(e)) {
+            if (!(fabs(e->valuedouble) <= FLT_MAX)) {
+                am__fail(AMUSE_EFORMAT, "inputs[%d].data[%lld] = %g is outside the FP32 range",
+                         index, (long long)*seen, e->valuedouble);
+                return -1;
+            }
             n++;
             (*seen)++;
         } else {
@@ -168,6 +228,54 @@ static void flat_fill(const cJSON *a, float *out, int64_t *k)
         else
             out[(*k)++] = (float)e->valuedouble;
     }
+}
+
+/* The n elements of a BYTES tensor: pointers to their bytes (into the request; not copied) and
+ * their lengths. JSON: strings; binary: 4-byte little-endian lengths, each then its bytes, which
+ * must use up the tensor's bytes exactly. Messages name the element. */
+static int bytes_elements(const struct am__v2_tensor *t, int64_t n, const unsigned char **p,
+                          size_t *len)
+{
+    char got[160];
+    if (t->binary) {
+        size_t at = 0;
+        for (int64_t i = 0; i < n; i++) {
+            if (t->binary_len - at < 4)
+                return am__fail(AMUSE_ESHAPE, "inputs[0] binary data ends before element %lld's "
+                                              "length (shape %s)",
+                                (long long)i, shape_text(t->shape, t->ndim, got, sizeof got));
+            const unsigned char *b = t->binary + at;
+            size_t k = (size_t)b[0] | (size_t)b[1] << 8 | (size_t)b[2] << 16 | (size_t)b[3] << 24;
+            at += 4;
+            if (k > t->binary_len - at)
+                return am__fail(AMUSE_EFORMAT, "inputs[0] binary element %lld says %zu bytes; "
+                                               "%zu are left",
+                                (long long)i, k, t->binary_len - at);
+            p[i] = t->binary + at;
+            len[i] = k;
+            at += k;
+        }
+        if (at != t->binary_len)
+            return am__fail(AMUSE_ESHAPE, "inputs[0] binary data has %zu bytes after its %lld "
+                                          "elements",
+                            t->binary_len - at, (long long)n);
+        return AMUSE_OK;
+    }
+    if (cJSON_GetArraySize(t->data) != n)
+        return am__fail(AMUSE_ESHAPE, "inputs[0].shape %s needs %lld elements, data has %d",
+                        shape_text(t->shape, t->ndim, got, sizeof got), (long long)n,
+                        cJSON_GetArraySize(t->data));
+    int64_t i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, t->data)
+    {
+        if (!cJSON_IsString(e))
+            return am__fail(AMUSE_EFORMAT, "inputs[0].data[%lld] must be a string", (long long)i);
+        p[i] = (const unsigned char *)e->valuestring;
+        len[i] = strlen(e->valuestring);
+        i++;
+    }
+    return AMUSE_OK;
 }
 
 static int build_fp32(const struct am__model *m, const struct am__v2_tensor *t, struct am__job *j)
@@ -192,6 +300,30 @@ static int build_fp32(const struct am__model *m, const struct am__v2_tensor *t, 
         return am__fail(AMUSE_ETOOBIG, "inputs[0].shape: batch %lld is outside 1..%d "
                                        "(max_batch_size)",
                         (long long)batch, m->max_batch_size);
+    if (t->binary) { /* little-endian floats, as many as the shape says */
+        int64_t count = batch * m->input_size;
+        if (t->binary_len != (size_t)count * 4)
+            return am__fail(AMUSE_ESHAPE, "inputs[0].shape %s needs %lld FP32 values (%lld "
+                                          "bytes); binary_data_size is %zu",
+                            shape_text(t->shape, t->ndim, got, sizeof got), (long long)count,
+                            (long long)count * 4, t->binary_len);
+        j->samples = batch;
+        j->input = malloc((size_t)count * sizeof(float));
+        if (!j->input)
+            return am__fail(AMUSE_ENOMEM, "out of memory");
+        for (int64_t k = 0; k < count; k++) {
+            const unsigned char *b = t->binary + k * 4;
+            uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+                         (uint32_t)b[3] << 24;
+            float v;
+            memcpy(&v, &u, sizeof v);
+            if (!isfinite(v))
+                return am__fail(AMUSE_EFORMAT, "inputs[0] binary value %lld is not finite",
+                                (long long)k);
+            j->input[k] = v;
+        }
+        return AMUSE_OK;
+    }
     int64_t seen = 0, n = flat_count(t->data, 0, &seen);
     if (n < 0)
         return AMUSE_EFORMAT;
@@ -208,7 +340,10 @@ static int build_fp32(const struct am__model *m, const struct am__v2_tensor *t, 
     return AMUSE_OK;
 }
 
-static int build_images(const struct am__model *m, const struct am__v2_tensor *t, struct am__job *j)
+/* Base64-decode the images and make the job that decodes them (decode.c): the header checks and
+ * pixel budgets happen here, the pixels later on the decode pool. */
+static int build_images(const struct amuse_server *s, const struct am__model *m,
+                        const struct am__v2_tensor *t, struct am__job *j)
 {
     char got[160];
     if (!m->image)
@@ -223,42 +358,39 @@ static int build_images(const struct am__model *m, const struct am__v2_tensor *t
         return am__fail(AMUSE_ETOOBIG, "inputs[0].shape: batch %lld is outside 1..%d "
                                        "(max_batch_size)",
                         (long long)batch, m->max_batch_size);
-    if (cJSON_GetArraySize(t->data) != batch)
-        return am__fail(AMUSE_ESHAPE, "inputs[0].shape %s needs %lld images, data has %d",
-                        shape_text(t->shape, t->ndim, got, sizeof got), (long long)batch,
-                        cJSON_GetArraySize(t->data));
-    j->samples = batch;
-    j->input = malloc((size_t)(batch * m->input_size) * sizeof(float));
-    if (!j->input)
-        return am__fail(AMUSE_ENOMEM, "out of memory");
-    struct amuse_image_options io = {(int)m->input_shape.dim[0], (int)m->input_shape.dim[1],
-                                     (int)m->input_shape.dim[2], m->image_invert};
-    int i = 0;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, t->data)
-    {
-        if (!cJSON_IsString(e))
-            return am__fail(AMUSE_EFORMAT,
-                            "inputs[0].data[%d] must be a string (a base64-encoded image)", i);
-        size_t b64 = strlen(e->valuestring);
-        unsigned char *bytes = malloc(b64 / 4 * 3 + 3);
-        if (!bytes)
-            return am__fail(AMUSE_ENOMEM, "out of memory");
-        size_t len = 0;
-        if (sodium_base642bin(bytes, b64 / 4 * 3 + 3, e->valuestring, b64, " \t\r\n", &len, NULL,
-                              sodium_base64_VARIANT_ORIGINAL) != 0) {
-            free(bytes);
-            return am__fail(AMUSE_EFORMAT, "inputs[0].data[%d] is not valid base64", i);
-        }
-        char what[64];
-        snprintf(what, sizeof what, "inputs[0].data[%d]", i);
-        int rc = amuse_image_decode(bytes, len, what, &io, j->input + (int64_t)i * m->input_size);
-        free(bytes);
-        if (rc)
-            return rc;
-        i++;
+    unsigned char **decoded = calloc((size_t)batch, sizeof *decoded); /* base64 decoded */
+    const unsigned char **images = calloc((size_t)batch, sizeof *images);
+    size_t *lens = calloc((size_t)batch, sizeof *lens);
+    int rc = AMUSE_OK;
+    if (!decoded || !images || !lens) {
+        rc = am__fail(AMUSE_ENOMEM, "out of memory");
+        goto out;
     }
-    return AMUSE_OK;
+    if ((rc = bytes_elements(t, batch, images, lens)) != AMUSE_OK)
+        goto out;
+    for (int64_t i = 0; !t->binary && i < batch; i++) { /* JSON carries BYTES as base64 */
+        size_t b64 = lens[i];
+        if (!(decoded[i] = malloc(b64 / 4 * 3 + 3))) {
+            rc = am__fail(AMUSE_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (sodium_base642bin(decoded[i], b64 / 4 * 3 + 3, (const char *)images[i], b64,
+                              " \t\r\n", &lens[i], NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
+            rc = am__fail(AMUSE_EFORMAT, "inputs[0].data[%lld] is not valid base64",
+                          (long long)i);
+            goto out;
+        }
+        images[i] = decoded[i];
+    }
+    j->samples = batch;
+    rc = am__decode_job_new(s, m, images, lens, (int)batch, "inputs[0].data", &j->decode);
+out:
+    for (int64_t k = 0; decoded && k < batch; k++)
+        free(decoded[k]);
+    free(decoded);
+    free(images);
+    free(lens);
+    return rc;
 }
 
 static int build_words(const struct am__model *m, const struct am__v2_tensor *t, struct am__job *j)
@@ -277,28 +409,38 @@ static int build_words(const struct am__model *m, const struct am__v2_tensor *t,
     if (n < 1 || n > MAX_WORDS_PER_REQUEST)
         return am__fail(AMUSE_ETOOBIG, "inputs[0].shape: %lld words; 1 to %d per request",
                         (long long)n, MAX_WORDS_PER_REQUEST);
-    if (cJSON_GetArraySize(t->data) != n)
-        return am__fail(AMUSE_ESHAPE, "inputs[0].shape %s needs %lld words, data has %d",
-                        shape_text(t->shape, t->ndim, got, sizeof got), (long long)n,
-                        cJSON_GetArraySize(t->data));
     j->samples = n;
     j->rows = malloc((size_t)n * sizeof *j->rows);
-    if (!j->rows)
-        return am__fail(AMUSE_ENOMEM, "out of memory");
-    int i = 0;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, t->data)
-    {
-        if (!cJSON_IsString(e))
-            return am__fail(AMUSE_EFORMAT, "inputs[0].data[%d] must be a string", i);
-        int64_t row = amuse_vocab_find(m->wv->vocab, e->valuestring);
-        if (row < 0)
-            return am__fail(AMUSE_ENOTFOUND,
-                            "inputs[0].data[%d]: '%.64s' is not in the vocabulary of model '%s'",
-                            i, e->valuestring, m->name);
-        j->rows[i++] = row;
+    const unsigned char **words = malloc((size_t)n * sizeof *words);
+    size_t *lens = malloc((size_t)n * sizeof *lens);
+    int rc = AMUSE_OK;
+    if (!j->rows || !words || !lens) {
+        rc = am__fail(AMUSE_ENOMEM, "out of memory");
+        goto out;
     }
-    return AMUSE_OK;
+    if ((rc = bytes_elements(t, n, words, lens)) != AMUSE_OK)
+        goto out;
+    for (int64_t i = 0; i < n; i++) {
+        char word[AMUSE_W2V_MAX_WORD_BYTES + 1];
+        int64_t row = -1;
+        if (lens[i] <= AMUSE_W2V_MAX_WORD_BYTES && !memchr(words[i], '\0', lens[i])) {
+            memcpy(word, words[i], lens[i]);
+            word[lens[i]] = '\0';
+            row = amuse_vocab_find(m->wv->vocab, word);
+        }
+        if (row < 0) {
+            rc = am__fail(AMUSE_ENOTFOUND,
+                          "inputs[0].data[%lld]: '%.*s' is not in the vocabulary of model '%s'",
+                          (long long)i, (int)(lens[i] < 64 ? lens[i] : 64),
+                          (const char *)words[i], m->name);
+            goto out;
+        }
+        j->rows[i] = row;
+    }
+out:
+    free(words);
+    free(lens);
+    return rc;
 }
 
 int am__v2_output_known(const struct am__model *m, const char *name)
@@ -308,8 +450,8 @@ int am__v2_output_known(const struct am__model *m, const char *name)
     return strcmp(name, "probabilities") == 0 || strcmp(name, "label") == 0;
 }
 
-int am__v2_build_job(const struct am__model *m, const struct am__v2_request *req,
-                     struct am__job *job)
+int am__v2_build_job(const struct amuse_server *s, const struct am__model *m,
+                     const struct am__v2_request *req, struct am__job *job)
 {
     if (req->n_inputs != 1)
         return am__fail(AMUSE_EFORMAT, "inputs has %d tensors; model '%s' takes one",
@@ -329,7 +471,7 @@ int am__v2_build_job(const struct am__model *m, const struct am__v2_request *req
             return am__fail(AMUSE_EFORMAT,
                             "inputs[0].name '%.64s': model '%s' has one input, 'input'", t->name,
                             m->name);
-        rc = t->datatype == AM__DT_FP32 ? build_fp32(m, t, job) : build_images(m, t, job);
+        rc = t->datatype == AM__DT_FP32 ? build_fp32(m, t, job) : build_images(s, m, t, job);
     }
     if (rc)
         return rc;

@@ -12,6 +12,11 @@
  * centres aligned, edges clamped) where it grows, and a plain copy where it keeps its size.
  * Values are averaged as stored (sRGB-encoded), without linearising gamma.
  *
+ * Decoding cost is bounded twice: by the caller's pixel budget (opt->max_pixels, checked on the
+ * declared dimensions before decoding) and by a cap on what stb_image may allocate (its allocation
+ * hooks, counted per thread; over it the decode fails as AMUSE_ETOOBIG, not as corrupt). stb_image
+ * is compiled here (static, PNG/JPEG/BMP/GIF only) so that the hooks are ours.
+ *
  * It does not handle animation (a GIF gives its first frame), colour profiles or EXIF rotation.
  */
 #include "amuse/image.h"
@@ -20,9 +25,86 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
-#include <stb/stb_image.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---------------------------------------------------------------- stb_image, with our allocator */
+
+/* What the decoder on this thread may still allocate; cap 0: no decode in progress (no limit). */
+static _Thread_local struct {
+    size_t used, cap;
+    int over;
+} decoder_memory;
+
+/* Each block carries its size in front, so realloc and free can account for it. */
+#define BLOCK_HEADER 16
+
+static void *decoder_malloc(size_t n)
+{
+    if (decoder_memory.cap &&
+        (n > decoder_memory.cap || decoder_memory.used > decoder_memory.cap - n)) {
+        decoder_memory.over = 1;
+        return NULL;
+    }
+    unsigned char *p = malloc(n + BLOCK_HEADER);
+    if (!p)
+        return NULL;
+    memcpy(p, &n, sizeof n);
+    decoder_memory.used += n;
+    return p + BLOCK_HEADER;
+}
+
+static void decoder_free(void *q)
+{
+    if (!q)
+        return;
+    unsigned char *p = (unsigned char *)q - BLOCK_HEADER;
+    size_t n;
+    memcpy(&n, p, sizeof n);
+    decoder_memory.used -= n < decoder_memory.used ? n : decoder_memory.used;
+    free(p);
+}
+
+static void *decoder_realloc(void *q, size_t n)
+{
+    if (!q)
+        return decoder_malloc(n);
+    size_t old;
+    memcpy(&old, (unsigned char *)q - BLOCK_HEADER, sizeof old);
+    void *p = decoder_malloc(n);
+    if (!p)
+        return NULL;
+    memcpy(p, q, old < n ? old : n);
+    decoder_free(q);
+    return p;
+}
+
+#define STBI_MALLOC(n) decoder_malloc(n)
+#define STBI_REALLOC(p, n) decoder_realloc(p, n)
+#define STBI_FREE(p) decoder_free(p)
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
+#define STBI_ONLY_GIF
+#define STBI_NO_STDIO
+#define STBI_NO_LINEAR
+#define STBI_NO_HDR
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wshadow"
+#pragma GCC diagnostic ignored "-Wmissing-prototypes"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+#include <stb/stb_image.h>
+#pragma GCC diagnostic pop
+/* Debian's stb_image declares stbi_set_unpremultiply_on_load_thread without defining it when
+ * STB_IMAGE_STATIC is set; GCC reports that at the end of the file, past the pop above. */
+#pragma GCC diagnostic ignored "-Wunused-function"
 
 #define MAX_FILE_BYTES ((size_t)64 << 20)
 
@@ -135,7 +217,8 @@ static const unsigned char *p_bytes(const void *p)
     return p;
 }
 
-static int check_dimensions(const char *name, const char *format, uint64_t w, uint64_t h)
+static int check_dimensions(const char *name, const char *format, uint64_t w, uint64_t h,
+                            uint64_t max_pixels)
 {
     if (w > AMUSE_IMAGE_MAX_SIDE || h > AMUSE_IMAGE_MAX_SIDE)
         return am__fail(AMUSE_ETOOBIG,
@@ -145,6 +228,11 @@ static int check_dimensions(const char *name, const char *format, uint64_t w, ui
         return am__fail(AMUSE_ETOOBIG,
                         "%s: %s declares %" PRIu64 " x %" PRIu64 " pixels (at most %u in all)",
                         name, format, w, h, (unsigned)AMUSE_IMAGE_MAX_PIXELS);
+    if (max_pixels && w * h > max_pixels)
+        return am__fail(AMUSE_ETOOBIG,
+                        "%s: %s declares %" PRIu64 " x %" PRIu64 " pixels; at most %" PRIu64
+                        " here (send a smaller image)",
+                        name, format, w, h, max_pixels);
     return AMUSE_OK;
 }
 
@@ -241,16 +329,12 @@ static int check_options(const struct amuse_image_options *opt, const char *name
     return AMUSE_OK;
 }
 
-int amuse_image_decode(const void *bytes, size_t len, const char *name,
-                       const struct amuse_image_options *opt, float *out)
+/* The checks before decoding: signature, declared size against the caps (and max_pixels, 0: none),
+ * a truncated BMP, stb_image's view of the header. *format, *w and *h receive what was found. */
+static int probe(const void *bytes, size_t len, const char *name, uint64_t max_pixels,
+                 const char **format_out, int *w_out, int *h_out)
 {
-    unsigned char *rgba = NULL;
-    float *rows = NULL;
-    struct taps tx = {0}, ty = {0};
     int w, h, comp, rc;
-
-    if ((rc = check_options(opt, name)) != AMUSE_OK)
-        return rc;
     if (len > INT_MAX)
         return am__fail(AMUSE_ETOOBIG, "%s: %zu bytes is too large to decode", name, len);
     const char *format = sniff_format(bytes, len);
@@ -259,7 +343,7 @@ int amuse_image_decode(const void *bytes, size_t len, const char *name,
                         name);
     uint64_t hw = 0, hh = 0;
     if (header_dimensions(format, bytes, len, &hw, &hh) &&
-        (rc = check_dimensions(name, format, hw, hh)) != AMUSE_OK)
+        (rc = check_dimensions(name, format, hw, hh, max_pixels)) != AMUSE_OK)
         return rc;
     /* stb_image reads missing BMP pixels as zeros, so a 54-byte BMP could stand for 40 million
      * pixels; an uncompressed BMP must hold the pixel data its header declares. */
@@ -279,14 +363,54 @@ int amuse_image_decode(const void *bytes, size_t len, const char *name,
                         stbi_failure_reason());
     if (w < 1 || h < 1)
         return am__fail(AMUSE_EFORMAT, "%s: %s declares %d x %d pixels", name, format, w, h);
-    if ((rc = check_dimensions(name, format, (uint64_t)w, (uint64_t)h)) != AMUSE_OK)
+    if ((rc = check_dimensions(name, format, (uint64_t)w, (uint64_t)h, max_pixels)) != AMUSE_OK)
+        return rc;
+    *format_out = format;
+    *w_out = w;
+    *h_out = h;
+    return AMUSE_OK;
+}
+
+int amuse_image_info(const void *bytes, size_t len, const char *name, int *width, int *height)
+{
+    const char *format;
+    *width = *height = 0;
+    return probe(bytes, len, name, 0, &format, width, height);
+}
+
+int amuse_image_decode(const void *bytes, size_t len, const char *name,
+                       const struct amuse_image_options *opt, float *out)
+{
+    unsigned char *rgba = NULL;
+    float *rows = NULL;
+    struct taps tx = {0}, ty = {0};
+    const char *format;
+    int w, h, rc;
+
+    if ((rc = check_options(opt, name)) != AMUSE_OK)
+        return rc;
+    if ((rc = probe(bytes, len, name, opt->max_pixels, &format, &w, &h)) != AMUSE_OK)
         return rc;
 
+    /* The decoder's memory: 24 bytes a pixel (a 16-bit RGBA PNG holds its inflated rows, its
+     * 16-bit pixels and the 8-bit ones at once), the file, and room for tables. */
+    size_t cap = opt->max_decoder_bytes ? opt->max_decoder_bytes
+                                        : (size_t)w * (size_t)h * 24 + len + ((size_t)1 << 20);
+    decoder_memory.used = 0;
+    decoder_memory.over = 0;
+    decoder_memory.cap = cap;
     int dw, dh, dcomp;
     rgba = stbi_load_from_memory(bytes, (int)len, &dw, &dh, &dcomp, 4);
+    int over = decoder_memory.over;
+    decoder_memory.cap = 0; /* what follows (and stbi_image_free) is not counted */
     if (!rgba) {
-        rc = am__fail(AMUSE_EFORMAT, "%s: cannot decode %s: %s", name, format,
-                      stbi_failure_reason());
+        if (over)
+            rc = am__fail(AMUSE_ETOOBIG, "%s: decoding this %s (%d x %d) needs more than %zu "
+                                         "bytes of memory (the decoder's cap)",
+                          name, format, w, h, cap);
+        else
+            rc = am__fail(AMUSE_EFORMAT, "%s: cannot decode %s: %s", name, format,
+                          stbi_failure_reason());
         goto out;
     }
     if (dw != w || dh != h) { /* defensive: stb decoded a different size than it announced */
