@@ -12,7 +12,8 @@
 # Writes bench/results/recsys.json (--quick: recsys-quick.json); the last line is a summary.
 #
 #   bench/recsys.sh [--quick] [--peers DIR]
-#      --quick    the reference runs 2 iterations instead of 15 (under 5 minutes)
+#      --quick    the reference runs 2 iterations instead of 15 (about 2.5 CPU-minutes;
+#                 526 s wall on a machine with load average 15-20)
 #      --peers    where als_reference.py lives (default ../shared/peers)
 #
 # The machines are shared with other work: absolute seconds move from run to run, the ratio less.
