@@ -94,7 +94,8 @@ enum amuse_rec_split_kind {
 
 /* Split every user's events: round(fraction * n_u) of them into *train, the rest into *test (a
  * user with one event keeps it in train). Both copies keep d's id maps (same indices).
- * fraction must be in (0, 1). */
+ * fraction must be in (0, 1). It splits events, not pairs: a (user, item) pair repeated in d can
+ * fall on both sides (MovieLens has no repeats; merge them first where it matters). */
 AMUSE_API int amuse_rec_split(const struct amuse_rec_data *d, int kind, double fraction,
                               uint64_t seed, struct amuse_rec_data **train,
                               struct amuse_rec_data **test);
