@@ -1,5 +1,6 @@
-/* test_golden.c - the engine against PyTorch references: a tiny CNN and MLP (forward output, loss,
- * every gradient, and 3 steps each of Adam, RMSprop and SGD with momentum).
+/* test_golden.c - the engine against PyTorch references: a tiny CNN and MLP, and Embedding ->
+ * LSTM / GRU -> Dense sequence models with per-step sparse targets (forward output, loss, every
+ * gradient, and 3 steps each of Adam, RMSprop and SGD with momentum).
  *
  * The fixtures in tests/fixtures/golden/ come from tests/golden/make_golden.py (float64 PyTorch,
  * Keras layouts, hand-written Keras update rules; that script also shows float32 PyTorch meets
@@ -325,21 +326,22 @@ static void run_golden(const struct golden_case *c)
     const struct golden_tensor *x = GOLDEN_GET(&g, "x", -1);
     const struct golden_tensor *want_out = GOLDEN_GET(&g, "output", -1);
     int64_t batch = x->shape.dim[0];
-    int64_t classes = want_out->shape.dim[1];
+    int64_t classes = want_out->shape.dim[want_out->shape.ndim - 1];
+    int64_t rows = want_out->count / classes; /* batch, or batch * steps for sequences */
     ASSERT_EQ_INT(amuse_shape_size(amuse_model_input_shape(m)) * batch, x->count);
-    ASSERT_EQ_INT(amuse_shape_size(amuse_model_output_shape(m)), classes);
+    ASSERT_EQ_INT(amuse_shape_size(amuse_model_output_shape(m)) * batch, want_out->count);
 
     const float *targets = NULL;
-    int32_t labels[64];
+    int32_t labels[256];
     const int32_t *labels_arg = NULL;
     if (c->sparse) {
-        const struct golden_tensor *l = GOLDEN_GET(&g, "labels", batch);
-        ASSERT_TRUE(batch <= 64);
-        for (int64_t i = 0; i < batch; i++)
+        const struct golden_tensor *l = GOLDEN_GET(&g, "labels", rows);
+        ASSERT_TRUE(rows <= 256);
+        for (int64_t i = 0; i < rows; i++)
             labels[i] = (int32_t)l->data[i];
         labels_arg = labels;
     } else {
-        targets = GOLDEN_GET(&g, "y", batch * classes)->data;
+        targets = GOLDEN_GET(&g, "y", rows * classes)->data;
     }
 
     /* Forward, loss and gradients. The optimizer does not matter here; compile sets the loss. */
@@ -348,7 +350,7 @@ static void run_golden(const struct golden_case *c)
     const float *out = NULL;
     float loss = 0;
     ASSERT_OK(amuse_model_forward(m, x->data, batch, 0, &out));
-    failures += !compare(c->key, "output", out, want_out->data, batch * classes, TOL_OUTPUT, 0);
+    failures += !compare(c->key, "output", out, want_out->data, rows * classes, TOL_OUTPUT, 0);
     ASSERT_OK(amuse_model_loss(m, targets, labels_arg, &loss));
     failures += !compare(c->key, "loss", &loss, GOLDEN_GET(&g, "loss", 1)->data, 1, TOL_LOSS, 0);
     amuse_model_zero_grad(m);
@@ -391,6 +393,18 @@ TEST(golden_cnn_matches_pytorch)
 TEST(golden_mlp_matches_pytorch)
 {
     static const struct golden_case c = {"mlp", "sparse_categorical_crossentropy", 1};
+    run_golden(&c);
+}
+
+TEST(golden_lstm_matches_pytorch)
+{
+    static const struct golden_case c = {"lstm", "sparse_categorical_crossentropy", 1};
+    run_golden(&c);
+}
+
+TEST(golden_gru_matches_pytorch)
+{
+    static const struct golden_case c = {"gru", "sparse_categorical_crossentropy", 1};
     run_golden(&c);
 }
 
@@ -442,5 +456,7 @@ int main(void)
     RUN(golden_reader_rejects_bad_files);
     RUN(golden_cnn_matches_pytorch);
     RUN(golden_mlp_matches_pytorch);
+    RUN(golden_lstm_matches_pytorch);
+    RUN(golden_gru_matches_pytorch);
     return test_summary();
 }

@@ -74,7 +74,7 @@ static uint64_t layer_signature(const struct am__layer *l, const float *out, con
                                 int64_t batch, uint64_t h)
 {
     int64_t n = batch * amuse_shape_size(&l->out_shape[0]);
-    if (l->cfg.activation == AM__ACT_RELU && strcmp(l->type->class_name, "Dropout") != 0)
+    if (l->type->output_activation && l->type->output_activation(l) == AM__ACT_RELU)
         for (int64_t i = 0; i < n; i++) {
             unsigned char on = out[i] > 0.0f;
             h = hash_bytes(h, &on, 1);

@@ -95,29 +95,29 @@ TEST(dataset_from_t10k_and_slices)
     struct amuse_dataset d, s;
     ASSERT_OK(amuse_dataset_load_idx(&d, T10K_IMAGES, T10K_LABELS, 10, 0));
     ASSERT_EQ_INT(d.n, 10000);
-    ASSERT_EQ_INT(d.sample.ndim, 3);
-    ASSERT_EQ_INT(d.sample.dim[0], 28);
-    ASSERT_EQ_INT(d.sample.dim[1], 28);
-    ASSERT_EQ_INT(d.sample.dim[2], 1);
+    ASSERT_EQ_INT(d.input[0].shape.ndim, 3);
+    ASSERT_EQ_INT(d.input[0].shape.dim[0], 28);
+    ASSERT_EQ_INT(d.input[0].shape.dim[1], 28);
+    ASSERT_EQ_INT(d.input[0].shape.dim[2], 1);
     ASSERT_EQ_INT(d.n_classes, 10);
     double sum = 0;
     float lo = 1, hi = 0;
     for (size_t i = 0; i < 784; i++) {
-        sum += d.x[i];
-        lo = d.x[i] < lo ? d.x[i] : lo;
-        hi = d.x[i] > hi ? d.x[i] : hi;
+        sum += d.input[0].f32[i];
+        lo = d.input[0].f32[i] < lo ? d.input[0].f32[i] : lo;
+        hi = d.input[0].f32[i] > hi ? d.input[0].f32[i] : hi;
     }
     ASSERT_NEAR(sum, 33456.0 / 255.0, 1e-3);
     ASSERT_TRUE(lo == 0.0f);
     ASSERT_TRUE(hi <= 1.0f);
-    ASSERT_NEAR(d.x[(size_t)784 * 9999 + 14 * 28 + 14], 132.0 / 255.0, 1e-7);
-    ASSERT_EQ_INT(d.labels[0], 9);
+    ASSERT_NEAR(d.input[0].f32[(size_t)784 * 9999 + 14 * 28 + 14], 132.0 / 255.0, 1e-7);
+    ASSERT_EQ_INT(d.target.i32[0], 9);
 
     ASSERT_OK(amuse_dataset_slice(&s, &d, 2, 5));
     ASSERT_EQ_INT(s.n, 3);
-    ASSERT_EQ_INT(s.labels[0], 1);
-    ASSERT_EQ_INT(s.labels[2], 6);
-    ASSERT_TRUE(memcmp(s.x, d.x + 2 * 784, 3 * 784 * sizeof(float)) == 0);
+    ASSERT_EQ_INT(s.target.i32[0], 1);
+    ASSERT_EQ_INT(s.target.i32[2], 6);
+    ASSERT_TRUE(memcmp(s.input[0].f32, d.input[0].f32 + 2 * 784, 3 * 784 * sizeof(float)) == 0);
     amuse_dataset_release(&s);
     ASSERT_FAILS(amuse_dataset_slice(&s, &d, 5, 10001), AMUSE_EINVAL, "10000-sample");
     /* Slicing in place keeps only the slice. */
@@ -127,7 +127,7 @@ TEST(dataset_from_t10k_and_slices)
 
     ASSERT_OK(amuse_dataset_load_idx(&d, T10K_IMAGES, T10K_LABELS, 10, 7));
     ASSERT_EQ_INT(d.n, 7);
-    ASSERT_EQ_INT(d.labels[6], 4);
+    ASSERT_EQ_INT(d.target.i32[6], 4);
     amuse_dataset_release(&d);
     amuse_dataset_release(NULL);
 }
@@ -137,7 +137,7 @@ TEST(dataset_refuses_mismatches)
     struct amuse_dataset d;
     ASSERT_FAILS(amuse_dataset_load_idx(&d, T10K_IMAGES, TRAIN_LABELS, 10, 0), AMUSE_ESHAPE,
                  "10000 images but " TRAIN_LABELS " has 60000 labels");
-    ASSERT_TRUE(d.x == NULL && d.n == 0);
+    ASSERT_TRUE(d.input[0].f32 == NULL && d.n == 0);
     ASSERT_FAILS(amuse_dataset_load_idx(&d, T10K_IMAGES, T10K_LABELS, 5, 0), AMUSE_EFORMAT,
                  T10K_LABELS ": sample 0 (data byte 8): label 9 is not below n_classes 5");
     ASSERT_FAILS(amuse_dataset_load_idx(&d, T10K_LABELS, T10K_LABELS, 10, 0), AMUSE_EFORMAT,

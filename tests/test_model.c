@@ -17,6 +17,7 @@
 #include "test.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -227,6 +228,10 @@ TEST(config_unknown_names)
     expect_config_error(config_with("{\"class_name\": \"Conv3D\", \"config\": {\"filters\": 2}}",
                                     ok_compile, ""),
                         AMUSE_EUNSUPPORTED, "unknown layer class 'Conv3D'", "layer 1");
+    /* The list of known classes comes from the registry. */
+    expect_config_error(config_with("{\"class_name\": \"Conv3D\", \"config\": {\"filters\": 2}}",
+                                    ok_compile, ""),
+                        AMUSE_EUNSUPPORTED, "MaxPooling2D, Flatten, Dropout", "known: InputLayer");
     expect_config_error(config_with("{\"class_name\": \"Dense\", \"config\": {\"name\": \"fc\", "
                                     "\"units\": 2, \"activation\": \"swish_v9\"}}",
                                     ok_compile, ""),
@@ -239,6 +244,78 @@ TEST(config_unknown_names)
     expect_config_error(config_with("{\"class_name\": \"Dense\", \"config\": {\"units\": 2}}",
                                     "{\"optimizer\": \"sgd\", \"loss\": \"hinge9\"}", ""),
                         AMUSE_EUNSUPPORTED, "unknown loss 'hinge9'", NULL);
+}
+
+/* One Dense layer (in -> units) with the given kernel initializer, initialised from a seed. */
+static struct amuse_model *dense_with_init(int in, int units, const char *init)
+{
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"model\": {\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
+             "{\"class_name\": \"Dense\", \"config\": {\"units\": %d, \"input_shape\": [%d], "
+             "\"kernel_initializer\": %s, \"bias_initializer\": %s}}]}}}",
+             units, in, init, init);
+    struct amuse_model *m = model_from(json);
+    ASSERT_OK(amuse_model_init_weights(m, 7));
+    return m;
+}
+
+/* Orthogonal (Keras's config form with a gain): the shorter side is orthonormal times the gain;
+ * RandomUniform stays inside [minval, maxval); RandomNormal has the asked mean and spread. */
+TEST(initializers_follow_keras_configs)
+{
+    static const int shapes[][2] = {{16, 16}, {40, 8}, {8, 40}};
+    for (int s = 0; s < 3; s++) {
+        int rows = shapes[s][0], cols = shapes[s][1];
+        struct amuse_model *m = dense_with_init(
+            rows, cols, "{\"class_name\": \"Orthogonal\", \"config\": {\"gain\": 2.0}}");
+        struct amuse_tensor k;
+        ASSERT_OK(amuse_model_find_weight(m, "dense/kernel", &k, NULL));
+        int tall = rows >= cols, n = tall ? cols : rows, len = tall ? rows : cols;
+        for (int a = 0; a < n; a++)
+            for (int b = 0; b < n; b++) {
+                double dot = 0;
+                for (int i = 0; i < len; i++)
+                    dot += tall ? (double)k.data[i * cols + a] * k.data[i * cols + b]
+                                : (double)k.data[a * cols + i] * k.data[b * cols + i];
+                ASSERT_NEAR(dot, a == b ? 4.0 : 0.0, 1e-4);
+            }
+        amuse_model_free(m);
+    }
+    struct amuse_model *m = dense_with_init(
+        64, 64, "{\"class_name\": \"RandomUniform\", \"config\": {\"minval\": 0.5, \"maxval\": 0.75}}");
+    struct amuse_tensor k;
+    ASSERT_OK(amuse_model_find_weight(m, "dense/kernel", &k, NULL));
+    double sum = 0;
+    for (int64_t i = 0; i < k.size; i++) {
+        ASSERT_TRUE(k.data[i] >= 0.5f && k.data[i] < 0.75f);
+        sum += k.data[i];
+    }
+    ASSERT_NEAR(sum / (double)k.size, 0.625, 0.01);
+    amuse_model_free(m);
+    m = dense_with_init(64, 64, "{\"class_name\": \"RandomNormal\", \"config\": {\"mean\": 1.0, "
+                                "\"stddev\": 0.5}}");
+    ASSERT_OK(amuse_model_find_weight(m, "dense/kernel", &k, NULL));
+    double s1 = 0, s2 = 0;
+    for (int64_t i = 0; i < k.size; i++) {
+        s1 += k.data[i];
+        s2 += (double)k.data[i] * k.data[i];
+    }
+    double mean = s1 / (double)k.size;
+    ASSERT_NEAR(mean, 1.0, 0.05);
+    ASSERT_NEAR(sqrt(s2 / (double)k.size - mean * mean), 0.5, 0.05);
+    amuse_model_free(m);
+    /* Keras's defaults for the string forms: RandomUniform is [-0.05, 0.05). */
+    m = dense_with_init(32, 32, "\"random_uniform\"");
+    ASSERT_OK(amuse_model_find_weight(m, "dense/kernel", &k, NULL));
+    for (int64_t i = 0; i < k.size; i++)
+        ASSERT_TRUE(k.data[i] >= -0.05f && k.data[i] < 0.05f);
+    amuse_model_free(m);
+    expect_config_error(config_with("{\"class_name\": \"Dense\", \"config\": {\"name\": \"fc\", "
+                                    "\"units\": 2, \"kernel_initializer\": {\"class_name\": "
+                                    "\"RandomUniform\", \"config\": {\"minval\": 1, \"maxval\": 0}}}}",
+                                    ok_compile, ""),
+                        AMUSE_EFORMAT, "minval is above maxval", "'fc'");
 }
 
 TEST(config_missing_and_impossible_values)
@@ -396,17 +473,19 @@ static void make_dataset(struct amuse_dataset *d, int64_t n, int classes, uint64
 {
     memset(d, 0, sizeof *d);
     int64_t dims[1] = {4};
-    amuse_shape_make(&d->sample, 1, dims);
+    struct amuse_shape sample, scalar = {0};
+    amuse_shape_make(&sample, 1, dims);
     d->n = n;
+    d->n_inputs = 1;
     d->n_classes = classes;
-    d->x = xcalloc((size_t)(n * 4), sizeof(float));
-    d->labels = xcalloc((size_t)n, sizeof(int32_t));
+    ASSERT_OK(amuse_array_alloc(&d->input[0], NULL, AMUSE_FLOAT32, &sample, n));
+    ASSERT_OK(amuse_array_alloc(&d->target, NULL, AMUSE_INT32, &scalar, n));
     struct amuse_rng rng;
     amuse_rng_seed(&rng, seed);
     for (int64_t i = 0; i < n * 4; i++)
-        d->x[i] = 2.0f * amuse_rng_uniform(&rng) - 1.0f;
+        d->input[0].f32[i] = 2.0f * amuse_rng_uniform(&rng) - 1.0f;
     for (int64_t i = 0; i < n; i++)
-        d->labels[i] = (int32_t)amuse_rng_below(&rng, (uint64_t)classes);
+        d->target.i32[i] = (int32_t)amuse_rng_below(&rng, (uint64_t)classes);
 }
 
 static const char *mlp_json(const char *optimizer)
@@ -493,7 +572,7 @@ TEST(fit_validation_tail_is_never_trained_on)
     struct amuse_dataset d;
     make_dataset(&d, 100, 3, 8);
     for (int64_t i = 0; i < 100; i++)
-        d.labels[i] = i < 80 ? (int32_t)(i % 2) : 2;
+        d.target.i32[i] = i < 80 ? (int32_t)(i % 2) : 2;
     struct amuse_model *m = model_from(mlp_json("{\"class_name\": \"Adam\", \"config\": "
                                                 "{\"learning_rate\": 0.05}}"));
     ASSERT_OK(amuse_model_init_weights(m, 2));
@@ -567,7 +646,7 @@ TEST(fit_early_stopping_restores_the_best_epoch)
     struct amuse_dataset d;
     make_dataset(&d, 50, 2, 6);
     for (int64_t i = 0; i < 50; i++)
-        d.labels[i] = i < 40 ? 0 : 1;
+        d.target.i32[i] = i < 40 ? 0 : 1;
     const char *json =
         "{\"name\": \"es\", \"model\": {\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
         "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, 4]}},"
@@ -633,13 +712,13 @@ TEST(fit_rejects_bad_data)
     struct amuse_fit_options o = quiet_options(1, 4, 0.0, 1);
     struct amuse_epoch_log h[1];
     int ran;
-    d.labels[7] = 3;
+    d.target.i32[7] = 3;
     ASSERT_FAILS(amuse_model_fit(m, &d, &o, h, &ran), AMUSE_EINVAL, "sample 7 has label 3");
-    d.labels[7] = 0;
-    d.sample.dim[0] = 5;
+    d.target.i32[7] = 0;
+    d.input[0].shape.dim[0] = 5;
     d.n = 8;
     ASSERT_FAILS(amuse_model_fit(m, &d, &o, h, &ran), AMUSE_ESHAPE, "samples are (5,)");
-    d.sample.dim[0] = 4;
+    d.input[0].shape.dim[0] = 4;
     d.n = 10;
     o.validation_split = 0.95;
     ASSERT_FAILS(amuse_model_fit(m, &d, &o, h, &ran), AMUSE_EINVAL, "validation_split");
@@ -690,6 +769,41 @@ TEST(loss_values_match_keras_formulas)
     ASSERT_NEAR(loss_of("sigmoid", "binary_crossentropy", -40.0f, t1, NULL, 1), -log(1e-7), 1e-3);
 }
 
+/* A (T, V) output with (T) integer targets: the loss runs over B*T rows of the last axis, and
+ * weighted rows count by their weight (0 = ignored), as a hand computation of -log p says. */
+TEST(loss_runs_over_time_steps_with_weights)
+{
+    struct amuse_model *m = model_from(
+        "{\"name\": \"seq\", \"model\": {\"class_name\": \"Sequential\", \"config\": "
+        "{\"layers\": [{\"class_name\": \"InputLayer\", \"config\": {\"shape\": [3, 4]}},"
+        "{\"class_name\": \"Dense\", \"config\": {\"units\": 5, \"activation\": \"softmax\"}}]}},"
+        "\"compile\": {\"optimizer\": \"sgd\", \"loss\": \"sparse_categorical_crossentropy\"}}");
+    ASSERT_OK(amuse_model_init_weights(m, 3));
+    ASSERT_EQ_INT(amuse_model_output_rows(m), 3);
+    float x[2 * 3 * 4];
+    for (int i = 0; i < 24; i++)
+        x[i] = (float)((i * 7) % 11) / 5.0f - 1.0f;
+    int32_t labels[6] = {0, 4, 2, 1, 3, 3};
+    float weights[6] = {1, 0, 2, 1, 0, 1};
+    const float *p;
+    float loss, wloss;
+    ASSERT_OK(amuse_model_forward(m, x, 2, 0, &p));
+    ASSERT_OK(amuse_model_loss(m, NULL, labels, &loss));
+    double want = 0, wsum = 0, wwant = 0;
+    for (int r = 0; r < 6; r++) {
+        want -= log(p[r * 5 + labels[r]]) / 6.0;
+        wwant -= weights[r] * log(p[r * 5 + labels[r]]);
+        wsum += weights[r];
+    }
+    ASSERT_NEAR(loss, want, 1e-5);
+    ASSERT_OK(amuse_model_loss_weighted(m, NULL, labels, weights, &wloss));
+    ASSERT_NEAR(wloss, wwant / wsum, 1e-5);
+    /* Labels outside [0, V) name the row. */
+    labels[4] = 5;
+    ASSERT_FAILS(amuse_model_loss(m, NULL, labels, &loss), AMUSE_EINVAL, "row 4");
+    amuse_model_free(m);
+}
+
 /* binary_crossentropy with integer labels: label 1 means target 1 for a one-unit sigmoid. */
 TEST(binary_crossentropy_with_labels)
 {
@@ -707,7 +821,7 @@ TEST(binary_crossentropy_fit_with_one_output)
     struct amuse_dataset d;
     make_dataset(&d, 400, 2, 5);
     for (int64_t i = 0; i < d.n; i++)
-        d.labels[i] = d.x[i * 4] > 0.0f;
+        d.target.i32[i] = d.input[0].f32[i * 4] > 0.0f;
     struct amuse_model *m = model_from(
         "{\"name\": \"bce\", \"model\": {\"class_name\": \"Sequential\", \"config\": "
         "{\"layers\": [{\"class_name\": \"InputLayer\", \"config\": {\"shape\": [4]}},"
@@ -766,8 +880,58 @@ TEST(functional_model_with_two_inputs)
     struct amuse_fit_options o = quiet_options(1, 4, 0, 1);
     struct amuse_epoch_log h[1];
     int ran;
-    ASSERT_FAILS(amuse_model_fit(m, &d, &o, h, &ran), AMUSE_EUNSUPPORTED, "has 2 inputs");
+    ASSERT_FAILS(amuse_model_fit(m, &d, &o, h, &ran), AMUSE_EINVAL,
+                 "takes 2 inputs; the data has 1");
     amuse_dataset_release(&d);
+
+    /* fit takes several named inputs, given here in the other order, with float targets. */
+    struct amuse_dataset two;
+    memset(&two, 0, sizeof two);
+    int64_t n = 64, d3 = 3, d2 = 2, d1 = 1;
+    struct amuse_shape s3, s2, s1;
+    amuse_shape_make(&s3, 1, &d3);
+    amuse_shape_make(&s2, 1, &d2);
+    amuse_shape_make(&s1, 1, &d1);
+    two.n = n;
+    two.n_inputs = 2;
+    ASSERT_OK(amuse_array_alloc(&two.input[0], "a", AMUSE_FLOAT32, &s3, n));
+    ASSERT_OK(amuse_array_alloc(&two.input[1], "b", AMUSE_FLOAT32, &s2, n));
+    ASSERT_OK(amuse_array_alloc(&two.target, NULL, AMUSE_FLOAT32, &s1, n));
+    struct amuse_rng rng;
+    amuse_rng_seed(&rng, 5);
+    for (int64_t i = 0; i < n; i++) {
+        float t = 0;
+        for (int j = 0; j < 3; j++)
+            t += (two.input[0].f32[i * 3 + j] = amuse_rng_uniform(&rng) - 0.5f) * (float)(j + 1);
+        for (int j = 0; j < 2; j++)
+            t -= (two.input[1].f32[i * 2 + j] = amuse_rng_uniform(&rng) - 0.5f) * 2.0f;
+        two.target.f32[i] = t;
+    }
+    ASSERT_OK(amuse_model_compile(m, "{\"optimizer\": {\"class_name\": \"SGD\", \"config\": "
+                                     "{\"learning_rate\": 0.1}}, \"loss\": \"mse\"}"));
+    ASSERT_OK(amuse_model_init_weights(m, 2));
+    struct amuse_fit_options o2 = quiet_options(30, 8, 0.25, 1);
+    struct amuse_epoch_log h2[30];
+    ASSERT_OK(amuse_model_fit(m, &two, &o2, h2, &ran));
+    ASSERT_EQ_INT(ran, 30);
+    ASSERT_TRUE(h2[29].loss < 0.1 * h2[0].loss);
+    ASSERT_TRUE(h2[29].val_loss < 0.05);
+    /* predict_batch with the same named arrays gives what forward_inputs gives. */
+    struct amuse_batch all;
+    memset(&all, 0, sizeof all);
+    all.n = n;
+    all.n_inputs = 2;
+    all.input[0] = two.input[0];
+    all.input[1] = two.input[1];
+    float *pred = xcalloc((size_t)n, sizeof(float));
+    ASSERT_OK(amuse_model_predict_batch(m, &all, 5, pred));
+    const float *xs2[2] = {two.input[1].f32 + 7 * 2, two.input[0].f32 + 7 * 3};
+    ASSERT_OK(amuse_model_forward_inputs(m, xs2, 2, 1, 0, &out));
+    ASSERT_NEAR(pred[7], out[0], 1e-6);
+    snprintf(all.input[1].name, sizeof all.input[1].name, "c");
+    ASSERT_FAILS(amuse_model_predict_batch(m, &all, 5, pred), AMUSE_ENOTFOUND, "no input named 'c'");
+    free(pred);
+    amuse_dataset_release(&two);
     amuse_model_free(m);
 }
 
@@ -813,6 +977,7 @@ int main(void)
     RUN(config_wrong_type_names_key_and_layer);
     RUN(config_unknown_names);
     RUN(config_missing_and_impossible_values);
+    RUN(initializers_follow_keras_configs);
     RUN(weights_valid_hand_written_file_loads);
     RUN(weights_shape_mismatch_names_tensor_and_both_shapes);
     RUN(weights_missing_and_extra_tensors);
@@ -826,6 +991,7 @@ int main(void)
     RUN(fit_early_stopping_restores_the_best_epoch);
     RUN(fit_rejects_bad_data);
     RUN(loss_values_match_keras_formulas);
+    RUN(loss_runs_over_time_steps_with_weights);
     RUN(binary_crossentropy_with_labels);
     RUN(binary_crossentropy_fit_with_one_output);
     RUN(functional_model_with_two_inputs);

@@ -17,9 +17,11 @@ static const struct cli_command commands[] = {
     {"predict", "label images with a trained model (top-k with probabilities)", cmd_predict},
     {"word2vec", "train word vectors (word2vec.c's flags)", cmd_word2vec},
     {"words", "query and evaluate word vectors", cmd_words},
+    {"data", "write sample images from the test set (PNG)", cmd_data},
     {"sentiment", "score review text; train and evaluate sentiment models", cmd_sentiment},
     {"serve", "serve a model repository over HTTP (KServe V2), with API keys", cmd_serve},
     {"keys", "create, list and revoke the server's API keys", cmd_keys},
+    {"audio", "show how amuse reads a sound file, and its speech features", cmd_audio},
     {"recommend", "train, evaluate and query recommenders (ALS, BPR, item-kNN)", cmd_recommend},
     {NULL, NULL, NULL},
 };

@@ -110,11 +110,22 @@ void am__activation_backward(enum am__activation a, const float *y, const float 
 /* ---------------------------------------------------------------- Activation layer
  * (batch, ...) -> (batch, ...); softmax acts on the last axis. */
 
+/* The Activation layer's settings (l->cfg). */
+struct activation_config {
+    enum am__activation activation;
+};
+
+static enum am__activation layer_activation(const struct am__layer *l)
+{
+    return ((const struct activation_config *)l->cfg)->activation;
+}
+
 static int activation_configure(struct am__layer *l, const cJSON *cfg)
 {
+    struct activation_config *a = l->cfg;
     if (!cJSON_GetObjectItemCaseSensitive(cfg, "activation"))
         return am__layer_fail(l, AMUSE_EFORMAT, "missing key 'activation'");
-    return am__cfg_activation(l, cfg, "activation", &l->cfg.activation);
+    return am__cfg_activation(l, cfg, "activation", &a->activation);
 }
 
 static int same_shape_build(struct am__layer *l)
@@ -134,7 +145,7 @@ static void activation_forward(struct am__layer *l, struct am__call *c)
     int64_t width = s->dim[s->ndim - 1], n = amuse_shape_size(s) * c->batch;
     for (int64_t i = 0; i < n; i++)
         c->out[0][i] = c->in[0][i];
-    am__activation_forward(l->cfg.activation, c->out[0], n / width, width);
+    am__activation_forward(layer_activation(l), c->out[0], n / width, width);
 }
 
 static void activation_backward(struct am__layer *l, struct am__call *c)
@@ -145,7 +156,7 @@ static void activation_backward(struct am__layer *l, struct am__call *c)
     int64_t width = s->dim[s->ndim - 1], n = amuse_shape_size(s) * c->batch;
     const float *dz = c->dout[0];
     if (!l->fused_loss_grad) {
-        am__activation_backward(l->cfg.activation, c->out[0], c->dout[0], c->work, n / width,
+        am__activation_backward(layer_activation(l), c->out[0], c->dout[0], c->work, n / width,
                                 width);
         dz = c->work;
     }
@@ -157,6 +168,9 @@ static void activation_backward(struct am__layer *l, struct am__call *c)
 
 const struct am__layer_type am__activation_layer = {
     .class_name = "Activation",
+    .config_size = sizeof(struct activation_config),
+    .flags = AM__LAYER_FUSES_SOFTMAX_LOSS | AM__LAYER_PASSES_MASK,
+    .output_activation = layer_activation,
     .base_name = "activation",
     .configure = activation_configure,
     .build = same_shape_build,

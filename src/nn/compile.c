@@ -178,14 +178,26 @@ static inline float target_of(const float *targets, const int32_t *labels, int64
 }
 
 float am__loss_forward(struct amuse_model *m, const float *p, const float *targets,
-                       const int32_t *labels, int64_t batch, int64_t width, float *grad,
-                       int fused)
+                       const int32_t *labels, const float *weights, int64_t rows, int64_t width,
+                       float *grad, int fused)
 {
-    double total = 0;
-    float inv_batch = 1.0f / (float)batch;
-    for (int64_t i = 0; i < batch; i++) {
+    double total = 0, denom = 0;
+    if (weights)
+        for (int64_t i = 0; i < rows; i++)
+            denom += weights[i];
+    else
+        denom = (double)rows;
+    /* No row counts (everything masked): loss 0 and no gradient. */
+    float inv = denom > 0 ? (float)(1.0 / denom) : 0.0f;
+    for (int64_t i = 0; i < rows; i++) {
         const float *pi = p + i * width;
         float *gi = grad + i * width;
+        float wi = weights ? weights[i] : 1.0f;
+        if (wi == 0.0f) {
+            memset(gi, 0, (size_t)width * sizeof(float));
+            continue;
+        }
+        float scale = wi * inv;
         double sample = 0;
         /* The fused gradient of -sum y log softmax(z) is p * sum(y) - y; sum(y) is 1 for
          * one-hot targets, but soft targets need not sum to 1. */
@@ -208,18 +220,19 @@ float am__loss_forward(struct amuse_model *m, const float *p, const float *targe
             switch (m->loss) {
             case AM__LOSS_CATEGORICAL_CROSSENTROPY:
             case AM__LOSS_SPARSE_CATEGORICAL_CROSSENTROPY:
-                sample -= y * log(pc);
+                if (y != 0.0f) /* pc >= 1e-7, so a zero target adds exactly 0: skip the log */
+                    sample -= y * log(pc);
                 /* Unfused: d/dp of -y log(clip(p)); zero where clipping is active. */
-                gi[j] = fused ? (pi[j] * ysum - y) * inv_batch
-                              : (pc == pi[j] ? -y / pc * inv_batch : 0.0f);
+                gi[j] = fused ? (pi[j] * ysum - y) * scale
+                              : (pc == pi[j] ? -y / pc * scale : 0.0f);
                 break;
             case AM__LOSS_BINARY_CROSSENTROPY:
                 sample -= y * log(pc) + (1 - y) * log(1 - pc);
-                gi[j] = pc == pi[j] ? (pc - y) / (pc * (1 - pc)) * inv_batch / (float)width : 0.0f;
+                gi[j] = pc == pi[j] ? (pc - y) / (pc * (1 - pc)) * scale / (float)width : 0.0f;
                 break;
             case AM__LOSS_MEAN_SQUARED_ERROR:
                 sample += (double)(pi[j] - y) * (pi[j] - y);
-                gi[j] = 2.0f * (pi[j] - y) * inv_batch / (float)width;
+                gi[j] = 2.0f * (pi[j] - y) * scale / (float)width;
                 break;
             default:
                 gi[j] = 0;
@@ -227,22 +240,28 @@ float am__loss_forward(struct amuse_model *m, const float *p, const float *targe
         }
         if (m->loss == AM__LOSS_BINARY_CROSSENTROPY || m->loss == AM__LOSS_MEAN_SQUARED_ERROR)
             sample /= (double)width;
-        total += sample;
+        total += wi * sample;
     }
-    return (float)(total / (double)batch);
+    return denom > 0 ? (float)(total / denom) : 0.0f;
 }
 
 int64_t am__count_correct(const struct amuse_model *m, const float *p, const float *targets,
-                          const int32_t *labels, int64_t batch, int64_t width)
+                          const int32_t *labels, const float *weights, int64_t rows, int64_t width,
+                          int64_t *counted)
 {
-    int64_t correct = 0;
-    for (int64_t i = 0; i < batch; i++) {
+    int64_t correct = 0, n = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        if (weights && weights[i] == 0.0f)
+            continue;
+        n++;
         const float *pi = p + i * width;
         if (m->loss == AM__LOSS_BINARY_CROSSENTROPY) {
+            int64_t ok = 0;
             for (int64_t j = 0; j < width; j++) {
                 float y = targets ? targets[i * width + j] : (float)labels[i];
-                correct += (pi[j] > 0.5f) == (y > 0.5f);
+                ok += (pi[j] > 0.5f) == (y > 0.5f);
             }
+            correct += ok; /* divided by width below */
             continue;
         }
         int64_t best = 0, want = 0;
@@ -259,6 +278,8 @@ int64_t am__count_correct(const struct amuse_model *m, const float *p, const flo
                     want = j;
         correct += best == want;
     }
+    if (counted)
+        *counted = n;
     return m->loss == AM__LOSS_BINARY_CROSSENTROPY ? correct / (width > 0 ? width : 1) : correct;
 }
 

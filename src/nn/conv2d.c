@@ -13,27 +13,36 @@
 #include <omp.h>
 #include <string.h>
 
+/* Conv2D's settings (l->cfg). */
+struct conv_config {
+    int filters, kernel[2], strides[2], padding_same, use_bias;
+    enum am__activation activation;
+    struct am__init kernel_init, bias_init;
+};
+
 static struct am__window2d geometry(const struct am__layer *l)
 {
-    return am__window2d_of(l, l->cfg.kernel, l->cfg.filters);
+    const struct conv_config *k = l->cfg;
+    return am__window2d_of(l, k->kernel, k->strides, k->padding_same, k->filters);
 }
 
 static int conv_configure(struct am__layer *l, const cJSON *cfg)
 {
     int rc;
-    l->cfg.strides[0] = l->cfg.strides[1] = 1;
-    l->cfg.use_bias = 1;
-    l->cfg.kernel_init = AM__INIT_GLOROT_UNIFORM;
-    l->cfg.bias_init = AM__INIT_ZEROS;
+    struct conv_config *k = l->cfg;
+    k->strides[0] = k->strides[1] = 1;
+    k->use_bias = 1;
+    k->kernel_init = (struct am__init){AM__INIT_GLOROT_UNIFORM, 0, 0};
+    k->bias_init = (struct am__init){AM__INIT_ZEROS, 0, 0};
     int dilation[2] = {1, 1}, groups = 1;
-    if ((rc = am__cfg_int(l, cfg, "filters", 1, 1, 1 << 16, &l->cfg.filters)) ||
-        (rc = am__cfg_pair(l, cfg, "kernel_size", 1, l->cfg.kernel)) ||
-        (rc = am__cfg_pair(l, cfg, "strides", 0, l->cfg.strides)) ||
-        (rc = am__cfg_padding(l, cfg, &l->cfg.padding_same)) ||
-        (rc = am__cfg_activation(l, cfg, "activation", &l->cfg.activation)) ||
-        (rc = am__cfg_bool(l, cfg, "use_bias", &l->cfg.use_bias)) ||
-        (rc = am__cfg_initializer(l, cfg, "kernel_initializer", &l->cfg.kernel_init)) ||
-        (rc = am__cfg_initializer(l, cfg, "bias_initializer", &l->cfg.bias_init)) ||
+    if ((rc = am__cfg_int(l, cfg, "filters", 1, 1, 1 << 16, &k->filters)) ||
+        (rc = am__cfg_pair(l, cfg, "kernel_size", 1, k->kernel)) ||
+        (rc = am__cfg_pair(l, cfg, "strides", 0, k->strides)) ||
+        (rc = am__cfg_padding(l, cfg, &k->padding_same)) ||
+        (rc = am__cfg_activation(l, cfg, "activation", &k->activation)) ||
+        (rc = am__cfg_bool(l, cfg, "use_bias", &k->use_bias)) ||
+        (rc = am__cfg_initializer(l, cfg, "kernel_initializer", &k->kernel_init)) ||
+        (rc = am__cfg_initializer(l, cfg, "bias_initializer", &k->bias_init)) ||
         (rc = am__cfg_require_string(l, cfg, "data_format", "channels_last")) ||
         (rc = am__cfg_pair(l, cfg, "dilation_rate", 0, dilation)) ||
         (rc = am__cfg_int(l, cfg, "groups", 0, 1, 1 << 16, &groups)))
@@ -49,16 +58,17 @@ static int conv_build(struct am__layer *l)
         return am__layer_fail(l, AMUSE_ESHAPE,
                               "input must be (height, width, channels), got %d axes",
                               l->in_shape[0].ndim);
+    const struct conv_config *k = l->cfg;
     struct am__window2d g = geometry(l);
     if (g.oh < 1 || g.ow < 1)
         return am__layer_fail(l, AMUSE_ESHAPE, "kernel %lldx%lld is larger than the input %lldx%lld",
                               (long long)g.kh, (long long)g.kw, (long long)g.h, (long long)g.w);
     int64_t out[3] = {g.oh, g.ow, g.oc}, kdims[4] = {g.kh, g.kw, g.c, g.oc};
     amuse_shape_make(&l->out_shape[0], 3, out);
-    am__layer_add_weight(l, "kernel", 4, kdims, l->cfg.kernel_init, g.kh * g.kw * g.c,
+    am__layer_add_weight(l, "kernel", 4, kdims, k->kernel_init, g.kh * g.kw * g.c,
                          g.kh * g.kw * g.oc);
-    if (l->cfg.use_bias)
-        am__layer_add_weight(l, "bias", 1, &g.oc, l->cfg.bias_init, g.kh * g.kw * g.c,
+    if (k->use_bias)
+        am__layer_add_weight(l, "bias", 1, &g.oc, k->bias_init, g.kh * g.kw * g.c,
                              g.kh * g.kw * g.oc);
     return AMUSE_OK;
 }
@@ -180,7 +190,10 @@ static void conv_forward(struct am__layer *l, struct am__call *c)
 {
     struct conv_plan p = plan(l, c->batch);
     const struct am__window2d *g = &p.g;
-    const float *kernel = l->w[0].value, *bias = l->cfg.use_bias ? l->w[1].value : NULL;
+    const struct conv_config *cc = l->cfg;
+    const struct am__weight *bias_w = am__layer_weight(l, "bias");
+    const float *kernel = am__layer_weight(l, "kernel")->value;
+    const float *bias = bias_w ? bias_w->value : NULL;
 #pragma omp parallel for num_threads(p.threads) schedule(static) if (p.n_chunks > 1)
     for (int64_t k = 0; k < p.n_chunks; k++) {
         float *cols = (float *)c->work + (size_t)omp_get_thread_num() * thread_floats(&p);
@@ -194,7 +207,7 @@ static void conv_forward(struct am__layer *l, struct am__call *c)
                 y[r * g->oc + j] = bias ? bias[j] : 0.0f;
         am__sgemm(0, 0, (int)rows, (int)g->oc, (int)p.kdim, 1.0f, cols, (int)p.kdim, kernel,
                   (int)g->oc, 1.0f, y, (int)g->oc);
-        am__activation_forward_serial(l->cfg.activation, y, rows, g->oc);
+        am__activation_forward_serial(cc->activation, y, rows, g->oc);
         if (c->epilogue)
             am__run_epilogue(c, c->out[0], b0, nb);
     }
@@ -206,7 +219,9 @@ static void conv_backward(struct am__layer *l, struct am__call *c)
     const struct am__window2d *g = &p.g;
     size_t stride = thread_floats(&p);
     int64_t wsize = p.kdim * g->oc;
-    int fused = l->fused_loss_grad || l->cfg.activation == AM__ACT_LINEAR;
+    const struct conv_config *cc = l->cfg;
+    struct am__weight *kernel = am__layer_weight(l, "kernel"), *bias = am__layer_weight(l, "bias");
+    int fused = l->fused_loss_grad || cc->activation == AM__ACT_LINEAR;
     for (int t = 0; t < p.threads; t++) {
         float *partial = (float *)c->work + (size_t)t * stride + p.rows_per_chunk * (p.kdim + g->oc);
         memset(partial, 0, (size_t)(wsize + g->oc) * sizeof(float));
@@ -220,7 +235,7 @@ static void conv_backward(struct am__layer *l, struct am__call *c)
         int64_t rows = nb * g->oh * g->ow, at = b0 * g->oh * g->ow * g->oc;
         const float *dz = c->dout[0] + at;
         if (!fused) {
-            am__activation_backward_serial(l->cfg.activation, c->out[0] + at, dz, dz_buf, rows,
+            am__activation_backward_serial(cc->activation, c->out[0] + at, dz, dz_buf, rows,
                                            g->oc);
             dz = dz_buf;
         }
@@ -231,7 +246,7 @@ static void conv_backward(struct am__layer *l, struct am__call *c)
             for (int64_t j = 0; j < g->oc; j++)
                 dbias[j] += dz[r * g->oc + j];
         if (c->din[0]) {
-            am__sgemm(0, 1, (int)rows, (int)p.kdim, (int)g->oc, 1.0f, dz, (int)g->oc, l->w[0].value,
+            am__sgemm(0, 1, (int)rows, (int)p.kdim, (int)g->oc, 1.0f, dz, (int)g->oc, kernel->value,
                       (int)g->oc, 0.0f, cols, (int)p.kdim);
             col2im_add(g, b0, nb, cols, c->din[0]);
         }
@@ -241,15 +256,23 @@ static void conv_backward(struct am__layer *l, struct am__call *c)
         const float *partial =
             (float *)c->work + (size_t)t * stride + p.rows_per_chunk * (p.kdim + g->oc);
         for (int64_t i = 0; i < wsize; i++)
-            l->w[0].grad[i] += partial[i];
-        if (l->cfg.use_bias)
+            kernel->grad[i] += partial[i];
+        if (bias)
             for (int64_t j = 0; j < g->oc; j++)
-                l->w[1].grad[j] += partial[wsize + j];
+                bias->grad[j] += partial[wsize + j];
     }
+}
+
+static enum am__activation conv_activation(const struct am__layer *l)
+{
+    return ((const struct conv_config *)l->cfg)->activation;
 }
 
 const struct am__layer_type am__conv2d_layer = {
     .class_name = "Conv2D",
+    .config_size = sizeof(struct conv_config),
+    .flags = AM__LAYER_FUSES_SOFTMAX_LOSS,
+    .output_activation = conv_activation,
     .base_name = "conv2d",
     .configure = conv_configure,
     .build = conv_build,

@@ -7,11 +7,17 @@
 
 #include <string.h>
 
+/* Dropout's settings (l->cfg). */
+struct dropout_config {
+    float rate;
+};
+
 static int dropout_configure(struct am__layer *l, const cJSON *cfg)
 {
+    struct dropout_config *d = l->cfg;
     if (!cJSON_GetObjectItemCaseSensitive(cfg, "rate"))
         return am__layer_fail(l, AMUSE_EFORMAT, "missing key 'rate'");
-    int rc = am__cfg_float(l, cfg, "rate", 0.0, 0.999, &l->cfg.rate);
+    int rc = am__cfg_float(l, cfg, "rate", 0.0, 0.999, &d->rate);
     if (rc)
         return rc;
     double seed = 0;
@@ -37,13 +43,14 @@ static void dropout_forward(struct am__layer *l, struct am__call *c)
 {
     int64_t n = c->batch * amuse_shape_size(&l->in_shape[0]);
     float *mask = c->work;
-    if (!c->training || l->cfg.rate == 0.0f) {
+    float rate = ((const struct dropout_config *)l->cfg)->rate;
+    if (!c->training || rate == 0.0f) {
         memcpy(c->out[0], c->in[0], (size_t)n * sizeof(float));
         for (int64_t i = 0; i < n; i++)
             mask[i] = 1.0f;
         return;
     }
-    float keep = 1.0f - l->cfg.rate, scale = 1.0f / keep;
+    float keep = 1.0f - rate, scale = 1.0f / keep;
     for (int64_t i = 0; i < n; i++)
         mask[i] = amuse_rng_uniform(&l->rng) < keep ? scale : 0.0f;
     for (int64_t i = 0; i < n; i++)
@@ -62,6 +69,8 @@ static void dropout_backward(struct am__layer *l, struct am__call *c)
 
 const struct am__layer_type am__dropout_layer = {
     .class_name = "Dropout",
+    .flags = AM__LAYER_PASSES_MASK,
+    .config_size = sizeof(struct dropout_config),
     .base_name = "dropout",
     .configure = dropout_configure,
     .build = dropout_build,

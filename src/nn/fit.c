@@ -15,13 +15,6 @@
 #include <strings.h>
 #include <time.h>
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* ---------------------------------------------------------------- options from the config */
 
 static int fit_number(const cJSON *fit, const char *key, double lo, double hi, double *out)
@@ -114,67 +107,133 @@ int amuse_model_fit_options(const struct amuse_model *m, struct amuse_fit_option
     return parse_callbacks(cJSON_GetObjectItemCaseSensitive(fit, "callbacks"), opt);
 }
 
-/* ---------------------------------------------------------------- batches */
+/* ---------------------------------------------------------------- batches
+ * A batch is gathered from a dataset by sample index: every input array, the targets and the
+ * row weights, each in its own dtype. */
 
 struct batch_buffers {
-    float *x;
-    int32_t *labels;
+    struct amuse_batch b;
+    float *weight;
 };
 
-static int batch_alloc(struct batch_buffers *b, int64_t batch, int64_t sample)
+static void *array_data(const struct amuse_array *a)
 {
-    b->x = am__calloc_aligned((size_t)(batch * sample), sizeof(float));
-    b->labels = malloc((size_t)batch * sizeof(int32_t));
-    if (!b->x || !b->labels)
-        return am__fail(AMUSE_ENOMEM, "cannot allocate a batch of %lld", (long long)batch);
-    return AMUSE_OK;
+    return a->dtype == AMUSE_INT32 ? (void *)a->i32 : (void *)a->f32;
 }
 
-static void batch_release(struct batch_buffers *b)
+static int batch_alloc(struct batch_buffers *bb, const struct amuse_dataset *d, int64_t batch)
 {
-    am__free(b->x);
-    free(b->labels);
+    memset(bb, 0, sizeof *bb);
+    int rc = AMUSE_OK;
+    bb->b.n_inputs = d->n_inputs;
+    for (int k = 0; k < d->n_inputs && rc == AMUSE_OK; k++)
+        rc = amuse_array_alloc(&bb->b.input[k], d->input[k].name, d->input[k].dtype,
+                               &d->input[k].shape, batch);
+    if (rc == AMUSE_OK)
+        rc = amuse_array_alloc(&bb->b.target, NULL, d->target.dtype, &d->target.shape, batch);
+    if (rc == AMUSE_OK && d->weight) {
+        int64_t rows = amuse_dataset_target_rows(&d->target);
+        bb->weight = am__calloc_aligned((size_t)(batch * rows) + 1, sizeof(float));
+        if (!bb->weight)
+            rc = am__fail(AMUSE_ENOMEM, "cannot allocate a batch of %lld", (long long)batch);
+        bb->b.weight = bb->weight;
+    }
+    return rc;
 }
 
-static void gather(const struct amuse_dataset *d, const int64_t *idx, int64_t n, int64_t sample,
-                   struct batch_buffers *b)
+static void batch_release(struct batch_buffers *bb)
 {
-#pragma omp parallel for schedule(static) if (n * sample > 65536)
+    for (int k = 0; k < AMUSE_MAX_INPUTS; k++) {
+        am__free(bb->b.input[k].f32);
+        am__free(bb->b.input[k].i32);
+    }
+    am__free(bb->b.target.f32);
+    am__free(bb->b.target.i32);
+    am__free(bb->weight);
+    memset(bb, 0, sizeof *bb);
+}
+
+static void gather_array(const struct amuse_array *src, const int64_t *idx, int64_t n,
+                         struct amuse_array *dst)
+{
+    size_t per = (size_t)amuse_array_sample_size(src) * amuse_array_elem_size(src);
+    const char *from = array_data(src);
+    char *to = array_data(dst);
+#pragma omp parallel for schedule(static) if ((size_t)n * per > 262144)
     for (int64_t i = 0; i < n; i++)
-        memcpy(b->x + i * sample, d->x + idx[i] * sample, (size_t)sample * sizeof(float));
-    for (int64_t i = 0; i < n; i++)
-        b->labels[i] = d->labels[idx[i]];
+        memcpy(to + (size_t)i * per, from + (size_t)idx[i] * per, per);
+}
+
+static void gather(const struct amuse_dataset *d, const int64_t *idx, int64_t n,
+                   struct batch_buffers *bb)
+{
+    for (int k = 0; k < d->n_inputs; k++)
+        gather_array(&d->input[k], idx, n, &bb->b.input[k]);
+    gather_array(&d->target, idx, n, &bb->b.target);
+    if (d->weight) {
+        int64_t rows = amuse_dataset_target_rows(&d->target);
+        for (int64_t i = 0; i < n; i++)
+            memcpy(bb->weight + i * rows, d->weight + idx[i] * rows, (size_t)rows * sizeof(float));
+    }
+    bb->b.n = n;
 }
 
 static int check_dataset(const struct amuse_model *m, const struct amuse_dataset *d)
 {
-    if (m->n_inputs != 1)
-        return am__fail(AMUSE_EUNSUPPORTED,
-                        "model '%s' has %d inputs; fit, evaluate and predict take one-input "
-                        "models (train it step by step with amuse_model_forward_inputs)",
-                        m->name, m->n_inputs);
-    if (!amuse_shape_equal(&d->sample, amuse_model_input_shape(m))) {
-        char a[96], b[96];
-        return am__fail(AMUSE_ESHAPE, "data samples are %s but model '%s' takes %s",
-                        amuse_shape_format(&d->sample, 0, a, sizeof a), m->name,
-                        amuse_shape_format(amuse_model_input_shape(m), 0, b, sizeof b));
+    if (d->n_inputs != m->n_inputs)
+        return am__fail(AMUSE_EINVAL, "model '%s' takes %d inputs; the data has %d", m->name,
+                        m->n_inputs, d->n_inputs);
+    for (int j = 0; j < d->n_inputs; j++) {
+        const struct amuse_array *a = &d->input[j];
+        int k = a->name[0] ? amuse_model_input_index(m, a->name) : j;
+        if (k < 0)
+            return k;
+        if (!array_data(a))
+            return am__fail(AMUSE_EINVAL, "data input %d has no values", j);
+        if (!amuse_shape_equal(&a->shape, amuse_model_input_shape_at(m, k))) {
+            char x[96], y[96];
+            return am__fail(AMUSE_ESHAPE, "data samples are %s but model '%s' takes %s%s%s",
+                            amuse_shape_format(&a->shape, 0, x, sizeof x), m->name,
+                            amuse_shape_format(amuse_model_input_shape_at(m, k), 0, y, sizeof y),
+                            m->n_inputs > 1 ? " at input " : "",
+                            m->n_inputs > 1 ? m->layers[m->input_nodes[k]].name : "");
+        }
     }
-    if (!d->labels)
+    const struct amuse_array *t = &d->target;
+    if (!array_data(t))
         return am__fail(AMUSE_EINVAL, "the dataset has no labels");
-    int64_t classes = m->loss == AM__LOSS_BINARY_CROSSENTROPY
-                          ? 2 /* labels are the 0/1 target of every output */
-                          : amuse_shape_size(amuse_model_output_shape(m));
-    for (int64_t i = 0; i < d->n; i++)
-        if (d->labels[i] < 0 || d->labels[i] >= classes)
-            return am__fail(AMUSE_EINVAL, "sample %lld has label %d; the model has %lld classes",
-                            (long long)i, d->labels[i], (long long)classes);
+    int64_t width = am__output_width(m), rows = am__output_rows(m);
+    if (t->dtype == AMUSE_INT32 ? amuse_shape_size(&t->shape) != rows
+                                : amuse_shape_size(&t->shape) != rows * width) {
+        char x[96], y[96];
+        return am__fail(AMUSE_ESHAPE, "model '%s' outputs %s; %s targets of shape %s do not fit",
+                        m->name, amuse_shape_format(amuse_model_output_shape(m), 0, x, sizeof x),
+                        t->dtype == AMUSE_INT32 ? "int32" : "float",
+                        amuse_shape_format(&t->shape, 0, y, sizeof y));
+    }
+    if (t->dtype == AMUSE_INT32) {
+        int64_t classes = m->loss == AM__LOSS_BINARY_CROSSENTROPY
+                              ? 2 /* labels are the 0/1 target of every output */
+                              : width;
+        for (int64_t i = 0; i < d->n * rows; i++)
+            if (t->i32[i] < 0 || t->i32[i] >= classes) {
+                if (rows == 1)
+                    return am__fail(AMUSE_EINVAL,
+                                    "sample %lld has label %d; the model has %lld classes",
+                                    (long long)i, t->i32[i], (long long)classes);
+                return am__fail(AMUSE_EINVAL,
+                                "sample %lld, step %lld has label %d; the model has %lld classes",
+                                (long long)(i / rows), (long long)(i % rows), t->i32[i],
+                                (long long)classes);
+            }
+    }
     return AMUSE_OK;
 }
 
 /* Class count for per-class figures: a one-output binary model has classes 0 and 1. */
 static int64_t class_count(const struct amuse_model *m)
 {
-    int64_t width = amuse_shape_size(amuse_model_output_shape(m));
+    int64_t width = am__output_width(m);
     return m->loss == AM__LOSS_BINARY_CROSSENTROPY && width == 1 ? 2 : width;
 }
 
@@ -189,17 +248,38 @@ static int64_t predicted_class(const struct amuse_model *m, const float *p, int6
     return best;
 }
 
+/* The row weights the last loss used (the batch's, times the output's mask). */
+static const float *loss_weights(struct amuse_model *m, const struct amuse_batch *b)
+{
+    return am__output_mask(m) ? m->row_weight : b->weight;
+}
+
+/* One batch's loss and correct/counted rows, after a forward pass. */
+static int batch_loss(struct amuse_model *m, const struct amuse_batch *b, const float *p,
+                      float *loss, int64_t *correct, int64_t *counted)
+{
+    int rc = amuse_model_loss_batch(m, b, loss);
+    if (rc)
+        return rc;
+    const struct amuse_array *t = &b->target;
+    int64_t rows = b->n * am__output_rows(m), n = 0;
+    *correct += am__count_correct(m, p, t->dtype == AMUSE_INT32 ? NULL : t->f32,
+                                  t->dtype == AMUSE_INT32 ? t->i32 : NULL, loss_weights(m, b),
+                                  rows, am__output_width(m), &n);
+    *counted += n;
+    return AMUSE_OK;
+}
+
 /* Loss and accuracy over samples idx[0..n) without training. */
 static int run_eval(struct amuse_model *m, const struct amuse_dataset *d, const int64_t *idx,
                     int64_t n, int batch_size, double *loss, double *accuracy, int64_t *per_class,
                     int64_t *per_class_ok)
 {
-    int64_t sample = amuse_shape_size(&d->sample);
-    int64_t width = amuse_shape_size(amuse_model_output_shape(m));
+    int64_t width = am__output_width(m), rows = am__output_rows(m);
     struct batch_buffers b;
-    int rc = batch_alloc(&b, batch_size, sample);
+    int rc = batch_alloc(&b, d, batch_size);
     double total = 0;
-    int64_t correct = 0;
+    int64_t correct = 0, counted = 0;
     enum am__loss saved = m->loss;
     if (m->loss == AM__LOSS_NONE)
         m->loss = AM__LOSS_CATEGORICAL_CROSSENTROPY;
@@ -207,23 +287,26 @@ static int run_eval(struct amuse_model *m, const struct amuse_dataset *d, const 
         int64_t nb = n - at < batch_size ? n - at : batch_size;
         const float *p;
         float l;
-        gather(d, idx + at, nb, sample, &b);
-        if ((rc = amuse_model_forward(m, b.x, nb, 0, &p)) ||
-            (rc = amuse_model_loss(m, NULL, b.labels, &l)))
+        gather(d, idx + at, nb, &b);
+        if ((rc = amuse_model_forward_batch(m, &b.b, 0, &p)) ||
+            (rc = batch_loss(m, &b.b, p, &l, &correct, &counted)))
             break;
         total += (double)l * nb;
-        correct += am__count_correct(m, p, NULL, b.labels, nb, width);
-        if (per_class)
-            for (int64_t i = 0; i < nb; i++) {
-                int64_t best = predicted_class(m, p + i * width, width);
-                per_class[b.labels[i]]++;
-                per_class_ok[b.labels[i]] += best == b.labels[i];
+        if (per_class && b.b.target.dtype == AMUSE_INT32) {
+            const float *w = loss_weights(m, &b.b);
+            for (int64_t i = 0; i < nb * rows; i++) {
+                if (w && w[i] == 0.0f)
+                    continue;
+                int32_t want = b.b.target.i32[i];
+                per_class[want]++;
+                per_class_ok[want] += predicted_class(m, p + i * width, width) == want;
             }
+        }
     }
     m->loss = saved;
     batch_release(&b);
     *loss = n ? total / (double)n : NAN;
-    *accuracy = n ? (double)correct / (double)n : NAN;
+    *accuracy = counted ? (double)correct / (double)counted : NAN;
     return rc;
 }
 
@@ -260,18 +343,17 @@ int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
         monitor = monitor + 4; /* no validation data: fall back to the training figure */
     int maximize = strstr(monitor, "accuracy") != NULL;
 
-    int64_t sample = amuse_shape_size(&d->sample);
-    int64_t width = amuse_shape_size(amuse_model_output_shape(m));
-    int64_t *idx = malloc((size_t)d->n * sizeof *idx);
+    int64_t *idx = malloc((size_t)(d->n ? d->n : 1) * sizeof *idx);
     float *best_weights = opt->restore_best_weights
                               ? am__calloc_aligned((size_t)m->n_params + 1, sizeof(float))
                               : NULL;
-    struct batch_buffers b = {0};
+    struct batch_buffers b;
+    memset(&b, 0, sizeof b);
     if (!idx || (opt->restore_best_weights && !best_weights)) {
         rc = am__fail(AMUSE_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = batch_alloc(&b, opt->batch_size, sample)))
+    if ((rc = batch_alloc(&b, d, opt->batch_size)))
         goto out;
     for (int64_t i = 0; i < d->n; i++)
         idx[i] = i;
@@ -291,16 +373,16 @@ int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
             amuse_rng_shuffle(&rng, idx, n_train);
         if (opt->verbose)
             am__progress_begin(&bar, out, epoch + 1, opt->epochs, steps);
-        double total = 0, t0 = now_seconds();
-        int64_t correct = 0, seen = 0;
+        double total = 0, t0 = am__now();
+        int64_t correct = 0, counted = 0, seen = 0;
         for (int64_t s = 0; s < steps; s++) {
             int64_t at = s * opt->batch_size;
             int64_t nb = n_train - at < opt->batch_size ? n_train - at : opt->batch_size;
             const float *p;
             float l;
-            gather(d, idx + at, nb, sample, &b);
-            if ((rc = amuse_model_forward(m, b.x, nb, 1, &p)) ||
-                (rc = amuse_model_loss(m, NULL, b.labels, &l)))
+            gather(d, idx + at, nb, &b);
+            if ((rc = amuse_model_forward_batch(m, &b.b, 1, &p)) ||
+                (rc = batch_loss(m, &b.b, p, &l, &correct, &counted)))
                 goto out;
             if (!isfinite(l)) {
                 rc = am__fail(AMUSE_EINVAL,
@@ -308,7 +390,6 @@ int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
                               epoch + 1, (long long)s + 1, (double)l);
                 goto out;
             }
-            correct += am__count_correct(m, p, NULL, b.labels, nb, width);
             amuse_model_zero_grad(m);
             if ((rc = amuse_model_backward(m)) || (rc = amuse_model_step(m)))
                 goto out;
@@ -316,20 +397,21 @@ int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
             seen += nb;
             if (opt->verbose)
                 am__progress_step(&bar, s + 1, total / seen,
-                                  m->metric_accuracy ? (double)correct / seen : NAN);
+                                  m->metric_accuracy && counted ? (double)correct / counted
+                                                                : NAN);
         }
-        e->train_seconds = now_seconds() - t0;
+        e->train_seconds = am__now() - t0;
         e->train_samples = seen;
         e->loss = total / (double)seen;
-        e->accuracy = (double)correct / (double)seen;
+        e->accuracy = counted ? (double)correct / (double)counted : NAN;
         e->val_loss = e->val_accuracy = NAN;
         if (n_val > 0) {
-            double t1 = now_seconds();
+            double t1 = am__now();
             /* Validation indices are the untouched tail: idx is only shuffled below n_train. */
             if ((rc = run_eval(m, d, idx + n_train, n_val, opt->batch_size, &e->val_loss,
                                &e->val_accuracy, NULL, NULL)))
                 goto out;
-            e->val_seconds = now_seconds() - t1;
+            e->val_seconds = am__now() - t1;
         }
         *epochs_run = epoch + 1;
         if (opt->verbose)
@@ -388,9 +470,9 @@ int amuse_model_evaluate(struct amuse_model *m, const struct amuse_dataset *d, i
     res->n_classes = (int)classes;
     for (int64_t i = 0; i < d->n; i++)
         idx[i] = i;
-    double t0 = now_seconds();
+    double t0 = am__now();
     rc = run_eval(m, d, idx, d->n, batch_size, &res->loss, &res->accuracy, res->class_count, ok);
-    res->seconds = now_seconds() - t0;
+    res->seconds = am__now() - t0;
     res->samples = d->n;
     for (int64_t c = 0; c < classes; c++)
         res->class_accuracy[c] = res->class_count[c] ? (double)ok[c] / res->class_count[c] : NAN;
@@ -417,18 +499,39 @@ int amuse_model_predict(struct amuse_model *m, const float *x, int64_t n, int ba
 {
     if (m->n_inputs != 1)
         return am__fail(AMUSE_EUNSUPPORTED, "model '%s' has %d inputs; use "
-                        "amuse_model_forward_inputs", m->name, m->n_inputs);
+                        "amuse_model_predict_batch", m->name, m->n_inputs);
+    struct amuse_batch all;
+    memset(&all, 0, sizeof all);
+    all.n = n;
+    all.n_inputs = 1;
+    all.input[0].dtype = AMUSE_FLOAT32;
+    all.input[0].shape = *amuse_model_input_shape(m);
+    all.input[0].f32 = (float *)x;
+    return amuse_model_predict_batch(m, &all, batch_size, out);
+}
+
+int amuse_model_predict_batch(struct amuse_model *m, const struct amuse_batch *inputs,
+                              int batch_size, float *out)
+{
     if (batch_size < 1)
         batch_size = 32;
-    int64_t sample = amuse_shape_size(amuse_model_input_shape(m));
-    int64_t width = amuse_shape_size(amuse_model_output_shape(m));
+    int64_t n = inputs->n;
+    int64_t size = amuse_shape_size(amuse_model_output_shape(m));
     for (int64_t at = 0; at < n; at += batch_size) {
-        int64_t nb = n - at < batch_size ? n - at : batch_size;
+        struct amuse_batch b = *inputs;
+        b.n = n - at < batch_size ? n - at : batch_size;
+        for (int k = 0; k < b.n_inputs && k < AMUSE_MAX_INPUTS; k++) {
+            int64_t per = amuse_array_sample_size(&b.input[k]);
+            if (b.input[k].dtype == AMUSE_INT32)
+                b.input[k].i32 = inputs->input[k].i32 ? inputs->input[k].i32 + at * per : NULL;
+            else
+                b.input[k].f32 = inputs->input[k].f32 ? inputs->input[k].f32 + at * per : NULL;
+        }
         const float *p;
-        int rc = amuse_model_forward(m, x + at * sample, nb, 0, &p);
+        int rc = amuse_model_forward_batch(m, &b, 0, &p);
         if (rc)
             return rc;
-        memcpy(out + at * width, p, (size_t)(nb * width) * sizeof(float));
+        memcpy(out + at * size, p, (size_t)(b.n * size) * sizeof(float));
     }
     return AMUSE_OK;
 }

@@ -44,11 +44,13 @@ static int make_layer(struct amuse_model *m, int i, const cJSON *spec, const cha
         return am__fail(AMUSE_EFORMAT, "%s: layer %d (%s): 'config' must be an object", where, i,
                         cls->valuestring);
     l->type = am__layer_type_find(cls->valuestring);
-    if (!l->type)
-        return am__fail(AMUSE_EUNSUPPORTED,
-                        "%s: layer %d: unknown layer class '%s' (known: InputLayer, Dense, "
-                        "Conv2D, MaxPooling2D, Flatten, Dropout, Activation, Concatenate, Add)",
-                        where, i, cls->valuestring);
+    if (!l->type) {
+        char known[512];
+        return am__fail(AMUSE_EUNSUPPORTED, "%s: layer %d: unknown layer class '%s' (known: %s)",
+                        where, i, cls->valuestring, am__layer_type_names(known, sizeof known));
+    }
+    if (l->type->config_size && !(l->cfg = calloc(1, l->type->config_size)))
+        return am__fail(AMUSE_ENOMEM, "out of memory");
     const cJSON *name = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "name") : NULL;
     if (!name)
         name = cJSON_GetObjectItemCaseSensitive(spec, "name");
@@ -257,8 +259,15 @@ static int build_shapes_and_blocks(struct amuse_model *m)
     m->n_weight_refs = 0;
     for (int i = 0; i < m->n_layers; i++) {
         struct am__layer *l = &m->layers[i];
-        for (int k = 0; k < l->n_inputs; k++)
+        for (int k = 0; k < l->n_inputs; k++) {
             l->in_shape[k] = m->layers[l->input[k].node].out_shape[l->input[k].slot];
+            l->in_dtype[k] = m->layers[l->input[k].node].out_dtype[l->input[k].slot];
+            if (l->in_dtype[k] == AMUSE_INT32 && !(l->type->flags & AM__LAYER_TAKES_IDS))
+                return am__layer_fail(l, AMUSE_ESHAPE,
+                                      "input %d holds int32 token ids; only an Embedding reads "
+                                      "them (put one first)",
+                                      k);
+        }
         if ((rc = l->type->build(l)))
             return rc;
         for (int k = 0; k < l->n_outputs; k++)
@@ -291,6 +300,21 @@ static int build_shapes_and_blocks(struct amuse_model *m)
         if (consumers == 1 && m->layers[producer].type->runs_epilogue &&
             !(m->output.node == producer))
             m->fused_into[j] = producer;
+    }
+    /* Step masks flow forward from the layers that make them through those that pass them. */
+    size_t n_nodes = (size_t)(m->n_layers > 0 ? m->n_layers : 1);
+    m->mask_src = malloc(n_nodes * sizeof *m->mask_src);
+    m->mask_offset = calloc(n_nodes, sizeof *m->mask_offset);
+    if (!m->mask_src || !m->mask_offset)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    for (int i = 0; i < m->n_layers; i++) {
+        struct am__layer *l = &m->layers[i];
+        m->mask_src[i] = -1;
+        if (l->makes_mask)
+            m->mask_src[i] = i;
+        else if (((l->type->flags & AM__LAYER_PASSES_MASK) || l->passes_mask) &&
+                 l->n_inputs >= 1 && l->input[0].slot == 0)
+            m->mask_src[i] = m->mask_src[l->input[0].node];
     }
     m->weight_refs = calloc((size_t)m->n_weight_refs + 1, sizeof *m->weight_refs);
     m->params = am__calloc_aligned((size_t)m->n_params + 1, sizeof(float));
@@ -450,8 +474,17 @@ void amuse_model_free(struct amuse_model *m)
         print_profile(m);
     free(m->layer_seconds);
     free(m->fused_into);
+    free(m->mask_src);
+    free(m->mask_offset);
+    am__free(m->masks);
+    am__free(m->row_weight);
     cJSON_Delete(m->doc);
     free(m->config_text);
+    for (int i = 0; m->layers && i < m->n_layers; i++) {
+        if (m->layers[i].type && m->layers[i].type->release && m->layers[i].cfg)
+            m->layers[i].type->release(&m->layers[i]);
+        free(m->layers[i].cfg);
+    }
     free(m->layers);
     for (int i = 0; i < m->n_labels; i++)
         free(m->labels[i]);
@@ -476,24 +509,8 @@ int amuse_model_init_weights(struct amuse_model *m, uint64_t seed)
     amuse_rng_seed(&rng, seed);
     for (int i = 0; i < m->n_layers; i++) {
         struct am__layer *l = &m->layers[i];
-        for (int k = 0; k < l->n_weights; k++) {
-            struct am__weight *w = &l->w[k];
-            int64_t n = amuse_shape_size(&w->shape);
-            double limit = 0;
-            if (w->init == AM__INIT_GLOROT_UNIFORM)
-                limit = sqrt(6.0 / (double)(w->fan_in + w->fan_out));
-            else if (w->init == AM__INIT_HE_UNIFORM)
-                limit = sqrt(6.0 / (double)w->fan_in);
-            for (int64_t j = 0; j < n; j++) {
-                switch (w->init) {
-                case AM__INIT_ZEROS: w->value[j] = 0.0f; break;
-                case AM__INIT_ONES: w->value[j] = 1.0f; break;
-                default:
-                    w->value[j] = (float)((2.0 * amuse_rng_uniform(&rng) - 1.0) * limit);
-                    break;
-                }
-            }
-        }
+        for (int k = 0; k < l->n_weights; k++)
+            am__weight_init(&l->w[k], &rng);
         /* Distinct dropout streams per layer, derived from the seed. */
         amuse_rng_seed(&l->rng, seed * 0x9e3779b97f4a7c15ULL + (uint64_t)i + 1);
     }
@@ -630,7 +647,9 @@ int am__model_reserve(struct amuse_model *m, int64_t batch)
     am__free(m->acts);
     am__free(m->act_grads);
     am__free(m->work);
-    m->acts = m->act_grads = NULL;
+    am__free(m->masks);
+    am__free(m->row_weight);
+    m->acts = m->act_grads = m->masks = m->row_weight = NULL;
     m->work = NULL;
     m->batch_cap = 0;
     if (!m->act_offset) {
@@ -661,10 +680,19 @@ int am__model_reserve(struct amuse_model *m, int64_t batch)
                             "batch size",
                             (long long)batch);
     }
+    int64_t mask_floats = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].makes_mask) {
+            const struct amuse_shape *s0 = &m->layers[i].out_shape[0];
+            m->mask_offset[i] = mask_floats;
+            mask_floats += batch * amuse_shape_size(s0) / s0->dim[s0->ndim - 1];
+        }
     m->acts = am__calloc_aligned((size_t)floats, sizeof(float));
     m->act_grads = am__calloc_aligned((size_t)floats, sizeof(float));
     m->work = am__calloc_aligned(work, 1);
-    if (!m->acts || !m->act_grads || !m->work)
+    m->masks = am__calloc_aligned((size_t)mask_floats + 1, sizeof(float));
+    m->row_weight = am__calloc_aligned((size_t)(batch * am__output_rows(m)) + 1, sizeof(float));
+    if (!m->acts || !m->act_grads || !m->work || !m->masks || !m->row_weight)
         return am__fail(AMUSE_ENOMEM, "cannot allocate activations for a batch of %lld",
                         (long long)batch);
     m->batch_cap = batch;
@@ -681,11 +709,16 @@ static void setup_call(struct amuse_model *m, int i, int64_t batch, int training
     c->training = training;
     for (int k = 0; k < l->n_inputs; k++) {
         c->in[k] = am__act(m, l->input[k]);
-        /* Inputs fed by the model input need no gradient. */
-        c->din[k] = m->layers[l->input[k].node].type == &am__input_layer
+        /* Inputs fed by the model input, and token ids, need no gradient. */
+        c->din[k] = m->layers[l->input[k].node].type == &am__input_layer ||
+                            l->in_dtype[k] == AMUSE_INT32
                         ? NULL
                         : am__act_grad(m, l->input[k]);
+        int src = l->input[k].slot == 0 ? m->mask_src[l->input[k].node] : -1;
+        c->mask_in[k] = src >= 0 ? m->masks + m->mask_offset[src] : NULL;
     }
+    if (l->makes_mask)
+        c->mask_out = m->masks + m->mask_offset[i];
     for (int k = 0; k < l->n_outputs; k++) {
         struct am__node_ref r = {i, k};
         c->out[k] = am__act(m, r);
@@ -706,6 +739,51 @@ const struct amuse_shape *amuse_model_input_shape_at(const struct amuse_model *m
     return &m->layers[m->input_nodes[index]].out_shape[0];
 }
 
+enum amuse_dtype amuse_model_input_dtype_at(const struct amuse_model *m, int index)
+{
+    if (index < 0 || index >= m->n_inputs)
+        return AMUSE_FLOAT32;
+    return m->layers[m->input_nodes[index]].out_dtype[0];
+}
+
+int amuse_model_input_index(const struct amuse_model *m, const char *name)
+{
+    for (int k = 0; k < m->n_inputs; k++)
+        if (strcmp(m->layers[m->input_nodes[k]].name, name) == 0)
+            return k;
+    return am__fail(AMUSE_ENOTFOUND, "model '%s' has no input named '%s'", m->name, name);
+}
+
+/* Copy `batch` samples into input k, converting between float values and int32 ids. */
+static int feed_input(struct amuse_model *m, int k, enum amuse_dtype dtype, const void *data,
+                      int64_t batch)
+{
+    int64_t n = batch * amuse_shape_size(amuse_model_input_shape_at(m, k));
+    float *dst = am__act(m, (struct am__node_ref){m->input_nodes[k], 0});
+    enum amuse_dtype want = amuse_model_input_dtype_at(m, k);
+    if (!data)
+        return am__fail(AMUSE_EINVAL, "model '%s': input %d has no data", m->name, k);
+    if (dtype == want) {
+        memcpy(dst, data, (size_t)n * 4);
+    } else if (want == AMUSE_INT32) {
+        const float *x = data;
+        int32_t *ids = (int32_t *)(void *)dst;
+        for (int64_t i = 0; i < n; i++) {
+            if (!(x[i] >= 0.0f && x[i] < 2147483520.0f) || x[i] != floorf(x[i]))
+                return am__fail(AMUSE_EINVAL, "model '%s': input %d value %lld is %g, not an id",
+                                m->name, k, (long long)i, (double)x[i]);
+            ids[i] = (int32_t)lrintf(x[i]);
+        }
+    } else {
+        const int32_t *ids = data;
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = (float)ids[i];
+    }
+    return AMUSE_OK;
+}
+
+static int run_forward(struct amuse_model *m, int64_t batch, int training, const float **out);
+
 int amuse_model_forward_inputs(struct amuse_model *m, const float *const *xs, int n_inputs,
                                int64_t batch, int training, const float **out)
 {
@@ -718,11 +796,58 @@ int amuse_model_forward_inputs(struct amuse_model *m, const float *const *xs, in
     int rc = am__model_reserve(m, batch);
     if (rc)
         return rc;
-    for (int k = 0; k < n_inputs; k++) {
-        int64_t in_size = amuse_shape_size(amuse_model_input_shape_at(m, k));
-        memcpy(am__act(m, (struct am__node_ref){m->input_nodes[k], 0}), xs[k],
-               (size_t)(batch * in_size) * sizeof(float));
+    for (int k = 0; k < n_inputs; k++)
+        if ((rc = feed_input(m, k, AMUSE_FLOAT32, xs[k], batch)))
+            return rc;
+    return run_forward(m, batch, training, out);
+}
+
+/* The model input a batch array feeds: by name, else by position. */
+static int array_input(struct amuse_model *m, const struct amuse_array *a, int position)
+{
+    if (a->name[0])
+        return amuse_model_input_index(m, a->name);
+    if (position >= m->n_inputs)
+        return am__fail(AMUSE_EINVAL, "model '%s' takes %d inputs, got more", m->name,
+                        m->n_inputs);
+    return position;
+}
+
+int amuse_model_forward_batch(struct amuse_model *m, const struct amuse_batch *b, int training,
+                              const float **out)
+{
+    if (b->n < 1)
+        return am__fail(AMUSE_EINVAL, "batch size must be at least 1 (got %lld)", (long long)b->n);
+    if (b->n_inputs != m->n_inputs)
+        return am__fail(AMUSE_EINVAL, "model '%s' takes %d inputs, the batch has %d", m->name,
+                        m->n_inputs, b->n_inputs);
+    int rc = am__model_reserve(m, b->n), fed[AM__MAX_IO] = {0};
+    if (rc)
+        return rc;
+    for (int j = 0; j < b->n_inputs; j++) {
+        const struct amuse_array *a = &b->input[j];
+        int k = array_input(m, a, j);
+        if (k < 0)
+            return k;
+        if (fed[k]++)
+            return am__fail(AMUSE_EINVAL, "model '%s': input %d is fed twice", m->name, k);
+        if (!amuse_shape_equal(&a->shape, amuse_model_input_shape_at(m, k))) {
+            char x[96], y[96];
+            return am__fail(AMUSE_ESHAPE, "model '%s': input '%s' takes %s, the batch has %s",
+                            m->name, m->layers[m->input_nodes[k]].name,
+                            amuse_shape_format(amuse_model_input_shape_at(m, k), 0, x, sizeof x),
+                            amuse_shape_format(&a->shape, 0, y, sizeof y));
+        }
+        if ((rc = feed_input(m, k, a->dtype,
+                             a->dtype == AMUSE_INT32 ? (const void *)a->i32 : (const void *)a->f32,
+                             b->n)))
+            return rc;
     }
+    return run_forward(m, b->n, training, out);
+}
+
+static int run_forward(struct amuse_model *m, int64_t batch, int training, const float **out)
+{
     for (int i = 0; i < m->n_layers; i++) {
         m->layers[i].forward_training = training;
         if (m->layers[i].type == &am__input_layer || m->fused_into[i] >= 0)
@@ -735,6 +860,13 @@ int amuse_model_forward_inputs(struct amuse_model *m, const float *const *xs, in
                 c.epilogue = &m->layers[j];
                 c.epilogue_call = &epilogue_call;
             }
+        if (m->layers[i].type->check) {
+            int rc = m->layers[i].type->check(&m->layers[i], &c);
+            if (rc) {
+                m->last_batch = 0; /* no loss or backward on a failed pass */
+                return rc;
+            }
+        }
         double t0 = m->profile ? omp_get_wtime() : 0;
         m->layers[i].type->forward(&m->layers[i], &c);
         if (m->profile)
@@ -779,8 +911,32 @@ int amuse_model_backward(struct amuse_model *m)
     return AMUSE_OK;
 }
 
-int amuse_model_loss(struct amuse_model *m, const float *targets, const int32_t *labels,
-                     float *loss)
+int64_t am__output_rows(const struct amuse_model *m)
+{
+    const struct amuse_shape *s = amuse_model_output_shape(m);
+    int64_t last = s->ndim ? s->dim[s->ndim - 1] : 1;
+    return last > 0 ? amuse_shape_size(s) / last : 0;
+}
+
+int64_t am__output_width(const struct amuse_model *m)
+{
+    const struct amuse_shape *s = amuse_model_output_shape(m);
+    return s->ndim ? s->dim[s->ndim - 1] : 1;
+}
+
+int64_t amuse_model_output_rows(const struct amuse_model *m)
+{
+    return am__output_rows(m);
+}
+
+const float *am__output_mask(struct amuse_model *m)
+{
+    int src = m->output.slot == 0 ? m->mask_src[m->output.node] : -1;
+    return src >= 0 && m->last_batch > 0 ? m->masks + m->mask_offset[src] : NULL;
+}
+
+int amuse_model_loss_weighted(struct amuse_model *m, const float *targets, const int32_t *labels,
+                              const float *weights, float *loss)
 {
     if (m->last_batch < 1)
         return am__fail(AMUSE_EINVAL, "loss needs a forward pass first");
@@ -788,27 +944,202 @@ int amuse_model_loss(struct amuse_model *m, const float *targets, const int32_t 
         return am__fail(AMUSE_EINVAL, "model '%s' has no loss: compile it first", m->name);
     if (!targets && !labels)
         return am__fail(AMUSE_EINVAL, "loss needs targets or labels");
-    int64_t width = amuse_shape_size(amuse_model_output_shape(m));
+    int64_t width = am__output_width(m), rows = m->last_batch * am__output_rows(m);
     if (labels)
-        for (int64_t i = 0; i < m->last_batch; i++)
+        for (int64_t i = 0; i < rows; i++)
             if (labels[i] < 0 || (labels[i] >= width && m->loss != AM__LOSS_BINARY_CROSSENTROPY))
-                return am__fail(AMUSE_EINVAL, "label %d of sample %lld is outside [0, %lld)",
+                return am__fail(AMUSE_EINVAL, "label %d of row %lld is outside [0, %lld)",
                                 labels[i], (long long)i, (long long)width);
+    /* The output's step mask (padding) joins the caller's weights. */
+    const float *mask = am__output_mask(m), *w = weights;
+    if (mask) {
+        for (int64_t i = 0; i < rows; i++)
+            m->row_weight[i] = mask[i] * (weights ? weights[i] : 1.0f);
+        w = m->row_weight;
+    }
     struct am__layer *last = &m->layers[m->output.node];
-    int fused = last->cfg.activation == AM__ACT_SOFTMAX &&
-                (last->type == &am__dense_layer || last->type == &am__conv2d_layer ||
-                 last->type == &am__activation_layer) &&
+    int fused = (last->type->flags & AM__LAYER_FUSES_SOFTMAX_LOSS) && m->output.slot == 0 &&
+                last->type->output_activation &&
+                last->type->output_activation(last) == AM__ACT_SOFTMAX &&
                 (m->loss == AM__LOSS_CATEGORICAL_CROSSENTROPY ||
                  m->loss == AM__LOSS_SPARSE_CATEGORICAL_CROSSENTROPY);
     last->fused_loss_grad = fused;
-    *loss = am__loss_forward(m, am__act(m, m->output), targets, labels, m->last_batch, width,
+    *loss = am__loss_forward(m, am__act(m, m->output), targets, labels, w, rows, width,
                              am__act_grad(m, m->output), fused);
     m->have_loss_grad = 1;
     return AMUSE_OK;
 }
 
+int amuse_model_loss(struct amuse_model *m, const float *targets, const int32_t *labels,
+                     float *loss)
+{
+    return amuse_model_loss_weighted(m, targets, labels, NULL, loss);
+}
+
+int amuse_model_loss_batch(struct amuse_model *m, const struct amuse_batch *b, float *loss)
+{
+    if (b->n != m->last_batch)
+        return am__fail(AMUSE_EINVAL, "loss: the batch has %lld samples, the forward pass had %lld",
+                        (long long)b->n, (long long)m->last_batch);
+    const struct amuse_array *t = &b->target;
+    int64_t want = t->dtype == AMUSE_INT32 ? am__output_rows(m)
+                                           : amuse_shape_size(amuse_model_output_shape(m));
+    if (amuse_shape_size(&t->shape) != want) {
+        char x[96], y[96];
+        return am__fail(AMUSE_ESHAPE, "model '%s' outputs %s; %s targets of shape %s do not fit",
+                        m->name, amuse_shape_format(amuse_model_output_shape(m), 0, x, sizeof x),
+                        t->dtype == AMUSE_INT32 ? "int32" : "float",
+                        amuse_shape_format(&t->shape, 0, y, sizeof y));
+    }
+    return amuse_model_loss_weighted(m, t->dtype == AMUSE_INT32 ? NULL : t->f32,
+                                     t->dtype == AMUSE_INT32 ? t->i32 : NULL, b->weight, loss);
+}
+
 int amuse_model_step(struct amuse_model *m)
 {
     am__optimizer_update(m);
+    return AMUSE_OK;
+}
+
+/* ---------------------------------------------------------------- kept recurrent state */
+
+int64_t amuse_model_state_size(const struct amuse_model *m)
+{
+    int64_t n = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].type->flags & AM__LAYER_HAS_STATE)
+            n += m->layers[i].type->state_floats(&m->layers[i]);
+    return n;
+}
+
+static int state_access(struct amuse_model *m, int64_t row, float *buf, int get)
+{
+    if (row < 0 || row >= AMUSE_MAX_STATE_ROWS)
+        return am__fail(AMUSE_EINVAL, "model '%s': state row %lld is outside [0, %d)", m->name,
+                        (long long)row, AMUSE_MAX_STATE_ROWS);
+    if (amuse_model_state_size(m) == 0)
+        return am__fail(AMUSE_EINVAL, "model '%s' has no stateful layer", m->name);
+    int64_t at = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        struct am__layer *l = &m->layers[i];
+        int64_t n = l->type->flags & AM__LAYER_HAS_STATE ? l->type->state_floats(l) : 0;
+        if (n == 0)
+            continue;
+        int rc = l->type->state_access(l, row, buf + at, get);
+        if (rc)
+            return rc;
+        at += n;
+    }
+    return AMUSE_OK;
+}
+
+int amuse_model_state_get(struct amuse_model *m, int64_t row, float *out)
+{
+    return state_access(m, row, out, 1);
+}
+
+int amuse_model_state_set(struct amuse_model *m, int64_t row, const float *in)
+{
+    return state_access(m, row, (float *)in, 0);
+}
+
+int amuse_model_reset_states(struct amuse_model *m, const int64_t *rows, int n_rows)
+{
+    int64_t per = amuse_model_state_size(m);
+    if (per == 0)
+        return AMUSE_OK;
+    float *zeros = calloc((size_t)per, sizeof(float));
+    if (!zeros)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    int rc = AMUSE_OK;
+    if (rows) {
+        for (int k = 0; k < n_rows && rc == AMUSE_OK; k++)
+            rc = state_access(m, rows[k], zeros, 0);
+    } else {
+        for (int i = 0; i < m->n_layers; i++)
+            if ((m->layers[i].type->flags & AM__LAYER_HAS_STATE) && m->layers[i].type->release)
+                m->layers[i].type->release(&m->layers[i]);
+    }
+    free(zeros);
+    return rc;
+}
+
+int amuse_model_set_stateful(struct amuse_model *m, int on)
+{
+    int n = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].type->flags & AM__LAYER_HAS_STATE) {
+            /* Check every layer before changing any. */
+            if (on && m->layers[i].n_inputs > 1)
+                return m->layers[i].type->set_stateful(&m->layers[i], 1);
+            n++;
+        }
+    if (n == 0)
+        return am__fail(AMUSE_EINVAL, "model '%s' has no recurrent layer", m->name);
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].type->flags & AM__LAYER_HAS_STATE) {
+            int rc = m->layers[i].type->set_stateful(&m->layers[i], on != 0);
+            if (rc)
+                return rc;
+        }
+    return AMUSE_OK;
+}
+
+/* ---------------------------------------------------------------- new input shapes */
+
+int amuse_model_set_input_shape(struct amuse_model *m, int index, const struct amuse_shape *shape)
+{
+    if (index < 0 || index >= m->n_inputs)
+        return am__fail(AMUSE_EINVAL, "model '%s' has no input %d", m->name, index);
+    if (shape->ndim < 1 || shape->ndim > AMUSE_MAX_DIMS - 1 || amuse_shape_size(shape) < 1)
+        return am__fail(AMUSE_EINVAL, "model '%s': an input shape needs 1 to %d positive axes",
+                        m->name, AMUSE_MAX_DIMS - 1);
+    struct am__layer *saved = malloc((size_t)m->n_layers * sizeof *saved);
+    if (!saved)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    memcpy(saved, m->layers, (size_t)m->n_layers * sizeof *saved);
+    m->layers[m->input_nodes[index]].out_shape[0] = *shape;
+    int rc = AMUSE_OK;
+    for (int i = 0; i < m->n_layers && rc == AMUSE_OK; i++) {
+        struct am__layer *l = &m->layers[i];
+        if (l->type == &am__input_layer)
+            continue;
+        for (int k = 0; k < l->n_inputs; k++)
+            l->in_shape[k] = m->layers[l->input[k].node].out_shape[l->input[k].slot];
+        l->n_weights = 0;
+        l->makes_mask = l->passes_mask = 0;
+        if ((rc = l->type->build(l)))
+            break;
+        for (int k = 0; k < l->n_outputs && rc == AMUSE_OK; k++)
+            if (amuse_shape_size(&l->out_shape[k]) < 0 ||
+                amuse_shape_size(&l->out_shape[k]) > ((int64_t)1 << 28))
+                rc = am__layer_fail(l, AMUSE_ETOOBIG, "output is too large");
+        /* The weights must come out as they were: same names, same shapes, same memory. */
+        if (rc == AMUSE_OK && l->n_weights != saved[i].n_weights)
+            rc = am__layer_fail(l, AMUSE_ESHAPE, "the new input shape changes its weights");
+        for (int k = 0; k < l->n_weights && rc == AMUSE_OK; k++) {
+            const struct am__weight *was = &saved[i].w[k];
+            if (strcmp(l->w[k].name, was->name) != 0 ||
+                !amuse_shape_equal(&l->w[k].shape, &was->shape)) {
+                char a[96], b[96];
+                rc = am__layer_fail(l, AMUSE_ESHAPE,
+                                    "the new input shape would make weight '%s' %s instead of %s",
+                                    was->name, amuse_shape_format(&l->w[k].shape, 0, a, sizeof a),
+                                    amuse_shape_format(&was->shape, 0, b, sizeof b));
+                break;
+            }
+            l->w[k] = *was;
+        }
+    }
+    if (rc) {
+        memcpy(m->layers, saved, (size_t)m->n_layers * sizeof *saved);
+        free(saved);
+        return rc;
+    }
+    free(saved);
+    /* Activations, masks and workspaces are re-sized by the next forward pass. */
+    m->batch_cap = 0;
+    m->last_batch = 0;
+    m->have_loss_grad = 0;
     return AMUSE_OK;
 }

@@ -1,5 +1,5 @@
 /* nn/model_internal.h - the model struct shared by the engine's files (internal).
- * model.c builds the graph and runs it, train.c holds losses and optimizers, fit.c the epoch loop,
+ * model.c builds the graph and runs it, compile.c holds losses and optimizers, fit.c the epoch loop,
  * model_io.c files, summary.c the printed table. */
 #ifndef AMUSE_NN_MODEL_INTERNAL_H
 #define AMUSE_NN_MODEL_INTERNAL_H
@@ -62,6 +62,12 @@ struct amuse_model {
     unsigned char *work;
     size_t *work_offset;
     int have_loss_grad;
+    /* Step masks: mask_src[i] is the node whose mask output i's output 0 carries (-1: none);
+     * mask_offset[i] is where node i's own mask lives in `masks` (makes_mask nodes). */
+    int *mask_src;
+    int64_t *mask_offset;
+    float *masks;
+    float *row_weight; /* the loss's per-row weights: user weights times the output's mask */
     /* fused_into[i] = j >= 0: node i (per-sample) runs inside node j's forward (epilogue). */
     int *fused_into;
 
@@ -83,13 +89,22 @@ static inline float *am__act_grad(struct amuse_model *m, struct am__node_ref r)
 /* compile.c */
 int am__compile_from_json(struct amuse_model *m, const cJSON *compile);
 void am__optimizer_update(struct amuse_model *m);
+/* Losses over `rows` rows of `width` outputs (the last axis): the weighted mean over rows with
+ * weight > 0 (weights NULL: all 1). targets: rows * width floats; labels: rows ids. */
 float am__loss_forward(struct amuse_model *m, const float *y_pred, const float *targets,
-                       const int32_t *labels, int64_t batch, int64_t width, float *grad,
-                       int fused);
+                       const int32_t *labels, const float *weights, int64_t rows, int64_t width,
+                       float *grad, int fused);
+/* Correct rows among those with weight > 0; *counted receives how many rows counted. */
 int64_t am__count_correct(const struct amuse_model *m, const float *y_pred, const float *targets,
-                          const int32_t *labels, int64_t batch, int64_t width);
+                          const int32_t *labels, const float *weights, int64_t rows, int64_t width,
+                          int64_t *counted);
 
 /* model.c */
 int am__model_reserve(struct amuse_model *m, int64_t batch);
+/* Rows per sample of the output (its size over its last axis) and the output's last axis. */
+int64_t am__output_rows(const struct amuse_model *m);
+int64_t am__output_width(const struct amuse_model *m);
+/* The mask of the last forward's output (batch * rows floats), or NULL. */
+const float *am__output_mask(struct amuse_model *m);
 
 #endif

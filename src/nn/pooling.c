@@ -6,21 +6,28 @@
 #include "core/internal.h"
 
 
+/* MaxPooling2D's settings (l->cfg). */
+struct pool_config {
+    int pool[2], strides[2], padding_same;
+};
+
 static struct am__window2d pool_geometry(const struct am__layer *l)
 {
-    return am__window2d_of(l, l->cfg.pool, l->in_shape[0].dim[2]);
+    const struct pool_config *p = l->cfg;
+    return am__window2d_of(l, p->pool, p->strides, p->padding_same, l->in_shape[0].dim[2]);
 }
 
 static int pool_configure(struct am__layer *l, const cJSON *cfg)
 {
     int rc;
-    l->cfg.pool[0] = l->cfg.pool[1] = 2;
-    if ((rc = am__cfg_pair(l, cfg, "pool_size", 0, l->cfg.pool)))
+    struct pool_config *p = l->cfg;
+    p->pool[0] = p->pool[1] = 2;
+    if ((rc = am__cfg_pair(l, cfg, "pool_size", 0, p->pool)))
         return rc;
-    l->cfg.strides[0] = l->cfg.pool[0];
-    l->cfg.strides[1] = l->cfg.pool[1];
-    if ((rc = am__cfg_pair(l, cfg, "strides", 0, l->cfg.strides)) ||
-        (rc = am__cfg_padding(l, cfg, &l->cfg.padding_same)) ||
+    p->strides[0] = p->pool[0];
+    p->strides[1] = p->pool[1];
+    if ((rc = am__cfg_pair(l, cfg, "strides", 0, p->strides)) ||
+        (rc = am__cfg_padding(l, cfg, &p->padding_same)) ||
         (rc = am__cfg_require_string(l, cfg, "data_format", "channels_last")))
         return rc;
     return AMUSE_OK;
@@ -115,6 +122,7 @@ static void pool_backward(struct am__layer *l, struct am__call *c)
 
 const struct am__layer_type am__maxpool2d_layer = {
     .class_name = "MaxPooling2D",
+    .config_size = sizeof(struct pool_config),
     .base_name = "max_pooling2d",
     .configure = pool_configure,
     .build = pool_build,

@@ -4,10 +4,11 @@
 #include "core/internal.h"
 
 #include <math.h>
+#include <string.h>
 
 /* ---------------------------------------------------------------- InputLayer
  * A source node: the engine copies the model input into its output. Config: batch_input_shape
- * [null, d1, ...] (Keras) or shape [d1, ...]. */
+ * [null, d1, ...] (Keras) or shape [d1, ...], and dtype (float32, or int32 for token ids). */
 
 static int input_configure(struct am__layer *l, const cJSON *cfg)
 {
@@ -24,6 +25,17 @@ static int input_configure(struct am__layer *l, const cJSON *cfg)
     if (n < 1 || n > AMUSE_MAX_DIMS - 1)
         return am__layer_fail(l, AMUSE_EFORMAT, "input shape must have 1 to %d axes",
                               AMUSE_MAX_DIMS - 1);
+    const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(cfg, "dtype");
+    if (dtype && !cJSON_IsNull(dtype)) {
+        if (!cJSON_IsString(dtype))
+            return am__layer_fail(l, AMUSE_EFORMAT, "key 'dtype' must be a string");
+        if (strcmp(dtype->valuestring, "int32") == 0 || strcmp(dtype->valuestring, "int64") == 0)
+            l->out_dtype[0] = AMUSE_INT32;
+        else if (strcmp(dtype->valuestring, "float32") != 0)
+            return am__layer_fail(l, AMUSE_EUNSUPPORTED,
+                                  "key 'dtype': '%s' (known: float32, int32, int64 read as int32)",
+                                  dtype->valuestring);
+    }
     int64_t dims[AMUSE_MAX_DIMS];
     for (int i = 0; i < n; i++) {
         const cJSON *d = cJSON_GetArrayItem(s, i + skip);

@@ -31,7 +31,7 @@ void amuse_model_summary(const struct amuse_model *m, FILE *out)
     rule(out, '=');
     for (int i = 0; i < m->n_layers; i++) {
         const struct am__layer *l = &m->layers[i];
-        char name[160], shape[96];
+        char name[160], shape[400];
         int64_t params = 0;
         for (int k = 0; k < l->n_weights; k++)
             params += amuse_shape_size(&l->w[k].shape);
@@ -42,6 +42,17 @@ void amuse_model_summary(const struct amuse_model *m, FILE *out)
             char inner[80];
             snprintf(shape, sizeof shape, "[%s]",
                      amuse_shape_format(&l->out_shape[0], 1, inner, sizeof inner));
+        } else if (l->n_outputs > 1) {
+            /* Keras lists every output of a multi-output layer (LSTM with return_state). */
+            size_t at = 0;
+            shape[at++] = '[';
+            for (int k = 0; k < l->n_outputs && at < sizeof shape - 100; k++) {
+                char inner[96];
+                at +=
+                    (size_t)snprintf(shape + at, sizeof shape - at, "%s%s", k ? ", " : "",
+                                     amuse_shape_format(&l->out_shape[k], 1, inner, sizeof inner));
+            }
+            snprintf(shape + at, sizeof shape - at, "]");
         } else {
             amuse_shape_format(&l->out_shape[0], 1, shape, sizeof shape);
         }

@@ -7,11 +7,15 @@
  *
  * Embedding rule. Each input string is tokenised the way data/make_corpus.sh prepares the
  * English corpus the default vectors are trained on: every byte that is not an ASCII letter is a
- * separator, letters are lower-cased, so a token is a maximal run of [A-Za-z] ("Don't stop!" ->
- * "don", "t", "stop"). Tokens not in the model's vocabulary are skipped. The embedding is the
+ * separator, so a token is a maximal run of [A-Za-z] ("Don't stop!" -> "Don", "t", "stop"),
+ * looked up by the one case rule (amuse_vocab_lookup: as written, else lower-cased, so "Don" finds
+ * "don"). Tokens not in the model's vocabulary are skipped. The embedding is the
  * arithmetic mean of the known tokens' vectors as stored in the model (the same vectors the V2
  * route returns); it is NOT scaled to unit length. An input with no known token is a 400 naming
  * the input. usage.prompt_tokens (= total_tokens) counts every token, known or not.
+ * A fastText model (with subwords) skips no token: an unseen one counts with the vector composed
+ * from its character n-grams (amuse_word_vectors_lookup, on the HTTP thread: a few dozen row
+ * additions), and each embedding lists those tokens in "subword".
  *
  * The vector lookups go through the model's batcher like a V2 request (one job per request, one
  * row per known token), so queue limits, timeouts and statistics apply; the HTTP thread only
@@ -85,6 +89,29 @@ void am__openai_error(struct am__buf *b, int status, const char *message)
     am__buf_printf(b, ", \"type\": \"%s\", \"param\": null, \"code\": \"%s\"}}", type, code);
 }
 
+/* One model in OpenAI's model object shape. */
+static void model_object(struct am__buf *b, const struct am__model *m)
+{
+    am__buf_puts(b, "{\"id\": ");
+    am__buf_json_string(b, m->name);
+    am__buf_printf(b, ", \"object\": \"model\", \"created\": %lld, \"owned_by\": \"amuse\"}",
+                   (long long)m->created);
+}
+
+void am__handle_openai_model(struct am__request *r)
+{
+    struct am__repository *repo = r->server->repo;
+    snprintf(r->log_model, sizeof r->log_model, "%s", r->param_model);
+    struct am__model *m = am__repository_get(repo, r->param_model);
+    if (!m) {
+        am__reply_error(r, 404, "The model '%s' does not exist (not loaded)", r->param_model);
+        return;
+    }
+    r->status = 200;
+    model_object(&r->out, m);
+    am__model_release(repo, m);
+}
+
 void am__handle_openai_models(struct am__request *r)
 {
     struct am__repository *repo = r->server->repo;
@@ -104,12 +131,9 @@ void am__handle_openai_models(struct am__request *r)
             m = NULL;
         }
         if (m) { /* unloaded since the snapshot: leave it out */
-            am__buf_puts(&r->out, first ? "{\"id\": " : ", {\"id\": ");
-            am__buf_json_string(&r->out, m->name);
-            am__buf_printf(&r->out,
-                           ", \"object\": \"model\", \"created\": %lld, "
-                           "\"owned_by\": \"amuse\"}",
-                           (long long)m->created);
+            if (!first)
+                am__buf_puts(&r->out, ", ");
+            model_object(&r->out, m);
             first = 0;
             am__model_release(repo, m);
         }
@@ -119,7 +143,7 @@ void am__handle_openai_models(struct am__request *r)
     am__buf_puts(&r->out, "]}");
 }
 
-/* The next token of s from *pos: a run of ASCII letters, lower-cased into word (which holds
+/* The next token of s from *pos: a run of ASCII letters, copied into word (which holds
  * AMUSE_W2V_MAX_WORD_BYTES + 1). Returns its length (0 at the end); *too_long is set when the
  * run was longer than the buffer (the token cannot be in any vocabulary). */
 size_t am__openai_token(const char *s, size_t *pos, char *word, int *too_long)
@@ -130,7 +154,7 @@ size_t am__openai_token(const char *s, size_t *pos, char *word, int *too_long)
         i++;
     while ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')) {
         if (n < AMUSE_W2V_MAX_WORD_BYTES)
-            word[n] = (char)(s[i] | 0x20);
+            word[n] = s[i];
         else
             *too_long = 1;
         n++;
@@ -144,14 +168,44 @@ size_t am__openai_token(const char *s, size_t *pos, char *word, int *too_long)
 struct embed_input {
     const char *text;
     int64_t first_row, known; /* the job's rows [first_row, first_row + known) */
+    int64_t composed;         /* tokens composed from n-grams (models with subwords) ... */
+    float *composed_sum;      /* ... the sum of their vectors (dim, then dim of scratch) */
+    struct am__buf subword;   /* ... and their names, as JSON strings separated by ", " */
 };
+
+static void free_inputs(struct embed_input *in, int n)
+{
+    for (int i = 0; in && i < n; i++) {
+        free(in[i].composed_sum);
+        am__buf_release(&in[i].subword);
+    }
+    free(in);
+}
+
+/* Add the vector composed from word's n-grams to in's sum. */
+static int add_composed(const struct am__model *m, struct embed_input *in, const char *word)
+{
+    int dim = m->wv->dim;
+    if (!in->composed_sum && !(in->composed_sum = calloc((size_t)dim * 2, sizeof(float))))
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    float *v = in->composed_sum + dim; /* scratch after the sum */
+    int rc = amuse_word_vectors_lookup(m->wv, word, v, NULL);
+    if (rc)
+        return rc;
+    for (int k = 0; k < dim; k++)
+        in->composed_sum[k] += v[k];
+    if (in->composed++)
+        am__buf_puts(&in->subword, ", ");
+    am__buf_json_string(&in->subword, word);
+    return AMUSE_OK;
+}
 
 /* Fill the job with the rows of every input's known tokens. */
 static int build_rows(const struct am__model *m, struct embed_input *in, int n_in,
                       struct am__job *job, int64_t *tokens)
 {
     char word[AMUSE_W2V_MAX_WORD_BYTES + 1];
-    int64_t cap = 64, used = 0;
+    int64_t cap = 64, used = 0, composed = 0;
     *tokens = 0;
     job->rows = malloc((size_t)cap * sizeof *job->rows);
     if (!job->rows)
@@ -162,10 +216,20 @@ static int build_rows(const struct am__model *m, struct embed_input *in, int n_i
         in[i].first_row = used;
         while (am__openai_token(in[i].text, &pos, word, &too_long) > 0) {
             (*tokens)++;
-            int64_t row = too_long ? -1 : amuse_vocab_find(m->wv->vocab, word);
+            int64_t row = too_long ? -1 : amuse_vocab_lookup(m->wv->vocab, word);
+            if (row < 0 && !too_long && amuse_word_vectors_has_subwords(m->wv)) {
+                if (used + composed == MAX_TOKENS_PER_REQUEST)
+                    return am__fail(AMUSE_ETOOBIG, "input: more than %d tokens in one request; "
+                                    "split it", MAX_TOKENS_PER_REQUEST);
+                int rc = add_composed(m, &in[i], word);
+                if (rc)
+                    return rc;
+                composed++;
+                continue;
+            }
             if (row < 0)
                 continue;
-            if (used == MAX_TOKENS_PER_REQUEST)
+            if (used + composed == MAX_TOKENS_PER_REQUEST)
                 return am__fail(AMUSE_ETOOBIG,
                                 "input: more than %d known tokens in one "
                                 "request; split it",
@@ -180,13 +244,14 @@ static int build_rows(const struct am__model *m, struct embed_input *in, int n_i
             job->rows[used++] = row;
         }
         in[i].known = used - in[i].first_row;
-        if (in[i].known == 0) {
+        if (in[i].known == 0 && in[i].composed == 0) {
             char where[32] = "input";
             if (n_in > 1)
                 snprintf(where, sizeof where, "input[%d]", i);
             return am__fail(AMUSE_ENOTFOUND,
                             "%s: no word of the text is in the vocabulary of model '%s' "
-                            "(tokens are runs of ASCII letters, lower-cased)",
+                            "(tokens are runs of ASCII letters, looked up as written, "
+                            "else lower-cased)",
                             where, m->name);
         }
     }
@@ -314,7 +379,7 @@ void am__handle_openai_embeddings(struct am__request *r)
     }
     rc = parse_inputs(cJSON_GetObjectItemCaseSensitive(doc, "input"), &in, &n_in);
     if (rc) {
-        am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : 400);
+        am__reply_status(r, rc, 400);
         goto out;
     }
     job = am__job_new();
@@ -325,31 +390,37 @@ void am__handle_openai_embeddings(struct am__request *r)
     int64_t tokens = 0;
     rc = build_rows(m, in, n_in, job, &tokens);
     if (rc) {
-        am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : 400);
+        am__reply_status(r, rc, 400);
         goto out;
     }
     const int dim = (int)m->output_size;
-    job->output = malloc((size_t)job->samples * (size_t)dim * sizeof(float));
+    job->output = malloc((size_t)(job->samples ? job->samples : 1) * (size_t)dim * sizeof(float));
     mean = malloc((size_t)dim * sizeof *mean);
     if (!job->output || !mean) {
         am__reply_error(r, 500, "out of memory");
         goto out;
     }
-    if (am__run_job(r, m, job))
+    if (job->samples > 0 && am__run_job(r, m, job)) /* none: every token was composed */
         goto out;
     r->status = 200;
     r->items = n_in;
     am__buf_puts(&r->out, "{\"object\": \"list\", \"data\": [");
     for (int i = 0; i < n_in; i++) {
         for (int k = 0; k < dim; k++) {
-            double sum = 0;
+            double sum = in[i].composed_sum ? in[i].composed_sum[k] : 0;
             for (int64_t t = 0; t < in[i].known; t++)
                 sum += job->output[(in[i].first_row + t) * dim + k];
-            mean[k] = (float)(sum / (double)in[i].known);
+            mean[k] = (float)(sum / (double)(in[i].known + in[i].composed));
         }
         am__buf_printf(&r->out, "%s{\"object\": \"embedding\", \"index\": %d, \"embedding\": ",
                        i ? ", " : "", i);
         encode_embedding(&r->out, mean, dim, base64);
+        if (amuse_word_vectors_has_subwords(m->wv)) {
+            am__buf_puts(&r->out, ", \"subword\": [");
+            if (in[i].subword.len)
+                am__buf_add(&r->out, in[i].subword.data, in[i].subword.len);
+            am__buf_puts(&r->out, "]");
+        }
         am__buf_puts(&r->out, "}");
     }
     am__buf_puts(&r->out, "], \"model\": ");
@@ -358,7 +429,7 @@ void am__handle_openai_embeddings(struct am__request *r)
                    (long long)tokens, (long long)tokens);
 out:
     free(mean);
-    free(in);
+    free_inputs(in, n_in);
     am__job_unref(job);
     if (m)
         am__model_release(s->repo, m);

@@ -289,19 +289,18 @@ int amuse_dataset_load_idx(struct amuse_dataset *d, const char *images_path,
         n = limit;
     int64_t h = images.shape.dim[1], w = images.shape.dim[2];
     size_t pixels = (size_t)(h * w); /* h * w * n <= AMUSE_IDX_MAX_BYTES: no overflow */
-    d->x = am__calloc_aligned((size_t)n * pixels, sizeof(float));
-    d->labels = am__calloc_aligned((size_t)n, sizeof(int32_t));
-    if (!d->x || !d->labels) {
-        rc = am__fail(AMUSE_ENOMEM, "cannot allocate a dataset of %" PRId64 " samples", n);
-        goto out;
-    }
-    for (size_t i = 0; i < (size_t)n * pixels; i++)
-        d->x[i] = (float)images.data[i] / 255.0f;
-    for (int64_t i = 0; i < n; i++)
-        d->labels[i] = labels.data[i];
-    d->n = n;
     int64_t dims[3] = {h, w, 1};
-    amuse_shape_make(&d->sample, 3, dims);
+    struct amuse_shape sample, scalar = {0};
+    amuse_shape_make(&sample, 3, dims);
+    if ((rc = amuse_array_alloc(&d->input[0], NULL, AMUSE_FLOAT32, &sample, n)) ||
+        (rc = amuse_array_alloc(&d->target, NULL, AMUSE_INT32, &scalar, n)))
+        goto out;
+    for (size_t i = 0; i < (size_t)n * pixels; i++)
+        d->input[0].f32[i] = (float)images.data[i] / 255.0f;
+    for (int64_t i = 0; i < n; i++)
+        d->target.i32[i] = labels.data[i];
+    d->n = n;
+    d->n_inputs = 1;
     d->n_classes = n_classes;
 out:
     if (rc != AMUSE_OK)

@@ -5,7 +5,7 @@ Run once with Debian's Python (python3-torch), from the repository root:
 
     /usr/bin/python3 tests/golden/make_golden.py
 
-It writes tests/fixtures/golden/{cnn,mlp}.{json,safetensors}; those outputs are committed so that
+It writes tests/fixtures/golden/{cnn,mlp,lstm,gru}.{json,safetensors}; those outputs are committed so that
 CI never needs torch. What it does not do: it does not use torch.optim for the reference updates
 (the optimizer rules are written out by hand, exactly as Keras (TF2) applies them), and it does not
 use the `safetensors` package (a small writer below follows the spec).
@@ -16,8 +16,15 @@ kernel is (in, out), Flatten flattens NHWC in (h, w, c) order. The forward pass 
 parameters in Keras layout as the autograd leaves and converts to torch's NCHW / OIHW inside, so
 the gradients come out in Keras layout too.
 
+The sequence models (lstm, gru) are Embedding -> LSTM/GRU(return_sequences) -> Dense(softmax) on
+token ids, with sparse targets per time step (the loss is the mean over batch * steps rows). They
+run torch.nn.LSTM / torch.nn.GRU through functional_call with the Keras-layout leaves mapped onto
+PyTorch's layout (see lstm_torch_params / gru_torch_params and docs/model-format.md), and are
+checked against an independent numpy loop written from Keras's formulas.
+
 Tensors in each .safetensors file:
-  x, y (one-hot, cnn) or labels (F32 class indices, mlp)
+  x, y (one-hot, cnn) or labels (F32 class indices, mlp; (batch, steps) for lstm/gru, whose x is
+  (batch, steps) token ids stored as F32)
   <layer>/kernel, <layer>/bias            initial weights
   output                                  softmax probabilities (batch, classes), training=0
   loss                                    [1], mean over the batch of -sum y log(clip(p))
@@ -460,6 +467,183 @@ def build(key, seed):
     return config_document(spec, layers), arrays, metadata
 
 
+# ------------------------------------------------------------------------------ sequence models
+
+SEQ_MODELS = {
+    "lstm": {"title": "golden-lstm", "cell": "LSTM", "batch": 3, "steps": 5, "vocab": 7,
+             "embed": 4, "units": 5},
+    "gru": {"title": "golden-gru", "cell": "GRU", "batch": 3, "steps": 5, "vocab": 7,
+            "embed": 4, "units": 5},
+}
+
+
+def seq_layers(spec):
+    cell = spec["cell"]
+    return [
+        {"class_name": "InputLayer",
+         "config": {"name": "input_1", "batch_input_shape": [None, spec["steps"]],
+                    "dtype": "int32"}},
+        {"class_name": "Embedding",
+         "config": {"name": "embedding", "input_dim": spec["vocab"], "output_dim": spec["embed"]}},
+        {"class_name": cell,
+         "config": {"name": cell.lower(), "units": spec["units"], "return_sequences": True}},
+        {"class_name": "Dense",
+         "config": {"name": "dense", "units": spec["vocab"], "activation": "softmax"}},
+    ]
+
+
+def lstm_torch_params(kernel, recurrent, bias):
+    """Keras LSTM -> torch.nn.LSTM. Both order the gates i, f, c(=g), o, so the mapping is a
+    transpose: weight_ih = kernel^T (4u, in), weight_hh = recurrent_kernel^T (4u, u). Keras has
+    one bias, torch two that are simply added: bias_ih = bias, bias_hh = 0 (any split with
+    bias_ih + bias_hh = bias is the same model; importing torch weights: bias = b_ih + b_hh)."""
+    return {"weight_ih_l0": kernel.t(), "weight_hh_l0": recurrent.t(),
+            "bias_ih_l0": bias, "bias_hh_l0": torch.zeros_like(bias)}
+
+
+def gru_keras_to_torch_order(w, units):
+    """Keras GRU gate blocks (z, r, h) along the last axis -> torch's (r, z, n)."""
+    z, r, h = w.split(units, dim=-1)
+    return torch.cat([r, z, h], dim=-1)
+
+
+def gru_torch_params(kernel, recurrent, bias, units):
+    """Keras GRU (reset_after=True) -> torch.nn.GRU. torch computes
+    n = tanh(W_in x + b_in + r * (W_hn h + b_hn)): exactly reset_after with Keras's bias (2, 3u),
+    row 0 the input bias and row 1 the recurrent bias. Gates reorder (z, r, h) -> (r, z, n) and
+    transpose; torch's h' = (1 - z) * n + z * h is Keras's too."""
+    order = lambda w: gru_keras_to_torch_order(w, units)
+    return {"weight_ih_l0": order(kernel).t(), "weight_hh_l0": order(recurrent).t(),
+            "bias_ih_l0": order(bias[0]), "bias_hh_l0": order(bias[1])}
+
+
+def seq_forward(spec, params, ids):
+    """Probabilities (batch, steps, vocab) through torch's own LSTM / GRU kernels (the ones
+    nn.LSTM / nn.GRU call, given the flat weight list directly so autograd reaches the
+    Keras-layout leaves)."""
+    units, cell = spec["units"], spec["cell"]
+    emb = params["embedding/embeddings"][ids]
+    name = cell.lower()
+    h0 = torch.zeros(1, emb.shape[0], units, dtype=emb.dtype)
+    if cell == "LSTM":
+        w = lstm_torch_params(params[name + "/kernel"], params[name + "/recurrent_kernel"],
+                              params[name + "/bias"])
+        flat = [w["weight_ih_l0"], w["weight_hh_l0"], w["bias_ih_l0"], w["bias_hh_l0"]]
+        out = torch._VF.lstm(emb, (h0, h0.clone()), flat, True, 1, 0.0, False, False, True)[0]
+    else:
+        w = gru_torch_params(params[name + "/kernel"], params[name + "/recurrent_kernel"],
+                             params[name + "/bias"], units)
+        flat = [w["weight_ih_l0"], w["weight_hh_l0"], w["bias_ih_l0"], w["bias_hh_l0"]]
+        out = torch._VF.gru(emb, h0, flat, True, 1, 0.0, False, False, True)[0]
+    return torch.softmax(out @ params["dense/kernel"] + params["dense/bias"], dim=-1)
+
+
+def seq_naive_forward(spec, params, ids):
+    """Keras's formulas, step by step in numpy, independent of the torch mapping above."""
+    p = {k: v.detach().numpy() for k, v in params.items()}
+    units, name = spec["units"], spec["cell"].lower()
+    k, r, b = p[name + "/kernel"], p[name + "/recurrent_kernel"], p[name + "/bias"]
+    sig = lambda v: 1 / (1 + np.exp(-v))
+    x = p["embedding/embeddings"][ids.numpy()]
+    batch, steps = ids.shape
+    out = np.zeros((batch, steps, units))
+    for i in range(batch):
+        h, c = np.zeros(units), np.zeros(units)
+        for t in range(steps):
+            if spec["cell"] == "LSTM":
+                z = x[i, t] @ k + h @ r + b
+                ig, fg = sig(z[:units]), sig(z[units:2 * units])
+                cg, og = np.tanh(z[2 * units:3 * units]), sig(z[3 * units:])
+                c = fg * c + ig * cg
+                h = og * np.tanh(c)
+            else:
+                xz, hz = x[i, t] @ k + b[0], h @ r + b[1]
+                zg = sig(xz[:units] + hz[:units])
+                rg = sig(xz[units:2 * units] + hz[units:2 * units])
+                ng = np.tanh(xz[2 * units:] + rg * hz[2 * units:])
+                h = zg * h + (1 - zg) * ng
+            out[i, t] = h
+    z = out @ p["dense/kernel"] + p["dense/bias"]
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def seq_loss(p, labels):
+    """Sparse categorical cross-entropy, mean over batch * steps rows."""
+    assert p.detach().min().item() > EPSILON_CLIP
+    picked = p.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+    return -torch.log(picked.clamp(EPSILON_CLIP, 1 - EPSILON_CLIP)).mean()
+
+
+def seq_loss_and_grads(spec, params, ids, labels):
+    leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+    p = seq_forward(spec, leaves, ids)
+    loss = seq_loss(p, labels)
+    loss.backward()
+    return p.detach(), loss.detach(), {k: v.grad.detach().clone() for k, v in leaves.items()}
+
+
+def seq_train(spec, params, ids, labels, opt):
+    params = {k: v.clone() for k, v in params.items()}
+    state, losses = {}, []
+    for t in range(1, STEPS + 1):
+        _, loss, grads = seq_loss_and_grads(spec, params, ids, labels)
+        losses.append(loss.item())
+        keras_update(opt, params, grads, state, t)
+    return losses, params
+
+
+def build_seq(key, seed):
+    spec = SEQ_MODELS[key]
+    layers = seq_layers(spec)
+    gen = torch.Generator().manual_seed(seed)
+    b, t, v, e, u = spec["batch"], spec["steps"], spec["vocab"], spec["embed"], spec["units"]
+    gates = (4 if spec["cell"] == "LSTM" else 3) * u
+    name = spec["cell"].lower()
+    ids = torch.randint(0, v, (b, t), generator=gen)
+    labels = torch.randint(0, v, (b, t), generator=gen)
+    params = {"embedding/embeddings": torch.randn(v, e, generator=gen) * 0.5,
+              name + "/kernel": torch.randn(e, gates, generator=gen) * 0.5,
+              name + "/recurrent_kernel": torch.randn(u, gates, generator=gen) * 0.5,
+              name + "/bias": torch.randn(*((gates,) if spec["cell"] == "LSTM" else (2, gates)),
+                                          generator=gen) * 0.5,
+              "dense/kernel": torch.randn(u, v, generator=gen) * 0.5,
+              "dense/bias": torch.randn(v, generator=gen) * 0.5}
+    output, loss, grads = seq_loss_and_grads(spec, params, ids, labels)
+    naive = seq_naive_forward(spec, params, ids)
+    assert np.abs(naive - output.numpy()).max() < 1e-12, "Keras formulas disagree with torch"
+    trained = {opt: seq_train(spec, params, ids, labels, opt) for opt in OPTIMIZERS}
+    # float32 torch must meet the test's tolerances, or they are not fair to amuse.
+    p32 = {k: w.float() for k, w in params.items()}
+    out32, loss32, grads32 = seq_loss_and_grads(spec, p32, ids, labels)
+    assert (out32.double() - output).abs().max().item() <= TOL_OUTPUT
+    assert abs(loss32.item() - loss.item()) <= TOL_LOSS
+    for k in grads:
+        assert ((grads32[k].double() - grads[k]).abs() <=
+                TOL_GRAD_ABS + TOL_GRAD_REL * grads[k].abs()).all(), k
+    names = list(params)
+    tensors = {"x": ids.to(torch.float64), "labels": labels.to(torch.float64)}
+    for k in names:
+        tensors[k] = params[k]
+    tensors["output"] = output
+    tensors["loss"] = loss.reshape(1)
+    for k in names:
+        tensors["grad/" + k] = grads[k]
+    for opt, (losses, weights) in trained.items():
+        tensors[opt + "/losses"] = torch.tensor(losses)
+        for k in names:
+            tensors[opt + "/" + k] = weights[k]
+    arrays = {k: w.detach().numpy().astype(np.float32) for k, w in tensors.items()}
+    metadata = {"generator": "tests/golden/make_golden.py", "torch": torch.__version__,
+                "seed": seed, "optimizers": json.dumps(OPTIMIZERS, sort_keys=True)}
+    config = {"name": spec["title"],
+              "model": {"class_name": "Sequential",
+                        "config": {"name": spec["title"].replace("-", "_"), "layers": layers}},
+              "compile": {"optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.01}},
+                          "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}}
+    return config, arrays, metadata
+
+
 def format_config(config):
     """The config as JSON with one layer per line (readable, and diffs stay small)."""
     layers = config["model"]["config"]["layers"]
@@ -472,13 +656,16 @@ def format_config(config):
 
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
-    for i, key in enumerate(MODELS):
-        for seed in range(1000 + 100 * i, 1100 + 100 * i):
-            result = build(key, seed)
-            if result is not None:
-                break
+    for i, key in enumerate(list(MODELS) + list(SEQ_MODELS)):
+        if key in SEQ_MODELS:
+            result = build_seq(key, 2000 + i)  # smooth activations: no kinks or ties to avoid
         else:
-            sys.exit("no seed gave a fixture clear of ReLU kinks and pooling ties")
+            for seed in range(1000 + 100 * i, 1100 + 100 * i):
+                result = build(key, seed)
+                if result is not None:
+                    break
+            else:
+                sys.exit("no seed gave a fixture clear of ReLU kinks and pooling ties")
         config, arrays, metadata = result
         json_path = os.path.join(OUT_DIR, key + ".json")
         st_path = os.path.join(OUT_DIR, key + ".safetensors")
@@ -490,7 +677,7 @@ def main():
         for k in arrays:
             assert np.array_equal(back[k], arrays[k]), k
         print("%s: seed %d, loss %.6f, %d tensors, %d bytes; losses adam %s rmsprop %s sgd %s" % (
-            key, seed, arrays["loss"][0], len(arrays), os.path.getsize(st_path),
+            key, metadata["seed"], arrays["loss"][0], len(arrays), os.path.getsize(st_path),
             np.round(arrays["adam/losses"], 5), np.round(arrays["rmsprop/losses"], 5),
             np.round(arrays["sgd/losses"], 5)))
 
