@@ -210,7 +210,7 @@ int amuse_rec_data_read(const char *path, const struct amuse_rec_read_options *o
             continue;
         if (!sep)
             sep = memchr(s, '\t', (size_t)(end - s)) ? '\t' : ',';
-        char *f[5];
+        char *f[5] = {0};
         int nf = am__rec_split_fields(s, end, sep, f, 5);
         data_lines++;
         double value = 1;

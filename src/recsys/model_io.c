@@ -95,7 +95,7 @@ int amuse_rec_attach_items(struct amuse_rec_model *m, const char *path,
         }
         if (s == end || *s == '#')
             continue;
-        char *f[3];
+        char *f[3] = {0};
         int nf = am__rec_split_fields(s, end, '\t', f, 3);
         if (nf < 2) {
             rc = am__fail(AMUSE_EFORMAT, "%s:%lld: expected id<TAB>title[<TAB>tags]", path,
