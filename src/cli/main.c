@@ -24,6 +24,7 @@ static const struct cli_command commands[] = {
     {"keys", "create, list and revoke the server's API keys", cmd_keys},
     {"audio", "show how amuse reads a sound file, and its speech features", cmd_audio},
     {"listen", "print the voice commands in a recording or a live stream", cmd_listen},
+    {"recommend", "train, evaluate and query recommenders (ALS, BPR, item-kNN)", cmd_recommend},
     {NULL, NULL, NULL},
 };
 
