@@ -4,8 +4,9 @@
 # reproduced: the seed CNN and DNN on Fashion-MNIST, and English word vectors (word2vec.c's
 # default CBOW, 5 epochs, words seen at least 20 times) on data/make_corpus.sh's corpus, and the
 # review sentiment model on the train parts of data/reviews with those vectors and the VADER
-# lexicon (data/lexicon; about 2 seconds, deterministic).
-# Takes about 10 minutes on 2 cores. Writes to a temporary directory, then replaces
+# lexicon (data/lexicon; about 2 seconds, deterministic), and the voice-command DNN and DS-CNN
+# on data/make_voice.sh's synthesised clips.
+# Takes about 30 minutes on 2 cores. Writes to a temporary directory, then replaces
 # models/default/<model>/1 one model at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +34,13 @@ build/amuse sentiment train --data data/reviews --output "$tmp/sentiment-en" \
   --vectors "$tmp/words-en/vectors.bin" --lexicon data/lexicon/vader_lexicon.tsv --seed 1 \
   --description "English review sentiment: NB-scaled hashed word unigrams+bigrams, averaged words-en vectors and VADER lexicon valences, logistic regression, trained on the train parts of data/reviews (seed 1)"
 
-for m in fashion-cnn fashion-dnn words-en sentiment-en; do
+# Voice commands: data/make_voice.sh's set (400 clips per class, seed 1; about 8 minutes), the
+# seed DNN and the DS-CNN (docs/BENCHMARKS.md, "Voice commands").
+[ -s data/voice/manifest.csv ] || data/make_voice.sh --per-class 400 --seed 1
+build/amuse train models/voice-dnn.json --output "$tmp/voice-dnn" --seed 42
+build/amuse train models/voice-dscnn.json --output "$tmp/voice-dscnn" --seed 42 --epochs 16
+
+for m in fashion-cnn fashion-dnn words-en sentiment-en voice-dnn voice-dscnn; do
   mkdir -p "models/default/$m"
   rm -rf "models/default/$m/1.old"
   [ -d "models/default/$m/1" ] && mv "models/default/$m/1" "models/default/$m/1.old"

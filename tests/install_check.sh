@@ -26,6 +26,8 @@ check $? "pkg-config --cflags --libs amuse"
 libdir=$(pkg-config --variable=libdir amuse)
 cc $extra "$src/examples/predict.c" $flags -Wl,-rpath,"$libdir" -o "$tmp/predict" 2>"$tmp/cc.log"
 check $? "examples/predict.c builds against the installed library"
+cc $extra "$src/examples/listen.c" $flags -Wl,-rpath,"$libdir" -o "$tmp/listen" 2>"$tmp/cc.log"
+check $? "examples/listen.c builds against the installed library (amuse/voice.h installed)"
 
 # A tiny model, trained by the installed command on 256 real samples, so predict has weights.
 cat > "$tmp/tiny.json" <<JSON

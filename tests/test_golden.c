@@ -409,6 +409,67 @@ TEST(golden_gru_matches_pytorch)
 }
 
 /* The reader must refuse what it cannot vouch for, or the tests above could compare garbage. */
+/* The voice-model layers (tests/golden/make_voice_layers.py): DepthwiseConv2D,
+ * BatchNormalization in both modes (and its moving-statistics update), AveragePooling2D with
+ * TensorFlow's "same" rule, GlobalAveragePooling2D. */
+TEST(golden_voice_layers_match_pytorch)
+{
+    char path[1024], err[512];
+    struct golden g;
+    struct amuse_model *m = NULL;
+    int failures = 0;
+    snprintf(path, sizeof path, "%s/golden/voice.safetensors", AMUSE_FIXTURES);
+    if (!golden_load(&g, path, err, sizeof err))
+        TEST_FAIL("%s", err);
+    snprintf(path, sizeof path, "%s/golden/voice.json", AMUSE_FIXTURES);
+    ASSERT_OK(amuse_model_from_file(&m, path));
+    const struct golden_tensor *x = GOLDEN_GET(&g, "x", -1);
+    int64_t batch = x->shape.dim[0], classes = 4;
+    const struct golden_tensor *l = GOLDEN_GET(&g, "labels", batch);
+    int32_t labels[16];
+    ASSERT_TRUE(batch <= 16);
+    for (int64_t i = 0; i < batch; i++)
+        labels[i] = (int32_t)l->data[i];
+    set_weights(m, &g, "");
+    compile_with(m, optimizers[0].optimizer, "sparse_categorical_crossentropy");
+    const float *out = NULL;
+    ASSERT_OK(amuse_model_forward(m, x->data, batch, 0, &out));
+    failures += !compare("voice", "output_inference", out,
+                         GOLDEN_GET(&g, "output_inference", batch * classes)->data,
+                         batch * classes, TOL_OUTPUT, 0);
+    ASSERT_OK(amuse_model_forward(m, x->data, batch, 1, &out));
+    failures += !compare("voice", "output", out, GOLDEN_GET(&g, "output", batch * classes)->data,
+                         batch * classes, TOL_OUTPUT, 0);
+    float loss = 0;
+    ASSERT_OK(amuse_model_loss(m, NULL, labels, &loss));
+    failures += !compare("voice", "loss", &loss, GOLDEN_GET(&g, "loss", 1)->data, 1, TOL_LOSS, 0);
+    amuse_model_zero_grad(m);
+    ASSERT_OK(amuse_model_backward(m));
+    static const char *const trainable[] = {"dw/depthwise_kernel", "dw/bias", "bn/gamma",
+                                            "bn/beta", "head/kernel", "head/bias"};
+    for (size_t i = 0; i < sizeof trainable / sizeof trainable[0]; i++) {
+        struct amuse_tensor value, grad;
+        char key[128];
+        ASSERT_OK(amuse_model_find_weight(m, trainable[i], &value, &grad));
+        snprintf(key, sizeof key, "grad/%s", trainable[i]);
+        failures += !compare("voice", key, grad.data, GOLDEN_GET(&g, key, value.size)->data,
+                             value.size, TOL_GRAD_ABS, TOL_GRAD_REL);
+    }
+    static const char *const moving[] = {"bn/moving_mean", "bn/moving_variance"};
+    for (int i = 0; i < 2; i++) {
+        struct amuse_tensor value;
+        char key[128];
+        ASSERT_OK(amuse_model_find_weight(m, moving[i], &value, NULL));
+        snprintf(key, sizeof key, "after/%s", moving[i]);
+        failures += !compare("voice", key, value.data, GOLDEN_GET(&g, key, value.size)->data,
+                             value.size, TOL_WEIGHTS, 0);
+    }
+    amuse_model_free(m);
+    golden_release(&g);
+    if (failures)
+        TEST_FAIL("voice: %d tensor group(s) outside tolerance (see the table above)", failures);
+}
+
 TEST(golden_reader_rejects_bad_files)
 {
     char path[1024], err[512];
@@ -458,5 +519,6 @@ int main(void)
     RUN(golden_mlp_matches_pytorch);
     RUN(golden_lstm_matches_pytorch);
     RUN(golden_gru_matches_pytorch);
+    RUN(golden_voice_layers_match_pytorch);
     return test_summary();
 }

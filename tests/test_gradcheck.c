@@ -476,6 +476,9 @@ static void check_coordinate(struct layer_run *lr, float *p, uint64_t base_sig, 
     compare(st, (lp - lm) / h, analytic, what, index);
 }
 
+/* The training flag of layer checks (BatchNormalization is also checked in inference mode). */
+static int layer_training = 1;
+
 /* Call layer `layer_name` of the model directly; check d(sum(r * out)) against every input
  * element (the input gradient) and every weight element. */
 static void layer_check(const char *what, const char *json, const char *layer_name,
@@ -494,12 +497,16 @@ static void layer_check(const char *what, const char *json, const char *layer_na
     amuse_rng_seed(&rng, 4242);
     for (int k = 0; k < l->n_weights; k++)
         fill_uniform(&rng, l->w[k].value, amuse_shape_size(&l->w[k].shape), -0.5f, 0.5f);
+    struct am__weight *variance = am__layer_weight(l, "moving_variance");
+    if (variance) /* a variance is positive */
+        fill_uniform(&rng, variance->value, amuse_shape_size(&variance->shape), 0.5f, 1.5f);
 
     struct layer_run lr = {0};
     lr.l = l;
     lr.saved_rng = l->rng;
     lr.call.batch = batch;
-    lr.call.training = 1;
+    lr.call.training = layer_training;
+    l->forward_training = layer_training;
     lr.out_n = batch * amuse_shape_size(&l->out_shape[0]);
     float *in[AM__MAX_IO] = {0}, *din[AM__MAX_IO] = {0};
     int64_t in_n[AM__MAX_IO] = {0};
@@ -544,6 +551,8 @@ static void layer_check(const char *what, const char *json, const char *layer_na
             check_coordinate(&lr, &in[k][j], base_sig, din_copy[k][j], &st, label, j);
     }
     for (int k = 0; k < l->n_weights; k++) {
+        if (l->w[k].frozen) /* non-trainable (moving statistics): no gradient, by design */
+            continue;
         snprintf(label, sizeof label, "%s: d/d %s", what, l->w[k].name);
         const float *g = weight_grads + (l->w[k].grad - m->grads);
         for (int64_t j = 0; j < amuse_shape_size(&l->w[k].shape); j++)
@@ -697,6 +706,128 @@ TEST(layer_merge)
 
 /* Dropout at inference is the identity, and in training keeps about 1 - rate of the values,
  * scaled by 1 / (1 - rate). */
+TEST(layer_depthwise_conv2d)
+{
+    static const struct {
+        const char *padding;
+        int sh, sw, kh, kw, multiplier;
+        const char *activation;
+    } cases[] = {
+        {"valid", 1, 1, 3, 3, 1, "linear"}, {"same", 1, 1, 3, 3, 2, "relu"},
+        {"same", 2, 1, 2, 3, 1, "tanh"},    {"valid", 2, 2, 3, 2, 3, "linear"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char layer[512], what[128];
+        snprintf(layer, sizeof layer,
+                 "{\"class_name\": \"DepthwiseConv2D\", \"config\": {\"name\": \"t\", "
+                 "\"kernel_size\": [%d, %d], \"strides\": [%d, %d], \"padding\": \"%s\", "
+                 "\"depth_multiplier\": %d, \"activation\": \"%s\"}}",
+                 cases[c].kh, cases[c].kw, cases[c].sh, cases[c].sw, cases[c].padding,
+                 cases[c].multiplier, cases[c].activation);
+        snprintf(what, sizeof what, "layer DepthwiseConv2D(%dx%d, %s, stride %dx%d, x%d, %s)",
+                 cases[c].kh, cases[c].kw, cases[c].padding, cases[c].sh, cases[c].sw,
+                 cases[c].multiplier, cases[c].activation);
+        layer_check(what, single("6, 5, 3", layer), "t", 2, 20);
+    }
+    layer_check("layer DepthwiseConv2D without bias",
+                single("5, 4, 2", "{\"class_name\": \"DepthwiseConv2D\", \"config\": {\"name\": "
+                                  "\"t\", \"kernel_size\": 3, \"use_bias\": false}}"),
+                "t", 2, 10);
+}
+
+TEST(layer_batchnorm)
+{
+    static const char *const configs[] = {
+        "\"momentum\": 0.9, \"epsilon\": 0.001",
+        "\"center\": false, \"epsilon\": 0.01",
+        "\"scale\": false",
+    };
+    for (int training = 1; training >= 0; training--)
+        for (int c = 0; c < 3; c++) {
+            char layer[256], what[128];
+            snprintf(layer, sizeof layer,
+                     "{\"class_name\": \"BatchNormalization\", \"config\": {\"name\": \"t\", %s}}",
+                     configs[c]);
+            snprintf(what, sizeof what, "layer BatchNormalization(%s, %s)", configs[c],
+                     training ? "training" : "inference");
+            layer_training = training;
+            /* Rank 3: rows are batch x height x width; 3 channels. */
+            layer_check(what, single("3, 2, 3", layer), "t", 3, 10);
+            layer_check(what, single("4", layer), "t", 5, 5);
+        }
+    layer_training = 1;
+}
+
+TEST(batchnorm_moving_statistics)
+{
+    /* Training mode updates moving = m moving + (1 - m) batch (variance unbiased); inference
+     * mode normalises with the moving values and leaves them alone. */
+    const char *json = single("2", "{\"class_name\": \"BatchNormalization\", \"config\": "
+                                   "{\"name\": \"bn\", \"momentum\": 0.5, \"epsilon\": 0.0001}}");
+    struct amuse_model *m;
+    ASSERT_OK(amuse_model_from_json(&m, json, strlen(json), "bn"));
+    ASSERT_OK(amuse_model_init_weights(m, 1));
+    const float x[8] = {1, 10, 2, 20, 3, 30, 6, 60};
+    const float *out;
+    ASSERT_OK(amuse_model_forward(m, x, 4, 1, &out));
+    struct amuse_tensor mean, var;
+    ASSERT_OK(amuse_model_find_weight(m, "bn/moving_mean", &mean, NULL));
+    ASSERT_OK(amuse_model_find_weight(m, "bn/moving_variance", &var, NULL));
+    /* Column 0: mean 3, biased variance 3.5, unbiased 14/3. */
+    ASSERT_NEAR(mean.data[0], 0.5 * 0 + 0.5 * 3, 1e-6);
+    ASSERT_NEAR(mean.data[1], 0.5 * 30, 1e-5);
+    ASSERT_NEAR(var.data[0], 0.5 * 1 + 0.5 * (14.0 / 3), 1e-5);
+    ASSERT_NEAR(out[0], (1 - 3) / sqrt(3.5 + 1e-4), 1e-5);
+    float mm = mean.data[0], mv = var.data[0];
+    ASSERT_OK(amuse_model_forward(m, x, 4, 0, &out));
+    ASSERT_NEAR(out[0], (1 - mm) / sqrt(mv + 1e-4), 1e-5);
+    ASSERT_NEAR(mean.data[0], mm, 0);
+    /* The moving statistics are non-trainable: placed after the trainable weights. */
+    ASSERT_EQ_INT(m->n_trainable, 4);
+    ASSERT_EQ_INT(amuse_model_param_count(m), 8);
+    amuse_model_free(m);
+}
+
+TEST(layer_average_pooling)
+{
+    static const char *const configs[] = {
+        "\"pool_size\": [2, 2], \"padding\": \"valid\"",
+        "\"pool_size\": [2, 2], \"padding\": \"same\"",
+        "\"pool_size\": [3, 3], \"strides\": [2, 2], \"padding\": \"same\"",
+        "\"pool_size\": [3, 2], \"strides\": [1, 2], \"padding\": \"valid\"",
+    };
+    for (int c = 0; c < 4; c++) {
+        char layer[256], what[128];
+        snprintf(layer, sizeof layer,
+                 "{\"class_name\": \"AveragePooling2D\", \"config\": {\"name\": \"t\", %s}}",
+                 configs[c]);
+        snprintf(what, sizeof what, "layer AveragePooling2D(%s)", configs[c]);
+        layer_check(what, single("5, 5, 2", layer), "t", 2, 10);
+    }
+    layer_check("layer GlobalAveragePooling2D",
+                single("3, 4, 3", "{\"class_name\": \"GlobalAveragePooling2D\", \"config\": "
+                                  "{\"name\": \"t\"}}"),
+                "t", 2, 10);
+}
+
+TEST(model_voice_layers)
+{
+    /* A DS-CNN block end to end: the front Dense's gradient needs every input gradient. */
+    run_model_check(
+        "Conv2D-BN-ReLU-DepthwiseConv2D-BN-AvgPool-GAP",
+        sequential("6, 4, 2", 3,
+                   "{\"class_name\": \"BatchNormalization\", \"config\": {\"name\": \"bn1\"}},"
+                   "{\"class_name\": \"Activation\", \"config\": {\"activation\": \"tanh\"}},"
+                   "{\"class_name\": \"DepthwiseConv2D\", \"config\": {\"kernel_size\": 3, "
+                   "\"padding\": \"same\"}},"
+                   "{\"class_name\": \"BatchNormalization\", \"config\": {\"name\": \"bn2\"}},"
+                   "{\"class_name\": \"AveragePooling2D\", \"config\": {\"pool_size\": 2}},"
+                   "{\"class_name\": \"GlobalAveragePooling2D\", \"config\": {}}, " DENSE_OUT(
+                       3, "softmax"),
+                   "categorical_crossentropy"),
+        4, ONE_HOT, 10);
+}
+
 TEST(dropout_semantics)
 {
     const char *json = single("1000", "{\"class_name\": \"Dropout\", \"config\": {\"rate\": 0.25}}");
@@ -737,6 +868,11 @@ int main(void)
     RUN(layer_maxpool);
     RUN(layer_flatten_dropout_activation);
     RUN(layer_merge);
+    RUN(layer_depthwise_conv2d);
+    RUN(layer_batchnorm);
+    RUN(batchnorm_moving_statistics);
+    RUN(layer_average_pooling);
+    RUN(model_voice_layers);
     RUN(dropout_semantics);
     return test_summary();
 }

@@ -56,6 +56,7 @@ int cmd_sentiment(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_audio(int argc, char **argv);
+int cmd_listen(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_recommend(int argc, char **argv);
 

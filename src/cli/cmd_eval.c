@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static void usage(FILE *out)
 {
@@ -18,6 +19,7 @@ static void usage(FILE *out)
                  "files.\n\noptions:\n"
                  "      --images FILE     IDX images (gzip or plain)\n"
                  "      --labels FILE     IDX labels\n"
+                 "      --data PATH       a voice model's clips: manifest CSV or directory\n"
                  "  -b, --batch-size N    batch size (default 128)\n"
                  "  -t, --threads N       threads (default: all cores)\n"
                  "      --limit N         only the first N samples\n"
@@ -25,14 +27,47 @@ static void usage(FILE *out)
                  "  -h, --help            this help\n");
 }
 
+/* ", \"confusion\": [[...], ...]" (row: true class, column: predicted) for a classifier with
+ * one output row and int32 targets; nothing otherwise. */
+static void print_confusion(struct amuse_model *m, const struct amuse_dataset *d, int batch)
+{
+    int64_t k = amuse_shape_size(amuse_model_output_shape(m));
+    if (amuse_model_output_rows(m) != 1 || d->target.dtype != AMUSE_INT32 || !d->target.i32 ||
+        k < 2 || k > 256 || d->n_inputs != 1)
+        return;
+    float *out = malloc((size_t)(d->n * k) * sizeof *out);
+    int64_t *count = calloc((size_t)(k * k), sizeof *count);
+    if (out && count && amuse_model_predict(m, d->input[0].f32, d->n, batch, out) == AMUSE_OK) {
+        for (int64_t i = 0; i < d->n; i++) {
+            int64_t best = 0, truth = d->target.i32[i];
+            for (int64_t j = 1; j < k; j++)
+                if (out[i * k + j] > out[i * k + best])
+                    best = j;
+            if (truth >= 0 && truth < k)
+                count[truth * k + best]++;
+        }
+        printf(", \"confusion\": [");
+        for (int64_t t = 0; t < k; t++) {
+            printf("%s[", t ? ", " : "");
+            for (int64_t j = 0; j < k; j++)
+                printf("%s%lld", j ? ", " : "", (long long)count[t * k + j]);
+            printf("]");
+        }
+        printf("]");
+    }
+    free(out);
+    free(count);
+}
+
 int cmd_eval(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"images", required_argument, 0, 'I'}, {"labels", required_argument, 0, 'L'},
+        {"data", required_argument, 0, 'D'},
         {"batch-size", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
         {"limit", required_argument, 0, 'n'},  {"json", no_argument, 0, 'j'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    const char *images = NULL, *labels = NULL;
+    const char *images = NULL, *labels = NULL, *data = NULL;
     long long batch = 128, threads = 0, limit = 0;
     int json = 0, c;
     optind = 1;
@@ -40,6 +75,7 @@ int cmd_eval(int argc, char **argv)
         switch (c) {
         case 'I': images = optarg; break;
         case 'L': labels = optarg; break;
+        case 'D': data = optarg; break;
         case 'b': if (cli_parse_int("--batch-size", optarg, 1, 65536, &batch)) return 2; break;
         case 't': if (cli_parse_int("--threads", optarg, 1, 1024, &threads)) return 2; break;
         case 'n': if (cli_parse_int("--limit", optarg, 1, 1LL << 40, &limit)) return 2; break;
@@ -48,7 +84,7 @@ int cmd_eval(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    if (optind != argc - 1 || (!images) != (!labels)) {
+    if (optind != argc - 1 || (!images) != (!labels) || (data && images)) {
         usage(stderr);
         return 2;
     }
@@ -59,7 +95,7 @@ int cmd_eval(int argc, char **argv)
     int status = 1, rc;
     if (cli_open_model(argv[optind], 0, &m))
         return 1;
-    if (cli_load_dataset(m, "test", images, labels, limit, &d))
+    if (cli_load_dataset(m, "test", data ? data : images, labels, limit, &d))
         goto out;
     if ((rc = amuse_model_evaluate(m, &d, (int)batch, &res))) {
         cli_fail(rc, "evaluation failed");
@@ -74,7 +110,9 @@ int cmd_eval(int argc, char **argv)
         for (int k = 0; k < res.n_classes; k++)
             printf(isnan(res.class_accuracy[k]) ? "%snull" : "%s%.6f", k ? ", " : "",
                    res.class_accuracy[k]);
-        printf("]}\n");
+        printf("]");
+        print_confusion(m, &d, (int)batch);
+        printf("}\n");
     } else {
         printf("%s: %lld samples - loss: %.4f - accuracy: %.4f (%.0f samples/s)\n\n",
                amuse_model_name(m), (long long)res.samples, res.loss, res.accuracy,

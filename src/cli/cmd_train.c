@@ -174,7 +174,8 @@ int cmd_train(int argc, char **argv)
     }
     if (!quiet)
         printf("Saved %s (config.json, model.safetensors, history.json, training.svg)\n", output);
-    if (!no_eval && amuse_model_config_string(m, "data", "test_images")) {
+    if (!no_eval && (amuse_model_config_string(m, "data", "test_images") ||
+                     amuse_model_config_string(m, "data", "test_split"))) {
         struct amuse_eval_result res;
         if (cli_load_dataset(m, "test", NULL, NULL, 0, &test))
             goto out;

@@ -23,6 +23,7 @@ static const struct cli_command commands[] = {
     {"serve", "serve a model repository over HTTP (KServe V2), with API keys", cmd_serve},
     {"keys", "create, list and revoke the server's API keys", cmd_keys},
     {"audio", "show how amuse reads a sound file, and its speech features", cmd_audio},
+    {"listen", "print the voice commands in a recording or a live stream", cmd_listen},
     {"recommend", "train, evaluate and query recommenders (ALS, BPR, item-kNN)", cmd_recommend},
     {NULL, NULL, NULL},
 };

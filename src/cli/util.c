@@ -3,6 +3,7 @@
 #include "core/internal.h" /* am__buf: JSON string escaping */
 
 #include "amuse/error.h"
+#include "amuse/voice.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -115,9 +116,50 @@ int cli_open_model(const char *path, int allow_untrained, struct amuse_model **m
     return rc ? cli_fail(rc, "cannot open model") : 0;
 }
 
+/* A voice model's clips: data.manifest (or `path`), the rows of data.<split>_split (default:
+ * the split's own name), features from the recipe, shaped as the model's input. */
+static int cli_load_voice(struct amuse_model *m, const char *split, const char *path,
+                          long long limit, struct amuse_dataset *d)
+{
+    struct amuse_voice_data_options o = {0};
+    int rc = amuse_voice_model_features(m, &o.features, &o.clip_samples);
+    if (rc)
+        return cli_fail(rc, "cannot read the features recipe");
+    if (!path)
+        path = amuse_model_config_string(m, "data", "manifest");
+    if (!path)
+        return cli_error("model '%s' names no voice data (config data.manifest); pass --images",
+                         amuse_model_name(m));
+    char key[32];
+    snprintf(key, sizeof key, "%s_split", split);
+    o.split = amuse_model_config_string(m, "data", key);
+    if (!o.split)
+        o.split = split;
+    int n = 0;
+    while (amuse_model_label(m, n))
+        n++;
+    const char **labels = calloc((size_t)n + 1, sizeof *labels);
+    if (!labels)
+        return cli_error("out of memory");
+    for (int i = 0; i < n; i++)
+        labels[i] = amuse_model_label(m, i);
+    o.labels = labels;
+    o.n_labels = n;
+    o.limit = limit;
+    rc = amuse_voice_load_dataset(d, path, &o);
+    free(labels);
+    if (rc)
+        return cli_fail(rc, "cannot load voice data");
+    d->input[0].shape = *amuse_model_input_shape(m); /* same size, checked by the recipe */
+    return 0;
+}
+
 int cli_load_dataset(struct amuse_model *m, const char *split, const char *images,
                      const char *labels, long long limit, struct amuse_dataset *d)
 {
+    const char *format = amuse_model_config_string(m, "data", "format");
+    if (format && strcmp(format, "voice") == 0)
+        return cli_load_voice(m, split, images, limit, d);
     char ikey[32], lkey[32];
     snprintf(ikey, sizeof ikey, "%s_images", split);
     snprintf(lkey, sizeof lkey, "%s_labels", split);

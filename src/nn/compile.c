@@ -294,8 +294,8 @@ int64_t am__count_correct(const struct amuse_model *m, const float *p, const flo
 void am__optimizer_update(struct amuse_model *m)
 {
     struct am__optimizer *o = &m->opt;
-    int64_t n = m->n_params;
-    float *w = m->params, *g = m->grads, *s1 = m->opt_state, *s2 = m->opt_state + n;
+    int64_t n = m->n_trainable; /* moving statistics come after, never stepped */
+    float *w = m->params, *g = m->grads, *s1 = m->opt_state, *s2 = m->opt_state + m->n_params;
     float lr = o->learning_rate, eps = o->epsilon;
     o->iterations++;
     switch (o->kind) {

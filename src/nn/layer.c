@@ -15,7 +15,9 @@ static const struct am__layer_type *const registry[] = {
     &am__input_layer,       &am__dense_layer,   &am__conv2d_layer, &am__maxpool2d_layer,
     &am__flatten_layer,     &am__dropout_layer, &am__activation_layer,
     &am__concatenate_layer, &am__add_layer,     &am__embedding_layer, &am__lstm_layer,
-    &am__gru_layer,         &am__time_distributed_layer, NULL};
+    &am__gru_layer,         &am__time_distributed_layer,
+    &am__depthwise_conv2d_layer, &am__batchnorm_layer, &am__avgpool2d_layer,
+    &am__global_avgpool2d_layer, NULL};
 
 const struct am__layer_type *am__layer_type_find(const char *class_name)
 {

@@ -49,6 +49,7 @@ struct am__weight {
     struct amuse_shape shape;
     struct am__init init;
     int64_t fan_in, fan_out;
+    int frozen;         /* 1: non-trainable (moving statistics): saved, never optimised */
     int64_t offset;     /* into the model's parameter and gradient blocks, in floats */
     float *value, *grad; /* set when the blocks are allocated */
 };
@@ -213,6 +214,7 @@ const char *am__activation_name(enum am__activation a);
 extern const struct am__layer_type am__input_layer, am__dense_layer, am__conv2d_layer,
     am__maxpool2d_layer, am__flatten_layer, am__dropout_layer, am__activation_layer,
     am__concatenate_layer, am__add_layer, am__embedding_layer, am__lstm_layer, am__gru_layer,
-    am__time_distributed_layer;
+    am__time_distributed_layer, am__depthwise_conv2d_layer, am__batchnorm_layer,
+    am__avgpool2d_layer, am__global_avgpool2d_layer;
 
 #endif

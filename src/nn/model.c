@@ -275,11 +275,25 @@ static int build_shapes_and_blocks(struct amuse_model *m)
                 amuse_shape_size(&l->out_shape[k]) > ((int64_t)1 << 28))
                 return am__layer_fail(l, AMUSE_ETOOBIG, "output is too large");
         for (int k = 0; k < l->n_weights; k++) {
+            m->n_weight_refs++;
+            if (l->w[k].frozen)
+                continue; /* placed after every trainable weight, below */
             l->w[k].offset = m->n_params;
             m->n_params += amuse_shape_size(&l->w[k].shape);
             if (m->n_params > ((int64_t)1 << 31))
                 return am__layer_fail(l, AMUSE_ETOOBIG, "more than 2^31 parameters");
-            m->n_weight_refs++;
+        }
+    }
+    m->n_trainable = m->n_params;
+    for (int i = 0; i < m->n_layers; i++) {
+        struct am__layer *l = &m->layers[i];
+        for (int k = 0; k < l->n_weights; k++) {
+            if (!l->w[k].frozen)
+                continue;
+            l->w[k].offset = m->n_params;
+            m->n_params += amuse_shape_size(&l->w[k].shape);
+            if (m->n_params > ((int64_t)1 << 31))
+                return am__layer_fail(l, AMUSE_ETOOBIG, "more than 2^31 parameters");
         }
     }
     /* Fuse a per-sample layer into its producer's forward when it is the producer's only

@@ -46,6 +46,10 @@ struct amuse_model {
 
     /* one block each for parameters, gradients and optimizer state */
     int64_t n_params;
+    /* The trainable weights come first in the blocks: [0, n_trainable) is what the optimizer
+     * updates; [n_trainable, n_params) holds non-trainable state (BatchNormalization's moving
+     * statistics), saved with the model but never stepped. */
+    int64_t n_trainable;
     float *params, *grads, *opt_state;
     int n_weight_refs;
     struct am__weight_ref *weight_refs;

@@ -61,8 +61,11 @@ void amuse_model_summary(const struct amuse_model *m, FILE *out)
             fputc('\n', out);
     }
     rule(out, '=');
-    char total[32];
+    char total[32], trainable[32], frozen[32];
     with_commas(m->n_params, total, sizeof total);
-    fprintf(out, "Total params: %s\nTrainable params: %s\nNon-trainable params: 0\n", total, total);
+    with_commas(m->n_trainable, trainable, sizeof trainable);
+    with_commas(m->n_params - m->n_trainable, frozen, sizeof frozen);
+    fprintf(out, "Total params: %s\nTrainable params: %s\nNon-trainable params: %s\n", total,
+            trainable, frozen);
     rule(out, '_');
 }
