@@ -198,16 +198,7 @@ check "slow server exits 0 on SIGTERM" $? "$(tail -n 3 "$TMP/slow.log")"
 
 # ------------------------------------------------------------------ the official client
 if command -v node >/dev/null && command -v npm >/dev/null; then
-    NODE_DIR="$PWD/openai-node"
-    mkdir -p "$NODE_DIR"
-    if ! cmp -s "$SRC/tests/openai/package-lock.json" "$NODE_DIR/package-lock.json" ||
-        [ ! -d "$NODE_DIR/node_modules/openai" ]; then
-        cp "$SRC/tests/openai/package.json" "$SRC/tests/openai/package-lock.json" "$NODE_DIR/"
-        if ! (cd "$NODE_DIR" && timeout 300 npm ci --no-audit --no-fund >npm.log 2>&1); then
-            rm -f "$NODE_DIR/package-lock.json"
-            bad "npm ci of the openai client: $(tail -n 5 "$NODE_DIR/npm.log")"
-        fi
-    fi
+    install_openai_client
     cp "$SRC/tests/openai/generate.mjs" "$NODE_DIR/generate.mjs"
     start_server client || {
         echo "$passed passed, $failed failed"

@@ -25,18 +25,7 @@ for need in node npm curl; do
 done
 
 # The client, installed once per build directory from the committed lock file.
-NODE_DIR="$PWD/openai-node"
-mkdir -p "$NODE_DIR"
-if ! cmp -s "$SRC/tests/openai/package-lock.json" "$NODE_DIR/package-lock.json" ||
-    [ ! -d "$NODE_DIR/node_modules/openai" ]; then
-    cp "$SRC/tests/openai/package.json" "$SRC/tests/openai/package-lock.json" "$NODE_DIR/"
-    if ! (cd "$NODE_DIR" && timeout 300 npm ci --no-audit --no-fund >npm.log 2>&1); then
-        rm -f "$NODE_DIR/package-lock.json"
-        echo "FAIL npm ci of the openai client: $(tail -n 5 "$NODE_DIR/npm.log")"
-        echo "0 passed, 1 failed"
-        exit 1
-    fi
-fi
+install_openai_client || { echo "$passed passed, $failed failed"; exit 1; }
 cp "$SRC/tests/openai/check.mjs" "$NODE_DIR/check.mjs"
 
 REPO="$TMP/repo"

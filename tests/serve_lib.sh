@@ -141,3 +141,21 @@ json.dump({"inputs": [{"name": "input", "shape": [1, 28, 28, 1], "datatype": "FP
            "data": [0.5] * 784}], "outputs": [{"name": "label"}]}, open(sys.argv[1], "w"))
 ' "$1"
 }
+
+# install_openai_client: the official `openai` npm client, installed once per build directory
+# (./openai-node) from the committed lock file in tests/openai; sets NODE_DIR. Tests that call it
+# share that directory, so ctest runs them one at a time (RESOURCE_LOCK openai-node). Returns 1,
+# with the npm log's tail reported, when the install fails.
+install_openai_client() {
+    NODE_DIR="$PWD/openai-node"
+    mkdir -p "$NODE_DIR"
+    if ! cmp -s "$SRC/tests/openai/package-lock.json" "$NODE_DIR/package-lock.json" ||
+        [ ! -d "$NODE_DIR/node_modules/openai" ]; then
+        cp "$SRC/tests/openai/package.json" "$SRC/tests/openai/package-lock.json" "$NODE_DIR/"
+        if ! (cd "$NODE_DIR" && timeout 300 npm ci --no-audit --no-fund >npm.log 2>&1); then
+            rm -f "$NODE_DIR/package-lock.json"
+            bad "npm ci of the openai client: $(tail -n 5 "$NODE_DIR/npm.log")"
+            return 1
+        fi
+    fi
+}
