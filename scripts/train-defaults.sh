@@ -4,7 +4,7 @@
 # reproduced: the seed CNN and DNN on Fashion-MNIST, and English word vectors (word2vec.c's
 # default CBOW, 5 epochs, words seen at least 20 times) on data/make_corpus.sh's corpus, and the
 # review sentiment model on the train parts of data/reviews with those vectors and the VADER
-# lexicon (data/lexicon; about 2 seconds, deterministic).
+# lexicon (data/lexicon; about 2 seconds, deterministic); and the text generators (below).
 # Takes about 10 minutes on 2 cores. Writes to a temporary directory, then replaces
 # models/default/<model>/1 one model at a time.
 set -euo pipefail
@@ -33,7 +33,18 @@ build/amuse sentiment train --data data/reviews --output "$tmp/sentiment-en" \
   --vectors "$tmp/words-en/vectors.bin" --lexicon data/lexicon/vader_lexicon.tsv --seed 1 \
   --description "English review sentiment: NB-scaled hashed word unigrams+bigrams, averaged words-en vectors and VADER lexicon valences, logistic regression, trained on the train parts of data/reviews (seed 1)"
 
-for m in fashion-cnn fashion-dnn words-en sentiment-en; do
+# Text generators (amuse generate, the completion routes) from the corpora of data/make_text.sh:
+# the poem and song character LMs, the couplet model and the seed's seq2seq on English line
+# pairs. Sized to train in a few minutes each on 2 cores; seq2seq-chars and songs-en run fewer
+# epochs (and pairs) than their recipes ask for, so they ship under-trained.
+[ -s data/text/poems-zh.txt ] || data/make_text.sh data/text
+build/amuse train models/poems-zh.json --output "$tmp/poems-zh" --seed 42 -q -e 25
+build/amuse train models/couplets-zh.json --output "$tmp/couplets-zh" --seed 42 -q -e 15
+build/amuse train models/songs-en.json --output "$tmp/songs-en" --seed 42 -q -e 3
+build/amuse train models/seq2seq-chars.json --output "$tmp/seq2seq-chars" --seed 42 -q -e 10 \
+  --train-limit 1200
+
+for m in fashion-cnn fashion-dnn words-en sentiment-en poems-zh couplets-zh songs-en seq2seq-chars; do
   mkdir -p "models/default/$m"
   rm -rf "models/default/$m/1.old"
   [ -d "models/default/$m/1" ] && mv "models/default/$m/1" "models/default/$m/1.old"
