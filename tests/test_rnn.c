@@ -562,6 +562,82 @@ TEST(stateful_one_step_matches_the_full_sequence)
     amuse_model_free(step);
 }
 
+/* A model built for 6 steps runs on 3 after amuse_model_set_input_shape, giving the first 3
+ * steps' outputs (the layers are causal), with the same weights; a shape that would change a
+ * weight is refused and leaves the model as it was. */
+TEST(input_shape_can_change_the_number_of_steps)
+{
+    enum { T = 6, V = 8, B = 2 };
+    char json[2048];
+    snprintf(json, sizeof json, LM_FMT, T, V, "false", "false", V);
+    struct amuse_model *m = model_from(json);
+    randomize(m, 4, 0.7f);
+    int32_t seq[B * T] = {1, 5, 2, 7, 3, 3, 6, 6, 0, 1, 2, 4};
+    float full[B * T * V], part[B * 3 * V];
+    struct amuse_batch b;
+    memset(&b, 0, sizeof b);
+    b.n = B;
+    b.n_inputs = 1;
+    b.input[0].dtype = AMUSE_INT32;
+    b.input[0].shape.ndim = 1;
+    b.input[0].shape.dim[0] = T;
+    b.input[0].i32 = seq;
+    ASSERT_OK(amuse_model_predict_batch(m, &b, B, full));
+    int64_t params = amuse_model_param_count(m);
+    struct amuse_shape three;
+    int64_t d3 = 3;
+    amuse_shape_make(&three, 1, &d3);
+    ASSERT_OK(amuse_model_set_input_shape(m, 0, &three));
+    ASSERT_EQ_INT(amuse_model_output_shape(m)->dim[0], 3);
+    ASSERT_EQ_INT(amuse_model_param_count(m), params);
+    int32_t first[B * 3] = {1, 5, 2, 6, 6, 0};
+    b.input[0].shape = three;
+    b.input[0].i32 = first;
+    ASSERT_OK(amuse_model_predict_batch(m, &b, B, part));
+    for (int i = 0; i < B; i++)
+        for (int j = 0; j < 3 * V; j++)
+            ASSERT_NEAR(part[i * 3 * V + j], full[i * T * V + j], 1e-6);
+    /* One step at a time with kept state: the generator made from the trained model. */
+    struct amuse_shape one;
+    int64_t d1 = 1;
+    amuse_shape_make(&one, 1, &d1);
+    ASSERT_OK(amuse_model_set_input_shape(m, 0, &one));
+    ASSERT_OK(amuse_model_set_stateful(m, 1));
+    ASSERT_EQ_INT(amuse_model_state_size(m), 5 + 5 + 3);
+    int32_t tok[B];
+    b.input[0].shape = one;
+    b.input[0].i32 = tok;
+    for (int s = 0; s < T; s++) {
+        const float *y;
+        for (int i = 0; i < B; i++)
+            tok[i] = seq[i * T + s];
+        ASSERT_OK(amuse_model_forward_batch(m, &b, 0, &y));
+        for (int i = 0; i < B; i++)
+            for (int v = 0; v < V; v++)
+                ASSERT_NEAR(y[i * V + v], full[(i * T + s) * V + v], 1e-5);
+    }
+    ASSERT_OK(amuse_model_set_stateful(m, 0));
+    ASSERT_EQ_INT(amuse_model_state_size(m), 0);
+    amuse_model_free(m);
+
+    struct amuse_model *flat =
+        model_from("{\"model\": {\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
+                   "{\"class_name\": \"InputLayer\", \"config\": {\"shape\": [4, 2]}},"
+                   "{\"class_name\": \"Flatten\", \"config\": {}},"
+                   "{\"class_name\": \"Dense\", \"config\": {\"name\": \"fc\", \"units\": 3}}]}}}");
+    int64_t dims[2] = {5, 2};
+    struct amuse_shape five;
+    amuse_shape_make(&five, 2, dims);
+    ASSERT_FAILS(amuse_model_set_input_shape(flat, 0, &five), AMUSE_ESHAPE,
+                 "layer 'fc' (Dense): the new input shape would make weight 'kernel' (10, 3) "
+                 "instead of (8, 3)");
+    ASSERT_EQ_INT(amuse_model_input_shape(flat)->dim[0], 4);
+    float x[8] = {0}, y[3];
+    ASSERT_OK(amuse_model_predict(flat, x, 1, 1, y));
+    ASSERT_FAILS(amuse_model_set_input_shape(flat, 1, &five), AMUSE_EINVAL, "no input 1");
+    amuse_model_free(flat);
+}
+
 /* Dropout: inference ignores it; training draws masks (the output changes). */
 TEST(rnn_dropout_only_in_training)
 {
@@ -669,6 +745,7 @@ int main(void)
     RUN(initial_states_and_state_outputs_gradients);
     RUN(masked_padding_carries_the_state);
     RUN(stateful_one_step_matches_the_full_sequence);
+    RUN(input_shape_can_change_the_number_of_steps);
     RUN(rnn_dropout_only_in_training);
     RUN(recurrent_models_save_and_load);
     RUN(bad_recurrent_configs_name_layer_and_key);

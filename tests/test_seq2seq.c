@@ -141,6 +141,10 @@ TEST(seq2seq_rejects_mismatched_data)
     d.target.shape.dim[0] = 12;
     ASSERT_FAILS(amuse_model_fit(m, &d, &o, h, &ran), AMUSE_ESHAPE, "int32 targets of shape (12,)");
     d.target.shape.dim[0] = 24;
+    /* The decoder takes its state from the encoder: it cannot keep one, and nothing changes. */
+    ASSERT_FAILS(amuse_model_set_stateful(m, 1), AMUSE_EUNSUPPORTED,
+                 "layer 'lstm_1' (LSTM): takes its initial state from other layers");
+    ASSERT_EQ_INT(amuse_model_state_size(m), 0);
     snprintf(d.input[1].name, sizeof d.input[1].name, "decoder");
     ASSERT_FAILS(amuse_model_fit(m, &d, &o, h, &ran), AMUSE_ENOTFOUND, "no input named 'decoder'");
     amuse_dataset_release(&d);

@@ -57,6 +57,15 @@ const char *amuse_model_name(const struct amuse_model *m);
 /* Shape of one input sample / one output sample (no batch dimension). For a model with several
  * inputs, amuse_model_input_shape is the first one's. */
 const struct amuse_shape *amuse_model_input_shape(const struct amuse_model *m);
+/* Change the per-sample shape of input `index` and re-derive every layer's shapes: a sequence
+ * model trained on 64 steps can run 1 step at a time (with stateful layers) or on 200. Weights,
+ * their values and the optimizer state are kept. AMUSE_ESHAPE naming the layer if a layer refuses
+ * the shape or a weight's shape would change (a Flatten -> Dense model cannot change its image
+ * size); the model is then unchanged. AMUSE_EINVAL for a bad index or shape. Buffers are
+ * re-sized at the next forward pass. The config document is not rewritten: a saved model keeps
+ * the shape it was built with. */
+int amuse_model_set_input_shape(struct amuse_model *m, int index, const struct amuse_shape *shape);
+
 /* Number of inputs (InputLayers, in the config's input_layers order) and the shape of each;
  * NULL for an index out of range. */
 int amuse_model_input_count(const struct amuse_model *m);
@@ -166,6 +175,12 @@ int64_t amuse_model_state_size(const struct amuse_model *m);
  * without stateful layers or a row outside [0, AMUSE_MAX_STATE_ROWS); AMUSE_ENOMEM. */
 int amuse_model_state_get(struct amuse_model *m, int64_t row, float *out);
 int amuse_model_state_set(struct amuse_model *m, int64_t row, const float *in);
+/* Make every recurrent layer keep its state (on = 1, as "stateful": true would) or not (on = 0,
+ * which also drops what was kept). Together with amuse_model_set_input_shape this turns a model
+ * trained on whole sequences into a one-step generator with the same weights. AMUSE_EINVAL if the
+ * model has no recurrent layer; AMUSE_EUNSUPPORTED (naming the layer, nothing changed) if one
+ * takes its initial state from other layers. Not saved with the model. */
+int amuse_model_set_stateful(struct amuse_model *m, int on);
 /* Zero the state of the n_rows rows listed (rows NULL: every row, and the memory is freed).
  * A model without stateful layers has nothing to reset (AMUSE_OK). */
 int amuse_model_reset_states(struct amuse_model *m, const int64_t *rows, int n_rows);

@@ -121,6 +121,8 @@ struct am__layer_type {
      * in (growing the store; AMUSE_ENOMEM). */
     int64_t (*state_floats)(const struct am__layer *l);
     int (*state_access)(struct am__layer *l, int64_t row, float *buf, int get);
+    /* Turn keeping state on or off (Keras's stateful); off frees the kept state. */
+    int (*set_stateful)(struct am__layer *l, int on);
     /* The activation applied to output 0 (NULL: linear), for the loss fusion. */
     enum am__activation (*output_activation)(const struct am__layer *l);
 };

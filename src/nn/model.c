@@ -1063,3 +1063,83 @@ int amuse_model_reset_states(struct amuse_model *m, const int64_t *rows, int n_r
     free(zeros);
     return rc;
 }
+
+int amuse_model_set_stateful(struct amuse_model *m, int on)
+{
+    int n = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].type->flags & AM__LAYER_HAS_STATE) {
+            /* Check every layer before changing any. */
+            if (on && m->layers[i].n_inputs > 1)
+                return m->layers[i].type->set_stateful(&m->layers[i], 1);
+            n++;
+        }
+    if (n == 0)
+        return am__fail(AMUSE_EINVAL, "model '%s' has no recurrent layer", m->name);
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].type->flags & AM__LAYER_HAS_STATE) {
+            int rc = m->layers[i].type->set_stateful(&m->layers[i], on != 0);
+            if (rc)
+                return rc;
+        }
+    return AMUSE_OK;
+}
+
+/* ---------------------------------------------------------------- new input shapes */
+
+int amuse_model_set_input_shape(struct amuse_model *m, int index, const struct amuse_shape *shape)
+{
+    if (index < 0 || index >= m->n_inputs)
+        return am__fail(AMUSE_EINVAL, "model '%s' has no input %d", m->name, index);
+    if (shape->ndim < 1 || shape->ndim > AMUSE_MAX_DIMS - 1 || amuse_shape_size(shape) < 1)
+        return am__fail(AMUSE_EINVAL, "model '%s': an input shape needs 1 to %d positive axes",
+                        m->name, AMUSE_MAX_DIMS - 1);
+    struct am__layer *saved = malloc((size_t)m->n_layers * sizeof *saved);
+    if (!saved)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    memcpy(saved, m->layers, (size_t)m->n_layers * sizeof *saved);
+    m->layers[m->input_nodes[index]].out_shape[0] = *shape;
+    int rc = AMUSE_OK;
+    for (int i = 0; i < m->n_layers && rc == AMUSE_OK; i++) {
+        struct am__layer *l = &m->layers[i];
+        if (l->type == &am__input_layer)
+            continue;
+        for (int k = 0; k < l->n_inputs; k++)
+            l->in_shape[k] = m->layers[l->input[k].node].out_shape[l->input[k].slot];
+        l->n_weights = 0;
+        l->makes_mask = l->passes_mask = 0;
+        if ((rc = l->type->build(l)))
+            break;
+        for (int k = 0; k < l->n_outputs && rc == AMUSE_OK; k++)
+            if (amuse_shape_size(&l->out_shape[k]) < 0 ||
+                amuse_shape_size(&l->out_shape[k]) > ((int64_t)1 << 28))
+                rc = am__layer_fail(l, AMUSE_ETOOBIG, "output is too large");
+        /* The weights must come out as they were: same names, same shapes, same memory. */
+        if (rc == AMUSE_OK && l->n_weights != saved[i].n_weights)
+            rc = am__layer_fail(l, AMUSE_ESHAPE, "the new input shape changes its weights");
+        for (int k = 0; k < l->n_weights && rc == AMUSE_OK; k++) {
+            const struct am__weight *was = &saved[i].w[k];
+            if (strcmp(l->w[k].name, was->name) != 0 ||
+                !amuse_shape_equal(&l->w[k].shape, &was->shape)) {
+                char a[96], b[96];
+                rc = am__layer_fail(l, AMUSE_ESHAPE,
+                                    "the new input shape would make weight '%s' %s instead of %s",
+                                    was->name, amuse_shape_format(&l->w[k].shape, 0, a, sizeof a),
+                                    amuse_shape_format(&was->shape, 0, b, sizeof b));
+                break;
+            }
+            l->w[k] = *was;
+        }
+    }
+    if (rc) {
+        memcpy(m->layers, saved, (size_t)m->n_layers * sizeof *saved);
+        free(saved);
+        return rc;
+    }
+    free(saved);
+    /* Activations, masks and workspaces are re-sized by the next forward pass. */
+    m->batch_cap = 0;
+    m->last_batch = 0;
+    m->have_loss_grad = 0;
+    return AMUSE_OK;
+}

@@ -635,6 +635,18 @@ static int rnn_state_access(struct am__layer *l, int64_t row, float *buf, int ge
     return AMUSE_OK;
 }
 
+static int rnn_set_stateful(struct am__layer *l, int on)
+{
+    struct rnn_config *r = l->cfg;
+    if (on && l->n_inputs > 1)
+        return am__layer_fail(l, AMUSE_EUNSUPPORTED,
+                              "takes its initial state from other layers, so it cannot keep one");
+    if (!on)
+        rnn_release(l);
+    r->stateful = on;
+    return AMUSE_OK;
+}
+
 const struct am__layer_type am__lstm_layer = {
     .class_name = "LSTM",
     .base_name = "lstm",
@@ -648,6 +660,7 @@ const struct am__layer_type am__lstm_layer = {
     .release = rnn_release,
     .state_floats = rnn_state_floats,
     .state_access = rnn_state_access,
+    .set_stateful = rnn_set_stateful,
 };
 
 const struct am__layer_type am__gru_layer = {
@@ -663,4 +676,5 @@ const struct am__layer_type am__gru_layer = {
     .release = rnn_release,
     .state_floats = rnn_state_floats,
     .state_access = rnn_state_access,
+    .set_stateful = rnn_set_stateful,
 };
