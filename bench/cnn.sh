@@ -8,6 +8,10 @@
 # the same for t10k inference at batch 128. Writes bench/results/<model>.json (<model>-quick.json
 # with --quick); the last stdout
 # line summarises. It does not tune either side: each runs its recipe as shipped.
+# amuse's model is also asked to label t10k images as dark garments on a light background (the
+# first 1000, 200 with --quick, written inverted as PNG files by `amuse data samples --inverted`):
+# with the recipe's "invert": "auto" (inverted_acc_auto) and with inversion off
+# (inverted_acc_off), beside the same images as they are (plain_acc); amuse-only figures.
 #
 #   bench/cnn.sh --quick            1 epoch on the first 12800 samples: throughput only (< 3 min)
 #   bench/cnn.sh                    10 epochs on all 60000: throughput and accuracy
@@ -61,6 +65,23 @@ echo "== amuse: $model, $mode, $epochs epoch(s), $threads thread(s) =="
   --threads "$threads" --train-limit "$limit" --seed "$seed"
 "$amuse" eval "$work/model" --json --threads "$threads" --batch-size "$batch" > "$work/eval.json"
 
+# Inverted t10k images through the image path (decode, background check, model), as a user's
+# photos would go: with "invert": "auto" as trained, and with inversion off.
+n_inv=$([ "$quick" = 1 ] && echo 200 || echo 1000)
+amuse_path=$(realpath "$amuse")
+"$amuse" data samples --out "$work/png" --count "$n_inv" --inverted > "$work/png.labels"
+cp -r "$work/model" "$work/model-off"
+sed -i 's/"invert":[[:space:]]*"auto"/"invert": false/' "$work/model-off/config.json"
+for variant in model model-off; do
+  for kind in plain inverted; do
+    if [ $kind = plain ]; then pat='t10k-+([0-9]).png'; else pat='t10k-+([0-9])-inverted.png'; fi
+    # shellcheck disable=SC2086
+    (cd "$work/png" && shopt -s extglob && eval "files=($pat)" &&
+      "$amuse_path" predict "$work/$variant" "${files[@]}" --json -k 1 \
+      --threads "$threads") > "$work/$variant.$kind.json"
+  done
+done
+
 echo "== torch: $model, $mode, $epochs epoch(s), $threads thread(s) =="
 "$python" bench/cnn_torch.py --model "$model" --epochs "$epochs" --train-limit "$limit" \
   --batch-size "$batch" --threads "$threads" --seed "$seed" --json "$work/torch.json" \
@@ -72,6 +93,15 @@ import json, os, platform, sys
 work, model, mode, epochs, threads, batch, limit = sys.argv[1:]
 history = json.load(open(os.path.join(work, "model", "history.json")))["epochs"]
 ev = json.load(open(os.path.join(work, "eval.json")))
+truth = dict(line.rstrip("\n").split("\t") for line in open(os.path.join(work, "png.labels")))
+def accuracy(name):
+    rows = [json.loads(l) for l in open(os.path.join(work, name))]
+    hits = sum(truth[os.path.join(work, "png", r["image"])] == r["top"][0]["label"] for r in rows)
+    return round(hits / len(rows), 4), len(rows)
+plain_acc, n_plain = accuracy("model.plain.json")
+inv_auto, n_inv = accuracy("model.inverted.json")
+inv_off, _ = accuracy("model-off.inverted.json")
+plain_off, _ = accuracy("model-off.plain.json")
 torch = json.load(open(os.path.join(work, "torch.json")))
 
 amuse_train = sum(h["train_samples"] for h in history) / sum(h["train_seconds"] for h in history)
@@ -94,6 +124,8 @@ result = {
     "amuse_infer_img_s": round(amuse_infer, 1), "torch_infer_img_s": round(torch["infer_img_s"], 1),
     "infer_ratio": round(amuse_infer / torch["infer_img_s"], 3),
     "amuse_test_acc": ev["accuracy"], "torch_test_acc": torch["test_acc"],
+    "inverted_images": n_inv, "plain_acc": plain_acc, "plain_acc_invert_off": plain_off,
+    "inverted_acc_auto": inv_auto, "inverted_acc_off": inv_off,
     "amuse_test_loss": ev["loss"], "torch_test_loss": torch["test_loss"],
     "epochs": int(epochs), "threads": int(threads), "batch": int(batch),
     "train_limit": int(limit), "train_samples": history[0]["train_samples"],
@@ -111,6 +143,8 @@ with open(path + ".tmp", "w") as f:
     f.write("\n")
 os.replace(path + ".tmp", path)
 print("wrote %s" % path)
+print("%s: inverted t10k (%d): accuracy %.4f with invert auto, %.4f with it off (plain %.4f)"
+      % (model, n_inv, inv_auto, inv_off, plain_acc))
 print("%s: train_ratio %.2f infer_ratio %.2f (amuse acc %.4f, torch acc %.4f, %d epoch%s, "
       "%d thread%s)" % (model, result["train_ratio"], result["infer_ratio"], ev["accuracy"],
                         torch["test_acc"], int(epochs), "" if int(epochs) == 1 else "s",

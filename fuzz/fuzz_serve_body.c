@@ -44,8 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (pos > limit || len > pos || (!too_long && strlen(word) != len))
             abort();
         for (size_t i = 0; word[i]; i++)
-            if (word[i] < 'a' || word[i] > 'z')
-                abort();
+            if (!((word[i] >= 'a' && word[i] <= 'z') || (word[i] >= 'A' && word[i] <= 'Z')))
+                abort(); /* tokens are ASCII letters, kept as written (one case rule) */
     }
     free(text);
     return 0;

@@ -7,6 +7,7 @@ import ctypes
 import ctypes.util
 import gzip
 import json
+import math
 import os
 import struct
 import zlib
@@ -190,3 +191,35 @@ for f in sorted(os.listdir(os.path.join(HERE, "..", "models"))):
     if f.endswith(".json"):
         with open(os.path.join(HERE, "..", "models", f), "rb") as src:
             put("recipe", "model_" + f[:-5], src.read())
+# ---- audio (first byte: bit 0 raw PCM, bits 1-2 its rate, bits 3-4 its channels - 1, bit 6
+# target 8 kHz). Small files from tests/fixtures/audio (made by espeak-ng and sox there), and
+# damaged ones made here.
+AUDIO = os.path.join(os.path.dirname(HERE), "tests", "fixtures", "audio")
+
+
+def fixture(name):
+    with open(os.path.join(AUDIO, name), "rb") as f:
+        return f.read()
+
+
+def wav(rate, channels, bits, fmt_tag, frames, data_size=None, riff_size=None):
+    block = channels * bits // 8
+    data = frames
+    fmt = struct.pack("<HHIIHH", fmt_tag, channels, rate, rate * block, block, bits)
+    size = len(data) if data_size is None else data_size
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", size) + data
+    return b"RIFF" + struct.pack("<I", len(body) if riff_size is None else riff_size) + body
+
+
+tone = b"".join(struct.pack("<h", int(8000 * ((i * 7) % 40 - 20) / 20)) for i in range(800))
+put("audio", "tone8k_wav", bytes([0]) + fixture("tone8k.wav"))
+put("audio", "flac", bytes([0]) + fixture("speech.flac"))
+put("audio", "ogg_to_8k", bytes([64]) + fixture("speech.ogg"))
+put("audio", "adpcm", bytes([0]) + fixture("speech_adpcm.wav"))
+put("audio", "espeak_sizes", bytes([0]) + wav(22050, 1, 16, 1, tone, 0x7FFFF000, 0x7FFFF024))
+put("audio", "stereo_float", bytes([0]) + wav(48000, 2, 32, 3,
+    b"".join(struct.pack("<ff", math.sin(i / 5.0), float("nan") if i == 300 else 0.25) for i in range(400))))
+put("audio", "truncated_header", bytes([0]) + wav(16000, 1, 16, 1, tone)[:30])
+put("audio", "raw_16k", bytes([1 | (1 << 1)]) + tone)
+put("audio", "raw_stereo_48k", bytes([1 | (3 << 1) | (1 << 3)]) + tone + b"\x01")
+put("audio", "text", b"\x00not audio at all")

@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# Only what the server needs: the library and the command (no test or fuzz programs).
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAMUSE_BUILD_TESTS=OFF >/dev/null
 cmake --build build -j"$(nproc)"
 
 repository=${AMUSE_REPOSITORY:-repository}

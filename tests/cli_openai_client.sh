@@ -59,8 +59,8 @@ cat "$TMP/node.out"
 passed=$((passed + $(grep -c '^ok ' "$TMP/node.out")))
 failed=$((failed + $(grep -c '^FAIL ' "$TMP/node.out")))
 n_ok=$(grep -c '^ok ' "$TMP/node.out")
-[ $rc -eq 0 ] && [ "$n_ok" -eq 5 ]
-check "node check.mjs exits 0 with all 5 checks passed" $? "exit $rc, $n_ok ok"
+[ $rc -eq 0 ] && [ "$n_ok" -eq 7 ]
+check "node check.mjs exits 0 with all 7 checks passed" $? "exit $rc, $n_ok ok"
 
 grep -q '"path": "/v1/embeddings", "status": 200' "$TMP/main.log"
 check "the client's requests are in the access log" $? "$(grep -m3 '"method"' "$TMP/main.log")"

@@ -54,12 +54,18 @@ gave_up=$(cat "$TMP"/client*.txt | grep -c '^000$')
 [ "$gave_up" -ge 4 ]
 check "clients gave up waiting: $gave_up of $N" $? "$(cat "$TMP"/client*.txt | tr '\n' ' ')"
 
-# The queue empties soon after the clients left (bounded: it would take 8 x 400 ms otherwise).
-for _ in $(seq 1 40); do
-    [ "$(stat queue_depth)" = 0 ] && break
+# The queue empties once the server notices the clients left, and the batch that was running
+# when its client left finishes (cancelled + executed then account for every request the model
+# received). Waits for that
+# condition, bounded, rather than for a fixed time.
+for _ in $(seq 1 600); do
+    req GET /v2/models/fashion/stats "$KEY" >/dev/null
+    "$PYTHON" -c 'import json, sys
+s = json.load(open(sys.argv[1]))["model_stats"][0]
+sys.exit(0 if s["queue_depth"] == 0 and s["cancelled"] + s["execution_count"] >= s["request_count"] else 1)' \
+        "$TMP/body" && break
     sleep 0.1
 done
-sleep 0.5 # a batch that was running when its client left finishes
 cancelled=$(stat cancelled)
 executed=$(stat execution_count)
 [ "$cancelled" -ge 4 ] && [ "$executed" -lt "$N" ]

@@ -70,12 +70,12 @@ for c in 1 2 3; do
 done
 
 cp -r "$TMP/trained" "$REPO/fashion/2"
-wait_for "a copied-in version 2 is served" 15 '"versions": ["2"]' GET /v2/models/fashion
+wait_for "a copied-in version 2 is served" 60 '"versions": ["2"]' GET /v2/models/fashion
 
 # A broken version 3: the weights cut short.
 cp -r "$TMP/trained" "$REPO/fashion/3"
 truncate -s 100 "$REPO/fashion/3/model.safetensors"
-wait_for "the index shows version 3" 15 '"version": "3", "state": "UNAVAILABLE", "reason"' GET /v2/repository/index
+wait_for "the index shows version 3" 60 '"version": "3", "state": "UNAVAILABLE", "reason"' GET /v2/repository/index
 grep -q "model fashion version 3: .*skipped" "$TMP/main.log"
 check "the broken version 3 is logged" $? "$(grep fashion "$TMP/main.log" | tail -n 3)"
 expect "version 2 keeps serving after the broken 3" 200 '"model_version": "2"' POST /v2/models/fashion/infer "$KEY" "$TMP/fp32.json"
@@ -90,12 +90,12 @@ check "concurrent requests during the swaps: $total sent, all 200" $? "$non200 o
 
 # Fixing version 3 (new files) is picked up.
 cp "$TMP/trained/model.safetensors" "$REPO/fashion/3/model.safetensors"
-wait_for "a repaired version 3 is served" 15 '"versions": ["3"]' GET /v2/models/fashion
+wait_for "a repaired version 3 is served" 60 '"versions": ["3"]' GET /v2/models/fashion
 
 # A model directory that appears is loaded.
 mkdir -p "$REPO/fresh"
 cp -r "$TMP/trained" "$REPO/fresh/1"
-wait_for "a new model directory is loaded" 15 '"name": "fresh"' GET /v2/models/fresh
+wait_for "a new model directory is loaded" 60 '"name": "fresh"' GET /v2/models/fresh
 
 # One that disappears keeps serving until the admin load route says otherwise.
 rm -rf "$REPO/fresh"

@@ -49,6 +49,17 @@ head -1 "$work/v.txt" | grep -qx "12 10" || fail "text header"
 # The queries.
 "$amuse" words similar "$work/v1.bin" cat -k 3 > "$work/sim.txt" || fail "words similar"
 [ "$(wc -l < "$work/sim.txt")" -eq 3 ] || fail "similar -k 3 printed $(wc -l < "$work/sim.txt") lines"
+# Help: the general one describes both evaluation file formats; a subcommand's is its own.
+"$amuse" words --help > "$work/help.txt" || fail "words --help"
+grep -q 'questions file: UTF-8 text' "$work/help.txt" && grep -q 'word1<TAB>word2<TAB>score' "$work/help.txt" ||
+  fail "words --help does not describe the file formats"
+"$amuse" words eval-pairs --help > "$work/help-pairs.txt" || fail "words eval-pairs --help"
+head -1 "$work/help-pairs.txt" | grep -q '^usage: amuse words eval-pairs <vectors> <pairs file>' &&
+  grep -q 'word1<TAB>word2<TAB>score' "$work/help-pairs.txt" && ! grep -q 'doesnt-match' "$work/help-pairs.txt" ||
+  fail "words eval-pairs --help is not its own help: $(head -3 "$work/help-pairs.txt")"
+# One case rule (as written, else lower-cased), as the server's routes: Cat finds cat.
+"$amuse" words similar "$work/v1.bin" Cat -k 3 > "$work/sim-cap.txt" || fail "words similar Cat"
+cmp -s "$work/sim.txt" "$work/sim-cap.txt" || fail "similar Cat differs from similar cat"
 "$amuse" words doesnt-match "$work/v1.bin" cat dog mouse car > "$work/odd.txt" || fail "doesnt-match"
 "$amuse" words similarity "$work/v1.bin" cat dog > /dev/null || fail "similarity"
 "$amuse" words analogy "$fixtures/word2vec/gensim_written.bin" man woman king -k 2 > /dev/null ||

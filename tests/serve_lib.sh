@@ -109,7 +109,7 @@ train_tiny_model() {
     cat >"$TMP/tiny-recipe.json" <<JSON
 {
   "name": "tiny-dnn",
-  "input": {"type": "image", "color": "grey", "invert": false},
+  "input": {"type": "image", "color": "grey", "invert": "auto"},
   "labels": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
              "Sneaker", "Bag", "Ankle boot"],
   "model": {"class_name": "Sequential", "config": {"name": "tiny_dnn", "layers": [

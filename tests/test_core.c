@@ -1,4 +1,5 @@
 /* test_core.c - tensors, shapes, the RNG, the GEMM wrapper against its reference, errors, files. */
+#include "amuse/data.h"
 #include "amuse/error.h"
 #include "amuse/rng.h"
 #include "amuse/runtime.h"
@@ -125,6 +126,67 @@ TEST(atomic_write_replaces_whole_file)
     ASSERT_FAILS(am__write_file_atomic("/nonexistent-dir/x", "a", 1), AMUSE_EIO, "cannot create");
 }
 
+TEST(dataset_built_by_the_caller)
+{
+    struct amuse_shape sample, none;
+    int64_t dims[3] = {2, 3, 1};
+    ASSERT_OK(amuse_shape_make(&sample, 3, dims));
+    ASSERT_OK(amuse_shape_make(&none, 0, dims));
+    struct amuse_dataset d = {0};
+    d.n = 4;
+    d.n_inputs = 1;
+    d.n_classes = 10;
+    ASSERT_OK(amuse_array_alloc(&d.input[0], "pixels", AMUSE_FLOAT32, &sample, 4));
+    ASSERT_OK(amuse_array_alloc(&d.target, NULL, AMUSE_INT32, &none, 4));
+    ASSERT_STR_EQ(d.input[0].name, "pixels");
+    for (int i = 0; i < 24; i++) {
+        ASSERT_NEAR(d.input[0].f32[i], 0, 0); /* zero-filled */
+        d.input[0].f32[i] = (float)i;
+    }
+    for (int i = 0; i < 4; i++)
+        d.target.i32[i] = 9 - i;
+    struct amuse_dataset part;
+    ASSERT_OK(amuse_dataset_slice(&part, &d, 1, 3));
+    ASSERT_EQ_INT(part.n, 2);
+    ASSERT_NEAR(part.input[0].f32[0], 6, 0);
+    ASSERT_EQ_INT(part.target.i32[1], 7);
+    amuse_dataset_release(&part);
+    amuse_dataset_release(&d);
+    ASSERT_TRUE(d.input[0].f32 == NULL && d.target.i32 == NULL && d.n == 0);
+    struct amuse_array a;
+    ASSERT_OK(amuse_array_alloc(&a, NULL, AMUSE_INT32, &sample, 0)); /* empty is fine */
+    ASSERT_TRUE(a.i32 != NULL && a.f32 == NULL);
+    struct amuse_dataset holder = {0};
+    holder.target = a;
+    amuse_dataset_release(&holder);
+    ASSERT_FAILS(amuse_array_alloc(&a, NULL, AMUSE_FLOAT32, &sample, (int64_t)1 << 40), AMUSE_ETOOBIG,
+                 "over 2^31 elements");
+    ASSERT_TRUE(a.f32 == NULL);
+}
+
+TEST(buffer_escaper_and_clock)
+{
+    struct am__buf b = {0};
+    am__buf_json_string(&b, "a\"b\\c\n\x01\xc3\xa9");
+    ASSERT_STR_EQ(b.data, "\"a\\\"b\\\\c\\u000a\\u0001\xc3\xa9\"");
+    am__buf_printf(&b, " %d", 42);
+    am__buf_float(&b, 0.1f);
+    ASSERT_CONTAINS(b.data, " 420.100000001");
+    ASSERT_EQ_INT(b.failed, 0);
+    am__buf_release(&b);
+    /* a cap: an append past it fails the buffer once and for all, saying ETOOBIG */
+    struct am__buf c = {.max = 8};
+    am__buf_puts(&c, "12345678");
+    ASSERT_EQ_INT(c.failed, 0);
+    am__buf_puts(&c, "9");
+    ASSERT_EQ_INT(c.failed, AMUSE_ETOOBIG);
+    am__buf_puts(&c, "");
+    ASSERT_STR_EQ(c.data, "12345678");
+    am__buf_release(&c);
+    double t0 = am__now(), t1 = am__now();
+    ASSERT_TRUE(t0 > 0 && t1 >= t0);
+}
+
 TEST(blas_coretype_recommendation)
 {
     const char *avx512 = "avx512f avx512bw avx512vl avx512dq avx2 fma";
@@ -146,6 +208,8 @@ int main(void)
     RUN(sgemm_matches_reference_in_all_transpositions);
     RUN(errors_have_names_and_messages);
     RUN(atomic_write_replaces_whole_file);
+    RUN(dataset_built_by_the_caller);
+    RUN(buffer_escaper_and_clock);
     RUN(blas_coretype_recommendation);
     return test_summary();
 }

@@ -103,6 +103,52 @@ TEST(real_t10k_image_round_trips_through_png)
     amuse_idx_release(&images);
 }
 
+TEST(invert_auto_follows_the_background)
+{
+    /* The first 100 t10k images, as they are (dark background) and inverted (light background,
+     * a dark garment): "auto" must hand the model the dark-background form both times. */
+    struct amuse_idx images;
+    ASSERT_OK(amuse_idx_read("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
+                             &images));
+    struct amuse_image_options plain = {28, 28, 1, 0},
+                               autoinv = {28, 28, 1, AMUSE_IMAGE_INVERT_AUTO};
+    unsigned char flipped[784];
+    float want[784], got[784];
+    for (int k = 0; k < 100; k++) {
+        const unsigned char *px = images.data + 784 * k;
+        for (int i = 0; i < 784; i++)
+            flipped[i] = (unsigned char)(255 - px[i]);
+        struct membuf dark = png_of(px, 28, 28, 1), light = png_of(flipped, 28, 28, 1);
+        ASSERT_OK(amuse_image_decode(dark.p, dark.len, "dark.png", &plain, want));
+        ASSERT_TRUE(amuse_image_border_mean(want, 28, 28, 1) < 0.5f);
+        ASSERT_OK(amuse_image_decode(dark.p, dark.len, "dark.png", &autoinv, got));
+        for (int i = 0; i < 784; i++)
+            ASSERT_NEAR(got[i], want[i], 0);
+        ASSERT_OK(amuse_image_decode(light.p, light.len, "light.png", &autoinv, got));
+        for (int i = 0; i < 784; i++)
+            ASSERT_NEAR(got[i], want[i], 1e-6);
+        free(dark.p);
+        free(light.p);
+    }
+    amuse_idx_release(&images);
+    /* The border is the outermost ring, every channel: 3 x 3 RGB, centre ignored. */
+    float px[27];
+    for (int i = 0; i < 27; i++)
+        px[i] = 1.0f;
+    for (int c = 0; c < 3; c++)
+        px[4 * 3 + c] = 0.0f;  /* the centre pixel */
+    px[0] = 0.0f;              /* one channel of a corner */
+    ASSERT_NEAR(amuse_image_border_mean(px, 3, 3, 3), 23.0 / 24.0, 1e-6);
+    ASSERT_NEAR(amuse_image_border_mean(px, 1, 1, 3), 2.0 / 3.0, 1e-6);
+    /* Anything else than 0, 1 and AUTO is refused. */
+    unsigned char grey[4] = {0, 0, 0, 0};
+    struct membuf tiny = png_of(grey, 2, 2, 1);
+    struct amuse_image_options bad = {2, 2, 1, 7};
+    ASSERT_FAILS(amuse_image_decode(tiny.p, tiny.len, "tiny.png", &bad, got), AMUSE_EINVAL,
+                 "invert is 7");
+    free(tiny.p);
+}
+
 TEST(colour_alpha_and_resizing)
 {
     /* 2 x 1 RGBA: opaque red, fully transparent black. */
@@ -271,6 +317,7 @@ TEST(pixel_budget_and_decoder_memory_cap)
 int main(void)
 {
     RUN(real_t10k_image_round_trips_through_png);
+    RUN(invert_auto_follows_the_background);
     RUN(colour_alpha_and_resizing);
     RUN(bmp_decodes_too);
     RUN(refuses_non_images_truncation_and_bombs);

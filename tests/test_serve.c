@@ -9,6 +9,7 @@
 
 #include "amuse/serve.h"
 #include "serve/serve_internal.h"
+#include "serve/test_control.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -247,6 +248,81 @@ static void run_double(void *ctx, struct am__job **jobs, int n, int64_t samples)
             jobs[i]->output[k] = 2 * jobs[i]->input[k];
 }
 
+/* A gate the worker stops at before each batch, until the test opens it: the test decides when a
+ * batch runs, so no test sleeps or races a busy machine. entered counts batches that reached the
+ * gate; every wait is bounded (30 s) and fails the test rather than hang. */
+struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int entered, open;
+    struct recorder rec;
+    void (*then)(void *ctx, struct am__job **jobs, int n, int64_t samples);
+};
+
+static void gate_init(struct gate *g, void (*then)(void *, struct am__job **, int, int64_t))
+{
+    pthread_mutex_init(&g->lock, NULL);
+    pthread_cond_init(&g->cond, NULL);
+    g->entered = g->open = 0;
+    g->rec = (struct recorder){PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    g->then = then;
+}
+
+static void run_gated(void *ctx, struct am__job **jobs, int n, int64_t samples)
+{
+    struct gate *g = ctx;
+    pthread_mutex_lock(&g->lock);
+    g->entered++;
+    pthread_cond_broadcast(&g->cond);
+    while (!g->open)
+        pthread_cond_wait(&g->cond, &g->lock);
+    pthread_mutex_unlock(&g->lock);
+    g->then(g->then == run_double ? (void *)&g->rec : NULL, jobs, n, samples);
+}
+
+static void gate_open(struct gate *g)
+{
+    pthread_mutex_lock(&g->lock);
+    g->open = 1;
+    pthread_cond_broadcast(&g->cond);
+    pthread_mutex_unlock(&g->lock);
+}
+
+/* 1 once at least k batches reached the gate, 0 after 30 s. */
+static int gate_wait_entered(struct gate *g, int k)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 30;
+    pthread_mutex_lock(&g->lock);
+    int rc = 0;
+    while (g->entered < k && rc == 0)
+        rc = pthread_cond_timedwait(&g->cond, &g->lock, &ts);
+    int ok = g->entered >= k;
+    pthread_mutex_unlock(&g->lock);
+    return ok;
+}
+
+static void gate_destroy(struct gate *g)
+{
+    pthread_cond_destroy(&g->cond);
+    pthread_mutex_destroy(&g->lock);
+}
+
+/* 1 once the batcher has exactly k jobs queued, 0 after 30 s (polls its statistics). */
+static int wait_queued(struct am__batcher *b, int k)
+{
+    for (int i = 0; i < 30000; i++) {
+        struct am__batch_stats st;
+        am__batcher_stats(b, &st);
+        if (st.queued == k)
+            return 1;
+        struct timespec ts = {0, 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
 struct client {
     struct am__batcher *b;
     float value;
@@ -264,7 +340,7 @@ static void *client_main(void *arg)
     j->input[0] = c->value;
     c->status = am__batcher_submit(c->b, j);
     if (c->status == AMUSE_OK) {
-        c->wait = am__job_wait(j, am__now() + 10);
+        c->wait = am__job_wait(j, am__now() + 30);
         c->result = j->output[0];
     }
     am__job_unref(j);
@@ -273,17 +349,24 @@ static void *client_main(void *arg)
 
 TEST(batcher_forms_batches)
 {
-    struct recorder rec = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    /* The first client's job holds the worker at the gate while the 15 others queue up; opened,
+     * the worker takes them 8 at a time. */
+    struct gate g;
+    gate_init(&g, run_double);
     struct am__batcher_options o = {8, 200000, 64, 0}; /* wait up to 200 ms to fill 8 */
     struct am__batcher *b;
-    ASSERT_OK(am__batcher_start(&b, &o, run_double, &rec, "double"));
+    ASSERT_OK(am__batcher_start(&b, &o, run_gated, &g, "double"));
     enum { N = 16 };
     pthread_t t[N];
     struct client c[N];
     for (int i = 0; i < N; i++) {
         c[i] = (struct client){b, (float)i, -99, -99, 0};
         pthread_create(&t[i], NULL, client_main, &c[i]);
+        if (i == 0)
+            ASSERT_TRUE(gate_wait_entered(&g, 1));
     }
+    ASSERT_TRUE(wait_queued(b, N - 1));
+    gate_open(&g);
     for (int i = 0; i < N; i++)
         pthread_join(t[i], NULL);
     for (int i = 0; i < N; i++) {
@@ -294,18 +377,20 @@ TEST(batcher_forms_batches)
     struct am__batch_stats st;
     am__batcher_stats(b, &st);
     ASSERT_EQ_INT(st.requests, N);
-    ASSERT_TRUE(rec.largest > 1 && rec.largest <= 8);
-    ASSERT_TRUE(rec.batches < N);
     am__batcher_stop(b);
+    ASSERT_EQ_INT(g.rec.largest, 8);
+    ASSERT_EQ_INT(g.rec.batches, 3); /* 1, then 8 and 7 */
+    gate_destroy(&g);
 }
 
 TEST(batcher_full_queue_and_timeout)
 {
-    struct recorder rec = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
-    /* one sample per batch, one queued job, 300 ms per batch */
-    struct am__batcher_options o = {1, 0, 1, 300};
+    /* one sample per batch, one queued job; j[0] is held at the gate until the test opens it */
+    struct gate g;
+    gate_init(&g, run_double);
+    struct am__batcher_options o = {1, 0, 1, 0};
     struct am__batcher *b;
-    ASSERT_OK(am__batcher_start(&b, &o, run_double, &rec, "slow"));
+    ASSERT_OK(am__batcher_start(&b, &o, run_gated, &g, "slow"));
     struct am__job *j[3];
     for (int i = 0; i < 3; i++) {
         j[i] = am__job_new();
@@ -314,12 +399,13 @@ TEST(batcher_full_queue_and_timeout)
         j[i]->output = calloc(1, sizeof(float));
     }
     ASSERT_OK(am__batcher_submit(b, j[0]));
-    usleep(50000); /* the worker takes j[0]: the queue is empty again */
+    ASSERT_TRUE(gate_wait_entered(&g, 1)); /* the worker took j[0]: the queue is empty again */
     ASSERT_OK(am__batcher_submit(b, j[1]));
     ASSERT_FAILS(am__batcher_submit(b, j[2]), AMUSE_ETOOBIG, "queue full");
-    /* j[1] waits behind j[0]'s 300 ms: a 50 ms deadline cancels it while still queued */
+    /* j[1] waits behind j[0], which cannot finish: a 50 ms deadline cancels it while queued */
     ASSERT_EQ_INT(am__job_wait(j[1], am__now() + 0.05), -1);
-    ASSERT_EQ_INT(am__job_wait(j[0], am__now() + 10), 0);
+    gate_open(&g);
+    ASSERT_EQ_INT(am__job_wait(j[0], am__now() + 30), 0);
     struct am__batch_stats st;
     am__batcher_stats(b, &st);
     ASSERT_EQ_INT(st.timed_out, 1);
@@ -328,15 +414,17 @@ TEST(batcher_full_queue_and_timeout)
     for (int i = 0; i < 3; i++)
         am__job_unref(j[i]);
     am__batcher_stop(b);
-    ASSERT_EQ_INT(rec.batches, 1); /* the cancelled job never ran */
+    ASSERT_EQ_INT(g.rec.batches, 1); /* the cancelled job never ran */
+    gate_destroy(&g);
 }
 
 TEST(batcher_wait_slices_and_cancel)
 {
-    struct recorder rec = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
-    struct am__batcher_options o = {1, 0, 8, 300}; /* one sample per batch, 300 ms each */
+    struct gate g;
+    gate_init(&g, run_double);
+    struct am__batcher_options o = {1, 0, 8, 0}; /* one sample per batch */
     struct am__batcher *b;
-    ASSERT_OK(am__batcher_start(&b, &o, run_double, &rec, "slow"));
+    ASSERT_OK(am__batcher_start(&b, &o, run_gated, &g, "slow"));
     struct am__job *j[3];
     for (int i = 0; i < 3; i++) {
         j[i] = am__job_new();
@@ -345,11 +433,11 @@ TEST(batcher_wait_slices_and_cancel)
         j[i]->output = calloc(1, sizeof(float));
     }
     ASSERT_OK(am__batcher_submit(b, j[0]));
-    usleep(50000); /* the worker takes j[0] */
+    ASSERT_TRUE(gate_wait_entered(&g, 1)); /* the worker holds j[0] at the gate */
     ASSERT_OK(am__batcher_submit(b, j[1]));
     ASSERT_OK(am__batcher_submit(b, j[2]));
     /* a slice ends before the deadline: 2, and the job is left queued */
-    ASSERT_EQ_INT(am__job_wait_until(j[1], am__now() + 10, am__now() + 0.02), 2);
+    ASSERT_EQ_INT(am__job_wait_until(j[1], am__now() + 30, am__now() + 0.02), 2);
     struct am__batch_stats st;
     am__batcher_stats(b, &st);
     ASSERT_EQ_INT(st.queued, 2);
@@ -359,14 +447,16 @@ TEST(batcher_wait_slices_and_cancel)
     am__job_cancel(j[1]);
     /* a running job's cancellation discards its result */
     am__job_cancel(j[0]);
-    ASSERT_EQ_INT(am__job_wait(j[2], am__now() + 10), 0);
+    gate_open(&g);
+    ASSERT_EQ_INT(am__job_wait(j[2], am__now() + 30), 0);
     am__batcher_stats(b, &st);
     ASSERT_EQ_INT(st.cancelled, 2);
     ASSERT_EQ_INT(st.queued, 0);
     for (int i = 0; i < 3; i++)
         am__job_unref(j[i]);
     am__batcher_stop(b);
-    ASSERT_EQ_INT(rec.batches, 2); /* j[0] and j[2]; j[1] never ran */
+    ASSERT_EQ_INT(g.rec.batches, 2); /* j[0] and j[2]; j[1] never ran */
+    gate_destroy(&g);
 }
 
 /* A generator: emits three chunks, then finishes. */
@@ -490,13 +580,42 @@ TEST(rate_limit_and_usage)
     struct am__usage *u;
     ASSERT_OK(am__usage_new(&u, ks, 3600, NULL));
     int retry;
-    /* burst 2 at 1 a second: two pass, the third waits about a second */
-    ASSERT_EQ_INT(am__rate_take(u, k.id, 1, 2, &retry), 1);
-    ASSERT_EQ_INT(am__rate_take(u, k.id, 1, 2, &retry), 1);
-    ASSERT_EQ_INT(am__rate_take(u, k.id, 1, 2, &retry), 0);
+    /* The clock is an input: t is what the bucket sees, whatever the machine is doing. */
+    double t = 1000;
+    /* burst 2 at 1 a second: two pass, the third waits a second */
+    ASSERT_EQ_INT(am__rate_take_at(u, k.id, 1, 2, t, &retry), 1);
+    ASSERT_EQ_INT(am__rate_take_at(u, k.id, 1, 2, t, &retry), 1);
+    ASSERT_EQ_INT(am__rate_take_at(u, k.id, 1, 2, t + 0.5, &retry), 0);
     ASSERT_EQ_INT(retry, 1);
-    ASSERT_EQ_INT(am__rate_take(u, "0123456789ab", 1, 2, &retry), 1); /* its own bucket */
-    ASSERT_EQ_INT(am__rate_take(u, k.id, 0, 0, &retry), 1);           /* off */
+    ASSERT_EQ_INT(am__rate_take_at(u, "0123456789ab", 1, 2, t + 0.5, &retry), 1); /* own bucket */
+    ASSERT_EQ_INT(am__rate_take_at(u, k.id, 0, 0, t + 0.5, &retry), 1);           /* off */
+    /* half a token came back by t + 0.5; the other half by t + 1: one passes, the next waits */
+    ASSERT_EQ_INT(am__rate_take_at(u, k.id, 1, 2, t + 1.0, &retry), 1);
+    ASSERT_EQ_INT(am__rate_take_at(u, k.id, 1, 2, t + 1.0, &retry), 0);
+    /* a long pause refills to the burst, never beyond it */
+    ASSERT_EQ_INT(am__rate_take_at(u, k.id, 1, 2, t + 100, &retry), 1);
+    ASSERT_EQ_INT(am__rate_take_at(u, k.id, 1, 2, t + 100, &retry), 1);
+    ASSERT_EQ_INT(am__rate_take_at(u, k.id, 1, 2, t + 100, &retry), 0);
+    /* Retry-After rounds up to whole seconds: at 1 a second with no token, 1 s; at 4 a second
+     * (a quarter second), still 1 */
+    ASSERT_EQ_INT(retry, 1);
+    ASSERT_EQ_INT(am__rate_take_at(u, "fedcba987654", 4, 1, t, &retry), 1);
+    ASSERT_EQ_INT(am__rate_take_at(u, "fedcba987654", 4, 1, t, &retry), 0);
+    ASSERT_EQ_INT(retry, 1);
+    ASSERT_EQ_INT(am__rate_take_at(u, "fedcba987654", 4, 1, t + 0.25, &retry), 1);
+    /* the test-control switch freezes the clock the server's requests read */
+    ASSERT_OK(amuse_test_control(AMUSE_TESTCTRL_FREEZE_RATE_CLOCK, 1));
+    double frozen = am__rate_clock();
+    ASSERT_TRUE(am__rate_clock() == frozen);
+    ASSERT_OK(amuse_test_control(AMUSE_TESTCTRL_FREEZE_RATE_CLOCK, 0));
+    ASSERT_TRUE(am__rate_clock() >= frozen);
+    ASSERT_FAILS(amuse_test_control(999), AMUSE_EINVAL, "unknown op 999");
+    ASSERT_OK(amuse_test_control(AMUSE_TESTCTRL_BATCH_SLEEP_MS, 250));
+    ASSERT_EQ_INT(am__test_batch_sleep_ms(), 250);
+    ASSERT_FAILS(amuse_test_control(AMUSE_TESTCTRL_BATCH_SLEEP_MS, 60001), AMUSE_EINVAL,
+                 "not 0 to 60000");
+    ASSERT_EQ_INT(am__test_batch_sleep_ms(), 250);
+    ASSERT_OK(amuse_test_control(AMUSE_TESTCTRL_BATCH_SLEEP_MS, 0));
     /* many keys: the table grows */
     char id[16];
     for (int i = 0; i < 300; i++) {
@@ -630,33 +749,35 @@ static void fill_task(const struct am__model *m, struct am__job *j)
 
 TEST(batcher_task_outlives_its_waiter)
 {
-    /* the worker sleeps 300 ms before the batch: the waiter gives up after 50 ms while the job
-     * is running, drops its reference and leaves; the task still writes task_arg, which must
-     * belong to the job (ASan would report a use after free otherwise, and a leak if the job
-     * did not free it) */
-    struct am__batcher_options o = {4, 0, 8, 300};
+    /* the worker holds the batch at the gate: the waiter gives up after 50 ms while the job is
+     * running, drops its reference and leaves; then the gate opens and the task still writes
+     * task_arg, which must belong to the job (ASan would report a use after free otherwise, and
+     * a leak if the job did not free it) */
+    struct gate g;
+    gate_init(&g, run_tasks);
+    struct am__batcher_options o = {4, 0, 8, 0};
     struct am__batcher *b;
-    ASSERT_OK(am__batcher_start(&b, &o, run_tasks, NULL, "tasks"));
+    ASSERT_OK(am__batcher_start(&b, &o, run_gated, &g, "tasks"));
     struct am__job *j = am__job_new();
     ASSERT_TRUE(j != NULL);
     j->samples = 1;
     j->task = fill_task;
     j->task_arg = malloc(64);
     ASSERT_OK(am__batcher_submit(b, j));
-    struct timespec ts = {0, 100 * 1000 * 1000};
-    nanosleep(&ts, NULL); /* let the worker take it */
+    ASSERT_TRUE(gate_wait_entered(&g, 1)); /* the worker took it */
     ASSERT_EQ_INT(am__job_wait(j, am__now() + 0.05), -1);
     am__job_unref(j);
+    gate_open(&g);
     am__batcher_stop(b); /* the batch finishes; the worker frees the job */
+    gate_destroy(&g);
     /* and one that finishes normally */
-    o.debug_sleep_ms = 0;
     ASSERT_OK(am__batcher_start(&b, &o, run_tasks, NULL, "tasks"));
     j = am__job_new();
     j->samples = 1;
     j->task = fill_task;
     j->task_arg = calloc(1, 64);
     ASSERT_OK(am__batcher_submit(b, j));
-    ASSERT_EQ_INT(am__job_wait(j, am__now() + 10), 0);
+    ASSERT_EQ_INT(am__job_wait(j, am__now() + 30), 0);
     ASSERT_EQ_INT(((unsigned char *)j->task_arg)[63], 0x5a);
     am__job_unref(j);
     am__batcher_stop(b);

@@ -492,6 +492,38 @@ static struct amuse_word_vectors *hand_vectors(void)
     return wv;
 }
 
+TEST(one_case_rule_for_lookups)
+{
+    /* as written if the vocabulary has that spelling, else ASCII-lower-cased; never upper-cased */
+    struct amuse_vocab *v;
+    ASSERT_OK(amuse_vocab_new(&v));
+    int64_t king, queen_cap, paris;
+    ASSERT_OK(amuse_vocab_add(v, "king", 1, &king));
+    ASSERT_OK(amuse_vocab_add(v, "Queen", 1, &queen_cap));
+    ASSERT_OK(amuse_vocab_add(v, "Paris", 1, &paris));
+    ASSERT_OK(amuse_vocab_add(v, "paris", 1, NULL));
+    ASSERT_EQ_INT(amuse_vocab_lookup(v, "king"), king);
+    ASSERT_EQ_INT(amuse_vocab_lookup(v, "King"), king);
+    ASSERT_EQ_INT(amuse_vocab_lookup(v, "KING"), king);
+    ASSERT_EQ_INT(amuse_vocab_lookup(v, "Queen"), queen_cap);
+    ASSERT_EQ_INT(amuse_vocab_lookup(v, "queen"), -1);
+    ASSERT_EQ_INT(amuse_vocab_lookup(v, "QUEEN"), -1);
+    ASSERT_EQ_INT(amuse_vocab_lookup(v, "Paris"), paris); /* the exact spelling wins */
+    ASSERT_EQ_INT(amuse_vocab_find(v, "King"), -1);       /* find stays exact */
+    ASSERT_EQ_INT(amuse_vocab_lookup(v, "\xc3\x89t\xc3\xa9"), -1); /* non-ASCII: as is */
+    amuse_vocab_free(v);
+    /* the queries use it: King and MAN find king and man */
+    struct amuse_word_vectors *wv = hand_vectors();
+    struct amuse_w2v_hit hits[1];
+    int n;
+    ASSERT_OK(amuse_w2v_analogy(wv, "MAN", "Woman", "King", 1, hits, &n));
+    ASSERT_STR_EQ(amuse_vocab_word(wv->vocab, hits[0].index), "queen");
+    float s;
+    ASSERT_OK(amuse_w2v_similarity(wv, "Man", "QUEEN", &s));
+    ASSERT_NEAR(s, 1 / sqrt(3.0), 1e-6);
+    amuse_word_vectors_free(wv);
+}
+
 TEST(queries_on_hand_vectors)
 {
     struct amuse_word_vectors *wv = hand_vectors();
@@ -600,6 +632,7 @@ int main(void)
     RUN(one_thread_is_deterministic);
     RUN(batched_kernels_agree);
     RUN(synthetic_neighbours_are_learned);
+    RUN(one_case_rule_for_lookups);
     RUN(queries_on_hand_vectors);
     RUN(analogy_evaluation_by_hand);
     RUN(pair_evaluation_by_hand);

@@ -12,6 +12,8 @@
 #ifndef AMUSE_DATA_H
 #define AMUSE_DATA_H
 
+#include "amuse/version.h" /* AMUSE_API */
+
 #include "amuse/error.h" /* status codes returned here */
 #include "amuse/tensor.h"
 
@@ -35,7 +37,10 @@ struct amuse_array {
     int32_t *i32;
 };
 
-/* A dataset owns its arrays (release frees them). */
+/* A dataset owns its arrays: they are allocated by the library (amuse_array_alloc or a loader,
+ * aligned memory) and freed by amuse_dataset_release; never malloc or free them yourself. A caller
+ * that builds a dataset zeroes the struct, sets n, n_inputs and n_classes, and allocates each
+ * array with amuse_array_alloc before filling it. */
 struct amuse_dataset {
     int64_t n;                                /* number of samples */
     int n_inputs;                             /* 1 to AMUSE_MAX_INPUTS */
@@ -56,23 +61,23 @@ struct amuse_batch {
 };
 
 /* Bytes of one element and elements of one sample of an array. */
-size_t amuse_array_elem_size(const struct amuse_array *a);
-int64_t amuse_array_sample_size(const struct amuse_array *a);
+AMUSE_API size_t amuse_array_elem_size(const struct amuse_array *a);
+AMUSE_API int64_t amuse_array_sample_size(const struct amuse_array *a);
 /* Rows of the target per sample: size(target shape) for int32 ids, size / last axis for floats. */
-int64_t amuse_dataset_target_rows(const struct amuse_array *target);
+AMUSE_API int64_t amuse_dataset_target_rows(const struct amuse_array *target);
 
 /* Allocate array `a` (zeroed) for n samples of `shape`; name may be NULL. AMUSE_ENOMEM,
  * AMUSE_ETOOBIG (over 2^31 elements). a is overwritten (it must not hold data). */
-int amuse_array_alloc(struct amuse_array *a, const char *name, enum amuse_dtype dtype,
-                      const struct amuse_shape *shape, int64_t n);
+AMUSE_API int amuse_array_alloc(struct amuse_array *a, const char *name, enum amuse_dtype dtype,
+                                const struct amuse_shape *shape, int64_t n);
 
-void amuse_dataset_release(struct amuse_dataset *d);
+AMUSE_API void amuse_dataset_release(struct amuse_dataset *d);
 
 /* Keep samples [begin, end) of src in dst (copies every array). dst may be src itself, which then
  * keeps only the slice; any other dst is overwritten, so it must not hold data still to be
  * released. AMUSE_EINVAL if the range is not within [0, src->n]. */
-int amuse_dataset_slice(struct amuse_dataset *dst, const struct amuse_dataset *src, int64_t begin,
-                        int64_t end);
+AMUSE_API int amuse_dataset_slice(struct amuse_dataset *dst, const struct amuse_dataset *src, int64_t begin,
+                                  int64_t end);
 
 /* ---- IDX ---------------------------------------------------------------------------------- */
 
@@ -92,15 +97,15 @@ struct amuse_idx {
  * more than AMUSE_MAX_DIMS dimensions, truncated data, trailing bytes, corrupt or truncated gzip
  * (AMUSE_EFORMAT); other known IDX types (AMUSE_EUNSUPPORTED); data over AMUSE_IDX_MAX_BYTES
  * (AMUSE_ETOOBIG). */
-int amuse_idx_read(const char *path, struct amuse_idx *idx);
-void amuse_idx_release(struct amuse_idx *idx);
+AMUSE_API int amuse_idx_read(const char *path, struct amuse_idx *idx);
+AMUSE_API void amuse_idx_release(struct amuse_idx *idx);
 
 /* Load an image IDX (n, h, w) and a label IDX (n) into a dataset with one float input of shape
  * (h, w, 1), pixels scaled to [0, 1] (pixel / 255), and int32 targets of shape (). Counts must agree (AMUSE_ESHAPE otherwise) and every label in
  * the file must be < n_classes (AMUSE_EFORMAT naming the sample; n_classes is 1 to 256, else
  * AMUSE_EINVAL). limit > 0 keeps only the first `limit` samples. */
-int amuse_dataset_load_idx(struct amuse_dataset *d, const char *images_path,
-                           const char *labels_path, int n_classes, int64_t limit);
+AMUSE_API int amuse_dataset_load_idx(struct amuse_dataset *d, const char *images_path,
+                                     const char *labels_path, int n_classes, int64_t limit);
 
 #ifdef __cplusplus
 }

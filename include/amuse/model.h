@@ -17,6 +17,8 @@
 #ifndef AMUSE_MODEL_H
 #define AMUSE_MODEL_H
 
+#include "amuse/version.h" /* AMUSE_API */
+
 #include "amuse/data.h"
 #include "amuse/tensor.h"
 
@@ -34,29 +36,29 @@ struct amuse_model;
 /* Build a model from a config document (a training recipe or a saved model's config.json).
  * `source` names the document in error messages. Weights are zero until amuse_model_init_weights
  * or amuse_model_load. Errors name the layer index, layer name and config key at fault. */
-int amuse_model_from_json(struct amuse_model **out, const char *json, size_t len,
-                          const char *source);
-int amuse_model_from_file(struct amuse_model **out, const char *config_path);
+AMUSE_API int amuse_model_from_json(struct amuse_model **out, const char *json, size_t len,
+                                    const char *source);
+AMUSE_API int amuse_model_from_file(struct amuse_model **out, const char *config_path);
 
 /* Initialise weights as Keras does (glorot_uniform kernels, zero biases) from a seed. */
-int amuse_model_init_weights(struct amuse_model *m, uint64_t seed);
+AMUSE_API int amuse_model_init_weights(struct amuse_model *m, uint64_t seed);
 
 /* Load a model directory (config.json + model.safetensors). Every weight named by the config must
  * be present with the right shape; extra tensors are an error too. */
-int amuse_model_load(struct amuse_model **out, const char *dir);
+AMUSE_API int amuse_model_load(struct amuse_model **out, const char *dir);
 
 /* Save to a directory (created if missing): config.json and model.safetensors, each written
  * atomically (temp file, fsync, rename). */
-int amuse_model_save(struct amuse_model *m, const char *dir);
+AMUSE_API int amuse_model_save(struct amuse_model *m, const char *dir);
 
-void amuse_model_free(struct amuse_model *m);
+AMUSE_API void amuse_model_free(struct amuse_model *m);
 
 /* ---- introspection ------------------------------------------------------------------------ */
 
-const char *amuse_model_name(const struct amuse_model *m);
+AMUSE_API const char *amuse_model_name(const struct amuse_model *m);
 /* Shape of one input sample / one output sample (no batch dimension). For a model with several
  * inputs, amuse_model_input_shape is the first one's. */
-const struct amuse_shape *amuse_model_input_shape(const struct amuse_model *m);
+AMUSE_API const struct amuse_shape *amuse_model_input_shape(const struct amuse_model *m);
 /* Change the per-sample shape of input `index` and re-derive every layer's shapes: a sequence
  * model trained on 64 steps can run 1 step at a time (with stateful layers) or on 200. Weights,
  * their values and the optimizer state are kept. AMUSE_ESHAPE naming the layer if a layer refuses
@@ -64,71 +66,71 @@ const struct amuse_shape *amuse_model_input_shape(const struct amuse_model *m);
  * size); the model is then unchanged. AMUSE_EINVAL for a bad index or shape. Buffers are
  * re-sized at the next forward pass. The config document is not rewritten: a saved model keeps
  * the shape it was built with. */
-int amuse_model_set_input_shape(struct amuse_model *m, int index, const struct amuse_shape *shape);
+AMUSE_API int amuse_model_set_input_shape(struct amuse_model *m, int index, const struct amuse_shape *shape);
 
 /* Number of inputs (InputLayers, in the config's input_layers order) and the shape of each;
  * NULL for an index out of range. */
-int amuse_model_input_count(const struct amuse_model *m);
-const struct amuse_shape *amuse_model_input_shape_at(const struct amuse_model *m, int index);
-const struct amuse_shape *amuse_model_output_shape(const struct amuse_model *m);
+AMUSE_API int amuse_model_input_count(const struct amuse_model *m);
+AMUSE_API const struct amuse_shape *amuse_model_input_shape_at(const struct amuse_model *m, int index);
+AMUSE_API const struct amuse_shape *amuse_model_output_shape(const struct amuse_model *m);
 /* The element type of input k: AMUSE_INT32 for token-id inputs (InputLayer "dtype": "int32"),
  * else AMUSE_FLOAT32 (also for an index out of range). */
-enum amuse_dtype amuse_model_input_dtype_at(const struct amuse_model *m, int index);
+AMUSE_API enum amuse_dtype amuse_model_input_dtype_at(const struct amuse_model *m, int index);
 /* The position of the InputLayer called `name`, or AMUSE_ENOTFOUND. */
-int amuse_model_input_index(const struct amuse_model *m, const char *name);
+AMUSE_API int amuse_model_input_index(const struct amuse_model *m, const char *name);
 /* Rows of the output per sample: its size over its last axis (1 for a classifier's (classes),
  * T for a (T, V) sequence output). Losses and accuracy run over rows. */
-int64_t amuse_model_output_rows(const struct amuse_model *m);
-int64_t amuse_model_param_count(const struct amuse_model *m);
+AMUSE_API int64_t amuse_model_output_rows(const struct amuse_model *m);
+AMUSE_API int64_t amuse_model_param_count(const struct amuse_model *m);
 /* Class labels from the config ("labels": [...]); NULL if the config has none. */
-const char *amuse_model_label(const struct amuse_model *m, int index);
+AMUSE_API const char *amuse_model_label(const struct amuse_model *m, int index);
 /* The config document (as loaded, with anything amuse_model_save added). Owned by the model. */
-const char *amuse_model_config_json(const struct amuse_model *m);
+AMUSE_API const char *amuse_model_config_json(const struct amuse_model *m);
 
 /* A string from a section of the config, e.g. ("data", "train_images"); NULL if absent. */
-const char *amuse_model_config_string(const struct amuse_model *m, const char *section,
-                                      const char *key);
+AMUSE_API const char *amuse_model_config_string(const struct amuse_model *m, const char *section,
+                                                const char *key);
 /* A boolean from a section of the config; `fallback` if absent. */
-int amuse_model_config_bool(const struct amuse_model *m, const char *section, const char *key,
-                            int fallback);
+AMUSE_API int amuse_model_config_bool(const struct amuse_model *m, const char *section, const char *key,
+                                      int fallback);
 /* Attach a JSON value (text) under a top-level key of the config, replacing any old value; it is
  * saved with the model (the CLI records training results under "training"). */
-int amuse_model_config_set(struct amuse_model *m, const char *key, const char *json);
+AMUSE_API int amuse_model_config_set(struct amuse_model *m, const char *key, const char *json);
 
 /* Weights in a fixed order. value and grad are views into the model's blocks. */
-int amuse_model_weight_count(const struct amuse_model *m);
-const char *amuse_model_weight_info(struct amuse_model *m, int index, struct amuse_tensor *value,
-                                    struct amuse_tensor *grad);
+AMUSE_API int amuse_model_weight_count(const struct amuse_model *m);
+AMUSE_API const char *amuse_model_weight_info(struct amuse_model *m, int index, struct amuse_tensor *value,
+                                              struct amuse_tensor *grad);
 /* By name ("dense/kernel"); AMUSE_ENOTFOUND if absent. */
-int amuse_model_find_weight(struct amuse_model *m, const char *name, struct amuse_tensor *value,
-                            struct amuse_tensor *grad);
+AMUSE_API int amuse_model_find_weight(struct amuse_model *m, const char *name, struct amuse_tensor *value,
+                                      struct amuse_tensor *grad);
 
 /* Keras-style summary table (layers, output shapes, parameter counts) to out. */
-void amuse_model_summary(const struct amuse_model *m, FILE *out);
+AMUSE_API void amuse_model_summary(const struct amuse_model *m, FILE *out);
 
 /* ---- training one step at a time -------------------------------------------------------- */
 
 /* Set optimizer, loss and metrics from a Keras-like "compile" JSON object, e.g.
  * {"optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.01}},
  *  "loss": "categorical_crossentropy"}. Resets optimizer state. */
-int amuse_model_compile(struct amuse_model *m, const char *compile_json);
+AMUSE_API int amuse_model_compile(struct amuse_model *m, const char *compile_json);
 
 /* Run the graph on `batch` samples (x: batch * size(input) floats) of a one-input model. training=1 enables dropout.
  * *out points to batch * size(output) floats owned by the model, valid until the next call. */
-int amuse_model_forward(struct amuse_model *m, const float *x, int64_t batch, int training,
-                        const float **out);
+AMUSE_API int amuse_model_forward(struct amuse_model *m, const float *x, int64_t batch, int training,
+                                  const float **out);
 
 /* The same for a model with several inputs: xs[k] holds batch * size(input k) floats (token-id
  * inputs take whole-number floats, converted to int32; AMUSE_EINVAL otherwise). */
-int amuse_model_forward_inputs(struct amuse_model *m, const float *const *xs, int n_inputs,
-                               int64_t batch, int training, const float **out);
+AMUSE_API int amuse_model_forward_inputs(struct amuse_model *m, const float *const *xs, int n_inputs,
+                                         int64_t batch, int training, const float **out);
 
 /* Run the graph on a batch: b->n samples, b->n_inputs arrays matched to the model's inputs by
  * name (or by position where the name is ""), each float32 or int32 (converted to the input's
  * dtype), each of the input's per-sample shape (AMUSE_ESHAPE naming the input otherwise). The
  * targets are not read. *out as for amuse_model_forward. */
-int amuse_model_forward_batch(struct amuse_model *m, const struct amuse_batch *b, int training,
-                              const float **out);
+AMUSE_API int amuse_model_forward_batch(struct amuse_model *m, const struct amuse_batch *b, int training,
+                                        const float **out);
 
 /* Loss of the last forward pass, Keras's way (probabilities clipped to [1e-7, 1 - 1e-7]). The
  * loss runs over the output's last axis: an output of per-sample shape (..., V) has
@@ -136,25 +138,25 @@ int amuse_model_forward_batch(struct amuse_model *m, const struct amuse_batch *b
  * `targets` (rows * V floats) or integer `labels` (rows ids, each in [0, V)). The loss is the
  * mean over rows; also stores d(loss)/d(output) for amuse_model_backward (fused with softmax
  * where the output layer's type allows it). */
-int amuse_model_loss(struct amuse_model *m, const float *targets, const int32_t *labels,
-                     float *loss);
+AMUSE_API int amuse_model_loss(struct amuse_model *m, const float *targets, const int32_t *labels,
+                               float *loss);
 /* The same with a weight per row (NULL: all 1): the loss is sum(w * loss_row) / sum(w), so rows
  * of weight 0 (padding) count for nothing; all-zero weights give loss 0 and no gradient. If the
  * model's output carries a step mask (Embedding mask_zero through mask-passing layers), the mask
  * multiplies the weights. */
-int amuse_model_loss_weighted(struct amuse_model *m, const float *targets, const int32_t *labels,
-                              const float *weights, float *loss);
+AMUSE_API int amuse_model_loss_weighted(struct amuse_model *m, const float *targets, const int32_t *labels,
+                                        const float *weights, float *loss);
 /* The loss of the last forward pass against b's targets and weights (b->n must be that pass's
  * batch): int32 targets of size amuse_model_output_rows(m) per sample, or float targets of the
  * output's size; AMUSE_ESHAPE otherwise. */
-int amuse_model_loss_batch(struct amuse_model *m, const struct amuse_batch *b, float *loss);
+AMUSE_API int amuse_model_loss_batch(struct amuse_model *m, const struct amuse_batch *b, float *loss);
 
 /* Set all gradients to zero. */
-void amuse_model_zero_grad(struct amuse_model *m);
+AMUSE_API void amuse_model_zero_grad(struct amuse_model *m);
 /* Back-propagate the last loss; gradients accumulate (+=) into the gradient block. */
-int amuse_model_backward(struct amuse_model *m);
+AMUSE_API int amuse_model_backward(struct amuse_model *m);
 /* One optimizer update from the current gradients. */
-int amuse_model_step(struct amuse_model *m);
+AMUSE_API int amuse_model_step(struct amuse_model *m);
 
 /* ---- kept recurrent state: one step at a time ------------------------------------------- */
 
@@ -170,20 +172,20 @@ int amuse_model_step(struct amuse_model *m);
 
 /* Floats of kept state per row: for each stateful layer in graph order, h (units) then, for an
  * LSTM, c (units). 0 if the model has no stateful layer. */
-int64_t amuse_model_state_size(const struct amuse_model *m);
+AMUSE_API int64_t amuse_model_state_size(const struct amuse_model *m);
 /* Copy row `row`'s state out (amuse_model_state_size floats) or in. AMUSE_EINVAL for a model
  * without stateful layers or a row outside [0, AMUSE_MAX_STATE_ROWS); AMUSE_ENOMEM. */
-int amuse_model_state_get(struct amuse_model *m, int64_t row, float *out);
-int amuse_model_state_set(struct amuse_model *m, int64_t row, const float *in);
+AMUSE_API int amuse_model_state_get(struct amuse_model *m, int64_t row, float *out);
+AMUSE_API int amuse_model_state_set(struct amuse_model *m, int64_t row, const float *in);
 /* Make every recurrent layer keep its state (on = 1, as "stateful": true would) or not (on = 0,
  * which also drops what was kept). Together with amuse_model_set_input_shape this turns a model
  * trained on whole sequences into a one-step generator with the same weights. AMUSE_EINVAL if the
  * model has no recurrent layer; AMUSE_EUNSUPPORTED (naming the layer, nothing changed) if one
  * takes its initial state from other layers. Not saved with the model. */
-int amuse_model_set_stateful(struct amuse_model *m, int on);
+AMUSE_API int amuse_model_set_stateful(struct amuse_model *m, int on);
 /* Zero the state of the n_rows rows listed (rows NULL: every row, and the memory is freed).
  * A model without stateful layers has nothing to reset (AMUSE_OK). */
-int amuse_model_reset_states(struct amuse_model *m, const int64_t *rows, int n_rows);
+AMUSE_API int amuse_model_reset_states(struct amuse_model *m, const int64_t *rows, int n_rows);
 
 /* ---- fit / evaluate / predict ------------------------------------------------------------ */
 
@@ -215,16 +217,16 @@ struct amuse_fit_options {
 };
 
 /* Options from the config's "fit" section (with Keras defaults where it is silent). */
-int amuse_model_fit_options(const struct amuse_model *m, struct amuse_fit_options *opt);
+AMUSE_API int amuse_model_fit_options(const struct amuse_model *m, struct amuse_fit_options *opt);
 
 /* Train on d with Keras fit semantics. d's inputs are matched to the model's as in
  * amuse_model_forward_batch; its targets as in amuse_model_loss_batch, with int32 ids checked to
  * be in range before training (AMUSE_EINVAL naming the sample and step). Loss and accuracy are
  * over target rows with weight > 0 (masked steps are ignored). history receives one entry per epoch run (up to
  * opt->epochs entries; caller allocates); *epochs_run says how many. */
-int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
-                    const struct amuse_fit_options *opt, struct amuse_epoch_log *history,
-                    int *epochs_run);
+AMUSE_API int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
+                              const struct amuse_fit_options *opt, struct amuse_epoch_log *history,
+                              int *epochs_run);
 
 struct amuse_eval_result {
     double loss, accuracy, seconds;
@@ -233,20 +235,20 @@ struct amuse_eval_result {
     double *class_accuracy; /* n_classes entries, owned; free with amuse_eval_result_release */
     int64_t *class_count;
 };
-int amuse_model_evaluate(struct amuse_model *m, const struct amuse_dataset *d, int batch_size,
-                         struct amuse_eval_result *res);
-void amuse_eval_result_release(struct amuse_eval_result *res);
+AMUSE_API int amuse_model_evaluate(struct amuse_model *m, const struct amuse_dataset *d, int batch_size,
+                                   struct amuse_eval_result *res);
+AMUSE_API void amuse_eval_result_release(struct amuse_eval_result *res);
 
 /* Outputs for n samples into out (n * size(output) floats), in batches of batch_size. One-input
  * models (AMUSE_EUNSUPPORTED otherwise). */
-int amuse_model_predict(struct amuse_model *m, const float *x, int64_t n, int batch_size,
-                        float *out);
+AMUSE_API int amuse_model_predict(struct amuse_model *m, const float *x, int64_t n, int batch_size,
+                                  float *out);
 /* The same for any model: inputs->n samples of every input (targets ignored). */
-int amuse_model_predict_batch(struct amuse_model *m, const struct amuse_batch *inputs,
-                              int batch_size, float *out);
+AMUSE_API int amuse_model_predict_batch(struct amuse_model *m, const struct amuse_batch *inputs,
+                                        int batch_size, float *out);
 
 /* Write training curves (loss and accuracy, train and validation) as an SVG, atomically. */
-int amuse_history_write_svg(const char *path, const struct amuse_epoch_log *history, int n);
+AMUSE_API int amuse_history_write_svg(const char *path, const struct amuse_epoch_log *history, int n);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,8 @@
 #ifndef AMUSE_RNG_H
 #define AMUSE_RNG_H
 
+#include "amuse/version.h" /* AMUSE_API */
+
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -16,16 +18,16 @@ struct amuse_rng {
     uint64_t s[4];
 };
 
-void amuse_rng_seed(struct amuse_rng *r, uint64_t seed);
-uint64_t amuse_rng_next(struct amuse_rng *r);
+AMUSE_API void amuse_rng_seed(struct amuse_rng *r, uint64_t seed);
+AMUSE_API uint64_t amuse_rng_next(struct amuse_rng *r);
 /* Uniform in [0, 1) with 24 random bits. */
-float amuse_rng_uniform(struct amuse_rng *r);
+AMUSE_API float amuse_rng_uniform(struct amuse_rng *r);
 /* Uniform integer in [0, n), without modulo bias. n must be > 0. */
-uint64_t amuse_rng_below(struct amuse_rng *r, uint64_t n);
+AMUSE_API uint64_t amuse_rng_below(struct amuse_rng *r, uint64_t n);
 /* Standard normal (Box-Muller). */
-float amuse_rng_normal(struct amuse_rng *r);
+AMUSE_API float amuse_rng_normal(struct amuse_rng *r);
 /* Fisher-Yates shuffle of an index array. */
-void amuse_rng_shuffle(struct amuse_rng *r, int64_t *idx, int64_t n);
+AMUSE_API void amuse_rng_shuffle(struct amuse_rng *r, int64_t *idx, int64_t n);
 
 #ifdef __cplusplus
 }

@@ -11,25 +11,27 @@
 #ifndef AMUSE_RUNTIME_H
 #define AMUSE_RUNTIME_H
 
+#include "amuse/version.h" /* AMUSE_API */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* Use n threads for OpenMP loops and OpenBLAS (n <= 0: one per core). */
-void amuse_set_threads(int n);
-int amuse_get_threads(void);
+AMUSE_API void amuse_set_threads(int n);
+AMUSE_API int amuse_get_threads(void);
 
 /* The kernel family OpenBLAS chose at load time, e.g. "Zen", "SkylakeX", "Prescott". */
-const char *amuse_blas_core(void);
+AMUSE_API const char *amuse_blas_core(void);
 
 /* The OPENBLAS_CORETYPE value that would give this CPU faster kernels than the ones OpenBLAS
  * chose, or NULL if the current choice is fine or OPENBLAS_CORETYPE is already set.
  * cpu_flags: pass NULL to detect the running CPU; tests pass a feature string such as
  * "avx512f avx512bw avx512vl avx512dq avx2 fma". */
-const char *amuse_blas_recommended_coretype(const char *current_core, const char *cpu_flags);
+AMUSE_API const char *amuse_blas_recommended_coretype(const char *current_core, const char *cpu_flags);
 
 /* Library version string, "0.1.0". */
-const char *amuse_version(void);
+AMUSE_API const char *amuse_version(void);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,8 @@
 #ifndef AMUSE_SAFETENSORS_H
 #define AMUSE_SAFETENSORS_H
 
+#include "amuse/version.h" /* AMUSE_API */
+
 #include "amuse/error.h" /* status codes returned here */
 #include "amuse/tensor.h"
 
@@ -46,22 +48,22 @@ struct amuse_safetensors {
 
 /* Parse and validate a file image. `source` names it in error messages. On success st owns a copy
  * of the bytes. On failure st is left empty and amuse_last_error() names the problem. */
-int amuse_safetensors_parse(struct amuse_safetensors *st, const void *bytes, size_t len,
+AMUSE_API int amuse_safetensors_parse(struct amuse_safetensors *st, const void *bytes, size_t len,
                             const char *source);
 
 /* Read and parse a file (at most max_bytes; 0 means 4 GiB). */
-int amuse_safetensors_load(struct amuse_safetensors *st, const char *path, size_t max_bytes);
+AMUSE_API int amuse_safetensors_load(struct amuse_safetensors *st, const char *path, size_t max_bytes);
 
 /* Look up a tensor or a metadata value by name; NULL if absent. */
-const struct amuse_st_tensor *amuse_safetensors_find(const struct amuse_safetensors *st,
+AMUSE_API const struct amuse_st_tensor *amuse_safetensors_find(const struct amuse_safetensors *st,
                                                      const char *name);
-const char *amuse_safetensors_metadata(const struct amuse_safetensors *st, const char *key);
+AMUSE_API const char *amuse_safetensors_metadata(const struct amuse_safetensors *st, const char *key);
 
 /* Copy a tensor into float32 (F32 as is; F16, BF16 and F64 converted). `out` holds
  * product(shape) floats. Other dtypes: AMUSE_EUNSUPPORTED. */
-int amuse_safetensors_to_f32(const struct amuse_st_tensor *t, float *out);
+AMUSE_API int amuse_safetensors_to_f32(const struct amuse_st_tensor *t, float *out);
 
-void amuse_safetensors_release(struct amuse_safetensors *st);
+AMUSE_API void amuse_safetensors_release(struct amuse_safetensors *st);
 
 /* One F32 tensor to write. */
 struct amuse_st_entry {
@@ -72,7 +74,7 @@ struct amuse_st_entry {
 
 /* Write tensors (in the given order) and metadata pairs atomically: temp file, fsync, rename.
  * Names must be unique and not "__metadata__". */
-int amuse_safetensors_write(const char *path, const struct amuse_st_entry *entries, int n,
+AMUSE_API int amuse_safetensors_write(const char *path, const struct amuse_st_entry *entries, int n,
                             const char *const *metadata_keys, const char *const *metadata_values,
                             int n_metadata);
 

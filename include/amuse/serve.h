@@ -30,6 +30,8 @@
 #ifndef AMUSE_SERVE_H
 #define AMUSE_SERVE_H
 
+#include "amuse/version.h" /* AMUSE_API */
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,36 +62,36 @@ struct amuse_keystore;
 /* Open (creating if needed, with its parent directory) a SQLite key database. The database holds a
  * random 32-byte salt made on creation; a key is stored as BLAKE2b-256(key = salt, message = the
  * whole token), never in clear. The store is safe to share between threads. */
-int amuse_keystore_open(struct amuse_keystore **out, const char *path);
-void amuse_keystore_close(struct amuse_keystore *ks); /* NULL is fine */
+AMUSE_API int amuse_keystore_open(struct amuse_keystore **out, const char *path);
+AMUSE_API void amuse_keystore_close(struct amuse_keystore *ks); /* NULL is fine */
 
 /* Make a new key. tenant: 1..AMUSE_TENANT_MAX bytes of [A-Za-z0-9._-]. token receives the key
  * (the only time it exists in clear); info (may be NULL) its record. */
-int amuse_keystore_create(struct amuse_keystore *ks, const char *tenant, int scope,
+AMUSE_API int amuse_keystore_create(struct amuse_keystore *ks, const char *tenant, int scope,
                           char token[AMUSE_KEY_TOKEN_MAX], struct amuse_key_info *info);
 
 /* Check a presented token: AMUSE_OK and *info for a valid key; AMUSE_ENOTFOUND for a malformed,
  * unknown or revoked one (the message says which, for logs; clients only ever see 401). The hash
  * comparison is constant-time. */
-int amuse_keystore_verify(struct amuse_keystore *ks, const char *token, size_t len,
+AMUSE_API int amuse_keystore_verify(struct amuse_keystore *ks, const char *token, size_t len,
                           struct amuse_key_info *info);
 
 /* Revoke by id: AMUSE_ENOTFOUND if there is no such key, AMUSE_EINVAL if already revoked. */
-int amuse_keystore_revoke(struct amuse_keystore *ks, const char *id);
+AMUSE_API int amuse_keystore_revoke(struct amuse_keystore *ks, const char *id);
 
 /* All keys, oldest first. *keys is malloc'ed (free it); *n its length. */
-int amuse_keystore_list(struct amuse_keystore *ks, struct amuse_key_info **keys, int64_t *n);
+AMUSE_API int amuse_keystore_list(struct amuse_keystore *ks, struct amuse_key_info **keys, int64_t *n);
 
 /* Add to a key's persisted usage counters (requests made, items processed: samples, inputs or
  * queries). A key id with no key row is accepted (the key may have been deleted meanwhile). */
-int amuse_keystore_add_usage(struct amuse_keystore *ks, const char *id, int64_t requests,
+AMUSE_API int amuse_keystore_add_usage(struct amuse_keystore *ks, const char *id, int64_t requests,
                              int64_t items);
 
 /* Number of keys that are not revoked. */
-int amuse_keystore_active_count(struct amuse_keystore *ks, int64_t *n);
+AMUSE_API int amuse_keystore_active_count(struct amuse_keystore *ks, int64_t *n);
 
-const char *amuse_key_scope_name(int scope); /* "infer", "admin" */
-int amuse_key_scope_parse(const char *name); /* the scope, or 0 */
+AMUSE_API const char *amuse_key_scope_name(int scope); /* "infer", "admin" */
+AMUSE_API int amuse_key_scope_parse(const char *name); /* the scope, or 0 */
 
 /* ---------------------------------------------------------------------------------- server */
 
@@ -125,7 +127,6 @@ struct amuse_serve_options {
     int request_timeout_ms;  /* queue + run time before 504 (default 10000) */
     int drain_timeout_ms;    /* bound on draining in-flight requests at shutdown (default 10000) */
     int model_threads;       /* OpenMP/BLAS threads for model math (0: leave as is) */
-    int debug_batch_sleep_ms; /* testing aid: the worker sleeps this long before each batch */
     /* per-key token bucket: rate_limit_rps tokens a second, at most rate_limit_burst saved
      * (0: rate_limit_rps); over it -> 429 with Retry-After. 0 rps: no limit (the default) */
     int rate_limit_rps;
@@ -155,7 +156,7 @@ struct amuse_serve_options {
     void *log_ctx;
 };
 
-void amuse_serve_options_default(struct amuse_serve_options *o);
+AMUSE_API void amuse_serve_options_default(struct amuse_serve_options *o);
 
 struct amuse_server;
 
@@ -163,23 +164,19 @@ struct amuse_server;
  * loadable version is logged and left out) and start listening. If the key store has no active
  * key, one admin key (tenant "default") is created and written to *first_admin_key (a buffer of
  * AMUSE_KEY_TOKEN_MAX; left "" otherwise; may be NULL to never create one). */
-int amuse_server_start(struct amuse_server **out, const struct amuse_serve_options *o,
+AMUSE_API int amuse_server_start(struct amuse_server **out, const struct amuse_serve_options *o,
                        char *first_admin_key);
 
 /* The port actually listened on. */
-int amuse_server_port(const struct amuse_server *s);
+AMUSE_API int amuse_server_port(const struct amuse_server *s);
 
 /* Graceful stop: readiness turns false, the listening socket closes (no new connections), then
  * wait up to drain_timeout_ms for in-flight requests to finish. Returns the number of requests
  * still in flight when it gave up (0: drained). Call amuse_server_free afterwards. */
-int amuse_server_drain(struct amuse_server *s);
+AMUSE_API int amuse_server_drain(struct amuse_server *s);
 
 /* Stop the HTTP threads and the batchers, free the models and close the key store. NULL is fine. */
-void amuse_server_free(struct amuse_server *s);
-
-/* The routing table, for documentation checks: for i = 0, 1, ... until NULL, *method and the path
- * pattern (with {model} and {version} placeholders). */
-const char *amuse_server_route(int i, const char **method);
+AMUSE_API void amuse_server_free(struct amuse_server *s);
 
 #ifdef __cplusplus
 }

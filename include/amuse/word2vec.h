@@ -17,6 +17,8 @@
 #ifndef AMUSE_WORD2VEC_H
 #define AMUSE_WORD2VEC_H
 
+#include "amuse/version.h" /* AMUSE_API */
+
 #include "amuse/error.h"
 #include <stddef.h>
 #include <stdint.h>
@@ -37,25 +39,30 @@ extern "C" {
 struct amuse_vocab;
 
 /* An empty vocabulary. Free with amuse_vocab_free. */
-int amuse_vocab_new(struct amuse_vocab **out);
-void amuse_vocab_free(struct amuse_vocab *v); /* NULL is fine */
+AMUSE_API int amuse_vocab_new(struct amuse_vocab **out);
+AMUSE_API void amuse_vocab_free(struct amuse_vocab *v); /* NULL is fine */
 
-int64_t amuse_vocab_size(const struct amuse_vocab *v);
+AMUSE_API int64_t amuse_vocab_size(const struct amuse_vocab *v);
 /* The word at index i (NUL-terminated UTF-8, owned by v), or NULL when i is out of range. */
-const char *amuse_vocab_word(const struct amuse_vocab *v, int64_t i);
-int64_t amuse_vocab_count(const struct amuse_vocab *v, int64_t i);
-/* Index of word, or -1. */
-int64_t amuse_vocab_find(const struct amuse_vocab *v, const char *word);
+AMUSE_API const char *amuse_vocab_word(const struct amuse_vocab *v, int64_t i);
+AMUSE_API int64_t amuse_vocab_count(const struct amuse_vocab *v, int64_t i);
+/* Index of word, spelled exactly so, or -1. */
+AMUSE_API int64_t amuse_vocab_find(const struct amuse_vocab *v, const char *word);
+/* Index of word under amuse's one case rule for queries, or -1: the word as given if the
+ * vocabulary has it, else its ASCII-lower-cased form ("King" finds "king"; a vocabulary that
+ * holds "King" itself finds that). Every query of the library, the `amuse words` command and
+ * every route of the server looks words up this way. */
+AMUSE_API int64_t amuse_vocab_lookup(const struct amuse_vocab *v, const char *word);
 /* Add count to word, inserting it if new; *index (may be NULL) receives its index. The word must be
  * valid UTF-8 of 1..AMUSE_W2V_MAX_WORD_BYTES bytes without white space (AMUSE_EINVAL otherwise). */
-int amuse_vocab_add(struct amuse_vocab *v, const char *word, int64_t count, int64_t *index);
+AMUSE_API int amuse_vocab_add(struct amuse_vocab *v, const char *word, int64_t count, int64_t *index);
 
 /* Write "word count\n" lines, in index order, atomically (temp file, fsync, rename). */
-int amuse_vocab_save(const struct amuse_vocab *v, const char *path);
+AMUSE_API int amuse_vocab_save(const struct amuse_vocab *v, const char *path);
 /* Read "word count" lines (word2vec.c -save-vocab format; a trailing "\r" and blank lines are
  * accepted). Errors name the line: a missing or negative count, an over-long word, invalid UTF-8,
  * a repeated word. */
-int amuse_vocab_read(const char *path, struct amuse_vocab **out);
+AMUSE_API int amuse_vocab_read(const char *path, struct amuse_vocab **out);
 
 /* -------------------------------------------------------------------------------- training */
 
@@ -91,7 +98,7 @@ struct amuse_w2v_options {
 };
 
 /* word2vec.c's defaults (see each field). */
-void amuse_w2v_options_default(struct amuse_w2v_options *o);
+AMUSE_API void amuse_w2v_options_default(struct amuse_w2v_options *o);
 
 /* Corpus statistics from the one pass over the training file. */
 struct amuse_w2v_corpus_stats {
@@ -111,12 +118,12 @@ struct amuse_w2v_corpus;
  * of vocab (for -read-vocab) and do not change it. Errors: AMUSE_ENOTFOUND / AMUSE_EIO for the
  * file, AMUSE_EFORMAT for a NUL byte ("binary file") or invalid UTF-8 at a byte offset, AMUSE_EINVAL
  * for an empty corpus or one where no word reaches min_count, AMUSE_ETOOBIG past the caps. */
-int amuse_w2v_corpus_read(const char *path, const struct amuse_w2v_options *o,
+AMUSE_API int amuse_w2v_corpus_read(const char *path, const struct amuse_w2v_options *o,
                           const struct amuse_vocab *vocab, struct amuse_w2v_corpus **out);
-void amuse_w2v_corpus_free(struct amuse_w2v_corpus *c);
+AMUSE_API void amuse_w2v_corpus_free(struct amuse_w2v_corpus *c);
 /* The corpus's vocabulary (owned by c; a copy when one was given). */
-const struct amuse_vocab *amuse_w2v_corpus_vocab(const struct amuse_w2v_corpus *c);
-const struct amuse_w2v_corpus_stats *amuse_w2v_corpus_stats(const struct amuse_w2v_corpus *c);
+AMUSE_API const struct amuse_vocab *amuse_w2v_corpus_vocab(const struct amuse_w2v_corpus *c);
+AMUSE_API const struct amuse_w2v_corpus_stats *amuse_w2v_corpus_stats(const struct amuse_w2v_corpus *c);
 
 /* Word vectors: one row per vocabulary word. */
 struct amuse_word_vectors {
@@ -130,10 +137,10 @@ struct amuse_word_vectors {
 
 /* Train on a corpus. *out receives new vectors (free with amuse_word_vectors_free). The corpus is
  * not changed and can be trained on again. Errors: AMUSE_EINVAL for bad options, AMUSE_ENOMEM. */
-int amuse_w2v_train(const struct amuse_w2v_corpus *c, const struct amuse_w2v_options *o,
+AMUSE_API int amuse_w2v_train(const struct amuse_w2v_corpus *c, const struct amuse_w2v_options *o,
                     struct amuse_word_vectors **out);
 
-void amuse_word_vectors_free(struct amuse_word_vectors *wv); /* NULL is fine */
+AMUSE_API void amuse_word_vectors_free(struct amuse_word_vectors *wv); /* NULL is fine */
 
 /* ------------------------------------------------------------------------------------ files */
 
@@ -145,17 +152,17 @@ enum amuse_w2v_format {
 
 /* Write the word2vec text or binary format, as word2vec.c and gensim do, atomically. Text values
  * are printed with 9 significant digits, so they read back bit-exact. */
-int amuse_word_vectors_save(const struct amuse_word_vectors *wv, const char *path, int format);
+AMUSE_API int amuse_word_vectors_save(const struct amuse_word_vectors *wv, const char *path, int format);
 
 /* Read either format (gensim's and word2vec.c's files included: a trailing space on text rows, a
  * missing "\n" after binary rows and "\r\n" line ends are accepted). Errors, with the line or byte
  * offset: a bad header, a header that promises more rows or columns than the file holds, a row with
  * too many values, a truncated binary row, a value that is not a finite number (NaN, inf), an
  * over-long word or invalid UTF-8 in a word. The unit vectors are built. */
-int amuse_word_vectors_load(const char *path, int format, struct amuse_word_vectors **out);
+AMUSE_API int amuse_word_vectors_load(const char *path, int format, struct amuse_word_vectors **out);
 
 /* Build wv->unit if it is NULL. Call it once before sharing wv between threads. */
-int amuse_word_vectors_normalise(struct amuse_word_vectors *wv);
+AMUSE_API int amuse_word_vectors_normalise(struct amuse_word_vectors *wv);
 
 /* ---------------------------------------------------------------------------------- queries */
 
@@ -169,21 +176,21 @@ struct amuse_w2v_hit {
  * considers the first restrict_rows rows (the most frequent words). Writes up to k hits, best
  * first, into hits and their number into *n. AMUSE_ENOTFOUND names a word that is not in the
  * vocabulary; AMUSE_EINVAL when there are no positive or negative words. */
-int amuse_w2v_similar(struct amuse_word_vectors *wv, const char *const *positive, int n_positive,
+AMUSE_API int amuse_w2v_similar(struct amuse_word_vectors *wv, const char *const *positive, int n_positive,
                       const char *const *negative, int n_negative, int k, int64_t restrict_rows,
                       struct amuse_w2v_hit *hits, int *n);
 
 /* a is to b as c is to ?: 3CosAdd, i.e. similar(positive = {b, c}, negative = {a}). */
-int amuse_w2v_analogy(struct amuse_word_vectors *wv, const char *a, const char *b, const char *c,
+AMUSE_API int amuse_w2v_analogy(struct amuse_word_vectors *wv, const char *a, const char *b, const char *c,
                       int k, struct amuse_w2v_hit *hits, int *n);
 
 /* The word furthest from the mean of the words' unit vectors (gensim's doesnt_match). Words not in
  * the vocabulary are ignored; fewer than one known word is AMUSE_EINVAL. *index is the row. */
-int amuse_w2v_doesnt_match(struct amuse_word_vectors *wv, const char *const *words, int n,
+AMUSE_API int amuse_w2v_doesnt_match(struct amuse_word_vectors *wv, const char *const *words, int n,
                            int64_t *index);
 
 /* Cosine similarity of two words. */
-int amuse_w2v_similarity(struct amuse_word_vectors *wv, const char *a, const char *b, float *out);
+AMUSE_API int amuse_w2v_similarity(struct amuse_word_vectors *wv, const char *a, const char *b, float *out);
 
 /* ------------------------------------------------------------------------------ evaluation */
 
@@ -201,7 +208,7 @@ struct amuse_w2v_analogy_result {
  * with any word outside those rows is skipped and counted. The answer is the best 3CosAdd word other
  * than a, b and c, as gensim's evaluate_word_analogies. AMUSE_EFORMAT names the line of a question
  * that does not have 4 words. */
-int amuse_w2v_eval_analogies(struct amuse_word_vectors *wv, const char *path, int64_t restrict_rows,
+AMUSE_API int amuse_w2v_eval_analogies(struct amuse_word_vectors *wv, const char *path, int64_t restrict_rows,
                              struct amuse_w2v_analogy_result *out);
 
 struct amuse_w2v_pairs_result {
@@ -215,12 +222,12 @@ struct amuse_w2v_pairs_result {
 /* Word-pair similarity ("#" comments, then "w1<TAB>w2<TAB>score"), case-insensitively, against the
  * first restrict_rows rows (<= 0: 300000, as gensim's evaluate_word_pairs). Spearman uses
  * tie-averaged ranks (as scipy). Fewer than 2 usable pairs is AMUSE_EINVAL. */
-int amuse_w2v_eval_pairs(struct amuse_word_vectors *wv, const char *path, int64_t restrict_rows,
+AMUSE_API int amuse_w2v_eval_pairs(struct amuse_word_vectors *wv, const char *path, int64_t restrict_rows,
                          struct amuse_w2v_pairs_result *out);
 
 /* Pearson and Spearman correlation of two series (exposed for tests). NaN when undefined. */
-double amuse_pearson(const double *x, const double *y, int64_t n);
-double amuse_spearman(const double *x, const double *y, int64_t n);
+AMUSE_API double amuse_pearson(const double *x, const double *y, int64_t n);
+AMUSE_API double amuse_spearman(const double *x, const double *y, int64_t n);
 
 #ifdef __cplusplus
 }

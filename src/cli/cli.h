@@ -55,5 +55,7 @@ int cmd_words(int argc, char **argv);
 int cmd_sentiment(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
+int cmd_audio(int argc, char **argv);
+int cmd_data(int argc, char **argv);
 
 #endif

@@ -58,7 +58,7 @@ int cmd_predict(int argc, char **argv)
                          argv[optind]);
     }
     struct amuse_image_options io = {(int)in->dim[0], (int)in->dim[1], (int)in->dim[2],
-                                     amuse_model_config_bool(m, "input", "invert", 0), 0, 0};
+                                     amuse_image_invert_setting(m), 0, 0};
     float *x = malloc((size_t)amuse_shape_size(in) * sizeof(float));
     if (!x) {
         amuse_model_free(m);

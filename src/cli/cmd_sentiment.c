@@ -7,6 +7,7 @@
 
 #include "amuse/error.h"
 #include "amuse/sentiment.h"
+#include "core/internal.h" /* am__now: the one monotonic clock */
 
 #include <dirent.h>
 #include <stdio.h>
@@ -254,13 +255,6 @@ static void print_eval(const char *what, const struct amuse_sentiment_eval *ev, 
         printf("time per 1,000 snippets      %.1f ms\n", ms_per_1000);
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int read_scores(const char *path, int64_t n, double threshold,
                        struct amuse_sentiment_result *res)
 {
@@ -313,9 +307,9 @@ static int run_eval(const char *model, const char *data, const char *scores, dou
     } else if ((st = amuse_sentiment_load(model, &m)) != AMUSE_OK) {
         rc = cli_fail(st, model);
     } else {
-        double t0 = now_seconds();
+        double t0 = am__now();
         st = amuse_sentiment_score(m, (const char *const *)set.texts, NULL, (int)set.n, res);
-        ms = (now_seconds() - t0) * 1000.0 * 1000.0 / (double)set.n;
+        ms = (am__now() - t0) * 1000.0 * 1000.0 / (double)set.n;
         threshold = amuse_sentiment_neutral_threshold(m);
         if (st != AMUSE_OK)
             rc = cli_fail(st, data);

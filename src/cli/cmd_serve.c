@@ -9,6 +9,7 @@
 #include "amuse/error.h"
 #include "amuse/runtime.h"
 #include "amuse/serve.h"
+#include "serve/test_control.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -22,7 +23,10 @@
 
 #define MAX_CONFIG_FILE_BYTES (1 << 20)
 
-enum { OPT_STRING, OPT_INT, OPT_SIZE };
+/* OPT_TEST: a testing aid, not a server option: its value goes to amuse_test_control (offset
+ * holds the AMUSE_TESTCTRL_* op), so the struct the library documents has no test hooks. */
+enum { OPT_STRING, OPT_INT, OPT_SIZE, OPT_TEST };
+static int test_values[8]; /* by AMUSE_TESTCTRL_* op */
 
 struct option_row {
     const char *flag; /* --flag; the environment variable is AMUSE_<FLAG> and the config key
@@ -78,7 +82,7 @@ static const struct option_row rows[] = {
      "time to answer an inference request; later gets 504"},
     {"drain-timeout-ms", OPT_INT, OFF(drain_timeout_ms), 0, 3600000,
      "bound on draining in-flight requests at SIGTERM/SIGINT"},
-    {"debug-batch-sleep-ms", OPT_INT, OFF(debug_batch_sleep_ms), 0, 60000,
+    {"debug-batch-sleep-ms", OPT_TEST, AMUSE_TESTCTRL_BATCH_SLEEP_MS, 0, 60000,
      "testing aid: sleep before every batch (0: off)"},
     {"rate-limit-rps", OPT_INT, OFF(rate_limit_rps), 0, 1000000,
      "requests per second per API key (token bucket; 0: no limit) -> 429"},
@@ -126,6 +130,8 @@ static void usage(FILE *out, const struct amuse_serve_options *def)
             snprintf(dflt, sizeof dflt, "%s", r->offset == OFF(web_root) ? "none found" : "off");
         else if (r->type == OPT_STRING)
             snprintf(dflt, sizeof dflt, "%s", *(const char *const *)(const void *)p);
+        else if (r->type == OPT_TEST)
+            snprintf(dflt, sizeof dflt, "0");
         else if (r->type == OPT_INT)
             snprintf(dflt, sizeof dflt, "%d", *(const int *)(const void *)p);
         else
@@ -138,6 +144,8 @@ static void usage(FILE *out, const struct amuse_serve_options *def)
             "                           AMUSE_CONFIG. Precedence: flags > environment > file.\n"
             "  --no-access-log          no JSON access-log lines on stderr (AMUSE_ACCESS_LOG=0)\n"
             "  --routes                 print the routing table and exit\n"
+            "  --test-freeze-rate-clock testing aid: the rate limiter's clock stands still, so\n"
+            "                           no token ever comes back (deterministic 429s)\n"
             "  -h, --help               this help\n\n"
             "On the first start with no API key in the database, an admin key is created and\n"
             "printed once on stderr. More keys: 'amuse keys create --tenant T --scope infer'.\n"
@@ -166,7 +174,9 @@ static int set_value(struct amuse_serve_options *o, const struct option_row *r, 
     long long v;
     if (cli_parse_int(origin, text, r->lo, r->hi, &v))
         return 1;
-    if (r->type == OPT_INT)
+    if (r->type == OPT_TEST)
+        test_values[r->offset] = (int)v;
+    else if (r->type == OPT_INT)
         *(int *)(void *)p = (int)v;
     else
         *(size_t *)(void *)p = (size_t)v;
@@ -328,6 +338,10 @@ int cmd_serve(int argc, char **argv)
             access_log = 0;
             continue;
         }
+        if (strcmp(a, "--test-freeze-rate-clock") == 0) {
+            amuse_test_control(AMUSE_TESTCTRL_FREEZE_RATE_CLOCK, 1);
+            continue;
+        }
         if (strncmp(a, "--", 2) != 0) {
             cli_error("unexpected argument '%s'", a);
             usage(stderr, &def);
@@ -369,6 +383,7 @@ int cmd_serve(int argc, char **argv)
     }
     o.log = log_line;
     o.log_ctx = &access_log;
+    amuse_test_control(AMUSE_TESTCTRL_BATCH_SLEEP_MS, test_values[AMUSE_TESTCTRL_BATCH_SLEEP_MS]);
 
     /* Signals go to this thread only: block them before any server thread exists. */
     sigset_t sigs;
@@ -389,6 +404,10 @@ int cmd_serve(int argc, char **argv)
     int rc = amuse_server_start(&s, &o, first_key);
     if (rc) {
         cli_fail(rc, "cannot start the server");
+        if (strstr(amuse_last_error(), "cannot listen on"))
+            fprintf(stderr, "amuse: choose another port with --port N or AMUSE_PORT=N (0 picks a "
+                            "free one), or stop what is listening on %d\n",
+                    o.port);
         goto out;
     }
     if (first_key[0])

@@ -11,20 +11,68 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The file formats the evaluations read, shared by the general help and theirs. */
+#define ANALOGY_FORMAT                                                                             \
+    "  questions file: UTF-8 text, one question per line, 4 words separated by spaces:\n"          \
+    "  A B C D (A is to B as C is to D; the answer is D). A line starting with ':' names\n"        \
+    "  a section (': capital-common-countries'); the first 5 sections count as semantic,\n"        \
+    "  the rest as syntactic (as in questions-words.txt). Case is folded on both sides;\n"         \
+    "  a question with a word outside the first --restrict words is skipped (counted).\n"          \
+    "  word2vec's questions-words.txt is in data/eval/.\n"
+#define PAIRS_FORMAT                                                                               \
+    "  pairs file: UTF-8 text, one pair per line: word1<TAB>word2<TAB>score (exactly two\n"        \
+    "  tabs; the score a human rating on any scale). Lines starting with '#' and empty\n"          \
+    "  lines are skipped. Reported: Spearman and\n"                                                \
+    "  Pearson correlation between the scores and the cosines, and the share of pairs\n"           \
+    "  with a word outside the first --restrict words (left out, as gensim). WordSim-353\n"        \
+    "  (wordsim353.tsv) has this format.\n"
+
+static const struct {
+    const char *name, *usage, *text;
+} subcommands[] = {
+    {"similar", "similar <vectors> WORD... [--minus WORD]... [-k N]",
+     "  The k words nearest by cosine to the mean of the WORDs' unit vectors minus the\n"
+     "  --minus words' (gensim's most_similar).\n"},
+    {"analogy", "analogy <vectors> A B C [-k N]", "  A is to B as C is to ? (3CosAdd).\n"},
+    {"doesnt-match", "doesnt-match <vectors> WORD...",
+     "  The word furthest from the mean of the others (unknown words are ignored).\n"},
+    {"similarity", "similarity <vectors> A B", "  The cosine similarity of A and B.\n"},
+    {"eval-analogies", "eval-analogies <vectors> <questions file> [--restrict N (30000)]",
+     "  Analogy accuracy, semantic and syntactic, as gensim's "
+     "evaluate_word_analogies.\n" ANALOGY_FORMAT},
+    {"eval-pairs", "eval-pairs <vectors> <pairs file> [--restrict N (300000)]",
+     "  Correlation with human similarity ratings, as gensim's "
+     "evaluate_word_pairs.\n" PAIRS_FORMAT},
+};
+#define N_SUBCOMMANDS (int)(sizeof subcommands / sizeof subcommands[0])
+
 static void help(FILE *out)
 {
-    fprintf(out,
-            "usage: amuse words <subcommand> <vectors> [arguments] [options]\n\n"
-            "Query and evaluate a word2vec file (text or binary; the format is detected).\n\n"
-            "  similar <vectors> WORD... [--minus WORD]...  nearest words by cosine\n"
-            "  analogy <vectors> A B C        A is to B as C is to ? (3CosAdd)\n"
-            "  doesnt-match <vectors> WORD... the word that fits least\n"
-            "  similarity <vectors> A B       cosine similarity\n"
-            "  eval-analogies <vectors> <questions-words.txt>  [--restrict N (30000)]\n"
-            "  eval-pairs <vectors> <wordsim353.tsv>            [--restrict N (300000)]\n\n"
-            "options:\n"
-            "  -k N              how many words to list (10)\n"
-            "  --format F        text, binary or auto (auto)\n");
+    fprintf(out, "usage: amuse words <subcommand> <vectors> [arguments] [options]\n\n"
+                 "Query and evaluate a word2vec file (text or binary; the format is detected).\n"
+                 "Words are looked up as written, else lower-cased (ASCII).\n\n");
+    for (int i = 0; i < N_SUBCOMMANDS; i++)
+        fprintf(out, "  %s\n", subcommands[i].usage);
+    fprintf(out, "\noptions:\n"
+                 "  -k N              how many words to list (10)\n"
+                 "  --format F        text, binary or auto (auto)\n"
+                 "  --restrict N      evaluate over the first N words only\n\n"
+                 "file formats:\n" ANALOGY_FORMAT PAIRS_FORMAT
+                 "\n'amuse words <subcommand> --help' describes one subcommand.\n");
+}
+
+/* 1 and the subcommand's help printed, if argv[1] names one and --help is given. */
+static int subcommand_help(int argc, char **argv)
+{
+    for (int i = 0; i < N_SUBCOMMANDS; i++)
+        if (argc > 1 && strcmp(argv[1], subcommands[i].name) == 0) {
+            printf("usage: amuse words %s\n\n%s\noptions:\n"
+                   "  --format F        text, binary or auto (auto)\n"
+                   "  -h, --help        this help\n",
+                   subcommands[i].usage, subcommands[i].text);
+            return 1;
+        }
+    return 0;
 }
 
 int cmd_words(int argc, char **argv)
@@ -35,6 +83,8 @@ int cmd_words(int argc, char **argv)
     int format = AMUSE_W2V_AUTO;
     struct amuse_word_vectors *wv = NULL;
     struct amuse_w2v_hit *hits = NULL;
+    if (argc >= 2 && cli_wants_help(argc, argv) && subcommand_help(argc, argv))
+        return 0;
     if (argc < 2 || cli_wants_help(argc, argv)) {
         help(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

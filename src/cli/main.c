@@ -18,9 +18,11 @@ static const struct cli_command commands[] = {
     {"generate", "write text with a character model (streamed, sampling flags)", cmd_generate},
     {"word2vec", "train word vectors (word2vec.c's flags)", cmd_word2vec},
     {"words", "query and evaluate word vectors", cmd_words},
+    {"data", "write sample images from the test set (PNG)", cmd_data},
     {"sentiment", "score review text; train and evaluate sentiment models", cmd_sentiment},
     {"serve", "serve a model repository over HTTP (KServe V2), with API keys", cmd_serve},
     {"keys", "create, list and revoke the server's API keys", cmd_keys},
+    {"audio", "show how amuse reads a sound file, and its speech features", cmd_audio},
     {NULL, NULL, NULL},
 };
 

@@ -1,5 +1,6 @@
 /* util.c - error printing and strict argument parsing for the amuse command. */
 #include "cli/cli.h"
+#include "core/internal.h" /* am__buf: JSON string escaping */
 
 #include "amuse/error.h"
 
@@ -59,16 +60,13 @@ int cli_parse_double(const char *opt, const char *text, double lo, double hi, do
 
 void cli_json_string(FILE *out, const char *s)
 {
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(out, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(out, "\\u%04x", *p);
-        else
-            fputc(*p, out);
-    }
-    fputc('"', out);
+    struct am__buf b = {0}; /* the library's one escaper (core/buf.c) */
+    am__buf_json_string(&b, s);
+    if (b.failed)
+        fputs("null", out); /* out of memory: still valid JSON */
+    else
+        fputs(b.data, out);
+    am__buf_release(&b);
 }
 
 void cli_default_database(char *buf, size_t size)

@@ -47,4 +47,24 @@ void am__atomic_abort(struct am__atomic_file *af);
 /* Read a whole file, up to max_bytes; adds a NUL after the data (not counted in *len). */
 int am__read_file(const char *path, size_t max_bytes, char **data, size_t *len);
 
+/* The one growable byte buffer (buf.c), always NUL-terminated. Zero-initialise it; max 0 means
+ * AM__BUF_MAX. When an append would pass the cap or allocation fails, `failed` becomes
+ * AMUSE_ETOOBIG or AMUSE_ENOMEM and later appends do nothing; check it once at the end. */
+#define AM__BUF_MAX ((size_t)1 << 30)
+struct am__buf {
+    char *data;
+    size_t len, cap;
+    size_t max; /* cap on len; 0: AM__BUF_MAX */
+    int failed; /* 0, AMUSE_ENOMEM or AMUSE_ETOOBIG */
+};
+void am__buf_add(struct am__buf *b, const char *s, size_t n);
+void am__buf_puts(struct am__buf *b, const char *s);
+void am__buf_printf(struct am__buf *b, const char *fmt, ...) AM__PRINTF(2, 3);
+void am__buf_json_string(struct am__buf *b, const char *s); /* quoted and escaped */
+void am__buf_float(struct am__buf *b, float v);             /* shortest round-trip, null if not finite */
+void am__buf_release(struct am__buf *b);
+
+/* The one monotonic clock: CLOCK_MONOTONIC seconds (buf.c). */
+double am__now(void);
+
 #endif

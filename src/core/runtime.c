@@ -76,5 +76,5 @@ const char *amuse_blas_recommended_coretype(const char *current_core, const char
 
 const char *amuse_version(void)
 {
-    return "0.1.0";
+    return AMUSE_VERSION_STRING;
 }

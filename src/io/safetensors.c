@@ -13,6 +13,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "amuse/safetensors.h"
 #include "core/internal.h"
+#include "text/utf8.h"
 
 #include <cjson/cJSON.h>
 #include <float.h>
@@ -54,43 +55,12 @@ static uint64_t read_le64(const unsigned char *p)
     return v;
 }
 
-/* Offset of the first byte that is not valid UTF-8, or len if all of it is. */
+/* Offset of the first byte that is not valid UTF-8, or len if all of it is (text/utf8.c's
+ * validator, the library's one). */
 static size_t utf8_invalid_at(const unsigned char *s, size_t len)
 {
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        size_t n;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            n = 1;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            n = 2;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return i;
-        }
-        if (len - i <= n)
-            return i;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return i;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        /* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
-        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-            return i;
-        i += n + 1;
-    }
-    return len;
+    size_t bad;
+    return am__utf8_valid((const char *)s, len, &bad) ? len : bad;
 }
 
 /* A JSON number that is a non-negative integer exactly representable in a double. */
@@ -586,63 +556,6 @@ int amuse_safetensors_to_f32(const struct amuse_st_tensor *t, float *out)
 
 /* ---------------------------------------------------------------- writer */
 
-struct text {
-    char *p;
-    size_t len, cap;
-    int failed; /* AMUSE_ENOMEM, or AMUSE_ETOOBIG past AMUSE_SAFETENSORS_MAX_HEADER */
-};
-
-static void text_add(struct text *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (n > AMUSE_SAFETENSORS_MAX_HEADER - b->len) {
-        b->failed = AMUSE_ETOOBIG;
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = AMUSE_ENOMEM;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void text_put(struct text *b, const char *s)
-{
-    text_add(b, s, strlen(s));
-}
-
-/* A JSON string literal; the caller has checked s is UTF-8. */
-static void text_json_string(struct text *b, const char *s)
-{
-    text_add(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            text_add(b, esc, 2);
-        } else if (c < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            text_add(b, esc, 6);
-        } else {
-            text_add(b, (const char *)s, 1);
-        }
-    }
-    text_add(b, "\"", 1);
-}
-
 static int check_string(const char *s, const char *what, int index)
 {
     if (!s)
@@ -665,7 +578,7 @@ int amuse_safetensors_write(const char *path, const struct amuse_st_entry *entri
                             const char *const *metadata_keys, const char *const *metadata_values,
                             int n_metadata)
 {
-    struct text h = {0};
+    struct am__buf h = {.max = AMUSE_SAFETENSORS_MAX_HEADER};
     unsigned char *file = NULL;
     const char **names = NULL;
     uint64_t *sizes = NULL;
@@ -734,39 +647,39 @@ int amuse_safetensors_write(const char *path, const struct amuse_st_entry *entri
     }
 
     /* Header: metadata first, then the tensors in the given order with contiguous offsets. */
-    text_put(&h, "{");
+    am__buf_puts(&h, "{");
     if (n_metadata > 0) {
-        text_put(&h, "\"" METADATA_KEY "\":{");
+        am__buf_puts(&h, "\"" METADATA_KEY "\":{");
         for (int i = 0; i < n_metadata; i++) {
             if (i)
-                text_put(&h, ",");
-            text_json_string(&h, metadata_keys[i]);
-            text_put(&h, ":");
-            text_json_string(&h, metadata_values[i]);
+                am__buf_puts(&h, ",");
+            am__buf_json_string(&h, metadata_keys[i]);
+            am__buf_puts(&h, ":");
+            am__buf_json_string(&h, metadata_values[i]);
         }
-        text_put(&h, "}");
+        am__buf_puts(&h, "}");
     }
     uint64_t offset = 0;
     for (int i = 0; i < n; i++) {
         char num[32];
         if (i || n_metadata > 0)
-            text_put(&h, ",");
-        text_json_string(&h, entries[i].name);
-        text_put(&h, ":{\"dtype\":\"F32\",\"shape\":[");
+            am__buf_puts(&h, ",");
+        am__buf_json_string(&h, entries[i].name);
+        am__buf_puts(&h, ":{\"dtype\":\"F32\",\"shape\":[");
         for (int d = 0; d < entries[i].shape.ndim; d++) {
             snprintf(num, sizeof num, "%s%" PRId64, d ? "," : "", entries[i].shape.dim[d]);
-            text_put(&h, num);
+            am__buf_puts(&h, num);
         }
         snprintf(num, sizeof num, "%" PRIu64, offset);
-        text_put(&h, "],\"data_offsets\":[");
-        text_put(&h, num);
+        am__buf_puts(&h, "],\"data_offsets\":[");
+        am__buf_puts(&h, num);
         offset += sizes[i];
         snprintf(num, sizeof num, ",%" PRIu64 "]}", offset);
-        text_put(&h, num);
+        am__buf_puts(&h, num);
     }
-    text_put(&h, "}");
+    am__buf_puts(&h, "}");
     while (!h.failed && h.len % 8 != 0)
-        text_put(&h, " ");
+        am__buf_puts(&h, " ");
     if (h.failed) {
         rc = h.failed == AMUSE_ETOOBIG
                  ? am__fail(AMUSE_ETOOBIG, "header is over the limit of %u bytes",
@@ -788,7 +701,7 @@ int amuse_safetensors_write(const char *path, const struct amuse_st_entry *entri
     uint64_t hl = h.len;
     for (int i = 0; i < 8; i++)
         file[i] = (unsigned char)(hl >> (8 * i));
-    memcpy(file + 8, h.p, h.len);
+    memcpy(file + 8, h.data, h.len);
     unsigned char *p = file + 8 + h.len;
     for (int i = 0; i < n; i++) {
         uint64_t count = sizes[i] / 4;
@@ -807,6 +720,6 @@ out:
     free(file);
     free(sizes);
     free(names);
-    free(h.p);
+    am__buf_release(&h);
     return rc;
 }

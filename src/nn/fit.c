@@ -15,13 +15,6 @@
 #include <strings.h>
 #include <time.h>
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* ---------------------------------------------------------------- options from the config */
 
 static int fit_number(const cJSON *fit, const char *key, double lo, double hi, double *out)
@@ -380,7 +373,7 @@ int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
             amuse_rng_shuffle(&rng, idx, n_train);
         if (opt->verbose)
             am__progress_begin(&bar, out, epoch + 1, opt->epochs, steps);
-        double total = 0, t0 = now_seconds();
+        double total = 0, t0 = am__now();
         int64_t correct = 0, counted = 0, seen = 0;
         for (int64_t s = 0; s < steps; s++) {
             int64_t at = s * opt->batch_size;
@@ -407,18 +400,18 @@ int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
                                   m->metric_accuracy && counted ? (double)correct / counted
                                                                 : NAN);
         }
-        e->train_seconds = now_seconds() - t0;
+        e->train_seconds = am__now() - t0;
         e->train_samples = seen;
         e->loss = total / (double)seen;
         e->accuracy = counted ? (double)correct / (double)counted : NAN;
         e->val_loss = e->val_accuracy = NAN;
         if (n_val > 0) {
-            double t1 = now_seconds();
+            double t1 = am__now();
             /* Validation indices are the untouched tail: idx is only shuffled below n_train. */
             if ((rc = run_eval(m, d, idx + n_train, n_val, opt->batch_size, &e->val_loss,
                                &e->val_accuracy, NULL, NULL)))
                 goto out;
-            e->val_seconds = now_seconds() - t1;
+            e->val_seconds = am__now() - t1;
         }
         *epochs_run = epoch + 1;
         if (opt->verbose)
@@ -477,9 +470,9 @@ int amuse_model_evaluate(struct amuse_model *m, const struct amuse_dataset *d, i
     res->n_classes = (int)classes;
     for (int64_t i = 0; i < d->n; i++)
         idx[i] = i;
-    double t0 = now_seconds();
+    double t0 = am__now();
     rc = run_eval(m, d, idx, d->n, batch_size, &res->loss, &res->accuracy, res->class_count, ok);
-    res->seconds = now_seconds() - t0;
+    res->seconds = am__now() - t0;
     res->samples = d->n;
     for (int64_t c = 0; c < classes; c++)
         res->class_accuracy[c] = res->class_count[c] ? (double)ok[c] / res->class_count[c] : NAN;

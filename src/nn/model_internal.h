@@ -1,5 +1,5 @@
 /* nn/model_internal.h - the model struct shared by the engine's files (internal).
- * model.c builds the graph and runs it, train.c holds losses and optimizers, fit.c the epoch loop,
+ * model.c builds the graph and runs it, compile.c holds losses and optimizers, fit.c the epoch loop,
  * model_io.c files, summary.c the printed table. */
 #ifndef AMUSE_NN_MODEL_INTERNAL_H
 #define AMUSE_NN_MODEL_INTERNAL_H

@@ -4,18 +4,12 @@
  * redrawn in place on a terminal; when the output is not a terminal only the epoch header and the
  * final line are printed, so logs stay readable. */
 #define _POSIX_C_SOURCE 200809L
+#include "core/internal.h" /* am__now */
 #include "nn/progress.h"
 
 #include <math.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void bar(FILE *out, int64_t step, int64_t steps)
 {
@@ -32,7 +26,7 @@ void am__progress_begin(struct am__progress *p, FILE *out, int epoch, int epochs
     p->out = out;
     p->tty = isatty(fileno(out));
     p->steps = steps;
-    p->start = p->last_draw = now();
+    p->start = p->last_draw = am__now();
     fprintf(out, "Epoch %d/%d\n", epoch, epochs);
     fflush(out);
 }
@@ -41,7 +35,7 @@ void am__progress_step(struct am__progress *p, int64_t step, double loss, double
 {
     if (!p->tty)
         return;
-    double t = now();
+    double t = am__now();
     if (t - p->last_draw < 0.1 && step < p->steps)
         return;
     p->last_draw = t;

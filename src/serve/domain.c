@@ -14,8 +14,8 @@
  * worker runs the math. Classification is an ordinary batched job; a word query is a job with a
  * task (serve_internal.h) that runs amuse_w2v_similar on the worker, over the unit vectors built
  * at load, so a query over a large vocabulary never occupies an HTTP thread and counts in the
- * model's statistics and queue limits like any other request. Words are looked up as given, then
- * lower-cased (the English vectors are lower-case). Errors use OpenAI's shape (they are /v1
+ * model's statistics and queue limits like any other request. Words are looked up by the one
+ * case rule (amuse_vocab_lookup: as given, else lower-cased; the English vectors are lower-case). Errors use OpenAI's shape (they are /v1
  * paths). */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
@@ -102,15 +102,7 @@ static void word_query_task(const struct am__model *m, struct am__job *j)
 static const char *vocab_word(struct am__request *r, const struct am__model *m, const char *field,
                               const char *word)
 {
-    int64_t row = amuse_vocab_find(m->wv->vocab, word);
-    if (row < 0 && strlen(word) <= AMUSE_W2V_MAX_WORD_BYTES) {
-        char lower[AMUSE_W2V_MAX_WORD_BYTES + 1];
-        size_t i = 0;
-        for (; word[i]; i++)
-            lower[i] = (word[i] >= 'A' && word[i] <= 'Z') ? (char)(word[i] | 0x20) : word[i];
-        lower[i] = '\0';
-        row = amuse_vocab_find(m->wv->vocab, lower);
-    }
+    int64_t row = amuse_vocab_lookup(m->wv->vocab, word);
     if (row < 0) {
         am__reply_error(r, 400, "%s: '%.64s' is not in the vocabulary of model '%s'", field, word,
                         m->name);
@@ -426,7 +418,7 @@ void am__handle_images_classify(struct am__request *r)
     /* The header checks and budgets now; the pixels on the decode pool, in am__run_job. */
     int rc = am__decode_job_new(r->server, m, &image, &image_len, 1, "file", &job->decode);
     if (rc) {
-        am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : rc == AMUSE_ETOOBIG ? 413 : 400);
+        am__reply_status(r, rc, rc == AMUSE_ETOOBIG ? 413 : 400);
         goto out;
     }
     if (am__run_job(r, m, job))

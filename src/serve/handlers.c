@@ -184,7 +184,7 @@ void am__handle_infer(struct am__request *r)
     int rc = am__v2_parse_binary(r->body ? r->body : "", r->len, header_len,
                                  s->opt.max_json_depth, &req);
     if (rc) {
-        am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : 400);
+        am__reply_status(r, rc, 400);
         goto out;
     }
     job = am__job_new();
@@ -194,7 +194,7 @@ void am__handle_infer(struct am__request *r)
     }
     rc = am__v2_build_job(s, m, &req, job);
     if (rc) {
-        am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : rc == AMUSE_ETOOBIG ? 413 : 400);
+        am__reply_status(r, rc, rc == AMUSE_ETOOBIG ? 413 : 400);
         goto out;
     }
     if (am__run_job(r, m, job))
@@ -240,7 +240,7 @@ void am__handle_repository_load(struct am__request *r)
     int64_t version = 0;
     int rc = am__repository_load(r->server->repo, r->param_model, &version);
     if (rc) {
-        am__reply_status(r, rc, rc == AMUSE_ENOTFOUND ? 404 : rc == AMUSE_ENOMEM ? 500 : 400);
+        am__reply_status(r, rc, rc == AMUSE_ENOTFOUND ? 404 : 400);
         return;
     }
     snprintf(r->log_model, sizeof r->log_model, "%s", r->param_model); /* it exists */

@@ -94,6 +94,8 @@ int am__client_gone(struct am__request *r)
 
 void am__reply_status(struct am__request *r, int status, int http_status)
 {
+    if (status == AMUSE_ENOMEM) /* the one place: running out of memory is never the client's */
+        http_status = 500;
     const char *msg = amuse_last_error();
     am__reply_error(r, http_status, "%s", msg[0] ? msg : amuse_strerror(status));
 }
@@ -596,6 +598,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
+    /* "Failed to bind to port 0" names the port field of MHD's options, not the address asked
+     * for; am__http_start reports the failure with the real host and port instead. */
+    if (strncmp(line, "Failed to bind to port", 22) == 0)
+        return;
     am__logf(&s->log, "http: %s", line);
 }
 

@@ -1,7 +1,8 @@
-/* json.c - small pieces the server's JSON needs around cJSON: a growable output buffer with a
- * cap, string escaping, float printing, and the nesting-depth check run before cJSON parses a
- * body (cJSON recurses per level, so a body of "[[[[..." must be refused first). Also the log
- * helper. Parsing itself is cJSON's. */
+/* json.c - what the server's JSON needs around cJSON: the nesting-depth check run before cJSON
+ * parses a body (cJSON recurses per level, so a body of "[[[[..." must be refused first), the
+ * one body parser, and the log helper. The output buffer, string escaping, float printing and
+ * the monotonic clock are core's (core/buf.c), shared with the rest of the library. Parsing
+ * itself is cJSON's. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 
@@ -11,102 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static int buf_reserve(struct am__buf *b, size_t extra)
-{
-    if (b->failed)
-        return -1;
-    if (extra > AM__BUF_MAX - b->len) {
-        b->failed = 1;
-        return -1;
-    }
-    size_t need = b->len + extra + 1;
-    if (need <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < need)
-        cap *= 2;
-    char *p = realloc(b->data, cap);
-    if (!p) {
-        b->failed = 1;
-        return -1;
-    }
-    b->data = p;
-    b->cap = cap;
-    return 0;
-}
-
-void am__buf_add(struct am__buf *b, const char *s, size_t n)
-{
-    if (buf_reserve(b, n))
-        return;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void am__buf_puts(struct am__buf *b, const char *s)
-{
-    am__buf_add(b, s, strlen(s));
-}
-
-void am__buf_printf(struct am__buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char small[256];
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < sizeof small) {
-        am__buf_add(b, small, (size_t)n);
-        return;
-    }
-    if (buf_reserve(b, (size_t)n))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-void am__buf_json_string(struct am__buf *b, const char *s)
-{
-    am__buf_add(b, "\"", 1);
-    const char *run = s;
-    for (const char *p = s; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c != '"' && c != '\\' && c >= 0x20)
-            continue;
-        am__buf_add(b, run, (size_t)(p - run));
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            am__buf_add(b, esc, 2);
-        } else {
-            am__buf_printf(b, "\\u%04x", c);
-        }
-        run = p + 1;
-    }
-    am__buf_puts(b, run);
-    am__buf_add(b, "\"", 1);
-}
-
-void am__buf_float(struct am__buf *b, float v)
-{
-    if (!isfinite(v)) {
-        am__buf_add(b, "null", 4);
-        return;
-    }
-    /* %.9g reads back as the same float. */
-    am__buf_printf(b, "%.9g", (double)v);
-}
-
-void am__buf_release(struct am__buf *b)
-{
-    free(b->data);
-    memset(b, 0, sizeof *b);
-}
 
 int am__json_depth_check(const char *s, size_t len, int max_depth)
 {
@@ -181,9 +86,3 @@ void am__logf(const struct am__log *log, const char *fmt, ...)
     log->fn(log->ctx, line);
 }
 
-double am__now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}

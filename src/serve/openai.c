@@ -7,8 +7,9 @@
  *
  * Embedding rule. Each input string is tokenised the way data/make_corpus.sh prepares the
  * English corpus the default vectors are trained on: every byte that is not an ASCII letter is a
- * separator, letters are lower-cased, so a token is a maximal run of [A-Za-z] ("Don't stop!" ->
- * "don", "t", "stop"). Tokens not in the model's vocabulary are skipped. The embedding is the
+ * separator, so a token is a maximal run of [A-Za-z] ("Don't stop!" -> "Don", "t", "stop"),
+ * looked up by the one case rule (amuse_vocab_lookup: as written, else lower-cased, so "Don" finds
+ * "don"). Tokens not in the model's vocabulary are skipped. The embedding is the
  * arithmetic mean of the known tokens' vectors as stored in the model (the same vectors the V2
  * route returns); it is NOT scaled to unit length. An input with no known token is a 400 naming
  * the input. usage.prompt_tokens (= total_tokens) counts every token, known or not.
@@ -85,6 +86,29 @@ void am__openai_error(struct am__buf *b, int status, const char *message)
     am__buf_printf(b, ", \"type\": \"%s\", \"param\": null, \"code\": \"%s\"}}", type, code);
 }
 
+/* One model in OpenAI's model object shape. */
+static void model_object(struct am__buf *b, const struct am__model *m)
+{
+    am__buf_puts(b, "{\"id\": ");
+    am__buf_json_string(b, m->name);
+    am__buf_printf(b, ", \"object\": \"model\", \"created\": %lld, \"owned_by\": \"amuse\"}",
+                   (long long)m->created);
+}
+
+void am__handle_openai_model(struct am__request *r)
+{
+    struct am__repository *repo = r->server->repo;
+    snprintf(r->log_model, sizeof r->log_model, "%s", r->param_model);
+    struct am__model *m = am__repository_get(repo, r->param_model);
+    if (!m) {
+        am__reply_error(r, 404, "The model '%s' does not exist (not loaded)", r->param_model);
+        return;
+    }
+    r->status = 200;
+    model_object(&r->out, m);
+    am__model_release(repo, m);
+}
+
 void am__handle_openai_models(struct am__request *r)
 {
     struct am__repository *repo = r->server->repo;
@@ -104,12 +128,9 @@ void am__handle_openai_models(struct am__request *r)
             m = NULL;
         }
         if (m) { /* unloaded since the snapshot: leave it out */
-            am__buf_puts(&r->out, first ? "{\"id\": " : ", {\"id\": ");
-            am__buf_json_string(&r->out, m->name);
-            am__buf_printf(&r->out,
-                           ", \"object\": \"model\", \"created\": %lld, "
-                           "\"owned_by\": \"amuse\"}",
-                           (long long)m->created);
+            if (!first)
+                am__buf_puts(&r->out, ", ");
+            model_object(&r->out, m);
             first = 0;
             am__model_release(repo, m);
         }
@@ -119,7 +140,7 @@ void am__handle_openai_models(struct am__request *r)
     am__buf_puts(&r->out, "]}");
 }
 
-/* The next token of s from *pos: a run of ASCII letters, lower-cased into word (which holds
+/* The next token of s from *pos: a run of ASCII letters, copied into word (which holds
  * AMUSE_W2V_MAX_WORD_BYTES + 1). Returns its length (0 at the end); *too_long is set when the
  * run was longer than the buffer (the token cannot be in any vocabulary). */
 size_t am__openai_token(const char *s, size_t *pos, char *word, int *too_long)
@@ -130,7 +151,7 @@ size_t am__openai_token(const char *s, size_t *pos, char *word, int *too_long)
         i++;
     while ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')) {
         if (n < AMUSE_W2V_MAX_WORD_BYTES)
-            word[n] = (char)(s[i] | 0x20);
+            word[n] = s[i];
         else
             *too_long = 1;
         n++;
@@ -162,7 +183,7 @@ static int build_rows(const struct am__model *m, struct embed_input *in, int n_i
         in[i].first_row = used;
         while (am__openai_token(in[i].text, &pos, word, &too_long) > 0) {
             (*tokens)++;
-            int64_t row = too_long ? -1 : amuse_vocab_find(m->wv->vocab, word);
+            int64_t row = too_long ? -1 : amuse_vocab_lookup(m->wv->vocab, word);
             if (row < 0)
                 continue;
             if (used == MAX_TOKENS_PER_REQUEST)
@@ -186,7 +207,8 @@ static int build_rows(const struct am__model *m, struct embed_input *in, int n_i
                 snprintf(where, sizeof where, "input[%d]", i);
             return am__fail(AMUSE_ENOTFOUND,
                             "%s: no word of the text is in the vocabulary of model '%s' "
-                            "(tokens are runs of ASCII letters, lower-cased)",
+                            "(tokens are runs of ASCII letters, looked up as written, "
+                            "else lower-cased)",
                             where, m->name);
         }
     }
@@ -314,7 +336,7 @@ void am__handle_openai_embeddings(struct am__request *r)
     }
     rc = parse_inputs(cJSON_GetObjectItemCaseSensitive(doc, "input"), &in, &n_in);
     if (rc) {
-        am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : 400);
+        am__reply_status(r, rc, 400);
         goto out;
     }
     job = am__job_new();
@@ -325,7 +347,7 @@ void am__handle_openai_embeddings(struct am__request *r)
     int64_t tokens = 0;
     rc = build_rows(m, in, n_in, job, &tokens);
     if (rc) {
-        am__reply_status(r, rc, rc == AMUSE_ENOMEM ? 500 : 400);
+        am__reply_status(r, rc, 400);
         goto out;
     }
     const int dim = (int)m->output_size;

@@ -21,6 +21,7 @@
  * forgets at most one flush interval). */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
+#include "serve/test_control.h"
 
 #include <errno.h>
 #include <math.h>
@@ -95,12 +96,17 @@ static struct entry *lookup(struct am__usage *u, const char *id)
 
 int am__rate_take(struct am__usage *u, const char *id, int rps, int burst, int *retry_after)
 {
+    return am__rate_take_at(u, id, rps, burst, am__rate_clock(), retry_after);
+}
+
+int am__rate_take_at(struct am__usage *u, const char *id, int rps, int burst, double now,
+                     int *retry_after)
+{
     *retry_after = 0;
     if (rps <= 0)
         return 1;
     if (burst <= 0)
         burst = rps;
-    double now = am__now();
     int allowed = 1;
     pthread_mutex_lock(&u->lock);
     struct entry *e = lookup(u, id);

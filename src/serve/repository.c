@@ -16,6 +16,8 @@
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 
+#include "amuse/image.h"
+
 #include "amuse/model.h"
 #include "amuse/runtime.h"
 #include "amuse/word2vec.h"
@@ -188,7 +190,7 @@ static int load_network(struct am__model *m)
     m->output_size = amuse_shape_size(amuse_model_output_shape(m->net));
     m->image = m->input_shape.ndim == 3 &&
                (m->input_shape.dim[2] == 1 || m->input_shape.dim[2] == 3);
-    m->image_invert = amuse_model_config_bool(m->net, "input", "invert", 0);
+    m->image_invert = amuse_image_invert_setting(m->net);
     m->batch_input = malloc((size_t)(m->max_batch_size * m->input_size) * sizeof(float));
     if (!m->batch_input)
         return am__fail(AMUSE_ENOMEM, "out of memory");
@@ -624,6 +626,11 @@ void am__repository_poll_stop(struct am__repository *r)
 
 /* ------------------------------------------------------------------ open, free, lookups */
 
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 int am__repository_open(struct am__repository **out, const char *dir,
                         const struct am__batcher_options *bo, int model_threads,
                         const struct am__log *log)
@@ -649,7 +656,8 @@ int am__repository_open(struct am__repository **out, const char *dir,
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&r->poll_wake, &ca);
     pthread_condattr_destroy(&ca);
-    /* Collect names first: loading takes a while and readdir order is arbitrary. */
+    /* Collect names first: loading takes a while and readdir order is arbitrary. Load in name
+     * order, so the log and the model lists read the same on every machine. */
     char **names;
     int n;
     int rc = scan_names(dir, &names, &n);
@@ -657,6 +665,8 @@ int am__repository_open(struct am__repository **out, const char *dir,
         am__repository_free(r);
         return rc;
     }
+    if (n > 1)
+        qsort(names, (size_t)n, sizeof *names, compare_names);
     for (int i = 0; i < n; i++) {
         int64_t v;
         uint64_t fp = fingerprint(r, names[i]); /* before loading: a change meanwhile is seen */

@@ -5,6 +5,7 @@
  * them to handlers as arguments). A last segment {path} matches the rest of the path, slashes
  * included (static files). */
 #include "serve/serve_internal.h"
+#include "serve/test_control.h" /* amuse_server_route */
 
 #include <string.h>
 
@@ -27,6 +28,7 @@ const struct am__route am__routes[] = {
     {"POST", "/v2/repository/models/{model}/load", AMUSE_SCOPE_ADMIN,
      am__handle_repository_load},
     {"GET", "/v1/models", AMUSE_SCOPE_INFER, am__handle_openai_models},
+    {"GET", "/v1/models/{model}", AMUSE_SCOPE_INFER, am__handle_openai_model},
     {"POST", "/v1/embeddings", AMUSE_SCOPE_INFER, am__handle_openai_embeddings},
     {"POST", "/v1/images/classify", AMUSE_SCOPE_INFER, am__handle_images_classify},
     {"GET", "/v1/words/similar", AMUSE_SCOPE_INFER, am__handle_words_similar},

@@ -2,19 +2,21 @@
  *
  *   http.c        libmicrohttpd glue: body accumulation with a hard cap, auth, dispatch, access log
  *   router.c      the routing table and path matching
- *   handlers.c    one function per route: decode, hand to the model's batcher, encode
+ *   handlers.c    the V2 routes' handlers (the others live with their protocol: openai.c,
+ *                 domain.c, metrics.c, static.c): decode, hand to the model's batcher, encode
  *   v2.c          KServe V2 JSON: request decoding into tensors, response encoding
  *   domain.c      /v1/images/classify and /v1/words/{similar,analogy}: no tensors, for app developers
  *   ratelimit.c   per-key token bucket (429) and usage counters flushed to SQLite
  *   metrics.c     GET /metrics: Prometheus text format
  *   openai.c      OpenAI-compatible routes (/v1/models, /v1/embeddings) and their error format
- *   json.c        growable output buffer, JSON string escaping, the nesting-depth pre-check
+ *   json.c        the nesting-depth pre-check, the one JSON body parser, the log helper
  *   repository.c  <repo>/<model>/<version>/ loading, versions, reload with an atomic swap
  *   batcher.c     per-model bounded queue + worker thread forming dynamic batches
  *   static.c      the playground's files from the web root (GET /, GET /web/...)
  *   auth.c        key tokens, keyed hashing, constant-time verification
  *   store.c       the SQLite key table
  *   server.c      options, start, drain, free
+ *   test_control.c amuse_test_control: the switches tests use (test_control.h)
  */
 #ifndef AMUSE_SERVE_INTERNAL_H
 #define AMUSE_SERVE_INTERNAL_H
@@ -47,20 +49,7 @@ int am__keystore_daily(struct amuse_keystore *ks, const char *subject, int64_t d
 
 /* ------------------------------------------------------------------------------ json.c */
 
-/* A growable byte buffer for response bodies. On allocation failure `failed` is set and later
- * appends do nothing; the caller answers 500. Capped at AM__BUF_MAX. */
-#define AM__BUF_MAX ((size_t)1 << 30)
-struct am__buf {
-    char *data;
-    size_t len, cap;
-    int failed;
-};
-void am__buf_add(struct am__buf *b, const char *s, size_t n);
-void am__buf_puts(struct am__buf *b, const char *s);
-void am__buf_printf(struct am__buf *b, const char *fmt, ...) AM__PRINTF(2, 3);
-void am__buf_json_string(struct am__buf *b, const char *s); /* quoted and escaped */
-void am__buf_float(struct am__buf *b, float v);             /* shortest round-trip, null if not finite */
-void am__buf_release(struct am__buf *b);
+/* The output buffer (struct am__buf) and am__now live in core: core/internal.h. */
 
 /* Check JSON nesting before parsing: AMUSE_EFORMAT naming the byte offset where depth exceeds
  * max_depth (brackets inside strings do not count). */
@@ -133,7 +122,7 @@ struct am__batcher_options {
     int max_batch_size;     /* samples */
     int max_queue_delay_us; /* how long the first job of a batch waits for company */
     int max_queue_size;     /* queued jobs (not counting the running batch) */
-    int debug_sleep_ms;     /* sleep before each batch (tests) */
+    int debug_sleep_ms;     /* sleep before each batch (tests: AMUSE_TESTCTRL_BATCH_SLEEP_MS) */
 };
 
 /* Histogram bucket bounds for /metrics (metrics.c): seconds, and batch sizes in samples. */
@@ -193,7 +182,6 @@ int am__job_emit(struct am__job *j, const void *data, size_t len);
 /* HTTP side: take the oldest partial result (caller frees), or NULL. */
 struct am__chunk *am__job_next_chunk(struct am__job *j);
 
-double am__now(void); /* CLOCK_MONOTONIC seconds */
 
 /* ----------------------------------------------------------------------- repository.c */
 
@@ -349,7 +337,8 @@ void am__reply_error(struct am__request *r, int status, const char *fmt, ...) AM
 /* 1 when the request's client has closed its connection (or it failed): a peek at the socket,
  * without blocking. A half-close (shutdown of the client's sending side) counts as gone. */
 int am__client_gone(struct am__request *r);
-/* Map a library status to an HTTP status and reply with amuse_last_error(). */
+/* Reply http_status with amuse_last_error(), except that AMUSE_ENOMEM is always 500: callers pass
+ * the status for the client's fault (400, 404, ...) and never map ENOMEM themselves. */
 void am__reply_status(struct am__request *r, int status, int http_status);
 
 /* handlers.c */
@@ -425,6 +414,9 @@ int am__usage_new(struct am__usage **out, struct amuse_keystore *ks, int flush_s
 void am__usage_free(struct am__usage *u); /* stops the flush thread, then flushes once more */
 /* 1: go ahead; 0: over the limit, *retry_after seconds until a token is back. rps 0: always 1. */
 int am__rate_take(struct am__usage *u, const char *id, int rps, int burst, int *retry_after);
+/* The same at a given time (seconds on any monotonic scale): tests hand it the clock. */
+int am__rate_take_at(struct am__usage *u, const char *id, int rps, int burst, double now,
+                     int *retry_after);
 void am__usage_add(struct am__usage *u, const char *id, int64_t items);
 /* The per-tenant table: buckets, counters in memory, daily counts flushed to ks (NULL: none). */
 int am__usage_new_tenants(struct am__usage **out, struct amuse_keystore *ks, int flush_s,
@@ -450,6 +442,7 @@ void am__openai_error(struct am__buf *b, int status, const char *message);
  * the run did not fit (word then holds its start). */
 size_t am__openai_token(const char *s, size_t *pos, char *word, int *too_long);
 void am__handle_openai_models(struct am__request *r);
+void am__handle_openai_model(struct am__request *r); /* GET /v1/models/{model}: models.retrieve */
 void am__handle_openai_embeddings(struct am__request *r);
 
 /* ---------------------------------------------------------------------------- server */

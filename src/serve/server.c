@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
+#include "serve/test_control.h"
 
 #include <arpa/inet.h>
 #include <sodium.h>
@@ -125,7 +126,6 @@ static int check_options(const struct amuse_serve_options *o)
     RANGE(quota_requests_per_day, 0, 2000000000)
     RANGE(tenant_quota_requests_per_day, 0, 2000000000)
     RANGE(usage_flush_s, 1, 86400)
-    RANGE(debug_batch_sleep_ms, 0, 60000)
     RANGE(model_threads, 0, 1024)
     RANGE(poll_interval_s, 0, 86400)
 #undef RANGE
@@ -217,7 +217,7 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
     }
 
     struct am__batcher_options bo = {o->max_batch_size, o->max_queue_delay_us, o->max_queue_size,
-                                     o->debug_batch_sleep_ms};
+                                     am__test_batch_sleep_ms()};
     rc = am__repository_open(&s->repo, s->repository_dir, &bo, o->model_threads, &s->log);
     if (rc)
         goto fail;

@@ -426,7 +426,7 @@ static int build_words(const struct am__model *m, const struct am__v2_tensor *t,
         if (lens[i] <= AMUSE_W2V_MAX_WORD_BYTES && !memchr(words[i], '\0', lens[i])) {
             memcpy(word, words[i], lens[i]);
             word[lens[i]] = '\0';
-            row = amuse_vocab_find(m->wv->vocab, word);
+            row = amuse_vocab_lookup(m->wv->vocab, word);
         }
         if (row < 0) {
             rc = am__fail(AMUSE_ENOTFOUND,

@@ -28,6 +28,7 @@ static uint64_t hash_bytes(const char *s, size_t len)
 
 int amuse_vocab_new(struct amuse_vocab **out)
 {
+    *out = NULL;
     struct amuse_vocab *v = calloc(1, sizeof *v);
     if (!v)
         goto nomem;
@@ -90,6 +91,22 @@ int64_t am__vocab_find_len(const struct amuse_vocab *v, const char *word, size_t
 int64_t amuse_vocab_find(const struct amuse_vocab *v, const char *word)
 {
     return am__vocab_find_len(v, word, strlen(word));
+}
+
+int64_t amuse_vocab_lookup(const struct amuse_vocab *v, const char *word)
+{
+    size_t len = strlen(word);
+    int64_t at = am__vocab_find_len(v, word, len);
+    if (at >= 0 || len > AMUSE_W2V_MAX_WORD_BYTES)
+        return at;
+    char lower[AMUSE_W2V_MAX_WORD_BYTES + 1];
+    int changed = 0;
+    for (size_t i = 0; i <= len; i++) {
+        char c = word[i];
+        lower[i] = (c >= 'A' && c <= 'Z') ? (char)(c | 0x20) : c;
+        changed |= lower[i] != c;
+    }
+    return changed ? am__vocab_find_len(v, lower, len) : -1;
 }
 
 static void rehash(struct amuse_vocab *v, int64_t *slots, size_t mask)

@@ -40,7 +40,7 @@ int amuse_word_vectors_normalise(struct amuse_word_vectors *wv)
 
 static int lookup(const struct amuse_word_vectors *wv, const char *word, int64_t *index)
 {
-    *index = amuse_vocab_find(wv->vocab, word);
+    *index = amuse_vocab_lookup(wv->vocab, word);
     if (*index < 0)
         return am__fail(AMUSE_ENOTFOUND, "word '%s' is not in the vocabulary", word);
     return AMUSE_OK;
@@ -191,7 +191,7 @@ int amuse_w2v_doesnt_match(struct amuse_word_vectors *wv, const char *const *wor
         goto out;
     }
     for (int i = 0; i < n; i++) {
-        int64_t at = amuse_vocab_find(wv->vocab, words[i]);
+        int64_t at = amuse_vocab_lookup(wv->vocab, words[i]);
         if (at < 0)
             continue; /* gensim ignores unknown words here */
         idx[used++] = at;

@@ -75,15 +75,13 @@ struct trainer {
     double start_alpha;
     int64_t total_words;  /* iter * train_words */
     int64_t words_done;   /* shared, atomically updated */
-    struct timespec start;
+    double start; /* am__now() when training began */
     int threads;
 };
 
-static double seconds_since(const struct timespec *t0)
+static double seconds_since(const double *t0)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) * 1e-9;
+    return am__now() - *t0;
 }
 
 /* A per-thread generator: splitmix64 over a Weyl sequence (fast, 64-bit output). */
@@ -586,7 +584,7 @@ int amuse_w2v_train(const struct amuse_w2v_corpus *c, const struct amuse_w2v_opt
     for (int i = 0; i < t.threads; i++)
         seeds[i] = amuse_rng_next(&rng);
 
-    clock_gettime(CLOCK_MONOTONIC, &t.start);
+    t.start = am__now();
     int failed = 0;
 #pragma omp parallel num_threads(t.threads) reduction(| : failed)
     {

@@ -5,7 +5,7 @@
  * dimensions from the header (our own few lines per format, then stbi_info_from_memory) and
  * refuse oversized images before a pixel is decoded, decode to
  * 8-bit RGBA, composite alpha over white, convert to grey (BT.601 luma) or RGB, resize, scale to
- * [0, 1], invert if asked.
+ * [0, 1], invert if asked (always, or when the border is light: AMUSE_IMAGE_INVERT_AUTO).
  *
  * Resizing is separable and per axis: area averaging (each output pixel is the coverage-weighted
  * mean of the input pixels under it) where the axis shrinks, bilinear interpolation (pixel
@@ -20,6 +20,7 @@
  * It does not handle animation (a GIF gives its first frame), colour profiles or EXIF rotation.
  */
 #include "amuse/image.h"
+#include "amuse/model.h"
 #include "core/internal.h"
 
 #include <inttypes.h>
@@ -326,7 +327,35 @@ static int check_options(const struct amuse_image_options *opt, const char *name
     if (opt->channels != 1 && opt->channels != 3)
         return am__fail(AMUSE_EINVAL, "%s: %d channels asked for; 1 (grey) or 3 (RGB) allowed",
                         name, opt->channels);
+    if (opt->invert != 0 && opt->invert != 1 && opt->invert != AMUSE_IMAGE_INVERT_AUTO)
+        return am__fail(AMUSE_EINVAL, "%s: invert is %d; 0, 1 or AMUSE_IMAGE_INVERT_AUTO allowed",
+                        name, opt->invert);
     return AMUSE_OK;
+}
+
+int amuse_image_invert_setting(const struct amuse_model *m)
+{
+    const char *s = amuse_model_config_string(m, "input", "invert");
+    if (s && strcmp(s, "auto") == 0)
+        return AMUSE_IMAGE_INVERT_AUTO;
+    return amuse_model_config_bool(m, "input", "invert", 0);
+}
+
+float amuse_image_border_mean(const float *pixels, int height, int width, int channels)
+{
+    double sum = 0;
+    int64_t n = 0;
+    for (int y = 0; y < height; y++) {
+        int edge_row = y == 0 || y == height - 1;
+        for (int x = 0; x < width; x++) {
+            if (!edge_row && x != 0 && x != width - 1)
+                continue;
+            for (int c = 0; c < channels; c++)
+                sum += pixels[((size_t)y * width + x) * channels + c];
+            n += channels;
+        }
+    }
+    return n ? (float)(sum / (double)n) : 0.0f;
 }
 
 /* The checks before decoding: signature, declared size against the caps (and max_pixels, 0: none),
@@ -453,9 +482,12 @@ int amuse_image_decode(const void *bytes, size_t len, const char *name,
                 s += ty.weight[t] * rows[(size_t)ty.src[t] * (size_t)W * C + i];
             }
             s = s < 0.0f ? 0.0f : s > 1.0f ? 1.0f : s;
-            out[(size_t)y * W * C + i] = opt->invert ? 1.0f - s : s;
+            out[(size_t)y * W * C + i] = opt->invert == 1 ? 1.0f - s : s;
         }
     }
+    if (opt->invert == AMUSE_IMAGE_INVERT_AUTO && amuse_image_border_mean(out, H, W, C) > 0.5f)
+        for (size_t i = 0; i < (size_t)H * W * C; i++)
+            out[i] = 1.0f - out[i];
     rc = AMUSE_OK;
 out:
     free(rows);

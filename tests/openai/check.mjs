@@ -20,6 +20,19 @@ try {
         w && w.object === "model" && w.owned_by === "amuse" && Number.isInteger(w.created),
         JSON.stringify(ids));
 
+  const one_model = await client.models.retrieve(model);
+  check(`models.retrieve('${model}')`,
+        one_model.id === model && one_model.object === "model" && one_model.owned_by === "amuse" &&
+        one_model.created === w.created, JSON.stringify(one_model));
+  try {
+    await client.models.retrieve("no-such-model");
+    check("models.retrieve of an unknown model raises NotFoundError", false, "no error");
+  } catch (e) {
+    check(`models.retrieve of an unknown model raises NotFoundError: ${e.message}`,
+          e instanceof OpenAI.NotFoundError && e.status === 404 && /no-such-model/.test(e.message),
+          `${e.constructor.name}: ${e.message}`);
+  }
+
   // Default encoding: the client asks for base64 and decodes it.
   const one = await client.embeddings.create({ model, input: "King, Queen!" });
   check(`embeddings.create(string) = mean of king and queen: [${one.data[0].embedding}]`,

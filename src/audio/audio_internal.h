@@ -1,0 +1,15 @@
+/* audio/audio_internal.h - what the rest of the library uses from src/audio beyond the public
+ * header: the recipe reader takes an already parsed cJSON object (a recipe's "features"). */
+#ifndef AMUSE_AUDIO_INTERNAL_H
+#define AMUSE_AUDIO_INTERNAL_H
+
+#include "amuse/audio.h"
+
+struct cJSON;
+
+/* Fill *o from a parsed "features" object, starting from the defaults; where ("recipe.json:
+ * features") starts every message. Same keys and errors as amuse_audio_features_parse. */
+int am__audio_features_from_json(const struct cJSON *obj, const char *where,
+                                 struct amuse_audio_features_options *o);
+
+#endif
