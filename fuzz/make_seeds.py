@@ -223,3 +223,29 @@ put("audio", "truncated_header", bytes([0]) + wav(16000, 1, 16, 1, tone)[:30])
 put("audio", "raw_16k", bytes([1 | (1 << 1)]) + tone)
 put("audio", "raw_stereo_48k", bytes([1 | (3 << 1) | (1 << 3)]) + tone + b"\x01")
 put("audio", "text", b"\x00not audio at all")
+# ---- fastText .bin models (the first byte: 1 keeps the output matrix, 0 skips it)
+def fasttext(words, dim=2, bucket=5, minn=2, maxn=3, version=12, model=2, labels=(), prune=None,
+             quant=0, out_rows=None):
+    args = struct.pack("<12id", dim, 5, 1, 1, 5, 1, 2, model, bucket, minn, maxn, 100, 1e-4)
+    entries = b"".join(w.encode() + b"\0" + struct.pack("<qb", c, 0) for w, c in words)
+    entries += b"".join(w.encode() + b"\0" + struct.pack("<qb", c, 1) for w, c in labels)
+    pairs = b"".join(struct.pack("<ii", h, r) for h, r in (prune or []))
+    dictionary = struct.pack("<iiiqq", len(words) + len(labels), len(words), len(labels), 9,
+                             -1 if prune is None else len(prune)) + entries + pairs
+    rows = len(words) + (bucket if prune is None else len(prune))
+    matrix = struct.pack("<?qq", quant, rows, dim) + struct.pack("<%df" % (rows * dim),
+                                                                 *[i / 8 for i in range(rows * dim)])
+    out_rows = len(words) if out_rows is None else out_rows
+    output = struct.pack("<?qq", 0, out_rows, dim) + bytes(4 * out_rows * dim)
+    return struct.pack("<ii", 793712314, version) + args + dictionary + matrix + output
+
+
+words = [("the", 5), ("cat", 3), ("naïve", 2)]
+put("fasttext", "sg_keep", b"\1" + fasttext(words))
+put("fasttext", "sg_skip", b"\0" + fasttext(words))
+put("fasttext", "no_subwords", b"\1" + fasttext(words, bucket=0, minn=0, maxn=0))
+put("fasttext", "supervised_v11", b"\1" + fasttext(words, version=11, model=3,
+                                                   labels=[("__label__a", 4)], out_rows=1))
+put("fasttext", "pruned", b"\0" + fasttext(words, prune=[(1, 0), (3, 1)]))
+put("fasttext", "quantised", b"\0" + fasttext(words, quant=1))
+put("fasttext", "truncated", b"\0" + fasttext(words)[:70])

@@ -7,7 +7,9 @@
 set -u
 lib=$1 inc=$2 amuse=$3
 fail=0
-nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | sort -u >"${TMPDIR:-/tmp}/exports.$$"
+# The linker's own markers (__bss_start, _edata, _end) are not the library's symbols.
+nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBRVW]$/ && $3 !~ /^(__bss_start|_edata|_end|_init|_fini)$/ {print $3}' \
+    | sort -u >"${TMPDIR:-/tmp}/exports.$$"
 exports="${TMPDIR:-/tmp}/exports.$$"
 trap 'rm -f "$exports"' EXIT
 n=$(wc -l <"$exports")

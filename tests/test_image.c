@@ -110,8 +110,8 @@ TEST(invert_auto_follows_the_background)
     struct amuse_idx images;
     ASSERT_OK(amuse_idx_read("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
                              &images));
-    struct amuse_image_options plain = {28, 28, 1, 0},
-                               autoinv = {28, 28, 1, AMUSE_IMAGE_INVERT_AUTO};
+    struct amuse_image_options plain = {28, 28, 1, 0, 0, 0},
+                               autoinv = {28, 28, 1, AMUSE_IMAGE_INVERT_AUTO, 0, 0};
     unsigned char flipped[784];
     float want[784], got[784];
     for (int k = 0; k < 100; k++) {
@@ -143,7 +143,7 @@ TEST(invert_auto_follows_the_background)
     /* Anything else than 0, 1 and AUTO is refused. */
     unsigned char grey[4] = {0, 0, 0, 0};
     struct membuf tiny = png_of(grey, 2, 2, 1);
-    struct amuse_image_options bad = {2, 2, 1, 7};
+    struct amuse_image_options bad = {2, 2, 1, 7, 0, 0};
     ASSERT_FAILS(amuse_image_decode(tiny.p, tiny.len, "tiny.png", &bad, got), AMUSE_EINVAL,
                  "invert is 7");
     free(tiny.p);

@@ -11,7 +11,12 @@
  * bytes are dropped whole and counted, never truncated. Invalid UTF-8 is an error naming the byte
  * offset, unless skip_invalid is set, in which case the tokens that hold it are dropped and counted.
  *
- * Not here: subword (fastText) models, phrase detection, GPU training, online vocabulary updates.
+ * fastText models (Bojanowski et al., 2017) are the same word-vectors object with subword n-gram
+ * buckets attached: their .bin files load through amuse_word_vectors_load, a word outside the
+ * vocabulary gets the mean of its character n-grams' vectors, and -subwords training writes them.
+ *
+ * Not here: quantised fastText models (.ftz), supervised fastText training, phrase detection, GPU
+ * training, online vocabulary updates.
  * Every function returns AMUSE_OK or a negative status and sets amuse_last_error(); nothing prints.
  */
 #ifndef AMUSE_WORD2VEC_H
@@ -20,6 +25,7 @@
 #include "amuse/version.h" /* AMUSE_API */
 
 #include "amuse/error.h"
+#include "amuse/version.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,13 +91,18 @@ struct amuse_w2v_options {
     int threads;        /* training threads (-threads, 12 as word2vec.c; <= 0: one per core) */
     int iter;           /* epochs (-iter, 5) */
     int min_count;      /* drop words rarer than this (-min-count, 5) */
-    double alpha;       /* starting learning rate; <= 0 picks 0.05 for CBOW, 0.025 for skip-gram */
+    double alpha;       /* starting learning rate; <= 0 picks 0.05 for CBOW and subwords (fastText's
+                           default), 0.025 for skip-gram */
     int cbow;           /* 1 CBOW, 0 skip-gram (-cbow, 1) */
     uint64_t seed;      /* random seed (-seed, 1); 1 thread + same seed = bit-identical vectors */
     int chars;          /* 1: every non-space code point is a token (Chinese, Japanese) */
     int skip_invalid;   /* 1: drop tokens with invalid UTF-8 and count them, instead of failing */
     int kernel;         /* skip-gram negative sampling: 0 batched loops, 1 batched BLAS sgemm,
                            2 per-pair loops (word2vec.c order; the reference for tests) */
+    int subwords;       /* 1: fastText skip-gram (negative sampling only): a word's input vector is
+                           the mean of its own row and its character n-gram bucket rows (0) */
+    int minn, maxn;     /* n-gram lengths in code points, '<' and '>' included (3, 6) */
+    int64_t bucket;     /* n-gram hash buckets (2000000) */
     /* Called from one training thread about 10 times a second; may be NULL. */
     void (*progress)(const struct amuse_w2v_progress *p, void *ctx);
     void *progress_ctx;
@@ -133,6 +144,9 @@ struct amuse_word_vectors {
     float *vectors; /* rows x dim, as trained or loaded */
     float *unit;    /* rows x dim scaled to unit length (zero rows stay zero); NULL until
                        amuse_word_vectors_normalise or the first query builds it */
+    struct amuse_subwords *subwords; /* fastText n-gram buckets, or NULL (plain word2vec). When
+                       set, vectors holds each word's composed vector (the mean of its own input
+                       row and its n-grams' rows), as fastText's .vec files and gensim do. */
 };
 
 /* Train on a corpus. *out receives new vectors (free with amuse_word_vectors_free). The corpus is
@@ -147,7 +161,9 @@ AMUSE_API void amuse_word_vectors_free(struct amuse_word_vectors *wv); /* NULL i
 enum amuse_w2v_format {
     AMUSE_W2V_TEXT = 0,   /* "<rows> <dim>\n" then "word v1 v2 ...\n" */
     AMUSE_W2V_BINARY = 1, /* "<rows> <dim>\n" then "word " + dim little-endian float32 + "\n" */
-    AMUSE_W2V_AUTO = -1   /* loading only: look at the first row */
+    AMUSE_W2V_FASTTEXT = 2, /* fastText's .bin model (loading only here; see amuse_fasttext_save) */
+    AMUSE_W2V_AUTO = -1   /* loading only: a fastText .bin by its magic number, else look at the
+                             first row */
 };
 
 /* Write the word2vec text or binary format, as word2vec.c and gensim do, atomically. Text values
@@ -158,11 +174,60 @@ AMUSE_API int amuse_word_vectors_save(const struct amuse_word_vectors *wv, const
  * missing "\n" after binary rows and "\r\n" line ends are accepted). Errors, with the line or byte
  * offset: a bad header, a header that promises more rows or columns than the file holds, a row with
  * too many values, a truncated binary row, a value that is not a finite number (NaN, inf), an
- * over-long word or invalid UTF-8 in a word. The unit vectors are built. */
+ * over-long word or invalid UTF-8 in a word. The unit vectors are built. A fastText .bin model
+ * (recognised by its magic number under AMUSE_W2V_AUTO, or AMUSE_W2V_FASTTEXT) is read by
+ * amuse_fasttext_load without its output matrix; fastText's .vec files are the text format. */
 AMUSE_API int amuse_word_vectors_load(const char *path, int format, struct amuse_word_vectors **out);
 
 /* Build wv->unit if it is NULL. Call it once before sharing wv between threads. */
 AMUSE_API int amuse_word_vectors_normalise(struct amuse_word_vectors *wv);
+
+/* ------------------------------------------------------------------------- fastText models */
+
+#define AMUSE_FASTTEXT_MAGIC 793712314 /* first int32 of a fastText .bin */
+#define AMUSE_FASTTEXT_VERSION 12      /* the version written; 11 and 12 are read */
+#define AMUSE_FASTTEXT_MAX_N 64        /* cap on maxn (code points in an n-gram) */
+#define AMUSE_FASTTEXT_MAX_BUCKET 100000000LL /* cap on the bucket count */
+
+enum { AMUSE_FASTTEXT_KEEP_OUTPUT = 1 }; /* amuse_fasttext_load: keep what amuse_fasttext_save needs */
+
+/* Read a fastText .bin model (fastText 0.9's and gensim's save_facebook_model's): the header
+ * (magic, version 11 or 12), the training arguments, the dictionary (words with counts and entry
+ * types; labels of supervised models are skipped), the dense input matrix, and the output matrix
+ * (skipped, its size checked, unless flags has AMUSE_FASTTEXT_KEEP_OUTPUT). Every count is checked
+ * against the file size before anything is allocated. Errors name the file, the field and its byte
+ * offset: AMUSE_EFORMAT (wrong magic, truncation, a count the file cannot hold, invalid UTF-8 or a
+ * repeated word, a negative count, matrix shapes that disagree with the header, bytes after the
+ * end), AMUSE_EUNSUPPORTED (version, quantised .ftz models), AMUSE_ETOOBIG (past the caps),
+ * AMUSE_ENOTFOUND / AMUSE_EIO. *out = NULL on failure; free with amuse_word_vectors_free. */
+AMUSE_API int amuse_fasttext_load(const char *path, int flags, struct amuse_word_vectors **out);
+
+/* Write wv as a fastText .bin (version 12) atomically. wv must hold subwords with the training
+ * arguments and output matrix: trained with -subwords, or loaded with AMUSE_FASTTEXT_KEEP_OUTPUT
+ * (AMUSE_EINVAL otherwise). A model loaded that way is written back byte for byte. */
+AMUSE_API int amuse_fasttext_save(const struct amuse_word_vectors *wv, const char *path);
+
+/* 1 if wv has subword n-gram buckets (can compose a vector for any word), else 0. */
+AMUSE_API int amuse_word_vectors_has_subwords(const struct amuse_word_vectors *wv);
+
+/* The vector of word into out[0..dim): its row when it is in the vocabulary (*composed = 0),
+ * otherwise, for a model with subwords, the mean of its n-gram vectors (*composed = 1; as fastText's
+ * getWordVector and gensim's FastTextKeyedVectors; a word with no n-gram gives zeros). composed may
+ * be NULL. AMUSE_ENOTFOUND for an unknown word without subwords, AMUSE_EINVAL for an empty word or
+ * one longer than AMUSE_W2V_MAX_WORD_BYTES. */
+AMUSE_API int amuse_word_vectors_lookup(const struct amuse_word_vectors *wv, const char *word,
+                                        float *out, int *composed);
+
+/* fastText's hash of bytes s[0..len): FNV-1a over 32 bits, each byte sign-extended (through
+ * int8_t) before the xor, as fastText does. Exposed for tests. */
+AMUSE_API uint32_t amuse_fasttext_hash(const char *s, size_t len);
+
+/* The n-gram buckets of word (without the word's own row): fastText's computeSubwords over
+ * "<word>", n from minn to maxn code points, the lone "<" and ">" left out, each hashed modulo
+ * bucket. Writes up to cap of them, in fastText's order, into buckets; returns how many there are
+ * (may exceed cap). Exposed for tests. */
+AMUSE_API int64_t amuse_fasttext_ngrams(const char *word, int minn, int maxn, int64_t bucket,
+                                        int64_t *buckets, int64_t cap);
 
 /* ---------------------------------------------------------------------------------- queries */
 
@@ -175,10 +240,11 @@ struct amuse_w2v_hit {
  * negative words (gensim's most_similar), excluding the query words. restrict_rows > 0 only
  * considers the first restrict_rows rows (the most frequent words). Writes up to k hits, best
  * first, into hits and their number into *n. AMUSE_ENOTFOUND names a word that is not in the
- * vocabulary; AMUSE_EINVAL when there are no positive or negative words. */
+ * vocabulary (a model with subwords composes it from its n-grams instead, and it excludes no row);
+ * AMUSE_EINVAL when there are no positive or negative words. */
 AMUSE_API int amuse_w2v_similar(struct amuse_word_vectors *wv, const char *const *positive, int n_positive,
-                      const char *const *negative, int n_negative, int k, int64_t restrict_rows,
-                      struct amuse_w2v_hit *hits, int *n);
+                                const char *const *negative, int n_negative, int k, int64_t restrict_rows,
+                                struct amuse_w2v_hit *hits, int *n);
 
 /* a is to b as c is to ?: 3CosAdd, i.e. similar(positive = {b, c}, negative = {a}). */
 AMUSE_API int amuse_w2v_analogy(struct amuse_word_vectors *wv, const char *a, const char *b, const char *c,
@@ -189,7 +255,7 @@ AMUSE_API int amuse_w2v_analogy(struct amuse_word_vectors *wv, const char *a, co
 AMUSE_API int amuse_w2v_doesnt_match(struct amuse_word_vectors *wv, const char *const *words, int n,
                            int64_t *index);
 
-/* Cosine similarity of two words. */
+/* Cosine similarity of two words (composed from n-grams when unseen, for a model with subwords). */
 AMUSE_API int amuse_w2v_similarity(struct amuse_word_vectors *wv, const char *a, const char *b, float *out);
 
 /* ------------------------------------------------------------------------------ evaluation */

@@ -28,7 +28,7 @@ static void help(FILE *out)
             "  -threads <int>       training threads (12)\n"
             "  -iter <int>          training epochs (5)\n"
             "  -min-count <int>     drop words that occur fewer times (5)\n"
-            "  -alpha <float>       starting learning rate (0.025 skip-gram, 0.05 CBOW)\n"
+            "  -alpha <float>       starting learning rate (0.025 skip-gram, 0.05 CBOW and -subwords)\n"
             "  -binary <0|1>        binary output format (0: text)\n"
             "  -cbow <0|1>          1 CBOW, 0 skip-gram (1)\n"
             "  -save-vocab <file>   write the vocabulary as 'word count' lines\n"
@@ -38,7 +38,13 @@ static void help(FILE *out)
             "  -chars <0|1>         every non-space code point is a word (Chinese text) (0)\n"
             "  -skip-invalid <0|1>  drop and count words with invalid UTF-8 instead of failing (0)\n"
             "  -kernel <0|1|2>      skip-gram negative sampling: 0 batched loops, 1 batched sgemm,\n"
-            "                       2 per pair as word2vec.c (0)\n");
+            "                       2 per pair as word2vec.c (0); with -subwords, 0 and 1 share\n"
+            "                       negatives across a window, 2 draws them per target (fastText)\n"
+            "  -subwords <0|1>      fastText skip-gram with character n-grams (implies -cbow 0);\n"
+            "                       -output is then a fastText .bin model, plus the .vec vectors (0)\n"
+            "  -minn <int>          shortest n-gram, in characters with '<' and '>' (3)\n"
+            "  -maxn <int>          longest n-gram (6)\n"
+            "  -bucket <int>        n-gram hash buckets (2000000)\n");
 }
 
 struct progress_state {
@@ -75,13 +81,34 @@ static int writable_dir_of(const char *path)
     return ok;
 }
 
+/* A subword model: output is the fastText .bin; its .vec (text vectors) goes next to it. */
+static int save_fasttext(const struct amuse_word_vectors *wv, const char *output)
+{
+    size_t n = strlen(output);
+    int st = amuse_fasttext_save(wv, output);
+    if (st != AMUSE_OK)
+        return cli_fail(st, "-output"), st;
+    char *vec = malloc(n + 5);
+    if (!vec)
+        return cli_error("out of memory"), AMUSE_ENOMEM;
+    memcpy(vec, output, n + 1);
+    if (n > 4 && strcmp(output + n - 4, ".bin") == 0)
+        vec[n - 4] = '\0';
+    strcat(vec, ".vec");
+    st = amuse_word_vectors_save(wv, vec, AMUSE_W2V_TEXT);
+    if (st != AMUSE_OK)
+        cli_fail(st, "-output (.vec)");
+    free(vec);
+    return st;
+}
+
 int cmd_word2vec(int argc, char **argv)
 {
     struct amuse_w2v_options o;
     const char *train = NULL, *output = NULL, *save_vocab = NULL, *read_vocab = NULL;
     long long binary = 0, debug = 2, v;
     double dv;
-    int alpha_given = 0, rc = 1;
+    int alpha_given = 0, cbow_given = 0, rc = 1;
     struct amuse_vocab *vocab = NULL;
     struct amuse_w2v_corpus *corpus = NULL;
     struct amuse_word_vectors *wv = NULL;
@@ -128,12 +155,19 @@ int cmd_word2vec(int argc, char **argv)
         INT_FLAG("-iter", 1, 1000000, o.iter)
         INT_FLAG("-min-count", 0, 2000000000, o.min_count)
         INT_FLAG("-binary", 0, 1, binary)
+        if (strcmp(f, "-cbow") == 0)
+            cbow_given = 1;
         INT_FLAG("-cbow", 0, 1, o.cbow)
         INT_FLAG("-debug", 0, 10, debug)
         INT_FLAG("-seed", 0, 9223372036854775807LL, o.seed)
         INT_FLAG("-chars", 0, 1, o.chars)
         INT_FLAG("-skip-invalid", 0, 1, o.skip_invalid)
         INT_FLAG("-kernel", 0, 2, o.kernel)
+        /* fastText subwords (-subwords implies skip-gram unless -cbow is given) */
+        INT_FLAG("-subwords", 0, 1, o.subwords)
+        INT_FLAG("-minn", 1, AMUSE_FASTTEXT_MAX_N, o.minn)
+        INT_FLAG("-maxn", 1, AMUSE_FASTTEXT_MAX_N, o.maxn)
+        INT_FLAG("-bucket", 1, AMUSE_FASTTEXT_MAX_BUCKET, o.bucket)
 #undef INT_FLAG
         if (strcmp(f, "-sample") == 0) {
             if (cli_parse_double("-sample", a, 0, 1, &dv))
@@ -153,6 +187,14 @@ int cmd_word2vec(int argc, char **argv)
         return cli_error("unknown option '%s' (see 'amuse word2vec --help')", argv[i]);
     }
     (void)alpha_given;
+    if (o.subwords && !cbow_given)
+        o.cbow = 0;
+    if (o.subwords && o.cbow)
+        return cli_error("-subwords 1 trains skip-gram: -cbow 1 is not supported with it");
+    if (o.subwords && o.hs)
+        return cli_error("-subwords 1 trains with negative sampling: -hs 1 is not supported with it");
+    if (o.subwords && o.minn > o.maxn)
+        return cli_error("-minn %d is larger than -maxn %d", o.minn, o.maxn);
     if (!train)
         return cli_error("-train <file> is required");
     if (!output && !save_vocab)
@@ -204,8 +246,12 @@ int cmd_word2vec(int argc, char **argv)
         fputc('\n', stderr);
     amuse_w2v_corpus_free(corpus); /* the ids are not needed for writing */
     corpus = NULL;
-    if ((st = amuse_word_vectors_save(wv, output, binary ? AMUSE_W2V_BINARY : AMUSE_W2V_TEXT)) !=
-        AMUSE_OK) {
+    if (o.subwords) {
+        if ((st = save_fasttext(wv, output)) != AMUSE_OK)
+            goto out;
+    } else if ((st = amuse_word_vectors_save(wv, output,
+                                             binary ? AMUSE_W2V_BINARY : AMUSE_W2V_TEXT)) !=
+               AMUSE_OK) {
         cli_fail(st, "-output");
         goto out;
     }

@@ -1,6 +1,7 @@
-/* cmd_words.c - `amuse words`: query and evaluate word2vec files (similar, analogy, doesnt-match,
- * similarity, eval-analogies, eval-pairs). Loads the file (text or binary, detected), prints
- * "word<TAB>score" lines or a short report. It does not train (see cmd_word2vec.c). */
+/* cmd_words.c - `amuse words`: query and evaluate word2vec files and fastText models (similar,
+ * analogy, doesnt-match, similarity, eval-analogies, eval-pairs). Loads the file (text, binary or
+ * fastText .bin, detected), prints "word<TAB>score" lines or a short report; a word a fastText
+ * model composes from its n-grams is noted on stderr. It does not train (see cmd_word2vec.c). */
 #define _POSIX_C_SOURCE 200809L
 #include "cli/cli.h"
 
@@ -49,13 +50,15 @@ static const struct {
 static void help(FILE *out)
 {
     fprintf(out, "usage: amuse words <subcommand> <vectors> [arguments] [options]\n\n"
-                 "Query and evaluate a word2vec file (text or binary; the format is detected).\n"
-                 "Words are looked up as written, else lower-cased (ASCII).\n\n");
+                 "Query and evaluate a word2vec file (text or binary) or a fastText .bin model; the\n"
+                 "format is detected. Words are looked up as written, else lower-cased (ASCII). A\n"
+                 "fastText model composes words it has not seen from their character n-grams\n"
+                 "(noted on stderr).\n\n");
     for (int i = 0; i < N_SUBCOMMANDS; i++)
         fprintf(out, "  %s\n", subcommands[i].usage);
     fprintf(out, "\noptions:\n"
                  "  -k N              how many words to list (10)\n"
-                 "  --format F        text, binary or auto (auto)\n"
+                 "  --format F        text, binary, fasttext or auto (auto)\n"
                  "  --restrict N      evaluate over the first N words only\n\n"
                  "file formats:\n" ANALOGY_FORMAT PAIRS_FORMAT
                  "\n'amuse words <subcommand> --help' describes one subcommand.\n");
@@ -67,7 +70,7 @@ static int subcommand_help(int argc, char **argv)
     for (int i = 0; i < N_SUBCOMMANDS; i++)
         if (argc > 1 && strcmp(argv[1], subcommands[i].name) == 0) {
             printf("usage: amuse words %s\n\n%s\noptions:\n"
-                   "  --format F        text, binary or auto (auto)\n"
+                   "  --format F        text, binary, fasttext or auto (auto)\n"
                    "  -h, --help        this help\n",
                    subcommands[i].usage, subcommands[i].text);
             return 1;
@@ -111,10 +114,12 @@ int cmd_words(int argc, char **argv)
                     format = AMUSE_W2V_TEXT;
                 else if (strcmp(val, "binary") == 0)
                     format = AMUSE_W2V_BINARY;
+                else if (strcmp(val, "fasttext") == 0)
+                    format = AMUSE_W2V_FASTTEXT;
                 else if (strcmp(val, "auto") == 0)
                     format = AMUSE_W2V_AUTO;
                 else
-                    return cli_error("--format: '%s' is not text, binary or auto", val);
+                    return cli_error("--format: '%s' is not text, binary, fasttext or auto", val);
             }
             continue;
         }
@@ -144,6 +149,16 @@ int cmd_words(int argc, char **argv)
                          want[which] == 1 || want[which] < 0 ? "" : "s");
     if ((st = amuse_word_vectors_load(path, format, &wv)) != AMUSE_OK)
         return cli_fail(st, "cannot load vectors");
+    if (amuse_word_vectors_has_subwords(wv) && which <= 3 && which != 2) {
+        for (int i = 0; i < nwords; i++)
+            if (amuse_vocab_lookup(wv->vocab, words[i]) < 0)
+                fprintf(stderr, "amuse: '%s' is not in the vocabulary: composed from its "
+                        "character n-grams\n", words[i]);
+        for (int i = 0; i < nminus; i++)
+            if (amuse_vocab_lookup(wv->vocab, minus[i]) < 0)
+                fprintf(stderr, "amuse: '%s' is not in the vocabulary: composed from its "
+                        "character n-grams\n", minus[i]);
+    }
     hits = malloc((size_t)k * sizeof *hits);
     if (!hits) {
         cli_error("out of memory");

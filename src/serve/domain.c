@@ -15,8 +15,10 @@
  * task (serve_internal.h) that runs amuse_w2v_similar on the worker, over the unit vectors built
  * at load, so a query over a large vocabulary never occupies an HTTP thread and counts in the
  * model's statistics and queue limits like any other request. Words are looked up by the one
- * case rule (amuse_vocab_lookup: as given, else lower-cased; the English vectors are lower-case). Errors use OpenAI's shape (they are /v1
- * paths). */
+ * case rule (amuse_vocab_lookup: as given, else lower-cased; the English vectors are lower-case).
+ * A fastText model (with subwords) accepts a word outside its vocabulary: the worker composes it
+ * (lower-cased) from its character n-grams, and the reply lists such words in "subword". Errors
+ * use OpenAI's shape (they are /v1 paths). */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 
@@ -79,9 +81,16 @@ static int parse_count(struct am__request *r, const char *field, const char *tex
 
 /* ------------------------------------------------------------------------ words */
 
+#define SUBWORD_POOL 8192 /* bytes for the words a query composes from n-grams */
+
 struct word_query {
-    const char *positive[MAX_QUERY_WORDS], *negative[MAX_QUERY_WORDS]; /* the vocabulary's */
+    const char *positive[MAX_QUERY_WORDS], *negative[MAX_QUERY_WORDS]; /* the vocabulary's, or
+                                                                          in pool */
     int n_positive, n_negative, k;
+    const char *subword[2 * MAX_QUERY_WORDS]; /* the words composed from n-grams (in pool) */
+    int n_subword;
+    char pool[SUBWORD_POOL];
+    size_t pool_used;
     int n;
     struct amuse_w2v_hit hits[MAX_K];
 };
@@ -98,11 +107,31 @@ static void word_query_task(const struct am__model *m, struct am__job *j)
     }
 }
 
-/* The vocabulary's spelling of word (as given, else lower-cased), or NULL after a 400. */
-static const char *vocab_word(struct am__request *r, const struct am__model *m, const char *field,
-                              const char *word)
+/* The vocabulary's spelling of word (as given, else lower-cased); for a model with subwords, an
+ * unknown word lower-cased into q's pool (listed in q->subword); or NULL after a 400. */
+static const char *vocab_word(struct am__request *r, const struct am__model *m,
+                              struct word_query *q, const char *field, const char *word)
 {
     int64_t row = amuse_vocab_lookup(m->wv->vocab, word);
+    size_t len = strlen(word);
+    if (row < 0 && amuse_word_vectors_has_subwords(m->wv) && len <= AMUSE_W2V_MAX_WORD_BYTES &&
+        len > 0) {
+        char lower[AMUSE_W2V_MAX_WORD_BYTES + 1];
+        size_t i = 0;
+        for (; word[i]; i++)
+            lower[i] = (word[i] >= 'A' && word[i] <= 'Z') ? (char)(word[i] | 0x20) : word[i];
+        lower[i] = '\0';
+        if (q->pool_used + len + 1 > SUBWORD_POOL) {
+            am__reply_error(r, 400, "%s: the words outside the vocabulary are longer than %d "
+                            "bytes together", field, SUBWORD_POOL);
+            return NULL;
+        }
+        char *copy = q->pool + q->pool_used;
+        memcpy(copy, lower, len + 1);
+        q->pool_used += len + 1;
+        q->subword[q->n_subword++] = copy;
+        return copy;
+    }
     if (row < 0) {
         am__reply_error(r, 400, "%s: '%.64s' is not in the vocabulary of model '%s'", field, word,
                         m->name);
@@ -140,7 +169,17 @@ static void run_word_query(struct am__request *r, const struct am__model *m, str
                 am__buf_puts(&r->out, ", ");
             am__buf_json_string(&r->out, q->negative[i]);
         }
-        am__buf_puts(&r->out, "], \"results\": [");
+        am__buf_puts(&r->out, "], ");
+        if (amuse_word_vectors_has_subwords(m->wv)) {
+            am__buf_puts(&r->out, "\"subword\": [");
+            for (int i = 0; i < q->n_subword; i++) {
+                if (i)
+                    am__buf_puts(&r->out, ", ");
+                am__buf_json_string(&r->out, q->subword[i]);
+            }
+            am__buf_puts(&r->out, "], ");
+        }
+        am__buf_puts(&r->out, "\"results\": [");
         for (int i = 0; i < q->n; i++) {
             am__buf_puts(&r->out, i ? ", {\"word\": " : "{\"word\": ");
             am__buf_json_string(&r->out, amuse_vocab_word(m->wv->vocab, q->hits[i].index));
@@ -171,7 +210,7 @@ void am__handle_words_similar(struct am__request *r)
     struct word_query *q = calloc(1, sizeof *q);
     if (!q) {
         am__reply_error(r, 500, "out of memory");
-    } else if (!(q->positive[0] = vocab_word(r, m, "word", word))) {
+    } else if (!(q->positive[0] = vocab_word(r, m, q, "word", word))) {
         free(q);
     } else {
         q->n_positive = 1;
@@ -182,8 +221,8 @@ void am__handle_words_similar(struct am__request *r)
 }
 
 /* Words of a JSON array field into out[]; -1 after a 400. A missing field is 0 words. */
-static int word_list(struct am__request *r, const struct am__model *m, const cJSON *doc,
-                     const char *field, const char **out)
+static int word_list(struct am__request *r, const struct am__model *m, struct word_query *q,
+                     const cJSON *doc, const char *field, const char **out)
 {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(doc, field);
     if (!a || cJSON_IsNull(a))
@@ -202,7 +241,7 @@ static int word_list(struct am__request *r, const struct am__model *m, const cJS
             am__reply_error(r, 400, "%s must be a string", name);
             return -1;
         }
-        if (!(out[n] = vocab_word(r, m, name, e->valuestring)))
+        if (!(out[n] = vocab_word(r, m, q, name, e->valuestring)))
             return -1;
         n++;
     }
@@ -256,7 +295,7 @@ void am__handle_words_analogy(struct am__request *r)
                                 names[i]);
                 goto out;
             }
-            if (!(words[i] = vocab_word(r, m, names[i], abc[i]->valuestring)))
+            if (!(words[i] = vocab_word(r, m, q, names[i], abc[i]->valuestring)))
                 goto out;
         }
         q->positive[0] = words[1];
@@ -265,8 +304,8 @@ void am__handle_words_analogy(struct am__request *r)
         q->n_positive = 2;
         q->n_negative = 1;
     } else {
-        if ((q->n_positive = word_list(r, m, doc, "positive", q->positive)) < 0 ||
-            (q->n_negative = word_list(r, m, doc, "negative", q->negative)) < 0)
+        if ((q->n_positive = word_list(r, m, q, doc, "positive", q->positive)) < 0 ||
+            (q->n_negative = word_list(r, m, q, doc, "negative", q->negative)) < 0)
             goto out;
         if (q->n_positive + q->n_negative == 0) {
             am__reply_error(r, 400,

@@ -13,6 +13,9 @@
  * arithmetic mean of the known tokens' vectors as stored in the model (the same vectors the V2
  * route returns); it is NOT scaled to unit length. An input with no known token is a 400 naming
  * the input. usage.prompt_tokens (= total_tokens) counts every token, known or not.
+ * A fastText model (with subwords) skips no token: an unseen one counts with the vector composed
+ * from its character n-grams (amuse_word_vectors_lookup, on the HTTP thread: a few dozen row
+ * additions), and each embedding lists those tokens in "subword".
  *
  * The vector lookups go through the model's batcher like a V2 request (one job per request, one
  * row per known token), so queue limits, timeouts and statistics apply; the HTTP thread only
@@ -165,14 +168,44 @@ size_t am__openai_token(const char *s, size_t *pos, char *word, int *too_long)
 struct embed_input {
     const char *text;
     int64_t first_row, known; /* the job's rows [first_row, first_row + known) */
+    int64_t composed;         /* tokens composed from n-grams (models with subwords) ... */
+    float *composed_sum;      /* ... the sum of their vectors (dim, then dim of scratch) */
+    struct am__buf subword;   /* ... and their names, as JSON strings separated by ", " */
 };
+
+static void free_inputs(struct embed_input *in, int n)
+{
+    for (int i = 0; in && i < n; i++) {
+        free(in[i].composed_sum);
+        am__buf_release(&in[i].subword);
+    }
+    free(in);
+}
+
+/* Add the vector composed from word's n-grams to in's sum. */
+static int add_composed(const struct am__model *m, struct embed_input *in, const char *word)
+{
+    int dim = m->wv->dim;
+    if (!in->composed_sum && !(in->composed_sum = calloc((size_t)dim * 2, sizeof(float))))
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    float *v = in->composed_sum + dim; /* scratch after the sum */
+    int rc = amuse_word_vectors_lookup(m->wv, word, v, NULL);
+    if (rc)
+        return rc;
+    for (int k = 0; k < dim; k++)
+        in->composed_sum[k] += v[k];
+    if (in->composed++)
+        am__buf_puts(&in->subword, ", ");
+    am__buf_json_string(&in->subword, word);
+    return AMUSE_OK;
+}
 
 /* Fill the job with the rows of every input's known tokens. */
 static int build_rows(const struct am__model *m, struct embed_input *in, int n_in,
                       struct am__job *job, int64_t *tokens)
 {
     char word[AMUSE_W2V_MAX_WORD_BYTES + 1];
-    int64_t cap = 64, used = 0;
+    int64_t cap = 64, used = 0, composed = 0;
     *tokens = 0;
     job->rows = malloc((size_t)cap * sizeof *job->rows);
     if (!job->rows)
@@ -184,9 +217,19 @@ static int build_rows(const struct am__model *m, struct embed_input *in, int n_i
         while (am__openai_token(in[i].text, &pos, word, &too_long) > 0) {
             (*tokens)++;
             int64_t row = too_long ? -1 : amuse_vocab_lookup(m->wv->vocab, word);
+            if (row < 0 && !too_long && amuse_word_vectors_has_subwords(m->wv)) {
+                if (used + composed == MAX_TOKENS_PER_REQUEST)
+                    return am__fail(AMUSE_ETOOBIG, "input: more than %d tokens in one request; "
+                                    "split it", MAX_TOKENS_PER_REQUEST);
+                int rc = add_composed(m, &in[i], word);
+                if (rc)
+                    return rc;
+                composed++;
+                continue;
+            }
             if (row < 0)
                 continue;
-            if (used == MAX_TOKENS_PER_REQUEST)
+            if (used + composed == MAX_TOKENS_PER_REQUEST)
                 return am__fail(AMUSE_ETOOBIG,
                                 "input: more than %d known tokens in one "
                                 "request; split it",
@@ -201,7 +244,7 @@ static int build_rows(const struct am__model *m, struct embed_input *in, int n_i
             job->rows[used++] = row;
         }
         in[i].known = used - in[i].first_row;
-        if (in[i].known == 0) {
+        if (in[i].known == 0 && in[i].composed == 0) {
             char where[32] = "input";
             if (n_in > 1)
                 snprintf(where, sizeof where, "input[%d]", i);
@@ -351,27 +394,33 @@ void am__handle_openai_embeddings(struct am__request *r)
         goto out;
     }
     const int dim = (int)m->output_size;
-    job->output = malloc((size_t)job->samples * (size_t)dim * sizeof(float));
+    job->output = malloc((size_t)(job->samples ? job->samples : 1) * (size_t)dim * sizeof(float));
     mean = malloc((size_t)dim * sizeof *mean);
     if (!job->output || !mean) {
         am__reply_error(r, 500, "out of memory");
         goto out;
     }
-    if (am__run_job(r, m, job))
+    if (job->samples > 0 && am__run_job(r, m, job)) /* none: every token was composed */
         goto out;
     r->status = 200;
     r->items = n_in;
     am__buf_puts(&r->out, "{\"object\": \"list\", \"data\": [");
     for (int i = 0; i < n_in; i++) {
         for (int k = 0; k < dim; k++) {
-            double sum = 0;
+            double sum = in[i].composed_sum ? in[i].composed_sum[k] : 0;
             for (int64_t t = 0; t < in[i].known; t++)
                 sum += job->output[(in[i].first_row + t) * dim + k];
-            mean[k] = (float)(sum / (double)in[i].known);
+            mean[k] = (float)(sum / (double)(in[i].known + in[i].composed));
         }
         am__buf_printf(&r->out, "%s{\"object\": \"embedding\", \"index\": %d, \"embedding\": ",
                        i ? ", " : "", i);
         encode_embedding(&r->out, mean, dim, base64);
+        if (amuse_word_vectors_has_subwords(m->wv)) {
+            am__buf_puts(&r->out, ", \"subword\": [");
+            if (in[i].subword.len)
+                am__buf_add(&r->out, in[i].subword.data, in[i].subword.len);
+            am__buf_puts(&r->out, "]");
+        }
         am__buf_puts(&r->out, "}");
     }
     am__buf_puts(&r->out, "], \"model\": ");
@@ -380,7 +429,7 @@ void am__handle_openai_embeddings(struct am__request *r)
                    (long long)tokens, (long long)tokens);
 out:
     free(mean);
-    free(in);
+    free_inputs(in, n_in);
     am__job_unref(job);
     if (m)
         am__model_release(s->repo, m);

@@ -1,7 +1,8 @@
 /* repository.c - the model repository: <repo>/<model>/<version>/ directories, as Triton and TF
  * Serving lay them out. A version directory holds either a network model (config.json +
  * model.safetensors, loaded with amuse_model_load) or word vectors (a config.json of
- * {"type": "word2vec", "vectors": "<file in the same directory>"}). Each model serves its highest
+ * {"type": "word2vec" or "fasttext", "vectors": "<file in the same directory>"}: a word2vec text
+ * or binary file, or a fastText .bin model, told apart by its contents). Each model serves its highest
  * version that loads; a broken version is logged and the next lower one tried. Loading again (the
  * admin route) builds the new version completely, with its own batcher, before swapping it in
  * under the lock; the old one finishes its queue and is freed when its last request lets go.
@@ -237,7 +238,8 @@ static int load_version(struct am__repository *r, const char *name, int64_t vers
         goto out;
     }
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(cfg, "type");
-    if (cJSON_IsString(type) && strcmp(type->valuestring, "word2vec") == 0)
+    if (cJSON_IsString(type) && (strcmp(type->valuestring, "word2vec") == 0 ||
+                                 strcmp(type->valuestring, "fasttext") == 0))
         rc = load_word_vectors(m, cfg, cfg_path);
     else
         rc = load_network(m);

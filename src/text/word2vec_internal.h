@@ -38,6 +38,38 @@ struct amuse_w2v_corpus {
 
 /* The k best of scores[0..rows) whose index is not in exclude[0..n_exclude), best first (ties:
  * lower index first), into hits. Returns how many (< k only when rows run out). */
+/* fastText's training arguments, as its .bin header stores them (model: 1 cbow, 2 skip-gram,
+ * 3 supervised; loss: 1 hs, 2 ns, 3 softmax, 4 one-vs-all). */
+struct am__fasttext_args {
+    int32_t dim, ws, epoch, min_count, neg, word_ngrams, loss, model, bucket, minn, maxn;
+    int32_t lr_update_rate;
+    double t;
+};
+
+/* The subword half of a fastText model. input is the whole input matrix: the words' own rows
+ * (0..wv->rows) and then the n-gram rows; wv->vectors holds the composed word vectors. */
+struct amuse_subwords {
+    struct am__fasttext_args args;
+    int32_t version;
+    int32_t nlabels;     /* label entries skipped (supervised models) */
+    int64_t ntokens;
+    int64_t ngram_rows;  /* input rows after the words: bucket, or the pruned count */
+    float *input;        /* (wv->rows + ngram_rows) x dim */
+    int64_t *prune_hash; /* pruneidx: sorted n-gram buckets ... */
+    int32_t *prune_row;  /* ... and their rows (0-based after the words); n_prune of them */
+    int64_t n_prune;     /* -1: no pruneidx (the usual case) */
+    /* Only what amuse_fasttext_save needs (trained models, AMUSE_FASTTEXT_KEEP_OUTPUT): */
+    int keep;            /* 1 when the rest is filled in (never for models with labels) */
+    float *output;       /* output_rows x output_cols */
+    int64_t output_rows, output_cols;
+};
+
+void am__subwords_free(struct amuse_subwords *s);
+/* The input row (0-based after the words) of n-gram bucket h, or -1 when pruned away. */
+int64_t am__subwords_row(const struct amuse_subwords *s, int64_t h);
+/* Fill wv->vectors with the composed vectors (mean of each word's input row and n-gram rows). */
+int am__subwords_compose_vocab(struct amuse_word_vectors *wv);
+
 int am__w2v_top_k(const float *scores, int64_t rows, const int64_t *exclude, int n_exclude, int k,
                   struct amuse_w2v_hit *hits);
 

@@ -228,14 +228,29 @@ static int looks_like_text(FILE *f, long long dim)
     return ok && c == '\n' && (tokens == dim || tokens >= 2);
 }
 
+/* 1 if path starts with fastText's magic number (a .bin model), else 0 (errors come later). */
+static int is_fasttext(const char *path)
+{
+    unsigned char b[4];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    size_t got = fread(b, 1, 4, f);
+    fclose(f);
+    uint32_t m = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    return got == 4 && m == (uint32_t)AMUSE_FASTTEXT_MAGIC;
+}
+
 int amuse_word_vectors_load(const char *path, int format, struct amuse_word_vectors **out)
 {
     struct reader r = {NULL, path, 0, 1};
     struct amuse_word_vectors *wv = NULL;
-    char *word = malloc(AMUSE_W2V_MAX_WORD_BYTES + 1);
     char header[128];
     int rc;
     *out = NULL;
+    if (format == AMUSE_W2V_FASTTEXT || (format == AMUSE_W2V_AUTO && is_fasttext(path)))
+        return amuse_fasttext_load(path, 0, out);
+    char *word = malloc(AMUSE_W2V_MAX_WORD_BYTES + 1);
     if (!word)
         return am__fail(AMUSE_ENOMEM, "%s: out of memory", path);
     r.f = fopen(path, "rb");

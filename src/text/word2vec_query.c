@@ -1,7 +1,9 @@
 /* word2vec_query.c - similarity queries over unit-length word vectors: most similar (cosine
  * top-k), 3CosAdd analogies, doesn't-match and pair similarity, as gensim's KeyedVectors does them.
  * One sgemv scores every row; a bounded min-heap keeps the top k. Read-only once wv->unit exists,
- * so concurrent queries are safe after amuse_word_vectors_normalise. No approximate search. */
+ * so concurrent queries are safe after amuse_word_vectors_normalise. A word outside the vocabulary
+ * of a fastText model is composed from its n-grams (and, having no row, excludes none from the
+ * answers). No approximate search. */
 #define _POSIX_C_SOURCE 200809L
 #include "text/word2vec_internal.h"
 
@@ -43,6 +45,31 @@ static int lookup(const struct amuse_word_vectors *wv, const char *word, int64_t
     *index = amuse_vocab_lookup(wv->vocab, word);
     if (*index < 0)
         return am__fail(AMUSE_ENOTFOUND, "word '%s' is not in the vocabulary", word);
+    return AMUSE_OK;
+}
+
+/* The unit vector of word into u[0..dim): its row's, or, for a model with subwords, one composed
+ * from its n-grams (*index = -1 then). */
+static int unit_vector(const struct amuse_word_vectors *wv, const char *word, float *u,
+                       int64_t *index)
+{
+    *index = amuse_vocab_lookup(wv->vocab, word);
+    int d = wv->dim;
+    if (*index >= 0) {
+        memcpy(u, wv->unit + (size_t)*index * d, (size_t)d * sizeof *u);
+        return AMUSE_OK;
+    }
+    if (!wv->subwords)
+        return lookup(wv, word, index);
+    int rc = amuse_word_vectors_lookup(wv, word, u, NULL);
+    if (rc != AMUSE_OK)
+        return rc;
+    double s = 0;
+    for (int k = 0; k < d; k++)
+        s += (double)u[k] * u[k];
+    if (s > 0)
+        for (int k = 0; k < d; k++)
+            u[k] = (float)(u[k] / sqrt(s));
     return AMUSE_OK;
 }
 
@@ -124,7 +151,7 @@ int amuse_w2v_similar(struct amuse_word_vectors *wv, const char *const *positive
 {
     int rc;
     int64_t *ex = NULL;
-    float *q = NULL, *scores = NULL;
+    float *q = NULL, *u = NULL, *scores = NULL;
     *n = 0;
     if (n_positive < 0 || n_negative < 0 || n_positive + n_negative == 0)
         return am__fail(AMUSE_EINVAL, "similar: no words given");
@@ -138,17 +165,17 @@ int amuse_w2v_similar(struct amuse_word_vectors *wv, const char *const *positive
     int d = wv->dim, ne = n_positive + n_negative;
     ex = malloc((size_t)ne * sizeof *ex);
     q = calloc((size_t)d, sizeof *q);
+    u = malloc((size_t)d * sizeof *u);
     scores = malloc((size_t)rows * sizeof *scores);
-    if (!ex || !q || !scores) {
+    if (!ex || !q || !u || !scores) {
         rc = am__fail(AMUSE_ENOMEM, "similar: out of memory");
         goto out;
     }
     for (int i = 0; i < ne; i++) {
         const char *w = i < n_positive ? positive[i] : negative[i - n_positive];
-        if ((rc = lookup(wv, w, &ex[i])) != AMUSE_OK)
+        if ((rc = unit_vector(wv, w, u, &ex[i])) != AMUSE_OK)
             goto out;
         float sign = i < n_positive ? 1.0f : -1.0f;
-        const float *u = wv->unit + (size_t)ex[i] * d;
         for (int j = 0; j < d; j++)
             q[j] += sign * u[j];
     }
@@ -164,6 +191,7 @@ int amuse_w2v_similar(struct amuse_word_vectors *wv, const char *const *positive
 out:
     free(ex);
     free(q);
+    free(u);
     free(scores);
     return rc;
 }
@@ -229,13 +257,17 @@ int amuse_w2v_similarity(struct amuse_word_vectors *wv, const char *a, const cha
 {
     int64_t ia, ib;
     int rc;
-    if ((rc = amuse_word_vectors_normalise(wv)) != AMUSE_OK || (rc = lookup(wv, a, &ia)) != AMUSE_OK ||
-        (rc = lookup(wv, b, &ib)) != AMUSE_OK)
-        return rc;
-    const float *ua = wv->unit + (size_t)ia * wv->dim, *ub = wv->unit + (size_t)ib * wv->dim;
-    double s = 0;
-    for (int j = 0; j < wv->dim; j++)
-        s += (double)ua[j] * ub[j];
-    *out = (float)s;
-    return AMUSE_OK;
+    float *ua = malloc((size_t)wv->dim * 2 * sizeof *ua), *ub = ua + wv->dim;
+    if (!ua)
+        return am__fail(AMUSE_ENOMEM, "similarity: out of memory");
+    if ((rc = amuse_word_vectors_normalise(wv)) == AMUSE_OK &&
+        (rc = unit_vector(wv, a, ua, &ia)) == AMUSE_OK &&
+        (rc = unit_vector(wv, b, ub, &ib)) == AMUSE_OK) {
+        double s = 0;
+        for (int j = 0; j < wv->dim; j++)
+            s += (double)ua[j] * ub[j];
+        *out = (float)s;
+    }
+    free(ua);
+    return rc;
 }

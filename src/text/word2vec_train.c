@@ -41,6 +41,9 @@ void amuse_w2v_options_default(struct amuse_w2v_options *o)
     o->alpha = 0; /* 0.05 for CBOW, 0.025 for skip-gram */
     o->cbow = 1;
     o->seed = 1;
+    o->minn = 3;
+    o->maxn = 6;
+    o->bucket = 2000000;
 }
 
 void amuse_word_vectors_free(struct amuse_word_vectors *wv)
@@ -50,6 +53,7 @@ void amuse_word_vectors_free(struct amuse_word_vectors *wv)
     amuse_vocab_free(wv->vocab);
     am__free(wv->vectors);
     am__free(wv->unit);
+    am__subwords_free(wv->subwords);
     free(wv);
 }
 
@@ -66,7 +70,9 @@ struct trainer {
     struct amuse_w2v_options o;
     int64_t V;
     int dim;
-    float *syn0, *syn1, *syn1neg;
+    float *syn0, *syn1, *syn1neg; /* with subwords, syn0 has V word rows then bucket n-gram rows */
+    int32_t *sub_rows;  /* subwords: each word's input rows (its own, then its n-grams') ... */
+    int64_t *sub_off;   /* ... word w's are sub_rows[sub_off[w] .. sub_off[w + 1]) */
     uint64_t *keep;       /* subsampling: keep a word when a 32-bit random < keep[w] */
     uint32_t *alias_prob; /* alias table: column i keeps i when a 32-bit random < prob */
     int32_t *alias;
@@ -339,6 +345,53 @@ static void sg_batch_blas(struct trainer *t, struct scratch *s, int nc, int no, 
         axpy(1.0f, s->grad_ctx + (size_t)j * d, t->syn0 + (size_t)s->ctx[j] * d, d);
 }
 
+/* fastText skip-gram for one centre word w: its input vector h is the mean of its rows (own and
+ * n-grams'); every context word is a target. The summed input gradient goes to each of those rows
+ * once, after the window (fastText applies it after each target, recomputing h). With kernel 2
+ * each target draws its own negatives (fastText's order); otherwise one set of negatives serves
+ * the whole window, as in the batched word2vec kernel: h is the same for every target, so a
+ * shared negative's nc identical updates are one update of nc times the gradient. */
+static void subword_update(struct trainer *t, struct scratch *s, int32_t w, int nc, float alpha,
+                           uint64_t *rs)
+{
+    int d = t->dim;
+    const int32_t *rows = t->sub_rows + t->sub_off[w];
+    int nr = (int)(t->sub_off[w + 1] - t->sub_off[w]);
+    float *h = s->neu1, *grad = s->neu1e;
+    memset(h, 0, (size_t)d * sizeof *h);
+    memset(grad, 0, (size_t)d * sizeof *grad);
+    for (int r = 0; r < nr; r++)
+        axpy(1.0f, t->syn0 + (size_t)rows[r] * d, h, d);
+    float inv = 1.0f / (float)nr;
+    for (int k = 0; k < d; k++)
+        h[k] *= inv;
+    if (t->o.kernel == 2) {
+        for (int j = 0; j < nc; j++)
+            ns_update(t, h, s->ctx[j], alpha, grad, rs);
+    } else {
+        for (int j = 0; j < nc; j++) {
+            float *o = t->syn1neg + (size_t)s->ctx[j] * d;
+            float g = gradient(t, dot(h, o, d), 1.0f, alpha);
+            axpy(g, o, grad, d);
+            axpy(g, h, o, d);
+        }
+        for (int k = 0; k < t->o.negative; k++) {
+            int32_t neg = sample_negative(t, rs);
+            int clash = 0;
+            for (int j = 0; j < nc; j++)
+                clash |= neg == s->ctx[j];
+            if (clash)
+                continue;
+            float *o = t->syn1neg + (size_t)neg * d;
+            float g = (float)nc * gradient(t, dot(h, o, d), 0.0f, alpha);
+            axpy(g, o, grad, d);
+            axpy(g, h, o, d);
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        axpy(1.0f, grad, t->syn0 + (size_t)rows[r] * d, d);
+}
+
 static void train_sentence(struct trainer *t, struct scratch *s, const int32_t *sen, int n,
                            float alpha, uint64_t *rs)
 {
@@ -357,6 +410,10 @@ static void train_sentence(struct trainer *t, struct scratch *s, const int32_t *
                 s->ctx[nc++] = sen[j];
         if (nc == 0)
             continue;
+        if (t->o.subwords) {
+            subword_update(t, s, w, nc, alpha, rs);
+            continue;
+        }
         if (t->o.cbow) {
             memset(s->neu1, 0, (size_t)d * sizeof *s->neu1);
             memset(s->neu1e, 0, (size_t)d * sizeof *s->neu1e);
@@ -406,6 +463,72 @@ static void train_sentence(struct trainer *t, struct scratch *s, const int32_t *
                 sg_batch_loops(t, s, nc, no, alpha);
         }
     }
+}
+
+/* -------------------------------------------------------------------------- subwords */
+
+/* Each word's input rows: its own, then V + bucket of each of its n-grams (fastText's order). */
+static int build_subword_rows(struct trainer *t)
+{
+    int64_t V = t->V, total = 0, cap = 0;
+    const int64_t max_ngrams = (int64_t)(AMUSE_W2V_MAX_WORD_BYTES + 2) * AMUSE_FASTTEXT_MAX_N;
+    int64_t *buckets = malloc((size_t)max_ngrams * sizeof *buckets);
+    t->sub_off = malloc((size_t)(V + 1) * sizeof *t->sub_off);
+    if (!t->sub_off || !buckets) {
+        free(buckets);
+        return am__fail(AMUSE_ENOMEM, "subwords: out of memory");
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        total = 0;
+        for (int64_t w = 0; w < V; w++) {
+            int64_t n = amuse_fasttext_ngrams(t->c->vocab->pool + t->c->vocab->offset[w],
+                                              t->o.minn, t->o.maxn, t->o.bucket, buckets,
+                                              max_ngrams);
+            t->sub_off[w] = total;
+            if (pass == 1) {
+                t->sub_rows[total] = (int32_t)w;
+                for (int64_t g = 0; g < n; g++)
+                    t->sub_rows[total + 1 + g] = (int32_t)(V + buckets[g]);
+            }
+            total += 1 + n;
+        }
+        t->sub_off[V] = total;
+        if (pass == 0) {
+            cap = total;
+            t->sub_rows = malloc((size_t)cap * sizeof *t->sub_rows);
+            if (!t->sub_rows) {
+                free(buckets);
+                return am__fail(AMUSE_ENOMEM, "subwords: out of memory for %lld n-grams",
+                                (long long)cap);
+            }
+        }
+    }
+    free(buckets);
+    return AMUSE_OK;
+}
+
+/* Hand the input and output matrices to wv as a fastText model and compose its word vectors. */
+static int attach_subwords(struct trainer *t, struct amuse_word_vectors *wv)
+{
+    struct amuse_subwords *s = calloc(1, sizeof *s);
+    if (!s)
+        return am__fail(AMUSE_ENOMEM, "subwords: out of memory");
+    struct am__fasttext_args a = {t->dim, t->o.window, t->o.iter, t->o.min_count, t->o.negative,
+                                  1, 2 /* ns */, 2 /* skip-gram */, (int32_t)t->o.bucket,
+                                  t->o.minn, t->o.maxn, 100, t->o.sample};
+    s->args = a;
+    s->version = AMUSE_FASTTEXT_VERSION;
+    s->ntokens = t->c->stats.tokens;
+    s->ngram_rows = t->o.bucket;
+    s->n_prune = -1;
+    s->input = t->syn0;
+    s->output = t->syn1neg;
+    s->output_rows = t->V;
+    s->output_cols = t->dim;
+    s->keep = 1;
+    t->syn0 = t->syn1neg = NULL;
+    wv->subwords = s;
+    return am__subwords_compose_vocab(wv);
 }
 
 /* ---------------------------------------------------------------------------- driver */
@@ -531,6 +654,15 @@ int amuse_w2v_train(const struct amuse_w2v_corpus *c, const struct amuse_w2v_opt
         return am__fail(AMUSE_EINVAL, "sample %g: must be >= 0", o->sample);
     if (o->kernel < 0 || o->kernel > 2)
         return am__fail(AMUSE_EINVAL, "kernel %d: must be 0, 1 or 2", o->kernel);
+    if (o->subwords && (o->cbow || o->hs || o->negative < 1))
+        return am__fail(AMUSE_EINVAL, "subwords: only skip-gram with negative sampling is trained "
+                        "(-cbow 0 -hs 0 -negative N)");
+    if (o->subwords && (o->minn < 1 || o->minn > o->maxn || o->maxn > AMUSE_FASTTEXT_MAX_N))
+        return am__fail(AMUSE_EINVAL, "subwords: need 1 <= minn (%d) <= maxn (%d) <= %d", o->minn,
+                        o->maxn, AMUSE_FASTTEXT_MAX_N);
+    if (o->subwords && (o->bucket < 1 || o->bucket > AMUSE_FASTTEXT_MAX_BUCKET))
+        return am__fail(AMUSE_EINVAL, "subwords: bucket %lld must be 1..%lld",
+                        (long long)o->bucket, AMUSE_FASTTEXT_MAX_BUCKET);
     t.c = c;
     t.o = *o;
     t.V = c->vocab->size;
@@ -538,7 +670,8 @@ int amuse_w2v_train(const struct amuse_w2v_corpus *c, const struct amuse_w2v_opt
     t.threads = o->threads > 0 ? o->threads : omp_get_num_procs();
     if (t.threads > 512)
         t.threads = 512;
-    t.start_alpha = o->alpha > 0 ? o->alpha : (o->cbow ? 0.05 : 0.025);
+    /* fastText's skip-gram learns at 0.05 by default, word2vec.c's at 0.025. */
+    t.start_alpha = o->alpha > 0 ? o->alpha : (o->cbow || o->subwords ? 0.05 : 0.025);
     t.total_words = (int64_t)o->iter * c->stats.train_words;
     for (int i = 0; i <= SIGMOID_TABLE; i++) {
         double x = ((double)i / SIGMOID_TABLE * 2 - 1) * SIGMOID_BOUND;
@@ -553,9 +686,13 @@ int amuse_w2v_train(const struct amuse_w2v_corpus *c, const struct amuse_w2v_opt
     wv->rows = t.V;
     wv->dim = t.dim;
     size_t cells = (size_t)t.V * (size_t)t.dim;
-    t.syn0 = wv->vectors = am__calloc_aligned(cells, sizeof(float));
-    if (!t.syn0)
+    size_t in_cells = (size_t)(t.V + (o->subwords ? o->bucket : 0)) * (size_t)t.dim;
+    wv->vectors = am__calloc_aligned(cells, sizeof(float));
+    t.syn0 = o->subwords ? am__calloc_aligned(in_cells, sizeof(float)) : wv->vectors;
+    if (!wv->vectors || !t.syn0)
         goto nomem;
+    if (o->subwords && (rc = build_subword_rows(&t)) != AMUSE_OK)
+        goto fail;
     if (o->negative > 0 && !(t.syn1neg = am__calloc_aligned(cells, sizeof(float))))
         goto nomem;
     if (o->hs && !(t.syn1 = am__calloc_aligned(cells, sizeof(float))))
@@ -575,11 +712,13 @@ int amuse_w2v_train(const struct amuse_w2v_corpus *c, const struct amuse_w2v_opt
     if (o->hs && (rc = build_huffman(&t)) != AMUSE_OK)
         goto fail;
 
-    /* Input vectors uniform in [-0.5, 0.5) / dim, output vectors zero (as word2vec.c). */
+    /* Input vectors uniform in [-0.5, 0.5) / dim, output vectors zero (as word2vec.c); with
+     * subwords in [-1, 1) / dim, as fastText and gensim's FastText. */
+    float init_scale = o->subwords ? 2.0f : 1.0f;
     struct amuse_rng rng;
     amuse_rng_seed(&rng, o->seed);
-    for (size_t i = 0; i < cells; i++)
-        t.syn0[i] = (amuse_rng_uniform(&rng) - 0.5f) / (float)t.dim;
+    for (size_t i = 0; i < in_cells; i++)
+        t.syn0[i] = init_scale * (amuse_rng_uniform(&rng) - 0.5f) / (float)t.dim;
     uint64_t seeds[512];
     for (int i = 0; i < t.threads; i++)
         seeds[i] = amuse_rng_next(&rng);
@@ -601,6 +740,8 @@ int amuse_w2v_train(const struct amuse_w2v_corpus *c, const struct amuse_w2v_opt
         goto nomem;
     if (o->progress)
         report(&t, t.words_done, current_alpha(&t, t.words_done));
+    if (o->subwords && (rc = attach_subwords(&t, wv)) != AMUSE_OK)
+        goto fail;
     *out = wv;
     wv = NULL;
     goto out;
@@ -610,6 +751,10 @@ nomem:
 fail:
 out:
     amuse_word_vectors_free(wv);
+    if (o->subwords)
+        am__free(t.syn0); /* NULL once the model owns it */
+    free(t.sub_rows);
+    free(t.sub_off);
     am__free(t.syn1neg);
     am__free(t.syn1);
     free(t.keep);
