@@ -38,7 +38,7 @@ build/amuse sentiment train --data data/reviews --output "$tmp/sentiment-en" \
 # pairs. Sized to train in a few minutes each on 2 cores; seq2seq-chars and songs-en run fewer
 # epochs (and pairs) than their recipes ask for, so they ship under-trained.
 [ -s data/text/poems-zh.txt ] || data/make_text.sh data/text
-build/amuse train models/poems-zh.json --output "$tmp/poems-zh" --seed 42 -q -e 25
+build/amuse train models/poems-zh.json --output "$tmp/poems-zh" --seed 42 -q
 build/amuse train models/couplets-zh.json --output "$tmp/couplets-zh" --seed 42 -q -e 15
 build/amuse train models/songs-en.json --output "$tmp/songs-en" --seed 42 -q -e 3
 build/amuse train models/seq2seq-chars.json --output "$tmp/seq2seq-chars" --seed 42 -q -e 10 \
