@@ -35,7 +35,7 @@ build/amuse sentiment train --data data/reviews --output "$tmp/sentiment-en" \
 
 # Text generators (amuse generate, the completion routes) from the corpora of data/make_text.sh:
 # the poem and song character LMs, the couplet model and the seed's seq2seq on English line
-# pairs. Sized to train in a few minutes each on 2 cores (about 5-17 minutes each on 2 cores
+# pairs. Sized to train in a few minutes each on 2 quiet cores (2-17 minutes each on 2 cores
 # shared with other jobs); seq2seq-chars runs 10 of its recipe's 100 epochs on 1,200 pairs, so
 # it ships under-trained.
 [ -s data/text/poems-zh.txt ] || data/make_text.sh data/text
