@@ -30,7 +30,8 @@ static void usage(FILE *out)
             "      --repetition-penalty R  >= 1 over the last 64 characters (default 1)\n"
             "      --seed S                the same seed gives the same text (default 0)\n"
             "      --stop S                stop before S (repeatable, at most %d)\n"
-            "  -t, --threads N             threads (default: all cores)\n"
+            "  -t, --threads N             threads (default 1: one stream's small steps only\n"
+            "                              wait at thread barriers when split)\n"
             "      --json                  JSON lines: {\"text\": ...} per piece, then the end\n"
             "  -h, --help                  this help\n",
             AMUSE_GENERATE_MAX_STOPS);
@@ -56,7 +57,7 @@ int cmd_generate(int argc, char **argv)
     amuse_generate_request_defaults(&r);
     r.sampling.temperature = 0.8f;
     const char *prompt = NULL, *stops[AMUSE_GENERATE_MAX_STOPS + 1];
-    long long max_tokens = -1, threads = 0, ll;
+    long long max_tokens = -1, threads = 1, ll;
     double d;
     int json = 0, n_stop = 0, c;
     optind = 1;
