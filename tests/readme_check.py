@@ -182,7 +182,9 @@ def main():
                 if bg:
                     background.append(int(open(rcf + ".pid").read()))
                     deadline = time.time() + 120
-                    while not contains_in_order(expected, open(out, errors="replace").read().split("\n")):
+                    # The background job opens `out` itself, possibly after the shell wrote rcf.
+                    while not os.path.exists(out) or not contains_in_order(
+                            expected, open(out, errors="replace").read().split("\n")):
                         if time.time() > deadline or shell.poll() is not None:
                             break
                         time.sleep(0.1)
