@@ -42,10 +42,7 @@ trap 'rm -rf "$tmp"' EXIT
   | sed -e 's/^ //' -e 's/ $//' | grep -v '^$' > "$tmp/english.txt"
 mv "$tmp/english.txt" "$out/english.txt"
 
-# Chinese: strip ANSI escapes (ESC [ ... letter) and fortune separators; keep UTF-8 as is.
-for f in tang300 song100 chinese; do
-  cat "/usr/share/games/fortunes/$f"
-done | sed -e 's/\x1b\[[0-9;]*[A-Za-z]//g' | grep -v '^%$' | grep -v '^[[:space:]]*$' > "$tmp/chinese.txt"
-mv "$tmp/chinese.txt" "$out/chinese.txt"
+# Chinese: data/make_chinese.sh (fortunes-zh without colour escapes and separators).
+"$here/make_chinese.sh" "$out"
 
 wc -lw "$out/english.txt" "$out/chinese.txt" >&2

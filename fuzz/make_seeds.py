@@ -249,3 +249,19 @@ put("fasttext", "supervised_v11", b"\1" + fasttext(words, version=11, model=3,
 put("fasttext", "pruned", b"\0" + fasttext(words, prune=[(1, 0), (3, 1)]))
 put("fasttext", "quantised", b"\0" + fasttext(words, quant=1))
 put("fasttext", "truncated", b"\0" + fasttext(words)[:70])
+
+
+# GloVe: first byte = (vocab size << 2) | reader (0 records file, 1 shuffle, 2 vocabulary file).
+def crec(*recs):
+    return b"".join(struct.pack("<iid", a, b, v) for a, b, v in recs)
+good = crec((1, 2, 2.5), (2, 1, 2.5), (3, 3, 1.0), (1, 3, 0.5))
+put("glove", "records", bytes([(3 << 2) | 0]) + good)
+put("glove", "records_unchecked", bytes([0]) + good)
+put("glove", "records_truncated", bytes([(3 << 2) | 0]) + good[:-5])
+put("glove", "records_out_of_range", bytes([(2 << 2) | 0]) + good)
+put("glove", "records_nan", bytes([(3 << 2) | 0]) + crec((1, 2, float("nan"))))
+put("glove", "shuffle", bytes([(3 << 2) | 1]) + good * 1100)
+put("glove", "shuffle_truncated", bytes([(3 << 2) | 1]) + good[:-1])
+put("glove", "vocab", bytes([2]) + b"the 10\nof 7\ncat 2\n")
+put("glove", "vocab_duplicate", bytes([2]) + b"the 10\nof 7\nthe 2\n")
+put("glove", "vocab_bad_utf8", bytes([2]) + b"the 10\no\xc3 7\n")

@@ -63,6 +63,13 @@ mkdir -p "$REPO/fashion" "$REPO/words/1"
 train_tiny_model "$REPO/fashion/1" 512 32 || finish
 printf '3 4\nking 1 2 3 4\nqueen 1 2 3 5\nbanana -1 0 0.5 2\n' >"$REPO/words/1/vectors.txt"
 echo '{"type": "word2vec", "vectors": "vectors.txt"}' >"$REPO/words/1/config.json"
+# a generator for the write panel: the tests' small verse model (gen_tiny_lm, in this directory)
+WRITE_MODEL=""
+if [ -x "$PWD/gen_tiny_lm" ] && "$PWD/gen_tiny_lm" "$REPO/tiny/1" >"$TMP/tiny.out" 2>&1; then
+    WRITE_MODEL=tiny
+else
+    bad "gen_tiny_lm could not write the write panel's model: $(cat "$TMP/tiny.out" 2>/dev/null)"
+fi
 
 # A real t10k image (the first one) as a PNG, written with the stdlib only.
 "$PYTHON" - "$DATA/t10k-images-idx3-ubyte.gz" "$TMP/t10k-0.png" <<'PY'
@@ -175,7 +182,7 @@ check "POST / without a key is 401 (only GET is public)" "$([ "$st" = 401 ]; ech
 
 # ------------------------------------------------------------------ the browser
 
-timeout 150 node "$NODE_DIR/playground.test.mjs" "$URL" "$ADMIN" "$INFER" "$TMP/t10k-0.png" \
+AMUSE_WRITE_MODEL=$WRITE_MODEL timeout 150 node "$NODE_DIR/playground.test.mjs" "$URL" "$ADMIN" "$INFER" "$TMP/t10k-0.png" \
     "$label" fashion words "$SHOT" >"$TMP/node.out" 2>&1
 rc=$?
 sed 's/^/  browser: /' "$TMP/node.out"

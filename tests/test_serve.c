@@ -472,6 +472,109 @@ static void run_generate(void *ctx, struct am__job **jobs, int n, int64_t sample
         }
 }
 
+/* Continuous batching: a job that sets `more` runs again with the next call, queued jobs join
+ * it between calls, a job cancelled while it runs is handed to run once more (to free what it
+ * holds) and then leaves. The run function records each call's job count, emits the call's
+ * number to every job, and returns only when the test allows (so joins are deterministic). */
+struct stepper {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int allowed, calls, sizes[16], cancelled_seen;
+};
+
+static void run_steps(void *ctx, struct am__job **jobs, int n, int64_t samples)
+{
+    struct stepper *s = ctx;
+    (void)samples;
+    pthread_mutex_lock(&s->lock);
+    int call = s->calls++;
+    s->sizes[call] = n;
+    pthread_mutex_unlock(&s->lock);
+    for (int i = 0; i < n; i++) {
+        int *left = jobs[i]->task_arg;
+        if (am__job_cancelled(jobs[i])) {
+            pthread_mutex_lock(&s->lock);
+            s->cancelled_seen++;
+            pthread_mutex_unlock(&s->lock);
+            continue;
+        }
+        char piece[8];
+        snprintf(piece, sizeof piece, "%d", call);
+        am__job_emit(jobs[i], piece, strlen(piece) + 1);
+        jobs[i]->more = --*left > 0;
+    }
+    pthread_mutex_lock(&s->lock);
+    while (s->allowed <= call)
+        pthread_cond_wait(&s->cond, &s->lock);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void allow_call(struct stepper *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->allowed++;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static struct am__job *steps_job(struct am__batcher *b, int steps)
+{
+    struct am__job *j = am__job_new();
+    j->samples = 1;
+    int *left = malloc(sizeof *left);
+    *left = steps;
+    j->task_arg = left;
+    ASSERT_OK(am__batcher_submit(b, j));
+    return j;
+}
+
+/* The next chunk of j (waiting for it), as an int. */
+static int next_piece(struct am__job *j)
+{
+    struct am__chunk *c;
+    while (!(c = am__job_next_chunk(j)))
+        ASSERT_TRUE(am__job_wait(j, am__now() + 10) >= 0);
+    int v = atoi(c->data);
+    free(c);
+    return v;
+}
+
+TEST(batcher_continuous)
+{
+    struct stepper s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, {0}, 0};
+    struct am__batcher_options o = {4, 0, 8, 0};
+    struct am__batcher *b;
+    ASSERT_OK(am__batcher_start(&b, &o, run_steps, &s, "steps"));
+    struct am__job *a = steps_job(b, 3);
+    ASSERT_EQ_INT(next_piece(a), 0);   /* call 0: a alone */
+    struct am__job *bb = steps_job(b, 2); /* queued while call 0 runs */
+    allow_call(&s);
+    ASSERT_EQ_INT(next_piece(a), 1);   /* call 1: a carried, bb joined */
+    ASSERT_EQ_INT(next_piece(bb), 1);
+    struct am__job *c = steps_job(b, 10);
+    allow_call(&s);
+    ASSERT_EQ_INT(next_piece(a), 2);   /* call 2: a's last, bb's last, c joined */
+    ASSERT_EQ_INT(next_piece(bb), 2);
+    ASSERT_EQ_INT(next_piece(c), 2);
+    am__job_cancel(c);                 /* c's client goes away while it runs */
+    allow_call(&s);
+    ASSERT_EQ_INT(am__job_wait(a, am__now() + 10), 0);
+    ASSERT_EQ_INT(am__job_wait(bb, am__now() + 10), 0);
+    allow_call(&s);                    /* call 3: c, cancelled, leaves */
+    ASSERT_EQ_INT(am__job_wait(c, am__now() + 10), 0);
+    ASSERT_TRUE(am__job_next_chunk(a) == NULL && am__job_next_chunk(bb) == NULL);
+    am__job_unref(a); /* before the batcher goes: a job's lock is its batcher's */
+    am__job_unref(bb);
+    am__job_unref(c);
+    am__batcher_stop(b);
+    ASSERT_EQ_INT(s.calls, 4);
+    ASSERT_EQ_INT(s.sizes[0], 1);
+    ASSERT_EQ_INT(s.sizes[1], 2);
+    ASSERT_EQ_INT(s.sizes[2], 3);
+    ASSERT_EQ_INT(s.sizes[3], 1);
+    ASSERT_EQ_INT(s.cancelled_seen, 1);
+}
+
 TEST(batcher_partial_results)
 {
     struct am__batcher_options o = {4, 0, 4, 0};
@@ -796,6 +899,7 @@ int main(void)
     RUN(batcher_wait_slices_and_cancel);
     RUN(static_routes);
     RUN(batcher_partial_results);
+    RUN(batcher_continuous);
     RUN(batcher_task_outlives_its_waiter);
     RUN(keystore);
     RUN(rate_limit_and_usage);

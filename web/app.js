@@ -8,6 +8,9 @@
 //   Image panel:  POST /v2/models/{m}/infer with the file as a base64 BYTES input, asking for
 //                 "probabilities" and "label"; a bar chart of the probabilities.
 //   Words panel:  GET /v1/words/similar?model=&word=&k=.
+//   Write panel:  POST /v1/completions with stream: true (and include_usage); the server-sent
+//                 events are read from the response body as they arrive and each token's text
+//                 is appended; Stop aborts the request (the server frees the stream's slot).
 // Errors show the HTTP status and the server's message, from either error shape:
 // {"error": "..."} (KServe V2) or {"error": {"message": ...}} (OpenAI).
 'use strict';
@@ -94,6 +97,7 @@ function kindOf(meta) {
   if (!input) return {kind: '?', input: ''};
   const shape = Array.isArray(input.shape) ? input.shape.slice(1).join('×') : '';
   if (input.name === 'words') return {kind: 'word vectors', input: 'words'};
+  if (input.name === 'text_input') return {kind: 'generator', input: 'text'};
   if (input.parameters && input.parameters.also_accepts) return {kind: 'image', input: shape};
   return {kind: 'network', input: shape};
 }
@@ -169,13 +173,14 @@ async function refreshServer() {
       api('GET', modelPath(n)).catch((e) => ({name: n, error: e}))));
     modelMeta.clear();
     const rows = [];
-    const images = [], words = [];
+    const images = [], words = [], writers = [];
     for (const m of metas) {
       const tr = document.createElement('tr');
       const k = m.error ? {kind: describe(m.error), input: ''} : kindOf(m);
       if (!m.error) modelMeta.set(m.name, m);
       if (k.kind === 'image') images.push(m.name);
       if (k.kind === 'word vectors') words.push(m.name);
+      if (k.kind === 'generator') writers.push(m.name);
       for (const v of [m.name, (m.versions || []).join(', '), k.kind, k.input]) {
         const td = document.createElement('td');
         td.textContent = v;
@@ -189,6 +194,8 @@ async function refreshServer() {
       : `No models are loaded (${source}).`;
     fillDatalist('image-models', images);
     fillDatalist('words-models', words);
+    fillDatalist('write-models', writers);
+    if (!$('write-model').value && writers.length) $('write-model').value = writers[0];
     if (!$('image-model').value && images.length) $('image-model').value = images[0];
     if (!$('words-model').value && words.length) $('words-model').value = words[0];
     setState('server-panel', 'done');
@@ -319,6 +326,83 @@ async function neighbours() {
   }
 }
 
+// ------------------------------------------------------------------------------- Write panel
+
+let writeAbort = null;
+
+// Stream a completion into the page: one `data: {chunk}` event per token, then `data: [DONE]`.
+async function write() {
+  showError('write-error', null);
+  const model = $('write-model').value.trim();
+  const prompt = $('write-prompt').value;
+  if (!model) return showError('write-error', new Error('Name a generator model.'));
+  if (!prompt) return showError('write-error', new Error('Type a start.'));
+  if (writeAbort) writeAbort.abort();
+  const abort = new AbortController();
+  writeAbort = abort;
+  $('write-start').textContent = prompt;
+  $('write-out').textContent = '';
+  $('write-note').textContent = '';
+  setState('write-panel', 'busy');
+  const started = performance.now();
+  let first = 0, usage = null, finish = '';
+  try {
+    const resp = await fetch('/v1/completions', {
+      method: 'POST', signal: abort.signal, cache: 'no-store', credentials: 'omit',
+      headers: {Authorization: 'Bearer ' + apiKey, 'Content-Type': 'application/json'},
+      body: JSON.stringify({
+        model, prompt, stream: true, stream_options: {include_usage: true},
+        max_tokens: Number($('write-max').value || 100),
+        temperature: Number($('write-temperature').value || 0),
+      }),
+    });
+    if (!resp.ok) {
+      const text = await resp.text();
+      let doc = null;
+      try { doc = JSON.parse(text); } catch (e) { doc = null; }
+      throw new ApiError(resp.status, serverMessage(doc, text));
+    }
+    const reader = resp.body.getReader();
+    const decoder = new TextDecoder();
+    let pending = '';
+    for (;;) {
+      const {value, done} = await reader.read();
+      if (done) break;
+      pending += decoder.decode(value, {stream: true});
+      let cut;
+      while ((cut = pending.indexOf('\n\n')) >= 0) {
+        const event = pending.slice(0, cut);
+        pending = pending.slice(cut + 2);
+        if (!event.startsWith('data: ') || event === 'data: [DONE]') continue;
+        const chunk = JSON.parse(event.slice(6));
+        if (chunk.error) throw new ApiError(500, chunk.error.message || String(chunk.error));
+        if (chunk.usage) usage = chunk.usage;
+        for (const c of chunk.choices || []) {
+          if (c.text && !first) first = performance.now();
+          $('write-out').textContent += c.text || '';
+          if (c.finish_reason) finish = c.finish_reason;
+        }
+      }
+    }
+    if (usage) {
+      const ms = first ? Math.round(first - started) : 0;
+      $('write-note').textContent = `${usage.completion_tokens} tokens (${finish}), first after ` +
+        `${ms} ms; prompt ${usage.prompt_tokens} tokens.`;
+    }
+    setState('write-panel', 'done');
+  } catch (e) {
+    if (e.name === 'AbortError') {
+      $('write-note').textContent = 'Stopped.';
+      setState('write-panel', 'done');
+    } else {
+      showError('write-error', e instanceof ApiError ? e : new ApiError(0, e.message));
+      setState('write-panel', 'error');
+    }
+  } finally {
+    if (writeAbort === abort) writeAbort = null;
+  }
+}
+
 // ----------------------------------------------------------------------------------- wiring
 
 function useKey(value) {
@@ -347,6 +431,13 @@ document.addEventListener('DOMContentLoaded', () => {
   $('words-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     neighbours();
+  });
+  $('write-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    write();
+  });
+  $('write-stop').addEventListener('click', () => {
+    if (writeAbort) writeAbort.abort();
   });
   refreshServer();
 });

@@ -94,6 +94,8 @@ struct amuse_w2v_options {
     double alpha;       /* starting learning rate; <= 0 picks 0.05 for CBOW and subwords (fastText's
                            default), 0.025 for skip-gram */
     int cbow;           /* 1 CBOW, 0 skip-gram (-cbow, 1) */
+    double min_alpha;   /* > 0: the rate falls linearly from alpha to this (gensim's min_alpha);
+                           0: to alpha * 1e-4 at the end, as word2vec.c */
     uint64_t seed;      /* random seed (-seed, 1); 1 thread + same seed = bit-identical vectors */
     int chars;          /* 1: every non-space code point is a token (Chinese, Japanese) */
     int skip_invalid;   /* 1: drop tokens with invalid UTF-8 and count them, instead of failing */
@@ -110,6 +112,12 @@ struct amuse_w2v_options {
 
 /* word2vec.c's defaults (see each field). */
 AMUSE_API void amuse_w2v_options_default(struct amuse_w2v_options *o);
+
+/* gensim 4.2 Word2Vec's defaults, for code written against gensim (README: "gensim's Word2Vec"):
+ * vector_size 100, window 5, min_count 5, sample 1e-3, negative 5, hs 0, epochs 5, seed 1 (as
+ * word2vec.c's), and where they differ: sg=0 (CBOW), alpha 0.025 (word2vec.c: 0.05 for CBOW),
+ * min_alpha 0.0001, workers 3. */
+AMUSE_API void amuse_w2v_options_gensim(struct amuse_w2v_options *o);
 
 /* Corpus statistics from the one pass over the training file. */
 struct amuse_w2v_corpus_stats {

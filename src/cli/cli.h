@@ -52,6 +52,7 @@ int cmd_predict(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_word2vec(int argc, char **argv);
 int cmd_words(int argc, char **argv);
+int cmd_glove(int argc, char **argv);
 int cmd_sentiment(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_keys(int argc, char **argv);

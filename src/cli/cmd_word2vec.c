@@ -33,7 +33,7 @@ static void help(FILE *out)
             "  -cbow <0|1>          1 CBOW, 0 skip-gram (1)\n"
             "  -save-vocab <file>   write the vocabulary as 'word count' lines\n"
             "  -read-vocab <file>   take the vocabulary from such a file instead of the corpus\n"
-            "  -debug <int>         0 quiet, 1 summary, 2 progress too (2)\n"
+            "  -debug <int>         0 quiet, 1 summary, 2 progress too, 3 the settings too (2)\n"
             "  -seed <int>          random seed (1); -threads 1 gives the same bytes every run\n"
             "  -chars <0|1>         every non-space code point is a word (Chinese text) (0)\n"
             "  -skip-invalid <0|1>  drop and count words with invalid UTF-8 instead of failing (0)\n"
@@ -44,7 +44,10 @@ static void help(FILE *out)
             "                       -output is then a fastText .bin model, plus the .vec vectors (0)\n"
             "  -minn <int>          shortest n-gram, in characters with '<' and '>' (3)\n"
             "  -maxn <int>          longest n-gram (6)\n"
-            "  -bucket <int>        n-gram hash buckets (2000000)\n");
+            "  -bucket <int>        n-gram hash buckets (2000000)\n"
+            "  -gensim <0|1>        start from gensim 4.2 Word2Vec's defaults instead (CBOW, alpha\n"
+            "                       0.025, min-alpha 0.0001, 3 threads); other flags still apply\n"
+            "  -min-alpha <float>   the learning rate falls linearly to this (0: alpha * 1e-4)\n");
 }
 
 struct progress_state {
@@ -117,7 +120,27 @@ int cmd_word2vec(int argc, char **argv)
         help(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    /* -gensim 1 (gensim's Word2Vec defaults, README "gensim's Word2Vec") is applied before the
+     * other flags, wherever it stands, so that they override it; -min-alpha is its decay. */
+    long long gensim = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "-gensim") == 0 || strcmp(argv[i], "--gensim") == 0) {
+            if (cli_parse_int("-gensim", argv[i + 1], 0, 1, &gensim))
+                return 2;
+            if (gensim)
+                amuse_w2v_options_gensim(&o);
+        }
+    }
     for (int i = 1; i < argc; i += 2) {
+        if (strcmp(argv[i], "-gensim") == 0 || strcmp(argv[i], "--gensim") == 0)
+            continue;
+        if (i + 1 < argc && (strcmp(argv[i], "-min-alpha") == 0 ||
+                             strcmp(argv[i], "--min-alpha") == 0)) {
+            if (cli_parse_double("-min-alpha", argv[i + 1], 0, 10, &dv))
+                return 2;
+            o.min_alpha = dv;
+            continue;
+        }
         const char *f = argv[i];
         if (f[0] == '-' && f[1] == '-')
             f++; /* --size works too */
@@ -217,6 +240,12 @@ int cmd_word2vec(int argc, char **argv)
         goto out;
     }
     const struct amuse_w2v_corpus_stats *cs = amuse_w2v_corpus_stats(corpus);
+    if ((gensim && debug >= 1) || debug >= 3)
+        fprintf(stderr, "Settings: %s size %d window %d min-count %d sample %g negative %d hs %d "
+                "iter %d alpha %g min-alpha %g threads %d seed %llu%s\n",
+                o.cbow ? "cbow" : "skip-gram", o.size, o.window, o.min_count, o.sample, o.negative,
+                o.hs, o.iter, o.alpha > 0 ? o.alpha : (o.cbow ? 0.05 : 0.025), o.min_alpha,
+                o.threads, (unsigned long long)o.seed, gensim ? " (gensim defaults)" : "");
     if (debug >= 1) {
         fprintf(stderr, "Vocab size: %lld\nWords in train file: %lld\n",
                 (long long)amuse_vocab_size(amuse_w2v_corpus_vocab(corpus)),

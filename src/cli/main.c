@@ -18,6 +18,7 @@ static const struct cli_command commands[] = {
     {"generate", "write text with a character model (streamed, sampling flags)", cmd_generate},
     {"word2vec", "train word vectors (word2vec.c's flags)", cmd_word2vec},
     {"words", "query and evaluate word vectors", cmd_words},
+    {"glove", "train GloVe word vectors (the reference tool's stages and flags)", cmd_glove},
     {"data", "write sample images from the test set (PNG)", cmd_data},
     {"sentiment", "score review text; train and evaluate sentiment models", cmd_sentiment},
     {"serve", "serve a model repository over HTTP (KServe V2), with API keys", cmd_serve},

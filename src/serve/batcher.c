@@ -4,8 +4,13 @@
  * each waiting HTTP thread. A full queue is refused at once (the caller answers 503); a waiter
  * whose deadline passes cancels its job: a queued job leaves the queue, a running one has its
  * result discarded. Jobs are reference counted, so neither side frees what the other still uses.
- * Partial results (am__job_emit) are the hook for streaming generators: a later generating model
- * emits chunks from its run function and the HTTP side forwards them as they come.
+ * Partial results (am__job_emit) are the hook for streaming generators: a generating model emits
+ * chunks from its run function and the HTTP side forwards them as they come.
+ * Continuous batching: a run function that sets a job's `more` keeps it running; the worker then
+ * calls run again at once with the jobs still running first and any queued jobs that fit after
+ * them (no waiting for company while some are running), so streams join and leave between steps.
+ * A job cancelled while it runs stays in the list until its run function lets it go (so a
+ * generator can free its slot).
  * A waiter can also give up before its deadline (am__job_cancel: its client went away), with the
  * same effect. Not here: priorities, per-tenant fairness, watching the client's socket (the HTTP
  * side does that between the time slices of am__job_wait_until). */
@@ -31,6 +36,7 @@ struct am__batcher {
     pthread_t thread;
     struct am__batch_stats stats;
     struct am__job **jobs; /* max_batch_size slots for the batch being formed */
+    int running;           /* jobs in the batch being run now (continuous: still generating) */
 };
 
 static void make_cond(pthread_cond_t *c)
@@ -277,15 +283,18 @@ static void *worker_main(void *arg)
 {
     struct am__batcher *b = arg;
     const int max_batch = b->opt.max_batch_size;
+    int n_carried = 0;         /* jobs still running from the last call (j->more): b->jobs[0..) */
+    int64_t carried_samples = 0;
     pthread_mutex_lock(&b->lock);
     for (;;) {
-        while (!b->head && !b->stopping)
+        while (!b->head && !b->stopping && n_carried == 0)
             pthread_cond_wait(&b->work, &b->lock);
-        if (!b->head)
+        if (!b->head && n_carried == 0)
             break; /* stopping, and everything queued is done */
-        /* Let the batch fill: until it is full or the oldest job has waited long enough. */
-        double deadline = b->head->t_submit + b->opt.max_queue_delay_us * 1e-6;
-        while (b->head && !b->stopping) {
+        /* Let the batch fill: until it is full or the oldest job has waited long enough. Jobs
+         * already running (continuous batching) never wait for company. */
+        double deadline = b->head ? b->head->t_submit + b->opt.max_queue_delay_us * 1e-6 : 0;
+        while (n_carried == 0 && b->head && !b->stopping) {
             int64_t waiting = 0;
             for (struct am__job *p = b->head; p && waiting < max_batch; p = p->next)
                 waiting += p->samples;
@@ -293,10 +302,10 @@ static void *worker_main(void *arg)
                 break;
             wait_until(&b->work, &b->lock, deadline);
         }
-        if (!b->head)
+        if (!b->head && n_carried == 0)
             continue; /* every waiting job timed out */
-        int n = 0;
-        int64_t samples = 0;
+        int n = n_carried;
+        int64_t samples = carried_samples;
         double now = am__now();
         while (b->head && n < max_batch &&
                (n == 0 || samples + b->head->samples <= max_batch)) {
@@ -313,6 +322,7 @@ static void *worker_main(void *arg)
             samples += j->samples;
             b->jobs[n++] = j;
         }
+        b->running = n;
         pthread_mutex_unlock(&b->lock);
 
         if (b->opt.debug_sleep_ms > 0) {
@@ -329,8 +339,17 @@ static void *worker_main(void *arg)
         am__hist_batch_add(&b->stats.batch_size, (double)samples);
         if (samples > b->stats.max_batch_samples)
             b->stats.max_batch_samples = (int)samples;
+        n_carried = 0;
+        carried_samples = 0;
         for (int i = 0; i < n; i++) {
             struct am__job *j = b->jobs[i];
+            b->jobs[i] = NULL;
+            if (j->more) { /* not finished: runs again in the next call, ahead of new jobs */
+                j->more = 0;
+                b->jobs[n_carried++] = j;
+                carried_samples += j->samples;
+                continue;
+            }
             j->batch_samples = (int)samples;
             j->run_s = end - j->t_start;
             j->state = AM__JOB_DONE;
@@ -342,8 +361,8 @@ static void *worker_main(void *arg)
                 job_free(j);
                 pthread_mutex_lock(&b->lock);
             }
-            b->jobs[i] = NULL;
         }
+        b->running = n_carried;
     }
     pthread_mutex_unlock(&b->lock);
     return NULL;
@@ -409,5 +428,6 @@ void am__batcher_stats(struct am__batcher *b, struct am__batch_stats *s)
     pthread_mutex_lock(&b->lock);
     *s = b->stats;
     s->queued = b->queued;
+    s->running = b->running;
     pthread_mutex_unlock(&b->lock);
 }

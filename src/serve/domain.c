@@ -39,8 +39,9 @@
 
 /* ------------------------------------------------------------------------ helpers */
 
-/* The model named by `name` (NULL or "" -> 400), of the wanted kind; NULL after an error reply. */
-static struct am__model *named_model(struct am__request *r, const char *name, int kind)
+/* The model named by `name` (NULL or "" -> 400): word vectors (words 1) or an image classifier
+ * (words 0); NULL after an error reply. */
+static struct am__model *named_model(struct am__request *r, const char *name, int words)
 {
     if (!name || !name[0]) {
         am__reply_error(r, 400, "model: give the model's name (GET /v1/models lists them)");
@@ -52,9 +53,9 @@ static struct am__model *named_model(struct am__request *r, const char *name, in
                         name);
         return NULL;
     }
-    if (kind == AM__MODEL_WORD_VECTORS && m->kind != kind) {
+    if (words && !(m->kind->flags & AM__KIND_WORDS)) {
         am__reply_error(r, 400, "model '%s' is not a word-vector model", m->name);
-    } else if (kind == AM__MODEL_NETWORK && !m->image) {
+    } else if (!words && !m->image) {
         am__reply_error(r, 400, "model '%s' is not an image classifier", m->name);
     } else {
         return m;
@@ -204,7 +205,7 @@ void am__handle_words_similar(struct am__request *r)
         am__reply_error(r, 400, "word: give the word to look up (?word=...)");
         return;
     }
-    struct am__model *m = named_model(r, model, AM__MODEL_WORD_VECTORS);
+    struct am__model *m = named_model(r, model, 1);
     if (!m)
         return;
     struct word_query *q = calloc(1, sizeof *q);
@@ -271,7 +272,7 @@ void am__handle_words_analogy(struct am__request *r)
         }
         k = kj->valueint;
     }
-    m = named_model(r, cJSON_IsString(model) ? model->valuestring : NULL, AM__MODEL_WORD_VECTORS);
+    m = named_model(r, cJSON_IsString(model) ? model->valuestring : NULL, 1);
     if (!m)
         goto out;
     q = calloc(1, sizeof *q);
@@ -437,7 +438,7 @@ void am__handle_images_classify(struct am__request *r)
     int k = parse_count(r, "top_k", top_k, DEFAULT_TOP_K, 1, 1000);
     if (k < 0)
         goto out;
-    m = named_model(r, model, AM__MODEL_NETWORK);
+    m = named_model(r, model, 0);
     if (!m)
         goto out;
     if (k > m->output_size)

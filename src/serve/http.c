@@ -28,11 +28,12 @@
  * CORS (only with an allowlist): a preflight OPTIONS from an allowed origin is answered 204
  * before the key check; any other reply to an allowed origin carries Access-Control-Allow-Origin
  * and Vary: Origin. Other origins, and every origin without an allowlist, get no CORS header.
- * Not here: streamed (SSE) responses - a later phase adds them here around the same request
- * object. */
+ * Streamed replies (SSE, completions.c): a handler that sets r->stream gets a
+ * libmicrohttpd callback response; the reader blocks on its job (one thread per connection, so
+ * blocking holds only that connection's thread) and sees a client that left through
+ * am__connection_gone. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
-#include "text/utf8.h"
 
 #include <microhttpd.h>
 #include <poll.h>
@@ -44,39 +45,15 @@
 #include <time.h>
 #include <unistd.h>
 
-void am__reply_error(struct am__request *r, int status, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    /* Messages quote what clients sent (query strings, names): bytes that are not UTF-8 (or a
-     * code point the truncation above cut) become '?', so the JSON reply stays valid. */
-    for (size_t i = 0, n = strlen(msg); i < n;) {
-        uint32_t cp;
-        int k = am__utf8_decode((const unsigned char *)msg + i, n - i, &cp);
-        if (k > 0) {
-            i += (size_t)k;
-        } else {
-            msg[i++] = '?';
-        }
-    }
-    am__buf_release(&r->out);
-    r->status = status;
-    if (am__openai_path(r->url)) {
-        am__openai_error(&r->out, status, msg);
-        return;
-    }
-    am__buf_puts(&r->out, "{\"error\": ");
-    am__buf_json_string(&r->out, msg);
-    am__buf_puts(&r->out, "}");
-}
-
 int am__client_gone(struct am__request *r)
 {
+    return am__connection_gone(r->conn);
+}
+
+int am__connection_gone(struct MHD_Connection *conn)
+{
     const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci || ci->connect_fd == MHD_INVALID_SOCKET)
         return 0;
     struct pollfd p = {.fd = ci->connect_fd, .events = POLLIN | POLLRDHUP};
@@ -92,14 +69,6 @@ int am__client_gone(struct am__request *r)
     return n == 0;
 }
 
-void am__reply_status(struct am__request *r, int status, int http_status)
-{
-    if (status == AMUSE_ENOMEM) /* the one place: running out of memory is never the client's */
-        http_status = 500;
-    const char *msg = amuse_last_error();
-    am__reply_error(r, http_status, "%s", msg[0] ? msg : amuse_strerror(status));
-}
-
 static enum MHD_Result send_reply(struct am__request *r)
 {
     if (r->out.failed) {
@@ -110,6 +79,24 @@ static enum MHD_Result send_reply(struct am__request *r)
     if (r->status == 0) {
         r->status = 500;
         am__buf_puts(&r->out, "{\"error\": \"no reply\"}");
+    }
+    if (r->stream) { /* SSE: the reader blocks on its job; one thread per connection */
+        struct MHD_Response *resp = MHD_create_response_from_callback(
+            MHD_SIZE_UNKNOWN, 4096, r->stream, r->stream_cls, r->stream_free);
+        r->stream = NULL;
+        if (!resp) {
+            r->stream_free(r->stream_cls);
+            return MHD_NO;
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        if (r->cors_origin) {
+            MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->cors_origin);
+            MHD_add_response_header(resp, "Vary", "Origin");
+        }
+        enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+        MHD_destroy_response(resp);
+        return ok;
     }
     /* MHD frees the body (MHD_RESPMEM_MUST_FREE) once sent. */
     size_t len = r->out.len;
@@ -575,6 +562,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     conn_deadline(r, am__now() + s->opt.connection_timeout_s + s->opt.header_timeout_s);
     drop_body(r);
     am__buf_release(&r->out);
+    if (r->stream) /* a stream set up but never handed to libmicrohttpd */
+        r->stream_free(r->stream_cls);
     free(r);
     atomic_fetch_sub(&s->in_flight, 1);
 }

@@ -26,30 +26,6 @@
 #define MAX_ENDPOINTS 64
 #define OTHER_ROOM    256
 
-const double am__time_bounds[AM__TIME_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                  0.1,    0.25,  0.5,    1,     2.5,  5,     10};
-const double am__batch_bounds[AM__BATCH_BUCKETS] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
-
-static void hist_add(int64_t *counts, const double *bounds, int n, double v)
-{
-    int i = 0;
-    while (i < n && v > bounds[i])
-        i++;
-    counts[i]++;
-}
-
-void am__hist_time_add(struct am__hist_time *h, double v)
-{
-    hist_add(h->counts, am__time_bounds, AM__TIME_BUCKETS, v);
-    h->sum += v;
-}
-
-void am__hist_batch_add(struct am__hist_batch *h, double v)
-{
-    hist_add(h->counts, am__batch_bounds, AM__BATCH_BUCKETS, v);
-    h->sum += v;
-}
-
 struct series {
     char model[128];
     const char *endpoint, *method; /* static strings: route patterns and method names */
@@ -193,6 +169,8 @@ static void histogram(struct am__buf *b, const char *name, const char *label, co
 struct model_stats {
     char *name;
     struct am__batch_stats st;
+    int streams; /* a streaming kind: the figures below are its */
+    int64_t active, freed, tokens;
 };
 
 void am__handle_metrics(struct am__request *r)
@@ -216,6 +194,11 @@ void am__handle_metrics(struct am__request *r)
             ms[n_ms].name = names[i];
             names[i] = NULL;
             am__batcher_stats(model->batcher, &ms[n_ms].st);
+            if (model->kind->stream_figures) {
+                ms[n_ms].streams = 1;
+                model->kind->stream_figures(model, &ms[n_ms].active, &ms[n_ms].freed,
+                                            &ms[n_ms].tokens);
+            }
             n_ms++;
             am__model_release(s->repo, model);
         }
@@ -274,6 +257,32 @@ void am__handle_metrics(struct am__request *r)
         label_value(b, ms[i].name);
         am__buf_printf(b, "} %lld\n", (long long)ms[i].st.cancelled);
     }
+    help(b, "amuse_generate_active_streams", "gauge",
+         "Generations (choices) in a generator's slots now, all advancing in one batched step "
+         "per token.");
+    for (int i = 0; i < n_ms; i++)
+        if (ms[i].streams) {
+            am__buf_puts(b, "amuse_generate_active_streams{model=");
+            label_value(b, ms[i].name);
+            am__buf_printf(b, "} %lld\n", (long long)ms[i].active);
+        }
+    help(b, "amuse_generate_slots_freed_by_disconnect_total", "counter",
+         "Generator slots freed at the next step because their client went away (per loaded "
+         "version).");
+    for (int i = 0; i < n_ms; i++)
+        if (ms[i].streams) {
+            am__buf_puts(b, "amuse_generate_slots_freed_by_disconnect_total{model=");
+            label_value(b, ms[i].name);
+            am__buf_printf(b, "} %lld\n", (long long)ms[i].freed);
+        }
+    help(b, "amuse_generate_tokens_total", "counter",
+         "Tokens generated (per loaded version).");
+    for (int i = 0; i < n_ms; i++)
+        if (ms[i].streams) {
+            am__buf_puts(b, "amuse_generate_tokens_total{model=");
+            label_value(b, ms[i].name);
+            am__buf_printf(b, "} %lld\n", (long long)ms[i].tokens);
+        }
     struct am__usage_row *rows = NULL;
     size_t n_rows = 0;
     if (s->tenant_usage && am__usage_rows(s->tenant_usage, &rows, &n_rows) == AMUSE_OK) {

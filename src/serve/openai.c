@@ -363,7 +363,7 @@ void am__handle_openai_embeddings(struct am__request *r)
                         model->valuestring);
         goto out;
     }
-    if (m->kind != AM__MODEL_WORD_VECTORS) {
+    if (!(m->kind->flags & AM__KIND_WORDS)) {
         am__reply_error(r, 400, "model '%s' is not a word-vector model; /v1/embeddings needs one",
                         m->name);
         goto out;

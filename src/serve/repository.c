@@ -1,12 +1,11 @@
 /* repository.c - the model repository: <repo>/<model>/<version>/ directories, as Triton and TF
- * Serving lay them out. A version directory holds either a network model (config.json +
- * model.safetensors, loaded with amuse_model_load) or word vectors (a config.json of
- * {"type": "word2vec" or "fasttext", "vectors": "<file in the same directory>"}: a word2vec text
- * or binary file, or a fastText .bin model, told apart by its contents). Each model serves its highest
+ * Serving lay them out. A version directory holds one model of a kind (kind_*.c) that its
+ * config.json's "type" names: a network model by default, "word2vec" or "fasttext" word vectors
+ * (a word2vec text or binary file, or a fastText .bin model), a generator ... The kind
+ * loads it and runs its batches; this file only finds, swaps and frees. Each model serves its highest
  * version that loads; a broken version is logged and the next lower one tried. Loading again (the
  * admin route) builds the new version completely, with its own batcher, before swapping it in
  * under the lock; the old one finishes its queue and is freed when its last request lets go.
- * Also the run functions the batchers call: the only place model math happens in the server.
  * The poller (am__repository_poll_start) is a thread that scans the repository every interval
  * and, for a model directory whose fingerprint (version numbers and the names, sizes and mtimes
  * of every file in its version directories) changed and then stayed the same for one more scan,
@@ -85,59 +84,34 @@ static int name_ok(const char *s)
     return 1;
 }
 
-/* ------------------------------------------------------------------ run functions */
+/* ------------------------------------------------------------------ kinds */
 
-static void fail_jobs(struct am__job **jobs, int n, int status)
+/* Every model kind the server knows; the first is the default (config.json without "type"). */
+static const struct am__model_kind *const kinds[] = {
+    &am__kind_network,
+    &am__kind_word_vectors,
+    &am__kind_generator,
+    &am__kind_sentiment,
+};
+#define N_KINDS (sizeof kinds / sizeof kinds[0])
+
+const struct am__model_kind *am__model_kind_find(const struct cJSON *cfg)
+{
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(cfg, "type");
+    for (size_t i = 0; cJSON_IsString(type) && i < N_KINDS; i++)
+        if (kinds[i]->config_type && strcmp(kinds[i]->config_type, type->valuestring) == 0)
+            return kinds[i];
+    for (size_t i = 0; i < N_KINDS; i++)
+        if (kinds[i]->claims && kinds[i]->claims(cfg))
+            return kinds[i];
+    return kinds[0];
+}
+
+void am__jobs_fail(struct am__job **jobs, int n, int status)
 {
     for (int i = 0; i < n; i++) {
         jobs[i]->status = status;
         snprintf(jobs[i]->error, sizeof jobs[i]->error, "%s", amuse_last_error());
-    }
-}
-
-/* Concatenate the jobs' samples, run the network once, hand each job its rows. */
-static void run_network(void *ctx, struct am__job **jobs, int n, int64_t samples)
-{
-    struct am__model *m = ctx;
-    /* OpenMP's thread count is per thread: set it on this worker before its first batch. */
-    static _Thread_local int threads_set;
-    if (m->model_threads > 0 && !threads_set) {
-        amuse_set_threads(m->model_threads);
-        threads_set = 1;
-    }
-    int64_t off = 0;
-    for (int i = 0; i < n; i++) {
-        memcpy(m->batch_input + off * m->input_size, jobs[i]->input,
-               (size_t)(jobs[i]->samples * m->input_size) * sizeof(float));
-        off += jobs[i]->samples;
-    }
-    const float *out;
-    int rc = amuse_model_forward(m->net, m->batch_input, samples, 0, &out);
-    if (rc) {
-        fail_jobs(jobs, n, rc);
-        return;
-    }
-    off = 0;
-    for (int i = 0; i < n; i++) {
-        memcpy(jobs[i]->output, out + off * m->output_size,
-               (size_t)(jobs[i]->samples * m->output_size) * sizeof(float));
-        off += jobs[i]->samples;
-    }
-}
-
-static void run_word_vectors(void *ctx, struct am__job **jobs, int n, int64_t samples)
-{
-    struct am__model *m = ctx;
-    (void)samples;
-    for (int i = 0; i < n; i++) {
-        if (jobs[i]->task) {
-            jobs[i]->task(m, jobs[i]);
-            continue;
-        }
-        for (int64_t k = 0; k < jobs[i]->samples; k++)
-            memcpy(jobs[i]->output + k * m->output_size,
-                   m->wv->vectors + jobs[i]->rows[k] * m->output_size,
-                   (size_t)m->output_size * sizeof(float));
     }
 }
 
@@ -148,54 +122,12 @@ static void model_free(struct am__model *m)
     if (!m)
         return;
     am__batcher_stop(m->batcher); /* finishes its queue first */
-    amuse_model_free(m->net);
-    amuse_word_vectors_free(m->wv);
-    free(m->batch_input);
+    if (m->kind)
+        m->kind->release(m);
     am__tenants_free(m->tenants);
     free(m->name);
     free(m->dir);
     free(m);
-}
-
-static int load_word_vectors(struct am__model *m, const cJSON *cfg, const char *cfg_path)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, "vectors");
-    if (!cJSON_IsString(v) || !v->valuestring[0] || strchr(v->valuestring, '/'))
-        return am__fail(AMUSE_EFORMAT,
-                        "%s: \"vectors\" must name a file in the same directory", cfg_path);
-    char *path = NULL;
-    if (asprintf(&path, "%s/%s", m->dir, v->valuestring) < 0)
-        return am__fail(AMUSE_ENOMEM, "out of memory");
-    int rc = amuse_word_vectors_load(path, AMUSE_W2V_AUTO, &m->wv);
-    free(path);
-    if (rc)
-        return rc;
-    m->kind = AM__MODEL_WORD_VECTORS;
-    m->input_shape.ndim = 0;
-    m->input_size = 1;
-    m->output_size = m->wv->dim;
-    return AMUSE_OK;
-}
-
-static int load_network(struct am__model *m)
-{
-    int rc = amuse_model_load(&m->net, m->dir);
-    if (rc)
-        return rc;
-    if (amuse_model_input_count(m->net) != 1)
-        return am__fail(AMUSE_EUNSUPPORTED, "%s: models with %d inputs are not served yet",
-                        m->dir, amuse_model_input_count(m->net));
-    m->kind = AM__MODEL_NETWORK;
-    m->input_shape = *amuse_model_input_shape(m->net);
-    m->input_size = amuse_shape_size(&m->input_shape);
-    m->output_size = amuse_shape_size(amuse_model_output_shape(m->net));
-    m->image = m->input_shape.ndim == 3 &&
-               (m->input_shape.dim[2] == 1 || m->input_shape.dim[2] == 3);
-    m->image_invert = amuse_image_invert_setting(m->net);
-    m->batch_input = malloc((size_t)(m->max_batch_size * m->input_size) * sizeof(float));
-    if (!m->batch_input)
-        return am__fail(AMUSE_ENOMEM, "out of memory");
-    return AMUSE_OK;
 }
 
 /* Load one version directory completely, batcher included. */
@@ -237,16 +169,11 @@ static int load_version(struct am__repository *r, const char *name, int64_t vers
         rc = am__fail(AMUSE_EFORMAT, "%s: not a JSON object", cfg_path);
         goto out;
     }
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(cfg, "type");
-    if (cJSON_IsString(type) && (strcmp(type->valuestring, "word2vec") == 0 ||
-                                 strcmp(type->valuestring, "fasttext") == 0))
-        rc = load_word_vectors(m, cfg, cfg_path);
-    else
-        rc = load_network(m);
+    m->kind = am__model_kind_find(cfg);
+    rc = m->kind->load(m, cfg, cfg_path);
     if (rc)
         goto out;
-    rc = am__batcher_start(&m->batcher, &r->bo,
-                           m->kind == AM__MODEL_NETWORK ? run_network : run_word_vectors, m, name);
+    rc = am__batcher_start(&m->batcher, &r->bo, m->kind->run, m, name);
 out:
     cJSON_Delete(cfg);
     free(text);

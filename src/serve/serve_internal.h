@@ -8,9 +8,13 @@
  *   domain.c      /v1/images/classify and /v1/words/{similar,analogy}: no tensors, for app developers
  *   ratelimit.c   per-key token bucket (429) and usage counters flushed to SQLite
  *   metrics.c     GET /metrics: Prometheus text format
+ *   histogram.c   the fixed-bucket histograms the batchers fill and /metrics renders
+ *   reply.c       error replies (KServe or OpenAI shape) and status -> HTTP mapping
  *   openai.c      OpenAI-compatible routes (/v1/models, /v1/embeddings) and their error format
+ *   completions.c text generation: OpenAI completions and chat, KServe generate; SSE streams
  *   json.c        the nesting-depth pre-check, the one JSON body parser, the log helper
  *   repository.c  <repo>/<model>/<version>/ loading, versions, reload with an atomic swap
+ *   kind_*.c      the model kinds (network, word vectors, ...): load, run, V2 tensors
  *   batcher.c     per-model bounded queue + worker thread forming dynamic batches
  *   static.c      the playground's files from the web root (GET /, GET /web/...)
  *   auth.c        key tokens, keyed hashing, constant-time verification
@@ -21,6 +25,7 @@
 #ifndef AMUSE_SERVE_INTERNAL_H
 #define AMUSE_SERVE_INTERNAL_H
 
+#include "amuse/generate.h"
 #include "amuse/serve.h"
 #include "amuse/tensor.h"
 #include "core/internal.h"
@@ -29,6 +34,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define AM__SALT_BYTES 32
 #define AM__HASH_BYTES 32
@@ -102,6 +108,9 @@ struct am__job {
     /* images still to decode (decode.c): am__run_job runs this job on the decode pool first and
      * takes its input from it; dropped (unref) with the job */
     struct am__job *decode;
+    /* continuous batching: the run function sets it on a job that is not finished (the worker
+     * runs the job again with the next batch; it clears the flag first) */
+    int more;
     /* internal */
     struct am__job *next;
     struct am__batcher *owner;
@@ -115,7 +124,9 @@ struct am__job {
 enum { AM__JOB_NEW, AM__JOB_QUEUED, AM__JOB_RUNNING, AM__JOB_DONE };
 
 /* Runs one batch on the worker thread: jobs[0..n) with `samples` rows in all. Sets each job's
- * output (or status/error). Never called with cancelled jobs in the list. */
+ * output (or status/error), or sets its `more` to run it again with the next batch (continuous
+ * batching; batcher.c). A job can be cancelled meanwhile (am__job_cancelled): its result is
+ * discarded. */
 typedef void (*am__run_batch)(void *ctx, struct am__job **jobs, int n, int64_t samples);
 
 struct am__batcher_options {
@@ -125,7 +136,7 @@ struct am__batcher_options {
     int debug_sleep_ms;     /* sleep before each batch (tests: AMUSE_TESTCTRL_BATCH_SLEEP_MS) */
 };
 
-/* Histogram bucket bounds for /metrics (metrics.c): seconds, and batch sizes in samples. */
+/* Histogram bucket bounds for /metrics (histogram.c): seconds, and batch sizes in samples. */
 #define AM__TIME_BUCKETS 14
 #define AM__BATCH_BUCKETS 10
 extern const double am__time_bounds[AM__TIME_BUCKETS];
@@ -148,6 +159,7 @@ struct am__batch_stats {
     int64_t cancelled;                  /* given up by their waiter: the client went away */
     int max_batch_samples;              /* largest batch so far */
     int queued;                         /* now */
+    int running;                        /* jobs in the batch running now */
     struct am__hist_time queue_time;    /* per job: seconds from submit to its batch starting */
     struct am__hist_batch batch_size;   /* per batch: samples */
 };
@@ -185,17 +197,67 @@ struct am__chunk *am__job_next_chunk(struct am__job *j);
 
 /* ----------------------------------------------------------------------- repository.c */
 
-enum { AM__MODEL_NETWORK = 1, AM__MODEL_WORD_VECTORS = 2 };
-
 struct amuse_model;
 struct amuse_word_vectors;
+struct am__model;
+struct am__v2_request;
+struct am__v2_tensor;
+struct cJSON;
+
+/* A model kind: what a version directory holds and what the server can do with it, as a table of
+ * functions (the way layer types are a table in the engine). The repository picks the kind from
+ * config.json's "type" (am__model_kind_find), calls its load, starts a batcher with its run and
+ * calls its release when the version is freed; v2.c, domain.c and openai.c ask the table, never
+ * the kind's name. Kinds live in kind_<name>.c. */
+enum {
+    AM__KIND_WORDS = 1 << 0,    /* word vectors: /v1/words/..., /v1/embeddings */
+    AM__KIND_GENERATE = 1 << 1, /* text generation: /v1/completions, .../generate */
+    AM__KIND_SENTIMENT = 1 << 2, /* review sentiment: /v1/text/sentiment */
+};
+struct am__model_kind {
+    const char *name;        /* "network", "word2vec", ... (messages, metadata) */
+    const char *config_type; /* config.json "type" that selects it; NULL: see claims */
+    int (*claims)(const struct cJSON *cfg); /* or 1 when the config is this kind's (NULL: no) */
+    unsigned flags;          /* AM__KIND_* */
+    /* Fill m (input/output sizes, the kind's state) from its directory m->dir. cfg is the parsed
+     * config.json, cfg_path its path for messages. Errors are the library's, via am__fail. */
+    int (*load)(struct am__model *m, const struct cJSON *cfg, const char *cfg_path);
+    void (*release)(struct am__model *m); /* free what load made (after the batcher stopped) */
+    am__run_batch run;                    /* the batcher's run function; ctx is the model */
+    /* KServe V2 tensors (v2.c): v2_input is NULL for a kind that takes none (v2_hint, appended to
+     * the 400, says what to use instead). v2_input fills the job from the request's one input;
+     * v2_outputs names the outputs (NULL-terminated); v2_encode_outputs appends them to the
+     * reply's "outputs" array; v2_encode_tensors appends "inputs": [...], "outputs": [...]
+     * (and "parameters"; NULL: empty lists) for the model metadata. */
+    int (*v2_input)(const struct amuse_server *s, const struct am__model *m,
+                    const struct am__v2_tensor *t, struct am__job *job);
+    const char *const *v2_outputs;
+    const char *v2_hint;
+    void (*v2_encode_outputs)(const struct am__model *m, const struct am__v2_request *req,
+                              const struct am__job *job, struct am__buf *b);
+    void (*v2_encode_tensors)(const struct am__model *m, struct am__buf *b);
+    /* Streaming kinds, for /metrics: slots generating now, slots freed because their client
+     * went away, tokens generated (NULL: none). */
+    void (*stream_figures)(const struct am__model *m, int64_t *active, int64_t *freed,
+                           int64_t *tokens);
+};
+extern const struct am__model_kind am__kind_network;      /* kind_network.c */
+extern const struct am__model_kind am__kind_word_vectors; /* kind_vectors.c */
+extern const struct am__model_kind am__kind_generator;    /* kind_generator.c */
+extern const struct am__model_kind am__kind_sentiment;    /* kind_sentiment.c */
+/* The kind of a parsed config.json: the one its "type" names, else the first that claims it,
+ * else the default (network). */
+const struct am__model_kind *am__model_kind_find(const struct cJSON *cfg);
+/* Worker side, for run functions: every job fails with status and amuse_last_error(). */
+void am__jobs_fail(struct am__job **jobs, int n, int status);
 
 struct am__model {
     char *name;
     int64_t version;
     int64_t created; /* Unix seconds when this version was loaded (OpenAI's "created") */
     char *dir;
-    int kind;
+    const struct am__model_kind *kind;
+    void *state;                    /* the kind's own (generator: its generator) */
     struct amuse_model *net;        /* network models: used only on the batcher's worker */
     struct amuse_word_vectors *wv;  /* word vectors: read-only once loaded */
     struct amuse_shape input_shape; /* one sample */
@@ -237,6 +299,35 @@ int am__repository_count(struct am__repository *r);
  * call twice, and am__repository_free calls it. */
 int am__repository_poll_start(struct am__repository *r, int interval_s);
 void am__repository_poll_stop(struct am__repository *r);
+
+/* ------------------------------------------------------------------- kind_generator.c */
+
+/* A generation job's request (the job's task_arg: ONE allocation, freed with the job): the
+ * library's request (prompt and stop strings point into buf), n choices (the job's samples).
+ * started/active are the worker's. */
+struct am__gen_request {
+    struct amuse_generate_request req;
+    int n;
+    int started, active;
+    const char *stops[AMUSE_GENERATE_MAX_STOPS];
+    char buf[]; /* the prompt, then each stop string, NUL-terminated */
+};
+/* What the worker emits to a generation job (am__job_emit): AM__PIECE_START once its choices are
+ * primed (the HTTP side can answer 200 now; usage has the prompt's counts), then one
+ * AM__PIECE_TEXT per token and choice (text may be empty while held back for a stop string;
+ * finish != 0 on the choice's last). */
+enum { AM__PIECE_START = 1, AM__PIECE_TEXT = 2 };
+struct am__gen_piece {
+    int index; /* the choice; -1 for START */
+    int type;
+    int finish; /* enum amuse_finish */
+    int prompt_tokens, prompt_unknown, completion_tokens;
+    size_t len;
+    char text[]; /* len bytes of UTF-8 */
+};
+/* A generator's cap on max_tokens and whether it is an encoder-decoder (immutable after load, so
+ * any thread may ask); AMUSE_EINVAL if m is not a generator. */
+int am__generator_limits(const struct am__model *m, int *max_tokens, int *seq2seq);
 
 /* ------------------------------------------------------------------------------- v2.c */
 
@@ -284,6 +375,16 @@ void am__v2_encode_reply(const struct am__model *m, const struct am__v2_request 
 void am__v2_encode_metadata(const struct am__model *m, struct am__buf *b);
 /* The output names a model offers, for checking requests. */
 int am__v2_output_known(const struct am__model *m, const char *name);
+/* For the kinds' v2_input: a network model's FP32 "input", an image model's BYTES images (decoded
+ * later on the decode pool), word vectors' BYTES "words"; and for their encoders: 1 if the
+ * request asks for output `name` (or asks for none and by_default), an FP32 [rows, cols] output. */
+int am__v2_input_fp32(const struct am__model *m, const struct am__v2_tensor *t, struct am__job *j);
+int am__v2_input_images(const struct amuse_server *s, const struct am__model *m,
+                        const struct am__v2_tensor *t, struct am__job *j);
+int am__v2_input_words(const struct am__model *m, const struct am__v2_tensor *t, struct am__job *j);
+int am__v2_wants(const struct am__v2_request *req, const char *name, int by_default);
+void am__v2_encode_fp32(struct am__buf *b, const char *name, const float *v, int64_t rows,
+                        int64_t cols);
 
 /* ---------------------------------------------------------------------- http / router */
 
@@ -315,6 +416,13 @@ struct am__request {
     int64_t items;            /* samples, inputs or queries served (usage counters) */
     const char *cors_origin;  /* the request's Origin when it is allowed (CORS headers added) */
     int preflight;            /* an allowed CORS preflight: 204 with the Allow-* headers */
+    /* A streamed reply (text/event-stream): when set, the body comes from stream(stream_cls,
+     * pos, buf, max) (libmicrohttpd's content reader: bytes written, or MHD_CONTENT_READER_END_*)
+     * and stream_free(stream_cls) runs once the connection is done with it (http.c owns it from
+     * the handler's return; always called, also when the reply cannot be queued). */
+    ssize_t (*stream)(void *cls, uint64_t pos, char *buf, size_t max);
+    void *stream_cls;
+    void (*stream_free)(void *cls);
 };
 
 typedef void (*am__handler)(struct am__request *r);
@@ -337,6 +445,7 @@ void am__reply_error(struct am__request *r, int status, const char *fmt, ...) AM
 /* 1 when the request's client has closed its connection (or it failed): a peek at the socket,
  * without blocking. A half-close (shutdown of the client's sending side) counts as gone. */
 int am__client_gone(struct am__request *r);
+int am__connection_gone(struct MHD_Connection *conn); /* the same, for a connection */
 /* Reply http_status with amuse_last_error(), except that AMUSE_ENOMEM is always 500: callers pass
  * the status for the client's fault (400, 404, ...) and never map ENOMEM themselves. */
 void am__reply_status(struct am__request *r, int status, int http_status);
@@ -351,6 +460,8 @@ void am__handle_infer(struct am__request *r);
 void am__handle_model_stats(struct am__request *r);
 void am__handle_repository_index(struct am__request *r);
 void am__handle_repository_load(struct am__request *r);
+/* kind_sentiment.c: POST /v1/text/sentiment */
+void am__handle_text_sentiment(struct am__request *r);
 
 /* handlers.c: submit job to m's batcher and wait for it until the request's deadline. 0 when it
  * finished well (r->batch_size set); otherwise the error reply is set (503, 504, 500). */
@@ -397,6 +508,12 @@ int am__decode_submit(struct amuse_server *s, struct am__job *j);
 void am__handle_images_classify(struct am__request *r);
 void am__handle_words_similar(struct am__request *r);
 void am__handle_words_analogy(struct am__request *r);
+
+/* completions.c: POST /v1/completions, /v1/chat/completions, /v2/models/{model}/generate and
+ * .../generate_stream (the route's pattern says which) */
+void am__handle_completions(struct am__request *r);
+void am__handle_chat_completions(struct am__request *r);
+void am__handle_generate(struct am__request *r);
 
 /* metrics.c: request counters and latency histograms, rendered with the batchers' figures */
 struct am__metrics;

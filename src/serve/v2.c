@@ -278,7 +278,7 @@ static int bytes_elements(const struct am__v2_tensor *t, int64_t n, const unsign
     return AMUSE_OK;
 }
 
-static int build_fp32(const struct am__model *m, const struct am__v2_tensor *t, struct am__job *j)
+int am__v2_input_fp32(const struct am__model *m, const struct am__v2_tensor *t, struct am__job *j)
 {
     char got[160], want[160];
     int64_t want_shape[AM__V2_MAX_DIMS + 1];
@@ -342,7 +342,7 @@ static int build_fp32(const struct am__model *m, const struct am__v2_tensor *t, 
 
 /* Base64-decode the images and make the job that decodes them (decode.c): the header checks and
  * pixel budgets happen here, the pixels later on the decode pool. */
-static int build_images(const struct amuse_server *s, const struct am__model *m,
+int am__v2_input_images(const struct amuse_server *s, const struct am__model *m,
                         const struct am__v2_tensor *t, struct am__job *j)
 {
     char got[160];
@@ -393,7 +393,7 @@ out:
     return rc;
 }
 
-static int build_words(const struct am__model *m, const struct am__v2_tensor *t, struct am__job *j)
+int am__v2_input_words(const struct am__model *m, const struct am__v2_tensor *t, struct am__job *j)
 {
     char got[160];
     if (strcmp(t->name, "words") != 0)
@@ -443,36 +443,37 @@ out:
     return rc;
 }
 
+/* ------------------------------------------------------------- dispatch by kind */
+
 int am__v2_output_known(const struct am__model *m, const char *name)
 {
-    if (m->kind == AM__MODEL_WORD_VECTORS)
-        return strcmp(name, "vectors") == 0;
-    return strcmp(name, "probabilities") == 0 || strcmp(name, "label") == 0;
+    for (const char *const *o = m->kind->v2_outputs; o && *o; o++)
+        if (strcmp(*o, name) == 0)
+            return 1;
+    return 0;
 }
 
 int am__v2_build_job(const struct amuse_server *s, const struct am__model *m,
                      const struct am__v2_request *req, struct am__job *job)
 {
+    if (!m->kind->v2_input)
+        return am__fail(AMUSE_EUNSUPPORTED, "model '%s' is a %s model and takes no tensors%s",
+                        m->name, m->kind->name, m->kind->v2_hint);
     if (req->n_inputs != 1)
         return am__fail(AMUSE_EFORMAT, "inputs has %d tensors; model '%s' takes one",
                         req->n_inputs, m->name);
     for (int i = 0; i < req->n_outputs; i++)
-        if (!am__v2_output_known(m, req->outputs[i]))
+        if (!am__v2_output_known(m, req->outputs[i])) {
+            char names[128] = "";
+            size_t off = 0;
+            for (const char *const *o = m->kind->v2_outputs; o && *o && off < sizeof names; o++)
+                off += (size_t)snprintf(names + off, sizeof names - off, "%s'%s'",
+                                        o == m->kind->v2_outputs ? "" : o[1] ? ", " : " and ",
+                                        *o);
             return am__fail(AMUSE_EFORMAT, "outputs[%d].name '%.64s': model '%s' has %s", i,
-                            req->outputs[i], m->name,
-                            m->kind == AM__MODEL_WORD_VECTORS ? "'vectors'"
-                                                              : "'probabilities' and 'label'");
-    const struct am__v2_tensor *t = &req->inputs[0];
-    int rc;
-    if (m->kind == AM__MODEL_WORD_VECTORS) {
-        rc = build_words(m, t, job);
-    } else {
-        if (strcmp(t->name, "input") != 0)
-            return am__fail(AMUSE_EFORMAT,
-                            "inputs[0].name '%.64s': model '%s' has one input, 'input'", t->name,
-                            m->name);
-        rc = t->datatype == AM__DT_FP32 ? build_fp32(m, t, job) : build_images(s, m, t, job);
-    }
+                            req->outputs[i], m->name, names);
+        }
+    int rc = m->kind->v2_input(s, m, &req->inputs[0], job);
     if (rc)
         return rc;
     job->output = malloc((size_t)(job->samples * m->output_size) * sizeof(float));
@@ -483,7 +484,7 @@ int am__v2_build_job(const struct amuse_server *s, const struct am__model *m,
 
 /* ------------------------------------------------------------------ encoding */
 
-static int wants(const struct am__v2_request *req, const char *name, int by_default)
+int am__v2_wants(const struct am__v2_request *req, const char *name, int by_default)
 {
     if (req->n_outputs == 0)
         return by_default;
@@ -493,7 +494,7 @@ static int wants(const struct am__v2_request *req, const char *name, int by_defa
     return 0;
 }
 
-static void encode_fp32(struct am__buf *b, const char *name, const float *v, int64_t rows,
+void am__v2_encode_fp32(struct am__buf *b, const char *name, const float *v, int64_t rows,
                         int64_t cols)
 {
     am__buf_printf(b, "{\"name\": \"%s\", \"datatype\": \"FP32\", \"shape\": [%lld, %lld], "
@@ -519,37 +520,7 @@ void am__v2_encode_reply(const struct am__model *m, const struct am__v2_request 
     am__buf_puts(b, "\"model_name\": ");
     am__buf_json_string(b, m->name);
     am__buf_printf(b, ", \"model_version\": \"%lld\", \"outputs\": [", (long long)m->version);
-    int first = 1;
-    if (m->kind == AM__MODEL_WORD_VECTORS) {
-        encode_fp32(b, "vectors", job->output, job->samples, m->output_size);
-    } else {
-        if (wants(req, "probabilities", 1)) {
-            encode_fp32(b, "probabilities", job->output, job->samples, m->output_size);
-            first = 0;
-        }
-        if (wants(req, "label", 0)) {
-            am__buf_printf(b, "%s{\"name\": \"label\", \"datatype\": \"BYTES\", "
-                              "\"shape\": [%lld], \"data\": [",
-                           first ? "" : ", ", (long long)job->samples);
-            for (int64_t s = 0; s < job->samples; s++) {
-                const float *p = job->output + s * m->output_size;
-                int best = 0;
-                for (int k = 1; k < m->output_size; k++)
-                    if (p[k] > p[best])
-                        best = k;
-                const char *label = amuse_model_label(m->net, best);
-                char fallback[24];
-                if (!label) {
-                    snprintf(fallback, sizeof fallback, "%d", best);
-                    label = fallback;
-                }
-                if (s)
-                    am__buf_add(b, ", ", 2);
-                am__buf_json_string(b, label);
-            }
-            am__buf_puts(b, "]}");
-        }
-    }
+    m->kind->v2_encode_outputs(m, req, job, b);
     am__buf_puts(b, "]}");
 }
 
@@ -558,34 +529,9 @@ void am__v2_encode_metadata(const struct am__model *m, struct am__buf *b)
     am__buf_puts(b, "{\"name\": ");
     am__buf_json_string(b, m->name);
     am__buf_printf(b, ", \"versions\": [\"%lld\"], \"platform\": \"amuse\", ", (long long)m->version);
-    if (m->kind == AM__MODEL_WORD_VECTORS) {
-        am__buf_printf(b, "\"inputs\": [{\"name\": \"words\", \"datatype\": \"BYTES\", "
-                          "\"shape\": [-1]}], "
-                          "\"outputs\": [{\"name\": \"vectors\", \"datatype\": \"FP32\", "
-                          "\"shape\": [-1, %lld]}]}",
-                       (long long)m->output_size);
-        return;
-    }
-    am__buf_puts(b, "\"inputs\": [{\"name\": \"input\", \"datatype\": \"FP32\", \"shape\": [-1");
-    for (int i = 0; i < m->input_shape.ndim; i++)
-        am__buf_printf(b, ", %lld", (long long)m->input_shape.dim[i]);
-    am__buf_puts(b, "]");
-    if (m->image)
-        am__buf_puts(b, ", \"parameters\": {\"also_accepts\": \"BYTES [-1]: base64 PNG/JPEG/BMP/"
-                        "GIF images\"}");
-    am__buf_printf(b, "}], \"outputs\": [{\"name\": \"probabilities\", \"datatype\": \"FP32\", "
-                      "\"shape\": [-1, %lld]",
-                   (long long)m->output_size);
-    /* Class names, in output order, when the model's config has them (immutable after load). */
-    if (amuse_model_label(m->net, 0)) {
-        am__buf_puts(b, ", \"parameters\": {\"labels\": [");
-        for (int k = 0; k < m->output_size; k++) {
-            const char *label = amuse_model_label(m->net, k);
-            if (k)
-                am__buf_add(b, ", ", 2);
-            am__buf_json_string(b, label ? label : "");
-        }
-        am__buf_puts(b, "]}");
-    }
-    am__buf_puts(b, "}, {\"name\": \"label\", \"datatype\": \"BYTES\", \"shape\": [-1]}]}");
+    if (m->kind->v2_encode_tensors)
+        m->kind->v2_encode_tensors(m, b);
+    else
+        am__buf_puts(b, "\"inputs\": [], \"outputs\": []");
+    am__buf_puts(b, "}");
 }

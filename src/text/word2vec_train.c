@@ -46,6 +46,15 @@ void amuse_w2v_options_default(struct amuse_w2v_options *o)
     o->bucket = 2000000;
 }
 
+void amuse_w2v_options_gensim(struct amuse_w2v_options *o)
+{
+    amuse_w2v_options_default(o);
+    o->cbow = 1;          /* sg=0 */
+    o->alpha = 0.025;     /* word2vec.c: 0.05 for CBOW */
+    o->min_alpha = 0.0001;
+    o->threads = 3;       /* workers=3 */
+}
+
 void amuse_word_vectors_free(struct amuse_word_vectors *wv)
 {
     if (!wv)
@@ -535,7 +544,10 @@ static int attach_subwords(struct trainer *t, struct amuse_word_vectors *wv)
 
 static double current_alpha(const struct trainer *t, int64_t done)
 {
-    double a = t->start_alpha * (1.0 - (double)done / (double)(t->total_words + 1));
+    double progress = (double)done / (double)(t->total_words + 1);
+    if (t->o.min_alpha > 0) /* gensim: linear from alpha to min_alpha */
+        return t->start_alpha - (t->start_alpha - t->o.min_alpha) * (progress < 1 ? progress : 1);
+    double a = t->start_alpha * (1.0 - progress);
     return a < t->start_alpha * 1e-4 ? t->start_alpha * 1e-4 : a;
 }
 

@@ -172,6 +172,37 @@ try {
       await page.textContent('#words-error'));
   });
 
+  const writeModel = process.env.AMUSE_WRITE_MODEL;
+  if (writeModel) await step('write', async () => {
+    // The server's own unstreamed greedy text for the same request: the page must show it.
+    const want = await page.evaluate(async ([key, model]) => {
+      const r = await fetch('/v1/completions', {method: 'POST', headers: {Authorization: 'Bearer ' + key},
+        body: JSON.stringify({model, prompt: 'twinkle twinkle', max_tokens: 24, temperature: 0})});
+      return (await r.json()).choices[0].text;
+    }, [adminKey, writeModel]);
+    await page.fill('#write-model', writeModel);
+    await page.fill('#write-prompt', 'twinkle twinkle');
+    await page.fill('#write-max', '24');
+    await page.fill('#write-temperature', '0');
+    await page.click('#write-run');
+    await page.waitForSelector('#write-panel[data-state="done"], #write-panel[data-state="error"]');
+    const got = await page.textContent('#write-out');
+    check('write: the streamed text is the server\'s greedy continuation',
+      got === want && want.length > 0, `${JSON.stringify(got)} vs ${JSON.stringify(want)}`);
+    check('write: the usage note counts 24 tokens',
+      /^24 tokens \(length\), first after \d+ ms; prompt 15 tokens\.$/.test(await page.textContent('#write-note')),
+      await page.textContent('#write-note'));
+    check('write: the generator is listed in the models table as a generator',
+      /generator/.test(await page.textContent('#models')));
+    await page.fill('#write-model', 'words'); // not a generator: the server's 400
+    await page.click('#write-run');
+    await page.waitForSelector('#write-panel[data-state="error"]');
+    check('write: a model that is not a generator shows the server\'s 400',
+      /^HTTP 400: model 'words' is a word2vec model, not a text generator/.test(await page.textContent('#write-error')),
+      await page.textContent('#write-error'));
+  });
+  else console.log('note: AMUSE_WRITE_MODEL not set; the write panel was not tested');
+
   await step('the key stays in the tab', async () => {
     await page.reload({ waitUntil: 'load' });
     await page.waitForSelector('#server-panel[data-state="done"]');
