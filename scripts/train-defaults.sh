@@ -4,9 +4,9 @@
 # reproduced: the seed CNN and DNN on Fashion-MNIST, and English word vectors (word2vec.c's
 # default CBOW, 5 epochs, words seen at least 20 times) on data/make_corpus.sh's corpus, and the
 # review sentiment model on the train parts of data/reviews with those vectors and the VADER
-# lexicon (data/lexicon; about 2 seconds, deterministic), and the voice-command DNN and DS-CNN
-# on data/make_voice.sh's synthesised clips.
-# Takes about 30 minutes on 2 cores. Writes to a temporary directory, then replaces
+# lexicon (data/lexicon; about 2 seconds, deterministic), the voice-command DNN and DS-CNN on
+# data/make_voice.sh's synthesised clips, and the text generators (below).
+# Takes about 40 minutes on 2 cores. Writes to a temporary directory, then replaces
 # models/default/<model>/1 one model at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +40,20 @@ build/amuse sentiment train --data data/reviews --output "$tmp/sentiment-en" \
 build/amuse train models/voice-dnn.json --output "$tmp/voice-dnn" --seed 42
 build/amuse train models/voice-dscnn.json --output "$tmp/voice-dscnn" --seed 42 --epochs 16
 
-for m in fashion-cnn fashion-dnn words-en sentiment-en voice-dnn voice-dscnn; do
+# Text generators (amuse generate, the completion routes) from the corpora of data/make_text.sh:
+# the poem and song character LMs, the couplet model and the seed's seq2seq on English line
+# pairs. Sized to train in a few minutes each on 2 quiet cores (2-17 minutes each on 2 cores
+# shared with other jobs); seq2seq-chars runs 10 of its recipe's 100 epochs on 1,200 pairs, so
+# it ships under-trained.
+[ -s data/text/poems-zh.txt ] || data/make_text.sh data/text
+build/amuse train models/poems-zh.json --output "$tmp/poems-zh" --seed 42 -q
+build/amuse train models/couplets-zh.json --output "$tmp/couplets-zh" --seed 42 -q -e 15
+build/amuse train models/songs-en.json --output "$tmp/songs-en" --seed 42 -q
+build/amuse train models/seq2seq-chars.json --output "$tmp/seq2seq-chars" --seed 42 -q -e 10 \
+  --train-limit 1200
+
+for m in fashion-cnn fashion-dnn words-en sentiment-en voice-dnn voice-dscnn poems-zh couplets-zh \
+    songs-en seq2seq-chars; do
   mkdir -p "models/default/$m"
   rm -rf "models/default/$m/1.old"
   [ -d "models/default/$m/1" ] && mv "models/default/$m/1" "models/default/$m/1.old"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # install_check.sh - `cmake --install` into a temporary prefix, then build examples/predict.c
+# and examples/generate.c
 # against the installed headers, library and amuse.pc with pkg-config, and run it on a model the
 # installed `amuse` trains. Proves the install rules and the .pc file work for a real program.
 #   usage: install_check.sh <cmake> <build dir> <source dir> [extra cflags]
@@ -48,5 +49,25 @@ check $? "installed amuse trains a model"
 printf '\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x00\x00\x00\x00\x3a\x7e\x9b\x55\x00\x00\x00\x0aIDATx\x9cc\x60\x00\x00\x00\x02\x00\x01\xe2\x21\xbc\x33\x00\x00\x00\x00IEND\xaeB`\x82' >"$tmp/dot.png"
 out=$("$tmp/predict" "$tmp/model" "$tmp/dot.png" 2>&1)
 echo "$out" | grep -Eq '^[0-9] [01]\.[0-9]{4}$'; check $? "the example labels an image ($out)"
+
+# examples/generate.c: a tiny character model trained by the installed command on a text recipe.
+cc $extra "$src/examples/generate.c" $flags -Wl,-rpath,"$libdir" -o "$tmp/generate" 2>"$tmp/cc2.log"
+check $? "examples/generate.c builds against the installed library"
+for i in 1 2 3 4 5 6 7 8; do echo "la la land, la la la."; done >"$tmp/la.txt"
+cat > "$tmp/la.json" <<JSON
+{"name": "la", "model": {"class_name": "Sequential", "config": {"layers": [
+   {"class_name": "InputLayer", "config": {"batch_input_shape": [null, 8], "dtype": "int32"}},
+   {"class_name": "Embedding", "config": {"input_dim": 4, "output_dim": 4}},
+   {"class_name": "LSTM", "config": {"units": 8, "return_sequences": true}},
+   {"class_name": "Dense", "config": {"units": 4, "activation": "softmax"}}]}},
+ "data": {"text": "$tmp/la.txt", "task": "lm", "seq_length": 8},
+ "compile": {"optimizer": "adam", "loss": "sparse_categorical_crossentropy"},
+ "fit": {"batch_size": 8, "epochs": 1}}
+JSON
+"$tmp/prefix/bin/amuse" train "$tmp/la.json" --output "$tmp/la" -q >"$tmp/train2.log" 2>&1
+check $? "installed amuse trains a text recipe"
+out=$("$tmp/generate" "$tmp/la" "la " "land" 2>&1)
+[ "$(echo "$out" | grep -c '^\[[12]\] (\(length\|stop\), ')" = 2 ]
+check $? "the example runs two streams to their end ($(echo "$out" | head -c 120 | tr '\n' ' '))"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

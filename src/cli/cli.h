@@ -49,6 +49,7 @@ int cmd_train(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 int cmd_word2vec(int argc, char **argv);
 int cmd_words(int argc, char **argv);
 int cmd_glove(int argc, char **argv);

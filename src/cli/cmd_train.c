@@ -7,6 +7,7 @@
 #include "amuse/data.h"
 #include "amuse/model.h"
 #include "amuse/runtime.h"
+#include "amuse/textdata.h"
 #include "core/internal.h" /* am__write_file_atomic */
 
 #include <getopt.h>
@@ -20,7 +21,9 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: amuse train <config.json> [options]\n\n"
-            "Train a model from a recipe (see models/*.json) and save it as a model directory.\n\n"
+            "Train a model from a recipe (see models/*.json) and save it as a model directory.\n"
+            "A recipe whose data section names a text file (data.text) trains a character model:\n"
+            "its vocabulary is built from the file and saved in the model's config.\n\n"
             "options:\n"
             "  -o, --output DIR      where to save the model (default: out/<name>)\n"
             "  -e, --epochs N        override fit.epochs\n"
@@ -101,6 +104,16 @@ int cmd_train(int argc, char **argv)
     int status = 1, rc;
     if (cli_open_model(config, 1, &m))
         goto out;
+    /* A text recipe: the vocabulary and the data set the model's lengths and widths. */
+    int text_recipe = amuse_model_config_string(m, "data", "text") != NULL;
+    if (text_recipe) {
+        amuse_model_free(m);
+        m = NULL;
+        if ((rc = amuse_text_recipe_load(&m, &train, config, limit))) {
+            cli_fail(rc, "cannot load the text recipe");
+            goto out;
+        }
+    }
     struct amuse_fit_options opt;
     if ((rc = amuse_model_fit_options(m, &opt))) {
         cli_fail(rc, config);
@@ -126,7 +139,7 @@ int cmd_train(int argc, char **argv)
         opt.checkpoint_dir = best;
     }
     amuse_model_init_weights(m, opt.seed);
-    if (cli_load_dataset(m, "train", NULL, NULL, limit, &train))
+    if (!text_recipe && cli_load_dataset(m, "train", NULL, NULL, limit, &train))
         goto out;
     if (!quiet) {
         amuse_model_summary(m, stdout);

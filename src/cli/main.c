@@ -15,6 +15,7 @@ static const struct cli_command commands[] = {
     {"summary", "print a model's layers, output shapes and parameter counts", cmd_summary},
     {"eval", "report loss, accuracy and per-class accuracy on a labelled set", cmd_eval},
     {"predict", "label images with a trained model (top-k with probabilities)", cmd_predict},
+    {"generate", "write text with a character model (streamed, sampling flags)", cmd_generate},
     {"word2vec", "train word vectors (word2vec.c's flags)", cmd_word2vec},
     {"words", "query and evaluate word vectors", cmd_words},
     {"glove", "train GloVe word vectors (the reference tool's stages and flags)", cmd_glove},
