@@ -5,6 +5,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "amuse/glove.h"
 
+#include "fuzz_file.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,17 +18,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    static char path[64];
-    if (!path[0])
-        snprintf(path, sizeof path, "/tmp/amuse-fuzz-glove-%ld", (long)getpid());
-    FILE *f = fopen(path, "wb");
-    if (!f)
+    const char *path = fuzz_input_file("glove", data, size);
+    if (!path)
         return 0;
-    if (size > 1 && fwrite(data + 1, 1, size - 1, f) != size - 1) {
-        fclose(f);
-        return 0;
-    }
-    fclose(f);
     int64_t vocab_size = data[0] >> 2; /* 0 (unchecked) .. 63 */
     switch (data[0] & 3) {
     case 0: {

@@ -4,6 +4,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "amuse/word2vec.h"
 
+#include "fuzz_file.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,17 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    static char path[64];
-    if (!path[0])
-        snprintf(path, sizeof path, "/tmp/amuse-fuzz-w2v-%ld", (long)getpid());
-    FILE *f = fopen(path, "wb");
-    if (!f)
+    const char *path = fuzz_input_file("w2v", data, size);
+    if (!path)
         return 0;
-    if (size > 1 && fwrite(data + 1, 1, size - 1, f) != size - 1) {
-        fclose(f);
-        return 0;
-    }
-    fclose(f);
     struct amuse_word_vectors *wv = NULL;
     int format = data[0] % 3 == 2 ? AMUSE_W2V_AUTO : data[0] % 3;
     if (amuse_word_vectors_load(path, format, &wv) == AMUSE_OK) {
