@@ -5,7 +5,9 @@
  *   handlers.c    the V2 routes' handlers (the others live with their protocol: openai.c,
  *                 domain.c, metrics.c, static.c): decode, hand to the model's batcher, encode
  *   v2.c          KServe V2 JSON: request decoding into tensors, response encoding
- *   domain.c      /v1/images/classify and /v1/words/{similar,analogy}: no tensors, for app developers
+ *   domain.c      /v1/images/classify and /v1/words/{similar,analogy}: no tensors, for app developers;
+ *                 the one multipart/form-data parser (am__form_parse)
+ *   transcriptions.c  /v1/audio/transcriptions (OpenAI's shape) for voice models
  *   ratelimit.c   per-key token bucket (429) and usage counters flushed to SQLite
  *   metrics.c     GET /metrics: Prometheus text format
  *   histogram.c   the fixed-bucket histograms the batchers fill and /metrics renders
@@ -14,7 +16,8 @@
  *   completions.c text generation: OpenAI completions and chat, KServe generate; SSE streams
  *   json.c        the nesting-depth pre-check, the one JSON body parser, the log helper
  *   repository.c  <repo>/<model>/<version>/ loading, versions, reload with an atomic swap
- *   kind_*.c      the model kinds (network, word vectors, ...): load, run, V2 tensors
+ *   kind_*.c      the model kinds (network, word vectors, generator, sentiment, voice): load, run,
+ *                 V2 tensors
  *   batcher.c     per-model bounded queue + worker thread forming dynamic batches
  *   static.c      the playground's files from the web root (GET /, GET /web/...)
  *   auth.c        key tokens, keyed hashing, constant-time verification
