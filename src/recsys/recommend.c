@@ -107,15 +107,21 @@ int amuse_rec_similar_items(const struct amuse_rec_model *m, int64_t item, int k
     return AMUSE_OK;
 }
 
-static int has_tag(const char *tags, const char *tag)
+/* 1 if the "a|b|c" list tags holds one of the comma-separated tags in wanted (ASCII case
+ * ignored). */
+static int has_tag(const char *tags, const char *wanted)
 {
-    size_t n = strlen(tag);
-    for (const char *s = tags; s && *s;) {
-        const char *bar = strchr(s, '|');
-        size_t len = bar ? (size_t)(bar - s) : strlen(s);
-        if (len == n && strncasecmp(s, tag, n) == 0)
-            return 1;
-        s = bar ? bar + 1 : s + len;
+    for (const char *w = wanted; *w;) {
+        const char *comma = strchr(w, ',');
+        size_t n = comma ? (size_t)(comma - w) : strlen(w);
+        for (const char *s = tags; n && s && *s;) {
+            const char *bar = strchr(s, '|');
+            size_t len = bar ? (size_t)(bar - s) : strlen(s);
+            if (len == n && strncasecmp(s, w, n) == 0)
+                return 1;
+            s = bar ? bar + 1 : s + len;
+        }
+        w = comma ? comma + 1 : w + n;
     }
     return 0;
 }
