@@ -216,7 +216,10 @@ struct amuse_rec_query {
     int n_items;
     int k;                    /* 1..AMUSE_REC_MAX_K */
     int filter_seen;          /* drop the user's own items */
-    int explain;              /* fill struct amuse_rec_hit.because (costs a little) */
+    int explain;              /* fill struct amuse_rec_hit.because: the user's item with the
+                                 largest item-kNN similarity to the hit (either in the other's
+                                 neighbour list); for a hit with no such link, the largest
+                                 cosine of the factors; -1 when nothing is positive */
     const char *tag;          /* keep only items with one of these tags ("Comedy" or a
                                  comma-separated list "Comedy,Drama", ASCII case ignored;
                                  needs attached items), or NULL */
