@@ -9,6 +9,8 @@
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 
+#include "amuse/runtime.h"
+
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,11 +80,19 @@ static void recommender_release(struct am__model *m)
     m->state = NULL;
 }
 
-/* Every job of this kind is a task (recommend_routes.c). */
+/* Every job of this kind is a task (recommend_routes.c). The jobs of a batch are independent
+ * readers of the model, so they run side by side on the worker's OpenMP threads. */
 static void recommender_run(void *ctx, struct am__job **jobs, int n, int64_t samples)
 {
     const struct am__model *m = ctx;
     (void)samples;
+    /* OpenMP's thread count is per thread: set it on this worker before its first batch. */
+    static _Thread_local int threads_set;
+    if (m->model_threads > 0 && !threads_set) {
+        amuse_set_threads(m->model_threads);
+        threads_set = 1;
+    }
+#pragma omp parallel for schedule(dynamic, 1) if (n > 1)
     for (int i = 0; i < n; i++)
         if (jobs[i]->task)
             jobs[i]->task(m, jobs[i]);
@@ -123,7 +133,7 @@ static void recommender_stats(const struct am__model *m, struct am__buf *b)
 const struct am__model_kind am__kind_recommender = {
     .name = "recommender",
     .config_type = "recommender",
-    .flags = AM__KIND_RECOMMEND,
+    .flags = AM__KIND_RECOMMEND | AM__KIND_NO_QUEUE_DELAY,
     .load = recommender_load,
     .release = recommender_release,
     .run = recommender_run,

@@ -174,7 +174,10 @@ static int load_version(struct am__repository *r, const char *name, int64_t vers
     rc = m->kind->load(m, cfg, cfg_path);
     if (rc)
         goto out;
-    rc = am__batcher_start(&m->batcher, &r->bo, m->kind->run, m, name);
+    struct am__batcher_options bo = r->bo;
+    if (m->kind->flags & AM__KIND_NO_QUEUE_DELAY)
+        bo.max_queue_delay_us = 0;
+    rc = am__batcher_start(&m->batcher, &bo, m->kind->run, m, name);
 out:
     cJSON_Delete(cfg);
     free(text);

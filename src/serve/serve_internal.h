@@ -216,6 +216,8 @@ enum {
     AM__KIND_GENERATE = 1 << 1, /* text generation: /v1/completions, .../generate */
     AM__KIND_SENTIMENT = 1 << 2, /* review sentiment: /v1/text/sentiment */
     AM__KIND_RECOMMEND = 1 << 3, /* recommender: /v1/recommendations, /v1/items/{id}/similar */
+    AM__KIND_NO_QUEUE_DELAY = 1 << 4, /* jobs gain nothing from company: a batch never waits to
+                                         fill (max_queue_delay_us 0), it takes what is queued */
 };
 struct am__model_kind {
     const char *name;        /* "network", "word2vec", ... (messages, metadata) */
