@@ -130,6 +130,17 @@ static void recommender_stats(const struct am__model *m, struct am__buf *b)
     am__buf_puts(b, "}}");
 }
 
+/* V2 model metadata: no tensors; what it is, for clients that list models (the playground). */
+static void recommender_tensors(const struct am__model *m, struct am__buf *b)
+{
+    const struct am__recommender *rs = m->state;
+    am__buf_puts(b, "\"inputs\": [], \"outputs\": [], \"parameters\": {\"kind\": \"recommender\", "
+                    "\"algo\": ");
+    am__buf_json_string(b, amuse_rec_algo_name(rs->rec->opt.algo));
+    am__buf_printf(b, ", \"users\": %lld, \"items\": %lld}", (long long)rs->rec->n_users,
+                   (long long)rs->rec->n_items);
+}
+
 const struct am__model_kind am__kind_recommender = {
     .name = "recommender",
     .config_type = "recommender",
@@ -138,5 +149,6 @@ const struct am__model_kind am__kind_recommender = {
     .release = recommender_release,
     .run = recommender_run,
     .v2_hint = "; use GET /v1/recommendations or GET /v1/items/{id}/similar",
+    .v2_encode_tensors = recommender_tensors,
     .stats_json = recommender_stats,
 };
