@@ -10,6 +10,7 @@
 #include "core/internal.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -67,8 +68,12 @@ int amuse_rec_fold_in(const struct amuse_rec_model *m, const int32_t *items, con
             rhs[k] += (1 + c1) * y[k];
         }
     }
-    if (n > 0)
+    if (n > 0) { /* on this thread alone: a product this small loses more to waking threads */
+        int threads = omp_get_max_threads();
+        omp_set_num_threads(1);
         am__sgemm(1, 0, f, f, n, 1.0f, CY, f, Y, f, 0.0f, G, f);
+        omp_set_num_threads(threads);
+    }
     for (int a = 0; a < f * f; a++)
         A[a] = (double)m->item_gram[a] + (n > 0 ? (double)G[a] : 0);
     memset(factors, 0, (size_t)f * sizeof *factors);
