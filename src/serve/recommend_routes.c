@@ -30,7 +30,7 @@
 
 #define MAX_K 100            /* recommendations or similar items per request (larger: capped) */
 #define DEFAULT_K 10
-#define HISTORY_MAX 1000     /* a user's events folded in per request */
+#define HISTORY_MAX 4096     /* a user's events folded in per request (the first ones) */
 #define MAX_LIKED 100        /* liked= items per request */
 #define MAX_TAGS_BYTES 256   /* tags= */
 #define MAX_ID_BYTES 1024    /* user and item ids (AMUSE_REC's id rule) */
