@@ -533,7 +533,8 @@ int amuse_rec_eval_load(const char *dir, struct amuse_rec_eval *out)
     snprintf(out->split, sizeof out->split, "%s", split->valuestring);
     out->fraction = num(j, "fraction", -1);
     double seed = num(j, "seed", -1), k = num(j, "k", 0), users = num(j, "users", -1);
-    if (!(out->fraction > 0 && out->fraction < 1) || !(seed >= 0) || !(k >= 1 && k <= 1e6) ||
+    if (!(out->fraction > 0 && out->fraction < 1) || !(seed >= 0 && seed <= 9007199254740992.0) ||
+        !(k >= 1 && k <= 1e6) ||
         !(users >= 0 && users <= (double)AMUSE_REC_MAX_USERS)) {
         rc = am__fail(AMUSE_EFORMAT, "%s: fraction, seed, k or users missing or out of range",
                       path);
