@@ -146,7 +146,8 @@ if [ "$mode" = recommend ]; then
   done
   rss_after=$(rss_kb)
   stop_server
-  out=bench/results/serve-recommend$([ "$duration" = 5 ] && echo -quick).json
+  out=bench/results/serve-recommend.json
+  if [ "$duration" = 5 ]; then out=bench/results/serve-recommend-quick.json; fi
   python3 - "$results" "$out" "$duration" "$models" "$rss_idle" "$rss_after" \
     "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
 import json, os, sys
