@@ -137,6 +137,8 @@ expect "not a recommender" 400 "is not a recommender" GET "$R?model=sentiment-en
 expect "bad filter_seen" 400 "filter_seen must be true or false" GET "$R?model=films&user=a2&filter_seen=maybe" "$ACME"
 expect "a liked item the model lacks" 400 "liked: item 'Z9' is not in model 'films'" GET "$R?model=films&user=a2&liked=B1,Z9" "$ACME"
 expect "an empty liked id" 400 "liked: give item ids" GET "$R?model=films&user=a2&liked=B1,,B2" "$ACME"
+expect "a user id that is not UTF-8" 400 "user: not UTF-8 (byte 1)" GET "$R?model=films&user=a%FF" "$ACME"
+expect "tags that are not UTF-8" 400 "tags: not UTF-8 (byte 0)" GET "$R?model=films&user=a2&tags=%C3" "$ACME"
 expect "bad debias" 400 "debias must be a number from 0 to 10" GET "$R?model=films&user=a2&debias=11" "$ACME"
 expect "unknown item" 404 "item 'Z9' is not in model 'films'" GET "/v1/items/Z9/similar?model=films" "$ACME"
 expect "no key" 401 "" GET "$R?model=films&user=a2" ""

@@ -20,6 +20,7 @@
 #include "serve/serve_internal.h"
 
 #include "amuse/word2vec.h"
+#include "text/utf8.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -99,7 +100,17 @@ static int parse_bool(struct am__request *r, const char *name, int def)
     return -1;
 }
 
-/* An id from the query: 1..MAX_ID_BYTES bytes. NULL after a 400 (missing or too long). */
+/* 1 if the query argument name's text is UTF-8; else 0 after a 400 naming the byte. */
+static int utf8_arg(struct am__request *r, const char *name, const char *text)
+{
+    size_t bad;
+    if (am__utf8_valid(text, strlen(text), &bad))
+        return 1;
+    am__reply_error(r, 400, "%s: not UTF-8 (byte %zu)", name, bad);
+    return 0;
+}
+
+/* An id from the query: 1..MAX_ID_BYTES bytes of UTF-8. NULL after a 400. */
 static const char *parse_id(struct am__request *r, const char *name, const char *what)
 {
     const char *v = arg(r, name);
@@ -111,19 +122,7 @@ static const char *parse_id(struct am__request *r, const char *name, const char 
         am__reply_error(r, 400, "%s: an id is at most %d bytes", name, MAX_ID_BYTES);
         return NULL;
     }
-    return v;
-}
-
-/* The length of at most max bytes of s that does not cut a UTF-8 sequence. */
-static int utf8_prefix(const char *s, int max)
-{
-    int n = (int)strnlen(s, (size_t)max + 1);
-    if (n <= max)
-        return n;
-    n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
+    return utf8_arg(r, name, v) ? v : NULL;
 }
 
 static const char *item_title(const struct amuse_rec_model *rec, int64_t i)
@@ -148,7 +147,7 @@ static void put_item(struct am__buf *b, const struct amuse_rec_model *rec, int64
         const char *bar = strchr(s, '|');
         size_t len = bar ? (size_t)(bar - s) : strlen(s);
         char tag[128];
-        snprintf(tag, sizeof tag, "%.*s", (int)(len < sizeof tag ? len : sizeof tag - 1), s);
+        snprintf(tag, sizeof tag, "%.*s", (int)am__utf8_prefix(s, len, sizeof tag - 1), s);
         if (s != tags)
             am__buf_puts(b, ", ");
         am__buf_json_string(b, tag);
@@ -273,6 +272,8 @@ void am__handle_recommendations(struct am__request *r)
                         MAX_TAGS_BYTES);
         return;
     }
+    if ((tags && !utf8_arg(r, "tags", tags)) || (liked && !utf8_arg(r, "liked", liked)))
+        return;
     double debias = 0;
     if (debias_text) {
         char *end;
@@ -357,7 +358,7 @@ void am__handle_recommendations(struct am__request *r)
             if (!name)
                 name = amuse_vocab_word(rec->items, h->because);
             snprintf(why, sizeof why, "because you liked %.*s",
-                     utf8_prefix(name, TITLE_IN_EXPLANATION), name);
+                     (int)am__utf8_prefix(name, strlen(name), TITLE_IN_EXPLANATION), name);
         } else {
             am__buf_puts(b, "null");
             snprintf(why, sizeof why, "%s",
