@@ -74,6 +74,16 @@ struct amuse_model {
     float *row_weight; /* the loss's per-row weights: user weights times the output's mask */
     /* fused_into[i] = j >= 0: node i (per-sample) runs inside node j's forward (epilogue). */
     int *fused_into;
+    /* BatchNormalization folded into the layer before it at inference (see
+     * AM__LAYER_FOLDS_BATCHNORM): fold_bn[i] = j >= 0 when node j is folded into node i, and
+     * folded_into[j] = i; node i's folded kernel and bias live at fold_buf + fold_offset[i],
+     * recomputed on every inference pass (cheap: one pass over the kernel). last_folded: the
+     * last forward ran folded, so backward first runs the pairs unfolded. */
+    int *fold_bn, *folded_into;
+    int64_t *fold_offset;
+    float *fold_buf;
+    int n_folds, last_folded;
+    int fold_off; /* 1: inference runs every layer as written (tests compare the two) */
 
     /* AMUSE_PROFILE=1: seconds spent per layer, forward and backward, printed by free */
     int profile;
