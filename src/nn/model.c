@@ -653,8 +653,9 @@ void am__run_epilogue(const struct am__call *c, const float *producer_out, int64
 
 int am__model_reserve(struct amuse_model *m, int64_t batch)
 {
-    /* Some workspaces are per thread: a new thread count means new sizes. */
-    if (batch <= m->batch_cap && omp_get_max_threads() == m->reserved_threads)
+    /* Some workspaces are per thread: more threads mean new sizes; fewer fit in the old ones
+     * (a generator's one-thread passes between wider ones must not reallocate each time). */
+    if (batch <= m->batch_cap && omp_get_max_threads() <= m->reserved_threads)
         return AMUSE_OK;
     if (batch < m->batch_cap)
         batch = m->batch_cap;
