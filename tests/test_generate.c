@@ -1,7 +1,9 @@
 /* test_generate.c - generators (amuse/generate.h) on tiny models trained here: the derived
  * one-step stateful graph gives the full-sequence graph's probabilities, the seq2seq encoder and
  * one-step decoder give the full graph's, a fixed seed reproduces the text alone or batched with
- * other streams, stop strings and max_tokens end streams, and bad requests are refused. */
+ * other streams, stop strings and max_tokens end streams, and bad requests are refused. Prompts
+ * are read together by the next step: a long one a chunk per step while running streams go on,
+ * and the text does not depend on the prompts read alongside or on the thread count. */
 #include "amuse/charvocab.h"
 #include "amuse/generate.h"
 #include "amuse/model.h"
@@ -241,6 +243,78 @@ TEST(seeds_reproduce_and_streams_are_independent)
     amuse_charvocab_free(v);
 }
 
+/* Prompts read together give each stream the probabilities it gets alone; a prompt longer than
+ * AMUSE_GENERATE_PRIME_CHUNK is read a chunk per step while a running stream gets a token at
+ * every step; the text is the same with one thread or several. */
+TEST(prompts_are_read_together_and_in_chunks)
+{
+    struct amuse_charvocab *v;
+    struct amuse_model *m = trained_lm(&v);
+    int V = amuse_charvocab_size(v);
+    struct amuse_generator *g = gen_of(m, 4);
+    /* alone, then three prompts of different lengths started together */
+    const char *prompts[3] = {"the dog sat on", "cat", "the mat. the"};
+    float *alone = calloc((size_t)(3 * V), sizeof(float));
+    for (int k = 0; k < 3; k++) {
+        start(g, 0, prompts[k], 0.0f, 0, 5, NULL);
+        const float *p = amuse_generator_next_probs(g, 0);
+        ASSERT_TRUE(p != NULL);
+        memcpy(alone + k * V, p, (size_t)V * sizeof(float));
+        amuse_generator_cancel(g, 0);
+    }
+    for (int k = 0; k < 3; k++)
+        start(g, k + 1, prompts[k], 0.0f, 0, 5, NULL);
+    for (int k = 0; k < 3; k++) {
+        const float *p = amuse_generator_next_probs(g, k + 1);
+        ASSERT_TRUE(p != NULL);
+        for (int j = 0; j < V; j++)
+            ASSERT_NEAR(p[j], alone[k * V + j], 1e-6);
+    }
+    for (int k = 1; k < 4; k++)
+        amuse_generator_cancel(g, k);
+    free(alone);
+
+    /* a long prompt: 2 * chunk + 6 characters, all but the last read over three steps */
+    char long_prompt[2 * AMUSE_GENERATE_PRIME_CHUNK + 8];
+    size_t L = sizeof long_prompt - 1;
+    for (size_t i = 0; i < L; i++)
+        long_prompt[i] = TEXT[i % (sizeof TEXT - 1)];
+    long_prompt[L] = 0;
+    char runs[2][4][512] = {{{0}}};
+    for (int pass = 0; pass < 2; pass++) {
+        ASSERT_OK(amuse_generator_set_threads(g, pass == 0 ? 1 : 2));
+        start(g, 0, "the ", 1.0f, 5, 20, NULL);
+        struct amuse_generate_event ev[4];
+        int n;
+        ASSERT_OK(amuse_generator_step(g, ev, 4, &n));
+        ASSERT_EQ_INT(n, 1);
+        strncat(runs[pass][0], ev[0].text, ev[0].len);
+        start(g, 1, long_prompt, 0.8f, 11, 10, NULL);
+        for (int step = 0; step < 3; step++) {
+            ASSERT_OK(amuse_generator_step(g, ev, 4, &n));
+            ASSERT_EQ_INT(n, step < 2 ? 1 : 2); /* slot 0 every step, slot 1 once read */
+            ASSERT_EQ_INT(ev[0].slot, 0);
+            for (int i = 0; i < n; i++)
+                strncat(runs[pass][ev[i].slot], ev[i].text, ev[i].len);
+        }
+        ASSERT_EQ_INT(amuse_generator_usage(g, 1).prompt_tokens, (int)L);
+        enum amuse_finish fin[4] = {0};
+        run_all(g, runs[pass], fin);
+        ASSERT_EQ_INT(fin[1], AMUSE_FINISH_LENGTH);
+    }
+    ASSERT_STR_EQ(runs[1][0], runs[0][0]);
+    ASSERT_STR_EQ(runs[1][1], runs[0][1]);
+    ASSERT_TRUE(strlen(runs[0][1]) == 10);
+    ASSERT_EQ_INT(amuse_generator_threads(g), 2);
+    ASSERT_FAILS(amuse_generator_set_threads(g, -1), AMUSE_EINVAL, "threads");
+    ASSERT_FAILS(amuse_generator_set_threads(g, AMUSE_GENERATE_MAX_THREADS + 1), AMUSE_EINVAL,
+                 "threads");
+    ASSERT_EQ_INT(amuse_generator_threads(g), 2);
+    amuse_generator_free(g);
+    amuse_model_free(m);
+    amuse_charvocab_free(v);
+}
+
 TEST(bad_requests_are_refused)
 {
     struct amuse_charvocab *v;
@@ -406,6 +480,7 @@ int main(void)
 {
     RUN(one_step_graph_matches_the_full_sequence);
     RUN(seeds_reproduce_and_streams_are_independent);
+    RUN(prompts_are_read_together_and_in_chunks);
     RUN(bad_requests_are_refused);
     RUN(seq2seq_split_matches_the_full_graph);
     amuse_model_free(lm_cache);

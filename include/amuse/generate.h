@@ -12,13 +12,21 @@
  *     as the Keras example does by hand. Its source is padded to the encoder's T as in training.
  * Anything else is refused with AMUSE_EUNSUPPORTED ("not a generator").
  *
- * Streams live in slots 0 .. slots-1. amuse_generator_start primes a free slot with a prompt (for
- * a language model: the prompt's characters run through the recurrent state; for an
- * encoder-decoder: the prompt is the source, encoded once). amuse_generator_step then advances
- * EVERY active slot by one token in one batched forward pass (continuous batching: slots join
- * with start and leave when they finish or with amuse_generator_cancel, between steps). Each slot
- * samples with its own amuse_sampler (its own seed), so a stream's text does not depend on which
- * other streams share the step: same model, prompt and seed, same text.
+ * Streams live in slots 0 .. slots-1. amuse_generator_start gives a free slot a prompt (checked
+ * and encoded at once). amuse_generator_step first reads the prompts of the slots started since
+ * the last step, all together (for a language model: the prompts' characters run through the
+ * recurrent state, one batched pass per character position, at most AMUSE_GENERATE_PRIME_CHUNK
+ * characters of each prompt per step; for an encoder-decoder: the prompts are the sources, encoded
+ * in one batched pass), then advances EVERY slot whose prompt has been read by one token in one
+ * batched forward pass (continuous batching: slots join with start and leave when they finish or
+ * with amuse_generator_cancel, between steps). So streams already running wait for new prompts at
+ * most one chunk per step, and N new prompts cost far less than N times one. Each slot samples
+ * with its own amuse_sampler (its own seed), so a stream's text does not depend on which other
+ * streams share the step: same model, prompt and seed, same text.
+ *
+ * Threads: a pass over few streams runs on ONE thread by default, whatever amuse_set_threads says
+ * (amuse_generator_set_threads): for the products of one-step passes, waking and waiting for more
+ * threads costs more than it gives, and on a loaded machine far more.
  *
  * Prompt characters the vocabulary lacks are SKIPPED and counted (prompt_unknown in the usage);
  * a prompt with no known character at all is AMUSE_EINVAL, as is an empty prompt.
@@ -52,6 +60,10 @@ extern "C" {
 #define AMUSE_GENERATE_MAX_TOKENS     4096 /* a language model's cap on max_tokens (default) */
 #define AMUSE_GENERATE_MAX_STOPS      4    /* stop strings per stream (OpenAI's limit) */
 #define AMUSE_GENERATE_MAX_STOP_BYTES 64   /* bytes of one stop string */
+#define AMUSE_GENERATE_PRIME_CHUNK    64   /* prompt characters a slot reads per step */
+#define AMUSE_GENERATE_SERIAL_ROWS    64   /* automatic threads: passes over at most this many
+                                            * streams run on one thread */
+#define AMUSE_GENERATE_MAX_THREADS    256  /* amuse_generator_set_threads */
 
 enum amuse_generator_kind {
     AMUSE_GENERATOR_LM = 1,     /* character language model: the prompt is continued */
@@ -94,6 +106,15 @@ AMUSE_API const struct amuse_charvocab *amuse_generator_vocab(const struct amuse
 /* The model's name (config "name"). */
 AMUSE_API const char *amuse_generator_name(const struct amuse_generator *g);
 
+/* Threads for this generator's forward passes, on the thread that calls step (the count is
+ * set for the pass and restored after it; other threads are not affected). threads > 0: every
+ * pass uses that many. 0 (the default, automatic): passes over at most
+ * AMUSE_GENERATE_SERIAL_ROWS streams use one thread, wider ones the calling thread's count
+ * (amuse_set_threads). AMUSE_EINVAL for threads outside [0, AMUSE_GENERATE_MAX_THREADS]. */
+AMUSE_API int amuse_generator_set_threads(struct amuse_generator *g, int threads);
+/* The value set by amuse_generator_set_threads (0: automatic). */
+AMUSE_API int amuse_generator_threads(const struct amuse_generator *g);
+
 /* ---- streams ------------------------------------------------------------------------------ */
 
 struct amuse_generate_request {
@@ -116,8 +137,9 @@ struct amuse_generate_usage {
     int completion_tokens; /* tokens sampled so far (the end token included) */
 };
 
-/* Prime free slot `slot` with r and make it active. The prompt is checked and run now (for a
- * language model, all its characters but the last one, which joins the next batched step).
+/* Give free slot `slot` the request r and make it active. The prompt is checked and encoded now
+ * and read by the next step (for a language model, all its characters but the last one, which
+ * is the slot's first input to the batched step).
  * Errors (AMUSE_EINVAL, the message naming the field): slot out of range or already active,
  * empty prompt or no known character, a prompt over AMUSE_GENERATE_MAX_PROMPT characters (an
  * encoder-decoder: over its encoder's length; AMUSE_ETOOBIG), max_tokens outside
@@ -154,17 +176,21 @@ struct amuse_generate_event {
     struct amuse_generate_usage usage;
 };
 
-/* Advance every active slot by one token: one batched forward pass over the slots that need
- * one, then a sample per slot. Writes one event per active slot (in slot order) into
- * events[0 .. cap), *n_events receiving how many; slots that finish are freed (state reset).
+/* Read the prompts of newly started slots (see the top of this file), then advance every slot
+ * whose prompt has been read by one token: one batched forward pass over the slots that need
+ * one, then a sample per slot. Writes one event per slot that sampled (in slot order) into
+ * events[0 .. cap), *n_events receiving how many; a slot still reading a prompt longer than
+ * AMUSE_GENERATE_PRIME_CHUNK characters has no event this step (so *n_events may be less than
+ * the active count); slots that finish are freed (state reset).
  * cap must be at least amuse_generator_active_count (AMUSE_EINVAL otherwise). With no active
  * slot, *n_events = 0 and nothing runs. Errors: AMUSE_EINVAL, AMUSE_ENOMEM, the model's. */
 AMUSE_API int amuse_generator_step(struct amuse_generator *g, struct amuse_generate_event *events,
                                    int cap, int *n_events);
 
 /* The probabilities the slot's next token will be sampled from (vocabulary-size floats, after
- * the model, before the sampler), computing them now if the slot needs a forward pass. For
- * tests and tools: it runs the slot alone. NULL for a free slot or on error. */
+ * the model, before the sampler), computing them now if the slot needs a forward pass (reading
+ * its prompt first if it has not been read: that also reads the other new slots' prompts). For
+ * tests and tools: the step itself runs the slot alone. NULL for a free slot or on error. */
 AMUSE_API const float *amuse_generator_next_probs(struct amuse_generator *g, int slot);
 
 #ifdef __cplusplus

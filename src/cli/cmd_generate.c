@@ -155,8 +155,11 @@ int cmd_generate(int argc, char **argv)
             status = cli_fail(rc, "generation failed");
             break;
         }
-        if (n == 0)
-            break;
+        if (n == 0) { /* a long prompt is still being read, a chunk per step */
+            if (!amuse_generator_active(g, 0))
+                break;
+            continue;
+        }
         if (json && ev.len) {
             char *piece = strndup(ev.text, ev.len);
             if (!piece) {
