@@ -973,9 +973,9 @@ static int advance(struct amuse_generator *g, int index, struct amuse_generate_e
 {
     struct slot *s = &g->slots[index];
     memcpy(g->scratch, s->probs, (size_t)g->vocab_size * sizeof(float));
-    amuse_sampler_log_probs(g->scratch, g->vocab_size);
     int32_t tok;
-    int rc = amuse_sampler_next(s->sampler, g->scratch, s->history, s->n_history, g->allowed, &tok);
+    int rc = amuse_sampler_next_probs(s->sampler, g->scratch, s->history, s->n_history,
+                                      g->allowed, &tok);
     if (rc)
         return rc;
     s->history[s->n_history++] = tok;
