@@ -37,23 +37,17 @@
 #include <string.h>
 #include <time.h>
 
-#define AM__GEN_MAX_N      16
 #define MAX_MESSAGES       64
 #define CLIENT_CHECK_S     0.025
 #define DEFAULT_MAX_TOKENS 256
 
-enum { FMT_COMPLETION, FMT_CHAT, FMT_KSERVE };
+#define FMT_COMPLETION AM__GEN_COMPLETION
+#define FMT_CHAT       AM__GEN_CHAT
+#define FMT_KSERVE     AM__GEN_KSERVE
 
 /* ------------------------------------------------------------------ the request */
 
-struct params {
-    int max_tokens, n, stream, include_usage, n_stop;
-    float temperature, top_p;
-    uint64_t seed;
-    const char *stops[AMUSE_GENERATE_MAX_STOPS];
-    char *prompt; /* malloc'ed */
-    size_t prompt_len;
-};
+#define params am__gen_params
 
 static const cJSON *field(const cJSON *doc, const cJSON *params, const char *name)
 {
@@ -286,6 +280,34 @@ static int parse_params(struct am__request *r, const cJSON *doc, int format, int
         p->include_usage = cJSON_IsTrue(iu);
     }
     return 0;
+}
+
+int am__gen_parse(struct am__request *r, const cJSON *doc, enum am__gen_format format, int cap,
+                  int slots, int seq2seq, struct am__gen_params *p)
+{
+    memset(p, 0, sizeof *p);
+    if (parse_params(r, doc, (int)format, cap, slots, p))
+        return -1;
+    if (format == FMT_CHAT)
+        return chat_prompt(r, p, cJSON_GetObjectItemCaseSensitive(doc, "messages"), seq2seq);
+    const char *what = format == FMT_KSERVE ? "text_input" : "prompt";
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(doc, what);
+    if (cJSON_IsArray(pr) && cJSON_GetArraySize(pr) == 1)
+        pr = pr->child; /* OpenAI's list of prompts, with one in it */
+    if (!cJSON_IsString(pr)) {
+        am__reply_error(r, 400, "%s must be a string%s", what,
+                        cJSON_IsArray(pr) ? " (one prompt per request; n gives several "
+                                            "completions)"
+                                          : "");
+        return -1;
+    }
+    return set_prompt(r, p, what, pr->valuestring, strlen(pr->valuestring));
+}
+
+void am__gen_params_release(struct am__gen_params *p)
+{
+    free(p->prompt);
+    p->prompt = NULL;
 }
 
 /* The job's request: one allocation (the job frees task_arg with free()). */
@@ -656,26 +678,9 @@ static void handle_generate(struct am__request *r, int format)
                         g->m->kind->name);
         goto out;
     }
-    if (parse_params(r, doc, format, cap, g->m->max_batch_size, &p))
+    if (am__gen_parse(r, doc, (enum am__gen_format)format, cap, g->m->max_batch_size, seq2seq,
+                      &p))
         goto out;
-    if (format == FMT_CHAT) {
-        if (chat_prompt(r, &p, cJSON_GetObjectItemCaseSensitive(doc, "messages"), seq2seq))
-            goto out;
-    } else {
-        const char *what = format == FMT_KSERVE ? "text_input" : "prompt";
-        const cJSON *pr = cJSON_GetObjectItemCaseSensitive(doc, what);
-        if (cJSON_IsArray(pr) && cJSON_GetArraySize(pr) == 1)
-            pr = pr->child; /* OpenAI's list of prompts, with one in it */
-        if (!cJSON_IsString(pr)) {
-            am__reply_error(r, 400, "%s must be a string%s", what,
-                            cJSON_IsArray(pr) ? " (one prompt per request; n gives several "
-                                                "completions)"
-                                              : "");
-            goto out;
-        }
-        if (set_prompt(r, &p, what, pr->valuestring, strlen(pr->valuestring)))
-            goto out;
-    }
     if (format == FMT_KSERVE)
         p.stream = r->route && strstr(r->route->pattern, "generate_stream") != NULL;
     g->stream = p.stream;
@@ -716,7 +721,7 @@ static void handle_generate(struct am__request *r, int format)
     }
     encode_reply(g, &r->out);
 out:
-    free(p.prompt);
+    am__gen_params_release(&p);
     cJSON_Delete(doc);
     gen_free(g);
 }
