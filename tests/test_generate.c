@@ -315,6 +315,109 @@ TEST(prompts_are_read_together_and_in_chunks)
     amuse_charvocab_free(v);
 }
 
+/* Line shape: with it kept, every half-line written has the prompt's first half-line length
+ * (5 here), marks never start a half-line and the end token never cuts one; the same seeds
+ * with it off do write other lengths (the weights are random, so marks come anywhere). The
+ * model's config turns it on by default; bad values are refused. */
+static void half_lines(const char *text, int *lengths, int *n, int *bad_start)
+{
+    static const char *const marks[] = {"，", "。", "？", "！", "；", "、", "\n"};
+    int run = 0;
+    *n = 0;
+    for (const char *p = text; *p;) {
+        int k = 1, mark = 0;
+        while ((p[k] & 0xC0) == 0x80)
+            k++;
+        for (int i = 0; i < 7; i++)
+            mark |= (int)strlen(marks[i]) == k && memcmp(p, marks[i], (size_t)k) == 0;
+        if (mark) {
+            if (run > 0)
+                lengths[(*n)++] = run;
+            else if (*p != '\n')
+                (*bad_start)++;
+            run = 0;
+        } else {
+            run++;
+        }
+        p += k;
+    }
+}
+
+TEST(line_shape_keeps_the_prompts_half_line_length)
+{
+    const char *poem = "白日依山尽，黄河入海流。\n欲穷千里目，更上一层楼。\n";
+    struct amuse_charvocab *v = vocab_of(poem);
+    struct amuse_model *m = model_with_vocab(lm_json(amuse_charvocab_size(v)), v);
+    struct amuse_tensor bias, grad;
+    ASSERT_OK(amuse_model_find_weight(m, "out/bias", &bias, &grad));
+    bias.data[AMUSE_CHAR_EOS] = -8.0f; /* streams of several lines */
+    struct amuse_generator *g = gen_of(m, 4);
+    ASSERT_EQ_INT(amuse_generator_line_shape(g), 0);
+    char kept[4][512] = {{0}}, free_text[4][512] = {{0}};
+    enum amuse_finish fin[4] = {0};
+    for (int pass = 0; pass < 2; pass++) {
+        for (int s = 0; s < 4; s++) {
+            struct amuse_generate_request r;
+            amuse_generate_request_defaults(&r);
+            r.prompt = "白日依山尽，黄河";
+            r.prompt_len = strlen(r.prompt);
+            r.max_tokens = 60;
+            r.sampling.seed = 100 + (uint64_t)s;
+            r.line_shape = pass == 0 ? AMUSE_LINE_SHAPE_KEEP : AMUSE_LINE_SHAPE_OFF;
+            ASSERT_OK(amuse_generator_start(g, s, &r));
+        }
+        run_all(g, pass == 0 ? kept : free_text, fin);
+    }
+    int other_lengths = 0;
+    for (int s = 0; s < 4; s++) {
+        int len[128], n, bad_start = 0;
+        /* the prompt's last half-line had 2 characters: the first one written ends at 5 */
+        char whole[600];
+        snprintf(whole, sizeof whole, "黄河%s", kept[s]);
+        half_lines(whole, len, &n, &bad_start);
+        ASSERT_TRUE(n >= 5);
+        for (int i = 0; i < n; i++)
+            ASSERT_EQ_INT(len[i], 5);
+        ASSERT_EQ_INT(bad_start, 0);
+        snprintf(whole, sizeof whole, "黄河%s", free_text[s]);
+        half_lines(whole, len, &n, &bad_start);
+        for (int i = 0; i < n; i++)
+            other_lengths += len[i] != 5;
+    }
+    ASSERT_TRUE(other_lengths > 0);
+    /* the model's config: on by default, a request can turn it off; bad values refused */
+    amuse_generator_free(g);
+    ASSERT_OK(amuse_model_config_set(m, "generation", "{\"line_shape\": true}"));
+    g = gen_of(m, 1);
+    ASSERT_EQ_INT(amuse_generator_line_shape(g), 1);
+    struct amuse_generate_request r;
+    amuse_generate_request_defaults(&r);
+    r.prompt = "欲穷千里目，";
+    r.prompt_len = strlen(r.prompt);
+    r.max_tokens = 3;
+    ASSERT_OK(amuse_generator_start(g, 0, &r));
+    struct amuse_generate_event ev[1];
+    int n;
+    ASSERT_OK(amuse_generator_step(g, ev, 1, &n));
+    ASSERT_EQ_INT(n, 1);
+    ASSERT_EQ_INT(ev[0].line_length, 5);
+    amuse_generator_cancel(g, 0);
+    r.line_shape = AMUSE_LINE_SHAPE_OFF;
+    ASSERT_OK(amuse_generator_start(g, 0, &r));
+    ASSERT_OK(amuse_generator_step(g, ev, 1, &n));
+    ASSERT_EQ_INT(ev[0].line_length, 0);
+    amuse_generator_cancel(g, 0);
+    r.line_shape = (enum amuse_line_shape)7;
+    ASSERT_FAILS(amuse_generator_start(g, 0, &r), AMUSE_EINVAL, "line_shape");
+    amuse_generator_free(g);
+    struct amuse_generator *bad = NULL;
+    ASSERT_OK(amuse_model_config_set(m, "generation", "{\"line_shape\": 3}"));
+    ASSERT_FAILS(amuse_generator_from_model(&bad, m, 1), AMUSE_EFORMAT, "line_shape");
+    ASSERT_TRUE(bad == NULL);
+    amuse_model_free(m);
+    amuse_charvocab_free(v);
+}
+
 TEST(bad_requests_are_refused)
 {
     struct amuse_charvocab *v;
@@ -481,6 +584,7 @@ int main(void)
     RUN(one_step_graph_matches_the_full_sequence);
     RUN(seeds_reproduce_and_streams_are_independent);
     RUN(prompts_are_read_together_and_in_chunks);
+    RUN(line_shape_keeps_the_prompts_half_line_length);
     RUN(bad_requests_are_refused);
     RUN(seq2seq_split_matches_the_full_graph);
     amuse_model_free(lm_cache);

@@ -24,6 +24,15 @@
  * with its own amuse_sampler (its own seed), so a stream's text does not depend on which other
  * streams share the step: same model, prompt and seed, same text.
  *
+ * Line shape (for verse): with it on, the length of the prompt's first half-line (the characters
+ * before the first of ， 。 ？ ！ ； 、 or a newline that follows some text) is kept for every
+ * half-line written: the sampler may not end a half-line (with one of those marks or the end
+ * token) before it has that many characters, must end it when it has, and may not start one
+ * with a mark (a newline may start one). The model still chooses which mark and which
+ * characters; a prompt without such a half-line, or a vocabulary without the marks, leaves the
+ * stream free. Off by default; a model's config turns it on with "generation": {"line_shape":
+ * true} (the Chinese poem and couplet defaults do), and a request can override it.
+ *
  * Threads: a pass over few streams runs on ONE thread by default, whatever amuse_set_threads says
  * (amuse_generator_set_threads): for the products of one-step passes, waking and waiting for more
  * threads costs more than it gives, and on a loaded machine far more.
@@ -63,7 +72,7 @@ extern "C" {
 #define AMUSE_GENERATE_PRIME_CHUNK    64   /* prompt characters a slot reads per step */
 #define AMUSE_GENERATE_SERIAL_ROWS    64   /* automatic threads: passes over at most this many
                                             * streams run on one thread */
-#define AMUSE_GENERATE_MAX_THREADS    256  /* amuse_generator_set_threads */
+#define AMUSE_GENERATE_MAX_THREADS    1024 /* amuse_generator_set_threads */
 
 enum amuse_generator_kind {
     AMUSE_GENERATOR_LM = 1,     /* character language model: the prompt is continued */
@@ -105,6 +114,8 @@ AMUSE_API int amuse_generator_max_tokens(const struct amuse_generator *g);
 AMUSE_API const struct amuse_charvocab *amuse_generator_vocab(const struct amuse_generator *g);
 /* The model's name (config "name"). */
 AMUSE_API const char *amuse_generator_name(const struct amuse_generator *g);
+/* 1 if the model's config keeps line shapes by default ("generation": {"line_shape": true}). */
+AMUSE_API int amuse_generator_line_shape(const struct amuse_generator *g);
 
 /* Threads for this generator's forward passes, on the thread that calls step (the count is
  * set for the pass and restored after it; other threads are not affected). threads > 0: every
@@ -117,6 +128,12 @@ AMUSE_API int amuse_generator_threads(const struct amuse_generator *g);
 
 /* ---- streams ------------------------------------------------------------------------------ */
 
+enum amuse_line_shape {
+    AMUSE_LINE_SHAPE_MODEL = 0, /* the model's config decides (the default) */
+    AMUSE_LINE_SHAPE_OFF = 1,   /* free: the model writes lines of any length */
+    AMUSE_LINE_SHAPE_KEEP = 2   /* keep the prompt's first half-line length (above) */
+};
+
 struct amuse_generate_request {
     const char *prompt; /* UTF-8, prompt_len bytes (need not be NUL-terminated) */
     size_t prompt_len;
@@ -125,9 +142,11 @@ struct amuse_generate_request {
     const char *const *stop; /* n_stop stop strings (UTF-8, 1 .. AMUSE_GENERATE_MAX_STOP_BYTES
                               * bytes each), at most AMUSE_GENERATE_MAX_STOPS */
     int n_stop;
+    enum amuse_line_shape line_shape; /* default AMUSE_LINE_SHAPE_MODEL */
 };
 
-/* Defaults: no prompt, max_tokens 0, amuse_sampling_defaults, no stop strings. */
+/* Defaults: no prompt, max_tokens 0, amuse_sampling_defaults, no stop strings, the model's line
+ * shape. */
 AMUSE_API void amuse_generate_request_defaults(struct amuse_generate_request *r);
 
 /* Token counts for usage reports. */
@@ -168,6 +187,7 @@ AMUSE_API struct amuse_generate_usage amuse_generator_usage(const struct amuse_g
 struct amuse_generate_event {
     int slot;
     int32_t token;    /* the id sampled this step */
+    int line_length;  /* the half-line length kept for this stream (line shape), or 0 */
     const char *text; /* UTF-8 bytes to hand out now (may be empty while text is held
                        * back for a possible stop string); owned by the generator, valid
                        * until the next step, start or cancel on it. Not NUL-terminated */

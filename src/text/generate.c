@@ -51,6 +51,8 @@ struct slot {
     int n_stop;
     size_t max_stop;
     int max_tokens;
+    int line_length; /* line shape: the half-line length to keep, 0 for none */
+    int line_at;     /* characters in the current half-line */
     struct amuse_generate_usage usage;
 };
 
@@ -73,6 +75,10 @@ struct amuse_generator {
     int n_slots;
     struct slot *slots;
     uint8_t *allowed; /* V: ids the sampler may choose */
+    /* Line shape (V each): 1 for a half-line mark; what may follow 0 characters of a half-line,
+     * fewer than its length, and its full length. */
+    uint8_t *is_mark, *at_start, *inside, *at_end;
+    int line_shape, has_marks;
     float *scratch;   /* V */
     int32_t *in_ids;  /* n_slots (or enc_len) ids */
     float *in_onehot; /* n_slots * V (or enc_len * V) */
@@ -479,6 +485,69 @@ done:
     return rc;
 }
 
+/* ---- line shape ---------------------------------------------------------------------------- */
+
+/* The marks that end a half-line of verse. */
+static int is_line_mark(const char *text)
+{
+    static const char *const marks[] = {"，", "。", "？", "！", "；", "、", "\n"};
+    for (size_t k = 0; k < sizeof marks / sizeof *marks; k++)
+        if (strcmp(text, marks[k]) == 0)
+            return 1;
+    return 0;
+}
+
+static int line_masks(struct amuse_generator *g)
+{
+    size_t V = (size_t)g->vocab_size;
+    g->is_mark = calloc(V, 1);
+    g->at_start = malloc(V);
+    g->inside = malloc(V);
+    g->at_end = calloc(V, 1);
+    if (!g->is_mark || !g->at_start || !g->inside || !g->at_end)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    memcpy(g->at_start, g->allowed, V);
+    memcpy(g->inside, g->allowed, V);
+    for (int32_t id = AMUSE_CHAR_RESERVED; id < g->vocab_size; id++) {
+        char text[5];
+        int n = amuse_charvocab_text(g->vocab, id, text);
+        text[n > 0 && n < 5 ? n : 0] = '\0';
+        if (!is_line_mark(text))
+            continue;
+        g->is_mark[id] = 1;
+        g->has_marks = 1;
+        g->inside[id] = 0;
+        g->at_end[id] = 1;
+        g->at_start[id] = strcmp(text, "\n") == 0; /* a newline may follow a mark */
+    }
+    g->inside[AMUSE_CHAR_EOS] = 0; /* no end in the middle of a half-line */
+    g->at_end[AMUSE_CHAR_EOS] = 1;
+    return AMUSE_OK;
+}
+
+/* The half-line length the prompt (its ids) sets, and how far its last half-line got. */
+static void prompt_line_shape(const struct amuse_generator *g, const int32_t *ids, size_t n,
+                              int *length, int *at)
+{
+    int run = 0;
+    *length = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (g->is_mark[ids[i]]) {
+            if (run > 0 && *length == 0)
+                *length = run;
+            run = 0;
+        } else {
+            run++;
+        }
+    }
+    *at = run;
+}
+
+int amuse_generator_line_shape(const struct amuse_generator *g)
+{
+    return g->line_shape;
+}
+
 /* ---- loading ------------------------------------------------------------------------------ */
 
 int amuse_generator_from_model(struct amuse_generator **out, struct amuse_model *m, int slots)
@@ -562,6 +631,16 @@ int amuse_generator_from_model(struct amuse_generator **out, struct amuse_model 
     }
     memset(g->allowed, 1, (size_t)g->vocab_size);
     g->allowed[AMUSE_CHAR_PAD] = g->allowed[AMUSE_CHAR_UNK] = g->allowed[AMUSE_CHAR_BOS] = 0;
+    if ((rc = line_masks(g)))
+        goto fail;
+    cJSON *ls = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "generation"),
+                                                 "line_shape");
+    if (ls && !cJSON_IsBool(ls)) {
+        rc = am__fail(AMUSE_EFORMAT, "model '%s': generation.line_shape must be true or false",
+                      g->name);
+        goto fail;
+    }
+    g->line_shape = cJSON_IsTrue(ls);
     cJSON_Delete(doc);
     *out = g;
     return AMUSE_OK;
@@ -606,6 +685,10 @@ void amuse_generator_free(struct amuse_generator *g)
     }
     free(g->slots);
     free(g->allowed);
+    free(g->is_mark);
+    free(g->at_start);
+    free(g->inside);
+    free(g->at_end);
     free(g->scratch);
     free(g->in_ids);
     free(g->in_onehot);
@@ -842,6 +925,10 @@ static int check_request(const struct amuse_generator *g, int slot,
     int rc = amuse_sampling_check(&r->sampling);
     if (rc)
         return rc;
+    if (r->line_shape != AMUSE_LINE_SHAPE_MODEL && r->line_shape != AMUSE_LINE_SHAPE_OFF &&
+        r->line_shape != AMUSE_LINE_SHAPE_KEEP)
+        return am__fail(AMUSE_EINVAL, "line_shape: %d is not one of model, off, keep",
+                        (int)r->line_shape);
     if (r->n_stop < 0 || r->n_stop > AMUSE_GENERATE_MAX_STOPS)
         return am__fail(AMUSE_EINVAL, "stop: %d strings, at most %d", r->n_stop,
                         AMUSE_GENERATE_MAX_STOPS);
@@ -913,6 +1000,14 @@ int amuse_generator_start(struct amuse_generator *g, int slot,
         s->max_stop = len > s->max_stop ? len : s->max_stop;
     }
     s->max_tokens = max_tokens;
+    s->line_length = s->line_at = 0;
+    int keep = r->line_shape == AMUSE_LINE_SHAPE_KEEP ||
+               (r->line_shape == AMUSE_LINE_SHAPE_MODEL && g->line_shape);
+    if (keep && g->has_marks) {
+        prompt_line_shape(g, s->history, n_ids, &s->line_length, &s->line_at);
+        if (g->kind == AMUSE_GENERATOR_SEQ2SEQ)
+            s->line_at = 0; /* the reply starts a half-line of its own */
+    }
     s->usage.prompt_tokens = (int)n_ids;
     s->usage.prompt_unknown = (int)n_unknown;
     s->usage.completion_tokens = 0;
@@ -974,10 +1069,16 @@ static int advance(struct amuse_generator *g, int index, struct amuse_generate_e
     struct slot *s = &g->slots[index];
     memcpy(g->scratch, s->probs, (size_t)g->vocab_size * sizeof(float));
     int32_t tok;
-    int rc = amuse_sampler_next_probs(s->sampler, g->scratch, s->history, s->n_history,
-                                      g->allowed, &tok);
+    const uint8_t *allowed = g->allowed;
+    if (s->line_length)
+        allowed = s->line_at == 0                ? g->at_start
+                  : s->line_at < s->line_length ? g->inside
+                                                : g->at_end;
+    int rc = amuse_sampler_next_probs(s->sampler, g->scratch, s->history, s->n_history, allowed,
+                                      &tok);
     if (rc)
         return rc;
+    s->line_at = g->is_mark[tok] ? 0 : s->line_at + 1;
     s->history[s->n_history++] = tok;
     s->usage.completion_tokens++;
     size_t from = s->sent, old_len = s->text_len;
@@ -1009,6 +1110,7 @@ static int advance(struct amuse_generator *g, int index, struct amuse_generate_e
         release = from;
     ev->slot = index;
     ev->token = tok;
+    ev->line_length = s->line_length;
     ev->text = s->text + from;
     ev->len = release - from;
     ev->finish = finish;
