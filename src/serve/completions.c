@@ -19,8 +19,8 @@
  * models are trained on plain text); the reply is what the model writes next. An encoder-decoder
  * maps one text to another, so its prompt is the last "user" message's content alone.
  *
- * Defaults: max_tokens 16 for /v1/completions (OpenAI's), else min(256, the model's cap); seed
- * random when absent; temperature 1; top_p 1; n 1. Limits: n <= AM__GEN_MAX_N and the model's
+ * Defaults: max_tokens 16 for /v1/completions (OpenAI's), else 256, either at most the model's
+ * cap; seed random when absent; temperature 1; top_p 1; n 1. Limits: n <= AM__GEN_MAX_N and the model's
  * slots, 4 stop strings of 1..64 bytes, 64 chat messages.
  * Not here: logprobs, echo, best_of, suffix, presence/frequency penalties (refused as 400 when
  * set, rather than ignored), tools and function calling. */
@@ -193,7 +193,9 @@ static int parse_params(struct am__request *r, const cJSON *doc, int format, int
     }
     char why[96];
     snprintf(why, sizeof why, " (the model's cap)");
-    int def = format == FMT_COMPLETION ? 16 : cap < DEFAULT_MAX_TOKENS ? cap : DEFAULT_MAX_TOKENS;
+    int def = format == FMT_COMPLETION ? 16 : DEFAULT_MAX_TOKENS;
+    if (def > cap)
+        def = cap; /* a model whose cap is below the default (found by fuzz_completions) */
     const cJSON *mt = field(doc, params, "max_tokens");
     if (!mt && format == FMT_CHAT)
         mt = field(doc, params, "max_completion_tokens");
