@@ -239,10 +239,12 @@ static void act_span(enum am__activation a, float *y, int64_t n)
             y[j] = y[j] > 0.0f ? y[j] : 0.0f;
         break;
     case AM__ACT_SIGMOID:
+#pragma omp simd
         for (int64_t j = 0; j < n; j++)
             y[j] = 1.0f / (1.0f + am__vexp(-y[j]));
         break;
     case AM__ACT_TANH:
+#pragma omp simd
         for (int64_t j = 0; j < n; j++)
             y[j] = 2.0f / (1.0f + am__vexp(-2.0f * y[j])) - 1.0f;
         break;

@@ -12,7 +12,11 @@
 static inline float am__vexp(float x)
 {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    /* floor by truncation and a correction: floorf would keep the loop scalar (GCC does not
+     * vectorise it without -fno-trapping-math); t is within [-126, 128], so the int holds it. */
+    float t = x * 1.44269504088896341f + 0.5f;
+    float n = (float)(int32_t)t;
+    n = n > t ? n - 1.0f : n;
     float r = x - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
