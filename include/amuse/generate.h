@@ -22,7 +22,12 @@
  * with amuse_generator_cancel, between steps). So streams already running wait for new prompts at
  * most one chunk per step, and N new prompts cost far less than N times one. Each slot samples
  * with its own amuse_sampler (its own seed), so a stream's text does not depend on which other
- * streams share the step: same model, prompt and seed, same text.
+ * streams share the step: same model, prompt and seed, same text. One caveat: a pass over at
+ * most 4 streams computes its products row by row (matrix-vector: one stream runs 4-6 times
+ * faster so), a wider one as one matrix product, and the two round differently in the last bit;
+ * that changes a draw only when the random number falls within that rounding of the boundary
+ * between two tokens. A stream run alone, or always with at most 3 others (or always with more),
+ * gets exactly the same text.
  *
  * Line shape (for verse): with it on, the length of the prompt's first half-line (the characters
  * before the first of ， 。 ？ ！ ； 、 or a newline that follows some text) is kept for every
