@@ -402,6 +402,13 @@ TEST(line_shape_keeps_the_prompts_half_line_length)
     ASSERT_EQ_INT(n, 1);
     ASSERT_EQ_INT(ev[0].line_length, 5);
     amuse_generator_cancel(g, 0);
+    r.prompt = "欲Q千里目，"; /* a character the vocabulary lacks still counts in the shape */
+    r.prompt_len = strlen(r.prompt);
+    ASSERT_OK(amuse_generator_start(g, 0, &r));
+    ASSERT_EQ_INT(amuse_generator_usage(g, 0).prompt_unknown, 1);
+    ASSERT_OK(amuse_generator_step(g, ev, 1, &n));
+    ASSERT_EQ_INT(ev[0].line_length, 5);
+    amuse_generator_cancel(g, 0);
     r.line_shape = AMUSE_LINE_SHAPE_OFF;
     ASSERT_OK(amuse_generator_start(g, 0, &r));
     ASSERT_OK(amuse_generator_step(g, ev, 1, &n));

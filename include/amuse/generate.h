@@ -29,11 +29,11 @@
  * between two tokens. A stream run alone, or always with at most 3 others (or always with more),
  * gets exactly the same text.
  *
- * Line shape (for verse): with it on, the length of the prompt's first half-line (the characters
- * before the first of ， 。 ？ ！ ； 、 or a newline that follows some text) is kept for every
- * half-line written: the sampler may not end a half-line (with one of those marks or the end
- * token) before it has that many characters, must end it when it has, and may not start one
- * with a mark (a newline may start one). The model still chooses which mark and which
+ * Line shape (for verse): with it on, the length of the prompt's first half-line (the characters,
+ * known to the vocabulary or not, before the first of ， 。 ？ ！ ； 、 or a newline that follows
+ * some text) is kept for every half-line written: the sampler may not end a half-line (with one
+ * of those marks or the end token) before it has that many characters, must end it when it has,
+ * and may not start one with a mark (a newline may start one). The model still chooses which mark and which
  * characters; a prompt without such a half-line, or a vocabulary without the marks, leaves the
  * stream free. Off by default; a model's config turns it on with "generation": {"line_shape":
  * true} (the Chinese poem and couplet defaults do), and a request can override it.

@@ -583,20 +583,29 @@ static int line_masks(struct amuse_generator *g)
     return AMUSE_OK;
 }
 
-/* The half-line length the prompt (its ids) sets, and how far its last half-line got. */
-static void prompt_line_shape(const struct amuse_generator *g, const int32_t *ids, size_t n,
-                              int *length, int *at)
+/* The half-line length the prompt sets, and how far its last half-line got, in characters of
+ * the prompt as written (valid UTF-8): characters the vocabulary lacks count too, since they
+ * are part of the verse the prompt shows. */
+static void prompt_line_shape(const char *text, size_t len, int *length, int *at)
 {
     int run = 0;
     *length = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (g->is_mark[ids[i]]) {
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        int k = am__utf8_decode((const unsigned char *)text + i, len - i, &cp);
+        if (k <= 0)
+            break; /* cannot happen: the prompt was checked */
+        char one[5];
+        memcpy(one, text + i, (size_t)k);
+        one[k] = '\0';
+        if (is_line_mark(one)) {
             if (run > 0 && *length == 0)
                 *length = run;
             run = 0;
         } else {
             run++;
         }
+        i += (size_t)k;
     }
     *at = run;
 }
@@ -1071,7 +1080,7 @@ int amuse_generator_start(struct amuse_generator *g, int slot,
     int keep = r->line_shape == AMUSE_LINE_SHAPE_KEEP ||
                (r->line_shape == AMUSE_LINE_SHAPE_MODEL && g->line_shape);
     if (keep && g->has_marks) {
-        prompt_line_shape(g, s->history, n_ids, &s->line_length, &s->line_at);
+        prompt_line_shape(r->prompt, r->prompt_len, &s->line_length, &s->line_at);
         if (g->kind == AMUSE_GENERATOR_SEQ2SEQ)
             s->line_at = 0; /* the reply starts a half-line of its own */
     }
