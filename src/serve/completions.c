@@ -3,7 +3,7 @@
  * .../generate_stream, unstreamed (one JSON reply) or streamed as server-sent events.
  *
  * A request becomes one job on the generator's batcher (kind_generator.c) with n choices; the
- * worker emits a START piece once the choices are primed and then one piece per token. The
+ * worker emits a START piece once the choices have their slots and then one piece per token. The
  * handler waits for START (or the job's failure: a 400 naming the field) before it answers, so
  * a stream is only opened for a request that runs. Streams: `data: {chunk}\n\n` per token with
  * text (OpenAI's chunk objects), the last chunk of each choice with its finish_reason, with
@@ -361,7 +361,7 @@ struct gen {
     struct am__buf out;                 /* streamed: SSE bytes not yet handed out */
     size_t off;
     int ended;
-    int started; /* START came: the choices are primed */
+    int started; /* START came: the choices have their slots */
 };
 
 static void gen_free(void *cls)

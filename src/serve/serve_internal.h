@@ -313,7 +313,7 @@ struct am__gen_request {
     char buf[]; /* the prompt, then each stop string, NUL-terminated */
 };
 /* What the worker emits to a generation job (am__job_emit): AM__PIECE_START once its choices are
- * primed (the HTTP side can answer 200 now; usage has the prompt's counts), then one
+ * started (the HTTP side can answer 200 now; usage has the prompt's counts), then one
  * AM__PIECE_TEXT per token and choice (text may be empty while held back for a stop string;
  * finish != 0 on the choice's last). */
 enum { AM__PIECE_START = 1, AM__PIECE_TEXT = 2 };
