@@ -72,6 +72,7 @@ struct am__call {
     const float *mask_in[AM__MAX_IO];
     float *mask_out;
     void *work;              /* workspace(batch) bytes, kept between forward and backward */
+    int row_products;        /* forward products of at most this many rows: am__sgemm_rows */
     /* Forward only: a per-sample layer to run on each finished chunk of samples of output 0
      * while it is still in cache (Conv2D -> MaxPooling2D). NULL when nothing is fused. */
     const struct am__layer *epilogue;

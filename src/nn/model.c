@@ -701,10 +701,16 @@ void am__run_epilogue(const struct am__call *c, const float *producer_out, int64
     e->type->forward((struct am__layer *)e, &sub);
 }
 
+void am__model_set_row_products(struct amuse_model *m, int rows)
+{
+    m->row_products = rows > 0 ? rows : 0;
+}
+
 int am__model_reserve(struct amuse_model *m, int64_t batch)
 {
-    /* Some workspaces are per thread: a new thread count means new sizes. */
-    if (batch <= m->batch_cap && omp_get_max_threads() == m->reserved_threads)
+    /* Some workspaces are per thread: more threads mean new sizes; fewer fit in the old ones
+     * (a generator's one-thread passes between wider ones must not reallocate each time). */
+    if (batch <= m->batch_cap && omp_get_max_threads() <= m->reserved_threads)
         return AMUSE_OK;
     if (batch < m->batch_cap)
         batch = m->batch_cap;
@@ -771,6 +777,7 @@ static void setup_call(struct amuse_model *m, int i, int64_t batch, int training
     memset(c, 0, sizeof *c);
     c->batch = batch;
     c->training = training;
+    c->row_products = training ? 0 : m->row_products;
     for (int k = 0; k < l->n_inputs; k++) {
         c->in[k] = am__act(m, l->input[k]);
         /* Inputs fed by the model input, and token ids, need no gradient. */

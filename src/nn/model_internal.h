@@ -61,6 +61,7 @@ struct amuse_model {
     /* activations for the current batch size: value and gradient per node output */
     int64_t batch_cap, last_batch;
     int reserved_threads;
+    int row_products; /* am__model_set_row_products */
     float *acts, *act_grads;
     int64_t (*act_offset)[AM__MAX_IO];
     unsigned char *work;
@@ -115,6 +116,9 @@ int64_t am__count_correct(const struct amuse_model *m, const float *y_pred, cons
 
 /* model.c */
 int am__model_reserve(struct amuse_model *m, int64_t batch);
+/* Inference passes of at most `rows` rows compute Dense and recurrent products row by row
+ * (am__sgemm_rows); 0 (the default): always one sgemm. Training passes never do. */
+void am__model_set_row_products(struct amuse_model *m, int rows);
 /* Rows per sample of the output (its size over its last axis) and the output's last axis. */
 int64_t am__output_rows(const struct amuse_model *m);
 int64_t am__output_width(const struct amuse_model *m);

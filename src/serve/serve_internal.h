@@ -331,7 +331,7 @@ struct am__gen_request {
     char buf[]; /* the prompt, then each stop string, NUL-terminated */
 };
 /* What the worker emits to a generation job (am__job_emit): AM__PIECE_START once its choices are
- * primed (the HTTP side can answer 200 now; usage has the prompt's counts), then one
+ * started (the HTTP side can answer 200 now; usage has the prompt's counts), then one
  * AM__PIECE_TEXT per token and choice (text may be empty while held back for a stop string;
  * finish != 0 on the choice's last). */
 enum { AM__PIECE_START = 1, AM__PIECE_TEXT = 2 };
@@ -346,6 +346,35 @@ struct am__gen_piece {
 /* A generator's cap on max_tokens and whether it is an encoder-decoder (immutable after load, so
  * any thread may ask); AMUSE_EINVAL if m is not a generator. */
 int am__generator_limits(const struct am__model *m, int *max_tokens, int *seq2seq);
+
+/* ------------------------------------------------------------------- completions.c */
+
+struct am__request;
+/* The body formats of the generation routes. */
+enum am__gen_format {
+    AM__GEN_COMPLETION, /* POST /v1/completions */
+    AM__GEN_CHAT,       /* POST /v1/chat/completions */
+    AM__GEN_KSERVE      /* POST /v2/models/{model}/generate[_stream] */
+};
+#define AM__GEN_MAX_N 16 /* choices per request */
+/* A generation request's fields, as read from its body. */
+struct am__gen_params {
+    int max_tokens, n, stream, include_usage, n_stop;
+    float temperature, top_p;
+    uint64_t seed;
+    const char *stops[AMUSE_GENERATE_MAX_STOPS]; /* point into the parsed body */
+    char *prompt;                                /* malloc'ed, NUL-terminated */
+    size_t prompt_len;
+};
+/* Read the generation fields of a body (doc: its JSON object) for a generator whose max_tokens
+ * cap is `cap`, with `slots` slots, an encoder-decoder or not: the prompt (or the chat messages
+ * turned into one), sampling, stop strings, n, stream and stream_options; p zeroed first. 0, or
+ * -1 after an error reply on r (400 naming the field; 500 out of memory). A client's body never
+ * gets past this with a prompt that is empty, over AMUSE_GENERATE_MAX_PROMPT * 4 bytes or not
+ * UTF-8, or a field outside its documented range. am__gen_params_release frees p->prompt. */
+int am__gen_parse(struct am__request *r, const struct cJSON *doc, enum am__gen_format format,
+                  int cap, int slots, int seq2seq, struct am__gen_params *p);
+void am__gen_params_release(struct am__gen_params *p);
 
 /* ------------------------------------------------------------------ kind_recommender.c */
 
