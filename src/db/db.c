@@ -29,6 +29,15 @@ void am__db_close(struct am__db *db)
         db->ops->close(db);
 }
 
+const char *am__db_backends(void)
+{
+#ifdef AMUSE_HAVE_POSTGRES
+    return "sqlite, postgres";
+#else
+    return "sqlite";
+#endif
+}
+
 const char *am__db_backend(const struct am__db *db) { return db->ops->name; }
 const char *am__db_name(const struct am__db *db) { return db->name; }
 
@@ -171,7 +180,14 @@ int am__db_version(struct am__db *db, const char *component, int *version)
 static int apply(struct am__db *db, const char *component, const struct am__db_migration *m)
 {
     struct am__db_stmt *st = NULL;
-    int rc = am__db_exec(db, m->sql);
+    int rc;
+    if (db->ops->ddl) {
+        char *sql = db->ops->ddl(m->sql);
+        rc = sql ? am__db_exec(db, sql) : am__fail(AMUSE_ENOMEM, "out of memory");
+        free(sql);
+    } else {
+        rc = am__db_exec(db, m->sql);
+    }
     if (rc)
         return am__fail_prefix(rc, "database %s: %s schema version %d", db->name, component,
                                m->version);
@@ -196,13 +212,17 @@ int am__db_migrate(struct am__db *db, const char *component, const struct am__db
             return am__fail(AMUSE_EINVAL, "%s migrations: entry %d has version %d, not %d",
                             component, k, m[k].version, k + 1);
     /* One transaction per migration; the version is read again inside it, so two processes
-     * opening a new database at once apply each migration once. */
-    int rc = am__db_exec(db, versions_table);
+     * opening a new database at once apply each migration once. The versions table is created
+     * inside it too: PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against a second
+     * process running it at the same moment, and the write lock of begin orders the two. */
+    int rc = AMUSE_OK;
     for (int k = 0; rc == AMUSE_OK && k < n; k++) {
         int have = 0;
         if ((rc = am__db_begin(db)))
             break;
-        rc = read_version(db, component, &have);
+        rc = am__db_exec(db, versions_table);
+        if (rc == AMUSE_OK)
+            rc = read_version(db, component, &have);
         if (rc == AMUSE_OK && have > n)
             rc = am__fail(AMUSE_EUNSUPPORTED,
                           "database %s: the %s schema is version %d, and this amuse knows up to "
