@@ -59,9 +59,13 @@ struct amuse_key_info {
 
 struct amuse_keystore;
 
-/* Open (creating if needed, with its parent directory) a SQLite key database. The database holds a
- * random 32-byte salt made on creation; a key is stored as BLAKE2b-256(key = salt, message = the
- * whole token), never in clear. The store is safe to share between threads. */
+/* Open (creating if needed, with its parent directory) a SQLite key database at path, or, when
+ * path is a "postgres://" or "postgresql://" url, the key tables in that PostgreSQL database
+ * (created if missing; AMUSE_EUNSUPPORTED when amuse was built without PostgreSQL), which several
+ * servers may share. The database holds a random 32-byte salt made on creation; a key is stored
+ * as BLAKE2b-256(key = salt, message = the whole token), never in clear. The store is safe to
+ * share between threads; it reads the table on every verification, so a revocation from any
+ * process is seen by the next request. Error messages name a url without its password. */
 AMUSE_API int amuse_keystore_open(struct amuse_keystore **out, const char *path);
 AMUSE_API void amuse_keystore_close(struct amuse_keystore *ks); /* NULL is fine */
 

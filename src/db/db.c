@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int is_postgres_url(const char *url)
 {
@@ -21,6 +22,51 @@ int am__db_open(struct am__db **out, const char *url)
     if (is_postgres_url(url))
         return am__db_postgres_open(out, url);
     return am__db_sqlite_open(out, url);
+}
+
+char *am__db_redact(const char *url)
+{
+    size_t n = strlen(url);
+    char *out = malloc(n + 1), *o = out;
+    if (!out)
+        return NULL;
+    if (!is_postgres_url(url)) {
+        memcpy(out, url, n + 1);
+        return out;
+    }
+    /* postgres://user:secret@host/db?password=x&a=b -> postgres://user@host/db?a=b */
+    const char *auth = strstr(url, "://") + 3;
+    size_t auth_len = strcspn(auth, "/?");
+    const char *at = NULL;
+    for (const char *p = auth; p < auth + auth_len; p++)
+        if (*p == '@')
+            at = p;
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    const char *p = url;
+    if (colon) {
+        memcpy(o, url, (size_t)(colon - url));
+        o += colon - url;
+        p = at;
+    }
+    const char *query = strchr(auth + auth_len, '?');
+    const char *end = query ? query : url + n;
+    memcpy(o, p, (size_t)(end - p));
+    o += end - p;
+    char sep = '?';
+    for (p = query ? query + 1 : end; *p;) { /* every parameter but password=... */
+        size_t k = strcspn(p, "&");
+        if (!(k >= 9 && strncasecmp(p, "password=", 9) == 0)) {
+            *o++ = sep;
+            memcpy(o, p, k);
+            o += k;
+            sep = '&';
+        }
+        p += k;
+        if (*p == '&')
+            p++;
+    }
+    *o = '\0';
+    return out;
 }
 
 void am__db_close(struct am__db *db)

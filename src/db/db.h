@@ -41,6 +41,11 @@ const char *am__db_backend(const struct am__db *db);
 /* The url it was opened with, for messages (a PostgreSQL password is not kept in it). */
 const char *am__db_name(const struct am__db *db);
 
+/* A url as messages may show it: a postgres:// url without its password (neither the
+ * user:password@ form nor a password= parameter); a SQLite path as it is. Malloc'd; NULL when
+ * out of memory. */
+char *am__db_redact(const char *url);
+
 /* Run SQL without parameters or results: one statement or several separated by ';'. */
 int am__db_exec(struct am__db *db, const char *sql);
 

@@ -516,48 +516,6 @@ static const struct am__db_ops pg_ops = {
 
 /* ------------------------------------------------------------------ open */
 
-/* The url without its password, for messages: "postgres://user:secret@host/db?password=x&a=b"
- * -> "postgres://user@host/db?a=b". NULL when out of memory. */
-static char *redact(const char *url)
-{
-    struct text t = {0};
-    const char *auth = strstr(url, "://");
-    auth = auth ? auth + 3 : url;
-    size_t auth_len = strcspn(auth, "/?");
-    const char *at = NULL;
-    for (const char *p = auth; p < auth + auth_len; p++)
-        if (*p == '@')
-            at = p;
-    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-    int rc = put(&t, url, (size_t)((colon ? colon : auth + auth_len) - url));
-    if (colon && rc == AMUSE_OK)
-        rc = put(&t, at, (size_t)(auth + auth_len - at));
-    const char *rest = auth + auth_len;
-    const char *query = strchr(rest, '?');
-    if (rc == AMUSE_OK)
-        rc = put(&t, rest, query ? (size_t)(query - rest) : strlen(rest));
-    if (query) { /* keep every parameter but password=... */
-        char sep = '?';
-        for (const char *p = query + 1; rc == AMUSE_OK && *p;) {
-            size_t n = strcspn(p, "&");
-            if (!(n >= 9 && strncasecmp(p, "password=", 9) == 0)) {
-                rc = put(&t, &sep, 1);
-                if (rc == AMUSE_OK)
-                    rc = put(&t, p, n);
-                sep = '&';
-            }
-            p += n;
-            if (*p == '&')
-                p++;
-        }
-    }
-    if (rc) {
-        free(t.p);
-        return NULL;
-    }
-    return t.p;
-}
-
 static void no_notices(void *arg, const char *message)
 {
     (void)arg;
@@ -568,7 +526,7 @@ int am__db_postgres_open(struct am__db **out, const char *url)
 {
     *out = NULL;
     struct pg *db = calloc(1, sizeof *db);
-    if (!db || !(db->base.name = redact(url))) {
+    if (!db || !(db->base.name = am__db_redact(url))) {
         free(db);
         return am__fail(AMUSE_ENOMEM, "out of memory");
     }
