@@ -22,9 +22,10 @@ PYTHON=/usr/bin/python3
 . "$SRC/tests/serve_lib.sh"
 # shellcheck source=pg_lib.sh
 . "$SRC/tests/pg_lib.sh"
+# shellcheck source=nginx_lib.sh
+. "$SRC/tests/nginx_lib.sh"
 
-NGINX=$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; })
-if [ -z "$NGINX" ]; then
+if ! nginx_find; then
     echo "SKIP nginx is not installed (scripts/deps.sh installs it)"
     exit 77
 fi
@@ -40,9 +41,8 @@ fi
 serve_lib_init serve-replicas
 serve_lib_require_data
 chmod 711 "$TMP" # the cluster (and nginx's workers) run as another user when this runs as root
-NGINX_PID=""
 cleanup_all() {
-    [ -n "$NGINX_PID" ] && kill -TERM "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
+    nginx_stop
     pg_stop_cluster "$TMP/pg"
     serve_lib_cleanup
 }
@@ -82,68 +82,8 @@ URL_B="http://127.0.0.1:$b_PORT"
 
 # ------------------------------------------------------------------ nginx in front
 
-mkdir -p "$TMP/nginx/logs" "$TMP/nginx/tmp"
-USER_LINE=""
-if [ "$(id -u)" -eq 0 ]; then # workers drop to nobody: they need the temp directories
-    USER_LINE="user nobody $(id -gn nobody);"
-    chown -R nobody "$TMP/nginx/tmp"
-fi
-free_port() {
-    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-start_nginx() {
-    NGINX_PORT=$(free_port)
-    cat >"$TMP/nginx/nginx.conf" <<CONF
-$USER_LINE
-worker_processes 1;
-daemon off;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/logs/error.log warn;
-events { worker_connections 512; }
-http {
-    log_format replicas '\$request_method \$uri \$status [\$upstream_addr] [\$upstream_status]';
-    access_log $TMP/nginx/logs/access.log replicas;
-    client_body_temp_path $TMP/nginx/tmp/body;
-    proxy_temp_path $TMP/nginx/tmp/proxy;
-    fastcgi_temp_path $TMP/nginx/tmp/fastcgi;
-    uwsgi_temp_path $TMP/nginx/tmp/uwsgi;
-    scgi_temp_path $TMP/nginx/tmp/scgi;
-    upstream amuse {
-        server 127.0.0.1:$a_PORT max_fails=1 fail_timeout=60s;
-        server 127.0.0.1:$b_PORT max_fails=1 fail_timeout=60s;
-        keepalive 16;
-    }
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        client_max_body_size 16m;
-        location / {
-            proxy_pass http://amuse;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_next_upstream error timeout http_502 http_503;
-            proxy_next_upstream_tries 2;
-            proxy_connect_timeout 5s;
-            proxy_read_timeout 60s;
-        }
-    }
-}
-CONF
-    "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/error.log" &
-    NGINX_PID=$!
-    for _ in $(seq 1 100); do
-        curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/v2/health/live" && return 0
-        kill -0 "$NGINX_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    wait "$NGINX_PID" 2>/dev/null
-    NGINX_PID=""
-    return 1
-}
-started=0
-for _ in 1 2 3; do # a free port can be taken between the check and nginx's bind: try again
-    if start_nginx; then started=1; break; fi
-done
-[ "$started" -eq 1 ] || { bad "nginx did not start: $(tail -n 5 "$TMP/nginx/logs/error.log")"; finish; }
+nginx_start "$TMP/nginx" "$a_PORT" "$b_PORT" 2>"$TMP/nginx.err" ||
+    { bad "nginx did not start: $(cat "$TMP/nginx.err")"; finish; }
 ok "nginx in front of replicas on ports $a_PORT and $b_PORT"
 URL_N="http://127.0.0.1:$NGINX_PORT"
 
