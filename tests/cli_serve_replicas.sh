@@ -214,12 +214,25 @@ check "after the kill, replica a answers everything" $((after_kill_a != 20)) "$(
 URL=$URL_N expect "nginx still serves with one replica" 200 '"model_name": "fashion"' \
     POST /v2/models/fashion/infer "$KEY" "$TMP/fp32.json"
 
+# The database goes away: a key cannot be checked, which is 503 with Retry-After (not 401, which
+# would tell clients their key is bad); when it is back, the replica reconnects by itself, and
+# the usage it could not flush meanwhile is flushed then (checked with the totals below).
+pg_stop_cluster "$TMP/pg"
+URL=$URL_A expect "PostgreSQL down: 503, the key database is unavailable" 503 \
+    "key database is unavailable" POST /v2/models/fashion/infer "$KEY" "$TMP/fp32.json"
+grep -qi "^Retry-After: 1" "$TMP/hdr"
+check "PostgreSQL down: Retry-After: 1" $? "$(cat "$TMP/hdr")"
+pg_restart_cluster "$TMP/pg" || bad "restart PostgreSQL"
+URL=$URL_A expect "PostgreSQL back: the replica reconnects" 200 '"model_name": "fashion"' \
+    POST /v2/models/fashion/infer "$KEY" "$TMP/fp32.json"
+
 # Usage: stop a cleanly (it flushes), then PostgreSQL holds base + every request a answered in
 # phase 2 (the last check's request too) + what b flushed before it died, at most all b took.
 SERVER_PID=$a_PID
 stop_server
 check "replica a stops cleanly on SIGTERM" $? "$(tail -n 3 "$TMP/a.log")"
-a2=$(($(grep -c "\[127.0.0.1:$a_PORT\]\|, 127.0.0.1:$a_PORT\]" "$TMP/access2.log") + 1))
+# (+2: the request through nginx after the kill and the one after PostgreSQL came back)
+a2=$(($(grep -c "\[127.0.0.1:$a_PORT\]\|, 127.0.0.1:$a_PORT\]" "$TMP/access2.log") + 2))
 b2=$(grep -c "\[127.0.0.1:$b_PORT\]\|\[127.0.0.1:$b_PORT, " "$TMP/access2.log")
 total=$(usage_of "$KEY_ID")
 echo "     usage in PostgreSQL: $total = $base (phase 1) + $a2 (a) + up to $b2 (b)"

@@ -13,6 +13,7 @@
 #                            returns 1 with the log's tail on stderr when it does not start;
 #                            DIR's parent must be searchable by the owner (chmod 711)
 #   pg_stop_cluster DIR      stop it (fast shutdown, bounded wait) and leave DIR for the caller
+#   pg_restart_cluster DIR   start a stopped cluster again, same settings (an outage in a test)
 #   pg_sql DIR SQL           run SQL with psql against the cluster, unaligned output, no header
 
 pg_find_bin() {
@@ -58,12 +59,8 @@ pg_start_cluster() {
     local opts="-c listen_addresses='' -c unix_socket_directories='$dir/socket' -c port=5432"
     opts="$opts -c max_connections=100 -c shared_buffers=32MB"
     [ "$mode" = fast ] && opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    if ! _pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$opts" \
-        start >"$dir/pg_ctl.log" 2>&1; then
-        echo "pg_lib: the server did not start:" >&2
-        tail -n 5 "$dir/server.log" "$dir/pg_ctl.log" >&2
-        return 1
-    fi
+    echo "$opts" >"$dir/options"
+    pg_restart_cluster "$dir" || return 1
     # The database amuse uses; "postgres" is the maintenance database.
     if ! _pg_as_owner "$PG_BIN/psql" -X -q -h "$dir/socket" -p 5432 -U amuse -d postgres \
         -c "CREATE DATABASE amuse" >>"$dir/pg_ctl.log" 2>&1; then
@@ -73,6 +70,16 @@ pg_start_cluster() {
     fi
     PG_URL="postgresql://amuse@/amuse?host=$dir/socket&port=5432"
     export PG_URL
+}
+
+pg_restart_cluster() {
+    local dir=$1
+    if ! _pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "$(cat "$dir/options")" start >>"$dir/pg_ctl.log" 2>&1; then
+        echo "pg_lib: the server did not start:" >&2
+        tail -n 5 "$dir/server.log" "$dir/pg_ctl.log" >&2
+        return 1
+    fi
 }
 
 pg_stop_cluster() {
