@@ -18,8 +18,9 @@
  * A lost connection is reset and the statement run once more when no transaction was open (the
  * statement never reached a server that died, or its effect died with it); inside a transaction
  * the transaction is gone and the error says so. Notices are swallowed (a library never prints).
- * Statements are not prepared on the server: PQexecParams per run, so a reconnect needs nothing
- * re-created. It does not pool connections: one per handle, used by one thread at a time. */
+ * The statements a store runs are prepared on the server once per connection (by SQL text, up to
+ * 64; prepared again after a reconnect). It does not pool connections: one per handle, used by
+ * one thread at a time. */
 #define _GNU_SOURCE
 #include "db/db_internal.h"
 
@@ -38,9 +39,21 @@ enum { MAX_SQL = 1 << 20 };         /* the longest SQL text a store hands over *
 /* The advisory lock key of amuse's write transactions ("amus" in ASCII). */
 #define WRITE_LOCK_SQL "BEGIN; SELECT pg_advisory_xact_lock(1634562419)"
 
+/* Statements prepared on the server, by SQL text: the stores prepare the same few statements
+ * on every call, and a server-side prepared statement skips the parse and plan (the key lookup
+ * of every request is one). A reconnect starts a new generation: the old ones are gone there. */
+enum { PREPARED_MAX = 64 };
+struct prepared {
+    char *sql;
+    int generation;
+};
+
 struct pg {
     struct am__db base;
     PGconn *c;
+    int generation; /* of the connection: +1 on every reset */
+    struct prepared prepared[PREPARED_MAX];
+    int n_prepared;
 };
 
 struct pg_stmt {
@@ -236,6 +249,7 @@ static PGresult *run_retrying(struct am__db *db, PGresult *(*run)(struct am__db 
         return r;
     PQclear(r);
     PQreset(conn(db));
+    ((struct pg *)db)->generation++;
     if (PQstatus(conn(db)) != CONNECTION_OK) {
         *reconnect_failed = 1;
         return NULL;
@@ -278,6 +292,9 @@ static int pg_exec(struct am__db *db, const char *sql)
 
 static void pg_close(struct am__db *db)
 {
+    struct pg *p = (struct pg *)db;
+    for (int k = 0; k < p->n_prepared; k++)
+        free(p->prepared[k].sql);
     PQfinish(conn(db));
     free(db->name);
     free(db);
@@ -369,11 +386,50 @@ static int pg_bind(struct am__db_stmt *st, int i, const struct am__db_value *v)
     return AMUSE_OK;
 }
 
+/* The statement's server-side name ("amuse_<slot>"), preparing it first when this connection
+ * has not; -1 when the table is full (the statement then runs unprepared); -2 when PREPARE
+ * failed (*failed holds its result). Parameter types are left to the server, as they are for
+ * unprepared runs (only BLOBs are typed there, and the server infers BYTEA from their place). */
+static int prepared_slot(struct am__db *db, const struct pg_stmt *s, PGresult **failed)
+{
+    struct pg *p = (struct pg *)db;
+    int k = 0;
+    while (k < p->n_prepared && strcmp(p->prepared[k].sql, s->sql) != 0)
+        k++;
+    if (k == p->n_prepared) {
+        if (k == PREPARED_MAX || !(p->prepared[k].sql = strdup(s->sql)))
+            return -1;
+        p->prepared[k].generation = -1;
+        p->n_prepared++;
+    }
+    if (p->prepared[k].generation == p->generation)
+        return k;
+    char name[32];
+    snprintf(name, sizeof name, "amuse_%d", k);
+    PGresult *r = PQprepare(p->c, name, s->sql, s->nparams, NULL);
+    if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+        *failed = r;
+        return -2;
+    }
+    PQclear(r);
+    p->prepared[k].generation = p->generation;
+    return k;
+}
+
 static PGresult *exec_stmt(struct am__db *db, void *arg)
 {
     struct pg_stmt *s = arg;
-    return PQexecParams(conn(db), s->sql, s->nparams, s->types, (const char *const *)s->values,
-                        s->lengths, s->formats, 0);
+    PGresult *failed = NULL;
+    int k = prepared_slot(db, s, &failed);
+    if (k == -2)
+        return failed;
+    if (k < 0)
+        return PQexecParams(conn(db), s->sql, s->nparams, s->types,
+                            (const char *const *)s->values, s->lengths, s->formats, 0);
+    char name[32];
+    snprintf(name, sizeof name, "amuse_%d", k);
+    return PQexecPrepared(conn(db), name, s->nparams, (const char *const *)s->values, s->lengths,
+                          s->formats, 0);
 }
 
 static int pg_step(struct am__db_stmt *st)
