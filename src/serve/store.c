@@ -3,7 +3,8 @@
  * migrations of the "keys" component), the per-database salt, and the rows (id, tenant, scope,
  * hash, created, revoked), key usage totals and daily-quota counts. Token format, hashing and the
  * constant-time check live in auth.c; this file never sees a key in clear except to pass it to
- * auth.c. One connection, serialised by a mutex. It keeps no cache: a lookup by primary key is one
+ * auth.c. One connection for SQLite, a few for PostgreSQL, each serialised by a mutex (with
+ * PostgreSQL's server-side prepared statements, db/postgres.c). It keeps no cache: a lookup by primary key is one
  * indexed read (microseconds in SQLite, a round trip in PostgreSQL), and reading the table on
  * every request means `amuse keys revoke`, from any process or replica, takes effect on the next
  * request everywhere. */
@@ -14,16 +15,44 @@
 #include "db/db.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-struct amuse_keystore {
+/* A few connections, each used by one thread at a time: with PostgreSQL a key lookup is a round
+ * trip, and one connection would make every request wait for the others' (SQLite answers in
+ * microseconds from memory: one is enough). */
+enum { POSTGRES_CONNECTIONS = 4 };
+
+struct conn {
     struct am__db *db;
     pthread_mutex_t lock;
+};
+
+struct amuse_keystore {
+    struct conn conns[POSTGRES_CONNECTIONS];
+    int n;
+    atomic_uint next; /* where the next caller starts looking for a free connection */
     unsigned char salt[AM__SALT_BYTES];
 };
+
+/* A free connection if one is, else the next in turn (waiting for it); release unlocks. */
+static struct conn *acquire(struct amuse_keystore *ks)
+{
+    unsigned start = atomic_fetch_add(&ks->next, 1);
+    for (int i = 0; i < ks->n; i++) {
+        struct conn *c = &ks->conns[(start + (unsigned)i) % (unsigned)ks->n];
+        if (pthread_mutex_trylock(&c->lock) == 0)
+            return c;
+    }
+    struct conn *c = &ks->conns[start % (unsigned)ks->n];
+    pthread_mutex_lock(&c->lock);
+    return c;
+}
+
+static void release(struct conn *c) { pthread_mutex_unlock(&c->lock); }
 
 /* Version 1 is the schema of the SQLite-only store (IF NOT EXISTS: a database made before
  * migrations existed takes it as is); version 2 orders keys made in the same second. */
@@ -57,13 +86,13 @@ static int step_done(struct am__db_stmt *st)
 
 /* The salt: read it, or make and store one, in one write transaction (two servers opening a new
  * database at once agree on one salt). */
-static int load_salt(struct amuse_keystore *ks)
+static int load_salt(struct amuse_keystore *ks, struct am__db *db)
 {
     struct am__db_stmt *st = NULL;
-    int rc = am__db_begin(ks->db);
+    int rc = am__db_begin(db);
     if (rc)
         return rc;
-    if ((rc = am__db_prepare(ks->db, &st, "SELECT value FROM meta WHERE name = 'salt'")))
+    if ((rc = am__db_prepare(db, &st, "SELECT value FROM meta WHERE name = 'salt'")))
         goto out;
     int step = am__db_step(st);
     if (step == AM__DB_ROW) {
@@ -79,7 +108,7 @@ static int load_salt(struct amuse_keystore *ks)
         am__db_finalize(st);
         st = NULL;
         randombytes_buf(ks->salt, sizeof ks->salt);
-        rc = am__db_prepare(ks->db, &st, "INSERT INTO meta (name, value) VALUES ('salt', ?)");
+        rc = am__db_prepare(db, &st, "INSERT INTO meta (name, value) VALUES ('salt', ?)");
         if (rc == AMUSE_OK)
             rc = am__db_bind_blob(st, 1, ks->salt, sizeof ks->salt);
         if (rc == AMUSE_OK)
@@ -90,8 +119,8 @@ static int load_salt(struct amuse_keystore *ks)
 out:
     am__db_finalize(st);
     if (rc == AMUSE_OK)
-        return am__db_commit(ks->db);
-    am__db_rollback(ks->db);
+        return am__db_commit(db);
+    am__db_rollback(db);
     return rc;
 }
 
@@ -105,16 +134,24 @@ int amuse_keystore_open(struct amuse_keystore **out, const char *path)
     struct amuse_keystore *ks = calloc(1, sizeof *ks);
     if (!ks)
         return am__fail(AMUSE_ENOMEM, "out of memory");
-    pthread_mutex_init(&ks->lock, NULL);
-    int rc = am__db_open(&ks->db, path);
-    if (rc == AMUSE_OK)
-        rc = am__db_migrate(ks->db, "keys", migrations,
+    for (int i = 0; i < POSTGRES_CONNECTIONS; i++)
+        pthread_mutex_init(&ks->conns[i].lock, NULL);
+    ks->n = 1;
+    struct am__db *db = NULL;
+    int rc = am__db_open(&ks->conns[0].db, path);
+    if (rc == AMUSE_OK) {
+        db = ks->conns[0].db;
+        rc = am__db_migrate(db, "keys", migrations,
                             (int)(sizeof migrations / sizeof migrations[0]));
+    }
     if (rc == AMUSE_OK)
-        rc = load_salt(ks);
+        rc = load_salt(ks, db);
+    if (rc == AMUSE_OK && strcmp(am__db_backend(db), "postgres") == 0)
+        for (; rc == AMUSE_OK && ks->n < POSTGRES_CONNECTIONS; ks->n++)
+            rc = am__db_open(&ks->conns[ks->n].db, path);
     if (rc) {
-        if (ks->db) /* the url without a password */
-            am__fail_prefix(rc, "key database %s", am__db_name(ks->db));
+        if (db) /* the url without a password */
+            am__fail_prefix(rc, "key database %s", am__db_name(db));
         amuse_keystore_close(ks);
         return rc;
     }
@@ -126,8 +163,10 @@ void amuse_keystore_close(struct amuse_keystore *ks)
 {
     if (!ks)
         return;
-    am__db_close(ks->db);
-    pthread_mutex_destroy(&ks->lock);
+    for (int i = 0; i < POSTGRES_CONNECTIONS; i++) {
+        am__db_close(ks->conns[i].db);
+        pthread_mutex_destroy(&ks->conns[i].lock);
+    }
     sodium_memzero(ks->salt, sizeof ks->salt);
     free(ks);
 }
@@ -139,7 +178,7 @@ const unsigned char *am__keystore_salt(const struct amuse_keystore *ks)
 
 const char *am__keystore_backend(const struct amuse_keystore *ks)
 {
-    return am__db_backend(ks->db);
+    return am__db_backend(ks->conns[0].db);
 }
 
 /* Columns id, tenant, scope, created, revoked from 0. */
@@ -162,8 +201,8 @@ int am__keystore_insert(struct amuse_keystore *ks, const struct amuse_key_info *
                         const unsigned char hash[AM__HASH_BYTES])
 {
     struct am__db_stmt *st = NULL;
-    pthread_mutex_lock(&ks->lock);
-    int rc = am__db_prepare(ks->db, &st,
+    struct conn *c = acquire(ks);
+    int rc = am__db_prepare(c->db, &st,
                             "INSERT INTO api_keys (id, tenant, scope, hash, created, revoked, "
                             "serial) VALUES (?, ?, ?, ?, ?, 0, "
                             "(SELECT coalesce(max(serial), 0) + 1 FROM api_keys))");
@@ -180,7 +219,7 @@ int am__keystore_insert(struct amuse_keystore *ks, const struct amuse_key_info *
     if (rc == AMUSE_OK)
         rc = step_done(st);
     am__db_finalize(st);
-    pthread_mutex_unlock(&ks->lock);
+    release(c);
     return rc ? am__fail_prefix(rc, "insert key") : AMUSE_OK;
 }
 
@@ -188,8 +227,8 @@ int am__keystore_lookup(struct amuse_keystore *ks, const char *id, struct amuse_
                         unsigned char hash[AM__HASH_BYTES])
 {
     struct am__db_stmt *st = NULL;
-    pthread_mutex_lock(&ks->lock);
-    int rc = am__db_prepare(ks->db, &st,
+    struct conn *c = acquire(ks);
+    int rc = am__db_prepare(c->db, &st,
                             "SELECT id, tenant, scope, created, revoked, hash FROM api_keys "
                             "WHERE id = ?");
     if (rc == AMUSE_OK)
@@ -210,16 +249,16 @@ int am__keystore_lookup(struct amuse_keystore *ks, const char *id, struct amuse_
         }
     }
     am__db_finalize(st);
-    pthread_mutex_unlock(&ks->lock);
+    release(c);
     return rc;
 }
 
 int amuse_keystore_revoke(struct amuse_keystore *ks, const char *id)
 {
     struct am__db_stmt *st = NULL;
-    pthread_mutex_lock(&ks->lock);
+    struct conn *c = acquire(ks);
     /* One statement: revoked only if it is not yet, so two revokes at once cannot both win. */
-    int rc = am__db_prepare(ks->db, &st,
+    int rc = am__db_prepare(c->db, &st,
                             "UPDATE api_keys SET revoked = ? WHERE id = ? AND revoked = 0");
     if (rc == AMUSE_OK)
         rc = am__db_bind_int64(st, 1, (int64_t)time(NULL));
@@ -231,7 +270,7 @@ int amuse_keystore_revoke(struct amuse_keystore *ks, const char *id)
     am__db_finalize(st);
     st = NULL;
     if (rc == AMUSE_OK && changed == 0) { /* why not: no such key, or revoked already */
-        rc = am__db_prepare(ks->db, &st, "SELECT revoked FROM api_keys WHERE id = ?");
+        rc = am__db_prepare(c->db, &st, "SELECT revoked FROM api_keys WHERE id = ?");
         if (rc == AMUSE_OK)
             rc = bind_str(st, 1, id);
         if (rc == AMUSE_OK) {
@@ -243,7 +282,7 @@ int amuse_keystore_revoke(struct amuse_keystore *ks, const char *id)
         }
     }
     am__db_finalize(st);
-    pthread_mutex_unlock(&ks->lock);
+    release(c);
     return rc;
 }
 
@@ -254,8 +293,8 @@ int amuse_keystore_list(struct amuse_keystore *ks, struct amuse_key_info **keys,
     int64_t count = 0, cap = 0;
     *keys = NULL;
     *n = 0;
-    pthread_mutex_lock(&ks->lock);
-    int rc = am__db_prepare(ks->db, &st,
+    struct conn *c = acquire(ks);
+    int rc = am__db_prepare(c->db, &st,
                             "SELECT k.id, k.tenant, k.scope, k.created, k.revoked, "
                             "coalesce(u.requests, 0), coalesce(u.items, 0) FROM api_keys k "
                             "LEFT JOIN usage u ON u.key_id = k.id "
@@ -280,7 +319,7 @@ int amuse_keystore_list(struct amuse_keystore *ks, struct amuse_key_info **keys,
     if (rc == AMUSE_OK && step != AM__DB_DONE)
         rc = am__fail_prefix(step, "list keys");
     am__db_finalize(st);
-    pthread_mutex_unlock(&ks->lock);
+    release(c);
     if (rc) {
         free(v);
         return rc;
@@ -294,10 +333,10 @@ int amuse_keystore_add_usage(struct amuse_keystore *ks, const char *id, int64_t 
                              int64_t items)
 {
     struct am__db_stmt *st = NULL;
-    pthread_mutex_lock(&ks->lock);
+    struct conn *c = acquire(ks);
     /* One upsert: the database adds under its row lock, so replicas flushing the same key at
      * once both count. */
-    int rc = am__db_prepare(ks->db, &st,
+    int rc = am__db_prepare(c->db, &st,
                             "INSERT INTO usage (key_id, requests, items, updated) "
                             "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key_id) DO UPDATE SET "
                             "requests = usage.requests + ?2, items = usage.items + ?3, "
@@ -313,7 +352,7 @@ int amuse_keystore_add_usage(struct amuse_keystore *ks, const char *id, int64_t 
     if (rc == AMUSE_OK)
         rc = step_done(st);
     am__db_finalize(st);
-    pthread_mutex_unlock(&ks->lock);
+    release(c);
     return rc ? am__fail_prefix(rc, "record key usage") : AMUSE_OK;
 }
 
@@ -321,8 +360,8 @@ int am__keystore_add_daily(struct amuse_keystore *ks, const char *subject, int64
                            int64_t requests, int64_t *total)
 {
     struct am__db_stmt *st = NULL;
-    pthread_mutex_lock(&ks->lock);
-    int rc = am__db_prepare(ks->db, &st,
+    struct conn *c = acquire(ks);
+    int rc = am__db_prepare(c->db, &st,
                             "INSERT INTO usage_daily (subject, day, requests) VALUES (?1, ?2, ?3) "
                             "ON CONFLICT (subject, day) DO UPDATE SET "
                             "requests = usage_daily.requests + ?3 RETURNING requests");
@@ -342,7 +381,7 @@ int am__keystore_add_daily(struct amuse_keystore *ks, const char *subject, int64
         }
     }
     am__db_finalize(st);
-    pthread_mutex_unlock(&ks->lock);
+    release(c);
     return rc ? am__fail_prefix(rc, "record daily usage") : AMUSE_OK;
 }
 
@@ -351,8 +390,8 @@ int am__keystore_daily(struct amuse_keystore *ks, const char *subject, int64_t d
 {
     struct am__db_stmt *st = NULL;
     *requests = 0;
-    pthread_mutex_lock(&ks->lock);
-    int rc = am__db_prepare(ks->db, &st,
+    struct conn *c = acquire(ks);
+    int rc = am__db_prepare(c->db, &st,
                             "SELECT requests FROM usage_daily WHERE subject = ? AND day = ?");
     if (rc == AMUSE_OK)
         rc = bind_str(st, 1, subject);
@@ -366,15 +405,15 @@ int am__keystore_daily(struct amuse_keystore *ks, const char *subject, int64_t d
             rc = step;
     }
     am__db_finalize(st);
-    pthread_mutex_unlock(&ks->lock);
+    release(c);
     return rc ? am__fail_prefix(rc, "read daily usage") : AMUSE_OK;
 }
 
 int amuse_keystore_active_count(struct amuse_keystore *ks, int64_t *n)
 {
     struct am__db_stmt *st = NULL;
-    pthread_mutex_lock(&ks->lock);
-    int rc = am__db_prepare(ks->db, &st, "SELECT count(*) FROM api_keys WHERE revoked = 0");
+    struct conn *c = acquire(ks);
+    int rc = am__db_prepare(c->db, &st, "SELECT count(*) FROM api_keys WHERE revoked = 0");
     if (rc == AMUSE_OK) {
         int step = am__db_step(st);
         if (step == AM__DB_ROW)
@@ -383,6 +422,6 @@ int amuse_keystore_active_count(struct amuse_keystore *ks, int64_t *n)
             rc = step == AM__DB_DONE ? am__fail(AMUSE_EIO, "no count came back") : step;
     }
     am__db_finalize(st);
-    pthread_mutex_unlock(&ks->lock);
+    release(c);
     return rc ? am__fail_prefix(rc, "count keys") : AMUSE_OK;
 }
