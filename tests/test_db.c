@@ -303,8 +303,16 @@ TEST(postgres_password_and_reconnect)
     terminate(admin, backend_pid(db));
     ASSERT_FAILS(am__db_exec(db, "INSERT INTO t (id) VALUES (3)"), AMUSE_EIO,
                  "lost inside a transaction");
-    ASSERT_OK(am__db_rollback(db));
-    ASSERT_EQ_INT(count_rows(db), 1); /* neither 2 nor 3 */
+    /* What follows in the lost transaction fails too, rather than committing on its own on the
+     * new connection, and so does the commit. */
+    ASSERT_FAILS(am__db_exec(db, "INSERT INTO t (id) VALUES (4)"), AMUSE_EIO,
+                 "lost inside a transaction");
+    ASSERT_FAILS(am__db_commit(db), AMUSE_EIO, "lost inside a transaction");
+    ASSERT_EQ_INT(count_rows(db), 1); /* neither 2, 3 nor 4 */
+    ASSERT_OK(am__db_begin(db)); /* and the connection is usable again */
+    ASSERT_OK(am__db_exec(db, "INSERT INTO t (id) VALUES (5)"));
+    ASSERT_OK(am__db_commit(db));
+    ASSERT_EQ_INT(count_rows(db), 2);
 
     /* The server refuses the reconnect: the error says the connection is gone and why. */
     ASSERT_OK(am__db_exec(admin, "ALTER DATABASE amuse ALLOW_CONNECTIONS false"));
@@ -313,6 +321,7 @@ TEST(postgres_password_and_reconnect)
     ASSERT_TRUE(strstr(amuse_last_error(), "hunter") == NULL);
     ASSERT_OK(am__db_exec(admin, "ALTER DATABASE amuse ALLOW_CONNECTIONS true"));
     ASSERT_OK(am__db_exec(db, "SELECT 1")); /* and the next call connects again */
+    ASSERT_EQ_INT(count_rows(db), 2);
     ASSERT_OK(am__db_exec(db, "DROP TABLE t"));
     am__db_close(admin);
     am__db_close(db);

@@ -52,6 +52,7 @@ struct pg {
     struct am__db base;
     PGconn *c;
     int generation; /* of the connection: +1 on every reset */
+    int tx_lost;    /* the connection was reset inside a transaction: refuse until rollback */
     struct prepared prepared[PREPARED_MAX];
     int n_prepared;
 };
@@ -238,29 +239,43 @@ static char *pg_ddl(const char *sql)
 /* ------------------------------------------------------------------ connection */
 
 /* Run one libpq call, resetting a lost connection and running it once more when no
- * transaction was open. NULL: out of memory, or the connection was lost (*reconnect_failed
- * when it could not be made again, else it was lost inside a transaction). */
+ * transaction was open. NULL: out of memory (*why 0), the connection could not be made again
+ * (*why 1), or the transaction it was in is gone (*why 2): then every statement fails until
+ * the caller rolls back, rather than running on the new connection outside any transaction. */
 static PGresult *run_retrying(struct am__db *db, PGresult *(*run)(struct am__db *, void *),
-                              void *arg, int *reconnect_failed)
+                              void *arg, int *why)
 {
-    *reconnect_failed = 0;
+    struct pg *p = (struct pg *)db;
+    *why = 0;
+    if (p->tx_lost) {
+        if (db->in_transaction) {
+            *why = 2;
+            return NULL;
+        }
+        p->tx_lost = 0; /* db.c closed the transaction: this is its ROLLBACK */
+    }
     PGresult *r = run(db, arg);
     if (PQstatus(conn(db)) != CONNECTION_BAD)
         return r;
     PQclear(r);
     PQreset(conn(db));
-    ((struct pg *)db)->generation++;
+    p->generation++;
+    if (db->in_transaction)
+        p->tx_lost = 1;
     if (PQstatus(conn(db)) != CONNECTION_OK) {
-        *reconnect_failed = 1;
+        *why = 1;
         return NULL;
     }
-    if (db->in_transaction) /* the transaction died with the connection */
+    if (db->in_transaction) {
+        *why = 2;
         return NULL;
+    }
     return run(db, arg);
 }
 
-static int lost(struct am__db *db, int reconnect_failed, const char *what)
+static int lost(struct am__db *db, int why, const char *what)
 {
+    int reconnect_failed = why == 1;
     char msg[512];
     pq_message(PQerrorMessage(conn(db)), msg, sizeof msg);
     if (reconnect_failed)
@@ -277,11 +292,10 @@ static PGresult *exec_plain(struct am__db *db, void *sql) { return PQexec(conn(d
 
 static int pg_exec(struct am__db *db, const char *sql)
 {
-    int failed_reconnect;
-    PGresult *r = run_retrying(db, exec_plain, (void *)sql, &failed_reconnect);
+    int why;
+    PGresult *r = run_retrying(db, exec_plain, (void *)sql, &why);
     if (!r)
-        return failed_reconnect || db->in_transaction ? lost(db, failed_reconnect, sql)
-                                                      : result_fail(db, NULL, sql);
+        return why ? lost(db, why, sql) : result_fail(db, NULL, sql);
     ExecStatusType s = PQresultStatus(r);
     int rc = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY
                  ? AMUSE_OK
@@ -446,11 +460,10 @@ static int pg_step(struct am__db_stmt *st)
         s->row = s->rows;
         return AM__DB_DONE;
     }
-    int failed_reconnect;
-    PGresult *r = run_retrying(db, exec_stmt, s, &failed_reconnect);
+    int why;
+    PGresult *r = run_retrying(db, exec_stmt, s, &why);
     if (!r)
-        return failed_reconnect || db->in_transaction ? lost(db, failed_reconnect, s->sql)
-                                                      : result_fail(db, NULL, s->sql);
+        return why ? lost(db, why, s->sql) : result_fail(db, NULL, s->sql);
     ExecStatusType status = PQresultStatus(r);
     if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
         int rc = result_fail(db, r, s->sql);
