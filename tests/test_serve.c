@@ -906,6 +906,60 @@ TEST(shared_store_between_replicas)
     unlink(side);
 }
 
+/* The key cache of a replica on a shared database: a key revoked through another store is still
+ * trusted until the cached row is max_age old, and refused from then on; a revoke through the
+ * store itself is seen at once. The clock is handed in. */
+static double fake_now;
+static double fake_clock(void) { return fake_now; }
+
+TEST(key_cache_bounds_revocation)
+{
+    char path[] = "/tmp/amuse-test-cache-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_TRUE(fd >= 0);
+    close(fd);
+    unlink(path);
+    const char *db_url = store_db(path);
+    struct amuse_keystore *a, *b;
+    ASSERT_OK(amuse_keystore_open(&a, db_url));
+    ASSERT_OK(amuse_keystore_open(&b, db_url));
+    am__keystore_set_cache(b, 5, fake_clock);
+    char t1[AMUSE_KEY_TOKEN_MAX], t2[AMUSE_KEY_TOKEN_MAX];
+    struct amuse_key_info k1, k2;
+    ASSERT_OK(amuse_keystore_create(a, "acme", AMUSE_SCOPE_INFER, t1, &k1));
+    ASSERT_OK(amuse_keystore_create(a, "acme", AMUSE_SCOPE_INFER, t2, &k2));
+    fake_now = 100;
+    ASSERT_OK(amuse_keystore_verify(b, t1, strlen(t1), NULL)); /* read, and kept */
+    ASSERT_OK(amuse_keystore_verify(b, t2, strlen(t2), NULL));
+    ASSERT_OK(amuse_keystore_revoke(a, k1.id)); /* elsewhere */
+    fake_now = 104.9;
+    ASSERT_OK(amuse_keystore_verify(b, t1, strlen(t1), NULL)); /* within the bound: trusted */
+    ASSERT_FAILS(amuse_keystore_verify(a, t1, strlen(t1), NULL), AMUSE_ENOTFOUND, "revoked");
+    fake_now = 105;
+    ASSERT_FAILS(amuse_keystore_verify(b, t1, strlen(t1), NULL), AMUSE_ENOTFOUND, "revoked");
+    /* the refusal is cached too, and a wrong secret for a cached key is still wrong */
+    ASSERT_FAILS(amuse_keystore_verify(b, t1, strlen(t1), NULL), AMUSE_ENOTFOUND, "revoked");
+    char wrong[AMUSE_KEY_TOKEN_MAX];
+    memcpy(wrong, t2, sizeof wrong);
+    wrong[30] = wrong[30] == 'A' ? 'B' : 'A';
+    ASSERT_FAILS(amuse_keystore_verify(b, wrong, strlen(wrong), NULL), AMUSE_ENOTFOUND,
+                 "wrong secret");
+    /* revoked through b itself: at once, whatever the cache holds */
+    ASSERT_OK(amuse_keystore_revoke(b, k2.id));
+    ASSERT_FAILS(amuse_keystore_verify(b, t2, strlen(t2), NULL), AMUSE_ENOTFOUND, "revoked");
+    /* off again: every verification reads the table */
+    am__keystore_set_cache(b, 0, NULL);
+    ASSERT_FAILS(amuse_keystore_verify(b, t1, strlen(t1), NULL), AMUSE_ENOTFOUND, "revoked");
+    amuse_keystore_close(a);
+    amuse_keystore_close(b);
+    unlink(path);
+    char side[sizeof path + 8];
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+}
+
 /* A model's tenants file: names one a line, comments and blanks ignored; no file is public; a
  * bad name fails naming the file and line. */
 TEST(tenants_file)
@@ -1003,6 +1057,7 @@ int main(void)
         RUN(rate_limit_and_usage);
         RUN(daily_quotas);
         RUN(shared_store_between_replicas);
+        RUN(key_cache_bounds_revocation);
         return test_summary();
     }
     RUN(json_depth_check);
@@ -1022,6 +1077,7 @@ int main(void)
     RUN(rate_limit_and_usage);
     RUN(daily_quotas);
     RUN(shared_store_between_replicas);
+    RUN(key_cache_bounds_revocation);
     RUN(tenants_file);
     return test_summary();
 }

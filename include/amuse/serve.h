@@ -155,6 +155,11 @@ struct amuse_serve_options {
     const char *tls_key;
     int poll_interval_s; /* scan the repository this often and load new or changed versions in
                             the background, swapping them in atomically (default 5; 0: off) */
+    /* How long a server may trust a key it has looked up before reading it again: a key
+       revoked elsewhere (another process, another replica) is refused within this bound.
+       -1 (default): 1000 with a PostgreSQL database (a lookup is a round trip there), 0 with
+       SQLite (read on every request). */
+    int key_cache_ms;
     /* Log lines (no trailing newline); NULL discards them. Called from any thread. */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;

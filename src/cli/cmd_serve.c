@@ -100,6 +100,9 @@ static const struct option_row rows[] = {
      2000000000, "requests per UTC day per tenant, all its keys together (0: no quota)"},
     {"usage-flush-s", OPT_INT, OFF(usage_flush_s), 1, 86400,
      "seconds between writes of per-key usage counters to the database"},
+    {"key-cache-ms", OPT_INT, OFF(key_cache_ms), -1, 3600000,
+     "trust a key looked up this long: a key revoked elsewhere is refused\n"
+     "                           within it (-1: 1000 on PostgreSQL, 0 on SQLite)"},
     {"cors-origins", OPT_STRING, OFF(cors_origins), 0, 0,
      "CORS allowlist: comma-separated origins (https://app.example,...);\n"
      "                           unset: no CORS headers at all"},

@@ -43,6 +43,9 @@
 
 const unsigned char *am__keystore_salt(const struct amuse_keystore *ks);
 const char *am__keystore_backend(const struct amuse_keystore *ks); /* "sqlite", "postgres" */
+/* Trust a looked-up key row for max_age_s seconds of clock (NULL: am__now) before reading it
+ * again (0: read every time, the default). A revoke through this store drops it at once. */
+void am__keystore_set_cache(struct amuse_keystore *ks, double max_age_s, double (*clock)(void));
 int am__keystore_insert(struct amuse_keystore *ks, const struct amuse_key_info *info,
                         const unsigned char hash[AM__HASH_BYTES]);
 int am__keystore_lookup(struct amuse_keystore *ks, const char *id, struct amuse_key_info *info,

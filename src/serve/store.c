@@ -4,10 +4,11 @@
  * hash, created, revoked), key usage totals and daily-quota counts. Token format, hashing and the
  * constant-time check live in auth.c; this file never sees a key in clear except to pass it to
  * auth.c. One connection for SQLite, a few for PostgreSQL, each serialised by a mutex (with
- * PostgreSQL's server-side prepared statements, db/postgres.c). It keeps no cache: a lookup by primary key is one
- * indexed read (microseconds in SQLite, a round trip in PostgreSQL), and reading the table on
- * every request means `amuse keys revoke`, from any process or replica, takes effect on the next
- * request everywhere. */
+ * PostgreSQL's server-side prepared statements, db/postgres.c). A lookup by primary key is one
+ * indexed read: microseconds in SQLite, which is read on every request, so `amuse keys revoke`
+ * in another process takes effect at the next request; a round trip in PostgreSQL, so a server
+ * may keep the rows it read for a bounded time (am__keystore_set_cache; the server's
+ * key_cache_ms), and a key revoked elsewhere is refused within that bound. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 
@@ -31,11 +32,24 @@ struct conn {
     pthread_mutex_t lock;
 };
 
+/* The key cache (off unless set): direct-mapped by a hash of the id, so it is bounded and a
+ * collision just replaces the older row. It holds rows as read, revoked ones included. */
+enum { KEY_CACHE_SLOTS = 4096 };
+struct cached_key {
+    struct amuse_key_info info; /* info.id[0] == 0: empty */
+    unsigned char hash[AM__HASH_BYTES];
+    double at; /* clock seconds when read */
+};
+
 struct amuse_keystore {
     struct conn conns[POSTGRES_CONNECTIONS];
     int n;
     atomic_uint next; /* where the next caller starts looking for a free connection */
     unsigned char salt[AM__SALT_BYTES];
+    pthread_mutex_t cache_lock;
+    struct cached_key *cache; /* [KEY_CACHE_SLOTS] while max_age > 0 */
+    double cache_max_age;
+    double (*clock)(void);
 };
 
 /* A free connection if one is, else the next in turn (waiting for it); release unlocks. */
@@ -136,6 +150,8 @@ int amuse_keystore_open(struct amuse_keystore **out, const char *path)
         return am__fail(AMUSE_ENOMEM, "out of memory");
     for (int i = 0; i < POSTGRES_CONNECTIONS; i++)
         pthread_mutex_init(&ks->conns[i].lock, NULL);
+    pthread_mutex_init(&ks->cache_lock, NULL);
+    ks->clock = am__now;
     ks->n = 1;
     struct am__db *db = NULL;
     int rc = am__db_open(&ks->conns[0].db, path);
@@ -167,6 +183,10 @@ void amuse_keystore_close(struct amuse_keystore *ks)
         am__db_close(ks->conns[i].db);
         pthread_mutex_destroy(&ks->conns[i].lock);
     }
+    pthread_mutex_destroy(&ks->cache_lock);
+    if (ks->cache)
+        sodium_memzero(ks->cache, KEY_CACHE_SLOTS * sizeof *ks->cache);
+    free(ks->cache);
     sodium_memzero(ks->salt, sizeof ks->salt);
     free(ks);
 }
@@ -179,6 +199,29 @@ const unsigned char *am__keystore_salt(const struct amuse_keystore *ks)
 const char *am__keystore_backend(const struct amuse_keystore *ks)
 {
     return am__db_backend(ks->conns[0].db);
+}
+
+static int lookup_row(struct amuse_keystore *ks, const char *id, struct amuse_key_info *info,
+                      unsigned char hash[AM__HASH_BYTES]);
+
+void am__keystore_set_cache(struct amuse_keystore *ks, double max_age_s, double (*clock)(void))
+{
+    pthread_mutex_lock(&ks->cache_lock);
+    ks->clock = clock ? clock : am__now;
+    if (max_age_s > 0 && !ks->cache)
+        ks->cache = calloc(KEY_CACHE_SLOTS, sizeof *ks->cache);
+    ks->cache_max_age = ks->cache ? max_age_s : 0; /* out of memory: no cache */
+    for (size_t i = 0; ks->cache && i < KEY_CACHE_SLOTS; i++)
+        ks->cache[i].info.id[0] = '\0';
+    pthread_mutex_unlock(&ks->cache_lock);
+}
+
+static struct cached_key *cache_slot(struct amuse_keystore *ks, const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    return &ks->cache[h % KEY_CACHE_SLOTS];
 }
 
 /* Columns id, tenant, scope, created, revoked from 0. */
@@ -226,6 +269,33 @@ int am__keystore_insert(struct amuse_keystore *ks, const struct amuse_key_info *
 int am__keystore_lookup(struct amuse_keystore *ks, const char *id, struct amuse_key_info *info,
                         unsigned char hash[AM__HASH_BYTES])
 {
+    pthread_mutex_lock(&ks->cache_lock);
+    if (ks->cache_max_age > 0) {
+        struct cached_key *k = cache_slot(ks, id);
+        if (strcmp(k->info.id, id) == 0 && ks->clock() - k->at < ks->cache_max_age) {
+            *info = k->info;
+            memcpy(hash, k->hash, AM__HASH_BYTES);
+            pthread_mutex_unlock(&ks->cache_lock);
+            return AMUSE_OK;
+        }
+    }
+    pthread_mutex_unlock(&ks->cache_lock);
+    int rc = lookup_row(ks, id, info, hash);
+    pthread_mutex_lock(&ks->cache_lock);
+    if (rc == AMUSE_OK && ks->cache_max_age > 0) {
+        struct cached_key *k = cache_slot(ks, id);
+        k->info = *info;
+        memcpy(k->hash, hash, AM__HASH_BYTES);
+        k->at = ks->clock();
+    }
+    pthread_mutex_unlock(&ks->cache_lock);
+    return rc;
+}
+
+/* The key's row from the database. */
+static int lookup_row(struct amuse_keystore *ks, const char *id, struct amuse_key_info *info,
+                      unsigned char hash[AM__HASH_BYTES])
+{
     struct am__db_stmt *st = NULL;
     struct conn *c = acquire(ks);
     int rc = am__db_prepare(c->db, &st,
@@ -255,6 +325,13 @@ int am__keystore_lookup(struct amuse_keystore *ks, const char *id, struct amuse_
 
 int amuse_keystore_revoke(struct amuse_keystore *ks, const char *id)
 {
+    pthread_mutex_lock(&ks->cache_lock); /* this process sees its own revoke at once */
+    if (ks->cache) {
+        struct cached_key *k = cache_slot(ks, id);
+        if (strcmp(k->info.id, id) == 0)
+            k->info.id[0] = '\0';
+    }
+    pthread_mutex_unlock(&ks->cache_lock);
     struct am__db_stmt *st = NULL;
     struct conn *c = acquire(ks);
     /* One statement: revoked only if it is not yet, so two revokes at once cannot both win. */
