@@ -79,9 +79,12 @@ nginx_start() {
         _nginx_config "$dir" "$NGINX_PORT" "$@" >"$dir/nginx.conf"
         "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" &
         NGINX_PID=$!
+        # Ours answers through to a replica, and says it is nginx; another program may have
+        # taken the port (then this nginx has exited).
         for _ in $(seq 1 100); do
-            curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/v2/health/live" && return 0
             kill -0 "$NGINX_PID" 2>/dev/null || break
+            curl -s -o /dev/null -D - "http://127.0.0.1:$NGINX_PORT/v2/health/live" 2>/dev/null |
+                grep -qi '^server: nginx' && kill -0 "$NGINX_PID" 2>/dev/null && return 0
             sleep 0.1
         done
         kill -TERM "$NGINX_PID" 2>/dev/null
