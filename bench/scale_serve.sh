@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scale_serve.sh - the server half of bench/scale.sh: `amuse serve` replicas behind nginx, with the
 # key store in SQLite (one file on this machine) or PostgreSQL (a throwaway cluster with fsync on,
-# as durable as SQLite's synchronous=FULL), 1 and 2 replicas, in one invocation. wrk drives V2
+# as durable as SQLite's synchronous=FULL; with the default key cache, and without it), 1 and 2
+# replicas, in one invocation. wrk drives V2
 # infer requests (one t10k image each, the seed CNN, dynamic batching up to 32) through nginx at
 # 32 connections, as bench/serve.sh does; a second route, the model metadata GET, is nearly all
 # authentication (one key lookup in the store), so it shows the store's own cost.
@@ -12,11 +13,13 @@
 #   pg_vs_sqlite_rps           PostgreSQL rps / SQLite rps, inference, 2 replicas (target >= 0.8)
 #   pg_vs_sqlite_rps_1         the same with 1 replica
 #   pg_vs_sqlite_rps_metadata  the same for the metadata route, 2 replicas (the store's cost)
+#   pg_uncached_vs_sqlite_rps(_metadata)   the same with --key-cache-ms 0 on PostgreSQL (a
+#                              database round trip on every request), 2 replicas
 #   replicas_2_vs_1_sqlite, replicas_2_vs_1_pg   rps of 2 replicas / 1 (inference)
 # The last line summarises.
 #
-#   bench/scale_serve.sh                   3 rounds, 10 s per setting and route (about 5 minutes)
-#   bench/scale_serve.sh --quick           2 rounds, 4 s (about 2 minutes)
+#   bench/scale_serve.sh                   3 rounds, 10 s per setting and route (about 7 minutes)
+#   bench/scale_serve.sh --quick           2 rounds, 4 s (about 2.5 minutes)
 #   bench/scale_serve.sh [--quick] --merge-into FILE
 #                                          also add those figures to the JSON object in FILE
 #                                          (bench/scale.sh's results), under "serve" and at the top
@@ -81,17 +84,28 @@ PY
 pg_start_cluster "$tmp/pg" durable
 sqlite_db="$tmp/keys.db"
 
-start_replicas() { # STORE N -> replica ports in $ports, pids in $servers
-  local db=$1 n=$2 i port
+start_replicas() { # STORE N KEY_CACHE_MS -> replica ports in $ports, pids in $servers
+  local db=$1 n=$2 cache=$3 i port ready
   ports=()
   for i in $(seq 1 "$n"); do
-    "$amuse" serve --repository "$tmp/repo" --db "$db" --host 127.0.0.1 --port 0 --no-access-log \
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$amuse" serve --repository "$tmp/repo" --db "$db" --host 127.0.0.1 --port "$port" --no-access-log \
       --max-batch-size 32 --threads 1 --model-threads 1 --max-queue-size 1024 \
-      --max-connections-per-client 256 --poll-interval-s 0 2>"$tmp/serve$i.log" &
+      --max-connections-per-client 256 --poll-interval-s 0 --key-cache-ms "$cache" \
+      2>"$tmp/serve-$n-$i.log" &
     servers+=($!)
-    for _ in $(seq 300); do grep -q '^amuse: ready' "$tmp/serve$i.log" && break; sleep 0.1; done
-    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$tmp/serve$i.log" | head -n 1)
-    [ -n "$port" ] || { echo "scale_serve.sh: a replica did not start:" >&2; cat "$tmp/serve$i.log" >&2; exit 1; }
+    # Ready when its health route answers (bounded); the log names the reason if it exits.
+    ready=0
+    for _ in $(seq 1200); do
+      curl -sf -m 2 "http://127.0.0.1:$port/v2/health/ready" >/dev/null 2>&1 && ready=1 && break
+      kill -0 "${servers[-1]}" 2>/dev/null || break
+      sleep 0.1
+    done
+    if [ "$ready" = 0 ]; then
+      echo "scale_serve.sh: replica $i ($db) did not become ready within 120 s:" >&2
+      cat "$tmp/serve-$n-$i.log" >&2
+      exit 1
+    fi
     ports+=("$port")
   done
 }
@@ -113,16 +127,21 @@ results="$tmp/results.jsonl"
 declare -A keys
 keys[sqlite]=$("$amuse" keys create --tenant bench --scope admin --db "$sqlite_db" 2>/dev/null)
 keys[postgres]=$("$amuse" keys create --tenant bench --scope admin --db "$PG_URL" 2>/dev/null)
-settings=("sqlite 1" "postgres 1" "sqlite 2" "postgres 2")
+# postgres-uncached: PostgreSQL with --key-cache-ms 0, a database round trip on every request.
+settings=("sqlite 1" "postgres 1" "sqlite 2" "postgres 2" "postgres-uncached 2")
 for round in $(seq 1 "$rounds"); do
   order=("${settings[@]}")
-  [ $((round % 2)) -eq 0 ] && order=("${settings[3]}" "${settings[2]}" "${settings[1]}" "${settings[0]}")
+  if [ $((round % 2)) -eq 0 ]; then
+    order=()
+    for ((i = ${#settings[@]} - 1; i >= 0; i--)); do order+=("${settings[$i]}"); done
+  fi
   for setting in "${order[@]}"; do
     read -r store n <<<"$setting"
-    db=$sqlite_db
-    [ "$store" = postgres ] && db=$PG_URL
-    key=${keys[$store]}
-    start_replicas "$db" "$n"
+    db=$sqlite_db cache=-1
+    [ "$store" != sqlite ] && db=$PG_URL
+    [ "$store" = postgres-uncached ] && cache=0
+    key=${keys[${store%-uncached}]}
+    start_replicas "$db" "$n" "$cache"
     nginx_start "$tmp/nginx-$store-$n-$round" "${ports[@]}"
     for route in infer metadata; do
       path=/v2/models/fashion-cnn/infer method=POST
@@ -139,17 +158,21 @@ print(json.dumps(r))" >>"$results"
   done
 done
 
-out=bench/results/scale-serve$([ "$mode" = quick ] && echo -quick).json
+suffix=""
+[ "$mode" = quick ] && suffix=-quick
+out=bench/results/scale-serve$suffix.json
 python3 - "$results" "$out" "$mode" "$duration" "$merge" "$(uptime | sed 's/.*load average: //')" "$rounds" <<'PY'
 import json, os, sys
 import statistics
 runs = [json.loads(l) for l in open(sys.argv[1])]
 rows = []  # one per setting and route: medians over the rounds
-for store in ("sqlite", "postgres"):
+for store in ("sqlite", "postgres", "postgres-uncached"):
     for n in (1, 2):
         for route in ("infer", "metadata"):
             rs = [r for r in runs if r["store"] == store and r["replicas"] == n
                   and r["route"] == route]
+            if not rs:
+                continue
             rows.append({"store": store, "replicas": n, "route": route, "rounds": len(rs),
                          "rps": round(statistics.median(r["rps"] for r in rs), 1),
                          "p50_ms": round(statistics.median(r["p50_ms"] for r in rs), 2),
@@ -173,6 +196,9 @@ out = {"mode": sys.argv[3], "seconds_per_setting": int(sys.argv[4]), "model": "f
        "pg_vs_sqlite_rps_metadata": ratio(rps("postgres", 2, "metadata"),
                                           rps("sqlite", 2, "metadata")),
        "p99_ms_sqlite_2": get("sqlite", 2)["p99_ms"], "p99_ms_pg_2": get("postgres", 2)["p99_ms"],
+       "pg_uncached_vs_sqlite_rps": ratio(rps("postgres-uncached", 2), rps("sqlite", 2)),
+       "pg_uncached_vs_sqlite_rps_metadata": ratio(rps("postgres-uncached", 2, "metadata"),
+                                                   rps("sqlite", 2, "metadata")),
        "replicas_2_vs_1_sqlite": ratio(rps("sqlite", 2), rps("sqlite", 1)),
        "replicas_2_vs_1_pg": ratio(rps("postgres", 2), rps("postgres", 1)),
        "errors": sum(r["errors"] for r in rows)}
@@ -185,13 +211,15 @@ if sys.argv[5]:
     merged = json.load(open(sys.argv[5])) if os.path.exists(sys.argv[5]) else {}
     merged["serve"] = out
     for k in ("pg_vs_sqlite_rps", "pg_vs_sqlite_rps_1", "pg_vs_sqlite_rps_metadata",
-              "replicas_2_vs_1_sqlite", "replicas_2_vs_1_pg", "p99_ms_sqlite_2", "p99_ms_pg_2"):
+              "replicas_2_vs_1_sqlite", "replicas_2_vs_1_pg", "p99_ms_sqlite_2", "p99_ms_pg_2",
+              "pg_uncached_vs_sqlite_rps", "pg_uncached_vs_sqlite_rps_metadata"):
         merged[k] = out[k]
     write(sys.argv[5], merged)
 print("scale_serve: pg_vs_sqlite_rps %.2f (2 replicas; %.0f vs %.0f rps, p99 %.1f vs %.1f ms), "
-      "%.2f with 1, %.2f on the metadata route; 2 vs 1 replicas %.2f (SQLite), %.2f (PostgreSQL); "
-      "%d errors"
+      "%.2f with 1, %.2f on the metadata route; without the key cache %.2f (%.2f metadata); "
+      "2 vs 1 replicas %.2f (SQLite), %.2f (PostgreSQL); %d errors"
       % (out["pg_vs_sqlite_rps"], rps("postgres", 2), rps("sqlite", 2), out["p99_ms_pg_2"],
          out["p99_ms_sqlite_2"], out["pg_vs_sqlite_rps_1"], out["pg_vs_sqlite_rps_metadata"],
+         out["pg_uncached_vs_sqlite_rps"], out["pg_uncached_vs_sqlite_rps_metadata"],
          out["replicas_2_vs_1_sqlite"], out["replicas_2_vs_1_pg"], out["errors"]))
 PY
