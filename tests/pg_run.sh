@@ -18,7 +18,7 @@ fi
 dir=$(mktemp -d "${TMPDIR:-/tmp}/amuse-pg.XXXXXX")
 chmod 711 "$dir" # the cluster runs as postgres when this runs as root
 cleanup() {
-    pg_stop_cluster "$dir"
+    pg_stop_cluster "$dir/cluster"
     rm -rf "$dir"
 }
 trap cleanup EXIT
