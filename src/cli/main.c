@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 
 #include "amuse/runtime.h"
+#include "db/db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
         printf("amuse %s (BLAS kernels: %s)\n", amuse_version(), amuse_blas_core());
+        printf("databases: %s\n", am__db_backends());
         return 0;
     }
     for (int i = 0; commands[i].name; i++)

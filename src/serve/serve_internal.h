@@ -23,7 +23,7 @@
  *   batcher.c     per-model bounded queue + worker thread forming dynamic batches
  *   static.c      the playground's files from the web root (GET /, GET /web/...)
  *   auth.c        key tokens, keyed hashing, constant-time verification
- *   store.c       the SQLite key table
+ *   store.c       the key table, on src/db (SQLite or PostgreSQL)
  *   server.c      options, start, drain, free
  *   test_control.c amuse_test_control: the switches tests use (test_control.h)
  */
@@ -50,14 +50,20 @@
 /* ------------------------------------------------------------------ store.c / auth.c */
 
 const unsigned char *am__keystore_salt(const struct amuse_keystore *ks);
+const char *am__keystore_backend(const struct amuse_keystore *ks); /* "sqlite", "postgres" */
+/* Trust a looked-up key row for max_age_s seconds of clock (NULL: am__now) before reading it
+ * again (0: read every time, the default). A revoke through this store drops it at once. */
+void am__keystore_set_cache(struct amuse_keystore *ks, double max_age_s, double (*clock)(void));
 int am__keystore_insert(struct amuse_keystore *ks, const struct amuse_key_info *info,
                         const unsigned char hash[AM__HASH_BYTES]);
 int am__keystore_lookup(struct amuse_keystore *ks, const char *id, struct amuse_key_info *info,
                         unsigned char hash[AM__HASH_BYTES]);
 /* Requests per subject ("k:<key id>", "t:<tenant>") and UTC day (days since 1970): added to at
  * each usage flush, read when a quota first meets the subject on a day. */
+/* Add requests to the subject's count for the day; *total (may be NULL) is the count after it,
+ * with what other processes (replicas) added. */
 int am__keystore_add_daily(struct amuse_keystore *ks, const char *subject, int64_t day,
-                           int64_t requests);
+                           int64_t requests, int64_t *total);
 int am__keystore_daily(struct amuse_keystore *ks, const char *subject, int64_t day,
                        int64_t *requests);
 
