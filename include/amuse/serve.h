@@ -99,7 +99,8 @@ struct amuse_serve_options {
     const char *host;         /* listen address (default "127.0.0.1"; IPv4 or IPv6 literal) */
     int port;                 /* 0 picks a free port (amuse_server_port says which); default 8000 */
     const char *repository;   /* model repository directory */
-    const char *database;     /* key database path */
+    const char *database;     /* the database of keys and user data (users, items, events): a
+                                 SQLite file path (or a postgres:// url where supported) */
     const char *web_root;     /* the playground: GET / is <web_root>/index.html, GET /web/<path>
                                  the files below it, without a key; NULL (default): none */
     int threads;              /* image decoding threads (default 4); HTTP takes one thread per
@@ -151,6 +152,10 @@ struct amuse_serve_options {
     const char *tls_key;
     int poll_interval_s; /* scan the repository this often and load new or changed versions in
                             the background, swapping them in atomically (default 5; 0: off) */
+    /* The sentiment model that scores review events as they are stored (POST /v1/events); the
+       tenant must be allowed to use it. NULL (default): the first model of kind sentiment, by
+       name, that the posting key may use; none: reviews are stored unscored. */
+    const char *sentiment_model;
     /* Log lines (no trailing newline); NULL discards them. Called from any thread. */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;

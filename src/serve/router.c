@@ -2,8 +2,11 @@
  * route needs a key unless its scope is 0 (the health routes and the playground's files).
  * docs/openapi.yaml describes each pattern, and a test checks that none is missing (amuse serve
  * --routes prints this table). Query strings never take part in matching (libmicrohttpd hands
- * them to handlers as arguments). A last segment {path} matches the rest of the path, slashes
- * included (static files). */
+ * them to handlers as arguments). A {name} segment captures one segment (am__request_param(r,
+ * "name"); {model} and {version} also land in r->param_model and r->param_version). A last
+ * segment {path} matches the rest of the path, slashes included (static files). A route whose
+ * pattern captures {user} carries a person's id: the access log writes its pattern, not its path
+ * (http.c). */
 #include "serve/serve_internal.h"
 #include "serve/test_control.h" /* amuse_server_route */
 
@@ -38,6 +41,12 @@ const struct am__route am__routes[] = {
     {"GET", "/v1/words/similar", AMUSE_SCOPE_INFER, am__handle_words_similar},
     {"POST", "/v1/words/analogy", AMUSE_SCOPE_INFER, am__handle_words_analogy},
     {"POST", "/v1/text/sentiment", AMUSE_SCOPE_INFER, am__handle_text_sentiment},
+    {"POST", "/v1/events", AMUSE_SCOPE_INFER, am__handle_events_post},
+    {"POST", "/v1/items", AMUSE_SCOPE_INFER, am__handle_items_post},
+    {"GET", "/v1/items/{item}", AMUSE_SCOPE_INFER, am__handle_item_get},
+    {"GET", "/v1/users/{user}/events", AMUSE_SCOPE_ADMIN, am__handle_user_events},
+    {"GET", "/v1/users/{user}/export", AMUSE_SCOPE_ADMIN, am__handle_user_export},
+    {"DELETE", "/v1/users/{user}", AMUSE_SCOPE_ADMIN, am__handle_user_delete},
     {"GET", "/metrics", AMUSE_SCOPE_ADMIN, am__handle_metrics},
     {NULL, NULL, 0, NULL},
 };
@@ -52,12 +61,14 @@ const char *amuse_server_route(int i, const char **method)
     return am__routes[i].pattern;
 }
 
-/* Match path against pattern segment by segment; captures go into r (if not NULL). */
+/* Match path against pattern segment by segment; captures ({name} segments, at most
+ * AM__ROUTE_CAPTURES) go into r (if not NULL) under their names. */
 static int path_matches(const char *pattern, const char *path, struct am__request *r)
 {
     const char *p = pattern, *s = path;
-    const char *model = NULL, *version = NULL;
-    size_t model_len = 0, version_len = 0;
+    const char *cap[AM__ROUTE_CAPTURES], *name[AM__ROUTE_CAPTURES];
+    size_t cap_len[AM__ROUTE_CAPTURES], name_len[AM__ROUTE_CAPTURES];
+    int n = 0;
     while (*p && *s) {
         if (*p != '/' || *s != '/')
             return 0;
@@ -73,15 +84,14 @@ static int path_matches(const char *pattern, const char *path, struct am__reques
             break;
         }
         if (pl > 2 && p[0] == '{' && p[pl - 1] == '}') {
-            if (sl == 0 || sl >= sizeof r->param_buf[0])
+            if (sl == 0 || sl >= sizeof r->param_buf[0] || n == AM__ROUTE_CAPTURES ||
+                pl - 2 >= sizeof r->param_name[0])
                 return 0;
-            if (strncmp(p, "{model}", pl) == 0) {
-                model = s;
-                model_len = sl;
-            } else {
-                version = s;
-                version_len = sl;
-            }
+            cap[n] = s;
+            cap_len[n] = sl;
+            name[n] = p + 1;
+            name_len[n] = pl - 2;
+            n++;
         } else if (pl != sl || strncmp(p, s, pl) != 0) {
             return 0;
         }
@@ -92,18 +102,27 @@ static int path_matches(const char *pattern, const char *path, struct am__reques
         return 0;
     if (r) {
         r->param_model = r->param_version = NULL;
-        if (model) {
-            memcpy(r->param_buf[0], model, model_len);
-            r->param_buf[0][model_len] = '\0';
-            r->param_model = r->param_buf[0];
-        }
-        if (version) {
-            memcpy(r->param_buf[1], version, version_len);
-            r->param_buf[1][version_len] = '\0';
-            r->param_version = r->param_buf[1];
+        r->params = n;
+        for (int i = 0; i < n; i++) {
+            memcpy(r->param_buf[i], cap[i], cap_len[i]);
+            r->param_buf[i][cap_len[i]] = '\0';
+            memcpy(r->param_name[i], name[i], name_len[i]);
+            r->param_name[i][name_len[i]] = '\0';
+            if (strcmp(r->param_name[i], "model") == 0)
+                r->param_model = r->param_buf[i];
+            else if (strcmp(r->param_name[i], "version") == 0)
+                r->param_version = r->param_buf[i];
         }
     }
     return 1;
+}
+
+const char *am__request_param(const struct am__request *r, const char *name)
+{
+    for (int i = 0; i < r->params; i++)
+        if (strcmp(r->param_name[i], name) == 0)
+            return r->param_buf[i];
+    return NULL;
 }
 
 const struct am__route *am__route_match(const char *method, const char *path,

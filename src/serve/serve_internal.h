@@ -390,6 +390,8 @@ void am__v2_encode_fp32(struct am__buf *b, const char *name, const float *v, int
 
 struct MHD_Connection;
 
+#define AM__ROUTE_CAPTURES 2 /* {captures} in one route pattern */
+
 struct am__request {
     struct amuse_server *server;
     struct MHD_Connection *conn;
@@ -401,7 +403,9 @@ struct am__request {
     double body_deadline;    /* CLOCK_MONOTONIC seconds: 408 for body bytes after it */
     const struct am__route *route; /* set on the headers when the handler is to run */
     const char *param_model, *param_version; /* from the path; NULL if absent */
-    char param_buf[2][256];
+    char param_buf[AM__ROUTE_CAPTURES][256];   /* the path's {captures}, in order */
+    char param_name[AM__ROUTE_CAPTURES][16];   /* ... and their names */
+    int params;
     struct amuse_key_info key;
     int has_key;
     double start;
@@ -435,6 +439,8 @@ struct am__route {
 };
 
 extern const struct am__route am__routes[];
+/* The path segment a route's {name} captured, or NULL. */
+const char *am__request_param(const struct am__request *r, const char *name);
 /* Find the route for method + path. *path_matched is set if some route has this path (for 405). */
 const struct am__route *am__route_match(const char *method, const char *path,
                                         struct am__request *r, int *path_matched);
@@ -462,6 +468,21 @@ void am__handle_repository_index(struct am__request *r);
 void am__handle_repository_load(struct am__request *r);
 /* kind_sentiment.c: POST /v1/text/sentiment */
 void am__handle_text_sentiment(struct am__request *r);
+/* kind_sentiment.c: score n texts with sentiment model m on its worker, under the request's
+ * deadline: 0 and scores[i] in -1..1, or -1 with the error reply set (400 naming the text for a
+ * text the model refuses, 503/504/500 as am__run_job). */
+int am__sentiment_score_texts(struct am__request *r, const struct am__model *m,
+                              const char *const *texts, const size_t *lens, int n, float *scores);
+
+/* events.c: user data (src/recsys/events_store.h behind it): POST /v1/events, POST /v1/items,
+ * GET /v1/items/{item}, GET /v1/users/{user}/events, GET /v1/users/{user}/export,
+ * DELETE /v1/users/{user} */
+void am__handle_events_post(struct am__request *r);
+void am__handle_items_post(struct am__request *r);
+void am__handle_item_get(struct am__request *r);
+void am__handle_user_events(struct am__request *r);
+void am__handle_user_export(struct am__request *r);
+void am__handle_user_delete(struct am__request *r);
 
 /* handlers.c: submit job to m's batcher and wait for it until the request's deadline. 0 when it
  * finished well (r->batch_size set); otherwise the error reply is set (503, 504, 500). */
@@ -566,9 +587,12 @@ void am__handle_openai_embeddings(struct am__request *r);
 
 struct amuse_server {
     struct amuse_serve_options opt;
-    char *host, *repository_dir, *database_path; /* owned copies */
+    char *host, *repository_dir, *database_path, *sentiment_model; /* owned copies */
     struct am__log log;
     struct amuse_keystore *keys;
+    /* user data: users, items, events (recsys/events_store.h), in the same database as the
+     * keys; shared by the events routes and the recommender's fold-in */
+    struct am__events_store *events;
     struct am__repository *repo;
     char *web_root; /* resolved (realpath) playground directory; NULL: none */
     char *tls_cert_pem, *tls_key_pem; /* the PEM texts when serving HTTPS; NULL: plain HTTP */
