@@ -74,54 +74,6 @@ static int blank(const char *s)
     return s[strspn(s, " \t")] == '\0';
 }
 
-/* Split a CSV line in place: quoted fields are unquoted ("" is a quote). Returns the number of
- * fields, or -1 with *why set. Empty fields are "". */
-static int csv_split(char *s, char **fields, int max, const char **why)
-{
-    int n = 0;
-    for (;;) {
-        if (n == max) {
-            *why = "more fields than the header names";
-            return -1;
-        }
-        if (*s == '"') {
-            char *w = s, *r = s + 1;
-            fields[n++] = w;
-            for (;;) {
-                if (!*r) {
-                    *why = "a quoted field is not closed on its line";
-                    return -1;
-                }
-                if (*r == '"' && r[1] == '"') {
-                    *w++ = '"';
-                    r += 2;
-                } else if (*r == '"') {
-                    r++;
-                    break;
-                } else {
-                    *w++ = *r++;
-                }
-            }
-            if (*r != ',' && *r) {
-                *why = "text after a closing quote";
-                return -1;
-            }
-            int more = *r == ',';
-            *w = '\0';
-            if (!more)
-                return n;
-            s = r + 1;
-        } else {
-            fields[n++] = s;
-            char *c = strchr(s, ',');
-            if (!c)
-                return n;
-            *c = '\0';
-            s = c + 1;
-        }
-    }
-}
-
 /* The header's columns mapped to the names wanted: col[k] is the field index of names[k], or -1.
  * Required names are marked with a leading '!'. */
 static int csv_header(const char *path, char *line, const char *const *names, int n_names,
@@ -129,7 +81,7 @@ static int csv_header(const char *path, char *line, const char *const *names, in
 {
     char *fields[MAX_COLUMNS];
     const char *why = NULL;
-    int n = csv_split(line, fields, MAX_COLUMNS, &why);
+    int n = am__events_csv_split(line, fields, MAX_COLUMNS, &why);
     if (n < 0)
         return cli_error("%s:1: %s", path, why);
     for (int k = 0; k < n_names; k++)
@@ -289,7 +241,7 @@ static int read_events(const char *path, struct line_reader *lr, struct rows *r,
         } else {
             char *f[MAX_COLUMNS];
             const char *why = NULL;
-            int n = csv_split(s, f, n_fields, &why);
+            int n = am__events_csv_split(s, f, n_fields, &why);
             if (n < 0) {
                 cli_error("%s:%ld: %s", path, lr->line, why);
                 goto out;
@@ -485,7 +437,7 @@ static int run_items(const char *db, const char *tenant, const char *path)
         } else {
             char *f[MAX_COLUMNS];
             const char *why = NULL;
-            int n = csv_split(s, f, n_fields, &why);
+            int n = am__events_csv_split(s, f, n_fields, &why);
             if (n < 0 || n != n_fields) {
                 if (n >= 0)
                     cli_error("%s:%ld: %d fields, the header names %d", path, lr.line, n,

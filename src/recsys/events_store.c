@@ -254,6 +254,52 @@ int am__item_from_json(const cJSON *o, struct am__item *it, char *tags_buf)
     return am__item_check(it);
 }
 
+int am__events_csv_split(char *s, char **fields, int max, const char **why)
+{
+    int n = 0;
+    for (;;) {
+        if (n == max) {
+            *why = "more fields than the header names";
+            return -1;
+        }
+        if (*s == '"') {
+            char *w = s, *r = s + 1;
+            fields[n++] = w;
+            for (;;) {
+                if (!*r) {
+                    *why = "a quoted field is not closed on its line";
+                    return -1;
+                }
+                if (*r == '"' && r[1] == '"') {
+                    *w++ = '"';
+                    r += 2;
+                } else if (*r == '"') {
+                    r++;
+                    break;
+                } else {
+                    *w++ = *r++;
+                }
+            }
+            if (*r != ',' && *r) {
+                *why = "text after a closing quote";
+                return -1;
+            }
+            int more = *r == ',';
+            *w = '\0';
+            if (!more)
+                return n;
+            s = r + 1;
+        } else {
+            fields[n++] = s;
+            char *c = strchr(s, ',');
+            if (!c)
+                return n;
+            *c = '\0';
+            s = c + 1;
+        }
+    }
+}
+
 /* ------------------------------------------------------------------------------ the schema */
 
 static const struct am__db_migration migrations[] = {

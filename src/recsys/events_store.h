@@ -93,6 +93,11 @@ struct am__item {
 int am__item_from_json(const struct cJSON *o, struct am__item *it, char *tags_buf);
 int am__item_check(const struct am__item *it);
 
+/* One CSV line of an import file, split in place into at most max fields: a quoted field is
+ * unquoted ("" is a quote) and may hold commas but not line breaks. Returns the number of
+ * fields, or -1 with *why set (an unclosed quote, text after a closing quote, more than max). */
+int am__events_csv_split(char *line, char **fields, int max, const char **why);
+
 struct am__events_store;
 
 /* Open the database at url (db.h: a SQLite path or a postgres:// url), bring the "events" schema
