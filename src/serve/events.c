@@ -29,10 +29,14 @@
 #include <string.h>
 #include <time.h>
 
-/* A store failure: 404 for what the tenant does not have, 400 for a bad id, else the server's. */
+/* A store failure: 404 for what the tenant does not have, 400 for a bad id, 413 for an export
+ * over its cap, else the server's. */
 static void reply_store(struct am__request *r, int rc)
 {
-    am__reply_status(r, rc, rc == AMUSE_ENOTFOUND ? 404 : rc == AMUSE_EINVAL ? 400 : 500);
+    am__reply_status(r, rc, rc == AMUSE_ENOTFOUND ? 404
+                            : rc == AMUSE_EINVAL  ? 400
+                            : rc == AMUSE_ETOOBIG ? 413
+                                                  : 500);
 }
 
 static struct am__events_store *store_of(struct am__request *r)
