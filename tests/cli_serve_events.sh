@@ -121,6 +121,22 @@ sed 's/"view"/"play"/' "$TMP/idem.json" >"$TMP/idem2.json"
 s3=$(idem order-42 "$TMP/idem2.json")
 [ "$s3" = 409 ] && grep -q "different body" "$TMP/body"
 check "the same key with another body is a 409" $? "$s3 $(cat "$TMP/body")"
+# Eight racing retries of one new key: one batch is written, and every reply is its reply.
+sed 's/idem-user/race-user/g' "$TMP/idem.json" >"$TMP/race.json"
+RACERS=()
+for i in 1 2 3 4 5 6 7 8; do
+    curl -s -o "$TMP/race.$i" --max-time 30 -H "Authorization: Bearer $AI" -H "Idempotency-Key: race-7" \
+        -H 'Content-Type: application/json' --data-binary "@$TMP/race.json" "$URL/v1/events" &
+    RACERS+=($!)
+done
+wait "${RACERS[@]}" # not the server, which is a child too
+got=$(cat "$TMP"/race.? | sort | uniq -c | wc -l)
+[ "$got" = 1 ] && grep -q '"accepted": 2' "$TMP/race.1"
+check "eight racing retries got one and the same reply" $? "$(cat "$TMP"/race.?)"
+expect "... and wrote one batch" 200 '"race-user"' GET /v1/users/race-user/events "$AA"
+got=$(json "$TMP/body" 'len(d["data"])')
+[ "$got" = 2 ]
+check "race-user has 2 events" $? "$got"
 s4=$(idem "bad key" "$TMP/idem.json")
 [ "$s4" = 400 ] && grep -q "Idempotency-Key" "$TMP/body"
 check "a key with a space is refused" $? "$s4 $(cat "$TMP/body")"
@@ -172,7 +188,7 @@ expect "the user's events are gone" 404 "no user" GET "/v1/users/$U/events" "$AA
 expect "the export is gone" 404 "no user" GET "/v1/users/$U/export" "$AA"
 expect "beta's user of the same name is untouched" 200 '"b-only-item"' GET "/v1/users/$U/events" "$BA"
 got=$(curl -s -H "Authorization: Bearer $AI" "$URL/v1/items/m1" | "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); print(d["events"], d["reviews"]["count"])')
-[ "$got" = "2 1" ] # left: other-user's review and idem-user's like
+[ "$got" = "3 1" ] # left: other-user's review, idem-user's and race-user's likes
 check "the item's counts lost the user's rating and review" $? "$got"
 # Beta's copy of the id is still in the file, so scan for acme's review text and for the id
 # after beta deletes its user too.
