@@ -16,6 +16,10 @@
  * GET /v1/models and POST /v1/embeddings answer the OpenAI API (errors in its shape on /v1/...);
  * /v1/images/classify (multipart or raw image) and /v1/words/{similar,analogy} need no tensors.
  * GET /metrics (admin) is in the Prometheus text format.
+ * User data lives in the same database, walled by tenant: POST /v1/events (all-or-nothing,
+ * idempotent batches; reviews scored by a sentiment model as they are stored), POST /v1/items,
+ * GET /v1/items/{item}, and for the tenant's admin key GET /v1/users/{user}/events and /export
+ * and DELETE /v1/users/{user} (docs/serve.md, "User data").
  * Per-key and per-tenant token buckets and daily quotas answer 429; per-key usage counters and
  * the daily counts are flushed to the key database.
  * The repository is polled for new or changed versions (poll_interval_s) and reloaded on demand
