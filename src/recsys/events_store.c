@@ -493,37 +493,32 @@ void am__events_close(struct am__events_store *es)
 
 /* ----------------------------------------------------------------------------- writing */
 
-/* Make sure the user and item rows exist; *item_new 1 when the item was created here. */
-static int ensure_rows(struct am__db *db, const char *tenant, const struct am__event *e,
-                       int64_t now, int *item_new)
+/* Make sure the user and item rows exist (ins_user, ins_item: the two upserts, prepared once per
+ * batch); *item_new 1 when the item was created here. */
+static int ensure_rows(struct am__db_stmt *ins_user, struct am__db_stmt *ins_item,
+                       const char *tenant, const struct am__event *e, int64_t now, int *item_new)
 {
-    struct am__db_stmt *st = NULL;
     int64_t changes = 0;
-    int rc = prep(db, &st,
-                  "INSERT INTO ev_users (tenant, id, created) VALUES (?, ?, ?) "
-                  "ON CONFLICT (tenant, id) DO NOTHING",
-                  "tti", tenant, e->user, now);
-    if (!rc)
-        rc = run(st, NULL);
-    am__db_finalize(st);
-    st = NULL;
-    if (!rc)
-        rc = prep(db, &st,
-                  "INSERT INTO ev_items (tenant, id, created, updated) VALUES (?, ?, ?, ?) "
-                  "ON CONFLICT (tenant, id) DO NOTHING",
-                  "ttii", tenant, e->item, now, now);
-    if (!rc)
-        rc = run(st, &changes);
-    am__db_finalize(st);
+    int rc;
+    am__db_reset(ins_user);
+    am__db_reset(ins_item);
+    if ((rc = am__db_bind_text(ins_user, 1, tenant, strlen(tenant))) ||
+        (rc = am__db_bind_text(ins_user, 2, e->user, strlen(e->user))) ||
+        (rc = am__db_bind_int64(ins_user, 3, now)) || (rc = run(ins_user, NULL)) ||
+        (rc = am__db_bind_text(ins_item, 1, tenant, strlen(tenant))) ||
+        (rc = am__db_bind_text(ins_item, 2, e->item, strlen(e->item))) ||
+        (rc = am__db_bind_int64(ins_item, 3, now)) || (rc = am__db_bind_int64(ins_item, 4, now)) ||
+        (rc = run(ins_item, &changes)))
+        return rc;
     *item_new = changes > 0;
-    return rc;
+    return AMUSE_OK;
 }
 
 int am__events_add(struct am__events_store *es, const char *tenant, const struct am__event *ev,
                    int n, const char *batch, int64_t now, const struct am__idempotency *idem,
                    const struct am__events_hook *hook, int64_t *items_created)
 {
-    struct am__db_stmt *st = NULL;
+    struct am__db_stmt *st = NULL, *ins_user = NULL, *ins_item = NULL;
     int64_t created = 0, first_seq = 0;
     int rc, duplicate = 0;
     if (items_created)
@@ -579,7 +574,13 @@ int am__events_add(struct am__events_store *es, const char *tenant, const struct
     first_seq -= n;
     if ((rc = am__db_prepare(es->db, &st,
                              "INSERT INTO ev_events (tenant, seq, user_id, item, type, value, "
-                             "text, sentiment, ts, batch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")))
+                             "text, sentiment, ts, batch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) ||
+        (rc = am__db_prepare(es->db, &ins_user,
+                             "INSERT INTO ev_users (tenant, id, created) VALUES (?, ?, ?) "
+                             "ON CONFLICT (tenant, id) DO NOTHING")) ||
+        (rc = am__db_prepare(es->db, &ins_item,
+                             "INSERT INTO ev_items (tenant, id, created, updated) VALUES (?, ?, ?, "
+                             "?) ON CONFLICT (tenant, id) DO NOTHING")))
         goto out;
     for (int i = 0; i < n; i++) {
         const struct am__event *e = &ev[i];
@@ -588,7 +589,7 @@ int am__events_add(struct am__events_store *es, const char *tenant, const struct
             rc = am__fail(AMUSE_EIO, "events: the batch was stopped half-way (test hook)");
             goto out;
         }
-        if ((rc = ensure_rows(es->db, tenant, e, now, &item_new)))
+        if ((rc = ensure_rows(ins_user, ins_item, tenant, e, now, &item_new)))
             goto out;
         created += item_new;
         am__db_reset(st);
@@ -608,6 +609,8 @@ int am__events_add(struct am__events_store *es, const char *tenant, const struct
     }
 out:
     am__db_finalize(st);
+    am__db_finalize(ins_user);
+    am__db_finalize(ins_item);
     if (rc || duplicate)
         am__db_rollback(es->db);
     else
