@@ -41,6 +41,7 @@ const struct am__route am__routes[] = {
     {"GET", "/v1/words/similar", AMUSE_SCOPE_INFER, am__handle_words_similar},
     {"POST", "/v1/words/analogy", AMUSE_SCOPE_INFER, am__handle_words_analogy},
     {"POST", "/v1/text/sentiment", AMUSE_SCOPE_INFER, am__handle_text_sentiment},
+    {"POST", "/v1/audio/transcriptions", AMUSE_SCOPE_INFER, am__handle_audio_transcriptions},
     {"POST", "/v1/events", AMUSE_SCOPE_INFER, am__handle_events_post},
     {"POST", "/v1/items", AMUSE_SCOPE_INFER, am__handle_items_post},
     {"GET", "/v1/items/{item}", AMUSE_SCOPE_INFER, am__handle_item_get},
