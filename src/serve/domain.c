@@ -339,6 +339,8 @@ static enum MHD_Result form_field(void *cls, enum MHD_ValueKind kind, const char
     (void)filename;
     (void)content_type;
     (void)transfer_encoding;
+    if (!key) /* a part without a name */
+        return MHD_YES;
     for (const char *const *n = f->file_fields; *n; n++)
         if (strcmp(key, *n) == 0) {
             f->has_file = 1;
@@ -350,7 +352,8 @@ static enum MHD_Result form_field(void *cls, enum MHD_ValueKind kind, const char
             if (off + size >= sizeof f->values[i]) {
                 f->too_long = f->fields[i];
             } else {
-                memcpy(f->values[i] + off, data, size);
+                if (size) /* an empty field comes with data NULL */
+                    memcpy(f->values[i] + off, data, size);
                 f->values[i][off + size] = '\0';
                 f->present |= 1u << i;
             }

@@ -48,6 +48,9 @@ const struct am__route am__routes[] = {
     {"GET", "/v1/users/{user}/events", AMUSE_SCOPE_ADMIN, am__handle_user_events},
     {"GET", "/v1/users/{user}/export", AMUSE_SCOPE_ADMIN, am__handle_user_export},
     {"DELETE", "/v1/users/{user}", AMUSE_SCOPE_ADMIN, am__handle_user_delete},
+    {"GET", "/v1/recommendations", AMUSE_SCOPE_INFER, am__handle_recommendations},
+    {"GET", "/v1/items/{id}/similar", AMUSE_SCOPE_INFER, am__handle_items_similar},
+    {"GET", "/v1/models/{model}/users", AMUSE_SCOPE_INFER, am__handle_model_users},
     {"GET", "/metrics", AMUSE_SCOPE_ADMIN, am__handle_metrics},
     {NULL, NULL, 0, NULL},
 };
@@ -67,8 +70,8 @@ const char *amuse_server_route(int i, const char **method)
 static int path_matches(const char *pattern, const char *path, struct am__request *r)
 {
     const char *p = pattern, *s = path;
-    const char *cap[AM__ROUTE_CAPTURES], *name[AM__ROUTE_CAPTURES];
-    size_t cap_len[AM__ROUTE_CAPTURES], name_len[AM__ROUTE_CAPTURES];
+    const char *name[AM__MAX_CAPTURES], *value[AM__MAX_CAPTURES];
+    size_t name_len[AM__MAX_CAPTURES], value_len[AM__MAX_CAPTURES];
     int n = 0;
     while (*p && *s) {
         if (*p != '/' || *s != '/')
@@ -85,13 +88,12 @@ static int path_matches(const char *pattern, const char *path, struct am__reques
             break;
         }
         if (pl > 2 && p[0] == '{' && p[pl - 1] == '}') {
-            if (sl == 0 || sl >= sizeof r->param_buf[0] || n == AM__ROUTE_CAPTURES ||
-                pl - 2 >= sizeof r->param_name[0])
+            if (sl == 0 || sl >= sizeof r->param_buf[0] || n == AM__MAX_CAPTURES)
                 return 0;
-            cap[n] = s;
-            cap_len[n] = sl;
             name[n] = p + 1;
             name_len[n] = pl - 2;
+            value[n] = s;
+            value_len[n] = sl;
             n++;
         } else if (pl != sl || strncmp(p, s, pl) != 0) {
             return 0;
@@ -103,25 +105,24 @@ static int path_matches(const char *pattern, const char *path, struct am__reques
         return 0;
     if (r) {
         r->param_model = r->param_version = NULL;
-        r->params = n;
+        r->n_params = n;
         for (int i = 0; i < n; i++) {
-            memcpy(r->param_buf[i], cap[i], cap_len[i]);
-            r->param_buf[i][cap_len[i]] = '\0';
-            memcpy(r->param_name[i], name[i], name_len[i]);
-            r->param_name[i][name_len[i]] = '\0';
-            if (strcmp(r->param_name[i], "model") == 0)
-                r->param_model = r->param_buf[i];
-            else if (strcmp(r->param_name[i], "version") == 0)
-                r->param_version = r->param_buf[i];
+            memcpy(r->param_buf[i], value[i], value_len[i]);
+            r->param_buf[i][value_len[i]] = '\0';
+            r->param_name[i] = name[i];
+            r->param_name_len[i] = name_len[i];
         }
+        r->param_model = am__request_param(r, "model");
+        r->param_version = am__request_param(r, "version");
     }
     return 1;
 }
 
 const char *am__request_param(const struct am__request *r, const char *name)
 {
-    for (int i = 0; i < r->params; i++)
-        if (strcmp(r->param_name[i], name) == 0)
+    size_t len = strlen(name);
+    for (int i = 0; i < r->n_params; i++)
+        if (r->param_name_len[i] == len && strncmp(r->param_name[i], name, len) == 0)
             return r->param_buf[i];
     return NULL;
 }

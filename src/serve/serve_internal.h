@@ -16,8 +16,10 @@
  *   completions.c text generation: OpenAI completions and chat, KServe generate; SSE streams
  *   json.c        the nesting-depth pre-check, the one JSON body parser, the log helper
  *   repository.c  <repo>/<model>/<version>/ loading, versions, reload with an atomic swap
- *   kind_*.c      the model kinds (network, word vectors, generator, sentiment, voice): load, run,
+ *   kind_*.c      the model kinds (network, word vectors, generator, sentiment, voice,
+ *                 recommender): load, run,
  *                 V2 tensors
+ *   recommend_routes.c  /v1/recommendations, /v1/items/{id}/similar: a recommender's routes
  *   batcher.c     per-model bounded queue + worker thread forming dynamic batches
  *   static.c      the playground's files from the web root (GET /, GET /web/...)
  *   auth.c        key tokens, keyed hashing, constant-time verification
@@ -30,6 +32,7 @@
 
 #include "amuse/audio.h"
 #include "amuse/generate.h"
+#include "amuse/recsys.h"
 #include "amuse/serve.h"
 #include "amuse/voice.h"
 #include "amuse/tensor.h"
@@ -220,6 +223,9 @@ enum {
     AM__KIND_SENTIMENT = 1 << 2, /* review sentiment: /v1/text/sentiment */
     AM__KIND_VOICE = 1 << 3,     /* voice commands (m->state: struct am__voice):
                                     /v1/audio/transcriptions, sound in V2 */
+    AM__KIND_RECOMMEND = 1 << 4, /* recommender: /v1/recommendations, /v1/items/{id}/similar */
+    AM__KIND_NO_QUEUE_DELAY = 1 << 5, /* jobs gain nothing from company: a batch never waits to
+                                         fill (max_queue_delay_us 0), it takes what is queued */
 };
 struct am__model_kind {
     const char *name;        /* "network", "word2vec", ... (messages, metadata) */
@@ -247,12 +253,16 @@ struct am__model_kind {
      * went away, tokens generated (NULL: none). */
     void (*stream_figures)(const struct am__model *m, int64_t *active, int64_t *freed,
                            int64_t *tokens);
+    /* More for the admin stats route (GET /v2/models/{model}/stats): appends ", \"key\": value"
+     * members to the model's entry (NULL: nothing more). */
+    void (*stats_json)(const struct am__model *m, struct am__buf *b);
 };
 extern const struct am__model_kind am__kind_network;      /* kind_network.c */
 extern const struct am__model_kind am__kind_word_vectors; /* kind_vectors.c */
 extern const struct am__model_kind am__kind_generator;    /* kind_generator.c */
 extern const struct am__model_kind am__kind_sentiment;    /* kind_sentiment.c */
 extern const struct am__model_kind am__kind_voice;        /* kind_voice.c */
+extern const struct am__model_kind am__kind_recommender;  /* kind_recommender.c */
 /* The kind of a parsed config.json: the one its "type" names, else the first that claims it,
  * else the default (network). */
 const struct am__model_kind *am__model_kind_find(const struct cJSON *cfg);
@@ -337,6 +347,22 @@ struct am__gen_piece {
  * any thread may ask); AMUSE_EINVAL if m is not a generator. */
 int am__generator_limits(const struct am__model *m, int *max_tokens, int *seq2seq);
 
+/* ------------------------------------------------------------------ kind_recommender.c */
+
+/* A recommender version's state (m->state): the trained model (amuse/recsys.h; read-only once
+ * loaded, so the worker may answer from it while HTTP threads look ids up), the training-time
+ * evaluation when the directory has eval.json, and what the routes need precomputed. */
+struct amuse_rec_model;
+#define AM__REC_TOP_USERS 100 /* users listed for pickers (GET /v1/models/{model}/users) */
+struct am__recommender {
+    struct amuse_rec_model *rec;
+    float like_value;      /* what a like weighs in fold-in: the largest training value */
+    int has_eval;
+    struct amuse_rec_eval eval;
+    int64_t top_users[AM__REC_TOP_USERS]; /* user indices by events, most first */
+    int n_top_users;
+};
+
 /* ------------------------------------------------------------------------------- v2.c */
 
 #define AM__V2_MAX_DIMS 8
@@ -409,7 +435,7 @@ void am__v2_encode_fp32(struct am__buf *b, const char *name, const float *v, int
 
 struct MHD_Connection;
 
-#define AM__ROUTE_CAPTURES 2 /* {captures} in one route pattern */
+#define AM__MAX_CAPTURES 2 /* {name} segments in one route pattern */
 
 struct am__request {
     struct amuse_server *server;
@@ -421,10 +447,14 @@ struct am__request {
     int replied;             /* the reply was decided on the headers (or mid-body); no handler */
     double body_deadline;    /* CLOCK_MONOTONIC seconds: 408 for body bytes after it */
     const struct am__route *route; /* set on the headers when the handler is to run */
-    const char *param_model, *param_version; /* from the path; NULL if absent */
-    char param_buf[AM__ROUTE_CAPTURES][256];   /* the path's {captures}, in order */
-    char param_name[AM__ROUTE_CAPTURES][16];   /* ... and their names */
-    int params;
+    /* Path captures, in pattern order: {name} segments (router.c). param_model and
+     * param_version point at the {model} and {version} ones (NULL if absent); any other name
+     * is read with am__request_param. */
+    const char *param_model, *param_version;
+    int n_params;
+    const char *param_name[AM__MAX_CAPTURES]; /* "model", "id", ... (into the route table) */
+    size_t param_name_len[AM__MAX_CAPTURES];
+    char param_buf[AM__MAX_CAPTURES][256];
     struct amuse_key_info key;
     int has_key;
     double start;
@@ -452,13 +482,14 @@ typedef void (*am__handler)(struct am__request *r);
 
 struct am__route {
     const char *method;
-    const char *pattern; /* segments; {model} and {version} match one segment */
+    const char *pattern; /* segments; a {name} segment matches one segment (at most
+                            AM__MAX_CAPTURES per pattern), a last {path} the rest */
     int scope;           /* 0: public; else the scope needed */
     am__handler handler;
 };
 
 extern const struct am__route am__routes[];
-/* The path segment a route's {name} captured, or NULL. */
+/* The value of the path capture {name} of the matched route, or NULL. */
 const char *am__request_param(const struct am__request *r, const char *name);
 /* Find the route for method + path. *path_matched is set if some route has this path (for 405). */
 const struct am__route *am__route_match(const char *method, const char *path,
@@ -502,6 +533,11 @@ void am__handle_item_get(struct am__request *r);
 void am__handle_user_events(struct am__request *r);
 void am__handle_user_export(struct am__request *r);
 void am__handle_user_delete(struct am__request *r);
+
+/* recommend_routes.c: GET /v1/recommendations, /v1/items/{id}/similar, /v1/models/{model}/users */
+void am__handle_recommendations(struct am__request *r);
+void am__handle_items_similar(struct am__request *r);
+void am__handle_model_users(struct am__request *r);
 
 /* handlers.c: submit job to m's batcher and wait for it until the request's deadline. 0 when it
  * finished well (r->batch_size set); otherwise the error reply is set (503, 504, 500). */
