@@ -144,6 +144,21 @@ TEST(route_matching)
             ASSERT_TRUE(strncmp(path, "/v2/health/", 11) == 0);
         }
     ASSERT_EQ_INT(public_routes, 2);
+    /* Captures are named: a user's id is r's "user", and no model or version is set. */
+    rt = am__route_match("DELETE", "/v1/users/ana-7", &r, &matched);
+    ASSERT_TRUE(rt && rt->handler == am__handle_user_delete && rt->scope == AMUSE_SCOPE_ADMIN);
+    ASSERT_STR_EQ(am__request_param(&r, "user"), "ana-7");
+    ASSERT_TRUE(am__request_param(&r, "model") == NULL);
+    ASSERT_TRUE(r.param_model == NULL && r.param_version == NULL);
+    rt = am__route_match("GET", "/v1/items/m42", &r, &matched);
+    ASSERT_TRUE(rt && rt->handler == am__handle_item_get);
+    ASSERT_STR_EQ(am__request_param(&r, "item"), "m42");
+    ASSERT_TRUE(am__route_match("GET", "/v1/users/ana-7", &r, &matched) == NULL);
+    ASSERT_EQ_INT(matched, 1); /* DELETE only: 405 */
+    /* every route that names a user needs the tenant's admin key */
+    for (int i = 0; (path = amuse_server_route(i, &method)); i++)
+        if (strstr(path, "{user}"))
+            ASSERT_EQ_INT(am__routes[i].scope, AMUSE_SCOPE_ADMIN);
     rt = am__route_match("POST", "/v1/audio/transcriptions", &r, &matched);
     ASSERT_TRUE(rt && rt->handler == am__handle_audio_transcriptions &&
                 rt->scope == AMUSE_SCOPE_INFER);

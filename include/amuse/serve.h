@@ -16,6 +16,10 @@
  * GET /v1/models and POST /v1/embeddings answer the OpenAI API (errors in its shape on /v1/...);
  * /v1/images/classify (multipart or raw image) and /v1/words/{similar,analogy} need no tensors.
  * GET /metrics (admin) is in the Prometheus text format.
+ * User data lives in the same database, walled by tenant: POST /v1/events (all-or-nothing,
+ * idempotent batches; reviews scored by a sentiment model as they are stored), POST /v1/items,
+ * GET /v1/items/{item}, and for the tenant's admin key GET /v1/users/{user}/events and /export
+ * and DELETE /v1/users/{user} (docs/serve.md, "User data").
  * Per-key and per-tenant token buckets and daily quotas answer 429; per-key usage counters and
  * the daily counts are flushed to the key database.
  * The repository is polled for new or changed versions (poll_interval_s) and reloaded on demand
@@ -103,7 +107,8 @@ struct amuse_serve_options {
     const char *host;         /* listen address (default "127.0.0.1"; IPv4 or IPv6 literal) */
     int port;                 /* 0 picks a free port (amuse_server_port says which); default 8000 */
     const char *repository;   /* model repository directory */
-    const char *database;     /* key database path */
+    const char *database;     /* the database of keys and user data (users, items, events): a
+                                 SQLite file path (or a postgres:// url where supported) */
     const char *web_root;     /* the playground: GET / is <web_root>/index.html, GET /web/<path>
                                  the files below it, without a key; NULL (default): none */
     int threads;              /* image decoding threads (default 4); HTTP takes one thread per
@@ -160,6 +165,10 @@ struct amuse_serve_options {
        -1 (default): 1000 with a PostgreSQL database (a lookup is a round trip there), 0 with
        SQLite (read on every request). */
     int key_cache_ms;
+    /* The sentiment model that scores review events as they are stored (POST /v1/events); the
+       tenant must be allowed to use it. NULL (default): the first model of kind sentiment, by
+       name, that the posting key may use; none: reviews are stored unscored. */
+    const char *sentiment_model;
     /* Log lines (no trailing newline); NULL discards them. Called from any thread. */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;

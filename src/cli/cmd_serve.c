@@ -45,7 +45,11 @@ static const struct option_row rows[] = {
     {"repository", OPT_STRING, OFF(repository), 0, 0,
      "model repository: <dir>/<model>/<version>/"},
     {"db", OPT_STRING, OFF(database), 0, 0,
-     "API key database: a SQLite file, or postgres://... shared by replicas"},
+     "database of API keys and user data (users, items, events): a SQLite file, or\n"
+     "                           postgres://... shared by replicas"},
+    {"sentiment-model", OPT_STRING, OFF(sentiment_model), 0, 0,
+     "sentiment model that scores review events (unset: the first one the\n"
+     "                           posting key may use; none: reviews stored unscored)"},
     {"web-root", OPT_STRING, OFF(web_root), 0, 0,
      "the playground's files, served at / and /web/ without a key\n"
      "                           (default: the first of <exe dir>/../share/amuse/web and\n"
@@ -86,6 +90,8 @@ static const struct option_row rows[] = {
      "bound on draining in-flight requests at SIGTERM/SIGINT"},
     {"debug-batch-sleep-ms", OPT_TEST, AMUSE_TESTCTRL_BATCH_SLEEP_MS, 0, 60000,
      "testing aid: sleep before every batch (0: off)"},
+    {"debug-events-pause", OPT_TEST, AMUSE_TESTCTRL_EVENTS_PAUSE, 0, 1,
+     "testing aid: 1 stops every events batch half-way inside its transaction"},
     {"rate-limit-rps", OPT_INT, OFF(rate_limit_rps), 0, 1000000,
      "requests per second per API key (token bucket; 0: no limit) -> 429"},
     {"rate-limit-burst", OPT_INT, OFF(rate_limit_burst), 0, 1000000,
@@ -389,6 +395,7 @@ int cmd_serve(int argc, char **argv)
     o.log = log_line;
     o.log_ctx = &access_log;
     amuse_test_control(AMUSE_TESTCTRL_BATCH_SLEEP_MS, test_values[AMUSE_TESTCTRL_BATCH_SLEEP_MS]);
+    amuse_test_control(AMUSE_TESTCTRL_EVENTS_PAUSE, test_values[AMUSE_TESTCTRL_EVENTS_PAUSE]);
 
     /* Signals go to this thread only: block them before any server thread exists. */
     sigset_t sigs;

@@ -27,6 +27,7 @@ static const struct cli_command commands[] = {
     {"audio", "show how amuse reads a sound file, and its speech features", cmd_audio},
     {"listen", "print the voice commands in a recording or a live stream", cmd_listen},
     {"recommend", "train, evaluate and query recommenders (ALS, BPR, item-kNN)", cmd_recommend},
+    {"events", "load user events and items into a tenant of the server's database", cmd_events},
     {NULL, NULL, NULL},
 };
 

@@ -89,6 +89,13 @@ const char *am__db_name(const struct am__db *db) { return db->name; }
 
 int am__db_exec(struct am__db *db, const char *sql) { return db->ops->exec(db, sql); }
 
+int am__db_purge(struct am__db *db)
+{
+    if (db->in_transaction)
+        return am__fail(AMUSE_EINVAL, "database %s: purge inside a transaction", db->name);
+    return db->ops->purge ? db->ops->purge(db) : AMUSE_OK;
+}
+
 int am__db_begin(struct am__db *db)
 {
     int rc = db->ops->exec(db, db->ops->begin_sql);

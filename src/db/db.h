@@ -80,6 +80,13 @@ int64_t am__db_changes(struct am__db_stmt *st);
 int am__db_reset(struct am__db_stmt *st);
 void am__db_finalize(struct am__db_stmt *st); /* NULL is fine */
 
+/* After deleting personal data: make what was deleted unrecoverable from the database's files.
+ * SQLite: secure_delete already zeroes freed pages in the main file, but the write-ahead log still
+ * holds the old page images until a checkpoint, so this checkpoints and truncates the WAL
+ * (waiting for readers up to the busy timeout; AMUSE_EIO if they never let go). A backend with
+ * nothing to do (PostgreSQL: VACUUM is the operator's) returns AMUSE_OK. Outside transactions. */
+int am__db_purge(struct am__db *db);
+
 /* Schema migrations, one list per component ("keys", "events"), applied in order in one
  * transaction each. A table schema_versions (component, version) records where each component
  * is; a database newer than the code is refused with a message saying so. Migration SQL uses

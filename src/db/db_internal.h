@@ -34,6 +34,7 @@ struct am__db_ops {
     int64_t (*changes)(struct am__db_stmt *st);
     int (*reset)(struct am__db_stmt *st);
     void (*finalize)(struct am__db_stmt *st);
+    int (*purge)(struct am__db *db); /* am__db_purge; NULL: nothing to do */
 };
 
 /* The first member of every backend's connection and statement structs. */

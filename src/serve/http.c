@@ -1,8 +1,8 @@
 /* http.c - the libmicrohttpd glue: one am__request per HTTP request, the body accumulated up to
  * max_body_bytes (a larger Content-Length, or a body that grows past the cap, is answered 413 at
  * once), routing, the API-key check (default deny), the handler, the response, and one JSON
- * access-log line per request (method, path, status, duration, model, key id prefix; never the
- * payload). Handlers only decode/encode: model math is the batchers', image decoding the decode
+ * access-log line per request (method, path (a route naming a user: its pattern), status,
+ * duration, model, key id prefix; never the payload). Handlers only decode/encode: model math is the batchers', image decoding the decode
  * pool's (decode.c).
  *
  * Defences (issue 8): everything a request is refused for is decided on its headers, before a
@@ -540,12 +540,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         am__usage_add(s->usage, r->key.id, r->status == 200 ? r->items : 0);
     if (r->has_key && s->tenant_usage)
         am__usage_add(s->tenant_usage, r->key.tenant, r->status == 200 ? r->items : 0);
-    if (s->metrics) {
-        int matched;
-        const struct am__route *rt = am__route_match(r->method, r->url, NULL, &matched);
+    int matched;
+    const struct am__route *rt = am__route_match(r->method, r->url, NULL, &matched);
+    if (s->metrics)
         am__metrics_request(s->metrics, r->method, rt ? rt->pattern : "other", r->log_model,
                             r->status, ms * 1e-3);
-    }
     if (s->log.fn) {
         struct am__buf line = {0};
         time_t now = time(NULL);
@@ -555,8 +554,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
         am__buf_printf(&line, "{\"ts\": \"%s\", \"method\": ", ts);
         am__buf_json_string(&line, r->method);
+        /* A path that names a person (/v1/users/{user}/...) is logged as its pattern: the
+         * access log never holds a user id, and never a body or query string. */
         am__buf_puts(&line, ", \"path\": ");
-        am__buf_json_string(&line, r->url);
+        am__buf_json_string(&line, rt && strstr(rt->pattern, "{user}") ? rt->pattern : r->url);
         am__buf_printf(&line, ", \"status\": %d, \"duration_ms\": %.3f", r->status, ms);
         if (r->log_model[0]) {
             am__buf_puts(&line, ", \"model\": ");

@@ -553,6 +553,22 @@ void am__handle_repository_index(struct am__request *r);
 void am__handle_repository_load(struct am__request *r);
 /* kind_sentiment.c: POST /v1/text/sentiment */
 void am__handle_text_sentiment(struct am__request *r);
+/* kind_sentiment.c: score n texts with sentiment model m on its worker, under the request's
+ * deadline: 0 and scores[i] in -1..1, or -1 with the error reply set (400 naming the text for a
+ * text the model refuses, 503/504/500 as am__run_job). */
+int am__sentiment_score_texts(struct am__request *r, const struct am__model *m,
+                              const char *const *texts, const size_t *lens, int n, float *scores);
+
+/* events.c: user data (src/recsys/events_store.h behind it): POST /v1/events, POST /v1/items,
+ * GET /v1/items/{item}, GET /v1/users/{user}/events, GET /v1/users/{user}/export,
+ * DELETE /v1/users/{user} */
+void am__handle_events_post(struct am__request *r);
+void am__handle_items_post(struct am__request *r);
+void am__handle_item_get(struct am__request *r);
+void am__handle_user_events(struct am__request *r);
+void am__handle_user_export(struct am__request *r);
+void am__handle_user_delete(struct am__request *r);
+
 /* recommend_routes.c: GET /v1/recommendations, /v1/items/{id}/similar, /v1/models/{model}/users */
 void am__handle_recommendations(struct am__request *r);
 void am__handle_items_similar(struct am__request *r);
@@ -716,9 +732,12 @@ void am__handle_openai_embeddings(struct am__request *r);
 
 struct amuse_server {
     struct amuse_serve_options opt;
-    char *host, *repository_dir, *database_path; /* owned copies */
+    char *host, *repository_dir, *database_path, *sentiment_model; /* owned copies */
     struct am__log log;
     struct amuse_keystore *keys;
+    /* user data: users, items, events (recsys/events_store.h), in the same database as the
+     * keys; shared by the events routes and the recommender's fold-in */
+    struct am__events_store *events;
     struct am__repository *repo;
     char *web_root; /* resolved (realpath) playground directory; NULL: none */
     char *tls_cert_pem, *tls_key_pem; /* the PEM texts when serving HTTPS; NULL: plain HTTP */
