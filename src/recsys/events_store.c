@@ -906,8 +906,9 @@ int am__events_delete_user(struct am__events_store *es, const char *tenant, cons
         rc = run(st, &out->profile);
     am__db_finalize(st);
     st = NULL;
-    if (!rc && out->events == 0 && out->profile == 0)
-        rc = am__fail(AMUSE_ENOTFOUND, "no user '%.256s'", user);
+    /* Recorded even when nothing was stored: a model trained from a file may hold the user's
+     * factors, and the recommender must forget them all the same. */
+    int nothing = out->events == 0 && out->profile == 0;
     if (!rc)
         rc = prep(es->db, &st,
                   "INSERT INTO ev_deleted_users (tenant, user_hash, deleted) VALUES (?, ?, ?) "
@@ -923,7 +924,12 @@ int am__events_delete_user(struct am__events_store *es, const char *tenant, cons
     int committed = rc == AMUSE_OK;
     /* The rows are gone once committed; a purge that fails (a reader held the log) leaves the
      * counts as they are and says so, so the caller can retry the delete to purge again. */
-    if (committed && (rc = am__db_purge(es->db)))
+    if (committed && nothing)
+        rc = am__fail(AMUSE_ENOTFOUND,
+                      "no user '%.256s' in the store (the id is marked deleted all the same, so "
+                      "trained recommenders forget it)",
+                      user);
+    else if (committed && (rc = am__db_purge(es->db)))
         am__fail_prefix(rc, "user deleted, but the freed pages are not yet purged");
     pthread_mutex_unlock(&es->lock);
     if (!committed)

@@ -186,7 +186,8 @@ struct am__delete_counts {
 };
 /* Remove the user's events (reviews included) and profile in one transaction, record the
  * deletion as a keyed hash with `now`, then make the freed pages unrecoverable (am__db_purge).
- * AMUSE_ENOTFOUND when the tenant has no such user and no events of it. */
+ * AMUSE_ENOTFOUND when the tenant has no such user and no events of it; the deletion is
+ * recorded all the same, since a model trained from a file may hold the user's factors. */
 int am__events_delete_user(struct am__events_store *es, const char *tenant, const char *user,
                            int64_t now, struct am__delete_counts *out);
 

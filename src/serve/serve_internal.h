@@ -392,6 +392,8 @@ struct amuse_rec_model;
 struct am__recommender {
     struct amuse_rec_model *rec;
     float like_value;      /* what a like weighs in fold-in: the largest training value */
+    int64_t trained_at;    /* model.safetensors' modification time (s): a user deleted since
+                              then has stale factors and training history here */
     int has_eval;
     struct amuse_rec_eval eval;
     int64_t top_users[AM__REC_TOP_USERS]; /* user indices by events, most first */
