@@ -9,6 +9,7 @@
 #include "amuse/recsys.h"
 #include "amuse/runtime.h"
 #include "amuse/word2vec.h"
+#include "core/mpi.h" /* ALS across the ranks of an mpirun job */
 
 #include <math.h>
 #include <stdio.h>
@@ -41,7 +42,9 @@ static void help(FILE *out)
             "  --binary          treat every event as value 1\n"
             "  --ipw X (0)       ALS: weight each event by (mean pop / item pop)^X, X in [0, 2]\n"
             "  --min-value X --max-value X  reject values outside the range (file:line)\n"
-            "  --seed N (1)  --threads N (all cores)\n\n"
+            "  --seed N (1)  --threads N (all cores)\n"
+            "Under 'mpirun -np N' (a build with MPI), 'train --algo als' splits users and items\n"
+            "across the ranks and gathers the factors after each half-iteration; rank 0 writes.\n\n"
             "eval options:\n"
             "  --split random|time (random)  --seed N (1)  --fraction X (0.75)\n"
             "  --algos pop,itemknn,als,bpr (all)   -k N (10)\n"
@@ -218,8 +221,13 @@ static int parse_flags(int argc, char **argv, int first, struct flags *f)
             return cli_error("unknown option '%s' (see 'amuse recommend --help')", a);
         }
     }
-    if (f->threads)
+    if (f->threads) {
         amuse_set_threads((int)f->threads);
+    } else if (am__mpi_local_size() > 1) { /* ranks on one machine share its cores */
+        amuse_set_threads(0);
+        int share = amuse_get_threads() / am__mpi_local_size();
+        amuse_set_threads(share > 0 ? share : 1);
+    }
     return 0;
 }
 
@@ -242,6 +250,10 @@ static int run_train(struct flags *f)
     apply(f, &o);
     if ((st = amuse_rec_train(d, &o, &m))) {
         cli_fail(st, "training");
+        goto out;
+    }
+    if (am__mpi_rank() != 0) { /* every rank holds the same factors: rank 0 writes them */
+        rc = 0;
         goto out;
     }
     if (f->vectors && (st = amuse_word_vectors_load(f->vectors, AMUSE_W2V_AUTO, &wv))) {
@@ -782,6 +794,9 @@ int cmd_recommend(int argc, char **argv)
     }
     if (parse_flags(argc, argv, 2, &f))
         return 2;
+    if (am__mpi_size() > 1 && (strcmp(sub, "train") != 0 || f.algo != AMUSE_REC_ALS))
+        return cli_error("recommend %s: only 'recommend train --algo als' runs across MPI ranks",
+                         sub);
     if (strcmp(sub, "train") == 0)
         return run_train(&f);
     if (strcmp(sub, "eval") == 0)
