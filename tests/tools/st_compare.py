@@ -47,7 +47,10 @@ def main():
             d = abs(x - y) / (1.0 + abs(x))
             if d > worst or d != d:
                 worst, where = d, name
-    print("st_compare: largest difference %.3g (in %s), tolerance %g" % (worst, where, tol))
+    if worst == 0:
+        print("st_compare: every value equal, tolerance %g" % tol)
+    else:
+        print("st_compare: largest difference %.3g (in %s), tolerance %g" % (worst, where, tol))
     return 0 if worst <= tol else 1
 
 
