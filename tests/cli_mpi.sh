@@ -37,8 +37,10 @@ if ! command -v mpirun >/dev/null || [ ! -f "$DATA/t10k-images-idx3-ubyte.gz" ] 
     finish
 fi
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-# Open MPI's own allocations still held at exit are not amuse's leaks (ASan build).
-export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$ROOT/tests/mpi.supp"
+# Open MPI's own allocations still held at exit are not amuse's leaks (ASan build): suppressed by
+# library in tests/mpi.supp, which needs whole stacks (slow unwinding) and plugins left loaded.
+export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$ROOT/tests/mpi.supp:fast_unwind_on_malloc=0"
+export OMPI_MCA_mca_base_component_disable_dlclose=1 PMIX_MCA_mca_base_component_disable_dlclose=1
 MPIRUN=(mpirun -np 2 --oversubscribe)
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/amuse-cli-mpi.XXXXXX")
