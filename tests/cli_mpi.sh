@@ -85,8 +85,8 @@ if [ "$(grep -c '^Epoch 1/2' "$TMP/cnn2.out")" -eq 1 ] && [ "$(grep -c '^Saved '
 else
     bad "output of two ranks: $(head -c 600 "$TMP/cnn2.out")"
 fi
-if grep -q '2 ranks x 1 threads, batch 32 per rank (64 in all)' "$TMP/cnn2.out"; then
-    ok "the run states its layout (2 ranks x 1 threads, 64 in all)"
+if grep -q '2 ranks x 1 thread, batch 32 per rank (64 in all)' "$TMP/cnn2.out"; then
+    ok "the run states its layout (2 ranks x 1 thread, 64 in all)"
 else
     bad "layout line: $(grep Training "$TMP/cnn2.out")"
 fi
@@ -180,7 +180,7 @@ done >"$TMP/w2v.txt"
 "${MPIRUN[@]}" "$AMUSE" word2vec -train "$TMP/w2v.txt" -output "$TMP/w2.bin" -cbow 0 -size 20 -window 3 \
     -negative 5 -sample 1e-3 -threads 1 -iter 3 -min-count 2 -binary 1 -mpi-sync 1000 \
     -save-vocab "$TMP/vocab.txt" -debug 1 >"$TMP/w2.out" 2>&1 || bad "word2vec on two ranks: $(tail -3 "$TMP/w2.out")"
-if grep -q 'Ranks: 2 x 1 threads, combining updates every 1000 words per rank' "$TMP/w2.out" &&
+if grep -q 'Ranks: 2 x 1 thread, combining updates every 1000 words per rank' "$TMP/w2.out" &&
     [ "$(grep -c '^Vocab size' "$TMP/w2.out")" -eq 1 ]; then
     ok "word2vec: rank 0 reports the layout once"
 else

@@ -157,9 +157,10 @@ int cmd_train(int argc, char **argv)
         amuse_model_summary(m, stdout);
         if (ranks > 1)
             printf("Training on %lld samples (%.0f%% held out for validation), %d ranks x %d "
-                   "threads, batch %d per rank (%d in all), BLAS %s\n",
+                   "thread%s, batch %d per rank (%d in all), BLAS %s\n",
                    (long long)train.n, opt.validation_split * 100, ranks, amuse_get_threads(),
-                   opt.batch_size, opt.batch_size * ranks, amuse_blas_core());
+                   amuse_get_threads() == 1 ? "" : "s", opt.batch_size, opt.batch_size * ranks,
+                   amuse_blas_core());
         else
             printf("Training on %lld samples (%.0f%% held out for validation), %d threads, "
                    "BLAS %s\n",

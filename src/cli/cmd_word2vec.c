@@ -272,9 +272,9 @@ int cmd_word2vec(int argc, char **argv)
                 o.hs, o.iter, o.alpha > 0 ? o.alpha : (o.cbow ? 0.05 : 0.025), o.min_alpha,
                 o.threads, (unsigned long long)o.seed, gensim ? " (gensim defaults)" : "");
     if (debug >= 1 && ranks > 1)
-        fprintf(stderr, "Ranks: %d x %d threads, combining updates every %lld words per rank\n", ranks,
-                o.threads, (long long)(o.mpi_sync_words > 0 ? o.mpi_sync_words
-                                                            : AMUSE_W2V_MPI_SYNC_WORDS));
+        fprintf(stderr, "Ranks: %d x %d thread%s, combining updates every %lld words per rank\n",
+                ranks, o.threads, o.threads == 1 ? "" : "s",
+                (long long)(o.mpi_sync_words > 0 ? o.mpi_sync_words : AMUSE_W2V_MPI_SYNC_WORDS));
     if (debug >= 1) {
         fprintf(stderr, "Vocab size: %lld\nWords in train file: %lld\n",
                 (long long)amuse_vocab_size(amuse_w2v_corpus_vocab(corpus)),
