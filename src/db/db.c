@@ -1,0 +1,230 @@
+/* db.c - the backend-independent half of db.h: choosing the backend from the url, dispatch,
+ * transactions and schema migrations. The SQL each store runs lives with that store. */
+#include "db/db_internal.h"
+
+#include "core/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int is_postgres_url(const char *url)
+{
+    return strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0;
+}
+
+int am__db_open(struct am__db **out, const char *url)
+{
+    *out = NULL;
+    if (!url || !*url)
+        return am__fail(AMUSE_EINVAL, "database: no path or url given");
+    if (is_postgres_url(url))
+        return am__db_postgres_open(out, url);
+    return am__db_sqlite_open(out, url);
+}
+
+void am__db_close(struct am__db *db)
+{
+    if (db)
+        db->ops->close(db);
+}
+
+const char *am__db_backend(const struct am__db *db) { return db->ops->name; }
+const char *am__db_name(const struct am__db *db) { return db->name; }
+
+int am__db_exec(struct am__db *db, const char *sql) { return db->ops->exec(db, sql); }
+
+int am__db_begin(struct am__db *db)
+{
+    int rc = db->ops->exec(db, db->ops->begin_sql);
+    if (rc == AMUSE_OK)
+        db->in_transaction = 1;
+    return rc;
+}
+
+int am__db_commit(struct am__db *db)
+{
+    int rc = db->ops->exec(db, "COMMIT");
+    if (rc == AMUSE_OK)
+        db->in_transaction = 0;
+    else
+        am__db_rollback(db); /* keep the message of the failed commit */
+    return rc;
+}
+
+int am__db_rollback(struct am__db *db)
+{
+    if (!db->in_transaction)
+        return AMUSE_OK;
+    db->in_transaction = 0;
+    /* Keep the error that made the caller roll back: amuse_last_error is what it reports. */
+    char saved[512];
+    snprintf(saved, sizeof saved, "%s", amuse_last_error());
+    int rc = db->ops->exec(db, "ROLLBACK");
+    if (saved[0])
+        am__fail(AMUSE_EIO, "%s", saved);
+    return rc;
+}
+
+int am__db_prepare(struct am__db *db, struct am__db_stmt **out, const char *sql)
+{
+    *out = NULL;
+    return db->ops->prepare(db, out, sql);
+}
+
+static int bind(struct am__db_stmt *st, int i, struct am__db_value v)
+{
+    if (i < 1)
+        return am__fail(AMUSE_EINVAL, "database %s: parameter %d (they count from 1)",
+                        st->db->name, i);
+    return st->db->ops->bind(st, i, &v);
+}
+
+int am__db_bind_int64(struct am__db_stmt *st, int i, int64_t v)
+{
+    return bind(st, i, (struct am__db_value){.type = AM__DB_INT64, .i = v});
+}
+
+int am__db_bind_double(struct am__db_stmt *st, int i, double v)
+{
+    return bind(st, i, (struct am__db_value){.type = AM__DB_DOUBLE, .d = v});
+}
+
+int am__db_bind_text(struct am__db_stmt *st, int i, const char *s, size_t len)
+{
+    return bind(st, i, (struct am__db_value){.type = AM__DB_TEXT, .p = s, .len = len});
+}
+
+int am__db_bind_blob(struct am__db_stmt *st, int i, const void *p, size_t len)
+{
+    return bind(st, i, (struct am__db_value){.type = AM__DB_BLOB, .p = p, .len = len});
+}
+
+int am__db_bind_null(struct am__db_stmt *st, int i)
+{
+    return bind(st, i, (struct am__db_value){.type = AM__DB_NULL});
+}
+
+int am__db_step(struct am__db_stmt *st) { return st->db->ops->step(st); }
+int am__db_is_null(struct am__db_stmt *st, int col) { return st->db->ops->is_null(st, col); }
+int64_t am__db_int64(struct am__db_stmt *st, int col) { return st->db->ops->int64(st, col); }
+double am__db_double(struct am__db_stmt *st, int col) { return st->db->ops->dbl(st, col); }
+
+const char *am__db_text(struct am__db_stmt *st, int col, size_t *len)
+{
+    size_t n = 0;
+    const char *s = st->db->ops->bytes(st, col, &n, 1);
+    if (len)
+        *len = s ? n : 0;
+    return s ? s : "";
+}
+
+const void *am__db_blob(struct am__db_stmt *st, int col, size_t *len)
+{
+    size_t n = 0;
+    const void *p = st->db->ops->bytes(st, col, &n, 0);
+    if (len)
+        *len = p ? n : 0;
+    return p;
+}
+
+int64_t am__db_changes(struct am__db_stmt *st) { return st->db->ops->changes(st); }
+int am__db_reset(struct am__db_stmt *st) { return st->db->ops->reset(st); }
+
+void am__db_finalize(struct am__db_stmt *st)
+{
+    if (st)
+        st->db->ops->finalize(st);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static const char versions_table[] =
+    "CREATE TABLE IF NOT EXISTS schema_versions ("
+    "  component TEXT PRIMARY KEY,"
+    "  version INTEGER NOT NULL)";
+
+static int read_version(struct am__db *db, const char *component, int *version)
+{
+    struct am__db_stmt *st = NULL;
+    *version = 0;
+    int rc = am__db_prepare(db, &st, "SELECT version FROM schema_versions WHERE component = ?");
+    if (rc == AMUSE_OK)
+        rc = am__db_bind_text(st, 1, component, strlen(component));
+    if (rc == AMUSE_OK) {
+        rc = am__db_step(st);
+        if (rc == AM__DB_ROW) {
+            *version = (int)am__db_int64(st, 0);
+            rc = AMUSE_OK;
+        }
+    }
+    am__db_finalize(st);
+    return rc;
+}
+
+int am__db_version(struct am__db *db, const char *component, int *version)
+{
+    int rc = am__db_exec(db, versions_table);
+    return rc ? rc : read_version(db, component, version);
+}
+
+static int apply(struct am__db *db, const char *component, const struct am__db_migration *m)
+{
+    struct am__db_stmt *st = NULL;
+    int rc = am__db_exec(db, m->sql);
+    if (rc)
+        return am__fail_prefix(rc, "database %s: %s schema version %d", db->name, component,
+                               m->version);
+    rc = am__db_prepare(db, &st,
+                        "INSERT INTO schema_versions (component, version) VALUES (?, ?)"
+                        " ON CONFLICT (component) DO UPDATE SET version = excluded.version");
+    if (rc == AMUSE_OK)
+        rc = am__db_bind_text(st, 1, component, strlen(component));
+    if (rc == AMUSE_OK)
+        rc = am__db_bind_int64(st, 2, m->version);
+    if (rc == AMUSE_OK && (rc = am__db_step(st)) == AM__DB_DONE)
+        rc = AMUSE_OK;
+    am__db_finalize(st);
+    return rc;
+}
+
+int am__db_migrate(struct am__db *db, const char *component, const struct am__db_migration *m,
+                   int n)
+{
+    for (int k = 0; k < n; k++)
+        if (m[k].version != k + 1)
+            return am__fail(AMUSE_EINVAL, "%s migrations: entry %d has version %d, not %d",
+                            component, k, m[k].version, k + 1);
+    /* One transaction per migration; the version is read again inside it, so two processes
+     * opening a new database at once apply each migration once. */
+    int rc = am__db_exec(db, versions_table);
+    for (int k = 0; rc == AMUSE_OK && k < n; k++) {
+        int have = 0;
+        if ((rc = am__db_begin(db)))
+            break;
+        rc = read_version(db, component, &have);
+        if (rc == AMUSE_OK && have > n)
+            rc = am__fail(AMUSE_EUNSUPPORTED,
+                          "database %s: the %s schema is version %d, and this amuse knows up to "
+                          "%d: use a newer amuse with this database",
+                          db->name, component, have, n);
+        if (rc == AMUSE_OK && have < m[k].version)
+            rc = apply(db, component, &m[k]);
+        if (rc == AMUSE_OK)
+            rc = am__db_commit(db);
+        else
+            am__db_rollback(db);
+    }
+    return rc;
+}
+
+#ifndef AMUSE_HAVE_POSTGRES
+int am__db_postgres_open(struct am__db **out, const char *url)
+{
+    (void)url;
+    *out = NULL;
+    return am__fail(AMUSE_EUNSUPPORTED,
+                    "database: this amuse was built without PostgreSQL (install libpq-dev and "
+                    "rebuild), so a postgres:// url cannot be used");
+}
+#endif

@@ -1,0 +1,224 @@
+/* test_db.c - the SQL interface of src/db (db.h) on a real database: a SQLite file in a temporary
+ * directory, or the database named by AMUSE_TEST_DB_URL (a postgres:// url) when that is set, so
+ * the same checks run against every backend. */
+#include "db/db.h"
+#include "test.h"
+
+#include <stdint.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/amuse-test-db-XXXXXX";
+static char path[256];
+
+static const char *url(void)
+{
+    const char *u = getenv("AMUSE_TEST_DB_URL");
+    return u && *u ? u : path;
+}
+
+static int is_sqlite(void) { return url() == path; }
+
+static const struct am__db_migration migrations[] = {
+    {1, "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, score REAL,"
+        " data BLOB)"},
+    {2, "ALTER TABLE t ADD COLUMN note TEXT"},
+};
+
+static struct am__db *open_fresh(void)
+{
+    struct am__db *db = NULL;
+    ASSERT_OK(am__db_open(&db, url()));
+    ASSERT_OK(am__db_exec(db, "DROP TABLE IF EXISTS t; DROP TABLE IF EXISTS schema_versions"));
+    return db;
+}
+
+TEST(migrations_apply_once_and_refuse_newer)
+{
+    struct am__db *db = open_fresh();
+    int v = -1;
+    ASSERT_OK(am__db_version(db, "test", &v));
+    ASSERT_EQ_INT(v, 0);
+    ASSERT_OK(am__db_migrate(db, "test", migrations, 1));
+    ASSERT_OK(am__db_version(db, "test", &v));
+    ASSERT_EQ_INT(v, 1);
+    /* Reopening and migrating again applies only what is new (ALTER TABLE would fail twice). */
+    am__db_close(db);
+    ASSERT_OK(am__db_open(&db, url()));
+    ASSERT_OK(am__db_migrate(db, "test", migrations, 2));
+    ASSERT_OK(am__db_migrate(db, "test", migrations, 2));
+    ASSERT_OK(am__db_version(db, "test", &v));
+    ASSERT_EQ_INT(v, 2);
+    /* An older amuse (it knows one version) refuses the newer database instead of using it. */
+    ASSERT_FAILS(am__db_migrate(db, "test", migrations, 1), AMUSE_EUNSUPPORTED,
+                 "schema is version 2, and this amuse knows up to 1");
+    /* A list out of order is a programming error, caught before anything runs. */
+    const struct am__db_migration bad[] = {{2, "SELECT 1"}};
+    ASSERT_FAILS(am__db_migrate(db, "other", bad, 1), AMUSE_EINVAL, "has version 2, not 1");
+    am__db_close(db);
+}
+
+TEST(values_round_trip)
+{
+    struct am__db *db = open_fresh();
+    ASSERT_OK(am__db_migrate(db, "test", migrations, 2));
+    struct am__db_stmt *ins = NULL, *sel = NULL;
+    ASSERT_OK(am__db_prepare(db, &ins,
+                             "INSERT INTO t (id, name, score, data, note) VALUES (?, ?, ?, ?, ?)"));
+    const unsigned char blob[] = {0, 1, 2, 255, 0};
+    const char *name = "caf\xc3\xa9 \xe6\xb1\x9f"; /* UTF-8 survives */
+    ASSERT_OK(am__db_bind_int64(ins, 1, INT64_C(9007199254740993)));
+    ASSERT_OK(am__db_bind_text(ins, 2, name, strlen(name)));
+    ASSERT_OK(am__db_bind_double(ins, 3, -0.25));
+    ASSERT_OK(am__db_bind_blob(ins, 4, blob, sizeof blob));
+    ASSERT_OK(am__db_bind_null(ins, 5));
+    ASSERT_EQ_INT(am__db_step(ins), AM__DB_DONE);
+    ASSERT_EQ_INT(am__db_changes(ins), 1);
+    /* Reuse after reset; a text bound with a length stops there. */
+    ASSERT_OK(am__db_reset(ins));
+    ASSERT_OK(am__db_bind_int64(ins, 1, 2));
+    ASSERT_OK(am__db_bind_text(ins, 2, "second-and-more", 6));
+    ASSERT_OK(am__db_bind_null(ins, 3));
+    ASSERT_OK(am__db_bind_null(ins, 4));
+    ASSERT_OK(am__db_bind_text(ins, 5, "n", 1));
+    ASSERT_EQ_INT(am__db_step(ins), AM__DB_DONE);
+
+    ASSERT_OK(am__db_prepare(db, &sel, "SELECT id, name, score, data, note FROM t ORDER BY id"));
+    ASSERT_EQ_INT(am__db_step(sel), AM__DB_ROW);
+    ASSERT_EQ_INT(am__db_int64(sel, 0), 2);
+    size_t len = 0;
+    ASSERT_STR_EQ(am__db_text(sel, 1, &len), "second");
+    ASSERT_EQ_INT(len, 6);
+    ASSERT_TRUE(am__db_is_null(sel, 2));
+    ASSERT_STR_EQ(am__db_text(sel, 3, NULL), "");
+    ASSERT_EQ_INT(am__db_step(sel), AM__DB_ROW);
+    ASSERT_TRUE(am__db_int64(sel, 0) == INT64_C(9007199254740993));
+    ASSERT_STR_EQ(am__db_text(sel, 1, NULL), name);
+    ASSERT_NEAR(am__db_double(sel, 2), -0.25, 0);
+    const unsigned char *got = am__db_blob(sel, 3, &len);
+    ASSERT_EQ_INT(len, sizeof blob);
+    ASSERT_TRUE(memcmp(got, blob, sizeof blob) == 0);
+    ASSERT_TRUE(am__db_is_null(sel, 4));
+    ASSERT_EQ_INT(am__db_step(sel), AM__DB_DONE);
+    am__db_finalize(sel);
+
+    /* A constraint violation is AMUSE_EINVAL and names the statement. */
+    ASSERT_OK(am__db_reset(ins));
+    ASSERT_OK(am__db_bind_int64(ins, 1, 3));
+    ASSERT_OK(am__db_bind_text(ins, 2, "second", 6));
+    for (int i = 3; i <= 5; i++)
+        ASSERT_OK(am__db_bind_null(ins, i));
+    ASSERT_FAILS(am__db_step(ins), AMUSE_EINVAL, "INSERT INTO t");
+    am__db_finalize(ins);
+    am__db_close(db);
+}
+
+static int64_t count_rows(struct am__db *db)
+{
+    struct am__db_stmt *st = NULL;
+    ASSERT_OK(am__db_prepare(db, &st, "SELECT COUNT(*) FROM t"));
+    ASSERT_EQ_INT(am__db_step(st), AM__DB_ROW);
+    int64_t n = am__db_int64(st, 0);
+    am__db_finalize(st);
+    return n;
+}
+
+TEST(rollback_leaves_nothing)
+{
+    struct am__db *db = open_fresh();
+    ASSERT_OK(am__db_migrate(db, "test", migrations, 2));
+    ASSERT_OK(am__db_begin(db));
+    ASSERT_OK(am__db_exec(db, "INSERT INTO t (id, name) VALUES (1, 'a'); "
+                              "INSERT INTO t (id, name) VALUES (2, 'b')"));
+    ASSERT_OK(am__db_rollback(db));
+    ASSERT_EQ_INT(count_rows(db), 0);
+    ASSERT_OK(am__db_rollback(db)); /* nothing open: fine */
+    ASSERT_OK(am__db_begin(db));
+    ASSERT_OK(am__db_exec(db, "INSERT INTO t (id, name) VALUES (1, 'a')"));
+    ASSERT_OK(am__db_commit(db));
+    ASSERT_EQ_INT(count_rows(db), 1);
+    /* Upserts are written once, for every backend. */
+    ASSERT_OK(am__db_exec(db, "INSERT INTO t (id, name) VALUES (1, 'z') ON CONFLICT (id)"
+                              " DO UPDATE SET name = excluded.name"));
+    struct am__db_stmt *st = NULL;
+    ASSERT_OK(am__db_prepare(db, &st, "SELECT name FROM t WHERE id = ?"));
+    ASSERT_OK(am__db_bind_int64(st, 1, 1));
+    ASSERT_EQ_INT(am__db_step(st), AM__DB_ROW);
+    ASSERT_STR_EQ(am__db_text(st, 0, NULL), "z");
+    am__db_finalize(st);
+    am__db_close(db);
+}
+
+static int file_contains(const char *file, const char *needle)
+{
+    FILE *f = fopen(file, "rb");
+    if (!f)
+        return 0;
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf, f), k = strlen(needle);
+    fclose(f);
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(buf + i, needle, k) == 0)
+            return 1;
+    return 0;
+}
+
+/* secure_delete: a deleted row's text is overwritten in the file, not just unlinked. */
+TEST(deleted_rows_leave_no_trace_in_the_file)
+{
+    if (!is_sqlite()) {
+        printf("     (file scan is SQLite's; %s is not a file)\n", url());
+        return;
+    }
+    struct am__db *db = open_fresh();
+    ASSERT_OK(am__db_migrate(db, "test", migrations, 2));
+    ASSERT_OK(am__db_exec(db, "INSERT INTO t (id, name, note) VALUES (1, 'keep',"
+                              " 'ordinary words'), (2, 'gone', 'zebra-marmalade-secret')"));
+    ASSERT_OK(am__db_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)"));
+    ASSERT_TRUE(file_contains(path, "zebra-marmalade-secret"));
+    ASSERT_OK(am__db_exec(db, "DELETE FROM t WHERE id = 2"));
+    ASSERT_OK(am__db_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)"));
+    char wal[300];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    ASSERT_TRUE(!file_contains(path, "zebra-marmalade-secret"));
+    ASSERT_TRUE(!file_contains(wal, "zebra-marmalade-secret"));
+    ASSERT_TRUE(file_contains(path, "ordinary words"));
+    am__db_close(db);
+}
+
+TEST(bad_files_and_urls_are_named)
+{
+    if (!is_sqlite())
+        return;
+    char junk[300];
+    snprintf(junk, sizeof junk, "%s/junk.db", dir);
+    FILE *f = fopen(junk, "wb");
+    ASSERT_TRUE(f != NULL);
+    for (int i = 0; i < 4096; i++)
+        fputc("not a database "[i % 15], f);
+    fclose(f);
+    struct am__db *db = NULL;
+    ASSERT_FAILS(am__db_open(&db, junk), AMUSE_EIO, "junk.db");
+    ASSERT_TRUE(db == NULL);
+    ASSERT_FAILS(am__db_open(&db, ""), AMUSE_EINVAL, "no path");
+    ASSERT_OK(am__db_open(&db, path));
+    ASSERT_FAILS(am__db_exec(db, "SELEC nothing"), AMUSE_EIO, "SELEC nothing");
+    am__db_close(db);
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir))
+        return perror("mkdtemp"), 1;
+    snprintf(path, sizeof path, "%s/nested/amuse.db", dir);
+    printf("database: %s\n", url());
+    RUN(migrations_apply_once_and_refuse_newer);
+    RUN(values_round_trip);
+    RUN(rollback_leaves_nothing);
+    RUN(deleted_rows_leave_no_trace_in_the_file);
+    RUN(bad_files_and_urls_are_named);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return test_summary();
+}
