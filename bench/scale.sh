@@ -14,7 +14,9 @@
 #          SQLite vs PostgreSQL; it adds pg_vs_sqlite_rps and its own figures.)
 #
 # Writes bench/results/scale.json (--quick: scale-quick.json, under 10 minutes); the machine's
-# load average before and after is recorded beside the figures (the machines are shared).
+# load average before and after, and each run's CPU seconds (user + system, mpirun and both ranks
+# included) and wall seconds, are recorded beside the figures: on a shared machine the CPU seconds
+# say what the work cost when the wall clock says mostly how busy the machine was.
 #
 #   bench/scale.sh --quick        CNN 1 epoch on 12800 samples; word2vec 1 epoch
 #   bench/scale.sh                CNN 2 epochs on 48000 samples; word2vec 5 epochs
@@ -58,6 +60,10 @@ trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/parts"
 want() { printf '%s\n' "${parts[@]}" | grep -qx "$1"; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
+# cpu FILE COMMAND...: run COMMAND, writing "user system wall" seconds (children included) to FILE.
+cpu() { local f=$1; shift; /usr/bin/time -f '%U %S %e' -o "$f" "$@"; }
+# seconds FILE: user + system CPU seconds from cpu's FILE; wall FILE: wall seconds.
+cpu_json() { awk -v k="$2" '{ printf "\"%s_cpu_s\": %.2f, \"%s_wall_s\": %.2f", k, $1 + $2, k, $3 }' "$1"; }
 
 # ---------------------------------------------------------------- CNN: the cost of MPI
 # writes $tmp/parts/cnn.json
@@ -65,11 +71,12 @@ scale_cnn() {
   local epochs=2 limit=60000
   [ $quick -eq 1 ] && epochs=1 limit=16000
   echo "== CNN: 1 rank x 2 threads, batch 128 ($epochs epochs, $limit samples, 20% held out)" >&2
-  "$amuse" train models/fashion-cnn.json -o "$tmp/cnn1" -e $epochs -b 128 -t 2 --train-limit $limit \
-    --seed 42 --no-eval -q >&2
-  echo "== CNN: mpirun -np 2 x 1 thread, batch 64 per rank" >&2
-  "${mpirun[@]}" "$amuse" train models/fashion-cnn.json -o "$tmp/cnn2" -e $epochs -b 64 -t 1 \
+  cpu "$tmp/cnn1.time" "$amuse" train models/fashion-cnn.json -o "$tmp/cnn1" -e $epochs -b 128 -t 2 \
     --train-limit $limit --seed 42 --no-eval -q >&2
+  echo "== CNN: mpirun -np 2 x 1 thread, batch 64 per rank" >&2
+  cpu "$tmp/cnn2.time" "${mpirun[@]}" "$amuse" train models/fashion-cnn.json -o "$tmp/cnn2" -e $epochs \
+    -b 64 -t 1 --train-limit $limit --seed 42 --no-eval -q >&2
+  echo "{$(cpu_json "$tmp/cnn1.time" cnn_1), $(cpu_json "$tmp/cnn2.time" cnn_2)}" >"$tmp/parts/cnn-cpu.json"
   /usr/bin/python3 - "$tmp" "$epochs" "$limit" >"$tmp/parts/cnn.json" <<'PY'
 import json, sys
 tmp, epochs, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -97,14 +104,16 @@ scale_w2v() {
   local flags=(-cbow 0 -size 100 -window 5 -sample 1e-3 -negative 5 -hs 0 -min-count 5 -iter $iter
                -binary 1 -debug 2 -threads 1)
   echo "== word2vec: 1 rank x 1 thread ($iter epochs)" >&2
-  "$amuse" word2vec -train "$corpus" -output "$tmp/w1.bin" "${flags[@]}" 2>"$tmp/w1.log"
+  cpu "$tmp/w1.time" "$amuse" word2vec -train "$corpus" -output "$tmp/w1.bin" "${flags[@]}" 2>"$tmp/w1.log"
   echo "== word2vec: mpirun -np 2 x 1 thread" >&2
-  "${mpirun[@]}" "$amuse" word2vec -train "$corpus" -output "$tmp/w2.bin" "${flags[@]}" 2>"$tmp/w2.log"
+  cpu "$tmp/w2.time" "${mpirun[@]}" "$amuse" word2vec -train "$corpus" -output "$tmp/w2.bin" "${flags[@]}" \
+    2>"$tmp/w2.log"
   for w in w1 w2; do
     tr '\r' '\n' <"$tmp/$w.log" | grep -v '^$' | tail -1 >&2
     "$amuse" words eval-analogies "$tmp/$w.bin" "$questions" >"$tmp/$w.analogies"
     "$amuse" words eval-pairs "$tmp/$w.bin" "$pairs" >"$tmp/$w.pairs"
   done
+  echo "{$(cpu_json "$tmp/w1.time" w2v_1), $(cpu_json "$tmp/w2.time" w2v_2)}" >"$tmp/parts/w2v-cpu.json"
   /usr/bin/python3 - "$tmp" "$iter" "$(grep -m1 '^Ranks:' "$tmp/w2.log" || true)" >"$tmp/parts/w2v.json" <<'PY'
 import json, re, sys
 tmp, iter_, layout = sys.argv[1], int(sys.argv[2]), sys.argv[3]

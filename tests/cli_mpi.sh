@@ -3,7 +3,7 @@
 # rank with twice the batch (a CNN with Adam whose last global batch leaves one rank empty, and an
 # LSTM text model), a BatchNormalization model trains on averaged moving statistics, rank 0 alone
 # prints and writes; a rank killed mid-epoch ends the job non-zero within a bounded time with a
-# message naming the rank; word2vec splits the corpus and still learns the topics; ALS across
+# message naming the rank, and so does a rank that stops answering (the collectives' deadline); word2vec splits the corpus and still learns the topics; ALS across
 # ranks equals one rank; commands that do not run across ranks say so.
 #
 # usage: bash cli_mpi.sh <path to amuse> <fixtures dir>
@@ -171,6 +171,41 @@ else
 fi
 if [ ! -e "$TMP/killed/model.safetensors" ]; then ok "a failed job saves no model"
 else bad "a failed job saved a model"; fi
+
+# ---------------------------------------------------------------- a rank stops answering
+# Rank 1 is stopped (SIGSTOP), not killed: mpirun sees nothing wrong, so only amuse's deadline on
+# collectives (AMUSE_MPI_TIMEOUT) can end the wait. Rank 0 must fail naming the collective and
+# abort the job.
+AMUSE_MPI_TIMEOUT=3 "${MPIRUN[@]}" -x AMUSE_MPI_TIMEOUT "$AMUSE" train "$TMP/cnn.json" -o "$TMP/stopped" \
+    -b 32 -e 1000 --train-limit 802 --no-eval >"$TMP/stop.out" 2>&1 &
+job=$!
+for _ in $(seq 1 1200); do grep -q 'Epoch 3/' "$TMP/stop.out" && break; sleep 0.1; done
+victim=""
+for p in $(pgrep -P "$job"); do
+    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1' && victim=$p
+done
+if [ -z "$victim" ]; then
+    bad "could not find rank 1 to stop"
+    kill "$job" 2>/dev/null
+    wait "$job"
+else
+    start=$SECONDS
+    kill -STOP "$victim"
+    for _ in $(seq 1 600); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$job" 2>/dev/null; then
+        bad "the job still waits 60 s after rank 1 stopped answering"
+        kill -9 "$victim" "$job" 2>/dev/null
+    fi
+    wait "$job"
+    rc=$?
+    kill -9 "$victim" 2>/dev/null
+    took=$((SECONDS - start))
+    if [ "$rc" -ne 0 ] && grep -q 'rank 0 of 2): training failed: MPI .*waited 3 s for the other ranks' "$TMP/stop.out"; then
+        ok "rank 1 stopped: rank 0 gives up after 3 s and the job exits $rc in ${took} s: $(grep -m1 'waited' "$TMP/stop.out" | cut -c1-150)"
+    else
+        bad "after stopping rank 1: exit $rc, output: $(tail -5 "$TMP/stop.out")"
+    fi
+fi
 
 # ---------------------------------------------------------------- word2vec
 for i in $(seq 1 400); do

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int mpi_rank = 0, mpi_size = 1, mpi_local_size = 1;
 static double mpi_timeout = 300;
@@ -122,13 +123,19 @@ static int wait_request(MPI_Request *req, const char *what)
             return mpi_error(rc, what);
         if (done)
             return AMUSE_OK;
-        if (polls % 256 == 0) {
-            if (deadline > 0 && am__now() > deadline)
-                return am__fail(AMUSE_EIO,
-                                "MPI %s: rank %d of %d waited %g s for the other ranks; one of "
-                                "them stopped (AMUSE_MPI_TIMEOUT sets the limit)",
-                                what, mpi_rank, mpi_size, mpi_timeout);
-            sched_yield(); /* let a rank that shares this core reach the collective */
+        if (polls % 256 == 0 && deadline > 0 && am__now() > deadline)
+            return am__fail(AMUSE_EIO,
+                            "MPI %s: rank %d of %d waited %g s for the other ranks; one of "
+                            "them stopped (AMUSE_MPI_TIMEOUT sets the limit)",
+                            what, mpi_rank, mpi_size, mpi_timeout);
+        /* Spin briefly (a collective among ranks that arrive together completes in
+         * microseconds), then sleep between polls: a rank that waits for a slower one must
+         * not take the core that one needs on a shared or oversubscribed machine. */
+        if (polls > 4096) {
+            struct timespec pause = {0, 50000};
+            nanosleep(&pause, NULL);
+        } else if (polls % 256 == 0) {
+            sched_yield();
         }
     }
 }
