@@ -176,7 +176,7 @@ else bad "a failed job saved a model"; fi
 # Rank 1 is stopped (SIGSTOP), not killed: mpirun sees nothing wrong, so only amuse's deadline on
 # collectives (AMUSE_MPI_TIMEOUT) can end the wait. Rank 0 must fail naming the collective and
 # abort the job.
-AMUSE_MPI_TIMEOUT=3 "${MPIRUN[@]}" -x AMUSE_MPI_TIMEOUT "$AMUSE" train "$TMP/cnn.json" -o "$TMP/stopped" \
+AMUSE_MPI_TIMEOUT=5 "${MPIRUN[@]}" -x AMUSE_MPI_TIMEOUT "$AMUSE" train "$TMP/cnn.json" -o "$TMP/stopped" \
     -b 32 -e 1000 --train-limit 802 --no-eval >"$TMP/stop.out" 2>&1 &
 job=$!
 for _ in $(seq 1 1200); do grep -q 'Epoch 3/' "$TMP/stop.out" && break; sleep 0.1; done
@@ -200,8 +200,8 @@ else
     rc=$?
     kill -9 "$victim" 2>/dev/null
     took=$((SECONDS - start))
-    if [ "$rc" -ne 0 ] && grep -q 'rank 0 of 2): training failed: MPI .*waited 3 s for the other ranks' "$TMP/stop.out"; then
-        ok "rank 1 stopped: rank 0 gives up after 3 s and the job exits $rc in ${took} s: $(grep -m1 'waited' "$TMP/stop.out" | cut -c1-150)"
+    if [ "$rc" -ne 0 ] && grep -q 'rank 0 of 2): training failed: MPI .*waited 5 s for the other ranks' "$TMP/stop.out"; then
+        ok "rank 1 stopped: rank 0 gives up after 5 s and the job exits $rc in ${took} s: $(grep -m1 'waited' "$TMP/stop.out" | cut -c1-150)"
     else
         bad "after stopping rank 1: exit $rc, output: $(tail -5 "$TMP/stop.out")"
     fi
