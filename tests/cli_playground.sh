@@ -6,7 +6,9 @@
 # directories, a FIFO, an oversized file, a symlink out of the web root). Then in Debian's
 # chromium driven by playwright-core (tests/browser/playground.test.mjs): a wrong key shows the
 # 401, an infer key, the admin key lists the models, a t10k image uploaded as PNG shows the label
-# `amuse predict` gives, the words panel, and the key kept in sessionStorage only.
+# `amuse predict` gives, the words panel, the voice panel (chromium's fake microphone plays
+# "jump" spoken by espeak-ng; the page records, converts to 16 kHz WAV, and shows the command
+# /v1/audio/transcriptions hears), and the key kept in sessionStorage only.
 # A screenshot of the page after the image test is left in the working directory (ctest's:
 # <build>/tests/playground.png), or at $AMUSE_PLAYGROUND_SCREENSHOT.
 #
@@ -62,6 +64,17 @@ REPO="$TMP/repo"
 mkdir -p "$REPO/fashion" "$REPO/words/1"
 train_tiny_model "$REPO/fashion/1" 512 32 || finish
 printf '3 4\nking 1 2 3 4\nqueen 1 2 3 5\nbanana -1 0 0.5 2\n' >"$REPO/words/1/vectors.txt"
+# The voice model and the fake microphone's sound: "jump", then silence to 1.5 s, as 48 kHz
+# stereo (the page mixes down and resamples).
+cp -r "$SRC/models/default/voice-dscnn" "$REPO/"
+VOICE_WAV=""
+if command -v espeak-ng >/dev/null && command -v sox >/dev/null &&
+    espeak-ng -v en-us+m3 -w "$TMP/jump-espeak.wav" jump &&
+    sox "$TMP/jump-espeak.wav" -r 48000 -c 2 -b 16 "$TMP/jump-mic.wav" pad 0.2 trim 0 1.5; then
+    VOICE_WAV="$TMP/jump-mic.wav"
+else
+    bad "prerequisites: espeak-ng and sox make the fake microphone's sound (scripts/deps.sh espeak-ng sox)"
+fi
 echo '{"type": "word2vec", "vectors": "vectors.txt"}' >"$REPO/words/1/config.json"
 # a generator for the write panel: the tests' small verse model (gen_tiny_lm, in this directory)
 WRITE_MODEL=""
@@ -182,13 +195,14 @@ check "POST / without a key is 401 (only GET is public)" "$([ "$st" = 401 ]; ech
 
 # ------------------------------------------------------------------ the browser
 
-AMUSE_WRITE_MODEL=$WRITE_MODEL timeout 150 node "$NODE_DIR/playground.test.mjs" "$URL" "$ADMIN" "$INFER" "$TMP/t10k-0.png" \
+AMUSE_VOICE_MODEL=voice-dscnn AMUSE_VOICE_WAV=$VOICE_WAV AMUSE_VOICE_WORD=jump \
+AMUSE_WRITE_MODEL=$WRITE_MODEL timeout 200 node "$NODE_DIR/playground.test.mjs" "$URL" "$ADMIN" "$INFER" "$TMP/t10k-0.png" \
     "$label" fashion words "$SHOT" >"$TMP/node.out" 2>&1
 rc=$?
 sed 's/^/  browser: /' "$TMP/node.out"
 n_ok=$(grep -c '^ok ' "$TMP/node.out")
 n_fail=$(grep -c '^FAIL ' "$TMP/node.out")
-[ $rc -eq 0 ] && [ "$n_fail" -eq 0 ] && [ "$n_ok" -ge 15 ]
+[ $rc -eq 0 ] && [ "$n_fail" -eq 0 ] && [ "$n_ok" -ge 20 ]
 check "the browser test passes ($n_ok checks)" $? "exit $rc, $n_ok ok, $n_fail failed"
 [ -s "$SHOT" ]
 check "screenshot written to $SHOT" $? "missing"

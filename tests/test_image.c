@@ -321,6 +321,12 @@ TEST(jpeg_huffman_tables_are_checked_before_decoding)
     append(&m, seg, sizeof seg);
     ASSERT_FAILS(amuse_image_decode(m.p, m.len, "late.jpg", &opt, out), AMUSE_EFORMAT,
                  "declares 320 codes");
+    /* Garbage between segments: stb_image skips it looking for the next marker, so must we. */
+    m.len = 2;
+    append(&m, (void *)"\xFF\xE0\x00\x04JFLLLLLLLL", 14);
+    append(&m, seg, sizeof seg);
+    ASSERT_FAILS(amuse_image_decode(m.p, m.len, "padded.jpg", &opt, out), AMUSE_EFORMAT,
+                 "padded.jpg: JPEG Huffman table at byte 20 declares 320 codes");
     free(m.p);
 }
 

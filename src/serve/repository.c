@@ -92,6 +92,7 @@ static const struct am__model_kind *const kinds[] = {
     &am__kind_word_vectors,
     &am__kind_generator,
     &am__kind_sentiment,
+    &am__kind_voice,
 };
 #define N_KINDS (sizeof kinds / sizeof kinds[0])
 

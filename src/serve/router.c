@@ -38,6 +38,7 @@ const struct am__route am__routes[] = {
     {"GET", "/v1/words/similar", AMUSE_SCOPE_INFER, am__handle_words_similar},
     {"POST", "/v1/words/analogy", AMUSE_SCOPE_INFER, am__handle_words_analogy},
     {"POST", "/v1/text/sentiment", AMUSE_SCOPE_INFER, am__handle_text_sentiment},
+    {"POST", "/v1/audio/transcriptions", AMUSE_SCOPE_INFER, am__handle_audio_transcriptions},
     {"GET", "/metrics", AMUSE_SCOPE_ADMIN, am__handle_metrics},
     {NULL, NULL, 0, NULL},
 };

@@ -5,7 +5,9 @@
  *   handlers.c    the V2 routes' handlers (the others live with their protocol: openai.c,
  *                 domain.c, metrics.c, static.c): decode, hand to the model's batcher, encode
  *   v2.c          KServe V2 JSON: request decoding into tensors, response encoding
- *   domain.c      /v1/images/classify and /v1/words/{similar,analogy}: no tensors, for app developers
+ *   domain.c      /v1/images/classify and /v1/words/{similar,analogy}: no tensors, for app developers;
+ *                 the one multipart/form-data parser (am__form_parse)
+ *   transcriptions.c  /v1/audio/transcriptions (OpenAI's shape) for voice models
  *   ratelimit.c   per-key token bucket (429) and usage counters flushed to SQLite
  *   metrics.c     GET /metrics: Prometheus text format
  *   histogram.c   the fixed-bucket histograms the batchers fill and /metrics renders
@@ -14,7 +16,8 @@
  *   completions.c text generation: OpenAI completions and chat, KServe generate; SSE streams
  *   json.c        the nesting-depth pre-check, the one JSON body parser, the log helper
  *   repository.c  <repo>/<model>/<version>/ loading, versions, reload with an atomic swap
- *   kind_*.c      the model kinds (network, word vectors, ...): load, run, V2 tensors
+ *   kind_*.c      the model kinds (network, word vectors, generator, sentiment, voice): load, run,
+ *                 V2 tensors
  *   batcher.c     per-model bounded queue + worker thread forming dynamic batches
  *   static.c      the playground's files from the web root (GET /, GET /web/...)
  *   auth.c        key tokens, keyed hashing, constant-time verification
@@ -25,8 +28,10 @@
 #ifndef AMUSE_SERVE_INTERNAL_H
 #define AMUSE_SERVE_INTERNAL_H
 
+#include "amuse/audio.h"
 #include "amuse/generate.h"
 #include "amuse/serve.h"
+#include "amuse/voice.h"
 #include "amuse/tensor.h"
 #include "core/internal.h"
 
@@ -213,6 +218,8 @@ enum {
     AM__KIND_WORDS = 1 << 0,    /* word vectors: /v1/words/..., /v1/embeddings */
     AM__KIND_GENERATE = 1 << 1, /* text generation: /v1/completions, .../generate */
     AM__KIND_SENTIMENT = 1 << 2, /* review sentiment: /v1/text/sentiment */
+    AM__KIND_VOICE = 1 << 3,     /* voice commands (m->state: struct am__voice):
+                                    /v1/audio/transcriptions, sound in V2 */
 };
 struct am__model_kind {
     const char *name;        /* "network", "word2vec", ... (messages, metadata) */
@@ -245,6 +252,7 @@ extern const struct am__model_kind am__kind_network;      /* kind_network.c */
 extern const struct am__model_kind am__kind_word_vectors; /* kind_vectors.c */
 extern const struct am__model_kind am__kind_generator;    /* kind_generator.c */
 extern const struct am__model_kind am__kind_sentiment;    /* kind_sentiment.c */
+extern const struct am__model_kind am__kind_voice;        /* kind_voice.c */
 /* The kind of a parsed config.json: the one its "type" names, else the first that claims it,
  * else the default (network). */
 const struct am__model_kind *am__model_kind_find(const struct cJSON *cfg);
@@ -383,6 +391,17 @@ int am__v2_input_images(const struct amuse_server *s, const struct am__model *m,
                         const struct am__v2_tensor *t, struct am__job *j);
 int am__v2_input_words(const struct am__model *m, const struct am__v2_tensor *t, struct am__job *j);
 int am__v2_wants(const struct am__v2_request *req, const char *name, int by_default);
+/* The n elements of a BYTES tensor (files): p[i] and len[i] point into the request for binary
+ * tensors, or into *decoded (base64-decoded copies, NULL for binary) for JSON ones; free those
+ * with am__v2_bytes_free(*decoded, n) whether or not it failed. Messages name the element. */
+int am__v2_bytes(const struct am__v2_tensor *t, int64_t n, const unsigned char **p, size_t *len,
+                 unsigned char ***decoded);
+void am__v2_bytes_free(unsigned char **decoded, int64_t n);
+/* The count values of an FP32 tensor (its shape already checked by the caller) into *out
+ * (malloc'ed; NULL on failure): binary values must be finite, JSON ones numbers. */
+int am__v2_fp32_values(const struct am__v2_tensor *t, int64_t count, float **out);
+/* The text after "shape" in messages: "[2, 3]". */
+const char *am__v2_shape_text(const int64_t *shape, int ndim, char *buf, size_t size);
 void am__v2_encode_fp32(struct am__buf *b, const char *name, const float *v, int64_t rows,
                         int64_t cols);
 
@@ -501,10 +520,65 @@ uint64_t am__model_pixel_budget(const struct amuse_server *s, const struct am__m
 int am__decode_job_new(const struct amuse_server *s, const struct am__model *m,
                        const unsigned char *const *images, const size_t *lens, int n,
                        const char *names, struct am__job **out);
+/* handlers.c: run d (a decode job) on the decode pool and wait for it under the request's
+ * deadline; 0 when it finished well, else the error reply is set (413 over a cap, 400 for bad
+ * input, 503 queue full, 504, 499). am__run_job calls it for job->decode. */
+int am__run_decode(struct am__request *r, const struct am__model *m, struct am__job *d);
 /* Queue j on the least busy decode worker; as am__batcher_submit. */
 int am__decode_submit(struct amuse_server *s, struct am__job *j);
 
-/* domain.c */
+/* kind_voice.c: a voice model's state (immutable after load). */
+struct am__voice {
+    struct amuse_audio_features_options features; /* the model's recipe */
+    size_t clip_samples;                          /* one clip, at features.sample_rate */
+    struct amuse_voice_detect_options detect;     /* the detector's defaults */
+};
+/* The longest recording /v1/audio/transcriptions takes (the duration cap handed to the decoder,
+ * checked from the header before a sample is decoded): detection runs about 20 windows a second
+ * of sound on the model's worker. */
+#define AM__VOICE_MAX_SECONDS 120.0
+/* The most events one transcription reports (more are counted in "dropped"). */
+#define AM__VOICE_MAX_EVENTS 256
+/* A job for the decode pool (submit it with am__run_decode) that turns n sounds into the model's
+ * features, one clip each, in its input (n x input size): files (raw 0: WAV/FLAC/Ogg, decoded
+ * with the byte cap max_body_bytes and a duration cap of one clip, or AM__VOICE_MAX_SECONDS with
+ * keep_long) or rows of FP32 samples at the features' rate (raw 1; each at most one clip). With
+ * keep_long and n == 1, a recording longer than one clip keeps its samples in the input instead
+ * (am__voice_decoded says which). names as am__decode_job_new's. */
+int am__voice_decode_job_new(const struct amuse_server *s, const struct am__model *m,
+                             const unsigned char *const *items, const size_t *lens, int n,
+                             int raw, int keep_long, const char *names, struct am__job **out);
+/* What a finished decode job found (of its last item). */
+struct am__voice_decoded {
+    double seconds;                  /* duration of the source */
+    struct amuse_audio_source source;
+    size_t count;                    /* samples at the features' rate */
+    int long_clip;                   /* the input holds count samples, not features */
+};
+const struct am__voice_decoded *am__voice_decoded(const struct am__job *d);
+/* transcriptions.c: POST /v1/audio/transcriptions */
+void am__handle_audio_transcriptions(struct am__request *r);
+
+/* domain.c: the one multipart/form-data parser of the upload routes. The caller zeroes f and
+ * names the fields that carry the file (file_fields, NULL-terminated: their bytes go to f->file,
+ * capped like any am__buf) and up to AM__FORM_FIELDS text fields it wants (fields[], NULL after
+ * the last); other fields are skipped. -1 after an error reply (400 for a malformed body or a
+ * text field over its buffer, 500 out of memory); whether a file came is the caller's to check
+ * (has_file, file.len); it releases f->file with am__buf_release. */
+#define AM__FORM_FIELDS 8
+struct am__form {
+    const char *const *file_fields;
+    const char *fields[AM__FORM_FIELDS];
+    struct am__buf file;
+    int has_file;
+    /* internal */
+    char values[AM__FORM_FIELDS][129];
+    unsigned present;
+    const char *too_long;
+};
+int am__form_parse(struct am__request *r, struct am__form *f);
+/* The value of text field name, or NULL when it was absent or empty. */
+const char *am__form_value(const struct am__form *f, const char *name);
 void am__handle_images_classify(struct am__request *r);
 void am__handle_words_similar(struct am__request *r);
 void am__handle_words_analogy(struct am__request *r);

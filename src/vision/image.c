@@ -149,7 +149,9 @@ static uint32_t le32(const unsigned char *p)
 
 /* JPEG segments in file order, after SOI: each marker with the offset and length of its body
  * (0 for the markers that have none), the entropy-coded data after each SOS skipped (stuffed
- * 0xFF 0x00 bytes and restart markers belong to it). The one walk over a JPEG's structure:
+ * 0xFF 0x00 bytes and restart markers belong to it). Bytes between segments that are not a
+ * marker are skipped up to the next 0xFF, as stb_image does while it looks for the frame header,
+ * so this walk visits every segment stb_image could read. The one walk over a JPEG's structure:
  * the dimensions and the Huffman table check below both read it. */
 struct jpeg_cursor {
     const unsigned char *p;
@@ -157,7 +159,7 @@ struct jpeg_cursor {
     int in_scan;
 };
 
-/* 1 and the next segment, or 0 at the end of the file or on bytes that are not a marker. */
+/* 1 and the next segment, or 0 at the end of the file. */
 static int jpeg_next(struct jpeg_cursor *c, unsigned *marker, size_t *body, size_t *body_len)
 {
     const unsigned char *p = c->p;
@@ -169,8 +171,10 @@ static int jpeg_next(struct jpeg_cursor *c, unsigned *marker, size_t *body, size
         c->in_scan = 0;
     }
     while (c->pos + 2 <= c->len) {
-        if (p[c->pos] != 0xFF)
-            return 0;
+        if (p[c->pos] != 0xFF) { /* padding or garbage */
+            c->pos++;
+            continue;
+        }
         if (p[c->pos + 1] == 0xFF) { /* fill byte */
             c->pos++;
             continue;
@@ -189,7 +193,7 @@ static int jpeg_next(struct jpeg_cursor *c, unsigned *marker, size_t *body, size
         if (seglen < 2)
             return 0;
         *body = c->pos + 4;
-        *body_len = seglen - 2 <= c->len - *body ? seglen - 2 : c->len - *body;
+        *body_len = seglen - 2; /* as declared: it may run past the end of the file */
         c->pos += 2 + seglen;
         c->in_scan = m == 0xDA;
         return 1;
@@ -206,7 +210,7 @@ static int jpeg_dimensions(const unsigned char *p, size_t len, uint64_t *w, uint
         if (m == 0xDA) /* scan data before any frame header */
             return 0;
         if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
-            if (n < 5)
+            if (n < 5 || body + 5 > len)
                 return 0;
             *h = be16(p + body + 1);
             *w = be16(p + body + 3);
@@ -219,7 +223,8 @@ static int jpeg_dimensions(const unsigned char *p, size_t len, uint64_t *w, uint
 /* Debian's stb_image (2022-09) builds a Huffman table from a DHT segment without checking that
  * its 16 code counts sum to at most 256, and writes past its tables when they do not (found by
  * fuzz_image). Every DHT in the file, between scans too (progressive JPEGs), is checked here
- * first. */
+ * first, reading its tables as stb_image does: while the declared length lasts, 17 bytes and
+ * then the codes, even past the end of the segment (bytes past the file read as 0). */
 static int jpeg_check_huffman(const unsigned char *p, size_t len, const char *name)
 {
     struct jpeg_cursor c = {p, len, 2, 0};
@@ -228,18 +233,18 @@ static int jpeg_check_huffman(const unsigned char *p, size_t len, const char *na
     while (jpeg_next(&c, &m, &body, &n)) {
         if (m != 0xC4)
             continue;
-        for (size_t t = body; t < body + n;) {
-            if (t + 17 > body + n)
-                break; /* a short table: stb_image refuses it itself */
+        size_t t = body;
+        for (long left = (long)n; left > 0 && t < len;) {
             unsigned codes = 0;
-            for (int i = 1; i <= 16; i++)
-                codes += p[t + i];
+            for (size_t i = t + 1; i <= t + 16 && i < len; i++)
+                codes += p[i];
             if (codes > 256)
                 return am__fail(AMUSE_EFORMAT,
                                 "%s: JPEG Huffman table at byte %zu declares %u codes (at most "
                                 "256)",
                                 name, t, codes);
             t += 17 + codes;
+            left -= 17 + (long)codes;
         }
     }
     return AMUSE_OK;

@@ -5,6 +5,8 @@
 //                                 <image model> <words model> [screenshot.png]
 // Prints "ok ..." / "FAIL ..." per check and "N passed, M failed"; exits 1 on any failure.
 // Every wait has a timeout (AMUSE_BROWSER_TIMEOUT_MS, default 20000 per step).
+// With AMUSE_VOICE_MODEL and AMUSE_VOICE_WAV set, chromium's fake microphone plays that WAV (in a
+// loop) and the voice panel must show the command it says (AMUSE_VOICE_WORD).
 import { chromium } from 'playwright-core';
 
 const [base, adminKey, inferKey, png, expected, imageModel, wordsModel, shot] =
@@ -16,6 +18,12 @@ if (!wordsModel) {
 }
 const STEP_MS = Number(process.env.AMUSE_BROWSER_TIMEOUT_MS || 20000);
 const CHROMIUM = process.env.AMUSE_CHROMIUM || '/usr/bin/chromium';
+const VOICE_MODEL = process.env.AMUSE_VOICE_MODEL;
+const VOICE_WAV = process.env.AMUSE_VOICE_WAV;
+const VOICE_WORD = process.env.AMUSE_VOICE_WORD;
+// The fake microphone: no permission prompt, a fake device, and the file as its sound.
+const MEDIA_ARGS = VOICE_WAV ? ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+  `--use-file-for-fake-audio-capture=${VOICE_WAV}`, '--autoplay-policy=no-user-gesture-required'] : [];
 
 let passed = 0, failed = 0;
 function check(name, cond, detail) {
@@ -49,7 +57,7 @@ const browser = await chromium.launch({
   timeout: 60000,
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
          '--disable-background-networking', '--disable-component-update', '--disable-sync',
-         '--disable-quic', '--disable-dev-shm-usage'],
+         '--disable-quic', '--disable-dev-shm-usage', ...MEDIA_ARGS],
 });
 const pageErrors = [];
 try {
@@ -171,6 +179,41 @@ try {
       /^(HTTP 4\d\d: |This server has no word route)/.test(await page.textContent('#words-error')),
       await page.textContent('#words-error'));
   });
+
+  if (VOICE_MODEL && VOICE_WAV) await step('voice', async () => {
+    const rows = await page.$$eval('#models tbody tr', (trs) => trs.map((tr) =>
+      [...tr.cells].map((td) => td.textContent)));
+    const vm = rows.find((r) => r[0] === VOICE_MODEL);
+    check('voice: the voice model is listed as a voice model',
+      vm && vm[2] === 'voice' && vm[3] === '1000 ms at 16000 Hz', JSON.stringify(vm));
+    check('voice: the panel offers it', (await page.inputValue('#voice-model')) === VOICE_MODEL,
+      await page.inputValue('#voice-model'));
+    // Twice the fake file's length: whatever the loop's phase, one whole word is in it.
+    await page.fill('#voice-seconds', '3');
+    await page.click('#voice-record');
+    await page.waitForSelector('#voice-panel[data-state="done"], #voice-panel[data-state="error"]',
+      { timeout: 3 * STEP_MS });
+    const words = (await page.textContent('#voice-words')).trim();
+    const err = await page.textContent('#voice-error');
+    check(`voice: the page shows the command the fake microphone said ("${VOICE_WORD}")`,
+      words.split(' ').includes(VOICE_WORD) && words.split(' ').every((w) => w === VOICE_WORD),
+      `"${words}" ${err}`);
+    const events = await page.$$eval('#voice-events .bar-row', (r) => r.map((e) => e.dataset.label));
+    check('voice: one bar per event, each the word', events.length >= 1 &&
+      events.every((w) => w === VOICE_WORD), JSON.stringify(events));
+    check('voice: the note says a 3 s recording was sent as 16 kHz WAV',
+      /^3\.00 s recorded at \d+ Hz, sent as 16 kHz mono WAV/.test(await page.textContent('#voice-note')),
+      await page.textContent('#voice-note'));
+    await page.fill('#voice-model', wordsModel); // not a voice model: the server's 400
+    await page.fill('#voice-seconds', '0.5');
+    await page.click('#voice-record');
+    await page.waitForSelector('#voice-panel[data-state="error"]', { timeout: 3 * STEP_MS });
+    check('voice: a model that is not a voice model shows the server\'s 400',
+      /^HTTP 400: model 'words' is not a voice model/.test(await page.textContent('#voice-error')),
+      await page.textContent('#voice-error'));
+    await page.fill('#voice-model', VOICE_MODEL);
+  });
+  else console.log('note: AMUSE_VOICE_MODEL/AMUSE_VOICE_WAV not set; the voice panel was not tested');
 
   const writeModel = process.env.AMUSE_WRITE_MODEL;
   if (writeModel) await step('write', async () => {
