@@ -165,6 +165,12 @@ res = {"quick": quick == "1", "amuse": version, "cpus": int(cpus),
        "note": "shared 2-vCPU machine loaded by other jobs; the ratios are measured back to back"}
 for p in sorted(glob.glob(parts + "/*.json")):
     res.update(json.load(open(p)))
+# The same ratios from CPU seconds (user + system, every process of the run): what each layout
+# would give if every rank had a core to itself, which a loaded machine does not give them.
+if "cnn_1_cpu_s" in res and "cnn_2_cpu_s" in res:
+    res["cnn_mpi_vs_threads_by_cpu"] = round(res["cnn_1_cpu_s"] / res["cnn_2_cpu_s"], 3)
+if "w2v_1_cpu_s" in res and "w2v_2_cpu_s" in res:
+    res["w2v_speedup_2_by_cpu"] = round(res["w2v_1_cpu_s"] / (res["w2v_2_cpu_s"] / 2), 3)
 json.dump(res, open(out, "w"), indent=1)
 open(out, "a").write("\n")
 print(json.dumps(res))
