@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ ${#parts[@]} -gt 0 ] || parts=(cnn w2v server)
-result=bench/results/scale$([ $quick -eq 1 ] && echo -quick).json
+result=bench/results/scale$([ $quick -eq 1 ] && echo -quick || true).json
 questions=${QUESTIONS:-../shared/data/questions-words.txt}
 pairs=${PAIRS:-../shared/data/wordsim353.tsv}
 [ -f "$questions" ] || questions=/work/shared/data/questions-words.txt
