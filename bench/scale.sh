@@ -10,8 +10,8 @@
 #  w2v     word2vec skip-gram on data/corpus/english.txt, 1 rank x 1 thread vs 2 ranks x 1 thread:
 #          training words/s, w2v_speedup_2 (target >= 1.5), and the quality of each: analogy
 #          accuracy and WS-353 Spearman (target: within 1 point).
-#  server  (the server half, bench/scale_server.sh when present: 1 and 2 replicas behind nginx,
-#          SQLite vs PostgreSQL; it adds pg_vs_sqlite_rps and its own figures.)
+#  server  the server half, bench/scale_serve.sh: 1 and 2 replicas behind nginx, SQLite vs
+#          PostgreSQL; it adds pg_vs_sqlite_rps and its own figures to the same result file.
 #
 # Writes bench/results/scale.json (--quick: scale-quick.json, under 10 minutes); the machine's
 # load average before and after, and each run's CPU seconds (user + system, mpirun and both ranks
@@ -136,23 +136,23 @@ print(json.dumps({"w2v_epochs": iter_, "w2v_layout": layout,
 PY
 }
 
-# ---------------------------------------------------------------- server (pg helper's part)
-# bench/scale_server.sh, when present, defines `scale_server OUT_JSON QUICK` (QUICK: 0 or 1) that
-# writes one JSON object with at least pg_vs_sqlite_rps; its keys join the result as they are.
+# ---------------------------------------------------------------- server
+# bench/scale_serve.sh (the server half: replicas behind nginx, SQLite vs PostgreSQL) adds its
+# figures, pg_vs_sqlite_rps among them, to the result file once this script has written it.
 scale_server_part() {
-  if [ -f bench/scale_server.sh ]; then
-    # shellcheck source=/dev/null
-    . bench/scale_server.sh
-    scale_server "$tmp/parts/server.json" $quick
+  if [ -x bench/scale_serve.sh ]; then
+    local q=()
+    [ $quick -eq 1 ] && q=(--quick)
+    bench/scale_serve.sh "${q[@]}" --merge-into "$result" >&2
   else
-    echo '{"server": "not measured: bench/scale_server.sh is not in this tree"}' >"$tmp/parts/server.json"
+    echo '{"server": "not measured: bench/scale_serve.sh is not in this tree"}' >"$tmp/parts/server.json"
   fi
 }
 
 load_before=$(load)
 want cnn && scale_cnn
 want w2v && scale_w2v
-want server && scale_server_part
+if want server && [ ! -x bench/scale_serve.sh ]; then scale_server_part; fi
 load_after=$(load)
 
 mkdir -p bench/results
@@ -175,4 +175,5 @@ json.dump(res, open(out, "w"), indent=1)
 open(out, "a").write("\n")
 print(json.dumps(res))
 PY
+if want server && [ -x bench/scale_serve.sh ]; then scale_server_part; fi
 echo "wrote $result" >&2

@@ -16,6 +16,9 @@
 //   Write panel:  POST /v1/completions with stream: true (and include_usage); the server-sent
 //                 events are read from the response body as they arrive and each token's text
 //                 is appended; Stop aborts the request (the server frees the stream's slot).
+//   For you:      GET /v1/models/{m}/users for the user picker, GET /v1/recommendations with
+//                 the likes given on this page as liked= (folded in for that request only: the
+//                 page stores nothing), and a review box: POST /v1/text/sentiment.
 // Errors show the HTTP status and the server's message, from either error shape:
 // {"error": "..."} (KServe V2) or {"error": {"message": ...}} (OpenAI).
 'use strict';
@@ -29,8 +32,10 @@ const $ = (id) => document.getElementById(id);
 let apiKey = sessionStorage.getItem(KEY_STORE) || '';
 const modelMeta = new Map(); // name -> V2 model metadata
 let preview = null;          // object URL of the shown image
-let imageRun = 0, wordsRun = 0; // only the latest request of a panel may draw its answer
+let imageRun = 0, wordsRun = 0, forYouRun = 0; // only a panel's latest request may draw
 let recording = false;
+let likes = [];              // item ids liked on this page for the user shown (For you)
+let likesUser = '';
 
 class ApiError extends Error {
   constructor(status, message) {
@@ -102,6 +107,9 @@ function modelPath(name) {
 
 function kindOf(meta) {
   const input = meta && meta.inputs && meta.inputs[0];
+  if (meta && meta.parameters && meta.parameters.kind === 'recommender') {
+    return {kind: 'recommender', input: 'user'};
+  }
   if (!input) return {kind: '?', input: ''};
   const shape = Array.isArray(input.shape) ? input.shape.slice(1).join('×') : '';
   if (input.name === 'words') return {kind: 'word vectors', input: 'words'};
@@ -184,7 +192,7 @@ async function refreshServer() {
       api('GET', modelPath(n)).catch((e) => ({name: n, error: e}))));
     modelMeta.clear();
     const rows = [];
-    const images = [], words = [], writers = [], voices = [];
+    const images = [], words = [], writers = [], voices = [], recommenders = [];
     for (const m of metas) {
       const tr = document.createElement('tr');
       const k = m.error ? {kind: describe(m.error), input: ''} : kindOf(m);
@@ -193,6 +201,7 @@ async function refreshServer() {
       if (k.kind === 'word vectors') words.push(m.name);
       if (k.kind === 'generator') writers.push(m.name);
       if (k.kind === 'voice') voices.push(m.name);
+      if (k.kind === 'recommender') recommenders.push(m.name);
       for (const v of [m.name, (m.versions || []).join(', '), k.kind, k.input]) {
         const td = document.createElement('td');
         td.textContent = v;
@@ -209,6 +218,11 @@ async function refreshServer() {
     fillDatalist('write-models', writers);
     fillDatalist('voice-models', voices);
     if (!$('voice-model').value && voices.length) $('voice-model').value = voices[0];
+    fillDatalist('foryou-models', recommenders);
+    if (!$('foryou-model').value && recommenders.length) {
+      $('foryou-model').value = recommenders[0];
+      loadUsers();
+    }
     if (!$('write-model').value && writers.length) $('write-model').value = writers[0];
     if (!$('image-model').value && images.length) $('image-model').value = images[0];
     if (!$('words-model').value && words.length) $('words-model').value = words[0];
@@ -571,6 +585,111 @@ async function listen() {
   }
 }
 
+// ------------------------------------------------------------------------------ For you panel
+
+// The model's most active users into the user picker (the first one chosen if none is).
+async function loadUsers() {
+  const model = $('foryou-model').value.trim();
+  if (!model) return;
+  try {
+    const reply = await api('GET', '/v1/models/' + encodeURIComponent(model) + '/users?limit=20');
+    const ids = (reply.data || []).map((u) => String(u.id));
+    fillDatalist('foryou-users', ids);
+    if (!$('foryou-user').value && ids.length) $('foryou-user').value = ids[0];
+  } catch (e) {
+    showError('foryou-error', e);
+  }
+}
+
+function recommendation(item, i) {
+  const li = document.createElement('li');
+  li.className = 'rec';
+  li.dataset.id = String(item.id);
+  const title = document.createElement('span');
+  title.className = 'rec-title';
+  title.textContent = item.title || String(item.id);
+  const tags = document.createElement('span');
+  tags.className = 'rec-tags';
+  tags.textContent = (item.tags || []).join(' · ');
+  const why = document.createElement('span');
+  why.className = 'rec-why';
+  why.textContent = item.explanation || '';
+  const score = document.createElement('span');
+  score.className = 'rec-score';
+  score.textContent = Number(item.score).toFixed(3);
+  const like = document.createElement('button');
+  like.type = 'button';
+  like.className = 'rec-like';
+  like.textContent = 'Like';
+  like.setAttribute('aria-label', `Like ${title.textContent}`);
+  like.addEventListener('click', () => {
+    if (!likes.includes(String(item.id))) likes.push(String(item.id));
+    recommend();
+  });
+  li.append(title, tags, why, score, like);
+  if (i === 0) li.classList.add('top');
+  return li;
+}
+
+async function recommend() {
+  showError('foryou-error', null);
+  const model = $('foryou-model').value.trim();
+  const user = $('foryou-user').value.trim();
+  const tags = $('foryou-tags').value.trim();
+  if (!model) return showError('foryou-error', new Error('Name a recommender model.'));
+  if (!user) return showError('foryou-error', new Error('Pick or type a user id.'));
+  if (user !== likesUser) {
+    likes = [];
+    likesUser = user;
+  }
+  setState('foryou-panel', 'busy');
+  const run = ++forYouRun;
+  try {
+    const q = new URLSearchParams({model, user, k: '10'});
+    if (tags) q.set('tags', tags);
+    if (likes.length) q.set('liked', likes.join(','));
+    const reply = await api('GET', '/v1/recommendations?' + q.toString());
+    if (run !== forYouRun) return;
+    $('foryou-list').replaceChildren(...(reply.data || []).map(recommendation));
+    const parts = [];
+    parts.push(reply.cold_start ? `cold start: user ${user} has no history yet, so these are ` +
+      'the popular items' : `${reply.history} event(s) of user ${user} folded in`);
+    if (reply.liked) parts.push(`${reply.liked} like(s) from this page`);
+    if (reply.warning) parts.push(reply.warning);
+    $('foryou-note').textContent = parts.join('; ') + '.';
+    if (!(reply.data || []).length) showError('foryou-error', new Error('Nothing to recommend (check the tags).'));
+    setState('foryou-panel', 'done');
+  } catch (e) {
+    if (run !== forYouRun) return;
+    $('foryou-note').textContent = '';
+    $('foryou-list').replaceChildren();
+    showError('foryou-error', e);
+    setState('foryou-panel', 'error');
+  }
+}
+
+async function review() {
+  showError('review-error', null);
+  const model = $('review-model').value.trim();
+  const text = $('review-text').value.trim();
+  $('review-label').textContent = '';
+  $('review-score').textContent = '';
+  if (!model) return showError('review-error', new Error('Name a sentiment model.'));
+  if (!text) return showError('review-error', new Error('Write a review.'));
+  setState('foryou-panel', 'busy');
+  try {
+    const reply = await api('POST', '/v1/text/sentiment', {model, input: text});
+    const d = reply.data[0];
+    $('review-label').textContent = d.label;
+    $('review-label').className = 'badge ' + (d.label === 'positive' ? 'good' : d.label === 'negative' ? 'bad' : '');
+    $('review-score').textContent = `score ${Number(d.score).toFixed(2)} (from -1 to 1)`;
+    setState('foryou-panel', 'reviewed');
+  } catch (e) {
+    showError('review-error', e);
+    setState('foryou-panel', 'error');
+  }
+}
+
 // ----------------------------------------------------------------------------------- wiring
 
 function useKey(value) {
@@ -607,6 +726,19 @@ document.addEventListener('DOMContentLoaded', () => {
   $('write-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     write();
+  });
+  $('foryou-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    recommend();
+  });
+  $('foryou-model').addEventListener('change', loadUsers);
+  $('foryou-forget').addEventListener('click', () => {
+    likes = [];
+    recommend();
+  });
+  $('review-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    review();
   });
   $('write-stop').addEventListener('click', () => {
     if (writeAbort) writeAbort.abort();

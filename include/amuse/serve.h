@@ -59,9 +59,13 @@ struct amuse_key_info {
 
 struct amuse_keystore;
 
-/* Open (creating if needed, with its parent directory) a SQLite key database. The database holds a
- * random 32-byte salt made on creation; a key is stored as BLAKE2b-256(key = salt, message = the
- * whole token), never in clear. The store is safe to share between threads. */
+/* Open (creating if needed, with its parent directory) a SQLite key database at path, or, when
+ * path is a "postgres://" or "postgresql://" url, the key tables in that PostgreSQL database
+ * (created if missing; AMUSE_EUNSUPPORTED when amuse was built without PostgreSQL), which several
+ * servers may share. The database holds a random 32-byte salt made on creation; a key is stored
+ * as BLAKE2b-256(key = salt, message = the whole token), never in clear. The store is safe to
+ * share between threads; it reads the table on every verification, so a revocation from any
+ * process is seen by the next request. Error messages name a url without its password. */
 AMUSE_API int amuse_keystore_open(struct amuse_keystore **out, const char *path);
 AMUSE_API void amuse_keystore_close(struct amuse_keystore *ks); /* NULL is fine */
 
@@ -151,6 +155,11 @@ struct amuse_serve_options {
     const char *tls_key;
     int poll_interval_s; /* scan the repository this often and load new or changed versions in
                             the background, swapping them in atomically (default 5; 0: off) */
+    /* How long a server may trust a key it has looked up before reading it again: a key
+       revoked elsewhere (another process, another replica) is refused within this bound.
+       -1 (default): 1000 with a PostgreSQL database (a lookup is a round trip there), 0 with
+       SQLite (read on every request). */
+    int key_cache_ms;
     /* Log lines (no trailing newline); NULL discards them. Called from any thread. */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;

@@ -94,14 +94,7 @@ int amuse_voice_clip_features(struct amuse_audio_frontend *fe, const float *samp
             return am__fail(AMUSE_EINVAL, "clip features: sample %zu is not a finite number", i);
     if (n >= clip_samples)
         return amuse_audio_frontend_compute(fe, samples, clip_samples, out, out_count, NULL);
-    float *padded = calloc(clip_samples, sizeof *padded);
-    if (!padded)
-        return am__fail(AMUSE_ENOMEM, "out of memory");
-    if (n)
-        memcpy(padded, samples, n * sizeof *samples);
-    int rc = amuse_audio_frontend_compute(fe, padded, clip_samples, out, out_count, NULL);
-    free(padded);
-    return rc;
+    return am__audio_frontend_compute_padded(fe, samples, n, clip_samples, out, out_count);
 }
 
 /* ---------------------------------------------------------------- the clip list */
@@ -246,10 +239,11 @@ static int read_manifest(const char *path, const struct amuse_voice_data_options
             rc = am__fail(AMUSE_EFORMAT, "%s:%d: empty path", path, line_no);
             goto out;
         }
-        if ((rc = clips_add(clips, dir, field[col_path], flen[col_path], label, line_no)))
-            goto out;
+        /* Checked before adding: a second split of a list starts with the first's clips. */
         if (o->limit > 0 && (int64_t)clips->n >= o->limit)
             break;
+        if ((rc = clips_add(clips, dir, field[col_path], flen[col_path], label, line_no)))
+            goto out;
     }
     if (col_path < 0)
         rc = am__fail(AMUSE_EFORMAT, "%s: empty manifest", path);

@@ -5,6 +5,7 @@
 
 #include "amuse/runtime.h"
 #include "core/mpi.h"
+#include "db/db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
         printf("amuse %s (BLAS kernels: %s; MPI: %s)\n", amuse_version(), amuse_blas_core(),
                am__mpi_compiled() ? am__mpi_library() : "not compiled in");
+        printf("databases: %s\n", am__db_backends());
         return 0;
     }
     for (int i = 0; commands[i].name; i++)

@@ -19,6 +19,9 @@ struct am__db_value {
 struct am__db_ops {
     const char *name;       /* "sqlite", "postgres" */
     const char *begin_sql;  /* the statement that opens a write transaction */
+    /* Migration DDL written in the portable types -> this backend's (malloc'd; NULL: out of
+     * memory). NULL when the portable types are the backend's own (SQLite). */
+    char *(*ddl)(const char *sql);
     void (*close)(struct am__db *db);
     int (*exec)(struct am__db *db, const char *sql);
     int (*prepare)(struct am__db *db, struct am__db_stmt **out, const char *sql);

@@ -229,10 +229,13 @@ void am__handle_model_stats(struct am__request *r)
                    ", \"version\": \"%lld\", \"request_count\": %lld, \"inference_count\": %lld, "
                    "\"execution_count\": %lld, \"max_batch_size_seen\": %d, "
                    "\"rejected_queue_full\": %lld, \"timed_out\": %lld, \"cancelled\": %lld, "
-                   "\"queue_depth\": %d}]}",
+                   "\"queue_depth\": %d",
                    (long long)m->version, (long long)st.requests, (long long)st.samples,
                    (long long)st.batches, st.max_batch_samples, (long long)st.rejected_full,
                    (long long)st.timed_out, (long long)st.cancelled, st.queued);
+    if (m->kind->stats_json)
+        m->kind->stats_json(m, &r->out);
+    am__buf_puts(&r->out, "}]}");
     am__model_release(r->server->repo, m);
 }
 

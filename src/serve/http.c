@@ -160,7 +160,9 @@ static enum MHD_Result send_reply(struct am__request *r)
     return ok;
 }
 
-/* The key from "Authorization: Bearer <key>", checked against the store. */
+/* The key from "Authorization: Bearer <key>", checked against the store: 1 valid, 0 missing,
+ * unknown or revoked, -1 the store could not answer (a shared database down or unreachable:
+ * the caller answers 503, so a balancer or client retries rather than taking the key for bad). */
 static int authenticate(struct am__request *r)
 {
     const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -175,7 +177,12 @@ static int authenticate(struct am__request *r)
     size_t len = strlen(h);
     while (len && h[len - 1] == ' ')
         len--;
-    if (amuse_keystore_verify(r->server->keys, h, len, &r->key) != AMUSE_OK)
+    int rc = amuse_keystore_verify(r->server->keys, h, len, &r->key);
+    if (rc == AMUSE_EIO) {
+        am__logf(&r->server->log, "cannot check an API key: %s", amuse_last_error());
+        return -1;
+    }
+    if (rc != AMUSE_OK)
         return 0;
     r->has_key = 1;
     return 1;
@@ -252,7 +259,7 @@ static int admit(struct am__request *r)
     int path_matched;
     r->route = am__route_match(r->method, r->url, r, &path_matched);
     const struct am__route *rt = r->route;
-    if (r->too_big && ((rt && rt->scope == 0) || authenticate(r)))
+    if (r->too_big && ((rt && rt->scope == 0) || authenticate(r) == 1))
         return 0; /* the 413 above; anything else needing a key gets 401 first without one */
     if (rt && rt->scope == 0) {
         if (atomic_load(&s->connections) > s->opt.max_connections &&
@@ -264,7 +271,13 @@ static int admit(struct am__request *r)
         return 1;
     }
     /* Default deny: without a valid key nothing else is revealed, not even whether a path exists. */
-    if (!authenticate(r)) {
+    int auth = authenticate(r);
+    if (auth < 0) {
+        r->retry_after = 1;
+        am__reply_error(r, 503, "the key database is unavailable; retry");
+        return 0;
+    }
+    if (!auth) {
         am__reply_error(r, 401, "missing, unknown or revoked API key (send 'Authorization: Bearer "
                                 "<key>')");
         return 0;

@@ -16,12 +16,14 @@
  *   completions.c text generation: OpenAI completions and chat, KServe generate; SSE streams
  *   json.c        the nesting-depth pre-check, the one JSON body parser, the log helper
  *   repository.c  <repo>/<model>/<version>/ loading, versions, reload with an atomic swap
- *   kind_*.c      the model kinds (network, word vectors, generator, sentiment, voice): load, run,
+ *   kind_*.c      the model kinds (network, word vectors, generator, sentiment, voice,
+ *                 recommender): load, run,
  *                 V2 tensors
+ *   recommend_routes.c  /v1/recommendations, /v1/items/{id}/similar: a recommender's routes
  *   batcher.c     per-model bounded queue + worker thread forming dynamic batches
  *   static.c      the playground's files from the web root (GET /, GET /web/...)
  *   auth.c        key tokens, keyed hashing, constant-time verification
- *   store.c       the SQLite key table
+ *   store.c       the key table, on src/db (SQLite or PostgreSQL)
  *   server.c      options, start, drain, free
  *   test_control.c amuse_test_control: the switches tests use (test_control.h)
  */
@@ -30,6 +32,7 @@
 
 #include "amuse/audio.h"
 #include "amuse/generate.h"
+#include "amuse/recsys.h"
 #include "amuse/serve.h"
 #include "amuse/voice.h"
 #include "amuse/tensor.h"
@@ -47,14 +50,20 @@
 /* ------------------------------------------------------------------ store.c / auth.c */
 
 const unsigned char *am__keystore_salt(const struct amuse_keystore *ks);
+const char *am__keystore_backend(const struct amuse_keystore *ks); /* "sqlite", "postgres" */
+/* Trust a looked-up key row for max_age_s seconds of clock (NULL: am__now) before reading it
+ * again (0: read every time, the default). A revoke through this store drops it at once. */
+void am__keystore_set_cache(struct amuse_keystore *ks, double max_age_s, double (*clock)(void));
 int am__keystore_insert(struct amuse_keystore *ks, const struct amuse_key_info *info,
                         const unsigned char hash[AM__HASH_BYTES]);
 int am__keystore_lookup(struct amuse_keystore *ks, const char *id, struct amuse_key_info *info,
                         unsigned char hash[AM__HASH_BYTES]);
 /* Requests per subject ("k:<key id>", "t:<tenant>") and UTC day (days since 1970): added to at
  * each usage flush, read when a quota first meets the subject on a day. */
+/* Add requests to the subject's count for the day; *total (may be NULL) is the count after it,
+ * with what other processes (replicas) added. */
 int am__keystore_add_daily(struct amuse_keystore *ks, const char *subject, int64_t day,
-                           int64_t requests);
+                           int64_t requests, int64_t *total);
 int am__keystore_daily(struct amuse_keystore *ks, const char *subject, int64_t day,
                        int64_t *requests);
 
@@ -220,6 +229,9 @@ enum {
     AM__KIND_SENTIMENT = 1 << 2, /* review sentiment: /v1/text/sentiment */
     AM__KIND_VOICE = 1 << 3,     /* voice commands (m->state: struct am__voice):
                                     /v1/audio/transcriptions, sound in V2 */
+    AM__KIND_RECOMMEND = 1 << 4, /* recommender: /v1/recommendations, /v1/items/{id}/similar */
+    AM__KIND_NO_QUEUE_DELAY = 1 << 5, /* jobs gain nothing from company: a batch never waits to
+                                         fill (max_queue_delay_us 0), it takes what is queued */
 };
 struct am__model_kind {
     const char *name;        /* "network", "word2vec", ... (messages, metadata) */
@@ -247,12 +259,16 @@ struct am__model_kind {
      * went away, tokens generated (NULL: none). */
     void (*stream_figures)(const struct am__model *m, int64_t *active, int64_t *freed,
                            int64_t *tokens);
+    /* More for the admin stats route (GET /v2/models/{model}/stats): appends ", \"key\": value"
+     * members to the model's entry (NULL: nothing more). */
+    void (*stats_json)(const struct am__model *m, struct am__buf *b);
 };
 extern const struct am__model_kind am__kind_network;      /* kind_network.c */
 extern const struct am__model_kind am__kind_word_vectors; /* kind_vectors.c */
 extern const struct am__model_kind am__kind_generator;    /* kind_generator.c */
 extern const struct am__model_kind am__kind_sentiment;    /* kind_sentiment.c */
 extern const struct am__model_kind am__kind_voice;        /* kind_voice.c */
+extern const struct am__model_kind am__kind_recommender;  /* kind_recommender.c */
 /* The kind of a parsed config.json: the one its "type" names, else the first that claims it,
  * else the default (network). */
 const struct am__model_kind *am__model_kind_find(const struct cJSON *cfg);
@@ -321,7 +337,7 @@ struct am__gen_request {
     char buf[]; /* the prompt, then each stop string, NUL-terminated */
 };
 /* What the worker emits to a generation job (am__job_emit): AM__PIECE_START once its choices are
- * primed (the HTTP side can answer 200 now; usage has the prompt's counts), then one
+ * started (the HTTP side can answer 200 now; usage has the prompt's counts), then one
  * AM__PIECE_TEXT per token and choice (text may be empty while held back for a stop string;
  * finish != 0 on the choice's last). */
 enum { AM__PIECE_START = 1, AM__PIECE_TEXT = 2 };
@@ -336,6 +352,51 @@ struct am__gen_piece {
 /* A generator's cap on max_tokens and whether it is an encoder-decoder (immutable after load, so
  * any thread may ask); AMUSE_EINVAL if m is not a generator. */
 int am__generator_limits(const struct am__model *m, int *max_tokens, int *seq2seq);
+
+/* ------------------------------------------------------------------- completions.c */
+
+struct am__request;
+/* The body formats of the generation routes. */
+enum am__gen_format {
+    AM__GEN_COMPLETION, /* POST /v1/completions */
+    AM__GEN_CHAT,       /* POST /v1/chat/completions */
+    AM__GEN_KSERVE      /* POST /v2/models/{model}/generate[_stream] */
+};
+#define AM__GEN_MAX_N 16 /* choices per request */
+/* A generation request's fields, as read from its body. */
+struct am__gen_params {
+    int max_tokens, n, stream, include_usage, n_stop;
+    float temperature, top_p;
+    uint64_t seed;
+    const char *stops[AMUSE_GENERATE_MAX_STOPS]; /* point into the parsed body */
+    char *prompt;                                /* malloc'ed, NUL-terminated */
+    size_t prompt_len;
+};
+/* Read the generation fields of a body (doc: its JSON object) for a generator whose max_tokens
+ * cap is `cap`, with `slots` slots, an encoder-decoder or not: the prompt (or the chat messages
+ * turned into one), sampling, stop strings, n, stream and stream_options; p zeroed first. 0, or
+ * -1 after an error reply on r (400 naming the field; 500 out of memory). A client's body never
+ * gets past this with a prompt that is empty, over AMUSE_GENERATE_MAX_PROMPT * 4 bytes or not
+ * UTF-8, or a field outside its documented range. am__gen_params_release frees p->prompt. */
+int am__gen_parse(struct am__request *r, const struct cJSON *doc, enum am__gen_format format,
+                  int cap, int slots, int seq2seq, struct am__gen_params *p);
+void am__gen_params_release(struct am__gen_params *p);
+
+/* ------------------------------------------------------------------ kind_recommender.c */
+
+/* A recommender version's state (m->state): the trained model (amuse/recsys.h; read-only once
+ * loaded, so the worker may answer from it while HTTP threads look ids up), the training-time
+ * evaluation when the directory has eval.json, and what the routes need precomputed. */
+struct amuse_rec_model;
+#define AM__REC_TOP_USERS 100 /* users listed for pickers (GET /v1/models/{model}/users) */
+struct am__recommender {
+    struct amuse_rec_model *rec;
+    float like_value;      /* what a like weighs in fold-in: the largest training value */
+    int has_eval;
+    struct amuse_rec_eval eval;
+    int64_t top_users[AM__REC_TOP_USERS]; /* user indices by events, most first */
+    int n_top_users;
+};
 
 /* ------------------------------------------------------------------------------- v2.c */
 
@@ -409,6 +470,8 @@ void am__v2_encode_fp32(struct am__buf *b, const char *name, const float *v, int
 
 struct MHD_Connection;
 
+#define AM__MAX_CAPTURES 2 /* {name} segments in one route pattern */
+
 struct am__request {
     struct amuse_server *server;
     struct MHD_Connection *conn;
@@ -419,8 +482,14 @@ struct am__request {
     int replied;             /* the reply was decided on the headers (or mid-body); no handler */
     double body_deadline;    /* CLOCK_MONOTONIC seconds: 408 for body bytes after it */
     const struct am__route *route; /* set on the headers when the handler is to run */
-    const char *param_model, *param_version; /* from the path; NULL if absent */
-    char param_buf[2][256];
+    /* Path captures, in pattern order: {name} segments (router.c). param_model and
+     * param_version point at the {model} and {version} ones (NULL if absent); any other name
+     * is read with am__request_param. */
+    const char *param_model, *param_version;
+    int n_params;
+    const char *param_name[AM__MAX_CAPTURES]; /* "model", "id", ... (into the route table) */
+    size_t param_name_len[AM__MAX_CAPTURES];
+    char param_buf[AM__MAX_CAPTURES][256];
     struct amuse_key_info key;
     int has_key;
     double start;
@@ -448,12 +517,15 @@ typedef void (*am__handler)(struct am__request *r);
 
 struct am__route {
     const char *method;
-    const char *pattern; /* segments; {model} and {version} match one segment */
+    const char *pattern; /* segments; a {name} segment matches one segment (at most
+                            AM__MAX_CAPTURES per pattern), a last {path} the rest */
     int scope;           /* 0: public; else the scope needed */
     am__handler handler;
 };
 
 extern const struct am__route am__routes[];
+/* The value of the path capture {name} of the matched route, or NULL. */
+const char *am__request_param(const struct am__request *r, const char *name);
 /* Find the route for method + path. *path_matched is set if some route has this path (for 405). */
 const struct am__route *am__route_match(const char *method, const char *path,
                                         struct am__request *r, int *path_matched);
@@ -481,6 +553,10 @@ void am__handle_repository_index(struct am__request *r);
 void am__handle_repository_load(struct am__request *r);
 /* kind_sentiment.c: POST /v1/text/sentiment */
 void am__handle_text_sentiment(struct am__request *r);
+/* recommend_routes.c: GET /v1/recommendations, /v1/items/{id}/similar, /v1/models/{model}/users */
+void am__handle_recommendations(struct am__request *r);
+void am__handle_items_similar(struct am__request *r);
+void am__handle_model_users(struct am__request *r);
 
 /* handlers.c: submit job to m's batcher and wait for it until the request's deadline. 0 when it
  * finished well (r->batch_size set); otherwise the error reply is set (503, 504, 500). */

@@ -39,6 +39,7 @@ void amuse_serve_options_default(struct amuse_serve_options *o)
     o->drain_timeout_ms = 10000;
     o->usage_flush_s = 60;
     o->poll_interval_s = 5;
+    o->key_cache_ms = -1;
 }
 
 /* An origin as browsers send it: http or https, a host (letters, digits, '.', '-', or a [v6]
@@ -128,6 +129,7 @@ static int check_options(const struct amuse_serve_options *o)
     RANGE(usage_flush_s, 1, 86400)
     RANGE(model_threads, 0, 1024)
     RANGE(poll_interval_s, 0, 86400)
+    RANGE(key_cache_ms, -1, 3600000)
 #undef RANGE
     if (!o->host || !o->repository || !o->database)
         return am__fail(AMUSE_EINVAL, "host, repository and database must be set");
@@ -199,6 +201,12 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
     rc = amuse_keystore_open(&s->keys, s->database_path);
     if (rc)
         goto fail;
+    {
+        int ms = o->key_cache_ms;
+        if (ms < 0)
+            ms = strcmp(am__keystore_backend(s->keys), "postgres") == 0 ? 1000 : 0;
+        am__keystore_set_cache(s->keys, ms / 1000.0, NULL);
+    }
     rc = am__usage_new(&s->usage, s->keys, o->usage_flush_s, &s->log);
     if (rc)
         goto fail;

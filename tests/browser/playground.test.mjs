@@ -246,6 +246,71 @@ try {
   });
   else console.log('note: AMUSE_WRITE_MODEL not set; the write panel was not tested');
 
+  const recModel = process.env.AMUSE_RECOMMEND_MODEL;
+  const sentimentModel = process.env.AMUSE_SENTIMENT_MODEL;
+  if (recModel) await step('for you', async () => {
+    check('for you: the recommender is listed in the models table as a recommender',
+      (await page.$$eval('#models tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((td) =>
+        td.textContent)))).some((r) => r[0] === recModel && r[2] === 'recommender'));
+    // The server's own answer for the same request: the page must show it, in order.
+    const want = async (query) => (await page.evaluate(async ([key, q]) => {
+      const r = await fetch('/v1/recommendations?' + q, {headers: {Authorization: 'Bearer ' + key}});
+      return (await r.json()).data.map((d) => d.id);
+    }, [adminKey, query]));
+    const shown = () => page.$$eval('#foryou-list li', (lis) => lis.map((li) => li.dataset.id));
+    await page.fill('#foryou-model', recModel);
+    await page.dispatchEvent('#foryou-model', 'change');
+    await page.waitForFunction(() => document.querySelectorAll('#foryou-users option').length > 0);
+    check('for you: the user picker offers the model\'s users',
+      (await page.$$eval('#foryou-users option', (os) => os.length)) === 12);
+    await page.fill('#foryou-user', 'a2');
+    await page.click('#foryou-run');
+    await page.waitForSelector('#foryou-panel[data-state="done"]');
+    const before = await shown();
+    check('for you: a2\'s list is the server\'s, A2 first',
+      JSON.stringify(before) === JSON.stringify(await want('model=' + recModel + '&user=a2&k=10')) &&
+      before[0] === 'A2', JSON.stringify(before));
+    const why = await page.textContent('#foryou-list li:first-child .rec-why');
+    check('for you: the first item is explained', /^because you liked Action film \d$/.test(why), why);
+    check('for you: the note says the history was folded in',
+      /5 event\(s\) of user a2 folded in/.test(await page.textContent('#foryou-note')),
+      await page.textContent('#foryou-note'));
+    // Like the first drama on the list: the list changes to what the server gives with that like.
+    const drama = before.find((id) => id.startsWith('B'));
+    await page.click(`#foryou-list li[data-id="${drama}"] .rec-like`);
+    await page.waitForFunction(() => /like\(s\) from this page/.test(document.querySelector('#foryou-note').textContent));
+    await page.waitForSelector('#foryou-panel[data-state="done"]');
+    const after = await shown();
+    check('for you: a like changes the list to the server\'s answer with liked=',
+      JSON.stringify(after) !== JSON.stringify(before) && !after.includes(drama) &&
+      JSON.stringify(after) === JSON.stringify(await want(`model=${recModel}&user=a2&k=10&liked=${drama}`)),
+      `${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
+    await page.fill('#foryou-user', 'someone-new');
+    await page.click('#foryou-run');
+    await page.waitForFunction(() => /cold start/.test(document.querySelector('#foryou-note').textContent));
+    check('for you: an unknown user gets a cold start that says so',
+      /popular with everyone/.test(await page.textContent('#foryou-list li:first-child .rec-why')),
+      await page.textContent('#foryou-list'));
+    await page.fill('#foryou-model', 'nope');
+    await page.click('#foryou-run');
+    await page.waitForSelector('#foryou-panel[data-state="error"]');
+    check('for you: an unknown model shows the server\'s 404',
+      /^HTTP 404: model 'nope' is not loaded/.test(await page.textContent('#foryou-error')),
+      await page.textContent('#foryou-error'));
+    await page.fill('#foryou-model', recModel);
+    if (sentimentModel) {
+      await page.fill('#review-model', sentimentModel);
+      await page.fill('#review-text', 'A warm, funny and beautifully acted film.');
+      await page.click('#review-run');
+      await page.waitForSelector('#foryou-panel[data-state="reviewed"]');
+      check('review: a positive label and its score',
+        (await page.textContent('#review-label')) === 'positive' &&
+        /^score 0\.\d\d \(from -1 to 1\)$/.test(await page.textContent('#review-score')),
+        `${await page.textContent('#review-label')} ${await page.textContent('#review-score')}`);
+    }
+  });
+  else console.log('note: AMUSE_RECOMMEND_MODEL not set; the For you panel was not tested');
+
   await step('the key stays in the tab', async () => {
     await page.reload({ waitUntil: 'load' });
     await page.waitForSelector('#server-panel[data-state="done"]');
