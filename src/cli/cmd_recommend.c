@@ -272,6 +272,12 @@ static int run_train(struct flags *f)
         cli_fail(st, "training");
         goto out;
     }
+    /* The held-out evaluation trains again: under MPI every rank takes part in that too. */
+    struct amuse_rec_eval ev;
+    if (!f->no_eval && (st = train_eval(d, &o, f, &ev))) {
+        cli_fail(st, "evaluating on a held-out split (--no-eval skips it)");
+        goto out;
+    }
     if (am__mpi_rank() != 0) { /* every rank holds the same factors: rank 0 writes them */
         rc = 0;
         goto out;
@@ -287,11 +293,6 @@ static int run_train(struct flags *f)
     int64_t unknown = 0;
     if (f->items && (st = amuse_rec_attach_items(m, f->items, wv, &unknown))) {
         cli_fail(st, "reading items");
-        goto out;
-    }
-    struct amuse_rec_eval ev;
-    if (!f->no_eval && (st = train_eval(d, &o, f, &ev))) {
-        cli_fail(st, "evaluating on a held-out split (--no-eval skips it)");
         goto out;
     }
     if ((st = amuse_rec_model_save(m, f->output)) ||
