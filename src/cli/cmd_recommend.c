@@ -12,6 +12,7 @@
 #include "amuse/word2vec.h"
 #include "core/internal.h"
 #include "recsys/events_store.h"
+#include "core/mpi.h" /* ALS across the ranks of an mpirun job */
 
 #include <math.h>
 #include <stdio.h>
@@ -49,7 +50,9 @@ static void help(FILE *out)
             "  --binary          treat every event as value 1\n"
             "  --ipw X (0)       ALS: weight each event by (mean pop / item pop)^X, X in [0, 2]\n"
             "  --min-value X --max-value X  reject values outside the range (file:line)\n"
-            "  --seed N (1)  --threads N (all cores)\n\n"
+            "  --seed N (1)  --threads N (all cores)\n"
+            "Under 'mpirun -np N' (a build with MPI), 'train --algo als' splits users and items\n"
+            "across the ranks and gathers the factors after each half-iteration; rank 0 writes.\n\n"
             "eval options:\n"
             "  --split random|time (random)  --seed N (1)  --fraction X (0.75)\n"
             "  --algos pop,itemknn,als,bpr (all)   -k N (10)\n"
@@ -235,8 +238,13 @@ static int parse_flags(int argc, char **argv, int first, struct flags *f)
             return cli_error("unknown option '%s' (see 'amuse recommend --help')", a);
         }
     }
-    if (f->threads)
+    if (f->threads) {
         amuse_set_threads((int)f->threads);
+    } else if (am__mpi_local_size() > 1) { /* ranks on one machine share its cores */
+        amuse_set_threads(0);
+        int share = amuse_get_threads() / am__mpi_local_size();
+        amuse_set_threads(share > 0 ? share : 1);
+    }
     return 0;
 }
 
@@ -319,6 +327,16 @@ static int run_train(struct flags *f)
         cli_fail(st, "training");
         goto out;
     }
+    /* The held-out evaluation trains again: under MPI every rank takes part in that too. */
+    struct amuse_rec_eval ev;
+    if (!f->no_eval && (st = train_eval(d, &o, f, &ev))) {
+        cli_fail(st, "evaluating on a held-out split (--no-eval skips it)");
+        goto out;
+    }
+    if (am__mpi_rank() != 0) { /* every rank holds the same factors: rank 0 writes them */
+        rc = 0;
+        goto out;
+    }
     if (f->vectors && (st = amuse_word_vectors_load(f->vectors, AMUSE_W2V_AUTO, &wv))) {
         cli_fail(st, f->vectors);
         goto out;
@@ -330,11 +348,6 @@ static int run_train(struct flags *f)
     int64_t unknown = 0;
     if (f->items && (st = amuse_rec_attach_items(m, f->items, wv, &unknown))) {
         cli_fail(st, "reading items");
-        goto out;
-    }
-    struct amuse_rec_eval ev;
-    if (!f->no_eval && (st = train_eval(d, &o, f, &ev))) {
-        cli_fail(st, "evaluating on a held-out split (--no-eval skips it)");
         goto out;
     }
     if ((st = amuse_rec_model_save(m, f->output)) ||
@@ -896,6 +909,9 @@ int cmd_recommend(int argc, char **argv)
     }
     if (parse_flags(argc, argv, 2, &f))
         return 2;
+    if (am__mpi_size() > 1 && (strcmp(sub, "train") != 0 || f.algo != AMUSE_REC_ALS))
+        return cli_error("recommend %s: only 'recommend train --algo als' runs across MPI ranks",
+                         sub);
     if (strcmp(sub, "train") == 0)
         return run_train(&f);
     if (strcmp(sub, "eval") == 0)
