@@ -163,6 +163,39 @@ static int idempotency_key(struct am__request *r, const char **key)
 
 static const char *const replayed_headers[] = {"Idempotent-Replayed", "true", NULL};
 
+/* The body {"<field>": [1..AM__EVENTS_MAX_BATCH entries]} and nothing else: the list's length,
+ * or -1 with the reply sent (*doc, when set, is the caller's to free). */
+static int batch_list(struct am__request *r, const char *body, const char *field,
+                      const char *noun, const char *holder, cJSON **doc, const cJSON **list)
+{
+    int rc = am__json_parse_object(body, r->len, r->server->opt.max_json_depth, doc);
+    if (rc) {
+        am__reply_status(r, rc, 400);
+        return -1;
+    }
+    for (const cJSON *f = (*doc)->child; f; f = f->next) {
+        if (strcmp(f->string, field) == 0) {
+            *list = f;
+        } else {
+            am__reply_error(r, 400, "%.64s: unknown field (the body is {\"%s\": [...]})",
+                            f->string, field);
+            return -1;
+        }
+    }
+    int n = cJSON_IsArray(*list) ? cJSON_GetArraySize(*list) : -1;
+    if (n < 1) {
+        am__reply_error(r, 400, "%s: give a list of 1 to %d %s", field, AM__EVENTS_MAX_BATCH,
+                        noun);
+        return -1;
+    }
+    if (n > AM__EVENTS_MAX_BATCH) {
+        am__reply_error(r, 413, "%s: %d %s, more than the %d %s may hold; split them", field, n,
+                        noun, AM__EVENTS_MAX_BATCH, holder);
+        return -1;
+    }
+    return n;
+}
+
 /* A key seen before: replay the first reply for the same body, 409 for another. 1 when the
  * reply is set, 0 when the key is new, -1 after an error reply. */
 static int replay(struct am__request *r, const char *tenant, const char *key,
@@ -207,32 +240,10 @@ void am__handle_events_post(struct am__request *r)
     crypto_generichash(hash, sizeof hash, (const unsigned char *)body, r->len, NULL, 0);
     if (key && replay(r, tenant, key, hash, now))
         return;
-    int rc = am__json_parse_object(body, r->len, r->server->opt.max_json_depth, &doc);
-    if (rc) {
-        am__reply_status(r, rc, 400);
-        return;
-    }
     const cJSON *list = NULL;
-    for (const cJSON *f = doc->child; f; f = f->next) {
-        if (strcmp(f->string, "events") == 0) {
-            list = f;
-        } else {
-            am__reply_error(r, 400, "%.64s: unknown field (the body is {\"events\": [...]})",
-                            f->string);
-            goto out;
-        }
-    }
-    int n = cJSON_IsArray(list) ? cJSON_GetArraySize(list) : -1;
-    if (n < 1) {
-        am__reply_error(r, 400, "events: give a list of 1 to %d events", AM__EVENTS_MAX_BATCH);
+    int rc, n = batch_list(r, body, "events", "events", "one batch", &doc, &list);
+    if (n < 0)
         goto out;
-    }
-    if (n > AM__EVENTS_MAX_BATCH) {
-        am__reply_error(r, 413, "events: %d events, more than the %d one batch may hold; split "
-                                "them",
-                        n, AM__EVENTS_MAX_BATCH);
-        goto out;
-    }
     if (!(ev = calloc((size_t)n, sizeof *ev))) {
         am__reply_error(r, 500, "out of memory");
         goto out;
@@ -306,32 +317,10 @@ void am__handle_items_post(struct am__request *r)
     struct am__item *items = NULL;
     char *tags = NULL;
     const char *body = r->body ? r->body : "";
-    int rc = am__json_parse_object(body, r->len, r->server->opt.max_json_depth, &doc);
-    if (rc) {
-        am__reply_status(r, rc, 400);
-        return;
-    }
     const cJSON *list = NULL;
-    for (const cJSON *f = doc->child; f; f = f->next) {
-        if (strcmp(f->string, "items") == 0) {
-            list = f;
-        } else {
-            am__reply_error(r, 400, "%.64s: unknown field (the body is {\"items\": [...]})",
-                            f->string);
-            goto out;
-        }
-    }
-    int n = cJSON_IsArray(list) ? cJSON_GetArraySize(list) : -1;
-    if (n < 1) {
-        am__reply_error(r, 400, "items: give a list of 1 to %d items", AM__EVENTS_MAX_BATCH);
+    int rc, n = batch_list(r, body, "items", "items", "one request", &doc, &list);
+    if (n < 0)
         goto out;
-    }
-    if (n > AM__EVENTS_MAX_BATCH) {
-        am__reply_error(r, 413, "items: %d items, more than the %d one request may hold; split "
-                                "them",
-                        n, AM__EVENTS_MAX_BATCH);
-        goto out;
-    }
     /* Joined tag lists are never longer than their strings in the body, plus the separators;
      * one item's worth of slack covers the last one's cap check. */
     size_t arena = r->len + 2 * (size_t)n + AM__EVENTS_MAX_META + 1, used = 0;
