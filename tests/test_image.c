@@ -329,6 +329,13 @@ TEST(jpeg_huffman_tables_are_checked_before_decoding)
     append(&m, seg, sizeof seg);
     ASSERT_FAILS(amuse_image_decode(m.p, m.len, "stuffed.jpg", &opt, out), AMUSE_EFORMAT,
                  "stuffed.jpg: JPEG Huffman table at byte 18 declares 256 codes");
+    /* A scan that decodes with a table no DHT defined (stb_image's tables are not cleared). */
+    m.len = 2;
+    static const unsigned char nodht[] = {0xFF, 0xC0, 0x00, 0x0B, 8, 0, 8, 0, 8, 1, 1, 0x11, 0,
+                                          0xFF, 0xDA, 0x00, 0x08, 1, 1, 0x00, 0, 63, 0, 0x12};
+    append(&m, (void *)nodht, sizeof nodht);
+    ASSERT_FAILS(amuse_image_decode(m.p, m.len, "nodht.jpg", &opt, out), AMUSE_EFORMAT,
+                 "nodht.jpg: JPEG scan at byte 19 decodes with a Huffman table that no DHT");
     /* Garbage between segments: stb_image skips it looking for the next marker, so must we. */
     m.len = 2;
     append(&m, (void *)"\xFF\xE0\x00\x04JFLLLLLLLL", 14);

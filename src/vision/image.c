@@ -271,11 +271,36 @@ static int jpeg_check_huffman(const unsigned char *p, size_t len, const char *na
     struct jpeg_cursor c = {p, len, 2, 0};
     unsigned m;
     size_t body, n;
+    int defined[2][4] = {{0}}, progressive = 0; /* [DC, AC][table id] */
     while (jpeg_next(&c, &m, &body, &n)) {
+        if (m == 0xC2)
+            progressive = 1;
+        if (m == 0xDA && n >= 1 && body + n <= len) {
+            /* stb_image allocates its tables without clearing them: a scan that decodes with a
+             * table no DHT before it defined reads garbage as a code table (an index far outside
+             * it; fuzz_image). A scan uses its DC tables unless it is a progressive AC scan or
+             * a DC refinement, and its AC tables unless it is a progressive DC scan. */
+            unsigned ns = p[body];
+            if (n < 1 + 2 * (size_t)ns + 3)
+                continue; /* stb_image refuses the scan header itself */
+            unsigned ss = p[body + 1 + 2 * ns], ah = p[body + 3 + 2 * ns] >> 4;
+            int uses_dc = !progressive || (ss == 0 && ah == 0), uses_ac = !progressive || ss > 0;
+            for (unsigned k = 0; k < ns; k++) {
+                unsigned td = p[body + 2 + 2 * k] >> 4, ta = p[body + 2 + 2 * k] & 15;
+                if ((uses_dc && td < 4 && !defined[0][td]) || (uses_ac && ta < 4 && !defined[1][ta]))
+                    return am__fail(AMUSE_EFORMAT,
+                                    "%s: JPEG scan at byte %zu decodes with a Huffman table that "
+                                    "no DHT before it defines",
+                                    name, body);
+            }
+            continue;
+        }
         if (m != 0xC4)
             continue;
         size_t t = body;
         for (long left = (long)n; left > 0 && t < len;) {
+            if (p[t] >> 4 <= 1 && (p[t] & 15) <= 3)
+                defined[p[t] >> 4][p[t] & 15] = 1;
             unsigned codes = 0;
             uint64_t next = 0; /* the next free code at this length (canonical order) */
             for (size_t k = 1; k <= 16; k++) {
