@@ -15,6 +15,15 @@
 #                             requests that must get their 4xx, and a hot reload every 2 minutes
 #                             (bench/serve_soak.py); reports unexpected errors, RSS growth and p99
 #                             per window (writes bench/results/serve-soak.json)
+#   bench/serve.sh --recommend [--quick]
+#                             GET /v1/recommendations (a random MovieLens user each, k 10, one
+#                             in ten with a like folded in) at 1 and 32 connections on a server
+#                             that has every default model (models/default) and the MovieLens
+#                             recommender (scripts/make-movielens-model.sh) loaded: p50/p99 and
+#                             the server's resident memory (VmRSS) before and after the load;
+#                             targets p99 < 20 ms at 32 connections, RSS < 150 MB. 15 s per
+#                             setting (5 s with --quick). Writes bench/results/serve-recommend.json
+#                             (serve-recommend-quick.json)
 #
 # The model is out/fashion-cnn when the quick start has trained it, else the default
 # models/default/fashion-cnn, else a 1-epoch CNN trained here. Everything runs on 127.0.0.1; libmicrohttpd runs a thread per connection.
@@ -25,6 +34,8 @@ mode=full duration=15
 case "${1:-}" in
   "") ;;
   --quick) mode=quick duration=5 ;;
+  --recommend) mode=recommend
+               case "${2:-}" in --quick) duration=5 ;; "") ;; *) echo "serve.sh: --recommend takes --quick" >&2; exit 2 ;; esac ;;
   --soak) mode=soak duration=${2:-1800}
           case "$duration" in ''|*[!0-9]*) echo "serve.sh: --soak takes seconds" >&2; exit 2 ;; esac ;;
   -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -109,6 +120,59 @@ PY
 }
 
 results="$tmp/results.jsonl"
+if [ "$mode" = recommend ]; then
+  rm -rf "$tmp/repo" && mkdir -p "$tmp/repo" && cp -r models/default/. "$tmp/repo/"
+  if [ -d repository/movielens/1 ]; then
+    mkdir -p "$tmp/repo/movielens" && cp -r repository/movielens/1 "$tmp/repo/movielens/1"
+  else
+    scripts/deps.sh r-cran-dslabs
+    scripts/make-movielens-model.sh "$tmp/repo" "$amuse"
+  fi
+  start_server 32 2
+  models=$(curl -sf -H "Authorization: Bearer $key" "http://127.0.0.1:$port/v1/models" |
+           python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]))')
+  rss_idle=$(rss_kb)
+  cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; } # the server's user + system CPU
+  for c in 1 32; do
+    echo "== GET /v1/recommendations, $c connections, ${duration}s" >&2
+    cpu0=$(cpu_ticks)
+    KEY="$key" wrk -t "$(( c < 2 ? 1 : 2 ))" -c "$c" -d "${duration}s" --timeout 10s \
+      -s bench/serve_recommend_wrk.lua "http://127.0.0.1:$port" >"$tmp/wrk.out"
+    cpu1=$(cpu_ticks)
+    # server CPU milliseconds per request: what the latency would be on an idle core, roughly
+    grep '^WRK_JSON ' "$tmp/wrk.out" | tail -1 | sed 's/^WRK_JSON //' |
+      python3 -c "import json,sys; r=json.load(sys.stdin); r['connections']=$c; r['server_cpu_ms_per_request']=round(($cpu1-$cpu0)*1000/$(getconf CLK_TCK)/max(r['requests'],1),4); print(json.dumps(r))" >>"$results"
+    tail -1 "$results" >&2
+  done
+  rss_after=$(rss_kb)
+  stop_server
+  out=bench/results/serve-recommend.json
+  if [ "$duration" = 5 ]; then out=bench/results/serve-recommend-quick.json; fi
+  python3 - "$results" "$out" "$duration" "$models" "$rss_idle" "$rss_after" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+import json, os, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+c32 = next(r for r in rows if r["connections"] == 32)
+out = {"mode": "recommend", "seconds_per_setting": int(sys.argv[3]),
+       "request": "GET /v1/recommendations?model=movielens&user=<random of 671>&k=10 "
+                  "(1 in 10 with liked=318,2571)",
+       "models_loaded": int(sys.argv[4]), "nproc": os.cpu_count(), "settings": rows,
+       "p99_ms_32_connections": c32["p99_ms"], "rps_32_connections": c32["rps"],
+       "server_cpu_ms_per_request": c32["server_cpu_ms_per_request"],
+       "rss_mb_loaded": round(int(sys.argv[5]) / 1024, 1),
+       "rss_mb_after_load": round(int(sys.argv[6]) / 1024, 1),
+       "errors": sum(r["errors"] for r in rows), "loadavg_at_end": sys.argv[7],
+       "targets": {"p99_ms_32_connections": 20, "rss_mb": 150},
+       "note": "machine shared with other jobs (wrk and the server on the same 2 cores)"}
+json.dump(out, open(sys.argv[2] + ".tmp", "w"), indent=1)
+os.replace(sys.argv[2] + ".tmp", sys.argv[2])
+print("serve --recommend: p99 %.1f ms at 32 connections (%.0f rps, %.3f server CPU-ms per "
+      "request), RSS %.1f MB loaded, %.1f MB after, %d models, %d errors"
+      % (c32["p99_ms"], c32["rps"], c32["server_cpu_ms_per_request"], out["rss_mb_loaded"],
+         out["rss_mb_after_load"], out["models_loaded"], out["errors"]))
+PY
+  exit 0
+fi
 if [ "$mode" = soak ]; then
   start_server 32 2 "$tmp/soak-repo"
   status=0

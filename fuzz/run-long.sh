@@ -59,6 +59,9 @@ done
 LOG="$HERE/long-run.log"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# One core each, BLAS included: OpenBLAS's threads spin-yield for each other, and on a loaded
+# machine a one-sample forward pass then passed the 60 s timeout (a false finding).
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) run-long.sh --duration $duration ($(nproc) cores)" >>"$LOG"
 findings_all=""
 for t in $targets; do

@@ -13,6 +13,7 @@
 #include "amuse/serve.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -86,8 +87,20 @@ static void fuzz_exchange(const char *data, size_t len)
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)fuzz_port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
-        abort();
+    /* A loaded machine may run out of ephemeral ports or fill the listen backlog for a moment:
+     * retry for a while, then say why before giving up (a refused connect is not a finding
+     * unless it lasts). */
+    int tries = 0;
+    while (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (++tries > 100) {
+            fprintf(stderr, "fuzz: cannot connect to the server for 10 s: %s\n", strerror(errno));
+            abort();
+        }
+        close(fd);
+        nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+        if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+            abort();
+    }
     for (size_t off = 0; off < len;) {
         ssize_t n = send(fd, data + off, len - off, MSG_NOSIGNAL);
         if (n <= 0)

@@ -6,7 +6,11 @@
 # directories, a FIFO, an oversized file, a symlink out of the web root). Then in Debian's
 # chromium driven by playwright-core (tests/browser/playground.test.mjs): a wrong key shows the
 # 401, an infer key, the admin key lists the models, a t10k image uploaded as PNG shows the label
-# `amuse predict` gives, the words panel, and the key kept in sessionStorage only.
+# `amuse predict` gives, the words panel, the voice panel (chromium's fake microphone plays
+# "jump" spoken by espeak-ng; the page records, converts to 16 kHz WAV, and shows the command
+# /v1/audio/transcriptions hears), the For you panel (a two-taste-groups recommender trained
+# here: recommendations with explanations, a like that changes the list, cold start, and the
+# review box on the shipped sentiment model), and the key kept in sessionStorage only.
 # A screenshot of the page after the image test is left in the working directory (ctest's:
 # <build>/tests/playground.png), or at $AMUSE_PLAYGROUND_SCREENSHOT.
 #
@@ -62,6 +66,17 @@ REPO="$TMP/repo"
 mkdir -p "$REPO/fashion" "$REPO/words/1"
 train_tiny_model "$REPO/fashion/1" 512 32 || finish
 printf '3 4\nking 1 2 3 4\nqueen 1 2 3 5\nbanana -1 0 0.5 2\n' >"$REPO/words/1/vectors.txt"
+# The voice model and the fake microphone's sound: "jump", then silence to 1.5 s, as 48 kHz
+# stereo (the page mixes down and resamples).
+cp -r "$SRC/models/default/voice-dscnn" "$REPO/"
+VOICE_WAV=""
+if command -v espeak-ng >/dev/null && command -v sox >/dev/null &&
+    espeak-ng -v en-us+m3 -w "$TMP/jump-espeak.wav" jump &&
+    sox "$TMP/jump-espeak.wav" -r 48000 -c 2 -b 16 "$TMP/jump-mic.wav" pad 0.2 trim 0 1.5; then
+    VOICE_WAV="$TMP/jump-mic.wav"
+else
+    bad "prerequisites: espeak-ng and sox make the fake microphone's sound (scripts/deps.sh espeak-ng sox)"
+fi
 echo '{"type": "word2vec", "vectors": "vectors.txt"}' >"$REPO/words/1/config.json"
 # a generator for the write panel: the tests' small verse model (gen_tiny_lm, in this directory)
 WRITE_MODEL=""
@@ -71,6 +86,25 @@ else
     bad "gen_tiny_lm could not write the write panel's model: $(cat "$TMP/tiny.out" 2>/dev/null)"
 fi
 
+# a recommender for the For you panel: two taste groups (a<u> like A0..A5 but A<u>, b<u> the B
+# films), trained here; and the shipped sentiment model for its review box
+for g in a b; do
+    G=$(echo $g | tr ab AB)
+    for u in 0 1 2 3 4 5; do
+        for i in 0 1 2 3 4 5; do
+            [ $i = $u ] || printf '%s%s\t%s%s\t%s\t%s\n' $g $u $G $i $(( (u + i) % 5 + 1 )) $((1000 + u * 10 + i))
+        done
+    done
+done >"$TMP/events.tsv"
+{
+    for i in 0 1 2 3 4 5; do printf 'A%s\tAction film %s\tAction|Space\n' $i $i; done
+    for i in 0 1 2 3 4 5; do printf 'B%s\tQuiet drama %s\tDrama\n' $i $i; done
+} >"$TMP/items.tsv"
+if ! "$AMUSE" recommend train --data "$TMP/events.tsv" --items "$TMP/items.tsv" --algo als \
+    --factors 4 --alpha 2 --threads 1 --output "$REPO/films/1" >"$TMP/films.out" 2>&1; then
+    bad "train the For you panel's recommender: $(cat "$TMP/films.out")"
+fi
+cp -r "$SRC/models/default/sentiment-en" "$REPO/"
 # A real t10k image (the first one) as a PNG, written with the stdlib only.
 "$PYTHON" - "$DATA/t10k-images-idx3-ubyte.gz" "$TMP/t10k-0.png" <<'PY'
 import gzip, struct, sys, zlib
@@ -182,13 +216,15 @@ check "POST / without a key is 401 (only GET is public)" "$([ "$st" = 401 ]; ech
 
 # ------------------------------------------------------------------ the browser
 
-AMUSE_WRITE_MODEL=$WRITE_MODEL timeout 150 node "$NODE_DIR/playground.test.mjs" "$URL" "$ADMIN" "$INFER" "$TMP/t10k-0.png" \
+AMUSE_VOICE_MODEL=voice-dscnn AMUSE_VOICE_WAV=$VOICE_WAV AMUSE_VOICE_WORD=jump \
+AMUSE_RECOMMEND_MODEL=films AMUSE_SENTIMENT_MODEL=sentiment-en \
+AMUSE_WRITE_MODEL=$WRITE_MODEL timeout 240 node "$NODE_DIR/playground.test.mjs" "$URL" "$ADMIN" "$INFER" "$TMP/t10k-0.png" \
     "$label" fashion words "$SHOT" >"$TMP/node.out" 2>&1
 rc=$?
 sed 's/^/  browser: /' "$TMP/node.out"
 n_ok=$(grep -c '^ok ' "$TMP/node.out")
 n_fail=$(grep -c '^FAIL ' "$TMP/node.out")
-[ $rc -eq 0 ] && [ "$n_fail" -eq 0 ] && [ "$n_ok" -ge 15 ]
+[ $rc -eq 0 ] && [ "$n_fail" -eq 0 ] && [ "$n_ok" -ge 20 ]
 check "the browser test passes ($n_ok checks)" $? "exit $rc, $n_ok ok, $n_fail failed"
 [ -s "$SHOT" ]
 check "screenshot written to $SHOT" $? "missing"

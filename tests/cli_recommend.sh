@@ -47,6 +47,18 @@ for algo in als bpr itemknn pop; do
     [ -f "$work/$algo/$f" ] || fail "train $algo: no $f"
   done
 done
+python3 - "$work/als/eval.json" <<'PY' || fail "train: eval.json is not the held-out evaluation: $(cat "$work/als/eval.json")"
+import json, sys
+e = json.load(open(sys.argv[1]))
+assert e["split"] == "random" and e["fraction"] == 0.75 and e["k"] == 10 and e["users"] == 12, e
+assert all(0 <= e[k] <= 1 for k in ("precision", "recall", "ndcg", "map", "coverage", "gini", "aplt")), e
+assert e["arp"] > 0 and e["novelty"] > 0, e
+PY
+"$amuse" recommend train --data "$work/events.tsv" --algo pop --no-eval --output "$work/noeval" > "$work/noeval.out" 2>&1 ||
+  fail "train --no-eval: $(cat "$work/noeval.out")"
+[ -e "$work/noeval/eval.json" ] && fail "train --no-eval wrote eval.json"
+grep -q "held out" "$work/noeval.out" && fail "train --no-eval printed held-out figures"
+echo "ok   train: eval.json holds the held-out figures (--no-eval: none)"
 for algo in als bpr itemknn; do
   "$amuse" recommend for "$work/$algo" --user a2 -k 3 > "$work/for.out" 2>&1 || fail "for $algo: $(cat "$work/for.out")"
   sed -n 2p "$work/for.out" | grep -q $'^ 1\tA2\t.*Action film 2\tbecause you liked Action film' ||
@@ -84,6 +96,8 @@ expect_fail "--liked: item 'Z9' is not in the model" "$work/none" -- \
   "$amuse" recommend for "$work/als" --liked A1,Z9
 expect_fail "-k: 0 is outside" "$work/none" -- "$amuse" recommend for "$work/als" --user a1 -k 0
 expect_fail "-k: 100000000 is outside" "$work/none" -- "$amuse" recommend for "$work/als" --user a1 -k 100000000
+expect_fail "--split: 'sideways'" "$work/out4" -- \
+  "$amuse" recommend train --data "$work/events.tsv" --algo pop --split sideways --output "$work/out4"
 expect_fail "--algo: 'svd'" "$work/out3" -- \
   "$amuse" recommend train --data "$work/events.tsv" --algo svd --output "$work/out3"
 mkdir "$work/words" && echo '{"type": "word2vec"}' > "$work/words/config.json"

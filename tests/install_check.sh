@@ -69,5 +69,16 @@ check $? "installed amuse trains a text recipe"
 out=$("$tmp/generate" "$tmp/la" "la " "land" 2>&1)
 [ "$(echo "$out" | grep -c '^\[[12]\] (\(length\|stop\), ')" = 2 ]
 check $? "the example runs two streams to their end ($(echo "$out" | head -c 120 | tr '\n' ' '))"
+# examples/listen.c: the in-process detector on the shipped voice model prints the same commands,
+# at the same times, as the installed `amuse listen`.
+if [ -d "$src/models/default/voice-dscnn/1" ]; then
+    "$tmp/listen" "$src/models/default/voice-dscnn/1" "$src/tests/fixtures/audio/commands.wav" \
+        >"$tmp/listen.out" 2>&1
+    rc=$?
+    "$tmp/prefix/bin/amuse" listen "$src/models/default/voice-dscnn/1" \
+        "$src/tests/fixtures/audio/commands.wav" 2>&1 | awk '{ print $1, $3, $4 }' >"$tmp/cli.out"
+    [ $rc = 0 ] && [ -s "$tmp/listen.out" ] && cmp -s "$tmp/listen.out" "$tmp/cli.out"
+    check $? "examples/listen.c hears what amuse listen hears ($(tr '\n' ' ' <"$tmp/listen.out"))"
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

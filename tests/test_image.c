@@ -283,6 +283,53 @@ TEST(refuses_non_images_truncation_and_bombs)
 /* The caller's budgets: declared pixels over max_pixels are refused before decoding (from the
  * header alone), a decoder memory cap too small for the image stops the decode as AMUSE_ETOOBIG
  * (not as a corrupt image), and amuse_image_info reads the size without decoding. */
+/* Debian's stb_image writes past its Huffman tables when a DHT's code counts sum over 256 (found
+ * by fuzz_image): amuse checks every DHT first. A real JPEG still decodes; the same file with one
+ * table's counts raised is refused with the byte offset, and so is a table after the first scan. */
+TEST(jpeg_huffman_tables_are_checked_before_decoding)
+{
+    unsigned char px[32 * 32 * 3];
+    for (int i = 0; i < 32 * 32 * 3; i++)
+        px[i] = (unsigned char)(i * 13);
+    struct membuf jpg = {0};
+    ASSERT_TRUE(stbi_write_jpg_to_func(append, &jpg, 32, 32, 3, px, 90));
+    struct amuse_image_options opt = {28, 28, 1, 0, 0, 0};
+    float out[784];
+    ASSERT_OK(amuse_image_decode(jpg.p, jpg.len, "real.jpg", &opt, out));
+    size_t dht = 0;
+    for (size_t i = 2; i + 1 < jpg.len && !dht; i++)
+        if (jpg.p[i] == 0xFF && jpg.p[i + 1] == 0xC4)
+            dht = i;
+    ASSERT_TRUE(dht > 0);
+    for (int i = 0; i < 16; i++) /* table class/id at dht+4, its 16 counts after */
+        jpg.p[dht + 5 + i] = 17;
+    ASSERT_FAILS(amuse_image_decode(jpg.p, jpg.len, "bad.jpg", &opt, out), AMUSE_EFORMAT,
+                 "bad.jpg: JPEG Huffman table at byte");
+    ASSERT_FAILS(amuse_image_decode(jpg.p, jpg.len, "bad.jpg", &opt, out), AMUSE_EFORMAT,
+                 "declares 272 codes (at most 256)");
+    free(jpg.p);
+
+    /* SOI, a scan (its entropy bytes hold a stuffed FF 00 and a restart marker), then a DHT. */
+    struct membuf m = {0};
+    static const unsigned char head[] = {0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02,
+                                         0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56};
+    append(&m, (void *)head, sizeof head);
+    unsigned char seg[4 + 17 + 300] = {0xFF, 0xC4, (4 + 17 + 300 - 2) >> 8,
+                                       (4 + 17 + 300 - 2) & 0xFF, 0x10};
+    for (int i = 0; i < 16; i++)
+        seg[5 + i] = 20;
+    append(&m, seg, sizeof seg);
+    ASSERT_FAILS(amuse_image_decode(m.p, m.len, "late.jpg", &opt, out), AMUSE_EFORMAT,
+                 "declares 320 codes");
+    /* Garbage between segments: stb_image skips it looking for the next marker, so must we. */
+    m.len = 2;
+    append(&m, (void *)"\xFF\xE0\x00\x04JFLLLLLLLL", 14);
+    append(&m, seg, sizeof seg);
+    ASSERT_FAILS(amuse_image_decode(m.p, m.len, "padded.jpg", &opt, out), AMUSE_EFORMAT,
+                 "padded.jpg: JPEG Huffman table at byte 20 declares 320 codes");
+    free(m.p);
+}
+
 TEST(pixel_budget_and_decoder_memory_cap)
 {
     unsigned char px[64 * 48];
@@ -322,5 +369,6 @@ int main(void)
     RUN(bmp_decodes_too);
     RUN(refuses_non_images_truncation_and_bombs);
     RUN(pixel_budget_and_decoder_memory_cap);
+    RUN(jpeg_huffman_tables_are_checked_before_decoding);
     return test_summary();
 }

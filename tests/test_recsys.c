@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void write_text(const char *path, const char *text)
@@ -534,6 +536,84 @@ TEST(content_vectors_rank_cold_items)
     unlink("recsys_words.txt");
 }
 
+TEST(tag_list_keeps_items_with_any_tag)
+{
+    struct amuse_rec_data *d = two_groups();
+    struct amuse_rec_options o;
+    amuse_rec_options_default(&o, AMUSE_REC_ITEMKNN);
+    struct amuse_rec_model *m = NULL;
+    ASSERT_OK(amuse_rec_train(d, &o, &m));
+    write_text("recsys_tags.tsv", "A0\tThe Red Star\tspace|drama\nA1\tRed Moon\tspace\n"
+                                  "A2\tAlpha\tcomedy\nB0\tBlue River\tnature\n"
+                                  "B1\tBlue Sky\tspaceship\n");
+    ASSERT_OK(amuse_rec_attach_items(m, "recsys_tags.tsv", NULL, NULL));
+    /* a cold user (no items): popular items with any of the tags, case ignored, whole tags only
+     * ("spaceship" is not "space") */
+    struct amuse_rec_query q = {.user = -1, .k = 12, .tag = "Comedy,NATURE,space"};
+    struct amuse_rec_hit h[12];
+    int n = 0, cold = 0;
+    ASSERT_OK(amuse_rec_recommend(m, &q, h, &n, &cold));
+    ASSERT_EQ_INT(cold, 1);
+    ASSERT_EQ_INT(n, 4);
+    int seen[4] = {0};
+    const char *want[4] = {"A0", "A1", "A2", "B0"};
+    for (int c = 0; c < n; c++)
+        for (int w = 0; w < 4; w++)
+            if (strcmp(amuse_vocab_word(m->items, h[c].item), want[w]) == 0)
+                seen[w]++;
+    for (int w = 0; w < 4; w++)
+        ASSERT_EQ_INT(seen[w], 1);
+    q.tag = "drama";
+    ASSERT_OK(amuse_rec_recommend(m, &q, h, &n, NULL));
+    ASSERT_EQ_INT(n, 1);
+    ASSERT_STR_EQ(amuse_vocab_word(m->items, h[0].item), "A0");
+    q.tag = ",,spac,";
+    ASSERT_OK(amuse_rec_recommend(m, &q, h, &n, NULL));
+    ASSERT_EQ_INT(n, 0);
+    amuse_rec_model_free(m);
+    amuse_rec_data_free(d);
+    unlink("recsys_tags.tsv");
+}
+
+TEST(eval_file_round_trip_and_bad_files)
+{
+    ASSERT_TRUE(mkdir("recsys_evaldir", 0755) == 0 || errno == EEXIST);
+    unlink("recsys_evaldir/eval.json");
+    struct amuse_rec_eval e = {.split = "time", .fraction = 0.75, .seed = 7, .k = 10}, back;
+    e.metrics = (struct amuse_rec_metrics){.precision = 0.125, .recall = 0.5, .ndcg = 0.25,
+                                           .map = 0.2, .coverage = 0.0425, .gini = 0.875,
+                                           .arp = 101.5, .aplt = 0.0625, .novelty = 3.5,
+                                           .users = 671};
+    ASSERT_EQ_INT(amuse_rec_eval_load("recsys_evaldir", &back), AMUSE_ENOTFOUND);
+    ASSERT_OK(amuse_rec_eval_save(&e, "recsys_evaldir"));
+    ASSERT_OK(amuse_rec_eval_load("recsys_evaldir", &back));
+    ASSERT_STR_EQ(back.split, "time");
+    ASSERT_NEAR(back.fraction, 0.75, 0);
+    ASSERT_EQ_INT(back.seed, 7);
+    ASSERT_EQ_INT(back.k, 10);
+    ASSERT_EQ_INT(back.metrics.users, 671);
+    ASSERT_NEAR(back.metrics.precision, 0.125, 1e-9);
+    ASSERT_NEAR(back.metrics.coverage, 0.0425, 1e-9);
+    ASSERT_NEAR(back.metrics.gini, 0.875, 1e-9);
+    ASSERT_NEAR(back.metrics.arp, 101.5, 1e-9);
+    ASSERT_NEAR(back.metrics.aplt, 0.0625, 1e-9);
+    ASSERT_NEAR(back.metrics.novelty, 3.5, 1e-9);
+    struct amuse_rec_eval bad = e;
+    bad.k = 0;
+    ASSERT_EQ_INT(amuse_rec_eval_save(&bad, "recsys_evaldir"), AMUSE_EINVAL);
+    write_text("recsys_evaldir/eval.json", "{\"split\": \"random\", \"fraction\": 0.75, "
+                                           "\"seed\": 1, \"k\": 10, \"users\": 3, "
+                                           "\"precision\": 0.1}");
+    ASSERT_EQ_INT(amuse_rec_eval_load("recsys_evaldir", &back), AMUSE_EFORMAT);
+    ASSERT_CONTAINS(amuse_last_error(), "\"recall\"");
+    ASSERT_TRUE(back.k == 0 && back.split[0] == '\0');
+    write_text("recsys_evaldir/eval.json", "[1, 2]");
+    ASSERT_EQ_INT(amuse_rec_eval_load("recsys_evaldir", &back), AMUSE_EFORMAT);
+    ASSERT_CONTAINS(amuse_last_error(), "eval.json");
+    unlink("recsys_evaldir/eval.json");
+    rmdir("recsys_evaldir");
+}
+
 int main(void)
 {
     amuse_set_threads(1);
@@ -550,5 +630,7 @@ int main(void)
     RUN(bad_queries);
     RUN(model_files_round_trip_with_items);
     RUN(content_vectors_rank_cold_items);
+    RUN(tag_list_keeps_items_with_any_tag);
+    RUN(eval_file_round_trip_and_bad_files);
     return test_summary();
 }

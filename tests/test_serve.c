@@ -11,6 +11,7 @@
 #include "serve/serve_internal.h"
 #include "serve/test_control.h"
 
+#include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +139,25 @@ TEST(route_matching)
             ASSERT_TRUE(strncmp(path, "/v2/health/", 11) == 0);
         }
     ASSERT_EQ_INT(public_routes, 2);
+    rt = am__route_match("POST", "/v1/audio/transcriptions", &r, &matched);
+    ASSERT_TRUE(rt && rt->handler == am__handle_audio_transcriptions &&
+                rt->scope == AMUSE_SCOPE_INFER);
+}
+
+/* The kind table picks a voice model by its features recipe, never by a name. */
+TEST(voice_kind_claims)
+{
+    cJSON *voice = cJSON_Parse("{\"input\": {\"type\": \"audio\"}, \"features\": {}}");
+    cJSON *image = cJSON_Parse("{\"input\": {\"type\": \"image\"}}");
+    cJSON *odd = cJSON_Parse("{\"features\": 3}");
+    ASSERT_TRUE(am__model_kind_find(voice) == &am__kind_voice);
+    ASSERT_TRUE(am__kind_voice.flags & AM__KIND_VOICE);
+    ASSERT_TRUE(am__model_kind_find(image) == &am__kind_network);
+    ASSERT_TRUE(am__model_kind_find(odd) == &am__kind_network); /* not an object: not claimed */
+    ASSERT_TRUE(!(am__kind_network.flags & AM__KIND_VOICE));
+    cJSON_Delete(voice);
+    cJSON_Delete(image);
+    cJSON_Delete(odd);
 }
 
 TEST(openai_error_shape)
@@ -891,6 +911,7 @@ int main(void)
     RUN(json_depth_check);
     RUN(v2_parse_messages);
     RUN(route_matching);
+    RUN(voice_kind_claims);
     RUN(openai_error_shape);
     RUN(metrics_histogram_buckets);
     RUN(cors_allowlist_parse);

@@ -8,9 +8,17 @@
 //   Image panel:  POST /v2/models/{m}/infer with the file as a base64 BYTES input, asking for
 //                 "probabilities" and "label"; a bar chart of the probabilities.
 //   Words panel:  GET /v1/words/similar?model=&word=&k=.
+//   Voice panel:  records the microphone for a fixed number of seconds (getUserMedia and a
+//                 ScriptProcessorNode: the page counts samples, not wall-clock time), mixes the
+//                 channels down, resamples to 16 kHz with a windowed-sinc low-pass of its own,
+//                 writes a 16-bit PCM WAV (RIFF header here too) and POSTs it as a multipart
+//                 form to /v1/audio/transcriptions (verbose_json); shows the commands heard.
 //   Write panel:  POST /v1/completions with stream: true (and include_usage); the server-sent
 //                 events are read from the response body as they arrive and each token's text
 //                 is appended; Stop aborts the request (the server frees the stream's slot).
+//   For you:      GET /v1/models/{m}/users for the user picker, GET /v1/recommendations with
+//                 the likes given on this page as liked= (folded in for that request only: the
+//                 page stores nothing), and a review box: POST /v1/text/sentiment.
 // Errors show the HTTP status and the server's message, from either error shape:
 // {"error": "..."} (KServe V2) or {"error": {"message": ...}} (OpenAI).
 'use strict';
@@ -24,7 +32,10 @@ const $ = (id) => document.getElementById(id);
 let apiKey = sessionStorage.getItem(KEY_STORE) || '';
 const modelMeta = new Map(); // name -> V2 model metadata
 let preview = null;          // object URL of the shown image
-let imageRun = 0, wordsRun = 0; // only the latest request of a panel may draw its answer
+let imageRun = 0, wordsRun = 0, forYouRun = 0; // only a panel's latest request may draw
+let recording = false;
+let likes = [];              // item ids liked on this page for the user shown (For you)
+let likesUser = '';
 
 class ApiError extends Error {
   constructor(status, message) {
@@ -44,13 +55,15 @@ function serverMessage(doc, text) {
 async function api(method, path, body) {
   const headers = {};
   if (apiKey) headers.Authorization = 'Bearer ' + apiKey;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const form = body instanceof FormData; // multipart: the browser writes its Content-Type
+  if (body !== undefined && !form) headers['Content-Type'] = 'application/json';
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
   let resp, text;
   try {
     resp = await fetch(path, {
-      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      method, headers,
+      body: body === undefined ? undefined : form ? body : JSON.stringify(body),
       signal: abort.signal, cache: 'no-store', credentials: 'omit',
     });
     text = await resp.text();
@@ -94,10 +107,16 @@ function modelPath(name) {
 
 function kindOf(meta) {
   const input = meta && meta.inputs && meta.inputs[0];
+  if (meta && meta.parameters && meta.parameters.kind === 'recommender') {
+    return {kind: 'recommender', input: 'user'};
+  }
   if (!input) return {kind: '?', input: ''};
   const shape = Array.isArray(input.shape) ? input.shape.slice(1).join('×') : '';
   if (input.name === 'words') return {kind: 'word vectors', input: 'words'};
   if (input.name === 'text_input') return {kind: 'generator', input: 'text'};
+  if (input.parameters && input.parameters.clip_ms) {
+    return {kind: 'voice', input: `${input.parameters.clip_ms} ms at ${input.parameters.sample_rate} Hz`};
+  }
   if (input.parameters && input.parameters.also_accepts) return {kind: 'image', input: shape};
   return {kind: 'network', input: shape};
 }
@@ -173,7 +192,7 @@ async function refreshServer() {
       api('GET', modelPath(n)).catch((e) => ({name: n, error: e}))));
     modelMeta.clear();
     const rows = [];
-    const images = [], words = [], writers = [];
+    const images = [], words = [], writers = [], voices = [], recommenders = [];
     for (const m of metas) {
       const tr = document.createElement('tr');
       const k = m.error ? {kind: describe(m.error), input: ''} : kindOf(m);
@@ -181,6 +200,8 @@ async function refreshServer() {
       if (k.kind === 'image') images.push(m.name);
       if (k.kind === 'word vectors') words.push(m.name);
       if (k.kind === 'generator') writers.push(m.name);
+      if (k.kind === 'voice') voices.push(m.name);
+      if (k.kind === 'recommender') recommenders.push(m.name);
       for (const v of [m.name, (m.versions || []).join(', '), k.kind, k.input]) {
         const td = document.createElement('td');
         td.textContent = v;
@@ -195,6 +216,13 @@ async function refreshServer() {
     fillDatalist('image-models', images);
     fillDatalist('words-models', words);
     fillDatalist('write-models', writers);
+    fillDatalist('voice-models', voices);
+    if (!$('voice-model').value && voices.length) $('voice-model').value = voices[0];
+    fillDatalist('foryou-models', recommenders);
+    if (!$('foryou-model').value && recommenders.length) {
+      $('foryou-model').value = recommenders[0];
+      loadUsers();
+    }
     if (!$('write-model').value && writers.length) $('write-model').value = writers[0];
     if (!$('image-model').value && images.length) $('image-model').value = images[0];
     if (!$('words-model').value && words.length) $('words-model').value = words[0];
@@ -403,6 +431,265 @@ async function write() {
   }
 }
 
+// ------------------------------------------------------------------------------- Voice panel
+
+const VOICE_RATE = 16000;
+
+// Record `seconds` of the microphone: one Float32Array per channel, at the context's rate.
+async function recordMicrophone(seconds) {
+  const stream = await navigator.mediaDevices.getUserMedia({
+    audio: {echoCancellation: false, noiseSuppression: false, autoGainControl: false},
+  });
+  const ctx = new AudioContext();
+  try {
+    await ctx.resume();
+    const source = ctx.createMediaStreamSource(stream);
+    const channels = Math.max(1, Math.min(2, source.channelCount));
+    const node = ctx.createScriptProcessor(4096, channels, 1);
+    const want = Math.round(seconds * ctx.sampleRate);
+    const parts = Array.from({length: channels}, () => []);
+    let have = 0;
+    await new Promise((resolve) => {
+      node.onaudioprocess = (ev) => {
+        if (have >= want) return;
+        const n = Math.min(ev.inputBuffer.length, want - have);
+        for (let c = 0; c < channels; c++) {
+          const ch = ev.inputBuffer.getChannelData(Math.min(c, ev.inputBuffer.numberOfChannels - 1));
+          parts[c].push(ch.slice(0, n));
+        }
+        have += n;
+        if (have >= want) resolve();
+      };
+      source.connect(node);
+      node.connect(ctx.destination); // a ScriptProcessorNode runs only while connected
+    });
+    node.onaudioprocess = null;
+    source.disconnect();
+    node.disconnect();
+    const joined = parts.map((chunks) => {
+      const out = new Float32Array(have);
+      let at = 0;
+      for (const chunk of chunks) {
+        out.set(chunk, at);
+        at += chunk.length;
+      }
+      return out;
+    });
+    return {channels: joined, rate: ctx.sampleRate};
+  } finally {
+    stream.getTracks().forEach((t) => t.stop());
+    ctx.close();
+  }
+}
+
+// The channels' mean.
+function downmix(channels) {
+  const out = new Float32Array(channels[0].length);
+  for (const ch of channels) for (let i = 0; i < out.length; i++) out[i] += ch[i] / channels.length;
+  return out;
+}
+
+// Resample x from `from` Hz to `to` Hz: each output sample is the input under a Hann-windowed
+// sinc low-pass at the lower Nyquist frequency, centred on the output sample's time.
+function resample(x, from, to) {
+  if (from === to) return x;
+  const step = from / to;                // input samples per output sample
+  const cutoff = Math.min(1, to / from); // of the input's Nyquist frequency
+  const half = Math.ceil(16 / cutoff);   // taps either side: 16 zero crossings of the sinc
+  const out = new Float32Array(Math.floor(x.length / step));
+  for (let i = 0; i < out.length; i++) {
+    const t = i * step;
+    const centre = Math.floor(t);
+    let sum = 0, weight = 0;
+    for (let j = centre - half + 1; j <= centre + half; j++) {
+      if (j < 0 || j >= x.length) continue;
+      const d = j - t;
+      const arg = Math.PI * cutoff * d;
+      const sinc = arg === 0 ? 1 : Math.sin(arg) / arg;
+      const w = 0.5 + 0.5 * Math.cos(Math.PI * d / (half + 1));
+      sum += x[j] * sinc * w;
+      weight += sinc * w;
+    }
+    out[i] = weight > 0 ? sum / weight : 0;
+  }
+  return out;
+}
+
+// A mono 16-bit PCM WAV: the 44-byte RIFF header, then the samples, clipped to [-1, 1].
+function wavBytes(samples, rate) {
+  const buf = new ArrayBuffer(44 + samples.length * 2);
+  const v = new DataView(buf);
+  const text = (at, s) => { for (let i = 0; i < s.length; i++) v.setUint8(at + i, s.charCodeAt(i)); };
+  text(0, 'RIFF');
+  v.setUint32(4, 36 + samples.length * 2, true);
+  text(8, 'WAVE');
+  text(12, 'fmt ');
+  v.setUint32(16, 16, true);       // fmt chunk size
+  v.setUint16(20, 1, true);        // PCM
+  v.setUint16(22, 1, true);        // mono
+  v.setUint32(24, rate, true);
+  v.setUint32(28, rate * 2, true); // bytes per second
+  v.setUint16(32, 2, true);        // bytes per frame
+  v.setUint16(34, 16, true);       // bits per sample
+  text(36, 'data');
+  v.setUint32(40, samples.length * 2, true);
+  for (let i = 0; i < samples.length; i++) {
+    const s = Math.max(-1, Math.min(1, samples[i]));
+    v.setInt16(44 + i * 2, Math.round(s < 0 ? s * 32768 : s * 32767), true);
+  }
+  return buf;
+}
+
+async function listen() {
+  if (recording) return;
+  showError('voice-error', null);
+  const model = $('voice-model').value.trim();
+  const seconds = Number($('voice-seconds').value);
+  if (!model) return showError('voice-error', new Error('Name a voice model (the Server panel lists them).'));
+  if (!(seconds >= 0.5 && seconds <= 10)) {
+    return showError('voice-error', new Error('Record from 0.5 to 10 seconds.'));
+  }
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    return showError('voice-error', new Error('This browser offers no microphone here (it needs https or localhost).'));
+  }
+  recording = true;
+  $('voice-record').disabled = true;
+  $('voice-words').textContent = '';
+  $('voice-events').replaceChildren();
+  $('voice-note').textContent = `recording ${seconds} s…`;
+  setState('voice-panel', 'recording');
+  try {
+    const rec = await recordMicrophone(seconds);
+    const mono = resample(downmix(rec.channels), rec.rate, VOICE_RATE);
+    const form = new FormData();
+    form.append('file', new Blob([wavBytes(mono, VOICE_RATE)], {type: 'audio/wav'}), 'microphone.wav');
+    form.append('model', model);
+    form.append('response_format', 'verbose_json');
+    $('voice-note').textContent = 'recognising…';
+    setState('voice-panel', 'busy');
+    const r = await api('POST', '/v1/audio/transcriptions', form);
+    $('voice-words').textContent = r.text || '(no command)';
+    $('voice-events').replaceChildren(...(r.events || []).map((e, i) =>
+      bar(e.word, e.score, `${e.start.toFixed(2)} s, ${(e.score * 100).toFixed(0)}%`, i === 0)));
+    $('voice-note').textContent = `${r.duration.toFixed(2)} s recorded at ${rec.rate} Hz, sent as ` +
+      `16 kHz mono WAV` + (r.label ? `; heard as one clip: ${r.label}` : '') + '.';
+    setState('voice-panel', 'done');
+  } catch (e) {
+    $('voice-note').textContent = '';
+    showError('voice-error', e instanceof ApiError ? e
+      : new Error(`Cannot record: ${e && e.message ? e.message : e}`));
+    setState('voice-panel', 'error');
+  } finally {
+    recording = false;
+    $('voice-record').disabled = false;
+  }
+}
+
+// ------------------------------------------------------------------------------ For you panel
+
+// The model's most active users into the user picker (the first one chosen if none is).
+async function loadUsers() {
+  const model = $('foryou-model').value.trim();
+  if (!model) return;
+  try {
+    const reply = await api('GET', '/v1/models/' + encodeURIComponent(model) + '/users?limit=20');
+    const ids = (reply.data || []).map((u) => String(u.id));
+    fillDatalist('foryou-users', ids);
+    if (!$('foryou-user').value && ids.length) $('foryou-user').value = ids[0];
+  } catch (e) {
+    showError('foryou-error', e);
+  }
+}
+
+function recommendation(item, i) {
+  const li = document.createElement('li');
+  li.className = 'rec';
+  li.dataset.id = String(item.id);
+  const title = document.createElement('span');
+  title.className = 'rec-title';
+  title.textContent = item.title || String(item.id);
+  const tags = document.createElement('span');
+  tags.className = 'rec-tags';
+  tags.textContent = (item.tags || []).join(' · ');
+  const why = document.createElement('span');
+  why.className = 'rec-why';
+  why.textContent = item.explanation || '';
+  const score = document.createElement('span');
+  score.className = 'rec-score';
+  score.textContent = Number(item.score).toFixed(3);
+  const like = document.createElement('button');
+  like.type = 'button';
+  like.className = 'rec-like';
+  like.textContent = 'Like';
+  like.setAttribute('aria-label', `Like ${title.textContent}`);
+  like.addEventListener('click', () => {
+    if (!likes.includes(String(item.id))) likes.push(String(item.id));
+    recommend();
+  });
+  li.append(title, tags, why, score, like);
+  if (i === 0) li.classList.add('top');
+  return li;
+}
+
+async function recommend() {
+  showError('foryou-error', null);
+  const model = $('foryou-model').value.trim();
+  const user = $('foryou-user').value.trim();
+  const tags = $('foryou-tags').value.trim();
+  if (!model) return showError('foryou-error', new Error('Name a recommender model.'));
+  if (!user) return showError('foryou-error', new Error('Pick or type a user id.'));
+  if (user !== likesUser) {
+    likes = [];
+    likesUser = user;
+  }
+  setState('foryou-panel', 'busy');
+  const run = ++forYouRun;
+  try {
+    const q = new URLSearchParams({model, user, k: '10'});
+    if (tags) q.set('tags', tags);
+    if (likes.length) q.set('liked', likes.join(','));
+    const reply = await api('GET', '/v1/recommendations?' + q.toString());
+    if (run !== forYouRun) return;
+    $('foryou-list').replaceChildren(...(reply.data || []).map(recommendation));
+    const parts = [];
+    parts.push(reply.cold_start ? `cold start: user ${user} has no history yet, so these are ` +
+      'the popular items' : `${reply.history} event(s) of user ${user} folded in`);
+    if (reply.liked) parts.push(`${reply.liked} like(s) from this page`);
+    if (reply.warning) parts.push(reply.warning);
+    $('foryou-note').textContent = parts.join('; ') + '.';
+    if (!(reply.data || []).length) showError('foryou-error', new Error('Nothing to recommend (check the tags).'));
+    setState('foryou-panel', 'done');
+  } catch (e) {
+    if (run !== forYouRun) return;
+    $('foryou-note').textContent = '';
+    $('foryou-list').replaceChildren();
+    showError('foryou-error', e);
+    setState('foryou-panel', 'error');
+  }
+}
+
+async function review() {
+  showError('review-error', null);
+  const model = $('review-model').value.trim();
+  const text = $('review-text').value.trim();
+  $('review-label').textContent = '';
+  $('review-score').textContent = '';
+  if (!model) return showError('review-error', new Error('Name a sentiment model.'));
+  if (!text) return showError('review-error', new Error('Write a review.'));
+  setState('foryou-panel', 'busy');
+  try {
+    const reply = await api('POST', '/v1/text/sentiment', {model, input: text});
+    const d = reply.data[0];
+    $('review-label').textContent = d.label;
+    $('review-label').className = 'badge ' + (d.label === 'positive' ? 'good' : d.label === 'negative' ? 'bad' : '');
+    $('review-score').textContent = `score ${Number(d.score).toFixed(2)} (from -1 to 1)`;
+    setState('foryou-panel', 'reviewed');
+  } catch (e) {
+    showError('review-error', e);
+    setState('foryou-panel', 'error');
+  }
+}
+
 // ----------------------------------------------------------------------------------- wiring
 
 function useKey(value) {
@@ -432,9 +719,26 @@ document.addEventListener('DOMContentLoaded', () => {
     ev.preventDefault();
     neighbours();
   });
+  $('voice-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    listen();
+  });
   $('write-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     write();
+  });
+  $('foryou-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    recommend();
+  });
+  $('foryou-model').addEventListener('change', loadUsers);
+  $('foryou-forget').addEventListener('click', () => {
+    likes = [];
+    recommend();
+  });
+  $('review-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    review();
   });
   $('write-stop').addEventListener('click', () => {
     if (writeAbort) writeAbort.abort();

@@ -216,8 +216,13 @@ struct amuse_rec_query {
     int n_items;
     int k;                    /* 1..AMUSE_REC_MAX_K */
     int filter_seen;          /* drop the user's own items */
-    int explain;              /* fill struct amuse_rec_hit.because (costs a little) */
-    const char *tag;          /* keep only items with this tag (needs attached items), or NULL */
+    int explain;              /* fill struct amuse_rec_hit.because: the user's item with the
+                                 largest item-kNN similarity to the hit (either in the other's
+                                 neighbour list); for a hit with no such link, the largest
+                                 cosine of the factors; -1 when nothing is positive */
+    const char *tag;          /* keep only items with one of these tags ("Comedy" or a
+                                 comma-separated list "Comedy,Drama", ASCII case ignored;
+                                 needs attached items), or NULL */
     double debias;            /* popularity penalty 0..10: re-rank the top candidates by
                                  norm(score) - debias * log(1+pop)/log(1+max pop) */
     double content_weight;    /* blend with content similarity: an item with n events gets
@@ -283,6 +288,26 @@ struct amuse_rec_metrics {
 AMUSE_API int amuse_rec_evaluate(const int32_t *recs, int k, const struct amuse_rec_csr *truth,
                                  const float *popularity, int64_t n_items, int64_t n_train_users,
                                  struct amuse_rec_metrics *out);
+
+/* ------------------------------------------------------------------ training-time evaluation */
+
+/* What a model directory says about its own accuracy and bias (eval.json, written by
+ * `amuse recommend train`): the same options trained on a per-user split of the training data
+ * and scored on the held-out rest, so a server can show the figures of the model it serves. */
+struct amuse_rec_eval {
+    char split[16];     /* "random" or "time" */
+    double fraction;    /* of each user's events used to train */
+    uint64_t seed;
+    int k;
+    struct amuse_rec_metrics metrics;
+};
+
+/* Write dir/eval.json atomically (dir must exist). AMUSE_EINVAL for a split name that does not
+ * fit or k < 1. */
+AMUSE_API int amuse_rec_eval_save(const struct amuse_rec_eval *e, const char *dir);
+/* Read dir/eval.json: AMUSE_ENOTFOUND when the model has none, AMUSE_EFORMAT naming the file
+ * and field for anything else that is wrong. On failure *out is zeroed. */
+AMUSE_API int amuse_rec_eval_load(const char *dir, struct amuse_rec_eval *out);
 
 #ifdef __cplusplus
 }

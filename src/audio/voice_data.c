@@ -246,10 +246,11 @@ static int read_manifest(const char *path, const struct amuse_voice_data_options
             rc = am__fail(AMUSE_EFORMAT, "%s:%d: empty path", path, line_no);
             goto out;
         }
-        if ((rc = clips_add(clips, dir, field[col_path], flen[col_path], label, line_no)))
-            goto out;
+        /* Checked before adding: a second split of a list starts with the first's clips. */
         if (o->limit > 0 && (int64_t)clips->n >= o->limit)
             break;
+        if ((rc = clips_add(clips, dir, field[col_path], flen[col_path], label, line_no)))
+            goto out;
     }
     if (col_path < 0)
         rc = am__fail(AMUSE_EFORMAT, "%s: empty manifest", path);

@@ -22,7 +22,9 @@ static void help(FILE *out)
     fprintf(out,
             "usage: amuse recommend <train|eval|for|similar> [options]\n\n"
             "  train --data EVENTS --algo als|bpr|itemknn|pop --output DIR\n"
-            "        [--items ITEMS] [--vectors WORDS]   train and write a model directory\n"
+            "        [--items ITEMS] [--vectors WORDS]   train and write a model directory;\n"
+            "        [--no-eval]  it first trains the same way on a per-user split (--split,\n"
+            "        --fraction, --seed, -k) and writes the held-out figures to DIR/eval.json\n"
             "  eval  --data EVENTS [--split random|time] [--algos LIST] [--json FILE]\n"
             "        every algorithm on a per-user 75/25 split: accuracy and bias side by side\n"
             "  for   DIR --user ID [-k 10]              a user's top-k with explanations\n"
@@ -68,7 +70,7 @@ struct flags {
     const char *data, *output, *items, *vectors, *split, *algos, *json, *write_split, *debias_list;
     const char *ipw_list;
     const char *user, *liked, *tag, *item;
-    int algo, k, tune, keep_seen;
+    int algo, k, tune, keep_seen, no_eval;
     long long factors, iters, cg_steps, neighbours, seed, threads;
     double reg, alpha, lr, shrink, fraction, debias, content_weight, ipw;
     int binary, solver;
@@ -123,6 +125,10 @@ static int parse_flags(int argc, char **argv, int first, struct flags *f)
         }
         if (strcmp(a, "--keep-seen") == 0) {
             f->keep_seen = 1;
+            continue;
+        }
+        if (strcmp(a, "--no-eval") == 0) {
+            f->no_eval = 1;
             continue;
         }
         if (i + 1 >= argc)
@@ -225,10 +231,24 @@ static int parse_flags(int argc, char **argv, int first, struct flags *f)
 
 /* ------------------------------------------------------------------------------------ train */
 
+struct result;
+static int make_split(const struct amuse_rec_data *d, int kind, double fraction, uint64_t seed,
+                      struct amuse_rec_data **train, struct amuse_rec_data **test,
+                      struct amuse_rec_csr **truth);
+static int evaluate(const struct amuse_rec_data *train, const struct amuse_rec_csr *truth,
+                    const struct amuse_rec_options *o, int k, double debias, struct result *r,
+                    struct amuse_rec_model **keep);
+
+/* The training-time evaluation (eval.json): the same options on a per-user split of d. */
+static int train_eval(const struct amuse_rec_data *d, const struct amuse_rec_options *o,
+                      const struct flags *f, struct amuse_rec_eval *e);
+
 static int run_train(struct flags *f)
 {
     if (!f->data || !f->output || f->algo < 0)
         return cli_error("recommend train needs --data, --algo and --output");
+    if (strcmp(f->split, "random") != 0 && strcmp(f->split, "time") != 0)
+        return cli_error("--split: '%s': expected random or time", f->split);
     struct amuse_rec_data *d = NULL;
     struct amuse_rec_model *m = NULL;
     struct amuse_word_vectors *wv = NULL;
@@ -257,7 +277,13 @@ static int run_train(struct flags *f)
         cli_fail(st, "reading items");
         goto out;
     }
-    if ((st = amuse_rec_model_save(m, f->output))) {
+    struct amuse_rec_eval ev;
+    if (!f->no_eval && (st = train_eval(d, &o, f, &ev))) {
+        cli_fail(st, "evaluating on a held-out split (--no-eval skips it)");
+        goto out;
+    }
+    if ((st = amuse_rec_model_save(m, f->output)) ||
+        (!f->no_eval && (st = amuse_rec_eval_save(&ev, f->output)))) {
         cli_fail(st, f->output);
         goto out;
     }
@@ -269,6 +295,12 @@ static int run_train(struct flags *f)
     if (f->items)
         printf("item data: %s (%lld lines for items without events skipped)%s\n", f->items,
                (long long)unknown, wv ? ", content vectors from word vectors" : "");
+    if (!f->no_eval)
+        printf("held out (%s split, %.0f%% to train): P@%d %.4f nDCG@%d %.4f coverage@%d %.4f "
+               "Gini %.4f ARP %.1f APLT %.4f novelty %.2f (eval.json)\n",
+               ev.split, 100 * ev.fraction, ev.k, ev.metrics.precision, ev.k, ev.metrics.ndcg,
+               ev.k, ev.metrics.coverage, ev.metrics.gini, ev.metrics.arp, ev.metrics.aplt,
+               ev.metrics.novelty);
     printf("wrote %s\n", f->output);
     rc = 0;
 out:
@@ -406,6 +438,30 @@ static int tune(const struct amuse_rec_data *train, int kind, double fraction, u
     amuse_rec_data_free(val);
     amuse_rec_csr_free(truth);
     *o = best;
+    return st;
+}
+
+static int train_eval(const struct amuse_rec_data *d, const struct amuse_rec_options *o,
+                      const struct flags *f, struct amuse_rec_eval *e)
+{
+    int kind = strcmp(f->split, "time") == 0 ? AMUSE_REC_SPLIT_TIME : AMUSE_REC_SPLIT_RANDOM;
+    struct amuse_rec_data *train = NULL, *test = NULL;
+    struct amuse_rec_csr *truth = NULL;
+    struct result r;
+    memset(e, 0, sizeof *e);
+    int st = make_split(d, kind, f->fraction, (uint64_t)f->seed, &train, &test, &truth);
+    if (!st)
+        st = evaluate(train, truth, o, f->k, 0, &r, NULL);
+    if (!st) {
+        snprintf(e->split, sizeof e->split, "%s", kind == AMUSE_REC_SPLIT_TIME ? "time" : "random");
+        e->fraction = f->fraction;
+        e->seed = (uint64_t)f->seed;
+        e->k = f->k;
+        e->metrics = r.met;
+    }
+    amuse_rec_data_free(train);
+    amuse_rec_data_free(test);
+    amuse_rec_csr_free(truth);
     return st;
 }
 

@@ -41,7 +41,8 @@ void am__buf_add(struct am__buf *b, const char *s, size_t n)
 {
     if (buf_reserve(b, n))
         return;
-    memcpy(b->data + b->len, s, n);
+    if (n) /* s may be NULL when n is 0 (libmicrohttpd's empty form fields) */
+        memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = '\0';
 }

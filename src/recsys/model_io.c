@@ -1,6 +1,6 @@
 /* model_io.c - a recommender as a directory: config.json, model.safetensors, the id maps
  * (users.txt, items.txt) and item data (item_meta.tsv); and attaching item titles and tags with
- * their content vectors. Every file is written atomically through the core helpers. It does not
+ * their content vectors; the training-time evaluation (eval.json). Every file is written atomically through the core helpers. It does not
  * version directories (the server's repository does: <repo>/<model>/<version>/). */
 #define _POSIX_C_SOURCE 200809L
 #include "recsys/recsys_internal.h"
@@ -462,4 +462,100 @@ out:
     }
     *out = m;
     return AMUSE_OK;
+}
+
+/* ------------------------------------------------------------------ training-time evaluation */
+
+#define EVAL_FILE_MAX 4096
+
+static const char *const eval_fields[] = {"precision", "recall", "ndcg", "map", "coverage",
+                                          "gini", "arp", "aplt", "novelty"};
+
+static double *eval_field(struct amuse_rec_metrics *m, int i)
+{
+    double *f[] = {&m->precision, &m->recall, &m->ndcg, &m->map, &m->coverage,
+                   &m->gini, &m->arp, &m->aplt, &m->novelty};
+    return f[i];
+}
+
+int amuse_rec_eval_save(const struct amuse_rec_eval *e, const char *dir)
+{
+    size_t sl = strnlen(e->split, sizeof e->split);
+    if (sl == 0 || sl == sizeof e->split || e->k < 1)
+        return am__fail(AMUSE_EINVAL, "evaluation: split '%.*s' or k %d is not valid",
+                        (int)sl, e->split, e->k);
+    char *path = join(dir, "eval.json");
+    char text[EVAL_FILE_MAX];
+    if (!path)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    struct amuse_rec_metrics m = e->metrics;
+    int n = snprintf(text, sizeof text,
+                     "{\n  \"split\": \"%s\", \"fraction\": %g, \"seed\": %llu, \"k\": %d, "
+                     "\"users\": %lld",
+                     e->split, e->fraction, (unsigned long long)e->seed, e->k,
+                     (long long)m.users);
+    for (int i = 0; i < 9 && n > 0 && (size_t)n < sizeof text; i++)
+        n += snprintf(text + n, sizeof text - (size_t)n, ",\n  \"%s\": %.6g", eval_fields[i],
+                      *eval_field(&m, i));
+    int rc;
+    if (n < 0 || (size_t)n + 3 >= sizeof text) {
+        rc = am__fail(AMUSE_EINVAL, "evaluation: does not fit %d bytes", EVAL_FILE_MAX);
+    } else {
+        n += snprintf(text + n, sizeof text - (size_t)n, "\n}\n");
+        rc = am__write_file_atomic(path, text, (size_t)n);
+    }
+    free(path);
+    return rc;
+}
+
+int amuse_rec_eval_load(const char *dir, struct amuse_rec_eval *out)
+{
+    memset(out, 0, sizeof *out);
+    char *path = join(dir, "eval.json"), *text = NULL;
+    size_t len;
+    cJSON *j = NULL;
+    int rc;
+    if (!path)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    if ((rc = am__read_file(path, EVAL_FILE_MAX, &text, &len)))
+        goto out;
+    j = cJSON_ParseWithLength(text, len);
+    if (!cJSON_IsObject(j)) {
+        rc = am__fail(AMUSE_EFORMAT, "%s: not a JSON object", path);
+        goto out;
+    }
+    const cJSON *split = cJSON_GetObjectItemCaseSensitive(j, "split");
+    if (!cJSON_IsString(split) || !split->valuestring[0] ||
+        strlen(split->valuestring) >= sizeof out->split) {
+        rc = am__fail(AMUSE_EFORMAT, "%s: \"split\" must be a short string", path);
+        goto out;
+    }
+    snprintf(out->split, sizeof out->split, "%s", split->valuestring);
+    out->fraction = num(j, "fraction", -1);
+    double seed = num(j, "seed", -1), k = num(j, "k", 0), users = num(j, "users", -1);
+    if (!(out->fraction > 0 && out->fraction < 1) || !(seed >= 0 && seed <= 9007199254740992.0) ||
+        !(k >= 1 && k <= 1e6) ||
+        !(users >= 0 && users <= (double)AMUSE_REC_MAX_USERS)) {
+        rc = am__fail(AMUSE_EFORMAT, "%s: fraction, seed, k or users missing or out of range",
+                      path);
+        goto out;
+    }
+    out->seed = (uint64_t)seed;
+    out->k = (int)k;
+    out->metrics.users = (int64_t)users;
+    for (int i = 0; i < 9; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, eval_fields[i]);
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
+            rc = am__fail(AMUSE_EFORMAT, "%s: \"%s\" must be a number", path, eval_fields[i]);
+            goto out;
+        }
+        *eval_field(&out->metrics, i) = v->valuedouble;
+    }
+out:
+    if (rc)
+        memset(out, 0, sizeof *out);
+    cJSON_Delete(j);
+    free(text);
+    free(path);
+    return rc;
 }

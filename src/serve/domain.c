@@ -4,7 +4,8 @@
  *                             is a multipart/form-data field "file" (or "image"), parsed with
  *                             libmicrohttpd's post processor, or the whole body with an
  *                             "image/..." Content-Type. model and top_k come from the query
- *                             string or from form fields.
+ *                             string or from form fields. The form parser (am__form_parse) is
+ *                             the one every upload route uses (/v1/audio/transcriptions too).
  *   GET  /v1/words/similar    ?model=&word=&k= : the k nearest words by cosine
  *   POST /v1/words/analogy    {"model", "positive": [..], "negative": [..], "k"} or
  *                             {"model", "a", "b", "c", "k"} (a is to b as c is to ?)
@@ -326,47 +327,42 @@ out:
 
 /* ------------------------------------------------------------------------ images */
 
-struct form {
-    struct am__buf file; /* the "file" (or "image") field's bytes */
-    int has_file;
-    char model[129], top_k[16];
-    int too_long; /* a text field over its buffer */
-};
-
-static void field_append(char *dst, size_t cap, const char *data, uint64_t off, size_t size,
-                         int *too_long)
-{
-    if (off + size >= cap) {
-        *too_long = 1;
-        return;
-    }
-    memcpy(dst + off, data, size);
-    dst[off + size] = '\0';
-}
-
+/* The multipart/form-data parser of the upload routes (libmicrohttpd's post processor): the
+ * file field's bytes and the text fields the caller names. */
 static enum MHD_Result form_field(void *cls, enum MHD_ValueKind kind, const char *key,
                                   const char *filename, const char *content_type,
                                   const char *transfer_encoding, const char *data, uint64_t off,
                                   size_t size)
 {
-    struct form *f = cls;
+    struct am__form *f = cls;
     (void)kind;
     (void)filename;
     (void)content_type;
     (void)transfer_encoding;
-    if (strcmp(key, "file") == 0 || strcmp(key, "image") == 0) {
-        f->has_file = 1;
-        am__buf_add(&f->file, data, size);
-    } else if (strcmp(key, "model") == 0) {
-        field_append(f->model, sizeof f->model, data, off, size, &f->too_long);
-    } else if (strcmp(key, "top_k") == 0) {
-        field_append(f->top_k, sizeof f->top_k, data, off, size, &f->too_long);
-    }
-    return f->file.failed ? MHD_NO : MHD_YES;
+    if (!key) /* a part without a name */
+        return MHD_YES;
+    for (const char *const *n = f->file_fields; *n; n++)
+        if (strcmp(key, *n) == 0) {
+            f->has_file = 1;
+            am__buf_add(&f->file, data, size);
+            return f->file.failed ? MHD_NO : MHD_YES;
+        }
+    for (int i = 0; i < AM__FORM_FIELDS && f->fields[i]; i++)
+        if (strcmp(key, f->fields[i]) == 0) {
+            if (off + size >= sizeof f->values[i]) {
+                f->too_long = f->fields[i];
+            } else {
+                if (size) /* an empty field comes with data NULL */
+                    memcpy(f->values[i] + off, data, size);
+                f->values[i][off + size] = '\0';
+                f->present |= 1u << i;
+            }
+            break;
+        }
+    return MHD_YES;
 }
 
-/* Parse the multipart body into f. -1 after an error reply. */
-static int parse_form(struct am__request *r, struct form *f)
+int am__form_parse(struct am__request *r, struct am__form *f)
 {
     struct MHD_PostProcessor *pp = MHD_create_post_processor(r->conn, 16384, form_field, f);
     if (!pp) {
@@ -389,30 +385,44 @@ static int parse_form(struct am__request *r, struct form *f)
         return -1;
     }
     if (f->too_long) {
-        am__reply_error(r, 400, "form field model or top_k is too long");
-        return -1;
-    }
-    if (!f->has_file || f->file.len == 0) {
-        am__reply_error(r, 400, "file: the form has no (or an empty) 'file' field with the image");
+        am__reply_error(r, 400, "form field %s is too long (at most %zu bytes)", f->too_long,
+                        sizeof f->values[0] - 1);
         return -1;
     }
     return 0;
+}
+
+const char *am__form_value(const struct am__form *f, const char *name)
+{
+    for (int i = 0; i < AM__FORM_FIELDS && f->fields[i]; i++)
+        if (strcmp(f->fields[i], name) == 0)
+            return (f->present & (1u << i)) && f->values[i][0] ? f->values[i] : NULL;
+    return NULL;
 }
 
 void am__handle_images_classify(struct am__request *r)
 {
     const char *ctype =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    struct form f;
+    static const char *const file_fields[] = {"file", "image", NULL};
+    struct am__form f;
     memset(&f, 0, sizeof f);
+    f.file_fields = file_fields;
+    f.fields[0] = "model";
+    f.fields[1] = "top_k";
     const unsigned char *image = NULL;
     size_t image_len = 0;
     struct am__model *m = NULL;
     struct am__job *job = NULL;
     int *order = NULL;
     if (ctype && strncasecmp(ctype, "multipart/form-data", 19) == 0) {
-        if (parse_form(r, &f))
+        if (am__form_parse(r, &f))
             goto out;
+        if (!f.has_file || f.file.len == 0) {
+            am__reply_error(r, 400,
+                            "file: the form has no (or an empty) 'file' field with the image");
+            goto out;
+        }
         image = (const unsigned char *)f.file.data;
         image_len = f.file.len;
     } else if (ctype && strncasecmp(ctype, "image/", 6) == 0) {
@@ -431,10 +441,10 @@ void am__handle_images_classify(struct am__request *r)
     }
     const char *model = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "model");
     const char *top_k = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "top_k");
-    if (!model && f.model[0])
-        model = f.model;
-    if (!top_k && f.top_k[0])
-        top_k = f.top_k;
+    if (!model)
+        model = am__form_value(&f, "model");
+    if (!top_k)
+        top_k = am__form_value(&f, "top_k");
     int k = parse_count(r, "top_k", top_k, DEFAULT_TOP_K, 1, 1000);
     if (k < 0)
         goto out;

@@ -114,17 +114,15 @@ static int await_job(struct am__request *r, struct am__job *job, const char *wha
     return 0;
 }
 
-/* The images of job->decode, decoded on the decode pool into job->input. */
-static int run_decode(struct am__request *r, const struct am__model *m, struct am__job *job)
+int am__run_decode(struct am__request *r, const struct am__model *m, struct am__job *d)
 {
-    struct am__job *d = job->decode;
     int rc = am__decode_submit(r->server, d);
     if (rc) {
         r->retry_after = 1;
         am__reply_status(r, rc, 503);
         return -1;
     }
-    if (await_job(r, d, "images for model", m->name))
+    if (await_job(r, d, "input for model", m->name))
         return -1;
     if (d->status) {
         am__reply_error(r, d->status == AMUSE_ETOOBIG ? 413 : d->status == AMUSE_ENOMEM ? 500
@@ -132,6 +130,15 @@ static int run_decode(struct am__request *r, const struct am__model *m, struct a
                         "%s", d->error[0] ? d->error : amuse_strerror(d->status));
         return -1;
     }
+    return 0;
+}
+
+/* The images (or sounds) of job->decode, decoded on the decode pool into job->input. */
+static int run_decode(struct am__request *r, const struct am__model *m, struct am__job *job)
+{
+    struct am__job *d = job->decode;
+    if (am__run_decode(r, m, d))
+        return -1;
     free(job->input);
     job->input = d->input; /* the pool is done with it */
     d->input = NULL;
@@ -222,10 +229,13 @@ void am__handle_model_stats(struct am__request *r)
                    ", \"version\": \"%lld\", \"request_count\": %lld, \"inference_count\": %lld, "
                    "\"execution_count\": %lld, \"max_batch_size_seen\": %d, "
                    "\"rejected_queue_full\": %lld, \"timed_out\": %lld, \"cancelled\": %lld, "
-                   "\"queue_depth\": %d}]}",
+                   "\"queue_depth\": %d",
                    (long long)m->version, (long long)st.requests, (long long)st.samples,
                    (long long)st.batches, st.max_batch_samples, (long long)st.rejected_full,
                    (long long)st.timed_out, (long long)st.cancelled, st.queued);
+    if (m->kind->stats_json)
+        m->kind->stats_json(m, &r->out);
+    am__buf_puts(&r->out, "}]}");
     am__model_release(r->server->repo, m);
 }
 

@@ -92,6 +92,8 @@ static const struct am__model_kind *const kinds[] = {
     &am__kind_word_vectors,
     &am__kind_generator,
     &am__kind_sentiment,
+    &am__kind_voice,
+    &am__kind_recommender,
 };
 #define N_KINDS (sizeof kinds / sizeof kinds[0])
 
@@ -173,7 +175,10 @@ static int load_version(struct am__repository *r, const char *name, int64_t vers
     rc = m->kind->load(m, cfg, cfg_path);
     if (rc)
         goto out;
-    rc = am__batcher_start(&m->batcher, &r->bo, m->kind->run, m, name);
+    struct am__batcher_options bo = r->bo;
+    if (m->kind->flags & AM__KIND_NO_QUEUE_DELAY)
+        bo.max_queue_delay_us = 0;
+    rc = am__batcher_start(&m->batcher, &bo, m->kind->run, m, name);
 out:
     cJSON_Delete(cfg);
     free(text);

@@ -38,6 +38,10 @@ const struct am__route am__routes[] = {
     {"GET", "/v1/words/similar", AMUSE_SCOPE_INFER, am__handle_words_similar},
     {"POST", "/v1/words/analogy", AMUSE_SCOPE_INFER, am__handle_words_analogy},
     {"POST", "/v1/text/sentiment", AMUSE_SCOPE_INFER, am__handle_text_sentiment},
+    {"POST", "/v1/audio/transcriptions", AMUSE_SCOPE_INFER, am__handle_audio_transcriptions},
+    {"GET", "/v1/recommendations", AMUSE_SCOPE_INFER, am__handle_recommendations},
+    {"GET", "/v1/items/{id}/similar", AMUSE_SCOPE_INFER, am__handle_items_similar},
+    {"GET", "/v1/models/{model}/users", AMUSE_SCOPE_INFER, am__handle_model_users},
     {"GET", "/metrics", AMUSE_SCOPE_ADMIN, am__handle_metrics},
     {NULL, NULL, 0, NULL},
 };
@@ -56,8 +60,9 @@ const char *amuse_server_route(int i, const char **method)
 static int path_matches(const char *pattern, const char *path, struct am__request *r)
 {
     const char *p = pattern, *s = path;
-    const char *model = NULL, *version = NULL;
-    size_t model_len = 0, version_len = 0;
+    const char *name[AM__MAX_CAPTURES], *value[AM__MAX_CAPTURES];
+    size_t name_len[AM__MAX_CAPTURES], value_len[AM__MAX_CAPTURES];
+    int n = 0;
     while (*p && *s) {
         if (*p != '/' || *s != '/')
             return 0;
@@ -73,15 +78,13 @@ static int path_matches(const char *pattern, const char *path, struct am__reques
             break;
         }
         if (pl > 2 && p[0] == '{' && p[pl - 1] == '}') {
-            if (sl == 0 || sl >= sizeof r->param_buf[0])
+            if (sl == 0 || sl >= sizeof r->param_buf[0] || n == AM__MAX_CAPTURES)
                 return 0;
-            if (strncmp(p, "{model}", pl) == 0) {
-                model = s;
-                model_len = sl;
-            } else {
-                version = s;
-                version_len = sl;
-            }
+            name[n] = p + 1;
+            name_len[n] = pl - 2;
+            value[n] = s;
+            value_len[n] = sl;
+            n++;
         } else if (pl != sl || strncmp(p, s, pl) != 0) {
             return 0;
         }
@@ -92,18 +95,26 @@ static int path_matches(const char *pattern, const char *path, struct am__reques
         return 0;
     if (r) {
         r->param_model = r->param_version = NULL;
-        if (model) {
-            memcpy(r->param_buf[0], model, model_len);
-            r->param_buf[0][model_len] = '\0';
-            r->param_model = r->param_buf[0];
+        r->n_params = n;
+        for (int i = 0; i < n; i++) {
+            memcpy(r->param_buf[i], value[i], value_len[i]);
+            r->param_buf[i][value_len[i]] = '\0';
+            r->param_name[i] = name[i];
+            r->param_name_len[i] = name_len[i];
         }
-        if (version) {
-            memcpy(r->param_buf[1], version, version_len);
-            r->param_buf[1][version_len] = '\0';
-            r->param_version = r->param_buf[1];
-        }
+        r->param_model = am__request_param(r, "model");
+        r->param_version = am__request_param(r, "version");
     }
     return 1;
+}
+
+const char *am__request_param(const struct am__request *r, const char *name)
+{
+    size_t len = strlen(name);
+    for (int i = 0; i < r->n_params; i++)
+        if (r->param_name_len[i] == len && strncmp(r->param_name[i], name, len) == 0)
+            return r->param_buf[i];
+    return NULL;
 }
 
 const struct am__route *am__route_match(const char *method, const char *path,

@@ -5,7 +5,9 @@
  *   handlers.c    the V2 routes' handlers (the others live with their protocol: openai.c,
  *                 domain.c, metrics.c, static.c): decode, hand to the model's batcher, encode
  *   v2.c          KServe V2 JSON: request decoding into tensors, response encoding
- *   domain.c      /v1/images/classify and /v1/words/{similar,analogy}: no tensors, for app developers
+ *   domain.c      /v1/images/classify and /v1/words/{similar,analogy}: no tensors, for app developers;
+ *                 the one multipart/form-data parser (am__form_parse)
+ *   transcriptions.c  /v1/audio/transcriptions (OpenAI's shape) for voice models
  *   ratelimit.c   per-key token bucket (429) and usage counters flushed to SQLite
  *   metrics.c     GET /metrics: Prometheus text format
  *   histogram.c   the fixed-bucket histograms the batchers fill and /metrics renders
@@ -14,7 +16,10 @@
  *   completions.c text generation: OpenAI completions and chat, KServe generate; SSE streams
  *   json.c        the nesting-depth pre-check, the one JSON body parser, the log helper
  *   repository.c  <repo>/<model>/<version>/ loading, versions, reload with an atomic swap
- *   kind_*.c      the model kinds (network, word vectors, ...): load, run, V2 tensors
+ *   kind_*.c      the model kinds (network, word vectors, generator, sentiment, voice,
+ *                 recommender): load, run,
+ *                 V2 tensors
+ *   recommend_routes.c  /v1/recommendations, /v1/items/{id}/similar: a recommender's routes
  *   batcher.c     per-model bounded queue + worker thread forming dynamic batches
  *   static.c      the playground's files from the web root (GET /, GET /web/...)
  *   auth.c        key tokens, keyed hashing, constant-time verification
@@ -25,8 +30,11 @@
 #ifndef AMUSE_SERVE_INTERNAL_H
 #define AMUSE_SERVE_INTERNAL_H
 
+#include "amuse/audio.h"
 #include "amuse/generate.h"
+#include "amuse/recsys.h"
 #include "amuse/serve.h"
+#include "amuse/voice.h"
 #include "amuse/tensor.h"
 #include "core/internal.h"
 
@@ -213,6 +221,11 @@ enum {
     AM__KIND_WORDS = 1 << 0,    /* word vectors: /v1/words/..., /v1/embeddings */
     AM__KIND_GENERATE = 1 << 1, /* text generation: /v1/completions, .../generate */
     AM__KIND_SENTIMENT = 1 << 2, /* review sentiment: /v1/text/sentiment */
+    AM__KIND_VOICE = 1 << 3,     /* voice commands (m->state: struct am__voice):
+                                    /v1/audio/transcriptions, sound in V2 */
+    AM__KIND_RECOMMEND = 1 << 4, /* recommender: /v1/recommendations, /v1/items/{id}/similar */
+    AM__KIND_NO_QUEUE_DELAY = 1 << 5, /* jobs gain nothing from company: a batch never waits to
+                                         fill (max_queue_delay_us 0), it takes what is queued */
 };
 struct am__model_kind {
     const char *name;        /* "network", "word2vec", ... (messages, metadata) */
@@ -240,11 +253,16 @@ struct am__model_kind {
      * went away, tokens generated (NULL: none). */
     void (*stream_figures)(const struct am__model *m, int64_t *active, int64_t *freed,
                            int64_t *tokens);
+    /* More for the admin stats route (GET /v2/models/{model}/stats): appends ", \"key\": value"
+     * members to the model's entry (NULL: nothing more). */
+    void (*stats_json)(const struct am__model *m, struct am__buf *b);
 };
 extern const struct am__model_kind am__kind_network;      /* kind_network.c */
 extern const struct am__model_kind am__kind_word_vectors; /* kind_vectors.c */
 extern const struct am__model_kind am__kind_generator;    /* kind_generator.c */
 extern const struct am__model_kind am__kind_sentiment;    /* kind_sentiment.c */
+extern const struct am__model_kind am__kind_voice;        /* kind_voice.c */
+extern const struct am__model_kind am__kind_recommender;  /* kind_recommender.c */
 /* The kind of a parsed config.json: the one its "type" names, else the first that claims it,
  * else the default (network). */
 const struct am__model_kind *am__model_kind_find(const struct cJSON *cfg);
@@ -329,6 +347,22 @@ struct am__gen_piece {
  * any thread may ask); AMUSE_EINVAL if m is not a generator. */
 int am__generator_limits(const struct am__model *m, int *max_tokens, int *seq2seq);
 
+/* ------------------------------------------------------------------ kind_recommender.c */
+
+/* A recommender version's state (m->state): the trained model (amuse/recsys.h; read-only once
+ * loaded, so the worker may answer from it while HTTP threads look ids up), the training-time
+ * evaluation when the directory has eval.json, and what the routes need precomputed. */
+struct amuse_rec_model;
+#define AM__REC_TOP_USERS 100 /* users listed for pickers (GET /v1/models/{model}/users) */
+struct am__recommender {
+    struct amuse_rec_model *rec;
+    float like_value;      /* what a like weighs in fold-in: the largest training value */
+    int has_eval;
+    struct amuse_rec_eval eval;
+    int64_t top_users[AM__REC_TOP_USERS]; /* user indices by events, most first */
+    int n_top_users;
+};
+
 /* ------------------------------------------------------------------------------- v2.c */
 
 #define AM__V2_MAX_DIMS 8
@@ -383,12 +417,25 @@ int am__v2_input_images(const struct amuse_server *s, const struct am__model *m,
                         const struct am__v2_tensor *t, struct am__job *j);
 int am__v2_input_words(const struct am__model *m, const struct am__v2_tensor *t, struct am__job *j);
 int am__v2_wants(const struct am__v2_request *req, const char *name, int by_default);
+/* The n elements of a BYTES tensor (files): p[i] and len[i] point into the request for binary
+ * tensors, or into *decoded (base64-decoded copies, NULL for binary) for JSON ones; free those
+ * with am__v2_bytes_free(*decoded, n) whether or not it failed. Messages name the element. */
+int am__v2_bytes(const struct am__v2_tensor *t, int64_t n, const unsigned char **p, size_t *len,
+                 unsigned char ***decoded);
+void am__v2_bytes_free(unsigned char **decoded, int64_t n);
+/* The count values of an FP32 tensor (its shape already checked by the caller) into *out
+ * (malloc'ed; NULL on failure): binary values must be finite, JSON ones numbers. */
+int am__v2_fp32_values(const struct am__v2_tensor *t, int64_t count, float **out);
+/* The text after "shape" in messages: "[2, 3]". */
+const char *am__v2_shape_text(const int64_t *shape, int ndim, char *buf, size_t size);
 void am__v2_encode_fp32(struct am__buf *b, const char *name, const float *v, int64_t rows,
                         int64_t cols);
 
 /* ---------------------------------------------------------------------- http / router */
 
 struct MHD_Connection;
+
+#define AM__MAX_CAPTURES 2 /* {name} segments in one route pattern */
 
 struct am__request {
     struct amuse_server *server;
@@ -400,8 +447,14 @@ struct am__request {
     int replied;             /* the reply was decided on the headers (or mid-body); no handler */
     double body_deadline;    /* CLOCK_MONOTONIC seconds: 408 for body bytes after it */
     const struct am__route *route; /* set on the headers when the handler is to run */
-    const char *param_model, *param_version; /* from the path; NULL if absent */
-    char param_buf[2][256];
+    /* Path captures, in pattern order: {name} segments (router.c). param_model and
+     * param_version point at the {model} and {version} ones (NULL if absent); any other name
+     * is read with am__request_param. */
+    const char *param_model, *param_version;
+    int n_params;
+    const char *param_name[AM__MAX_CAPTURES]; /* "model", "id", ... (into the route table) */
+    size_t param_name_len[AM__MAX_CAPTURES];
+    char param_buf[AM__MAX_CAPTURES][256];
     struct amuse_key_info key;
     int has_key;
     double start;
@@ -429,12 +482,15 @@ typedef void (*am__handler)(struct am__request *r);
 
 struct am__route {
     const char *method;
-    const char *pattern; /* segments; {model} and {version} match one segment */
+    const char *pattern; /* segments; a {name} segment matches one segment (at most
+                            AM__MAX_CAPTURES per pattern), a last {path} the rest */
     int scope;           /* 0: public; else the scope needed */
     am__handler handler;
 };
 
 extern const struct am__route am__routes[];
+/* The value of the path capture {name} of the matched route, or NULL. */
+const char *am__request_param(const struct am__request *r, const char *name);
 /* Find the route for method + path. *path_matched is set if some route has this path (for 405). */
 const struct am__route *am__route_match(const char *method, const char *path,
                                         struct am__request *r, int *path_matched);
@@ -462,6 +518,10 @@ void am__handle_repository_index(struct am__request *r);
 void am__handle_repository_load(struct am__request *r);
 /* kind_sentiment.c: POST /v1/text/sentiment */
 void am__handle_text_sentiment(struct am__request *r);
+/* recommend_routes.c: GET /v1/recommendations, /v1/items/{id}/similar, /v1/models/{model}/users */
+void am__handle_recommendations(struct am__request *r);
+void am__handle_items_similar(struct am__request *r);
+void am__handle_model_users(struct am__request *r);
 
 /* handlers.c: submit job to m's batcher and wait for it until the request's deadline. 0 when it
  * finished well (r->batch_size set); otherwise the error reply is set (503, 504, 500). */
@@ -501,10 +561,65 @@ uint64_t am__model_pixel_budget(const struct amuse_server *s, const struct am__m
 int am__decode_job_new(const struct amuse_server *s, const struct am__model *m,
                        const unsigned char *const *images, const size_t *lens, int n,
                        const char *names, struct am__job **out);
+/* handlers.c: run d (a decode job) on the decode pool and wait for it under the request's
+ * deadline; 0 when it finished well, else the error reply is set (413 over a cap, 400 for bad
+ * input, 503 queue full, 504, 499). am__run_job calls it for job->decode. */
+int am__run_decode(struct am__request *r, const struct am__model *m, struct am__job *d);
 /* Queue j on the least busy decode worker; as am__batcher_submit. */
 int am__decode_submit(struct amuse_server *s, struct am__job *j);
 
-/* domain.c */
+/* kind_voice.c: a voice model's state (immutable after load). */
+struct am__voice {
+    struct amuse_audio_features_options features; /* the model's recipe */
+    size_t clip_samples;                          /* one clip, at features.sample_rate */
+    struct amuse_voice_detect_options detect;     /* the detector's defaults */
+};
+/* The longest recording /v1/audio/transcriptions takes (the duration cap handed to the decoder,
+ * checked from the header before a sample is decoded): detection runs about 20 windows a second
+ * of sound on the model's worker. */
+#define AM__VOICE_MAX_SECONDS 120.0
+/* The most events one transcription reports (more are counted in "dropped"). */
+#define AM__VOICE_MAX_EVENTS 256
+/* A job for the decode pool (submit it with am__run_decode) that turns n sounds into the model's
+ * features, one clip each, in its input (n x input size): files (raw 0: WAV/FLAC/Ogg, decoded
+ * with the byte cap max_body_bytes and a duration cap of one clip, or AM__VOICE_MAX_SECONDS with
+ * keep_long) or rows of FP32 samples at the features' rate (raw 1; each at most one clip). With
+ * keep_long and n == 1, a recording longer than one clip keeps its samples in the input instead
+ * (am__voice_decoded says which). names as am__decode_job_new's. */
+int am__voice_decode_job_new(const struct amuse_server *s, const struct am__model *m,
+                             const unsigned char *const *items, const size_t *lens, int n,
+                             int raw, int keep_long, const char *names, struct am__job **out);
+/* What a finished decode job found (of its last item). */
+struct am__voice_decoded {
+    double seconds;                  /* duration of the source */
+    struct amuse_audio_source source;
+    size_t count;                    /* samples at the features' rate */
+    int long_clip;                   /* the input holds count samples, not features */
+};
+const struct am__voice_decoded *am__voice_decoded(const struct am__job *d);
+/* transcriptions.c: POST /v1/audio/transcriptions */
+void am__handle_audio_transcriptions(struct am__request *r);
+
+/* domain.c: the one multipart/form-data parser of the upload routes. The caller zeroes f and
+ * names the fields that carry the file (file_fields, NULL-terminated: their bytes go to f->file,
+ * capped like any am__buf) and up to AM__FORM_FIELDS text fields it wants (fields[], NULL after
+ * the last); other fields are skipped. -1 after an error reply (400 for a malformed body or a
+ * text field over its buffer, 500 out of memory); whether a file came is the caller's to check
+ * (has_file, file.len); it releases f->file with am__buf_release. */
+#define AM__FORM_FIELDS 8
+struct am__form {
+    const char *const *file_fields;
+    const char *fields[AM__FORM_FIELDS];
+    struct am__buf file;
+    int has_file;
+    /* internal */
+    char values[AM__FORM_FIELDS][129];
+    unsigned present;
+    const char *too_long;
+};
+int am__form_parse(struct am__request *r, struct am__form *f);
+/* The value of text field name, or NULL when it was absent or empty. */
+const char *am__form_value(const struct am__form *f, const char *name);
 void am__handle_images_classify(struct am__request *r);
 void am__handle_words_similar(struct am__request *r);
 void am__handle_words_analogy(struct am__request *r);

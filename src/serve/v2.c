@@ -33,7 +33,7 @@
 #define MAX_DIM_VALUE ((int64_t)1 << 31)
 
 /* "[1,28,28,1]" for messages */
-static const char *shape_text(const int64_t *shape, int ndim, char *buf, size_t size)
+const char *am__v2_shape_text(const int64_t *shape, int ndim, char *buf, size_t size)
 {
     size_t off = 0;
     off += (size_t)snprintf(buf + off, size - off, "[");
@@ -243,7 +243,7 @@ static int bytes_elements(const struct am__v2_tensor *t, int64_t n, const unsign
             if (t->binary_len - at < 4)
                 return am__fail(AMUSE_ESHAPE, "inputs[0] binary data ends before element %lld's "
                                               "length (shape %s)",
-                                (long long)i, shape_text(t->shape, t->ndim, got, sizeof got));
+                                (long long)i, am__v2_shape_text(t->shape, t->ndim, got, sizeof got));
             const unsigned char *b = t->binary + at;
             size_t k = (size_t)b[0] | (size_t)b[1] << 8 | (size_t)b[2] << 16 | (size_t)b[3] << 24;
             at += 4;
@@ -263,7 +263,7 @@ static int bytes_elements(const struct am__v2_tensor *t, int64_t n, const unsign
     }
     if (cJSON_GetArraySize(t->data) != n)
         return am__fail(AMUSE_ESHAPE, "inputs[0].shape %s needs %lld elements, data has %d",
-                        shape_text(t->shape, t->ndim, got, sizeof got), (long long)n,
+                        am__v2_shape_text(t->shape, t->ndim, got, sizeof got), (long long)n,
                         cJSON_GetArraySize(t->data));
     int64_t i = 0;
     const cJSON *e;
@@ -292,51 +292,58 @@ int am__v2_input_fp32(const struct am__model *m, const struct am__v2_tensor *t, 
     if (!match && !flat)
         return am__fail(AMUSE_ESHAPE,
                         "inputs[0].shape %s does not match model '%s': expected %s (or [-1,%lld])",
-                        shape_text(t->shape, t->ndim, got, sizeof got), m->name,
-                        shape_text(want_shape, m->input_shape.ndim + 1, want, sizeof want),
+                        am__v2_shape_text(t->shape, t->ndim, got, sizeof got), m->name,
+                        am__v2_shape_text(want_shape, m->input_shape.ndim + 1, want, sizeof want),
                         (long long)m->input_size);
     int64_t batch = t->shape[0];
     if (batch < 1 || batch > m->max_batch_size)
         return am__fail(AMUSE_ETOOBIG, "inputs[0].shape: batch %lld is outside 1..%d "
                                        "(max_batch_size)",
                         (long long)batch, m->max_batch_size);
+    j->samples = batch;
+    return am__v2_fp32_values(t, batch * m->input_size, &j->input);
+}
+
+int am__v2_fp32_values(const struct am__v2_tensor *t, int64_t count, float **out)
+{
+    char got[160];
+    *out = NULL;
     if (t->binary) { /* little-endian floats, as many as the shape says */
-        int64_t count = batch * m->input_size;
         if (t->binary_len != (size_t)count * 4)
             return am__fail(AMUSE_ESHAPE, "inputs[0].shape %s needs %lld FP32 values (%lld "
                                           "bytes); binary_data_size is %zu",
-                            shape_text(t->shape, t->ndim, got, sizeof got), (long long)count,
-                            (long long)count * 4, t->binary_len);
-        j->samples = batch;
-        j->input = malloc((size_t)count * sizeof(float));
-        if (!j->input)
+                            am__v2_shape_text(t->shape, t->ndim, got, sizeof got),
+                            (long long)count, (long long)count * 4, t->binary_len);
+        float *v = malloc((size_t)count * sizeof(float));
+        if (!v)
             return am__fail(AMUSE_ENOMEM, "out of memory");
         for (int64_t k = 0; k < count; k++) {
             const unsigned char *b = t->binary + k * 4;
             uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
                          (uint32_t)b[3] << 24;
-            float v;
-            memcpy(&v, &u, sizeof v);
-            if (!isfinite(v))
+            memcpy(&v[k], &u, sizeof v[k]);
+            if (!isfinite(v[k])) {
+                free(v);
                 return am__fail(AMUSE_EFORMAT, "inputs[0] binary value %lld is not finite",
                                 (long long)k);
-            j->input[k] = v;
+            }
         }
+        *out = v;
         return AMUSE_OK;
     }
     int64_t seen = 0, n = flat_count(t->data, 0, &seen);
     if (n < 0)
         return AMUSE_EFORMAT;
-    if (n != batch * m->input_size)
+    if (n != count)
         return am__fail(AMUSE_ESHAPE, "inputs[0].shape %s needs %lld values, data has %lld",
-                        shape_text(t->shape, t->ndim, got, sizeof got),
-                        (long long)(batch * m->input_size), (long long)n);
-    j->samples = batch;
-    j->input = malloc((size_t)n * sizeof(float));
-    if (!j->input)
+                        am__v2_shape_text(t->shape, t->ndim, got, sizeof got), (long long)count,
+                        (long long)n);
+    float *v = malloc((size_t)n * sizeof(float));
+    if (!v)
         return am__fail(AMUSE_ENOMEM, "out of memory");
     int64_t k = 0;
-    flat_fill(t->data, j->input, &k);
+    flat_fill(t->data, v, &k);
+    *out = v;
     return AMUSE_OK;
 }
 
@@ -352,45 +359,61 @@ int am__v2_input_images(const struct amuse_server *s, const struct am__model *m,
                         m->name);
     if (!(t->ndim == 1 || (t->ndim == 2 && t->shape[1] == 1)))
         return am__fail(AMUSE_ESHAPE, "inputs[0].shape %s: BYTES images need shape [batch]",
-                        shape_text(t->shape, t->ndim, got, sizeof got));
+                        am__v2_shape_text(t->shape, t->ndim, got, sizeof got));
     int64_t batch = t->shape[0];
     if (batch < 1 || batch > m->max_batch_size)
         return am__fail(AMUSE_ETOOBIG, "inputs[0].shape: batch %lld is outside 1..%d "
                                        "(max_batch_size)",
                         (long long)batch, m->max_batch_size);
-    unsigned char **decoded = calloc((size_t)batch, sizeof *decoded); /* base64 decoded */
     const unsigned char **images = calloc((size_t)batch, sizeof *images);
     size_t *lens = calloc((size_t)batch, sizeof *lens);
+    unsigned char **decoded = NULL;
     int rc = AMUSE_OK;
-    if (!decoded || !images || !lens) {
+    if (!images || !lens) {
         rc = am__fail(AMUSE_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = bytes_elements(t, batch, images, lens)) != AMUSE_OK)
+    if ((rc = am__v2_bytes(t, batch, images, lens, &decoded)) != AMUSE_OK)
         goto out;
-    for (int64_t i = 0; !t->binary && i < batch; i++) { /* JSON carries BYTES as base64 */
-        size_t b64 = lens[i];
-        if (!(decoded[i] = malloc(b64 / 4 * 3 + 3))) {
-            rc = am__fail(AMUSE_ENOMEM, "out of memory");
-            goto out;
-        }
-        if (sodium_base642bin(decoded[i], b64 / 4 * 3 + 3, (const char *)images[i], b64,
-                              " \t\r\n", &lens[i], NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
-            rc = am__fail(AMUSE_EFORMAT, "inputs[0].data[%lld] is not valid base64",
-                          (long long)i);
-            goto out;
-        }
-        images[i] = decoded[i];
-    }
     j->samples = batch;
     rc = am__decode_job_new(s, m, images, lens, (int)batch, "inputs[0].data", &j->decode);
 out:
-    for (int64_t k = 0; decoded && k < batch; k++)
-        free(decoded[k]);
-    free(decoded);
+    am__v2_bytes_free(decoded, batch);
     free(images);
     free(lens);
     return rc;
+}
+
+int am__v2_bytes(const struct am__v2_tensor *t, int64_t n, const unsigned char **p, size_t *len,
+                 unsigned char ***decoded)
+{
+    *decoded = NULL;
+    int rc = bytes_elements(t, n, p, len);
+    if (rc || t->binary)
+        return rc;
+    /* JSON carries BYTES as base64 */
+    unsigned char **d = calloc((size_t)n, sizeof *d);
+    if (!d)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    *decoded = d;
+    for (int64_t i = 0; i < n; i++) {
+        size_t b64 = len[i];
+        if (!(d[i] = malloc(b64 / 4 * 3 + 3)))
+            return am__fail(AMUSE_ENOMEM, "out of memory");
+        if (sodium_base642bin(d[i], b64 / 4 * 3 + 3, (const char *)p[i], b64, " \t\r\n",
+                              &len[i], NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
+            return am__fail(AMUSE_EFORMAT, "inputs[0].data[%lld] is not valid base64",
+                            (long long)i);
+        p[i] = d[i];
+    }
+    return AMUSE_OK;
+}
+
+void am__v2_bytes_free(unsigned char **decoded, int64_t n)
+{
+    for (int64_t k = 0; decoded && k < n; k++)
+        free(decoded[k]);
+    free(decoded);
 }
 
 int am__v2_input_words(const struct am__model *m, const struct am__v2_tensor *t, struct am__job *j)
@@ -404,7 +427,7 @@ int am__v2_input_words(const struct am__model *m, const struct am__v2_tensor *t,
                         m->name);
     if (t->ndim != 1)
         return am__fail(AMUSE_ESHAPE, "inputs[0].shape %s: words need shape [n]",
-                        shape_text(t->shape, t->ndim, got, sizeof got));
+                        am__v2_shape_text(t->shape, t->ndim, got, sizeof got));
     int64_t n = t->shape[0];
     if (n < 1 || n > MAX_WORDS_PER_REQUEST)
         return am__fail(AMUSE_ETOOBIG, "inputs[0].shape: %lld words; 1 to %d per request",

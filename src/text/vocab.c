@@ -82,7 +82,8 @@ int64_t am__vocab_find_len(const struct amuse_vocab *v, const char *word, size_t
         if (i < 0)
             return -1;
         const char *w = v->pool + v->offset[i];
-        if (memcmp(w, word, len) == 0 && w[len] == '\0')
+        /* strnlen first: a stored word shorter than len must not be read past its end. */
+        if (strnlen(w, len + 1) == len && memcmp(w, word, len) == 0)
             return i;
         s = (s + 1) & v->slot_mask;
     }

@@ -147,37 +147,107 @@ static uint32_t le32(const unsigned char *p)
     return le16(p + 2) << 16 | le16(p);
 }
 
-static int jpeg_dimensions(const unsigned char *p, size_t len, uint64_t *w, uint64_t *h)
+/* JPEG segments in file order, after SOI: each marker with the offset and length of its body
+ * (0 for the markers that have none), the entropy-coded data after each SOS skipped (stuffed
+ * 0xFF 0x00 bytes and restart markers belong to it). Bytes between segments that are not a
+ * marker are skipped up to the next 0xFF, as stb_image does while it looks for the frame header,
+ * so this walk visits every segment stb_image could read. The one walk over a JPEG's structure:
+ * the dimensions and the Huffman table check below both read it. */
+struct jpeg_cursor {
+    const unsigned char *p;
+    size_t len, pos;
+    int in_scan;
+};
+
+/* 1 and the next segment, or 0 at the end of the file. */
+static int jpeg_next(struct jpeg_cursor *c, unsigned *marker, size_t *body, size_t *body_len)
 {
-    size_t pos = 2;
-    while (pos + 4 <= len) {
-        if (p[pos] != 0xFF)
-            return 0;
-        if (p[pos + 1] == 0xFF) { /* fill byte */
-            pos++;
+    const unsigned char *p = c->p;
+    if (c->in_scan) {
+        while (c->pos + 1 < c->len &&
+               !(p[c->pos] == 0xFF && p[c->pos + 1] != 0x00 &&
+                 !(p[c->pos + 1] >= 0xD0 && p[c->pos + 1] <= 0xD7)))
+            c->pos++;
+        c->in_scan = 0;
+    }
+    while (c->pos + 2 <= c->len) {
+        if (p[c->pos] != 0xFF) { /* padding or garbage */
+            c->pos++;
             continue;
         }
-        unsigned marker = p[pos + 1];
-        if ((marker >= 0xD0 && marker <= 0xD9) || marker == 0x01) { /* no length field */
-            pos += 2;
+        if (p[c->pos + 1] == 0xFF) { /* fill byte */
+            c->pos++;
             continue;
         }
-        if (marker == 0xDA) /* scan data before any frame header */
-            return 0;
-        size_t seglen = be16(p + pos + 2);
-        if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 &&
-            marker != 0xCC) {
-            if (pos + 9 > len)
-                return 0;
-            *h = be16(p + pos + 5);
-            *w = be16(p + pos + 7);
+        unsigned m = p[c->pos + 1];
+        *marker = m;
+        if ((m >= 0xD0 && m <= 0xD9) || m == 0x01) { /* no length field */
+            c->pos += 2;
+            *body = c->pos;
+            *body_len = 0;
             return 1;
         }
+        if (c->pos + 4 > c->len)
+            return 0;
+        size_t seglen = be16(p + c->pos + 2);
         if (seglen < 2)
             return 0;
-        pos += 2 + seglen;
+        *body = c->pos + 4;
+        *body_len = seglen - 2; /* as declared: it may run past the end of the file */
+        c->pos += 2 + seglen;
+        c->in_scan = m == 0xDA;
+        return 1;
     }
     return 0;
+}
+
+static int jpeg_dimensions(const unsigned char *p, size_t len, uint64_t *w, uint64_t *h)
+{
+    struct jpeg_cursor c = {p, len, 2, 0};
+    unsigned m;
+    size_t body, n;
+    while (jpeg_next(&c, &m, &body, &n)) {
+        if (m == 0xDA) /* scan data before any frame header */
+            return 0;
+        if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+            if (n < 5 || body + 5 > len)
+                return 0;
+            *h = be16(p + body + 1);
+            *w = be16(p + body + 3);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Debian's stb_image (2022-09) builds a Huffman table from a DHT segment without checking that
+ * its 16 code counts sum to at most 256, and writes past its tables when they do not (found by
+ * fuzz_image). Every DHT in the file, between scans too (progressive JPEGs), is checked here
+ * first, reading its tables as stb_image does: while the declared length lasts, 17 bytes and
+ * then the codes, even past the end of the segment (bytes past the file read as 0). */
+static int jpeg_check_huffman(const unsigned char *p, size_t len, const char *name)
+{
+    struct jpeg_cursor c = {p, len, 2, 0};
+    unsigned m;
+    size_t body, n;
+    while (jpeg_next(&c, &m, &body, &n)) {
+        if (m != 0xC4)
+            continue;
+        size_t t = body;
+        for (long left = (long)n; left > 0 && t < len;) {
+            unsigned codes = 0;
+            for (size_t i = t + 1; i <= t + 16 && i < len; i++)
+                codes += p[i];
+            if (codes > 256)
+                return am__fail(AMUSE_EFORMAT,
+                                "%s: JPEG Huffman table at byte %zu declares %u codes (at most "
+                                "256)",
+                                name, t, codes);
+            t += 17 + codes;
+            left -= 17 + (long)codes;
+        }
+    }
+    return AMUSE_OK;
 }
 
 static int header_dimensions(const char *format, const unsigned char *p, size_t len,
@@ -386,6 +456,8 @@ static int probe(const void *bytes, size_t len, const char *name, uint64_t max_p
                             " bits per pixel need %" PRIu64 " bytes, the file has %zu",
                             name, hw, hh, bpp, need, len);
     }
+    if (strcmp(format, "JPEG") == 0 && (rc = jpeg_check_huffman(p_bytes(bytes), len, name)))
+        return rc;
     /* Then stb_image's view of the header, which must agree with the caps too. */
     if (!stbi_info_from_memory(bytes, (int)len, &w, &h, &comp))
         return am__fail(AMUSE_EFORMAT, "%s: unreadable %s header: %s", name, format,

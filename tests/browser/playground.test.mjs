@@ -5,6 +5,8 @@
 //                                 <image model> <words model> [screenshot.png]
 // Prints "ok ..." / "FAIL ..." per check and "N passed, M failed"; exits 1 on any failure.
 // Every wait has a timeout (AMUSE_BROWSER_TIMEOUT_MS, default 20000 per step).
+// With AMUSE_VOICE_MODEL and AMUSE_VOICE_WAV set, chromium's fake microphone plays that WAV (in a
+// loop) and the voice panel must show the command it says (AMUSE_VOICE_WORD).
 import { chromium } from 'playwright-core';
 
 const [base, adminKey, inferKey, png, expected, imageModel, wordsModel, shot] =
@@ -16,6 +18,12 @@ if (!wordsModel) {
 }
 const STEP_MS = Number(process.env.AMUSE_BROWSER_TIMEOUT_MS || 20000);
 const CHROMIUM = process.env.AMUSE_CHROMIUM || '/usr/bin/chromium';
+const VOICE_MODEL = process.env.AMUSE_VOICE_MODEL;
+const VOICE_WAV = process.env.AMUSE_VOICE_WAV;
+const VOICE_WORD = process.env.AMUSE_VOICE_WORD;
+// The fake microphone: no permission prompt, a fake device, and the file as its sound.
+const MEDIA_ARGS = VOICE_WAV ? ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+  `--use-file-for-fake-audio-capture=${VOICE_WAV}`, '--autoplay-policy=no-user-gesture-required'] : [];
 
 let passed = 0, failed = 0;
 function check(name, cond, detail) {
@@ -49,7 +57,7 @@ const browser = await chromium.launch({
   timeout: 60000,
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
          '--disable-background-networking', '--disable-component-update', '--disable-sync',
-         '--disable-quic', '--disable-dev-shm-usage'],
+         '--disable-quic', '--disable-dev-shm-usage', ...MEDIA_ARGS],
 });
 const pageErrors = [];
 try {
@@ -172,6 +180,41 @@ try {
       await page.textContent('#words-error'));
   });
 
+  if (VOICE_MODEL && VOICE_WAV) await step('voice', async () => {
+    const rows = await page.$$eval('#models tbody tr', (trs) => trs.map((tr) =>
+      [...tr.cells].map((td) => td.textContent)));
+    const vm = rows.find((r) => r[0] === VOICE_MODEL);
+    check('voice: the voice model is listed as a voice model',
+      vm && vm[2] === 'voice' && vm[3] === '1000 ms at 16000 Hz', JSON.stringify(vm));
+    check('voice: the panel offers it', (await page.inputValue('#voice-model')) === VOICE_MODEL,
+      await page.inputValue('#voice-model'));
+    // Twice the fake file's length: whatever the loop's phase, one whole word is in it.
+    await page.fill('#voice-seconds', '3');
+    await page.click('#voice-record');
+    await page.waitForSelector('#voice-panel[data-state="done"], #voice-panel[data-state="error"]',
+      { timeout: 3 * STEP_MS });
+    const words = (await page.textContent('#voice-words')).trim();
+    const err = await page.textContent('#voice-error');
+    check(`voice: the page shows the command the fake microphone said ("${VOICE_WORD}")`,
+      words.split(' ').includes(VOICE_WORD) && words.split(' ').every((w) => w === VOICE_WORD),
+      `"${words}" ${err}`);
+    const events = await page.$$eval('#voice-events .bar-row', (r) => r.map((e) => e.dataset.label));
+    check('voice: one bar per event, each the word', events.length >= 1 &&
+      events.every((w) => w === VOICE_WORD), JSON.stringify(events));
+    check('voice: the note says a 3 s recording was sent as 16 kHz WAV',
+      /^3\.00 s recorded at \d+ Hz, sent as 16 kHz mono WAV/.test(await page.textContent('#voice-note')),
+      await page.textContent('#voice-note'));
+    await page.fill('#voice-model', wordsModel); // not a voice model: the server's 400
+    await page.fill('#voice-seconds', '0.5');
+    await page.click('#voice-record');
+    await page.waitForSelector('#voice-panel[data-state="error"]', { timeout: 3 * STEP_MS });
+    check('voice: a model that is not a voice model shows the server\'s 400',
+      /^HTTP 400: model 'words' is not a voice model/.test(await page.textContent('#voice-error')),
+      await page.textContent('#voice-error'));
+    await page.fill('#voice-model', VOICE_MODEL);
+  });
+  else console.log('note: AMUSE_VOICE_MODEL/AMUSE_VOICE_WAV not set; the voice panel was not tested');
+
   const writeModel = process.env.AMUSE_WRITE_MODEL;
   if (writeModel) await step('write', async () => {
     // The server's own unstreamed greedy text for the same request: the page must show it.
@@ -202,6 +245,71 @@ try {
       await page.textContent('#write-error'));
   });
   else console.log('note: AMUSE_WRITE_MODEL not set; the write panel was not tested');
+
+  const recModel = process.env.AMUSE_RECOMMEND_MODEL;
+  const sentimentModel = process.env.AMUSE_SENTIMENT_MODEL;
+  if (recModel) await step('for you', async () => {
+    check('for you: the recommender is listed in the models table as a recommender',
+      (await page.$$eval('#models tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((td) =>
+        td.textContent)))).some((r) => r[0] === recModel && r[2] === 'recommender'));
+    // The server's own answer for the same request: the page must show it, in order.
+    const want = async (query) => (await page.evaluate(async ([key, q]) => {
+      const r = await fetch('/v1/recommendations?' + q, {headers: {Authorization: 'Bearer ' + key}});
+      return (await r.json()).data.map((d) => d.id);
+    }, [adminKey, query]));
+    const shown = () => page.$$eval('#foryou-list li', (lis) => lis.map((li) => li.dataset.id));
+    await page.fill('#foryou-model', recModel);
+    await page.dispatchEvent('#foryou-model', 'change');
+    await page.waitForFunction(() => document.querySelectorAll('#foryou-users option').length > 0);
+    check('for you: the user picker offers the model\'s users',
+      (await page.$$eval('#foryou-users option', (os) => os.length)) === 12);
+    await page.fill('#foryou-user', 'a2');
+    await page.click('#foryou-run');
+    await page.waitForSelector('#foryou-panel[data-state="done"]');
+    const before = await shown();
+    check('for you: a2\'s list is the server\'s, A2 first',
+      JSON.stringify(before) === JSON.stringify(await want('model=' + recModel + '&user=a2&k=10')) &&
+      before[0] === 'A2', JSON.stringify(before));
+    const why = await page.textContent('#foryou-list li:first-child .rec-why');
+    check('for you: the first item is explained', /^because you liked Action film \d$/.test(why), why);
+    check('for you: the note says the history was folded in',
+      /5 event\(s\) of user a2 folded in/.test(await page.textContent('#foryou-note')),
+      await page.textContent('#foryou-note'));
+    // Like the first drama on the list: the list changes to what the server gives with that like.
+    const drama = before.find((id) => id.startsWith('B'));
+    await page.click(`#foryou-list li[data-id="${drama}"] .rec-like`);
+    await page.waitForFunction(() => /like\(s\) from this page/.test(document.querySelector('#foryou-note').textContent));
+    await page.waitForSelector('#foryou-panel[data-state="done"]');
+    const after = await shown();
+    check('for you: a like changes the list to the server\'s answer with liked=',
+      JSON.stringify(after) !== JSON.stringify(before) && !after.includes(drama) &&
+      JSON.stringify(after) === JSON.stringify(await want(`model=${recModel}&user=a2&k=10&liked=${drama}`)),
+      `${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
+    await page.fill('#foryou-user', 'someone-new');
+    await page.click('#foryou-run');
+    await page.waitForFunction(() => /cold start/.test(document.querySelector('#foryou-note').textContent));
+    check('for you: an unknown user gets a cold start that says so',
+      /popular with everyone/.test(await page.textContent('#foryou-list li:first-child .rec-why')),
+      await page.textContent('#foryou-list'));
+    await page.fill('#foryou-model', 'nope');
+    await page.click('#foryou-run');
+    await page.waitForSelector('#foryou-panel[data-state="error"]');
+    check('for you: an unknown model shows the server\'s 404',
+      /^HTTP 404: model 'nope' is not loaded/.test(await page.textContent('#foryou-error')),
+      await page.textContent('#foryou-error'));
+    await page.fill('#foryou-model', recModel);
+    if (sentimentModel) {
+      await page.fill('#review-model', sentimentModel);
+      await page.fill('#review-text', 'A warm, funny and beautifully acted film.');
+      await page.click('#review-run');
+      await page.waitForSelector('#foryou-panel[data-state="reviewed"]');
+      check('review: a positive label and its score',
+        (await page.textContent('#review-label')) === 'positive' &&
+        /^score 0\.\d\d \(from -1 to 1\)$/.test(await page.textContent('#review-score')),
+        `${await page.textContent('#review-label')} ${await page.textContent('#review-score')}`);
+    }
+  });
+  else console.log('note: AMUSE_RECOMMEND_MODEL not set; the For you panel was not tested');
 
   await step('the key stays in the tab', async () => {
     await page.reload({ waitUntil: 'load' });
