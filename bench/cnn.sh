@@ -115,7 +115,7 @@ try:
 except OSError:
     pass
 version = open(os.path.join(work, "version.txt")).read().strip()
-blas = version.split("BLAS kernels:", 1)[1].strip(" )") if "BLAS kernels:" in version else version
+blas = version.split("BLAS kernels:", 1)[1].split(";")[0].strip(" )") if "BLAS kernels:" in version else version
 
 result = {
     "model": model, "mode": mode,

@@ -5,11 +5,15 @@
 # Song poems (data/text/poems-zh.txt; V from the same vocabulary rule) with Adam (lr 1e-3, eps
 # 1e-7), batch 32 x 64 steps of random windows, Keras's initialisation, the same number of steps
 # and threads; then held-out bits per character (last 10% of the corpus) and one-stream sampling
-# step by step. amuse also steps 16 streams together (continuous batching) and checks generated
-# poem lines: poem_line_ok = fraction of half-lines (between ， 。 ？ ！ ；) whose length is the
-# 5 or 7 characters the prompt's first line set, over --poems samples (temperature 0.8, up to
-# 48 characters each), for the benchmark's model and for models/default/poems-zh/1 when it
-# exists. Peak RSS: ru_maxrss of each process (amuse's after training). Writes bench/results/lstm.json (lstm-quick.json with --quick).
+# step by step (sample_ratio: amuse, whose generator runs a one-stream pass on one thread,
+# against PyTorch with --threads; sample_ratio_1thread against PyTorch on one thread too). amuse
+# also steps 16 streams together (continuous batching) and checks generated poem lines:
+# poem_line_ok = fraction of half-lines (between ， 。 ？ ！ ；) whose length is the 5 or 7
+# characters the prompt's first line set, over --poems samples (temperature 0.8, up to 48
+# characters each), with line shape kept (amuse's sampler constraint, see amuse/generate.h) and
+# free (poem_line_ok_free: what the model alone writes), for the benchmark's model and for
+# models/default/poems-zh/1 when it exists. Peak RSS: ru_maxrss of each process (amuse's after
+# training). Writes bench/results/lstm.json (lstm-quick.json with --quick).
 #
 #   bench/lstm.sh --quick       30 steps, 400 sampled characters (< 5 min on 2 loaded cores)
 #   bench/lstm.sh               500 steps, 2000 sampled characters
@@ -69,12 +73,17 @@ r = {
     "bpc_gap": round(a["bpc"] / t["bpc"] - 1, 4),
     "sample_chars_s_amuse": a["sample_chars_s"], "sample_chars_s_torch": t["sample_chars_s"],
     "sample_ratio": round(a["sample_chars_s"] / t["sample_chars_s"], 3),
+    "sample_chars_s_torch_1thread": t["sample_chars_s_1thread"],
+    "sample_ratio_1thread": round(a["sample_chars_s"] / t["sample_chars_s_1thread"], 3),
     "streams16_chars_s": a["streams16_chars_s"],
     "streams16_gain": round(a["streams16_chars_s"] / a["sample_chars_s"], 3),
     "rss_mb_amuse": a["rss_mb"], "rss_mb_torch": round(t["rss_mb"], 1),
     "poem_line_ok": a["poem_line_ok"], "poem_lines": a["poem_lines"],
+    "poem_line_ok_free": a["poem_line_ok_free"], "poem_lines_free": a["poem_lines_free"],
     "poem_line_ok_default_model": a["poem_line_ok_default_model"],
     "poem_lines_default_model": a["poem_lines_default_model"],
+    "poem_line_ok_default_model_free": a["poem_line_ok_default_model_free"],
+    "poem_lines_default_model_free": a["poem_lines_default_model_free"],
     "torch": t["torch"],
 }
 json.dump(r, open(out, "w"), indent=1)

@@ -4,8 +4,10 @@
  * Adam (lr 1e-3, eps 1e-7), random windows of seq + 1 characters from the first 1 - heldout of
  * the corpus, held-out bits per character over non-overlapping windows from a zero state.
  * Also: aggregate chars/s of 16 streams stepped together (amuse_generator_step), and the poem
- * line check (poem_line_ok) on --poems samples. Prints one JSON object. Not installed; lstm.sh
- * builds it against build/libamuse.so.
+ * line check on --poems samples, with line shape kept (poem_line_ok, as amuse generates verse
+ * for a model configured so) and free (poem_line_ok_free: the model alone). Sampling runs with
+ * the generator's automatic threads (one per pass of few streams). Prints one JSON object. Not
+ * installed; lstm.sh builds it against build/libamuse.so.
  *
  *   lstm_bench CORPUS STEPS BATCH SEQ HELDOUT THREADS SEED SAMPLE_CHARS POEMS [POEM_MODEL_DIR]
  */
@@ -84,7 +86,7 @@ static int segments(const char *text, size_t len, int *out, int cap)
 /* Line-length check: prompts are the first lines of poems whose half-lines are all 5 or all 7
  * characters; each sample generates to the end of its poem (a blank line) or 48 characters. */
 static double poem_line_ok(struct amuse_generator *g, const char *text, size_t len, int samples,
-                           int *lines_out)
+                           enum amuse_line_shape shape, int *lines_out)
 {
     /* first lines of poems: after a blank line (or the start) */
     int ok = 0, total = 0, done = 0, slots = amuse_generator_slots(g);
@@ -131,6 +133,7 @@ static double poem_line_ok(struct amuse_generator *g, const char *text, size_t l
             r.sampling.seed = seed++;
             r.stop = stops;
             r.n_stop = 1;
+            r.line_shape = shape;
             if (amuse_generator_start(g, s, &r))
                 die("poem prompt");
             gen[s][0] = 0;
@@ -315,26 +318,38 @@ int main(int argc, char **argv)
     snprintf(prompt, sizeof prompt, "%.*s", (int)(pe - pb), text + pb);
     double one = stream_rate(g, prompt, 1, sample_chars);
     double sixteen = stream_rate(g, prompt, 16, sample_chars / 4 > 16 ? sample_chars / 4 : 16);
-    int lines = 0, lines_default = 0;
-    double line_ok = poems ? poem_line_ok(g, text, len, poems, &lines) : NAN;
+    int lines = 0, lines_free = 0, lines_default = 0, lines_default_free = 0;
+    double line_ok = NAN, line_ok_free = NAN, line_ok_default = NAN, line_ok_default_free = NAN;
+    if (poems) {
+        line_ok = poem_line_ok(g, text, len, poems, AMUSE_LINE_SHAPE_KEEP, &lines);
+        line_ok_free = poem_line_ok(g, text, len, poems, AMUSE_LINE_SHAPE_OFF, &lines_free);
+    }
     amuse_generator_free(g);
-    double line_ok_default = NAN;
     if (argc > 10 && poems) {
         struct amuse_generator *gd;
         if (amuse_generator_load(&gd, argv[10], 16) == AMUSE_OK) {
-            line_ok_default = poem_line_ok(gd, text, len, poems, &lines_default);
+            line_ok_default = poem_line_ok(gd, text, len, poems, AMUSE_LINE_SHAPE_MODEL,
+                                           &lines_default);
+            line_ok_default_free = poem_line_ok(gd, text, len, poems, AMUSE_LINE_SHAPE_OFF,
+                                                &lines_default_free);
             amuse_generator_free(gd);
         }
+    }
+    char ok_default[32] = "null", ok_default_free[32] = "null";
+    if (!isnan(line_ok_default)) {
+        snprintf(ok_default, sizeof ok_default, "%.4f", line_ok_default);
+        snprintf(ok_default_free, sizeof ok_default_free, "%.4f", line_ok_default_free);
     }
     printf("{\"vocab\": %d, \"steps\": %d, \"batch\": %d, \"seq\": %d, \"threads\": %d, "
            "\"train_chars_s\": %.1f, \"final_train_loss\": %.4f, \"bpc\": %.4f, "
            "\"sample_chars_s\": %.1f, \"streams16_chars_s\": %.1f, \"rss_mb\": %.1f, "
-           "\"poem_line_ok\": %.4f, \"poem_lines\": %d, \"poem_line_ok_default_model\": %s, "
-           "\"poem_lines_default_model\": %d}\n",
+           "\"poem_line_ok\": %.4f, \"poem_lines\": %d, \"poem_line_ok_free\": %.4f, "
+           "\"poem_lines_free\": %d, \"poem_line_ok_default_model\": %s, "
+           "\"poem_lines_default_model\": %d, \"poem_line_ok_default_model_free\": %s, "
+           "\"poem_lines_default_model_free\": %d}\n",
            V, steps, B, T, threads, (double)steps * B * T / train_s, loss, bpc, one, sixteen,
-           rss_train, line_ok, lines,
-           isnan(line_ok_default) ? "null" : (snprintf(json, sizeof json, "%.4f", line_ok_default), json),
-           lines_default);
+           rss_train, line_ok, lines, line_ok_free, lines_free, ok_default, lines_default,
+           ok_default_free, lines_default_free);
     free(x);
     free(y);
     free(ex);

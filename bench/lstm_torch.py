@@ -19,7 +19,9 @@ Measured:
   bpc            = held-out cross-entropy in bits per character, over non-overlapping windows of
                    seq characters, each starting from a zero state;
   sample_chars_s = characters per second sampling one stream step by step (state carried,
-                   temperature 1, multinomial draw), after a 16-character prompt;
+                   temperature 1, multinomial draw), after a 16-character prompt, with the
+                   --threads threads; sample_chars_s_1thread the same on one thread (amuse
+                   samples one stream on one thread: the fair pair is reported too);
   rss_mb         = peak resident memory of this process (ru_maxrss).
 
   /usr/bin/python3 bench/lstm_torch.py --corpus data/text/poems-zh.txt --steps 200 --json out.json
@@ -137,16 +139,20 @@ def main():
             count += win[:, 1:].numel()
     bpc = total / count / math.log(2)
 
-    # One stream, step by step.
-    with torch.inference_mode():
-        prompt = held[:16].unsqueeze(0)
-        logits, state = model(prompt)
-        nxt = torch.multinomial(torch.softmax(logits[0, -1], -1), 1, generator=gen)
-        t0 = time.perf_counter()
-        for _ in range(a.sample_chars):
-            logits, state = model(nxt.view(1, 1), state)
+    # One stream, step by step: with --threads threads, then with one.
+    def sample_seconds_with(threads):
+        torch.set_num_threads(threads)
+        with torch.inference_mode():
+            prompt = held[:16].unsqueeze(0)
+            logits, state = model(prompt)
             nxt = torch.multinomial(torch.softmax(logits[0, -1], -1), 1, generator=gen)
-        sample_seconds = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            for _ in range(a.sample_chars):
+                logits, state = model(nxt.view(1, 1), state)
+                nxt = torch.multinomial(torch.softmax(logits[0, -1], -1), 1, generator=gen)
+            return time.perf_counter() - t0
+    sample_seconds = sample_seconds_with(a.threads)
+    sample_seconds_1 = sample_seconds_with(1)
 
     out = {
         "vocab": V,
@@ -158,6 +164,7 @@ def main():
         "final_train_loss": last_loss,
         "bpc": bpc,
         "sample_chars_s": a.sample_chars / sample_seconds,
+        "sample_chars_s_1thread": a.sample_chars / sample_seconds_1,
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "torch": torch.__version__,
     }

@@ -1,15 +1,18 @@
 -- serve_wrk.lua - wrk script for bench/serve.sh: POSTs one KServe V2 infer request (read from
 -- the file named by BODY) with the key in KEY (and Inference-Header-Content-Length: IHCL when set,
--- for the binary extension), and prints a JSON summary line at the end.
+-- for the binary extension), and prints a JSON summary line at the end. METHOD=GET (used by
+-- bench/scale_serve.sh for the metadata route) sends a GET without the body instead.
 local body_file = os.getenv("BODY")
 local key = os.getenv("KEY")
 local f = assert(io.open(body_file, "rb"))
 local body = f:read("*a")
 f:close()
 
-wrk.method = "POST"
-wrk.body = body
-wrk.headers["Content-Type"] = "application/json"
+wrk.method = os.getenv("METHOD") or "POST"
+if wrk.method == "POST" then
+  wrk.body = body
+  wrk.headers["Content-Type"] = "application/json"
+end
 wrk.headers["Authorization"] = "Bearer " .. key
 -- The KServe binary tensor extension: the body's first IHCL bytes are JSON, the rest the tensor.
 local ihcl = os.getenv("IHCL")

@@ -2,9 +2,11 @@
 """voice_tools.py - helpers of bench/voice.sh (stdlib + numpy; torch only for `torch-train`).
 
   select MANIFEST SPLIT EVERY OUT.csv          rows of a split (every Nth), absolute paths
-  noise OUT.wav SECONDS SEED                   speech babble: 5 espeak-ng voices reading text
+  noise OUT.wav SECONDS SEED                   speech babble: 5 flite voices reading text
   mix IN.csv NOISE.wav SNR_DB SEED OUTDIR      each clip + a random stretch of noise at SNR
   sphinx-score IN.csv HYP MODE                 accuracy of pocketsphinx hypotheses (JSON)
+  kws-tune IN.csv OUT.list HYP THRESHOLD ...   per-word keyword-spotting thresholds (JSON)
+  flite-set OUTDIR                             command and unknown words spoken by flite
   torch-train SAMPLES EPOCHS CLASSES           DNN throughput in PyTorch, 1 thread (JSON)
 
 It does not run amuse or pocketsphinx (voice.sh does).
@@ -55,17 +57,18 @@ def select(manifest, split, every, out):
 
 
 def noise(out, seconds, seed):
-    text = ("the quick brown fox jumps over the lazy dog while somebody in the kitchen talks "
+    """Babble the training never heard: another synthesizer (flite, not espeak-ng) and another
+    text than data/make_voice.sh's babble."""
+    text = ("the quick brown fox leaps over the lazy dog while somebody in the kitchen talks "
             "about the weather and the price of bread and a radio plays the evening news ")
     mix = np.zeros(int(float(seconds) * 16000))
-    for i, v in enumerate(["en-gb+m3", "en-us+f2", "en-029+m7", "en-gb-scotland+f4", "en-us+m1"]):
-        raw = subprocess.run(["espeak-ng", "-v", v, "-s", str(150 + 10 * i), "--stdout",
-                              text * 6], check=True, capture_output=True).stdout
-        tmp = out + ".part.wav"
-        subprocess.run(["sox", "-t", "wav", "-", "-r", "16000", "-b", "16", "-c", "1", tmp],
-                       input=raw, check=True)
-        x = read_wav(tmp)
+    for i, v in enumerate(["kal16", "awb", "rms", "slt", "kal"]):
+        tmp, part = out + ".flite.wav", out + ".part.wav"
+        subprocess.run(["flite", "-voice", v, "-t", text * 4, "-o", tmp], check=True)
+        subprocess.run(["sox", tmp, "-r", "16000", "-b", "16", "-c", "1", part], check=True)
+        x = read_wav(part)
         os.unlink(tmp)
+        os.unlink(part)
         x = np.roll(np.resize(x, len(mix)), int(seed) * 7919 + i * 16000 * 3)
         mix += x / (np.sqrt(np.mean(x ** 2)) + 1e-9)
     write_wav(out, 0.1 * mix / np.sqrt(np.mean(mix ** 2)))
@@ -92,14 +95,7 @@ def mix(csv, noise_path, snr, seed, outdir):
 
 
 def sphinx_score(csv, hyp, mode):
-    got = {}
-    with open(hyp) as f:
-        for line in f:
-            line = line.strip()
-            if not line.endswith(")"):
-                continue
-            words, uttid = line[:line.rindex("(")].split(), line[line.rindex("(") + 1:].split()[0]
-            got[uttid] = words
+    got = read_hyp(hyp)
     n = correct = rejected_unknown = unknown = 0
     for i, r in enumerate(rows(csv)):
         words = got.get("%05d" % i, [])
@@ -112,6 +108,67 @@ def sphinx_score(csv, hyp, mode):
     print(json.dumps({"mode": mode, "commands": n, "accuracy": correct / n if n else None,
                       "unknown": unknown,
                       "reject_unknown": rejected_unknown / unknown if unknown else None}))
+
+
+FLITE_UNKNOWN = "house table water garden yellow monkey river candle".split()
+
+
+def flite_set(outdir):
+    """Another synthesizer than the training's: each of flite's voices says every command
+    and 8 unknown words once, silence trimmed, 0.2 s of silence before it (clips of 0.3-0.9 s;
+    readers pad them to 1 s), peak -3 dBFS."""
+    os.makedirs(outdir, exist_ok=True)
+    n = 0
+    with open(os.path.join(outdir, "manifest.csv"), "w") as f:
+        f.write("path,label,split\n")
+        for v in ["kal16", "awb", "rms", "slt", "kal"]:
+            for w in COMMANDS + FLITE_UNKNOWN:
+                tmp, p = os.path.join(outdir, "say.wav"), os.path.join(outdir, "%05d.wav" % n)
+                subprocess.run(["flite", "-voice", v, "-t", w, "-o", tmp], check=True)
+                subprocess.run(["sox", "-V1", tmp, "-r", "16000", "-b", "16", "-c", "1", p,
+                                "silence", "1", "0.005", "0.3%", "reverse", "silence", "1",
+                                "0.005", "0.3%", "reverse", "pad", "0.2", "trim", "0", "1",
+                                "norm", "-3"], check=True)
+                os.unlink(tmp)
+                label = w if w in COMMANDS else "_unknown_"
+                f.write("%s,%s,test\n" % (os.path.abspath(p), label))
+                n += 1
+    print(n)
+
+
+def read_hyp(hyp):
+    got = {}
+    with open(hyp) as f:
+        for line in f:
+            line = line.strip()
+            if line.endswith(")"):
+                got[line[line.rindex("(") + 1:].split()[0]] = line[:line.rindex("(")].split()
+    return got
+
+
+def kws_tune(csv, out, *runs):
+    """Per word, the threshold (of those tried, one run each with every word at it) that
+    maximises hits on that word's clips minus false alarms on every other clip (other words,
+    unknown words, silence); ties go to the stricter threshold. Keyword searches run
+    independently in pocketsphinx, so each word's detections do not depend on the others'."""
+    labels = [r["label"] for r in rows(csv)]
+    tried = [(float(runs[k + 1]), read_hyp(runs[k])) for k in range(0, len(runs), 2)]
+    chosen = {}
+    for w in COMMANDS:
+        best = None
+        for t, got in sorted(tried, key=lambda x: -x[0]):
+            hit = fa = 0
+            for i, lab in enumerate(labels):
+                fired = w in got.get("%05d" % i, [])
+                hit += fired and lab == w
+                fa += fired and lab != w
+            if best is None or hit - fa > best[0]:
+                best = (hit - fa, t, hit, fa)
+        chosen[w] = {"threshold": best[1], "hits": best[2], "false_alarms": best[3]}
+    with open(out, "w") as f:
+        for w in COMMANDS:
+            f.write("%s /%g/\n" % (w, chosen[w]["threshold"]))
+    print(json.dumps(chosen))
 
 
 def torch_train(samples, epochs, classes):
@@ -144,4 +201,4 @@ def torch_train(samples, epochs, classes):
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     {"select": select, "noise": noise, "mix": mix, "sphinx-score": sphinx_score,
-     "torch-train": torch_train}[cmd](*args)
+     "kws-tune": kws_tune, "flite-set": flite_set, "torch-train": torch_train}[cmd](*args)

@@ -265,3 +265,31 @@ put("glove", "shuffle_truncated", bytes([(3 << 2) | 1]) + good[:-1])
 put("glove", "vocab", bytes([2]) + b"the 10\nof 7\ncat 2\n")
 put("glove", "vocab_duplicate", bytes([2]) + b"the 10\nof 7\nthe 2\n")
 put("glove", "vocab_bad_utf8", bytes([2]) + b"the 10\no\xc3 7\n")
+
+
+# Generation bodies: first byte = (max_tokens cap - 1) / 64 << 3 | encoder-decoder << 2 | format
+# (0 completions, 1 chat, 2 KServe generate).
+def gen(fmt, body, seq2seq=0, cap=257):
+    return bytes([((cap - 1) // 64) << 3 | seq2seq << 2 | fmt]) + json.dumps(body).encode()
+put("completions", "completion", gen(0, {"model": "poems-zh", "prompt": "\u767d\u65e5", "max_tokens": 20,
+                                         "temperature": 0.8, "top_p": 0.9, "seed": 3, "n": 2,
+                                         "stop": ["\n", "\u3002"], "stream": True,
+                                         "stream_options": {"include_usage": True}}))
+put("completions", "completion_list", gen(0, {"model": "m", "prompt": ["one prompt"]}))
+put("completions", "completion_two", gen(0, {"model": "m", "prompt": ["a", "b"]}))
+put("completions", "chat", gen(1, {"model": "m", "messages": [
+    {"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"},
+    {"role": "assistant", "content": "hi"}, {"role": "user", "content": "again"}],
+    "max_completion_tokens": 8}))
+put("completions", "chat_seq2seq_no_user", gen(1, {"model": "m", "messages": [
+    {"role": "system", "content": "x"}]}, seq2seq=1))
+put("completions", "chat_empty", gen(1, {"model": "m", "messages": [{"role": "user", "content": ""}]}))
+put("completions", "chat_bad_role", gen(1, {"model": "m", "messages": [{"role": "tool", "content": "x"}]}))
+put("completions", "kserve", gen(2, {"text_input": "twinkle", "parameters": {"max_tokens": 5, "seed": 1}}))
+put("completions", "kserve_n", gen(2, {"text_input": "x", "parameters": {"n": 2}}))
+put("completions", "bad_fields", gen(0, {"model": "m", "prompt": "x", "temperature": -1, "top_p": 0,
+                                         "max_tokens": 1e9, "seed": 1.5, "stop": [""] * 5,
+                                         "logprobs": 2}))
+put("completions", "stop_bad_utf8", bytes([32]) + b'{"model": "m", "prompt": "x", "stop": "\udc80"}')
+put("completions", "prompt_bad_utf8", bytes([32]) + b'{"model": "m", "prompt": "ab\ud800"}')
+put("completions", "deep", bytes([0]) + b'{"prompt": ' + b"[" * 40 + b"]" * 40 + b"}")

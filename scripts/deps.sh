@@ -5,9 +5,9 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libopenblas-openmp-dev libcjson-dev libstb-dev zlib1g-dev
-          libmicrohttpd-dev libsqlite3-dev libsodium-dev
+          libmicrohttpd-dev libsqlite3-dev libsodium-dev libpq-dev
           libsndfile1-dev libsamplerate0-dev libkissfft-dev libvorbis-dev libogg-dev
-          dataset-fashion-mnist python3 openssl "$@")
+          openmpi-bin libopenmpi-dev dataset-fashion-mnist python3 openssl "$@")
 
 missing=()
 for p in "${packages[@]}"; do

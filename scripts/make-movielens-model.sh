@@ -6,6 +6,11 @@
 # its held-out evaluation (eval.json: P@10, nDCG@10, coverage, Gini, ARP, APLT, novelty).
 # The trained directory is about 11 MB, too big to ship in models/default/, so the quick start
 # runs this once, at its first start (about 20 seconds on 2 cores).
+# The same ratings and movies are loaded into the demo tenant of the server's database
+# (AMUSE_DEMO_TENANT, default "default": the tenant of the first admin key; the database is
+# AMUSE_DB or amuse's default), so GET /v1/users/{id}/events, DELETE /v1/users/{id} and new
+# events posted to /v1/events work on real data and reach the recommender at once. Run again
+# after deleting the model directory, it loads them again: delete the database too.
 #
 #   scripts/make-movielens-model.sh [REPOSITORY] [AMUSE]
 #      REPOSITORY  default: repository (writes REPOSITORY/movielens/1, replacing nothing there)
@@ -20,7 +25,7 @@ if [ -e "$dest" ]; then
   echo "amuse: $dest is already there" >&2
   exit 0
 fi
-[ -s data/movielens/ratings.tsv ] || data/make_movielens.sh data/movielens
+[ -s data/movielens/events.csv ] || data/make_movielens.sh --events data/movielens
 mkdir -p "$repository/movielens"
 tmp=$(mktemp -d "$repository/movielens/.train.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -28,3 +33,7 @@ trap 'rm -rf "$tmp"' EXIT
   --algo als --factors 64 --reg 50 --alpha 1 --iters 15 --seed 1 --output "$tmp/1" >&2
 mv "$tmp/1" "$dest"
 echo "amuse: MovieLens recommender ready in $dest" >&2
+tenant=${AMUSE_DEMO_TENANT:-default}
+"$amuse" events items --tenant "$tenant" data/movielens/items.csv >&2
+"$amuse" events import --tenant "$tenant" data/movielens/events.csv >&2
+echo "amuse: MovieLens ratings loaded into tenant '$tenant' of the server's database" >&2

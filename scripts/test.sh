@@ -38,6 +38,10 @@ jobs=$(nproc)
 # The voice data script's test synthesises a tiny set with espeak-ng and sox.
 scripts/deps.sh espeak-ng sox wamerican
 
+# The store tests run once more against a throwaway PostgreSQL cluster, and the replica test puts
+# nginx in front of two servers (the quick start needs neither: only libpq to build).
+scripts/deps.sh postgresql nginx
+
 # The playground's browser test drives Debian's chromium with npm's playwright-core.
 scripts/deps.sh chromium nodejs
 command -v npm >/dev/null || scripts/deps.sh npm

@@ -5,9 +5,9 @@
 #    exactly those words, each within 100 ms of its known start (commands.txt);
 #  - the same recording as a WAV on standard input and as raw 16-bit PCM streamed on standard
 #    input prints the same lines;
-#  - a tiny model trained here, on clips data/make_voice.sh synthesises here (24 per class;
-#    about a minute), separates two words ("yes" and "stop") on the held-out voices (8 clips;
-#    at most one wrong);
+#  - a tiny model trained here, on clips data/make_voice.sh synthesises here (40 per class,
+#    training clips over babble, music or noise; about a minute), separates two words ("yes"
+#    and "stop") on the held-out voices (12 clips; at most one wrong);
 #  - bad input exits non-zero with a message: not audio, a model that is not a voice model, a
 #    bad option, raw input at another rate.
 #
@@ -74,7 +74,7 @@ if [ $? -eq 2 ]; then ok "unknown option: usage error"; else bad "unknown option
 
 # ---------------------------------------------------------------- a tiny model, trained here
 if command -v espeak-ng >/dev/null && command -v sox >/dev/null; then
-    "$ROOT/data/make_voice.sh" --per-class 24 --jobs 2 --seed 3 --out "$TMP/voice" 2>"$TMP/mv.log" ||
+    "$ROOT/data/make_voice.sh" --per-class 40 --jobs 2 --seed 3 --out "$TMP/voice" 2>"$TMP/mv.log" ||
         bad "make_voice.sh: $(tail -3 "$TMP/mv.log")"
     awk -F, 'NR == 1 || $2 == "yes" || $2 == "stop"' \
         "$TMP/voice/manifest.csv" >"$TMP/voice/two.csv"

@@ -80,6 +80,30 @@ while IFS=, read -r path label _; do
     fi
 done < <(tail -n +2 "$M")
 if [ "$badclips" -eq 0 ]; then ok "every clip reads as 1 s of 16 kHz mono PCM"; else bad "$badclips clips"; fi
+
+# Backgrounds: babble is made of training voices only, from sentences without a command word;
+# babble and music reach training clips only; every background file is 30 s of audio.
+B="$TMP/a/noise/babble.txt"
+if [ -s "$B" ] && [ -z "$(awk 'NR == FNR { split_of[$1] = $2; next } split_of[$3] != "train" { print $3 }' \
+                          "$TMP/a/voices.txt" "$B")" ]; then
+    ok "babble voices are all training voices ($(wc -l <"$B") voice parts)"
+else
+    bad "babble voices: $(cat "$B" 2>/dev/null | head -3)"
+fi
+if grep -Eiwq 'yes|no|up|down|left|right|on|off|stop|go|jump|fire|play|pause|next|back' \
+     "$TMP/a/noise/sentences.txt"; then
+    bad "a babble sentence holds a command word"
+else
+    ok "babble sentences hold no command word"
+fi
+leak=$(awk -F, 'NR > 1 && $4 != "train" && $9 ~ /^(babble|music)/' "$M")
+if [ -z "$leak" ]; then ok "babble and music only in training"; else bad "background outside training: $leak"; fi
+badnoise=0
+for n in babble1 babble2 babble3 babble4 music1 music2 music3 music4; do
+    "$AMUSE" audio info "$TMP/a/noise/$n.wav" 2>&1 | grep -q "16000 Hz, 1 channel, 480000 frames" ||
+        { badnoise=$((badnoise + 1)); echo "  $n: $("$AMUSE" audio info "$TMP/a/noise/$n.wav" 2>&1 | head -3)"; }
+done
+if [ "$badnoise" -eq 0 ]; then ok "babble and music files: 30 s of 16 kHz mono"; else bad "$badnoise background files"; fi
 if [ -z "$(find "$TMP" -maxdepth 1 -name '*.tmp.*')" ]; then
     ok "no temporary directory left"
 else

@@ -161,6 +161,21 @@ expect "stats: the new version's algorithm" 200 '"version": "2"' GET /v2/models/
 json_check "stats after the reload: item-kNN, 13 users" \
     'r["model_stats"][0]["recommender"]["algo"] == "itemknn" and
      r["model_stats"][0]["recommender"]["users"] == 13'
+# The event store feeds the recommender: a newcomer's likes posted as events count at once,
+# and a user deleted through the store is forgotten by the trained model.
+ACME_ADMIN=$("$AMUSE" keys create --tenant acme --scope admin --db "$TMP/keys.db" 2>/dev/null)
+printf '{"events": [{"user": "fan", "item": "A1", "type": "like"}, {"user": "fan", "item": "A2", "type": "like"}, {"user": "fan", "item": "A3", "type": "rating", "value": 5}]}' >"$TMP/fan.json"
+expect "before its events the fan is cold" 200 '"cold_start": true' GET "$R?model=films&user=fan&k=3" "$ACME"
+expect "the fan's events are stored" 200 '"accepted": 3' POST /v1/events "$ACME" "$TMP/fan.json"
+expect "after its events the fan is known" 200 '"history": 3' GET "$R?model=films&user=fan&k=3" "$ACME"
+json_check "the fan gets the other A films" \
+    'r["cold_start"] is False and sorted(d["id"] for d in r["data"]) == ["A0", "A4", "A5"]'
+expect "b3 has trained factors" 200 '"cold_start": false' GET "$R?model=films&user=b3&k=3" "$ACME"
+expect "deleting b3, who has no stored events" 404 "marked deleted all the same" \
+    DELETE /v1/users/b3 "$ACME_ADMIN"
+expect "after the delete b3 is cold" 200 '"cold_start": true' GET "$R?model=films&user=b3&k=3" "$ACME"
+expect "the fan is deleted" 200 '"events": 3' DELETE /v1/users/fan "$ACME_ADMIN"
+expect "and cold again" 200 '"cold_start": true' GET "$R?model=films&user=fan&k=3" "$ACME"
 expect "still walled after the reload" 404 "'films' is not loaded" GET "$R?model=films&user=a2" "$BETA"
 
 stop_server

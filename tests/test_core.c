@@ -97,6 +97,36 @@ TEST(sgemm_matches_reference_in_all_transpositions)
         }
 }
 
+/* Row by row (am__sgemm_rows): the reference's result for every m on either side of the
+ * switch, with strided rows as the recurrent layers pass them; and a row's result is the same
+ * bits whatever m is, as long as the products stay row by row. */
+TEST(sgemm_rows_matches_reference_and_rows_do_not_mix)
+{
+    struct amuse_rng r;
+    amuse_rng_seed(&r, 2);
+    enum { M = 6, N = 45, K = 33, LDA = K + 7, LDC = N + 5 };
+    static float a[M * LDA], b[K * N], c1[M * LDC], c2[M * LDC], one[LDC];
+    for (int i = 0; i < M * LDA; i++)
+        a[i] = amuse_rng_normal(&r);
+    for (int i = 0; i < K * N; i++)
+        b[i] = amuse_rng_normal(&r);
+    for (int m = 1; m <= M; m++)
+        for (int beta = 0; beta < 2; beta++) {
+            for (int i = 0; i < M * LDC; i++)
+                c1[i] = c2[i] = amuse_rng_normal(&r);
+            am__sgemm_rows(4, m, N, K, 0.5f, a, LDA, b, N, (float)beta, c1, LDC);
+            am__sgemm_reference(0, 0, m, N, K, 0.5f, a, LDA, b, N, (float)beta, c2, LDC);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < N; j++) {
+                    double want = c2[i * LDC + j];
+                    ASSERT_NEAR(c1[i * LDC + j], want, 1e-4 * (1 + fabs(want)));
+                }
+        }
+    am__sgemm_rows(4, 4, N, K, 1.0f, a, LDA, b, N, 0.0f, c1, LDC);
+    am__sgemm_rows(4, 1, N, K, 1.0f, a + 3 * LDA, LDA, b, N, 0.0f, one, LDC);
+    ASSERT_TRUE(memcmp(one, c1 + 3 * LDC, N * sizeof(float)) == 0);
+}
+
 TEST(errors_have_names_and_messages)
 {
     ASSERT_STR_EQ(amuse_strerror(AMUSE_OK), "success");
@@ -206,6 +236,7 @@ int main(void)
     RUN(rng_is_deterministic_and_uniform);
     RUN(shuffle_is_a_permutation);
     RUN(sgemm_matches_reference_in_all_transpositions);
+    RUN(sgemm_rows_matches_reference_and_rows_do_not_mix);
     RUN(errors_have_names_and_messages);
     RUN(atomic_write_replaces_whole_file);
     RUN(dataset_built_by_the_caller);

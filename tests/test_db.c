@@ -185,6 +185,156 @@ TEST(deleted_rows_leave_no_trace_in_the_file)
     am__db_close(db);
 }
 
+/* Placeholders: `?` inside a literal is text, `?N` may repeat and come in any order, and the
+ * portable types of migration DDL are translated outside literals only (PostgreSQL). */
+TEST(placeholders_and_portable_ddl)
+{
+    struct am__db *db = open_fresh();
+    ASSERT_OK(am__db_exec(db, "DROP TABLE IF EXISTS u"));
+    const struct am__db_migration m[] = {
+        {1, "CREATE TABLE u (id INTEGER PRIMARY KEY, kind TEXT NOT NULL DEFAULT 'INTEGER BLOB',"
+            " weight REAL, raw BLOB, n INTEGER)"},
+    };
+    ASSERT_OK(am__db_migrate(db, "test-u", m, 1));
+    struct am__db_stmt *st = NULL;
+    /* No id given: the INTEGER PRIMARY KEY assigns one, on both backends. */
+    ASSERT_OK(am__db_prepare(db, &st, "INSERT INTO u (weight, n, raw) VALUES (?2, ?1, ?)"));
+    ASSERT_OK(am__db_bind_int64(st, 1, INT64_C(-4611686018427387904)));
+    ASSERT_OK(am__db_bind_double(st, 2, 1e-300));
+    const unsigned char zeros[3] = {0, 0, 0};
+    ASSERT_OK(am__db_bind_blob(st, 3, zeros, sizeof zeros));
+    ASSERT_EQ_INT(am__db_step(st), AM__DB_DONE);
+    am__db_finalize(st);
+    ASSERT_OK(am__db_prepare(db, &st, "SELECT id, kind, weight, n, raw, '?' FROM u -- ?\n"
+                                      " WHERE n = ?1 AND ? = 'it''s' /* ? */"));
+    ASSERT_OK(am__db_bind_int64(st, 1, INT64_C(-4611686018427387904)));
+    ASSERT_OK(am__db_bind_text(st, 2, "it's", 4)); /* the bare ? after ?1 is number 2 */
+    ASSERT_EQ_INT(am__db_step(st), AM__DB_ROW);
+    ASSERT_TRUE(am__db_int64(st, 0) >= 1);
+    ASSERT_STR_EQ(am__db_text(st, 1, NULL), "INTEGER BLOB");
+    ASSERT_NEAR(am__db_double(st, 2), 1e-300, 1e-310);
+    ASSERT_TRUE(am__db_int64(st, 3) == INT64_C(-4611686018427387904));
+    size_t len = 9;
+    const unsigned char *raw = am__db_blob(st, 4, &len);
+    ASSERT_EQ_INT(len, 3);
+    ASSERT_TRUE(raw && memcmp(raw, zeros, 3) == 0);
+    ASSERT_STR_EQ(am__db_text(st, 5, NULL), "?");
+    ASSERT_EQ_INT(am__db_step(st), AM__DB_DONE);
+    /* Binding a parameter the statement does not have is refused, not ignored. */
+    ASSERT_OK(am__db_reset(st));
+    ASSERT_TRUE(am__db_bind_int64(st, 3, 1) < 0);
+    am__db_finalize(st);
+    ASSERT_OK(am__db_exec(db, "DROP TABLE u"));
+    am__db_close(db);
+}
+
+/* PostgreSQL only: the password never reaches a message, a connection the server drops is made
+ * again once (a statement outside a transaction just runs), a drop inside a transaction says
+ * the transaction is gone, and a reconnect the server refuses is a clear error. */
+static int64_t backend_pid(struct am__db *db)
+{
+    struct am__db_stmt *st = NULL;
+    ASSERT_OK(am__db_prepare(db, &st, "SELECT pg_backend_pid()"));
+    int step = am__db_step(st);
+    if (step != AM__DB_ROW)
+        TEST_FAIL("pg_backend_pid: %s", amuse_last_error());
+    int64_t pid = am__db_int64(st, 0);
+    am__db_finalize(st);
+    return pid;
+}
+
+static void terminate(struct am__db *admin, int64_t pid)
+{
+    struct am__db_stmt *st = NULL;
+    ASSERT_OK(am__db_prepare(admin, &st, "SELECT pg_terminate_backend(?)"));
+    ASSERT_OK(am__db_bind_int64(st, 1, pid));
+    ASSERT_EQ_INT(am__db_step(st), AM__DB_ROW);
+    ASSERT_EQ_INT(am__db_int64(st, 0), 1);
+    am__db_finalize(st);
+    /* pg_terminate_backend only signals: wait (bounded) until the backend is gone. */
+    for (int i = 0; i < 1000; i++) {
+        ASSERT_OK(am__db_prepare(admin, &st, "SELECT count(*) FROM pg_stat_activity WHERE pid = ?"));
+        ASSERT_OK(am__db_bind_int64(st, 1, pid));
+        ASSERT_EQ_INT(am__db_step(st), AM__DB_ROW);
+        int64_t n = am__db_int64(st, 0);
+        am__db_finalize(st);
+        if (n == 0)
+            return;
+        usleep(10000);
+    }
+    TEST_FAIL("backend %lld still running", (long long)pid);
+}
+
+TEST(postgres_password_and_reconnect)
+{
+    if (is_sqlite()) {
+        printf("     (PostgreSQL only)\n");
+        return;
+    }
+    /* postgresql://amuse@/amuse?... -> postgresql://amuse:hunter2@/amuse?...&password=hunter3 */
+    char secret[1024];
+    const char *at = strchr(url(), '@');
+    ASSERT_TRUE(at != NULL);
+    snprintf(secret, sizeof secret, "%.*s:hunter2%s&password=hunter3", (int)(at - url()), url(),
+             at);
+    struct am__db *db = NULL, *admin = NULL;
+    ASSERT_OK(am__db_open(&db, secret)); /* trust authentication ignores the password */
+    ASSERT_TRUE(strstr(am__db_name(db), "hunter") == NULL);
+    ASSERT_CONTAINS(am__db_name(db), "amuse@/amuse?host=");
+    ASSERT_STR_EQ(am__db_backend(db), "postgres");
+    ASSERT_FAILS(am__db_exec(db, "SELEC nothing"), AMUSE_EIO, "syntax error");
+    ASSERT_TRUE(strstr(amuse_last_error(), "hunter") == NULL);
+    /* The admin connection is to the maintenance database: a database cannot refuse
+     * connections while the session saying so is connected to it. */
+    char admin_url[1024];
+    const char *db_part = strstr(url(), "/amuse?");
+    ASSERT_TRUE(db_part != NULL);
+    snprintf(admin_url, sizeof admin_url, "%.*s/postgres%s", (int)(db_part - url()), url(),
+             db_part + 6);
+    ASSERT_OK(am__db_open(&admin, admin_url));
+    ASSERT_OK(am__db_exec(db, "DROP TABLE IF EXISTS t; CREATE TABLE t (id BIGINT PRIMARY KEY)"));
+
+    terminate(admin, backend_pid(db));
+    ASSERT_OK(am__db_exec(db, "INSERT INTO t (id) VALUES (1)")); /* reconnected, ran once */
+    ASSERT_EQ_INT(count_rows(db), 1);
+
+    ASSERT_OK(am__db_begin(db));
+    ASSERT_OK(am__db_exec(db, "INSERT INTO t (id) VALUES (2)"));
+    terminate(admin, backend_pid(db));
+    ASSERT_FAILS(am__db_exec(db, "INSERT INTO t (id) VALUES (3)"), AMUSE_EIO,
+                 "lost inside a transaction");
+    /* What follows in the lost transaction fails too, rather than committing on its own on the
+     * new connection, and so does the commit. */
+    ASSERT_FAILS(am__db_exec(db, "INSERT INTO t (id) VALUES (4)"), AMUSE_EIO,
+                 "lost inside a transaction");
+    ASSERT_FAILS(am__db_commit(db), AMUSE_EIO, "lost inside a transaction");
+    ASSERT_EQ_INT(count_rows(db), 1); /* neither 2, 3 nor 4 */
+    ASSERT_OK(am__db_begin(db)); /* and the connection is usable again */
+    ASSERT_OK(am__db_exec(db, "INSERT INTO t (id) VALUES (5)"));
+    ASSERT_OK(am__db_commit(db));
+    ASSERT_EQ_INT(count_rows(db), 2);
+
+    /* The server refuses the reconnect: the error says the connection is gone and why. */
+    ASSERT_OK(am__db_exec(admin, "ALTER DATABASE amuse ALLOW_CONNECTIONS false"));
+    terminate(admin, backend_pid(db));
+    ASSERT_FAILS(am__db_exec(db, "SELECT 1"), AMUSE_EIO, "reconnecting failed");
+    ASSERT_TRUE(strstr(amuse_last_error(), "hunter") == NULL);
+    ASSERT_OK(am__db_exec(admin, "ALTER DATABASE amuse ALLOW_CONNECTIONS true"));
+    ASSERT_OK(am__db_exec(db, "SELECT 1")); /* and the next call connects again */
+    ASSERT_EQ_INT(count_rows(db), 2);
+    ASSERT_OK(am__db_exec(db, "DROP TABLE t"));
+    am__db_close(admin);
+    am__db_close(db);
+
+    /* A server that is not there: named without the password. */
+    char nowhere[1200];
+    snprintf(nowhere, sizeof nowhere, "postgresql://amuse:hunter2@/amuse?host=%s/no-such&port=1",
+             dir);
+    ASSERT_FAILS(am__db_open(&db, nowhere), AMUSE_EIO, "cannot connect");
+    ASSERT_TRUE(db == NULL);
+    ASSERT_TRUE(strstr(amuse_last_error(), "hunter") == NULL);
+}
+
 TEST(bad_files_and_urls_are_named)
 {
     if (!is_sqlite())
@@ -216,6 +366,8 @@ int main(void)
     RUN(rollback_leaves_nothing);
     RUN(deleted_rows_leave_no_trace_in_the_file);
     RUN(bad_files_and_urls_are_named);
+    RUN(placeholders_and_portable_ddl);
+    RUN(postgres_password_and_reconnect);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)

@@ -1,7 +1,9 @@
 /* test_generate.c - generators (amuse/generate.h) on tiny models trained here: the derived
  * one-step stateful graph gives the full-sequence graph's probabilities, the seq2seq encoder and
  * one-step decoder give the full graph's, a fixed seed reproduces the text alone or batched with
- * other streams, stop strings and max_tokens end streams, and bad requests are refused. */
+ * other streams, stop strings and max_tokens end streams, and bad requests are refused. Prompts
+ * are read together by the next step: a long one a chunk per step while running streams go on,
+ * and the text does not depend on the prompts read alongside or on the thread count. */
 #include "amuse/charvocab.h"
 #include "amuse/generate.h"
 #include "amuse/model.h"
@@ -241,6 +243,188 @@ TEST(seeds_reproduce_and_streams_are_independent)
     amuse_charvocab_free(v);
 }
 
+/* Prompts read together give each stream the probabilities it gets alone; a prompt longer than
+ * AMUSE_GENERATE_PRIME_CHUNK is read a chunk per step while a running stream gets a token at
+ * every step; the text is the same with one thread or several. */
+TEST(prompts_are_read_together_and_in_chunks)
+{
+    struct amuse_charvocab *v;
+    struct amuse_model *m = trained_lm(&v);
+    int V = amuse_charvocab_size(v);
+    struct amuse_generator *g = gen_of(m, 4);
+    /* alone, then three prompts of different lengths started together */
+    const char *prompts[3] = {"the dog sat on", "cat", "the mat. the"};
+    float *alone = calloc((size_t)(3 * V), sizeof(float));
+    for (int k = 0; k < 3; k++) {
+        start(g, 0, prompts[k], 0.0f, 0, 5, NULL);
+        const float *p = amuse_generator_next_probs(g, 0);
+        ASSERT_TRUE(p != NULL);
+        memcpy(alone + k * V, p, (size_t)V * sizeof(float));
+        amuse_generator_cancel(g, 0);
+    }
+    for (int k = 0; k < 3; k++)
+        start(g, k + 1, prompts[k], 0.0f, 0, 5, NULL);
+    for (int k = 0; k < 3; k++) {
+        const float *p = amuse_generator_next_probs(g, k + 1);
+        ASSERT_TRUE(p != NULL);
+        for (int j = 0; j < V; j++)
+            ASSERT_NEAR(p[j], alone[k * V + j], 1e-6);
+    }
+    for (int k = 1; k < 4; k++)
+        amuse_generator_cancel(g, k);
+    free(alone);
+
+    /* a long prompt: 2 * chunk + 6 characters, all but the last read over three steps */
+    char long_prompt[2 * AMUSE_GENERATE_PRIME_CHUNK + 8];
+    size_t L = sizeof long_prompt - 1;
+    for (size_t i = 0; i < L; i++)
+        long_prompt[i] = TEXT[i % (sizeof TEXT - 1)];
+    long_prompt[L] = 0;
+    char runs[2][4][512] = {{{0}}};
+    for (int pass = 0; pass < 2; pass++) {
+        ASSERT_OK(amuse_generator_set_threads(g, pass == 0 ? 1 : 2));
+        start(g, 0, "the ", 1.0f, 5, 20, NULL);
+        struct amuse_generate_event ev[4];
+        int n;
+        ASSERT_OK(amuse_generator_step(g, ev, 4, &n));
+        ASSERT_EQ_INT(n, 1);
+        strncat(runs[pass][0], ev[0].text, ev[0].len);
+        start(g, 1, long_prompt, 0.8f, 11, 10, NULL);
+        for (int step = 0; step < 3; step++) {
+            ASSERT_OK(amuse_generator_step(g, ev, 4, &n));
+            ASSERT_EQ_INT(n, step < 2 ? 1 : 2); /* slot 0 every step, slot 1 once read */
+            ASSERT_EQ_INT(ev[0].slot, 0);
+            for (int i = 0; i < n; i++)
+                strncat(runs[pass][ev[i].slot], ev[i].text, ev[i].len);
+        }
+        ASSERT_EQ_INT(amuse_generator_usage(g, 1).prompt_tokens, (int)L);
+        enum amuse_finish fin[4] = {0};
+        run_all(g, runs[pass], fin);
+        ASSERT_EQ_INT(fin[1], AMUSE_FINISH_LENGTH);
+    }
+    ASSERT_STR_EQ(runs[1][0], runs[0][0]);
+    ASSERT_STR_EQ(runs[1][1], runs[0][1]);
+    ASSERT_TRUE(strlen(runs[0][1]) == 10);
+    ASSERT_EQ_INT(amuse_generator_threads(g), 2);
+    ASSERT_FAILS(amuse_generator_set_threads(g, -1), AMUSE_EINVAL, "threads");
+    ASSERT_FAILS(amuse_generator_set_threads(g, AMUSE_GENERATE_MAX_THREADS + 1), AMUSE_EINVAL,
+                 "threads");
+    ASSERT_EQ_INT(amuse_generator_threads(g), 2);
+    amuse_generator_free(g);
+    amuse_model_free(m);
+    amuse_charvocab_free(v);
+}
+
+/* Line shape: with it kept, every half-line written has the prompt's first half-line length
+ * (5 here), marks never start a half-line and the end token never cuts one; the same seeds
+ * with it off do write other lengths (the weights are random, so marks come anywhere). The
+ * model's config turns it on by default; bad values are refused. */
+static void half_lines(const char *text, int *lengths, int *n, int *bad_start)
+{
+    static const char *const marks[] = {"，", "。", "？", "！", "；", "、", "\n"};
+    int run = 0;
+    *n = 0;
+    for (const char *p = text; *p;) {
+        int k = 1, mark = 0;
+        while ((p[k] & 0xC0) == 0x80)
+            k++;
+        for (int i = 0; i < 7; i++)
+            mark |= (int)strlen(marks[i]) == k && memcmp(p, marks[i], (size_t)k) == 0;
+        if (mark) {
+            if (run > 0)
+                lengths[(*n)++] = run;
+            else if (*p != '\n')
+                (*bad_start)++;
+            run = 0;
+        } else {
+            run++;
+        }
+        p += k;
+    }
+}
+
+TEST(line_shape_keeps_the_prompts_half_line_length)
+{
+    const char *poem = "白日依山尽，黄河入海流。\n欲穷千里目，更上一层楼。\n";
+    struct amuse_charvocab *v = vocab_of(poem);
+    struct amuse_model *m = model_with_vocab(lm_json(amuse_charvocab_size(v)), v);
+    struct amuse_tensor bias, grad;
+    ASSERT_OK(amuse_model_find_weight(m, "out/bias", &bias, &grad));
+    bias.data[AMUSE_CHAR_EOS] = -8.0f; /* streams of several lines */
+    struct amuse_generator *g = gen_of(m, 4);
+    ASSERT_EQ_INT(amuse_generator_line_shape(g), 0);
+    char kept[4][512] = {{0}}, free_text[4][512] = {{0}};
+    enum amuse_finish fin[4] = {0};
+    for (int pass = 0; pass < 2; pass++) {
+        for (int s = 0; s < 4; s++) {
+            struct amuse_generate_request r;
+            amuse_generate_request_defaults(&r);
+            r.prompt = "白日依山尽，黄河";
+            r.prompt_len = strlen(r.prompt);
+            r.max_tokens = 60;
+            r.sampling.seed = 100 + (uint64_t)s;
+            r.line_shape = pass == 0 ? AMUSE_LINE_SHAPE_KEEP : AMUSE_LINE_SHAPE_OFF;
+            ASSERT_OK(amuse_generator_start(g, s, &r));
+        }
+        run_all(g, pass == 0 ? kept : free_text, fin);
+    }
+    int other_lengths = 0;
+    for (int s = 0; s < 4; s++) {
+        int len[128], n, bad_start = 0;
+        /* the prompt's last half-line had 2 characters: the first one written ends at 5 */
+        char whole[600];
+        snprintf(whole, sizeof whole, "黄河%s", kept[s]);
+        half_lines(whole, len, &n, &bad_start);
+        ASSERT_TRUE(n >= 5);
+        for (int i = 0; i < n; i++)
+            ASSERT_EQ_INT(len[i], 5);
+        ASSERT_EQ_INT(bad_start, 0);
+        snprintf(whole, sizeof whole, "黄河%s", free_text[s]);
+        half_lines(whole, len, &n, &bad_start);
+        for (int i = 0; i < n; i++)
+            other_lengths += len[i] != 5;
+    }
+    ASSERT_TRUE(other_lengths > 0);
+    /* the model's config: on by default, a request can turn it off; bad values refused */
+    amuse_generator_free(g);
+    ASSERT_OK(amuse_model_config_set(m, "generation", "{\"line_shape\": true}"));
+    g = gen_of(m, 1);
+    ASSERT_EQ_INT(amuse_generator_line_shape(g), 1);
+    struct amuse_generate_request r;
+    amuse_generate_request_defaults(&r);
+    r.prompt = "欲穷千里目，";
+    r.prompt_len = strlen(r.prompt);
+    r.max_tokens = 3;
+    ASSERT_OK(amuse_generator_start(g, 0, &r));
+    struct amuse_generate_event ev[1];
+    int n;
+    ASSERT_OK(amuse_generator_step(g, ev, 1, &n));
+    ASSERT_EQ_INT(n, 1);
+    ASSERT_EQ_INT(ev[0].line_length, 5);
+    amuse_generator_cancel(g, 0);
+    r.prompt = "欲Q千里目，"; /* a character the vocabulary lacks still counts in the shape */
+    r.prompt_len = strlen(r.prompt);
+    ASSERT_OK(amuse_generator_start(g, 0, &r));
+    ASSERT_EQ_INT(amuse_generator_usage(g, 0).prompt_unknown, 1);
+    ASSERT_OK(amuse_generator_step(g, ev, 1, &n));
+    ASSERT_EQ_INT(ev[0].line_length, 5);
+    amuse_generator_cancel(g, 0);
+    r.line_shape = AMUSE_LINE_SHAPE_OFF;
+    ASSERT_OK(amuse_generator_start(g, 0, &r));
+    ASSERT_OK(amuse_generator_step(g, ev, 1, &n));
+    ASSERT_EQ_INT(ev[0].line_length, 0);
+    amuse_generator_cancel(g, 0);
+    r.line_shape = (enum amuse_line_shape)7;
+    ASSERT_FAILS(amuse_generator_start(g, 0, &r), AMUSE_EINVAL, "line_shape");
+    amuse_generator_free(g);
+    struct amuse_generator *bad = NULL;
+    ASSERT_OK(amuse_model_config_set(m, "generation", "{\"line_shape\": 3}"));
+    ASSERT_FAILS(amuse_generator_from_model(&bad, m, 1), AMUSE_EFORMAT, "line_shape");
+    ASSERT_TRUE(bad == NULL);
+    amuse_model_free(m);
+    amuse_charvocab_free(v);
+}
+
 TEST(bad_requests_are_refused)
 {
     struct amuse_charvocab *v;
@@ -406,6 +590,8 @@ int main(void)
 {
     RUN(one_step_graph_matches_the_full_sequence);
     RUN(seeds_reproduce_and_streams_are_independent);
+    RUN(prompts_are_read_together_and_in_chunks);
+    RUN(line_shape_keeps_the_prompts_half_line_length);
     RUN(bad_requests_are_refused);
     RUN(seq2seq_split_matches_the_full_graph);
     amuse_model_free(lm_cache);

@@ -306,7 +306,7 @@ TEST(jpeg_huffman_tables_are_checked_before_decoding)
     ASSERT_FAILS(amuse_image_decode(jpg.p, jpg.len, "bad.jpg", &opt, out), AMUSE_EFORMAT,
                  "bad.jpg: JPEG Huffman table at byte");
     ASSERT_FAILS(amuse_image_decode(jpg.p, jpg.len, "bad.jpg", &opt, out), AMUSE_EFORMAT,
-                 "declares 272 codes (at most 256)");
+                 "has more codes of length 1 or less than the code space holds");
     free(jpg.p);
 
     /* SOI, a scan (its entropy bytes hold a stuffed FF 00 and a restart marker), then a DHT. */
@@ -316,18 +316,39 @@ TEST(jpeg_huffman_tables_are_checked_before_decoding)
     append(&m, (void *)head, sizeof head);
     unsigned char seg[4 + 17 + 300] = {0xFF, 0xC4, (4 + 17 + 300 - 2) >> 8,
                                        (4 + 17 + 300 - 2) & 0xFF, 0x10};
-    for (int i = 0; i < 16; i++)
-        seg[5 + i] = 20;
+    seg[5 + 8] = 255; /* 255 codes of length 9 fit; one more does not */
+    seg[5 + 15] = 1;
     append(&m, seg, sizeof seg);
     ASSERT_FAILS(amuse_image_decode(m.p, m.len, "late.jpg", &opt, out), AMUSE_EFORMAT,
-                 "declares 320 codes");
+                 "declares 256 codes (at most 255)");
     /* Garbage between segments: stb_image skips it looking for the next marker, so must we. */
     m.len = 2;
     append(&m, (void *)"\xFF\xE0\x00\x04JFLLLLLLLL", 14);
     append(&m, seg, sizeof seg);
     ASSERT_FAILS(amuse_image_decode(m.p, m.len, "padded.jpg", &opt, out), AMUSE_EFORMAT,
-                 "padded.jpg: JPEG Huffman table at byte 20 declares 320 codes");
+                 "padded.jpg: JPEG Huffman table at byte 20 declares 256 codes");
+    /* Two codes of length 1 fill the code space: one more of any length over-fills it. */
+    memset(seg + 5, 0, 16);
+    seg[5 + 0] = 2;
+    seg[5 + 15] = 1;
+    m.len = 16;
+    append(&m, seg, sizeof seg);
+    ASSERT_FAILS(amuse_image_decode(m.p, m.len, "full.jpg", &opt, out), AMUSE_EFORMAT,
+                 "has more codes of length 16 or less than the code space holds");
     free(m.p);
+
+    /* An empty first IDAT is refused before stb_image reads it into a NULL buffer. */
+    unsigned char px1[4] = {1, 2, 3, 4};
+    struct membuf png = png_of(px1, 2, 2, 1);
+    struct membuf bad = {0};
+    append(&bad, png.p, 33); /* signature and IHDR */
+    append(&bad, (void *)"\0\0\0\0IDAT\x35\xaf\x06\x1e", 12);
+    append(&bad, png.p + 33, (int)(png.len - 33));
+    ASSERT_FAILS(amuse_image_decode(bad.p, bad.len, "empty.png", &opt, out), AMUSE_EFORMAT,
+                 "empty.png: PNG's first IDAT chunk (byte 33) is empty");
+    ASSERT_OK(amuse_image_decode(png.p, png.len, "ok.png", &opt, out));
+    free(png.p);
+    free(bad.p);
 }
 
 TEST(pixel_budget_and_decoder_memory_cap)

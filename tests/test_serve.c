@@ -3,11 +3,16 @@
  * batcher (batches form, a full queue is refused, a deadline cancels queued work, partial results
  * reach the waiter in order), the key store (hash-only storage, verification, revocation, the salt
  * surviving a reopen), and the per-key token bucket and usage counters. The whole server over HTTP
- * is tests/cli_serve.sh. */
+ * is tests/cli_serve.sh.
+ *
+ * With AMUSE_TEST_DB_URL set (a postgres:// url; ctest's test_serve_postgres starts a throwaway
+ * cluster for it), the key-store tests run against that database instead of a SQLite file, each
+ * on emptied tables, and the tests that use no database are left out. */
 #define _GNU_SOURCE
 #include "test.h"
 
 #include "amuse/serve.h"
+#include "db/db.h"
 #include "serve/serve_internal.h"
 #include "serve/test_control.h"
 
@@ -139,6 +144,21 @@ TEST(route_matching)
             ASSERT_TRUE(strncmp(path, "/v2/health/", 11) == 0);
         }
     ASSERT_EQ_INT(public_routes, 2);
+    /* Captures are named: a user's id is r's "user", and no model or version is set. */
+    rt = am__route_match("DELETE", "/v1/users/ana-7", &r, &matched);
+    ASSERT_TRUE(rt && rt->handler == am__handle_user_delete && rt->scope == AMUSE_SCOPE_ADMIN);
+    ASSERT_STR_EQ(am__request_param(&r, "user"), "ana-7");
+    ASSERT_TRUE(am__request_param(&r, "model") == NULL);
+    ASSERT_TRUE(r.param_model == NULL && r.param_version == NULL);
+    rt = am__route_match("GET", "/v1/items/m42", &r, &matched);
+    ASSERT_TRUE(rt && rt->handler == am__handle_item_get);
+    ASSERT_STR_EQ(am__request_param(&r, "item"), "m42");
+    ASSERT_TRUE(am__route_match("GET", "/v1/users/ana-7", &r, &matched) == NULL);
+    ASSERT_EQ_INT(matched, 1); /* DELETE only: 405 */
+    /* every route that names a user needs the tenant's admin key */
+    for (int i = 0; (path = amuse_server_route(i, &method)); i++)
+        if (strstr(path, "{user}"))
+            ASSERT_EQ_INT(am__routes[i].scope, AMUSE_SCOPE_ADMIN);
     rt = am__route_match("POST", "/v1/audio/transcriptions", &r, &matched);
     ASSERT_TRUE(rt && rt->handler == am__handle_audio_transcriptions &&
                 rt->scope == AMUSE_SCOPE_INFER);
@@ -628,6 +648,30 @@ TEST(batcher_partial_results)
 
 /* ------------------------------------------------------------------ key store */
 
+static const char *test_db_url(void)
+{
+    const char *u = getenv("AMUSE_TEST_DB_URL");
+    return u && *u ? u : NULL;
+}
+
+/* The database a key-store test opens: the SQLite file at path, or AMUSE_TEST_DB_URL with the
+ * key store's tables dropped, so every test starts from an empty store. */
+static const char *store_db(const char *path)
+{
+    const char *u = test_db_url();
+    if (!u)
+        return path;
+    struct am__db *db = NULL;
+    int version = 0;
+    ASSERT_OK(am__db_open(&db, u));
+    ASSERT_OK(am__db_version(db, "keys", &version)); /* makes schema_versions if missing */
+    ASSERT_OK(am__db_exec(db, "DROP TABLE IF EXISTS api_keys; DROP TABLE IF EXISTS usage;"
+                              " DROP TABLE IF EXISTS usage_daily; DROP TABLE IF EXISTS meta;"
+                              " DELETE FROM schema_versions WHERE component = 'keys'"));
+    am__db_close(db);
+    return u;
+}
+
 TEST(keystore)
 {
     char path[] = "/tmp/amuse-test-keys-XXXXXX";
@@ -636,7 +680,8 @@ TEST(keystore)
     close(fd);
     unlink(path);
     struct amuse_keystore *ks;
-    ASSERT_OK(amuse_keystore_open(&ks, path));
+    const char *db_url = store_db(path);
+    ASSERT_OK(amuse_keystore_open(&ks, db_url));
     char admin[AMUSE_KEY_TOKEN_MAX], infer[AMUSE_KEY_TOKEN_MAX];
     struct amuse_key_info a, i, got;
     ASSERT_OK(amuse_keystore_create(ks, "default", AMUSE_SCOPE_ADMIN, admin, &a));
@@ -663,7 +708,7 @@ TEST(keystore)
     amuse_keystore_close(ks);
 
     /* The salt persists: the admin key still verifies after a reopen. */
-    ASSERT_OK(amuse_keystore_open(&ks, path));
+    ASSERT_OK(amuse_keystore_open(&ks, db_url));
     ASSERT_OK(amuse_keystore_verify(ks, admin, strlen(admin), &got));
     struct amuse_key_info *keys;
     ASSERT_OK(amuse_keystore_list(ks, &keys, &n));
@@ -673,6 +718,8 @@ TEST(keystore)
     free(keys);
     amuse_keystore_close(ks);
 
+    if (test_db_url())
+        return; /* the file scan below is SQLite's */
     /* The database never holds a token. */
     FILE *f = fopen(path, "rb");
     ASSERT_TRUE(f != NULL);
@@ -696,7 +743,7 @@ TEST(rate_limit_and_usage)
     close(fd);
     unlink(path);
     struct amuse_keystore *ks;
-    ASSERT_OK(amuse_keystore_open(&ks, path));
+    ASSERT_OK(amuse_keystore_open(&ks, store_db(path)));
     char token[AMUSE_KEY_TOKEN_MAX];
     struct amuse_key_info k;
     ASSERT_OK(amuse_keystore_create(ks, "acme", AMUSE_SCOPE_INFER, token, &k));
@@ -776,7 +823,7 @@ TEST(daily_quotas)
     close(fd);
     unlink(path);
     struct amuse_keystore *ks;
-    ASSERT_OK(amuse_keystore_open(&ks, path));
+    ASSERT_OK(amuse_keystore_open(&ks, store_db(path)));
     struct am__usage *keys, *tenants;
     ASSERT_OK(am__usage_new(&keys, ks, 3600, NULL));
     ASSERT_OK(am__usage_new_tenants(&tenants, ks, 3600, NULL));
@@ -809,6 +856,137 @@ TEST(daily_quotas)
     ASSERT_EQ_INT((int)n, 0);
     free(list);
     amuse_keystore_close(ks);
+    unlink(path);
+    char side[sizeof path + 8];
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+}
+
+/* Two servers on one database (two replicas): a key made by one verifies on the other, a revoke
+ * through either is refused by both at the next request (no cache), usage totals add up, and a
+ * daily quota is shared: each replica sees the other's requests at its next flush or, at the
+ * latest, one flush interval later (the documented bound). Times are handed in. */
+TEST(shared_store_between_replicas)
+{
+    char path[] = "/tmp/amuse-test-shared-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_TRUE(fd >= 0);
+    close(fd);
+    unlink(path);
+    const char *db_url = store_db(path);
+    struct amuse_keystore *a, *b;
+    ASSERT_OK(amuse_keystore_open(&a, db_url));
+    ASSERT_OK(amuse_keystore_open(&b, db_url));
+    char token[AMUSE_KEY_TOKEN_MAX], other[AMUSE_KEY_TOKEN_MAX];
+    struct amuse_key_info k, o, got;
+    ASSERT_OK(amuse_keystore_create(a, "acme", AMUSE_SCOPE_INFER, token, &k));
+    ASSERT_OK(amuse_keystore_create(b, "acme", AMUSE_SCOPE_INFER, other, &o));
+    ASSERT_OK(amuse_keystore_verify(b, token, strlen(token), &got));
+    ASSERT_STR_EQ(got.id, k.id);
+    ASSERT_OK(amuse_keystore_verify(a, other, strlen(other), &got));
+    ASSERT_OK(amuse_keystore_revoke(b, k.id));
+    ASSERT_FAILS(amuse_keystore_verify(a, token, strlen(token), NULL), AMUSE_ENOTFOUND, "revoked");
+    ASSERT_FAILS(amuse_keystore_verify(b, token, strlen(token), NULL), AMUSE_ENOTFOUND, "revoked");
+    ASSERT_FAILS(amuse_keystore_revoke(a, k.id), AMUSE_EINVAL, "already revoked");
+
+    /* Daily quota of 5 for key o, flush interval 60 s. */
+    struct am__usage *ua, *ub;
+    ASSERT_OK(am__usage_new(&ua, a, 60, NULL));
+    ASSERT_OK(am__usage_new(&ub, b, 60, NULL));
+    const int64_t t = 20000 * 86400LL + 3600;
+    int retry;
+    ASSERT_EQ_INT(am__quota_take(ub, o.id, 5, t, &retry), 1);
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ_INT(am__quota_take(ua, o.id, 5, t, &retry), 1);
+    ASSERT_OK(am__usage_flush(ua)); /* the database: 3 */
+    ASSERT_OK(am__usage_flush(ub)); /* 4, and b learns it from its flush */
+    ASSERT_EQ_INT(am__quota_take(ub, o.id, 5, t + 1, &retry), 1);
+    ASSERT_EQ_INT(am__quota_take(ub, o.id, 5, t + 1, &retry), 0);
+    /* a flushed before b: it knows 3 and admits one more than the shared quota allows... */
+    ASSERT_EQ_INT(am__quota_take(ua, o.id, 5, t + 1, &retry), 1);
+    /* ...until its flush interval has passed and it reads the database again: 4 flushed + its
+     * own unflushed one = 5, so it refuses, though b's last request is not flushed yet. */
+    ASSERT_EQ_INT(am__quota_take(ua, o.id, 5, t + 61, &retry), 0);
+    ASSERT_OK(am__usage_flush(ua));
+    ASSERT_OK(am__usage_flush(ub));
+    int64_t daily = 0;
+    char subject[32];
+    snprintf(subject, sizeof subject, "k:%s", o.id);
+    ASSERT_OK(am__keystore_daily(a, subject, t / 86400, &daily));
+    ASSERT_EQ_INT((int)daily, 6);
+
+    /* Usage totals from both replicas add up in the one table. */
+    am__usage_add(ua, o.id, 2);
+    am__usage_add(ub, o.id, 3);
+    am__usage_add(ub, o.id, 4);
+    am__usage_free(ua);
+    am__usage_free(ub); /* each flushes what it has */
+    struct amuse_key_info *keys;
+    int64_t n;
+    ASSERT_OK(amuse_keystore_list(a, &keys, &n));
+    ASSERT_EQ_INT((int)n, 2);
+    ASSERT_STR_EQ(keys[0].id, k.id); /* creation order */
+    ASSERT_EQ_INT((int)keys[1].requests, 3);
+    ASSERT_EQ_INT((int)keys[1].items, 9);
+    free(keys);
+    amuse_keystore_close(a);
+    amuse_keystore_close(b);
+    unlink(path);
+    char side[sizeof path + 8];
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+}
+
+/* The key cache of a replica on a shared database: a key revoked through another store is still
+ * trusted until the cached row is max_age old, and refused from then on; a revoke through the
+ * store itself is seen at once. The clock is handed in. */
+static double fake_now;
+static double fake_clock(void) { return fake_now; }
+
+TEST(key_cache_bounds_revocation)
+{
+    char path[] = "/tmp/amuse-test-cache-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_TRUE(fd >= 0);
+    close(fd);
+    unlink(path);
+    const char *db_url = store_db(path);
+    struct amuse_keystore *a, *b;
+    ASSERT_OK(amuse_keystore_open(&a, db_url));
+    ASSERT_OK(amuse_keystore_open(&b, db_url));
+    am__keystore_set_cache(b, 5, fake_clock);
+    char t1[AMUSE_KEY_TOKEN_MAX], t2[AMUSE_KEY_TOKEN_MAX];
+    struct amuse_key_info k1, k2;
+    ASSERT_OK(amuse_keystore_create(a, "acme", AMUSE_SCOPE_INFER, t1, &k1));
+    ASSERT_OK(amuse_keystore_create(a, "acme", AMUSE_SCOPE_INFER, t2, &k2));
+    fake_now = 100;
+    ASSERT_OK(amuse_keystore_verify(b, t1, strlen(t1), NULL)); /* read, and kept */
+    ASSERT_OK(amuse_keystore_verify(b, t2, strlen(t2), NULL));
+    ASSERT_OK(amuse_keystore_revoke(a, k1.id)); /* elsewhere */
+    fake_now = 104.9;
+    ASSERT_OK(amuse_keystore_verify(b, t1, strlen(t1), NULL)); /* within the bound: trusted */
+    ASSERT_FAILS(amuse_keystore_verify(a, t1, strlen(t1), NULL), AMUSE_ENOTFOUND, "revoked");
+    fake_now = 105;
+    ASSERT_FAILS(amuse_keystore_verify(b, t1, strlen(t1), NULL), AMUSE_ENOTFOUND, "revoked");
+    /* the refusal is cached too, and a wrong secret for a cached key is still wrong */
+    ASSERT_FAILS(amuse_keystore_verify(b, t1, strlen(t1), NULL), AMUSE_ENOTFOUND, "revoked");
+    char wrong[AMUSE_KEY_TOKEN_MAX];
+    memcpy(wrong, t2, sizeof wrong);
+    wrong[30] = wrong[30] == 'A' ? 'B' : 'A';
+    ASSERT_FAILS(amuse_keystore_verify(b, wrong, strlen(wrong), NULL), AMUSE_ENOTFOUND,
+                 "wrong secret");
+    /* revoked through b itself: at once, whatever the cache holds */
+    ASSERT_OK(amuse_keystore_revoke(b, k2.id));
+    ASSERT_FAILS(amuse_keystore_verify(b, t2, strlen(t2), NULL), AMUSE_ENOTFOUND, "revoked");
+    /* off again: every verification reads the table */
+    am__keystore_set_cache(b, 0, NULL);
+    ASSERT_FAILS(amuse_keystore_verify(b, t1, strlen(t1), NULL), AMUSE_ENOTFOUND, "revoked");
+    amuse_keystore_close(a);
+    amuse_keystore_close(b);
     unlink(path);
     char side[sizeof path + 8];
     snprintf(side, sizeof side, "%s-wal", path);
@@ -908,6 +1086,15 @@ TEST(batcher_task_outlives_its_waiter)
 
 int main(void)
 {
+    if (test_db_url()) { /* the store tests only, against that database */
+        printf("database: %s\n", test_db_url());
+        RUN(keystore);
+        RUN(rate_limit_and_usage);
+        RUN(daily_quotas);
+        RUN(shared_store_between_replicas);
+        RUN(key_cache_bounds_revocation);
+        return test_summary();
+    }
     RUN(json_depth_check);
     RUN(v2_parse_messages);
     RUN(route_matching);
@@ -925,6 +1112,8 @@ int main(void)
     RUN(keystore);
     RUN(rate_limit_and_usage);
     RUN(daily_quotas);
+    RUN(shared_store_between_replicas);
+    RUN(key_cache_bounds_revocation);
     RUN(tenants_file);
     return test_summary();
 }

@@ -12,13 +12,35 @@
  *     as the Keras example does by hand. Its source is padded to the encoder's T as in training.
  * Anything else is refused with AMUSE_EUNSUPPORTED ("not a generator").
  *
- * Streams live in slots 0 .. slots-1. amuse_generator_start primes a free slot with a prompt (for
- * a language model: the prompt's characters run through the recurrent state; for an
- * encoder-decoder: the prompt is the source, encoded once). amuse_generator_step then advances
- * EVERY active slot by one token in one batched forward pass (continuous batching: slots join
- * with start and leave when they finish or with amuse_generator_cancel, between steps). Each slot
- * samples with its own amuse_sampler (its own seed), so a stream's text does not depend on which
- * other streams share the step: same model, prompt and seed, same text.
+ * Streams live in slots 0 .. slots-1. amuse_generator_start gives a free slot a prompt (checked
+ * and encoded at once). amuse_generator_step first reads the prompts of the slots started since
+ * the last step, all together (for a language model: the prompts' characters run through the
+ * recurrent state, one batched pass per character position, at most AMUSE_GENERATE_PRIME_CHUNK
+ * characters of each prompt per step; for an encoder-decoder: the prompts are the sources, encoded
+ * in one batched pass), then advances EVERY slot whose prompt has been read by one token in one
+ * batched forward pass (continuous batching: slots join with start and leave when they finish or
+ * with amuse_generator_cancel, between steps). So streams already running wait for new prompts at
+ * most one chunk per step, and N new prompts cost far less than N times one. Each slot samples
+ * with its own amuse_sampler (its own seed), so a stream's text does not depend on which other
+ * streams share the step: same model, prompt and seed, same text. One caveat: a pass over at
+ * most 4 streams computes its products row by row (matrix-vector: one stream runs 4-6 times
+ * faster so), a wider one as one matrix product, and the two round differently in the last bit;
+ * that changes a draw only when the random number falls within that rounding of the boundary
+ * between two tokens. A stream run alone, or always with at most 3 others (or always with more),
+ * gets exactly the same text.
+ *
+ * Line shape (for verse): with it on, the length of the prompt's first half-line (the characters,
+ * known to the vocabulary or not, before the first of ， 。 ？ ！ ； 、 or a newline that follows
+ * some text) is kept for every half-line written: the sampler may not end a half-line (with one
+ * of those marks or the end token) before it has that many characters, must end it when it has,
+ * and may not start one with a mark (a newline may start one). The model still chooses which mark and which
+ * characters; a prompt without such a half-line, or a vocabulary without the marks, leaves the
+ * stream free. Off by default; a model's config turns it on with "generation": {"line_shape":
+ * true} (the Chinese poem and couplet defaults do), and a request can override it.
+ *
+ * Threads: a pass over few streams runs on ONE thread by default, whatever amuse_set_threads says
+ * (amuse_generator_set_threads): for the products of one-step passes, waking and waiting for more
+ * threads costs more than it gives, and on a loaded machine far more.
  *
  * Prompt characters the vocabulary lacks are SKIPPED and counted (prompt_unknown in the usage);
  * a prompt with no known character at all is AMUSE_EINVAL, as is an empty prompt.
@@ -52,6 +74,10 @@ extern "C" {
 #define AMUSE_GENERATE_MAX_TOKENS     4096 /* a language model's cap on max_tokens (default) */
 #define AMUSE_GENERATE_MAX_STOPS      4    /* stop strings per stream (OpenAI's limit) */
 #define AMUSE_GENERATE_MAX_STOP_BYTES 64   /* bytes of one stop string */
+#define AMUSE_GENERATE_PRIME_CHUNK    64   /* prompt characters a slot reads per step */
+#define AMUSE_GENERATE_SERIAL_ROWS    64   /* automatic threads: passes over at most this many
+                                            * streams run on one thread */
+#define AMUSE_GENERATE_MAX_THREADS    1024 /* amuse_generator_set_threads */
 
 enum amuse_generator_kind {
     AMUSE_GENERATOR_LM = 1,     /* character language model: the prompt is continued */
@@ -93,8 +119,25 @@ AMUSE_API int amuse_generator_max_tokens(const struct amuse_generator *g);
 AMUSE_API const struct amuse_charvocab *amuse_generator_vocab(const struct amuse_generator *g);
 /* The model's name (config "name"). */
 AMUSE_API const char *amuse_generator_name(const struct amuse_generator *g);
+/* 1 if the model's config keeps line shapes by default ("generation": {"line_shape": true}). */
+AMUSE_API int amuse_generator_line_shape(const struct amuse_generator *g);
+
+/* Threads for this generator's forward passes, on the thread that calls step (the count is
+ * set for the pass and restored after it; other threads are not affected). threads > 0: every
+ * pass uses that many. 0 (the default, automatic): passes over at most
+ * AMUSE_GENERATE_SERIAL_ROWS streams use one thread, wider ones the calling thread's count
+ * (amuse_set_threads). AMUSE_EINVAL for threads outside [0, AMUSE_GENERATE_MAX_THREADS]. */
+AMUSE_API int amuse_generator_set_threads(struct amuse_generator *g, int threads);
+/* The value set by amuse_generator_set_threads (0: automatic). */
+AMUSE_API int amuse_generator_threads(const struct amuse_generator *g);
 
 /* ---- streams ------------------------------------------------------------------------------ */
+
+enum amuse_line_shape {
+    AMUSE_LINE_SHAPE_MODEL = 0, /* the model's config decides (the default) */
+    AMUSE_LINE_SHAPE_OFF = 1,   /* free: the model writes lines of any length */
+    AMUSE_LINE_SHAPE_KEEP = 2   /* keep the prompt's first half-line length (above) */
+};
 
 struct amuse_generate_request {
     const char *prompt; /* UTF-8, prompt_len bytes (need not be NUL-terminated) */
@@ -104,9 +147,11 @@ struct amuse_generate_request {
     const char *const *stop; /* n_stop stop strings (UTF-8, 1 .. AMUSE_GENERATE_MAX_STOP_BYTES
                               * bytes each), at most AMUSE_GENERATE_MAX_STOPS */
     int n_stop;
+    enum amuse_line_shape line_shape; /* default AMUSE_LINE_SHAPE_MODEL */
 };
 
-/* Defaults: no prompt, max_tokens 0, amuse_sampling_defaults, no stop strings. */
+/* Defaults: no prompt, max_tokens 0, amuse_sampling_defaults, no stop strings, the model's line
+ * shape. */
 AMUSE_API void amuse_generate_request_defaults(struct amuse_generate_request *r);
 
 /* Token counts for usage reports. */
@@ -116,8 +161,9 @@ struct amuse_generate_usage {
     int completion_tokens; /* tokens sampled so far (the end token included) */
 };
 
-/* Prime free slot `slot` with r and make it active. The prompt is checked and run now (for a
- * language model, all its characters but the last one, which joins the next batched step).
+/* Give free slot `slot` the request r and make it active. The prompt is checked and encoded now
+ * and read by the next step (for a language model, all its characters but the last one, which
+ * is the slot's first input to the batched step).
  * Errors (AMUSE_EINVAL, the message naming the field): slot out of range or already active,
  * empty prompt or no known character, a prompt over AMUSE_GENERATE_MAX_PROMPT characters (an
  * encoder-decoder: over its encoder's length; AMUSE_ETOOBIG), max_tokens outside
@@ -146,6 +192,7 @@ AMUSE_API struct amuse_generate_usage amuse_generator_usage(const struct amuse_g
 struct amuse_generate_event {
     int slot;
     int32_t token;    /* the id sampled this step */
+    int line_length;  /* the half-line length kept for this stream (line shape), or 0 */
     const char *text; /* UTF-8 bytes to hand out now (may be empty while text is held
                        * back for a possible stop string); owned by the generator, valid
                        * until the next step, start or cancel on it. Not NUL-terminated */
@@ -154,17 +201,21 @@ struct amuse_generate_event {
     struct amuse_generate_usage usage;
 };
 
-/* Advance every active slot by one token: one batched forward pass over the slots that need
- * one, then a sample per slot. Writes one event per active slot (in slot order) into
- * events[0 .. cap), *n_events receiving how many; slots that finish are freed (state reset).
+/* Read the prompts of newly started slots (see the top of this file), then advance every slot
+ * whose prompt has been read by one token: one batched forward pass over the slots that need
+ * one, then a sample per slot. Writes one event per slot that sampled (in slot order) into
+ * events[0 .. cap), *n_events receiving how many; a slot still reading a prompt longer than
+ * AMUSE_GENERATE_PRIME_CHUNK characters has no event this step (so *n_events may be less than
+ * the active count); slots that finish are freed (state reset).
  * cap must be at least amuse_generator_active_count (AMUSE_EINVAL otherwise). With no active
  * slot, *n_events = 0 and nothing runs. Errors: AMUSE_EINVAL, AMUSE_ENOMEM, the model's. */
 AMUSE_API int amuse_generator_step(struct amuse_generator *g, struct amuse_generate_event *events,
                                    int cap, int *n_events);
 
 /* The probabilities the slot's next token will be sampled from (vocabulary-size floats, after
- * the model, before the sampler), computing them now if the slot needs a forward pass. For
- * tests and tools: it runs the slot alone. NULL for a free slot or on error. */
+ * the model, before the sampler), computing them now if the slot needs a forward pass (reading
+ * its prompt first if it has not been read: that also reads the other new slots' prompts). For
+ * tests and tools: the step itself runs the slot alone. NULL for a free slot or on error. */
 AMUSE_API const float *amuse_generator_next_probs(struct amuse_generator *g, int slot);
 
 #ifdef __cplusplus

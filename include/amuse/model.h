@@ -223,7 +223,11 @@ AMUSE_API int amuse_model_fit_options(const struct amuse_model *m, struct amuse_
  * amuse_model_forward_batch; its targets as in amuse_model_loss_batch, with int32 ids checked to
  * be in range before training (AMUSE_EINVAL naming the sample and step). Loss and accuracy are
  * over target rows with weight > 0 (masked steps are ignored). history receives one entry per epoch run (up to
- * opt->epochs entries; caller allocates); *epochs_run says how many. */
+ * opt->epochs entries; caller allocates); *epochs_run says how many.
+ * When the amuse command runs under mpirun, every rank calls this with the same data and options
+ * and training is data-parallel: batch_size per rank, gradients summed across ranks, rank 0 alone
+ * prints and writes checkpoints (docs/SCALING.md). The library never starts MPI itself: in any
+ * other program this trains in the calling process alone. */
 AMUSE_API int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
                               const struct amuse_fit_options *opt, struct amuse_epoch_log *history,
                               int *epochs_run);

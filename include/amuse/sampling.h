@@ -70,6 +70,16 @@ AMUSE_API int amuse_sampler_next(struct amuse_sampler *sm, const float *scores,
                                  const int32_t *history, int64_t n_history,
                                  const uint8_t *allowed, int32_t *token);
 
+/* The same choice from probabilities (a softmax output) instead of scores. With settings that
+ * leave the distribution as it is (temperature 1; no top-k, top-p, min-p or repetition penalty)
+ * the draw reads the probabilities directly, one pass with no log or exp per id; it takes the
+ * same random number as amuse_sampler_next on their logs, so the tokens are the same up to float
+ * rounding. Other settings: probs is turned into log-probabilities in place and passed to
+ * amuse_sampler_next. Errors as amuse_sampler_next's. */
+AMUSE_API int amuse_sampler_next_probs(struct amuse_sampler *sm, float *probs,
+                                       const int32_t *history, int64_t n_history,
+                                       const uint8_t *allowed, int32_t *token);
+
 /* In place: p -> log(max(p, 1e-30)) for n probabilities. */
 AMUSE_API void amuse_sampler_log_probs(float *p, int64_t n);
 

@@ -16,6 +16,10 @@
  * GET /v1/models and POST /v1/embeddings answer the OpenAI API (errors in its shape on /v1/...);
  * /v1/images/classify (multipart or raw image) and /v1/words/{similar,analogy} need no tensors.
  * GET /metrics (admin) is in the Prometheus text format.
+ * User data lives in the same database, walled by tenant: POST /v1/events (all-or-nothing,
+ * idempotent batches; reviews scored by a sentiment model as they are stored), POST /v1/items,
+ * GET /v1/items/{item}, and for the tenant's admin key GET /v1/users/{user}/events and /export
+ * and DELETE /v1/users/{user} (docs/serve.md, "User data").
  * Per-key and per-tenant token buckets and daily quotas answer 429; per-key usage counters and
  * the daily counts are flushed to the key database.
  * The repository is polled for new or changed versions (poll_interval_s) and reloaded on demand
@@ -59,9 +63,13 @@ struct amuse_key_info {
 
 struct amuse_keystore;
 
-/* Open (creating if needed, with its parent directory) a SQLite key database. The database holds a
- * random 32-byte salt made on creation; a key is stored as BLAKE2b-256(key = salt, message = the
- * whole token), never in clear. The store is safe to share between threads. */
+/* Open (creating if needed, with its parent directory) a SQLite key database at path, or, when
+ * path is a "postgres://" or "postgresql://" url, the key tables in that PostgreSQL database
+ * (created if missing; AMUSE_EUNSUPPORTED when amuse was built without PostgreSQL), which several
+ * servers may share. The database holds a random 32-byte salt made on creation; a key is stored
+ * as BLAKE2b-256(key = salt, message = the whole token), never in clear. The store is safe to
+ * share between threads; it reads the table on every verification, so a revocation from any
+ * process is seen by the next request. Error messages name a url without its password. */
 AMUSE_API int amuse_keystore_open(struct amuse_keystore **out, const char *path);
 AMUSE_API void amuse_keystore_close(struct amuse_keystore *ks); /* NULL is fine */
 
@@ -99,7 +107,8 @@ struct amuse_serve_options {
     const char *host;         /* listen address (default "127.0.0.1"; IPv4 or IPv6 literal) */
     int port;                 /* 0 picks a free port (amuse_server_port says which); default 8000 */
     const char *repository;   /* model repository directory */
-    const char *database;     /* key database path */
+    const char *database;     /* the database of keys and user data (users, items, events): a
+                                 SQLite file path (or a postgres:// url where supported) */
     const char *web_root;     /* the playground: GET / is <web_root>/index.html, GET /web/<path>
                                  the files below it, without a key; NULL (default): none */
     int threads;              /* image decoding threads (default 4); HTTP takes one thread per
@@ -151,6 +160,15 @@ struct amuse_serve_options {
     const char *tls_key;
     int poll_interval_s; /* scan the repository this often and load new or changed versions in
                             the background, swapping them in atomically (default 5; 0: off) */
+    /* How long a server may trust a key it has looked up before reading it again: a key
+       revoked elsewhere (another process, another replica) is refused within this bound.
+       -1 (default): 1000 with a PostgreSQL database (a lookup is a round trip there), 0 with
+       SQLite (read on every request). */
+    int key_cache_ms;
+    /* The sentiment model that scores review events as they are stored (POST /v1/events); the
+       tenant must be allowed to use it. NULL (default): the first model of kind sentiment, by
+       name, that the posting key may use; none: reviews are stored unscored. */
+    const char *sentiment_model;
     /* Log lines (no trailing newline); NULL discards them. Called from any thread. */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;

@@ -37,6 +37,7 @@ extern "C" {
 #define AMUSE_W2V_MAX_WORD_BYTES 1024      /* a longer token is dropped (corpus) or an error (files) */
 #define AMUSE_W2V_MAX_WORDS 50000000LL     /* distinct words in a corpus, rows in a vectors file */
 #define AMUSE_W2V_MAX_DIM 10000            /* vector dimension */
+#define AMUSE_W2V_MPI_SYNC_WORDS 100000    /* words per rank between synchronisations (MPI) */
 #define AMUSE_W2V_MAX_TOKENS 4000000000LL  /* corpus tokens held as ids in memory */
 
 /* ------------------------------------------------------------------------------- vocabulary */
@@ -105,6 +106,11 @@ struct amuse_w2v_options {
                            the mean of its own row and its character n-gram bucket rows (0) */
     int minn, maxn;     /* n-gram lengths in code points, '<' and '>' included (3, 6) */
     int64_t bucket;     /* n-gram hash buckets (2000000) */
+    int64_t mpi_sync_words; /* under `mpirun` (the amuse command): each rank trains on its share
+                           of the corpus, and the ranks add up their updates to the 4096 most
+                           frequent words' rows after every this many words per rank, to every row
+                           every 10 such rounds and at each epoch's end (<= 0:
+                           AMUSE_W2V_MPI_SYNC_WORDS). Ignored in one process. */
     /* Called from one training thread about 10 times a second; may be NULL. */
     void (*progress)(const struct amuse_w2v_progress *p, void *ctx);
     void *progress_ctx;

@@ -12,4 +12,10 @@ struct cJSON;
 int am__audio_features_from_json(const struct cJSON *obj, const char *where,
                                  struct amuse_audio_features_options *o);
 
+/* The features of n samples zero-padded at the end to `padded` samples (n <= padded), without
+ * allocating: frames that run past the end go through the front end's own scratch window.
+ * Errors as amuse_audio_frontend_compute. */
+int am__audio_frontend_compute_padded(struct amuse_audio_frontend *fe, const float *samples,
+                                      size_t n, size_t padded, float *out, size_t out_count);
+
 #endif

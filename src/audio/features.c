@@ -31,6 +31,7 @@ struct amuse_audio_frontend {
     int window, stride, fft, bins, coefficients;
     float *hann;        /* [window] */
     float *frame;       /* [fft] scratch: the windowed, zero-padded frame */
+    float *tail;        /* [window] scratch: a frame that runs past the end of a short clip */
     kiss_fft_cpx *spec; /* [bins] scratch: the spectrum */
     float *mag;         /* [bins] scratch */
     float *mel;         /* [mel_bands] scratch */
@@ -257,6 +258,7 @@ void amuse_audio_frontend_free(struct amuse_audio_frontend *fe)
     kiss_fftr_free(fe->plan);
     free(fe->hann);
     free(fe->frame);
+    free(fe->tail);
     free(fe->spec);
     free(fe->mag);
     free(fe->mel);
@@ -333,6 +335,7 @@ int amuse_audio_frontend_new(const struct amuse_audio_features_options *o,
     size_t mb = (size_t)o->mel_bands;
     fe->hann = malloc((size_t)fe->window * sizeof *fe->hann);
     fe->frame = calloc((size_t)fe->fft, sizeof *fe->frame);
+    fe->tail = malloc((size_t)fe->window * sizeof *fe->tail);
     fe->spec = malloc((size_t)fe->bins * sizeof *fe->spec);
     fe->mag = malloc((size_t)fe->bins * sizeof *fe->mag);
     fe->mel = malloc(mb * sizeof *fe->mel);
@@ -343,7 +346,7 @@ int amuse_audio_frontend_new(const struct amuse_audio_features_options *o,
     if (o->mfcc > 0)
         fe->dct = malloc((size_t)o->mfcc * mb * sizeof *fe->dct);
     fe->plan = kiss_fftr_alloc(fe->fft, 0, NULL, NULL);
-    if (!fe->hann || !fe->frame || !fe->spec || !fe->mag || !fe->mel || !fe->mel_first ||
+    if (!fe->hann || !fe->frame || !fe->tail || !fe->spec || !fe->mag || !fe->mel || !fe->mel_first ||
         !fe->mel_count || !fe->mel_offset || !fe->mel_weight || (o->mfcc > 0 && !fe->dct) ||
         !fe->plan) {
         amuse_audio_frontend_free(fe);
@@ -446,5 +449,30 @@ int amuse_audio_frontend_compute(struct amuse_audio_frontend *fe, const float *s
         frontend_frame(fe, samples + i * (size_t)fe->stride, out + i * c);
     if (frames)
         *frames = f;
+    return AMUSE_OK;
+}
+
+int am__audio_frontend_compute_padded(struct amuse_audio_frontend *fe, const float *samples,
+                                      size_t n, size_t padded, float *out, size_t out_count)
+{
+    size_t f = amuse_audio_frontend_frames(fe, padded), c = (size_t)fe->coefficients;
+    size_t window = (size_t)fe->window;
+    if (f > out_count / c)
+        return am__fail(AMUSE_EINVAL,
+                        "features: %zu samples give %zu frames x %zu coefficients; the output "
+                        "holds %zu floats",
+                        padded, f, c, out_count);
+    for (size_t i = 0; i < f; i++) {
+        size_t at = i * (size_t)fe->stride;
+        if (at + window <= n) {
+            frontend_frame(fe, samples + at, out + i * c);
+            continue;
+        }
+        size_t have = at < n ? n - at : 0;
+        if (have)
+            memcpy(fe->tail, samples + at, have * sizeof *samples);
+        memset(fe->tail + have, 0, (window - have) * sizeof *fe->tail);
+        frontend_frame(fe, fe->tail, out + i * c);
+    }
     return AMUSE_OK;
 }

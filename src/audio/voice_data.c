@@ -94,14 +94,7 @@ int amuse_voice_clip_features(struct amuse_audio_frontend *fe, const float *samp
             return am__fail(AMUSE_EINVAL, "clip features: sample %zu is not a finite number", i);
     if (n >= clip_samples)
         return amuse_audio_frontend_compute(fe, samples, clip_samples, out, out_count, NULL);
-    float *padded = calloc(clip_samples, sizeof *padded);
-    if (!padded)
-        return am__fail(AMUSE_ENOMEM, "out of memory");
-    if (n)
-        memcpy(padded, samples, n * sizeof *samples);
-    int rc = amuse_audio_frontend_compute(fe, padded, clip_samples, out, out_count, NULL);
-    free(padded);
-    return rc;
+    return am__audio_frontend_compute_padded(fe, samples, n, clip_samples, out, out_count);
 }
 
 /* ---------------------------------------------------------------- the clip list */

@@ -60,5 +60,6 @@ int cmd_audio(int argc, char **argv);
 int cmd_listen(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_recommend(int argc, char **argv);
+int cmd_events(int argc, char **argv);
 
 #endif

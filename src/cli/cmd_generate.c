@@ -30,6 +30,9 @@ static void usage(FILE *out)
             "      --repetition-penalty R  >= 1 over the last 64 characters (default 1)\n"
             "      --seed S                the same seed gives the same text (default 0)\n"
             "      --stop S                stop before S (repeatable, at most %d)\n"
+            "      --line-shape keep|off   keep the prompt's first half-line length in verse\n"
+            "                              (5 or 7 characters between ， and 。), or not\n"
+            "                              (default: the model's \"generation\" config)\n"
             "  -t, --threads N             threads (default 1: one stream's small steps only\n"
             "                              wait at thread barriers when split)\n"
             "      --json                  JSON lines: {\"text\": ...} per piece, then the end\n"
@@ -39,7 +42,7 @@ static void usage(FILE *out)
 
 int cmd_generate(int argc, char **argv)
 {
-    enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_REP, O_SEED, O_STOP, O_JSON };
+    enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_REP, O_SEED, O_STOP, O_JSON, O_SHAPE };
     static const struct option longopts[] = {{"prompt", required_argument, 0, 'p'},
                                              {"max-tokens", required_argument, 0, 'n'},
                                              {"temperature", required_argument, 0, O_TEMP},
@@ -49,6 +52,7 @@ int cmd_generate(int argc, char **argv)
                                              {"repetition-penalty", required_argument, 0, O_REP},
                                              {"seed", required_argument, 0, O_SEED},
                                              {"stop", required_argument, 0, O_STOP},
+                                             {"line-shape", required_argument, 0, O_SHAPE},
                                              {"threads", required_argument, 0, 't'},
                                              {"json", no_argument, 0, O_JSON},
                                              {"help", no_argument, 0, 'h'},
@@ -105,6 +109,14 @@ int cmd_generate(int argc, char **argv)
                 return cli_error("--stop: at most %d stop strings", AMUSE_GENERATE_MAX_STOPS);
             stops[n_stop++] = optarg;
             break;
+        case O_SHAPE:
+            if (strcmp(optarg, "keep") == 0)
+                r.line_shape = AMUSE_LINE_SHAPE_KEEP;
+            else if (strcmp(optarg, "off") == 0)
+                r.line_shape = AMUSE_LINE_SHAPE_OFF;
+            else
+                return cli_error("--line-shape: '%s' is not keep or off", optarg);
+            break;
         case 't':
             if (cli_parse_int("--threads", optarg, 1, 1024, &threads))
                 return 2;
@@ -129,6 +141,7 @@ int cmd_generate(int argc, char **argv)
     int rc = amuse_generator_load(&g, argv[optind], 1);
     if (rc)
         return cli_fail(rc, "cannot open the generator");
+    amuse_generator_set_threads(g, (int)threads); /* 1..1024: always valid */
     if (!prompt) {
         if (amuse_generator_kind(g) != AMUSE_GENERATOR_LM) {
             amuse_generator_free(g);
@@ -155,8 +168,11 @@ int cmd_generate(int argc, char **argv)
             status = cli_fail(rc, "generation failed");
             break;
         }
-        if (n == 0)
-            break;
+        if (n == 0) { /* a long prompt is still being read, a chunk per step */
+            if (!amuse_generator_active(g, 0))
+                break;
+            continue;
+        }
         if (json && ev.len) {
             char *piece = strndup(ev.text, ev.len);
             if (!piece) {

@@ -6,6 +6,7 @@
 
 #include "amuse/error.h"
 #include "amuse/serve.h"
+#include "db/db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +24,9 @@ static void usage(FILE *out)
             "  tenants [--json]                        usage per tenant: keys, requests, items\n"
             "  revoke ID                               the key stops working at once\n\n"
             "options:\n"
-            "  --db PATH     key database (default: $AMUSE_DB, else\n"
-            "                ${XDG_DATA_HOME:-~/.local/share}/amuse/amuse.db)\n"
+            "  --db PATH     key database: a SQLite file (default: $AMUSE_DB, else\n"
+            "                ${XDG_DATA_HOME:-~/.local/share}/amuse/amuse.db), or a\n"
+            "                postgres://... url shared by several `amuse serve` replicas\n"
             "  -h, --help    this help\n\n"
             "Scopes: 'infer' may call the inference and metadata routes; 'admin' may also call the\n"
             "repository and statistics routes. Send a key as 'Authorization: Bearer <key>'.\n");
@@ -127,10 +129,15 @@ int cmd_keys(int argc, char **argv)
         return 2;
     }
 
+    /* Messages name the database without a PostgreSQL password. */
+    char shown[sizeof db];
+    char *redacted = am__db_redact(db);
+    snprintf(shown, sizeof shown, "%s", redacted ? redacted : "the key database");
+    free(redacted);
     struct amuse_keystore *ks;
     int rc = amuse_keystore_open(&ks, db);
     if (rc)
-        return cli_fail(rc, db);
+        return cli_fail(rc, shown);
     int status = 0;
     if (strcmp(action, "create") == 0) {
         char token[AMUSE_KEY_TOKEN_MAX];
@@ -142,7 +149,7 @@ int cmd_keys(int argc, char **argv)
             printf("%s\n", token);
             fprintf(stderr, "amuse: created key %s (tenant %s, scope %s) in %s; it is shown only "
                             "once\n",
-                    info.id, info.tenant, amuse_key_scope_name(info.scope), db);
+                    info.id, info.tenant, amuse_key_scope_name(info.scope), shown);
         }
     } else if (strcmp(action, "revoke") == 0) {
         rc = amuse_keystore_revoke(ks, id);

@@ -1,7 +1,8 @@
 /* cmd_recommend.c - `amuse recommend`: train a recommender into a model directory, evaluate every
  * algorithm side by side on a per-user random or time split (accuracy and popularity-bias
  * figures, a debias trade-off table), and list recommendations for one user with explanations.
- * It does not store events or serve requests (the server does). */
+ * It does not store events or serve requests (the server does); train --tenant reads a tenant's
+ * events from the server's database (recsys/events_store.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "cli/cli.h"
 
@@ -9,6 +10,9 @@
 #include "amuse/recsys.h"
 #include "amuse/runtime.h"
 #include "amuse/word2vec.h"
+#include "core/internal.h"
+#include "recsys/events_store.h"
+#include "core/mpi.h" /* ALS across the ranks of an mpirun job */
 
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static void help(FILE *out)
 {
@@ -25,6 +30,8 @@ static void help(FILE *out)
             "        [--items ITEMS] [--vectors WORDS]   train and write a model directory;\n"
             "        [--no-eval]  it first trains the same way on a per-user split (--split,\n"
             "        --fraction, --seed, -k) and writes the held-out figures to DIR/eval.json\n"
+            "        (or --tenant T [--db PATH] for a tenant's events and items in the server's\n"
+            "        database, loaded by POST /v1/events or amuse events import)\n"
             "  eval  --data EVENTS [--split random|time] [--algos LIST] [--json FILE]\n"
             "        every algorithm on a per-user 75/25 split: accuracy and bias side by side\n"
             "  for   DIR --user ID [-k 10]              a user's top-k with explanations\n"
@@ -43,7 +50,9 @@ static void help(FILE *out)
             "  --binary          treat every event as value 1\n"
             "  --ipw X (0)       ALS: weight each event by (mean pop / item pop)^X, X in [0, 2]\n"
             "  --min-value X --max-value X  reject values outside the range (file:line)\n"
-            "  --seed N (1)  --threads N (all cores)\n\n"
+            "  --seed N (1)  --threads N (all cores)\n"
+            "Under 'mpirun -np N' (a build with MPI), 'train --algo als' splits users and items\n"
+            "across the ranks and gathers the factors after each half-iteration; rank 0 writes.\n\n"
             "eval options:\n"
             "  --split random|time (random)  --seed N (1)  --fraction X (0.75)\n"
             "  --algos pop,itemknn,als,bpr (all)   -k N (10)\n"
@@ -70,6 +79,7 @@ struct flags {
     const char *data, *output, *items, *vectors, *split, *algos, *json, *write_split, *debias_list;
     const char *ipw_list;
     const char *user, *liked, *tag, *item;
+    const char *db, *tenant; /* train --db/--tenant: events from the server's database */
     int algo, k, tune, keep_seen, no_eval;
     long long factors, iters, cg_steps, neighbours, seed, threads;
     double reg, alpha, lr, shrink, fraction, debias, content_weight, ipw;
@@ -137,6 +147,10 @@ static int parse_flags(int argc, char **argv, int first, struct flags *f)
         long long n;
         if (strcmp(a, "--data") == 0)
             f->data = v;
+        else if (strcmp(a, "--db") == 0)
+            f->db = v;
+        else if (strcmp(a, "--tenant") == 0)
+            f->tenant = v;
         else if (strcmp(a, "--output") == 0)
             f->output = v;
         else if (strcmp(a, "--items") == 0)
@@ -224,8 +238,13 @@ static int parse_flags(int argc, char **argv, int first, struct flags *f)
             return cli_error("unknown option '%s' (see 'amuse recommend --help')", a);
         }
     }
-    if (f->threads)
+    if (f->threads) {
         amuse_set_threads((int)f->threads);
+    } else if (am__mpi_local_size() > 1) { /* ranks on one machine share its cores */
+        amuse_set_threads(0);
+        int share = amuse_get_threads() / am__mpi_local_size();
+        amuse_set_threads(share > 0 ? share : 1);
+    }
     return 0;
 }
 
@@ -245,15 +264,59 @@ static int train_eval(const struct amuse_rec_data *d, const struct amuse_rec_opt
 
 static int run_train(struct flags *f)
 {
-    if (!f->data || !f->output || f->algo < 0)
-        return cli_error("recommend train needs --data, --algo and --output");
+    if ((!f->data == !f->tenant) || !f->output || f->algo < 0)
+        return cli_error("recommend train needs --data FILE (or --tenant T [--db PATH]), --algo "
+                         "and --output");
     if (strcmp(f->split, "random") != 0 && strcmp(f->split, "time") != 0)
         return cli_error("--split: '%s': expected random or time", f->split);
     struct amuse_rec_data *d = NULL;
     struct amuse_rec_model *m = NULL;
     struct amuse_word_vectors *wv = NULL;
+    char items_tmp[64] = "";
     int rc = 1, st;
-    if ((st = amuse_rec_data_read(f->data, &f->read, &d))) {
+    if (f->tenant) {
+        /* The tenant's events in the server's database; its items with metadata go through a
+         * temporary items file unless --items names one. */
+        char db[4096];
+        struct am__events_store *es = NULL;
+        if (f->db)
+            snprintf(db, sizeof db, "%s", f->db);
+        else
+            cli_default_database(db, sizeof db);
+        if ((st = am__events_open(&es, db))) {
+            cli_fail(st, "opening the database");
+            goto out;
+        }
+        st = am__events_read_tenant(es, f->tenant, &d);
+        struct am__buf items = {0};
+        int64_t n_items = 0;
+        if (!st && !f->items && (st = am__events_items_tsv(es, f->tenant, &items, &n_items)) == 0 &&
+            n_items > 0) {
+            snprintf(items_tmp, sizeof items_tmp, "/tmp/amuse-items-XXXXXX");
+            int fd = mkstemp(items_tmp);
+            if (fd < 0 || write(fd, items.data, items.len) != (ssize_t)items.len) {
+                st = am__fail(AMUSE_EIO, "cannot write a temporary items file");
+                if (fd < 0)
+                    items_tmp[0] = '\0';
+            }
+            if (fd >= 0)
+                close(fd);
+            if (!st)
+                f->items = items_tmp;
+        }
+        am__buf_release(&items);
+        am__events_close(es);
+        if (st) {
+            cli_fail(st, "reading the tenant's events");
+            goto out;
+        }
+        for (int64_t i = 0; i < d->n; i++) /* the options' range applies here too */
+            if (d->value[i] < f->read.min_value || d->value[i] > f->read.max_value) {
+                cli_error("tenant %s: event %lld: value %g is outside [%g, %g]", f->tenant,
+                          (long long)i, (double)d->value[i], f->read.min_value, f->read.max_value);
+                goto out;
+            }
+    } else if ((st = amuse_rec_data_read(f->data, &f->read, &d))) {
         cli_fail(st, "reading events");
         goto out;
     }
@@ -262,6 +325,16 @@ static int run_train(struct flags *f)
     apply(f, &o);
     if ((st = amuse_rec_train(d, &o, &m))) {
         cli_fail(st, "training");
+        goto out;
+    }
+    /* The held-out evaluation trains again: under MPI every rank takes part in that too. */
+    struct amuse_rec_eval ev;
+    if (!f->no_eval && (st = train_eval(d, &o, f, &ev))) {
+        cli_fail(st, "evaluating on a held-out split (--no-eval skips it)");
+        goto out;
+    }
+    if (am__mpi_rank() != 0) { /* every rank holds the same factors: rank 0 writes them */
+        rc = 0;
         goto out;
     }
     if (f->vectors && (st = amuse_word_vectors_load(f->vectors, AMUSE_W2V_AUTO, &wv))) {
@@ -277,11 +350,6 @@ static int run_train(struct flags *f)
         cli_fail(st, "reading items");
         goto out;
     }
-    struct amuse_rec_eval ev;
-    if (!f->no_eval && (st = train_eval(d, &o, f, &ev))) {
-        cli_fail(st, "evaluating on a held-out split (--no-eval skips it)");
-        goto out;
-    }
     if ((st = amuse_rec_model_save(m, f->output)) ||
         (!f->no_eval && (st = amuse_rec_eval_save(&ev, f->output)))) {
         cli_fail(st, f->output);
@@ -293,8 +361,9 @@ static int run_train(struct flags *f)
         printf(" (%.4f s per iteration)", m->seconds_per_iter);
     printf("\n");
     if (f->items)
-        printf("item data: %s (%lld lines for items without events skipped)%s\n", f->items,
-               (long long)unknown, wv ? ", content vectors from word vectors" : "");
+        printf("item data: %s (%lld lines for items without events skipped)%s\n",
+               items_tmp[0] ? "the tenant's items" : f->items, (long long)unknown,
+               wv ? ", content vectors from word vectors" : "");
     if (!f->no_eval)
         printf("held out (%s split, %.0f%% to train): P@%d %.4f nDCG@%d %.4f coverage@%d %.4f "
                "Gini %.4f ARP %.1f APLT %.4f novelty %.2f (eval.json)\n",
@@ -304,6 +373,8 @@ static int run_train(struct flags *f)
     printf("wrote %s\n", f->output);
     rc = 0;
 out:
+    if (items_tmp[0])
+        unlink(items_tmp);
     amuse_rec_data_free(d);
     amuse_rec_model_free(m);
     amuse_word_vectors_free(wv);
@@ -838,6 +909,9 @@ int cmd_recommend(int argc, char **argv)
     }
     if (parse_flags(argc, argv, 2, &f))
         return 2;
+    if (am__mpi_size() > 1 && (strcmp(sub, "train") != 0 || f.algo != AMUSE_REC_ALS))
+        return cli_error("recommend %s: only 'recommend train --algo als' runs across MPI ranks",
+                         sub);
     if (strcmp(sub, "train") == 0)
         return run_train(&f);
     if (strcmp(sub, "eval") == 0)

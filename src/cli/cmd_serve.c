@@ -9,6 +9,7 @@
 #include "amuse/error.h"
 #include "amuse/runtime.h"
 #include "amuse/serve.h"
+#include "db/db.h"
 #include "serve/test_control.h"
 
 #include <cjson/cJSON.h>
@@ -43,7 +44,12 @@ static const struct option_row rows[] = {
     {"port", OPT_INT, OFF(port), 0, 65535, "TCP port; 0 picks a free one"},
     {"repository", OPT_STRING, OFF(repository), 0, 0,
      "model repository: <dir>/<model>/<version>/"},
-    {"db", OPT_STRING, OFF(database), 0, 0, "API key database (SQLite)"},
+    {"db", OPT_STRING, OFF(database), 0, 0,
+     "database of API keys and user data (users, items, events): a SQLite file, or\n"
+     "                           postgres://... shared by replicas"},
+    {"sentiment-model", OPT_STRING, OFF(sentiment_model), 0, 0,
+     "sentiment model that scores review events (unset: the first one the\n"
+     "                           posting key may use; none: reviews stored unscored)"},
     {"web-root", OPT_STRING, OFF(web_root), 0, 0,
      "the playground's files, served at / and /web/ without a key\n"
      "                           (default: the first of <exe dir>/../share/amuse/web and\n"
@@ -84,6 +90,8 @@ static const struct option_row rows[] = {
      "bound on draining in-flight requests at SIGTERM/SIGINT"},
     {"debug-batch-sleep-ms", OPT_TEST, AMUSE_TESTCTRL_BATCH_SLEEP_MS, 0, 60000,
      "testing aid: sleep before every batch (0: off)"},
+    {"debug-events-pause", OPT_TEST, AMUSE_TESTCTRL_EVENTS_PAUSE, 0, 1,
+     "testing aid: 1 stops every events batch half-way inside its transaction"},
     {"rate-limit-rps", OPT_INT, OFF(rate_limit_rps), 0, 1000000,
      "requests per second per API key (token bucket; 0: no limit) -> 429"},
     {"rate-limit-burst", OPT_INT, OFF(rate_limit_burst), 0, 1000000,
@@ -98,6 +106,9 @@ static const struct option_row rows[] = {
      2000000000, "requests per UTC day per tenant, all its keys together (0: no quota)"},
     {"usage-flush-s", OPT_INT, OFF(usage_flush_s), 1, 86400,
      "seconds between writes of per-key usage counters to the database"},
+    {"key-cache-ms", OPT_INT, OFF(key_cache_ms), -1, 3600000,
+     "trust a key looked up this long: a key revoked elsewhere is refused\n"
+     "                           within it (-1: 1000 on PostgreSQL, 0 on SQLite)"},
     {"cors-origins", OPT_STRING, OFF(cors_origins), 0, 0,
      "CORS allowlist: comma-separated origins (https://app.example,...);\n"
      "                           unset: no CORS headers at all"},
@@ -384,6 +395,7 @@ int cmd_serve(int argc, char **argv)
     o.log = log_line;
     o.log_ctx = &access_log;
     amuse_test_control(AMUSE_TESTCTRL_BATCH_SLEEP_MS, test_values[AMUSE_TESTCTRL_BATCH_SLEEP_MS]);
+    amuse_test_control(AMUSE_TESTCTRL_EVENTS_PAUSE, test_values[AMUSE_TESTCTRL_EVENTS_PAUSE]);
 
     /* Signals go to this thread only: block them before any server thread exists. */
     sigset_t sigs;
@@ -410,13 +422,15 @@ int cmd_serve(int argc, char **argv)
                     o.port);
         goto out;
     }
+    char *db_shown = first_key[0] ? am__db_redact(o.database) : NULL;
     if (first_key[0])
         fprintf(stderr,
                 "amuse: the key database %s had no API key, so an admin key was created.\n"
                 "amuse: it is shown only this once; keep it:\n\n    %s\n\n"
                 "amuse: send it as 'Authorization: Bearer <key>'; make more with "
                 "'amuse keys create'.\n",
-                o.database, first_key);
+                db_shown ? db_shown : "(out of memory)", first_key);
+    free(db_shown);
     fprintf(stderr, "amuse: ready; SIGTERM or Ctrl-C stops\n");
     int sig = 0;
     sigwait(&sigs, &sig);

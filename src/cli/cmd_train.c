@@ -1,6 +1,7 @@
 /* cmd_train.c - `amuse train <config.json>`: build the model from a recipe, fit it on the
  * recipe's data with Keras semantics, save it, write history.json and training.svg, and report
- * test accuracy. Flags override the recipe's fit settings. */
+ * test accuracy. Flags override the recipe's fit settings. Under `mpirun -np N` the ranks train
+ * data-parallel (batch_size per rank) and rank 0 alone prints, saves and evaluates. */
 #define _GNU_SOURCE
 #include "cli/cli.h"
 
@@ -9,6 +10,7 @@
 #include "amuse/runtime.h"
 #include "amuse/textdata.h"
 #include "core/internal.h" /* am__write_file_atomic */
+#include "core/mpi.h"      /* data-parallel runs under mpirun */
 
 #include <getopt.h>
 #include <math.h>
@@ -35,7 +37,11 @@ static void usage(FILE *out)
             "  -q, --quiet           no progress bar\n"
             "  -h, --help            this help\n\n"
             "Writes <output>/config.json, model.safetensors, history.json and training.svg; with\n"
-            "a ModelCheckpoint callback the best epoch is also kept in <output>/best.\n");
+            "a ModelCheckpoint callback the best epoch is also kept in <output>/best.\n\n"
+            "Under 'mpirun -np N amuse train ...' (a build with MPI: see amuse --version) the N\n"
+            "ranks train one model data-parallel: each takes batch_size samples of every global\n"
+            "batch of N x batch_size, and gradients are summed across ranks. Threads default to\n"
+            "the cores over the ranks on each machine. Rank 0 alone prints and writes files.\n");
 }
 
 static char *history_json(const struct amuse_epoch_log *h, int n)
@@ -95,7 +101,13 @@ int cmd_train(int argc, char **argv)
         return 2;
     }
     const char *config = argv[optind];
+    int rank = am__mpi_rank(), ranks = am__mpi_size();
     amuse_set_threads((int)threads);
+    if (!threads && am__mpi_local_size() > 1) {
+        /* Ranks on one machine share its cores. */
+        int share = amuse_get_threads() / am__mpi_local_size();
+        amuse_set_threads(share > 0 ? share : 1);
+    }
 
     struct amuse_model *m = NULL;
     struct amuse_dataset train = {0}, test = {0};
@@ -125,7 +137,7 @@ int cmd_train(int argc, char **argv)
         opt.batch_size = (int)batch;
     if (seed >= 0)
         opt.seed = (uint64_t)seed;
-    opt.verbose = !quiet;
+    opt.verbose = !quiet && rank == 0;
     if (!output) {
         snprintf(outbuf, sizeof outbuf, "out/%s", amuse_model_name(m));
         output = outbuf;
@@ -141,11 +153,19 @@ int cmd_train(int argc, char **argv)
     amuse_model_init_weights(m, opt.seed);
     if (!text_recipe && cli_load_dataset(m, "train", NULL, NULL, limit, &train))
         goto out;
-    if (!quiet) {
+    if (!quiet && rank == 0) {
         amuse_model_summary(m, stdout);
-        printf("Training on %lld samples (%.0f%% held out for validation), %d threads, BLAS %s\n",
-               (long long)train.n, opt.validation_split * 100, amuse_get_threads(),
-               amuse_blas_core());
+        if (ranks > 1)
+            printf("Training on %lld samples (%.0f%% held out for validation), %d ranks x %d "
+                   "thread%s, batch %d per rank (%d in all), BLAS %s\n",
+                   (long long)train.n, opt.validation_split * 100, ranks, amuse_get_threads(),
+                   amuse_get_threads() == 1 ? "" : "s", opt.batch_size, opt.batch_size * ranks,
+                   amuse_blas_core());
+        else
+            printf("Training on %lld samples (%.0f%% held out for validation), %d threads, "
+                   "BLAS %s\n",
+                   (long long)train.n, opt.validation_split * 100, amuse_get_threads(),
+                   amuse_blas_core());
     }
     history = calloc((size_t)opt.epochs, sizeof *history);
     if (!history)
@@ -155,15 +175,20 @@ int cmd_train(int argc, char **argv)
         cli_fail(rc, "training failed");
         goto out;
     }
+    if (rank != 0) { /* the model is the same on every rank: rank 0 saves and evaluates it */
+        status = 0;
+        goto out;
+    }
     /* Record what produced these weights in the saved config. */
     char meta[512];
     time_t now = time(NULL);
     char when[32];
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     snprintf(meta, sizeof meta,
-             "{\"epochs_run\": %d, \"batch_size\": %d, \"seed\": %llu, \"train_samples\": %lld, "
-             "\"finished\": \"%s\", \"final_loss\": %.6f, \"final_accuracy\": %.6f}",
-             ran, opt.batch_size, (unsigned long long)opt.seed, (long long)train.n, when,
+             "{\"epochs_run\": %d, \"batch_size\": %d, \"ranks\": %d, \"seed\": %llu, "
+             "\"train_samples\": %lld, \"finished\": \"%s\", \"final_loss\": %.6f, "
+             "\"final_accuracy\": %.6f}",
+             ran, opt.batch_size, ranks, (unsigned long long)opt.seed, (long long)train.n, when,
              history[ran - 1].loss, history[ran - 1].accuracy);
     amuse_model_config_set(m, "training", meta);
     if ((rc = amuse_model_save(m, output))) {

@@ -1,13 +1,16 @@
 /* cmd_word2vec.c - `amuse word2vec`: word2vec.c's command line, flag for flag (single dash, same
  * defaults), plus -seed, -chars and -skip-invalid. Prints progress to stderr; writes the vector
- * file and the vocabulary atomically. Not here: word2vec.c's -classes (k-means) output. */
+ * file and the vocabulary atomically. Under mpirun the ranks share the training (-mpi-sync) and
+ * rank 0 writes. Not here: word2vec.c's -classes (k-means) output. */
 #define _POSIX_C_SOURCE 200809L
 #include "cli/cli.h"
 
 #include "amuse/error.h"
 #include "amuse/word2vec.h"
+#include "core/mpi.h" /* the ranks of an mpirun job */
 
 #include <libgen.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +50,15 @@ static void help(FILE *out)
             "  -bucket <int>        n-gram hash buckets (2000000)\n"
             "  -gensim <0|1>        start from gensim 4.2 Word2Vec's defaults instead (CBOW, alpha\n"
             "                       0.025, min-alpha 0.0001, 3 threads); other flags still apply\n"
-            "  -min-alpha <float>   the learning rate falls linearly to this (0: alpha * 1e-4)\n");
+            "  -min-alpha <float>   the learning rate falls linearly to this (0: alpha * 1e-4)\n"
+            "  -mpi-sync <int>      under mpirun: words each rank trains between adding up the\n"
+            "                       ranks' updates to the 4096 most frequent words (%d); all\n"
+            "                       words every 10 such rounds and at the end of each epoch\n\n"
+            "Under 'mpirun -np N amuse word2vec ...' (a build with MPI: see amuse --version) each\n"
+            "rank reads the corpus and trains on its Nth of it, and the ranks combine their\n"
+            "updates every -mpi-sync words; -threads defaults to the cores over the ranks on a\n"
+            "machine. Rank 0 alone prints and writes files.\n",
+            AMUSE_W2V_MPI_SYNC_WORDS);
 }
 
 struct progress_state {
@@ -111,7 +122,8 @@ int cmd_word2vec(int argc, char **argv)
     const char *train = NULL, *output = NULL, *save_vocab = NULL, *read_vocab = NULL;
     long long binary = 0, debug = 2, v;
     double dv;
-    int alpha_given = 0, cbow_given = 0, rc = 1;
+    int alpha_given = 0, cbow_given = 0, threads_given = 0, rc = 1;
+    int rank = am__mpi_rank(), ranks = am__mpi_size();
     struct amuse_vocab *vocab = NULL;
     struct amuse_w2v_corpus *corpus = NULL;
     struct amuse_word_vectors *wv = NULL;
@@ -174,7 +186,10 @@ int cmd_word2vec(int argc, char **argv)
         INT_FLAG("-window", 1, 1000, o.window)
         INT_FLAG("-hs", 0, 1, o.hs)
         INT_FLAG("-negative", 0, 1000, o.negative)
+        if (strcmp(f, "-threads") == 0)
+            threads_given = 1;
         INT_FLAG("-threads", 1, 512, o.threads)
+        INT_FLAG("-mpi-sync", 1000, 1LL << 40, o.mpi_sync_words)
         INT_FLAG("-iter", 1, 1000000, o.iter)
         INT_FLAG("-min-count", 0, 2000000000, o.min_count)
         INT_FLAG("-binary", 0, 1, binary)
@@ -225,6 +240,16 @@ int cmd_word2vec(int argc, char **argv)
     if (output && !writable_dir_of(output))
         return cli_error("%s: cannot write in that directory", output);
 
+    if (ranks > 1) {
+        if (!threads_given) { /* ranks on one machine share its cores */
+            int share = omp_get_num_procs() / am__mpi_local_size();
+            o.threads = share > 0 ? share : 1;
+        }
+        if (rank != 0) { /* rank 0 speaks and writes for the job */
+            debug = 0;
+            save_vocab = NULL;
+        }
+    }
     struct progress_state ps = {isatty(2), 0, 0};
     if (debug >= 2) {
         o.progress = print_progress;
@@ -246,6 +271,10 @@ int cmd_word2vec(int argc, char **argv)
                 o.cbow ? "cbow" : "skip-gram", o.size, o.window, o.min_count, o.sample, o.negative,
                 o.hs, o.iter, o.alpha > 0 ? o.alpha : (o.cbow ? 0.05 : 0.025), o.min_alpha,
                 o.threads, (unsigned long long)o.seed, gensim ? " (gensim defaults)" : "");
+    if (debug >= 1 && ranks > 1)
+        fprintf(stderr, "Ranks: %d x %d thread%s, combining updates every %lld words per rank\n",
+                ranks, o.threads, o.threads == 1 ? "" : "s",
+                (long long)(o.mpi_sync_words > 0 ? o.mpi_sync_words : AMUSE_W2V_MPI_SYNC_WORDS));
     if (debug >= 1) {
         fprintf(stderr, "Vocab size: %lld\nWords in train file: %lld\n",
                 (long long)amuse_vocab_size(amuse_w2v_corpus_vocab(corpus)),
@@ -275,6 +304,10 @@ int cmd_word2vec(int argc, char **argv)
         fputc('\n', stderr);
     amuse_w2v_corpus_free(corpus); /* the ids are not needed for writing */
     corpus = NULL;
+    if (rank != 0) { /* every rank holds the same averaged vectors */
+        rc = 0;
+        goto out;
+    }
     if (o.subwords) {
         if ((st = save_fasttext(wv, output)) != AMUSE_OK)
             goto out;

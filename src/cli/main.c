@@ -4,6 +4,8 @@
 #include "cli/cli.h"
 
 #include "amuse/runtime.h"
+#include "core/mpi.h"
+#include "db/db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,7 @@ static const struct cli_command commands[] = {
     {"audio", "show how amuse reads a sound file, and its speech features", cmd_audio},
     {"listen", "print the voice commands in a recording or a live stream", cmd_listen},
     {"recommend", "train, evaluate and query recommenders (ALS, BPR, item-kNN)", cmd_recommend},
+    {"events", "load user events and items into a tenant of the server's database", cmd_events},
     {NULL, NULL, NULL},
 };
 
@@ -76,6 +79,38 @@ static void tune_environment(char **argv)
     /* If exec fails we simply go on with the defaults. */
 }
 
+/* The commands that share work across the ranks of an MPI job (docs/SCALING.md). Under mpirun
+ * every other command runs as independent copies. */
+static int distributed(const char *name)
+{
+    return strcmp(name, "train") == 0 || strcmp(name, "word2vec") == 0 ||
+           strcmp(name, "recommend") == 0;
+}
+
+static int run_command(const struct cli_command *c, int argc, char **argv)
+{
+    if (!distributed(c->name) || !am__mpi_launched())
+        return c->run(argc, argv);
+    if (!am__mpi_compiled()) {
+        /* Every copy would train alone and write the same files: refuse instead. */
+        if (getenv("OMPI_COMM_WORLD_SIZE") && strcmp(getenv("OMPI_COMM_WORLD_SIZE"), "1") != 0)
+            return cli_error("started by mpirun, but this amuse was built without MPI "
+                             "(see 'amuse --version'; rebuild with openmpi installed)");
+        return c->run(argc, argv);
+    }
+    int rc = am__mpi_init(&argc, &argv);
+    if (rc) {
+        cli_fail(rc, "cannot start MPI");
+        return 1;
+    }
+    int status = c->run(argc, argv);
+    /* A rank that failed ends the whole job: the others may be waiting for it in a collective. */
+    if (status != 0 && am__mpi_size() > 1)
+        am__mpi_abort(status);
+    am__mpi_finalize();
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     tune_environment(argv);
@@ -85,12 +120,14 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-        printf("amuse %s (BLAS kernels: %s)\n", amuse_version(), amuse_blas_core());
+        printf("amuse %s (BLAS kernels: %s; MPI: %s)\n", amuse_version(), amuse_blas_core(),
+               am__mpi_compiled() ? am__mpi_library() : "not compiled in");
+        printf("databases: %s\n", am__db_backends());
         return 0;
     }
     for (int i = 0; commands[i].name; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+            return run_command(&commands[i], argc - 1, argv + 1);
     cli_error("unknown command '%s'", argv[1]);
     usage(stderr);
     return 2;

@@ -1,6 +1,7 @@
 /* util.c - error printing and strict argument parsing for the amuse command. */
 #include "cli/cli.h"
 #include "core/internal.h" /* am__buf: JSON string escaping */
+#include "core/mpi.h"      /* the rank in error messages */
 
 #include "amuse/error.h"
 #include "amuse/voice.h"
@@ -14,7 +15,11 @@
 int cli_error(const char *fmt, ...)
 {
     va_list ap;
-    fputs("amuse: ", stderr);
+    /* In an MPI job, say which rank is speaking: every rank's stderr reaches the same terminal. */
+    if (am__mpi_size() > 1)
+        fprintf(stderr, "amuse (rank %d of %d): ", am__mpi_rank(), am__mpi_size());
+    else
+        fputs("amuse: ", stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);

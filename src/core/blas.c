@@ -10,6 +10,18 @@ void am__sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const
                 trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+void am__sgemm_rows(int rows, int m, int n, int k, float alpha, const float *a, int lda,
+                    const float *b, int ldb, float beta, float *c, int ldc)
+{
+    if (m > rows) {
+        am__sgemm(0, 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    for (int i = 0; i < m; i++) /* y_i = B^T x_i: B is (k, n) row-major */
+        cblas_sgemv(CblasRowMajor, CblasTrans, k, n, alpha, b, ldb, a + (size_t)i * lda, 1, beta,
+                    c + (size_t)i * ldc, 1);
+}
+
 void am__sgemm_reference(int trans_a, int trans_b, int m, int n, int k, float alpha,
                          const float *a, int lda, const float *b, int ldb, float beta, float *c,
                          int ldc)

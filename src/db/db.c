@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int is_postgres_url(const char *url)
 {
@@ -23,16 +24,77 @@ int am__db_open(struct am__db **out, const char *url)
     return am__db_sqlite_open(out, url);
 }
 
+char *am__db_redact(const char *url)
+{
+    size_t n = strlen(url);
+    char *out = malloc(n + 1), *o = out;
+    if (!out)
+        return NULL;
+    if (!is_postgres_url(url)) {
+        memcpy(out, url, n + 1);
+        return out;
+    }
+    /* postgres://user:secret@host/db?password=x&a=b -> postgres://user@host/db?a=b */
+    const char *auth = strstr(url, "://") + 3;
+    size_t auth_len = strcspn(auth, "/?");
+    const char *at = NULL;
+    for (const char *p = auth; p < auth + auth_len; p++)
+        if (*p == '@')
+            at = p;
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    const char *p = url;
+    if (colon) {
+        memcpy(o, url, (size_t)(colon - url));
+        o += colon - url;
+        p = at;
+    }
+    const char *query = strchr(auth + auth_len, '?');
+    const char *end = query ? query : url + n;
+    memcpy(o, p, (size_t)(end - p));
+    o += end - p;
+    char sep = '?';
+    for (p = query ? query + 1 : end; *p;) { /* every parameter but password=... */
+        size_t k = strcspn(p, "&");
+        if (!(k >= 9 && strncasecmp(p, "password=", 9) == 0)) {
+            *o++ = sep;
+            memcpy(o, p, k);
+            o += k;
+            sep = '&';
+        }
+        p += k;
+        if (*p == '&')
+            p++;
+    }
+    *o = '\0';
+    return out;
+}
+
 void am__db_close(struct am__db *db)
 {
     if (db)
         db->ops->close(db);
 }
 
+const char *am__db_backends(void)
+{
+#ifdef AMUSE_HAVE_POSTGRES
+    return "sqlite, postgres";
+#else
+    return "sqlite";
+#endif
+}
+
 const char *am__db_backend(const struct am__db *db) { return db->ops->name; }
 const char *am__db_name(const struct am__db *db) { return db->name; }
 
 int am__db_exec(struct am__db *db, const char *sql) { return db->ops->exec(db, sql); }
+
+int am__db_purge(struct am__db *db)
+{
+    if (db->in_transaction)
+        return am__fail(AMUSE_EINVAL, "database %s: purge inside a transaction", db->name);
+    return db->ops->purge ? db->ops->purge(db) : AMUSE_OK;
+}
 
 int am__db_begin(struct am__db *db)
 {
@@ -171,7 +233,14 @@ int am__db_version(struct am__db *db, const char *component, int *version)
 static int apply(struct am__db *db, const char *component, const struct am__db_migration *m)
 {
     struct am__db_stmt *st = NULL;
-    int rc = am__db_exec(db, m->sql);
+    int rc;
+    if (db->ops->ddl) {
+        char *sql = db->ops->ddl(m->sql);
+        rc = sql ? am__db_exec(db, sql) : am__fail(AMUSE_ENOMEM, "out of memory");
+        free(sql);
+    } else {
+        rc = am__db_exec(db, m->sql);
+    }
     if (rc)
         return am__fail_prefix(rc, "database %s: %s schema version %d", db->name, component,
                                m->version);
@@ -196,13 +265,17 @@ int am__db_migrate(struct am__db *db, const char *component, const struct am__db
             return am__fail(AMUSE_EINVAL, "%s migrations: entry %d has version %d, not %d",
                             component, k, m[k].version, k + 1);
     /* One transaction per migration; the version is read again inside it, so two processes
-     * opening a new database at once apply each migration once. */
-    int rc = am__db_exec(db, versions_table);
+     * opening a new database at once apply each migration once. The versions table is created
+     * inside it too: PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against a second
+     * process running it at the same moment, and the write lock of begin orders the two. */
+    int rc = AMUSE_OK;
     for (int k = 0; rc == AMUSE_OK && k < n; k++) {
         int have = 0;
         if ((rc = am__db_begin(db)))
             break;
-        rc = read_version(db, component, &have);
+        rc = am__db_exec(db, versions_table);
+        if (rc == AMUSE_OK)
+            rc = read_version(db, component, &have);
         if (rc == AMUSE_OK && have > n)
             rc = am__fail(AMUSE_EUNSUPPORTED,
                           "database %s: the %s schema is version %d, and this amuse knows up to "

@@ -4,7 +4,9 @@
  * include sqlite3.h or libpq-fe.h.
  *
  * SQL is written once, portable to both:
- *   - placeholders are `?` (a backend that numbers them, as PostgreSQL's $1, rewrites them);
+ *   - placeholders are `?` or `?N` (a backend that numbers them, as PostgreSQL's $1, rewrites
+ *     them); a parameter is typed by where it stands, so one used twice must stand where the
+ *     same type is expected both times, and one alone in a SELECT list is text;
  *   - upserts are `INSERT ... ON CONFLICT (...) DO UPDATE/NOTHING`;
  *   - column types come from the set INTEGER (64-bit), REAL, TEXT and BLOB; a backend whose types
  *     differ translates them in migrations (PostgreSQL: BIGINT, DOUBLE PRECISION, TEXT, BYTEA).
@@ -31,10 +33,18 @@ struct am__db_stmt;
 int am__db_open(struct am__db **out, const char *url);
 void am__db_close(struct am__db *db); /* NULL is fine */
 
+/* The backends this build has: "sqlite" or "sqlite, postgres" (amuse --version says it). */
+const char *am__db_backends(void);
+
 /* "sqlite" or "postgres". */
 const char *am__db_backend(const struct am__db *db);
 /* The url it was opened with, for messages (a PostgreSQL password is not kept in it). */
 const char *am__db_name(const struct am__db *db);
+
+/* A url as messages may show it: a postgres:// url without its password (neither the
+ * user:password@ form nor a password= parameter); a SQLite path as it is. Malloc'd; NULL when
+ * out of memory. */
+char *am__db_redact(const char *url);
 
 /* Run SQL without parameters or results: one statement or several separated by ';'. */
 int am__db_exec(struct am__db *db, const char *sql);
@@ -69,6 +79,13 @@ const void *am__db_blob(struct am__db_stmt *st, int col, size_t *len);
 int64_t am__db_changes(struct am__db_stmt *st);
 int am__db_reset(struct am__db_stmt *st);
 void am__db_finalize(struct am__db_stmt *st); /* NULL is fine */
+
+/* After deleting personal data: make what was deleted unrecoverable from the database's files.
+ * SQLite: secure_delete already zeroes freed pages in the main file, but the write-ahead log still
+ * holds the old page images until a checkpoint, so this checkpoints and truncates the WAL
+ * (waiting for readers up to the busy timeout; AMUSE_EIO if they never let go). A backend with
+ * nothing to do (PostgreSQL: VACUUM is the operator's) returns AMUSE_OK. Outside transactions. */
+int am__db_purge(struct am__db *db);
 
 /* Schema migrations, one list per component ("keys", "events"), applied in order in one
  * transaction each. A table schema_versions (component, version) records where each component

@@ -19,6 +19,9 @@ struct am__db_value {
 struct am__db_ops {
     const char *name;       /* "sqlite", "postgres" */
     const char *begin_sql;  /* the statement that opens a write transaction */
+    /* Migration DDL written in the portable types -> this backend's (malloc'd; NULL: out of
+     * memory). NULL when the portable types are the backend's own (SQLite). */
+    char *(*ddl)(const char *sql);
     void (*close)(struct am__db *db);
     int (*exec)(struct am__db *db, const char *sql);
     int (*prepare)(struct am__db *db, struct am__db_stmt **out, const char *sql);
@@ -31,6 +34,7 @@ struct am__db_ops {
     int64_t (*changes)(struct am__db_stmt *st);
     int (*reset)(struct am__db_stmt *st);
     void (*finalize)(struct am__db_stmt *st);
+    int (*purge)(struct am__db *db); /* am__db_purge; NULL: nothing to do */
 };
 
 /* The first member of every backend's connection and statement structs. */

@@ -138,6 +138,17 @@ static void lite_finalize(struct am__db_stmt *st)
     free(st);
 }
 
+/* The WAL holds the page images of rows since deleted until a checkpoint copies the current
+ * (zeroed, with secure_delete) pages back and the log is truncated. */
+static int lite_purge(struct am__db *db)
+{
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(handle(db), NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+    if (rc != SQLITE_OK)
+        return lite_fail(db, rc, "checkpoint after a delete");
+    return AMUSE_OK;
+}
+
 static const struct am__db_ops lite_ops = {
     .name = "sqlite",
     .begin_sql = "BEGIN IMMEDIATE",
@@ -153,6 +164,7 @@ static const struct am__db_ops lite_ops = {
     .changes = lite_changes,
     .reset = lite_reset,
     .finalize = lite_finalize,
+    .purge = lite_purge,
 };
 
 int am__db_sqlite_open(struct am__db **out, const char *path)

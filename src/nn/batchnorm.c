@@ -190,6 +190,28 @@ static void batchnorm_backward(struct am__layer *l, struct am__call *c)
         }
 }
 
+void am__batchnorm_fold(struct am__layer *bn, const float *kernel, const float *bias,
+                        int64_t kernel_size, int64_t channels, float *fold_kernel,
+                        float *fold_bias)
+{
+    const struct batchnorm_config *k = bn->cfg;
+    const struct am__weight *gamma = am__layer_weight(bn, "gamma"),
+                            *beta = am__layer_weight(bn, "beta");
+    const float *mmean = am__layer_weight(bn, "moving_mean")->value;
+    const float *mvar = am__layer_weight(bn, "moving_variance")->value;
+    /* The scale goes in fold_bias first (the same arithmetic as inference above), then the
+     * kernel is scaled and fold_bias becomes the shift. */
+    for (int64_t j = 0; j < channels; j++)
+        fold_bias[j] = (gamma ? gamma->value[j] : 1.0f) *
+                       (float)(1.0 / sqrt((double)mvar[j] + k->epsilon));
+    for (int64_t i = 0; i < kernel_size; i += channels)
+        for (int64_t j = 0; j < channels; j++)
+            fold_kernel[i + j] = kernel[i + j] * fold_bias[j];
+    for (int64_t j = 0; j < channels; j++)
+        fold_bias[j] = ((bias ? bias[j] : 0.0f) - mmean[j]) * fold_bias[j] +
+                       (beta ? beta->value[j] : 0.0f);
+}
+
 const struct am__layer_type am__batchnorm_layer = {
     .class_name = "BatchNormalization",
     .base_name = "batch_normalization",

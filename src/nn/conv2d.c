@@ -194,18 +194,28 @@ static void conv_forward(struct am__layer *l, struct am__call *c)
     const struct am__weight *bias_w = am__layer_weight(l, "bias");
     const float *kernel = am__layer_weight(l, "kernel")->value;
     const float *bias = bias_w ? bias_w->value : NULL;
+    if (c->fold_kernel) { /* a BatchNormalization folded in (inference) */
+        kernel = c->fold_kernel;
+        bias = c->fold_bias;
+    }
+    /* A 1x1 kernel at stride 1 (a pointwise convolution) reads its input as the patch matrix. */
+    int pointwise = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1;
 #pragma omp parallel for num_threads(p.threads) schedule(static) if (p.n_chunks > 1)
     for (int64_t k = 0; k < p.n_chunks; k++) {
         float *cols = (float *)c->work + (size_t)omp_get_thread_num() * thread_floats(&p);
         int64_t b0 = k * p.chunk, nb = c->batch - b0 < p.chunk ? c->batch - b0 : p.chunk;
         int64_t rows = nb * g->oh * g->ow;
         float *y = c->out[0] + b0 * g->oh * g->ow * g->oc;
-        im2col(g, b0, nb, c->in[0], cols);
+        const float *patches = cols;
+        if (pointwise)
+            patches = c->in[0] + b0 * g->h * g->w * g->c;
+        else
+            im2col(g, b0, nb, c->in[0], cols);
         /* Start from the bias and let the GEMM add to it (beta = 1). */
         for (int64_t r = 0; r < rows; r++)
             for (int64_t j = 0; j < g->oc; j++)
                 y[r * g->oc + j] = bias ? bias[j] : 0.0f;
-        am__sgemm(0, 0, (int)rows, (int)g->oc, (int)p.kdim, 1.0f, cols, (int)p.kdim, kernel,
+        am__sgemm(0, 0, (int)rows, (int)g->oc, (int)p.kdim, 1.0f, patches, (int)p.kdim, kernel,
                   (int)g->oc, 1.0f, y, (int)g->oc);
         am__activation_forward_serial(cc->activation, y, rows, g->oc);
         if (c->epilogue)
@@ -271,7 +281,7 @@ static enum am__activation conv_activation(const struct am__layer *l)
 const struct am__layer_type am__conv2d_layer = {
     .class_name = "Conv2D",
     .config_size = sizeof(struct conv_config),
-    .flags = AM__LAYER_FUSES_SOFTMAX_LOSS,
+    .flags = AM__LAYER_FUSES_SOFTMAX_LOSS | AM__LAYER_FOLDS_BATCHNORM,
     .output_activation = conv_activation,
     .base_name = "conv2d",
     .configure = conv_configure,

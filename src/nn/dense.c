@@ -86,8 +86,8 @@ static void dense_forward(struct am__layer *l, struct am__call *c)
     int64_t rows = dense_rows(l, c->batch), units = d->units;
     int64_t in = kernel->shape.dim[0];
     float *y = c->out[0];
-    am__sgemm(0, 0, (int)rows, (int)units, (int)in, 1.0f, c->in[0], (int)in, kernel->value,
-              (int)units, 0.0f, y, (int)units);
+    am__sgemm_rows(c->row_products, (int)rows, (int)units, (int)in, 1.0f, c->in[0], (int)in,
+                   kernel->value, (int)units, 0.0f, y, (int)units);
     if (bias) {
         const float *b = bias->value;
 #pragma omp parallel for schedule(static)

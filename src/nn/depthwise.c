@@ -4,7 +4,8 @@
  * padding (TensorFlow's rule, as Conv2D), any stride.
  *
  * Direct loops with the channel axis innermost (contiguous, vectorises): a depthwise kernel has
- * too few multiply-adds per output for im2col + GEMM to pay. Dilation is not supported. */
+ * too few multiply-adds per output for im2col + GEMM to pay; the common 3x3 stride-1 case has
+ * an unrolled path for pixels away from the border. Dilation is not supported. */
 #include "nn/layer.h"
 
 #include "core/internal.h"
@@ -79,28 +80,53 @@ static size_t depthwise_workspace(const struct am__layer *l, int64_t batch)
     return (size_t)(batch * amuse_shape_size(&l->out_shape[0])) * sizeof(float);
 }
 
+/* One output pixel of a 3x3, stride-1, multiplier-1 kernel whose window lies inside the input:
+ * x points at the window's top-left pixel; nine multiply-adds per channel, no bounds checks,
+ * the sum kept in a register. */
+static void pixel3x3(const float *restrict x, int64_t row, const float *restrict k,
+                     const float *restrict bias, int64_t ch, float *restrict y)
+{
+    const float *x0 = x, *x1 = x + row, *x2 = x + 2 * row;
+    for (int64_t i = 0; i < ch; i++)
+        y[i] = (bias ? bias[i] : 0.0f) + x0[i] * k[i] + x0[ch + i] * k[ch + i] +
+               x0[2 * ch + i] * k[2 * ch + i] + x1[i] * k[3 * ch + i] +
+               x1[ch + i] * k[4 * ch + i] + x1[2 * ch + i] * k[5 * ch + i] +
+               x2[i] * k[6 * ch + i] + x2[ch + i] * k[7 * ch + i] + x2[2 * ch + i] * k[8 * ch + i];
+}
+
 /* x (batch, h, w, c) * kernel (kh, kw, c, m) + bias (c*m) -> y (batch, oh, ow, c*m) */
 static void depthwise_forward(struct am__layer *l, struct am__call *c)
 {
     const struct depthwise_config *k = l->cfg;
     struct am__window2d g = geometry(l);
     const float *kern = am__layer_weight(l, "depthwise_kernel")->value;
-    const struct am__weight *bias = am__layer_weight(l, "bias");
+    const struct am__weight *bias_w = am__layer_weight(l, "bias");
+    const float *bias = bias_w ? bias_w->value : NULL;
+    if (c->fold_kernel) { /* a BatchNormalization folded in (inference) */
+        kern = c->fold_kernel;
+        bias = c->fold_bias;
+    }
     int64_t m = k->multiplier;
+    int fast = m == 1 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1;
 #pragma omp parallel for schedule(static)
     for (int64_t b = 0; b < c->batch; b++) {
         const float *xb = c->in[0] + b * g.h * g.w * g.c;
         for (int64_t oy = 0; oy < g.oh; oy++)
             for (int64_t ox = 0; ox < g.ow; ox++) {
                 float *y = c->out[0] + ((b * g.oh + oy) * g.ow + ox) * g.oc;
+                int64_t iy0 = oy * g.sh - g.pad_top, ix0 = ox * g.sw - g.pad_left;
+                if (fast && iy0 >= 0 && iy0 + 3 <= g.h && ix0 >= 0 && ix0 + 3 <= g.w) {
+                    pixel3x3(xb + (iy0 * g.w + ix0) * g.c, g.w * g.c, kern, bias, g.c, y);
+                    continue;
+                }
                 for (int64_t o = 0; o < g.oc; o++)
-                    y[o] = bias ? bias->value[o] : 0.0f;
+                    y[o] = bias ? bias[o] : 0.0f;
                 for (int64_t ky = 0; ky < g.kh; ky++) {
-                    int64_t iy = oy * g.sh - g.pad_top + ky;
+                    int64_t iy = iy0 + ky;
                     if (iy < 0 || iy >= g.h)
                         continue;
                     for (int64_t kx = 0; kx < g.kw; kx++) {
-                        int64_t ix = ox * g.sw - g.pad_left + kx;
+                        int64_t ix = ix0 + kx;
                         if (ix < 0 || ix >= g.w)
                             continue;
                         const float *x = xb + (iy * g.w + ix) * g.c;
@@ -197,7 +223,7 @@ const struct am__layer_type am__depthwise_conv2d_layer = {
     .class_name = "DepthwiseConv2D",
     .base_name = "depthwise_conv2d",
     .config_size = sizeof(struct depthwise_config),
-    .flags = AM__LAYER_FUSES_SOFTMAX_LOSS,
+    .flags = AM__LAYER_FUSES_SOFTMAX_LOSS | AM__LAYER_FOLDS_BATCHNORM,
     .configure = depthwise_configure,
     .build = depthwise_build,
     .workspace = depthwise_workspace,

@@ -2,11 +2,14 @@
  *
  * fit: validation_split holds out the LAST fraction before any shuffling; the training part is
  * reshuffled every epoch from the seed; EarlyStopping and best-epoch checkpoints follow Keras's
- * callbacks. The progress bar lives in progress.c, the curves in history.c. */
+ * callbacks. The progress bar lives in progress.c, the curves in history.c.
+ * Under MPI (core/mpi.h) fit is data-parallel: see "data-parallel helpers" below. Rank 0 alone
+ * prints and writes checkpoints; the caller decides who writes the final model. */
 #define _POSIX_C_SOURCE 200809L
 #include "nn/model_internal.h"
 
 #include "core/internal.h"
+#include "core/mpi.h"
 #include "nn/progress.h"
 
 #include <math.h>
@@ -270,10 +273,13 @@ static int batch_loss(struct amuse_model *m, const struct amuse_batch *b, const 
     return AMUSE_OK;
 }
 
-/* Loss and accuracy over samples idx[0..n) without training. */
+/* What an evaluation adds up: sums, so that ranks' shares can be added before dividing. */
+enum { EVAL_LOSS_SUM, EVAL_SAMPLES, EVAL_CORRECT, EVAL_COUNTED, EVAL_SUMS };
+
+/* Loss and accuracy over samples idx[0..n) without training; sums[] receives the raw sums. */
 static int run_eval(struct amuse_model *m, const struct amuse_dataset *d, const int64_t *idx,
                     int64_t n, int batch_size, double *loss, double *accuracy, int64_t *per_class,
-                    int64_t *per_class_ok)
+                    int64_t *per_class_ok, double sums[EVAL_SUMS])
 {
     int64_t width = am__output_width(m), rows = am__output_rows(m);
     struct batch_buffers b;
@@ -305,6 +311,10 @@ static int run_eval(struct amuse_model *m, const struct amuse_dataset *d, const 
     }
     m->loss = saved;
     batch_release(&b);
+    sums[EVAL_LOSS_SUM] = total;
+    sums[EVAL_SAMPLES] = (double)n;
+    sums[EVAL_CORRECT] = (double)correct;
+    sums[EVAL_COUNTED] = (double)counted;
     *loss = n ? total / (double)n : NAN;
     *accuracy = counted ? (double)correct / (double)counted : NAN;
     return rc;
@@ -319,6 +329,101 @@ static double monitored(const struct amuse_epoch_log *e, const char *monitor)
     if (strcmp(monitor, "accuracy") == 0)
         return e->accuracy;
     return e->loss;
+}
+
+/* ---------------------------------------------------------------- data-parallel helpers
+ * Under MPI every rank holds the whole dataset and the same weights, shuffles with the same seed,
+ * and takes its share of each global batch of ranks * batch_size samples. The loss is a weighted
+ * mean over rows, so rank r's gradient g_r is over its own weight sum w_r; the global batch's
+ * gradient is sum_r g_r w_r / sum_r w_r. Each step therefore reduces a few sums first (weight,
+ * loss, accuracy counts, failures), scales its gradient by w_r / W after backward, and sums the
+ * one gradient block across ranks; then every rank takes the same optimizer step. */
+
+enum { STEP_WEIGHT, STEP_LOSS, STEP_CORRECT, STEP_COUNTED, STEP_FAILED, STEP_SUMS };
+
+/* The loss's denominator for the last batch: the sum of its row weights (rows if none). */
+static double loss_denominator(struct amuse_model *m, const struct amuse_batch *b)
+{
+    const float *w = loss_weights(m, b);
+    int64_t rows = b->n * am__output_rows(m);
+    if (!w)
+        return (double)rows;
+    double s = 0;
+    for (int64_t i = 0; i < rows; i++)
+        s += w[i];
+    return s;
+}
+
+/* Average BatchNormalization's moving statistics (the non-trainable tail of the parameters):
+ * each rank saw different batches, and every rank must save and validate the same model. */
+static int average_state(struct amuse_model *m, int ranks)
+{
+    int64_t n = m->n_params - m->n_trainable;
+    if (ranks == 1 || n == 0)
+        return AMUSE_OK;
+    float *state = m->params + m->n_trainable;
+    int rc = am__mpi_allreduce_sum_float(state, n);
+    for (int64_t i = 0; rc == AMUSE_OK && i < n; i++)
+        state[i] /= (float)ranks;
+    return rc;
+}
+
+/* One training step on this rank's share of the global batch [at, at + nb_global). */
+static int train_step(struct amuse_model *m, const struct amuse_dataset *d, const int64_t *idx,
+                      int64_t at, int64_t nb_global, int epoch, int64_t step,
+                      struct batch_buffers *b, double sums[STEP_SUMS])
+{
+    int ranks = am__mpi_size(), rank = am__mpi_rank();
+    int64_t lo = at + am__mpi_share(nb_global, rank, ranks);
+    int64_t nb = at + am__mpi_share(nb_global, rank + 1, ranks) - lo;
+    int64_t correct = 0, counted = 0;
+    float l = 0;
+    double weight = 0; /* this rank's loss denominator */
+    int rc = AMUSE_OK;
+    memset(sums, 0, STEP_SUMS * sizeof *sums);
+    if (nb > 0) {
+        const float *p;
+        gather(d, idx + lo, nb, b);
+        if (!(rc = amuse_model_forward_batch(m, &b->b, 1, &p)))
+            rc = batch_loss(m, &b->b, p, &l, &correct, &counted);
+        if (!rc) {
+            sums[STEP_WEIGHT] = weight = loss_denominator(m, &b->b);
+            sums[STEP_LOSS] = (double)l * weight;
+            sums[STEP_CORRECT] = (double)correct;
+            sums[STEP_COUNTED] = (double)counted;
+        }
+    }
+    sums[STEP_FAILED] = rc ? 1 : 0;
+    if (ranks > 1) {
+        /* Everyone hears about a failure here, before anyone waits in the gradient allreduce. */
+        int crc = am__mpi_allreduce_sum_double(sums, STEP_SUMS);
+        if (crc)
+            return crc;
+        if (!rc && sums[STEP_FAILED] > 0)
+            return am__fail(AMUSE_EINVAL, "epoch %d, step %lld: %g other rank(s) failed",
+                            epoch + 1, (long long)step + 1, sums[STEP_FAILED]);
+    }
+    if (rc)
+        return rc;
+    double loss = sums[STEP_WEIGHT] > 0 ? sums[STEP_LOSS] / sums[STEP_WEIGHT] : 0;
+    if (!isfinite(loss))
+        return am__fail(AMUSE_EINVAL, "epoch %d, step %lld: the loss is %g; lower the learning rate",
+                        epoch + 1, (long long)step + 1, loss);
+    amuse_model_zero_grad(m);
+    if (nb > 0 && (rc = amuse_model_backward(m)))
+        return rc;
+    if (ranks > 1) {
+        float scale = sums[STEP_WEIGHT] > 0 ? (float)(weight / sums[STEP_WEIGHT]) : 0.0f;
+        for (int64_t i = 0; i < m->n_trainable; i++)
+            m->grads[i] *= scale;
+        if ((rc = am__mpi_allreduce_sum_float(m->grads, m->n_trainable)))
+            return rc;
+    }
+    if (ranks == 1) /* keep the one-rank figures exactly as before: the batch's own mean */
+        sums[STEP_LOSS] = (double)l;
+    else
+        sums[STEP_LOSS] = loss;
+    return amuse_model_step(m);
 }
 
 int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
@@ -342,6 +447,10 @@ int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
     if (n_val == 0 && strncmp(monitor, "val_", 4) == 0)
         monitor = monitor + 4; /* no validation data: fall back to the training figure */
     int maximize = strstr(monitor, "accuracy") != NULL;
+    /* Data-parallel under MPI: batch_size per rank, so a global batch is ranks * batch_size. */
+    int ranks = am__mpi_size(), rank = am__mpi_rank();
+    int verbose = opt->verbose && rank == 0;
+    int64_t global_batch = (int64_t)opt->batch_size * ranks;
 
     int64_t *idx = malloc((size_t)(d->n ? d->n : 1) * sizeof *idx);
     float *best_weights = opt->restore_best_weights
@@ -355,6 +464,10 @@ int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
     }
     if ((rc = batch_alloc(&b, d, opt->batch_size)))
         goto out;
+    /* Every rank starts from rank 0's weights, whatever initialised them. */
+    if (ranks > 1 &&
+        (rc = am__mpi_bcast(m->params, (size_t)m->n_params * sizeof(float), 0)))
+        goto out;
     for (int64_t i = 0; i < d->n; i++)
         idx[i] = i;
     struct amuse_rng rng;
@@ -363,7 +476,7 @@ int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
     FILE *out = opt->progress ? opt->progress : stdout;
     double best = maximize ? -INFINITY : INFINITY;
     int wait = 0;
-    int64_t steps = (n_train + opt->batch_size - 1) / opt->batch_size;
+    int64_t steps = (n_train + global_batch - 1) / global_batch;
 
     for (int epoch = 0; epoch < opt->epochs; epoch++) {
         struct amuse_epoch_log *e = &history[epoch];
@@ -371,50 +484,52 @@ int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
         e->epoch = epoch + 1;
         if (opt->shuffle)
             amuse_rng_shuffle(&rng, idx, n_train);
-        if (opt->verbose)
+        if (verbose)
             am__progress_begin(&bar, out, epoch + 1, opt->epochs, steps);
         double total = 0, t0 = am__now();
         int64_t correct = 0, counted = 0, seen = 0;
         for (int64_t s = 0; s < steps; s++) {
-            int64_t at = s * opt->batch_size;
-            int64_t nb = n_train - at < opt->batch_size ? n_train - at : opt->batch_size;
-            const float *p;
-            float l;
-            gather(d, idx + at, nb, &b);
-            if ((rc = amuse_model_forward_batch(m, &b.b, 1, &p)) ||
-                (rc = batch_loss(m, &b.b, p, &l, &correct, &counted)))
+            int64_t at = s * global_batch;
+            int64_t nb = n_train - at < global_batch ? n_train - at : global_batch;
+            double sums[STEP_SUMS];
+            if ((rc = train_step(m, d, idx, at, nb, epoch, s, &b, sums)))
                 goto out;
-            if (!isfinite(l)) {
-                rc = am__fail(AMUSE_EINVAL,
-                              "epoch %d, step %lld: the loss is %g; lower the learning rate",
-                              epoch + 1, (long long)s + 1, (double)l);
-                goto out;
-            }
-            amuse_model_zero_grad(m);
-            if ((rc = amuse_model_backward(m)) || (rc = amuse_model_step(m)))
-                goto out;
-            total += (double)l * nb;
+            correct += (int64_t)sums[STEP_CORRECT];
+            counted += (int64_t)sums[STEP_COUNTED];
+            total += sums[STEP_LOSS] * (double)nb;
             seen += nb;
-            if (opt->verbose)
+            if (verbose)
                 am__progress_step(&bar, s + 1, total / seen,
                                   m->metric_accuracy && counted ? (double)correct / counted
                                                                 : NAN);
         }
+        if ((rc = average_state(m, ranks)))
+            goto out;
         e->train_seconds = am__now() - t0;
         e->train_samples = seen;
         e->loss = total / (double)seen;
         e->accuracy = counted ? (double)correct / (double)counted : NAN;
         e->val_loss = e->val_accuracy = NAN;
         if (n_val > 0) {
-            double t1 = am__now();
-            /* Validation indices are the untouched tail: idx is only shuffled below n_train. */
-            if ((rc = run_eval(m, d, idx + n_train, n_val, opt->batch_size, &e->val_loss,
-                               &e->val_accuracy, NULL, NULL)))
+            double t1 = am__now(), sums[EVAL_SUMS];
+            /* Validation indices are the untouched tail: idx is only shuffled below n_train.
+             * Each rank evaluates its share; the sums are added before dividing. */
+            int64_t lo = am__mpi_share(n_val, rank, ranks);
+            int64_t hi = am__mpi_share(n_val, rank + 1, ranks);
+            if ((rc = run_eval(m, d, idx + n_train + lo, hi - lo, opt->batch_size, &e->val_loss,
+                               &e->val_accuracy, NULL, NULL, sums)))
                 goto out;
+            if (ranks > 1) {
+                if ((rc = am__mpi_allreduce_sum_double(sums, EVAL_SUMS)))
+                    goto out;
+                e->val_loss = sums[EVAL_LOSS_SUM] / sums[EVAL_SAMPLES];
+                e->val_accuracy =
+                    sums[EVAL_COUNTED] > 0 ? sums[EVAL_CORRECT] / sums[EVAL_COUNTED] : NAN;
+            }
             e->val_seconds = am__now() - t1;
         }
         *epochs_run = epoch + 1;
-        if (opt->verbose)
+        if (verbose)
             am__progress_end(&bar, e, m->metric_accuracy);
 
         double v = monitored(e, monitor);
@@ -424,11 +539,13 @@ int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
             wait = 0;
             if (best_weights)
                 memcpy(best_weights, m->params, (size_t)m->n_params * sizeof(float));
-            if (opt->checkpoint_dir && (rc = amuse_model_save(m, opt->checkpoint_dir)))
+            /* Rank 0 alone writes files; the others hold the same weights. */
+            if (opt->checkpoint_dir && rank == 0 &&
+                (rc = amuse_model_save(m, opt->checkpoint_dir)))
                 goto out;
         } else if (opt->patience >= 0 && ++wait >= (opt->patience > 0 ? opt->patience : 1)) {
             /* Keras: stop once `patience` epochs in a row failed to improve. */
-            if (opt->verbose)
+            if (verbose)
                 fprintf(out, "Epoch %d: early stopping (%s did not improve for %d epochs)\n",
                         epoch + 1, monitor, wait);
             break;
@@ -436,7 +553,7 @@ int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
     }
     if (best_weights && isfinite(best)) {
         memcpy(m->params, best_weights, (size_t)m->n_params * sizeof(float));
-        if (opt->verbose)
+        if (verbose)
             fprintf(out, "Restoring model weights from the end of the best epoch (%s %.4f).\n",
                     monitor, best);
     }
@@ -471,7 +588,9 @@ int amuse_model_evaluate(struct amuse_model *m, const struct amuse_dataset *d, i
     for (int64_t i = 0; i < d->n; i++)
         idx[i] = i;
     double t0 = am__now();
-    rc = run_eval(m, d, idx, d->n, batch_size, &res->loss, &res->accuracy, res->class_count, ok);
+    double sums[EVAL_SUMS];
+    rc = run_eval(m, d, idx, d->n, batch_size, &res->loss, &res->accuracy, res->class_count, ok,
+                  sums);
     res->seconds = am__now() - t0;
     res->samples = d->n;
     for (int64_t c = 0; c < classes; c++)

@@ -72,10 +72,16 @@ struct am__call {
     const float *mask_in[AM__MAX_IO];
     float *mask_out;
     void *work;              /* workspace(batch) bytes, kept between forward and backward */
+    int row_products;        /* forward products of at most this many rows: am__sgemm_rows */
     /* Forward only: a per-sample layer to run on each finished chunk of samples of output 0
      * while it is still in cache (Conv2D -> MaxPooling2D). NULL when nothing is fused. */
     const struct am__layer *epilogue;
     const struct am__call *epilogue_call;
+    /* Inference only (AM__LAYER_FOLDS_BATCHNORM types): when set, forward uses these instead
+     * of its kernel (w[0]) and bias: the engine has folded the BatchNormalization that alone
+     * reads output 0 into them (am__batchnorm_fold), and out[0] is that layer's output.
+     * fold_bias has one float per output channel and is always set with fold_kernel. */
+    const float *fold_kernel, *fold_bias;
 };
 
 struct am__layer;
@@ -90,7 +96,12 @@ enum {
     /* The layer can keep state between calls (recurrent layers: stateful=true). */
     AM__LAYER_HAS_STATE = 1 << 2,
     /* The layer reads int32 token ids (Embedding); every other type needs float inputs. */
-    AM__LAYER_TAKES_IDS = 1 << 3
+    AM__LAYER_TAKES_IDS = 1 << 3,
+    /* A following BatchNormalization can be folded into this layer at inference: w[0] is the
+     * kernel with the output channel on its last axis, "bias" (optional) has one value per
+     * output channel, and forward honours call->fold_kernel / fold_bias. The engine folds only
+     * when the layer's activation is linear. */
+    AM__LAYER_FOLDS_BATCHNORM = 1 << 4
 };
 
 struct am__layer_type {
@@ -209,6 +220,15 @@ void am__activation_forward_serial(enum am__activation a, float *y, int64_t rows
 void am__activation_backward_serial(enum am__activation a, const float *y, const float *dy,
                                     float *dz, int64_t rows, int64_t width);
 const char *am__activation_name(enum am__activation a);
+
+/* BatchNormalization folded into the layer before it (inference): with the moving statistics,
+ * y = gamma (x - mean) / sqrt(var + epsilon) + beta is y = scale x + shift per channel, so a
+ * kernel of kernel_size floats whose last axis is the channel (bias: NULL for none) becomes
+ * fold_kernel = kernel * scale and fold_bias = bias * scale + shift. bn must be a
+ * BatchNormalization over `channels` channels. */
+void am__batchnorm_fold(struct am__layer *bn, const float *kernel, const float *bias,
+                        int64_t kernel_size, int64_t channels, float *fold_kernel,
+                        float *fold_bias);
 
 /* The layer types. */
 extern const struct am__layer_type am__input_layer, am__dense_layer, am__conv2d_layer,

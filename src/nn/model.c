@@ -252,6 +252,50 @@ static int build_functional(struct amuse_model *m, const cJSON *cfg, const char 
 }
 
 /* Shapes flow forward; weights are declared; then the blocks are allocated. */
+/* Which BatchNormalization layers fold into the layer before them at inference: the producer's
+ * type allows it (AM__LAYER_FOLDS_BATCHNORM), its activation is linear, the normalisation is
+ * its only consumer and it is not the model's output. */
+static int plan_folds(struct amuse_model *m)
+{
+    size_t n = (size_t)(m->n_layers > 0 ? m->n_layers : 1);
+    m->fold_bn = malloc(n * sizeof *m->fold_bn);
+    m->folded_into = malloc(n * sizeof *m->folded_into);
+    m->fold_offset = calloc(n, sizeof *m->fold_offset);
+    if (!m->fold_bn || !m->folded_into || !m->fold_offset)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    for (int i = 0; i < m->n_layers; i++)
+        m->fold_bn[i] = m->folded_into[i] = -1;
+    int64_t floats = 0;
+    m->n_folds = 0;
+    for (int j = 0; j < m->n_layers; j++) {
+        struct am__layer *bn = &m->layers[j];
+        if (bn->type != &am__batchnorm_layer || bn->n_inputs != 1 || bn->input[0].slot != 0 ||
+            m->fused_into[j] >= 0)
+            continue;
+        int i = bn->input[0].node, consumers = 0;
+        struct am__layer *p = &m->layers[i];
+        if (!(p->type->flags & AM__LAYER_FOLDS_BATCHNORM) || p->n_outputs != 1 ||
+            !p->type->output_activation || p->type->output_activation(p) != AM__ACT_LINEAR ||
+            m->output.node == i || m->fold_bn[i] >= 0)
+            continue;
+        for (int k = 0; k < m->n_layers; k++)
+            for (int q = 0; q < m->layers[k].n_inputs; q++)
+                consumers += m->layers[k].input[q].node == i;
+        if (consumers != 1)
+            continue;
+        const struct amuse_shape *s = &p->out_shape[0];
+        m->fold_bn[i] = j;
+        m->folded_into[j] = i;
+        m->fold_offset[i] = floats;
+        floats += (amuse_shape_size(&p->w[0].shape) + s->dim[s->ndim - 1] + 15) & ~(int64_t)15;
+        m->n_folds++;
+    }
+    m->fold_buf = am__calloc_aligned((size_t)floats + 1, sizeof(float));
+    if (!m->fold_buf)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    return AMUSE_OK;
+}
+
 static int build_shapes_and_blocks(struct amuse_model *m)
 {
     int rc;
@@ -315,6 +359,8 @@ static int build_shapes_and_blocks(struct amuse_model *m)
             !(m->output.node == producer))
             m->fused_into[j] = producer;
     }
+    if ((rc = plan_folds(m)))
+        return rc;
     /* Step masks flow forward from the layers that make them through those that pass them. */
     size_t n_nodes = (size_t)(m->n_layers > 0 ? m->n_layers : 1);
     m->mask_src = malloc(n_nodes * sizeof *m->mask_src);
@@ -488,6 +534,10 @@ void amuse_model_free(struct amuse_model *m)
         print_profile(m);
     free(m->layer_seconds);
     free(m->fused_into);
+    free(m->fold_bn);
+    free(m->folded_into);
+    free(m->fold_offset);
+    am__free(m->fold_buf);
     free(m->mask_src);
     free(m->mask_offset);
     am__free(m->masks);
@@ -651,10 +701,16 @@ void am__run_epilogue(const struct am__call *c, const float *producer_out, int64
     e->type->forward((struct am__layer *)e, &sub);
 }
 
+void am__model_set_row_products(struct amuse_model *m, int rows)
+{
+    m->row_products = rows > 0 ? rows : 0;
+}
+
 int am__model_reserve(struct amuse_model *m, int64_t batch)
 {
-    /* Some workspaces are per thread: a new thread count means new sizes. */
-    if (batch <= m->batch_cap && omp_get_max_threads() == m->reserved_threads)
+    /* Some workspaces are per thread: more threads mean new sizes; fewer fit in the old ones
+     * (a generator's one-thread passes between wider ones must not reallocate each time). */
+    if (batch <= m->batch_cap && omp_get_max_threads() <= m->reserved_threads)
         return AMUSE_OK;
     if (batch < m->batch_cap)
         batch = m->batch_cap;
@@ -721,6 +777,7 @@ static void setup_call(struct amuse_model *m, int i, int64_t batch, int training
     memset(c, 0, sizeof *c);
     c->batch = batch;
     c->training = training;
+    c->row_products = training ? 0 : m->row_products;
     for (int k = 0; k < l->n_inputs; k++) {
         c->in[k] = am__act(m, l->input[k]);
         /* Inputs fed by the model input, and token ids, need no gradient. */
@@ -862,12 +919,26 @@ int amuse_model_forward_batch(struct amuse_model *m, const struct amuse_batch *b
 
 static int run_forward(struct amuse_model *m, int64_t batch, int training, const float **out)
 {
+    int fold = !training && !m->fold_off && m->n_folds > 0;
     for (int i = 0; i < m->n_layers; i++) {
         m->layers[i].forward_training = training;
-        if (m->layers[i].type == &am__input_layer || m->fused_into[i] >= 0)
+        if (m->layers[i].type == &am__input_layer || m->fused_into[i] >= 0 ||
+            (fold && m->folded_into[i] >= 0))
             continue;
         struct am__call c, epilogue_call;
         setup_call(m, i, batch, training, &c);
+        if (fold && m->fold_bn[i] >= 0) {
+            struct am__layer *p = &m->layers[i];
+            const struct amuse_shape *s = &p->out_shape[0];
+            const struct am__weight *bias = am__layer_weight(p, "bias");
+            int64_t ks = amuse_shape_size(&p->w[0].shape);
+            float *fk = m->fold_buf + m->fold_offset[i];
+            am__batchnorm_fold(&m->layers[m->fold_bn[i]], p->w[0].value,
+                               bias ? bias->value : NULL, ks, s->dim[s->ndim - 1], fk, fk + ks);
+            c.fold_kernel = fk;
+            c.fold_bias = fk + ks;
+            c.out[0] = am__act(m, (struct am__node_ref){m->fold_bn[i], 0});
+        }
         for (int j = i + 1; j < m->n_layers; j++)
             if (m->fused_into[j] == i) {
                 setup_call(m, j, batch, training, &epilogue_call);
@@ -888,6 +959,7 @@ static int run_forward(struct amuse_model *m, int64_t batch, int training, const
     }
     m->last_batch = batch;
     m->have_loss_grad = 0;
+    m->last_folded = fold;
     if (out)
         *out = am__act(m, m->output);
     return AMUSE_OK;
@@ -904,6 +976,17 @@ int amuse_model_backward(struct amuse_model *m)
     if (!m->have_loss_grad)
         return am__fail(AMUSE_EINVAL, "backward needs a forward pass and a loss first");
     int64_t batch = m->last_batch;
+    /* An inference pass folded BatchNormalization away: run those pairs as written, so that
+     * their outputs and workspaces are what their backward reads. */
+    for (int i = 0; m->last_folded && i < m->n_layers; i++)
+        if (m->fold_bn[i] >= 0) {
+            struct am__call c;
+            setup_call(m, i, batch, 0, &c);
+            m->layers[i].type->forward(&m->layers[i], &c);
+            setup_call(m, m->fold_bn[i], batch, 0, &c);
+            m->layers[m->fold_bn[i]].type->forward(&m->layers[m->fold_bn[i]], &c);
+        }
+    m->last_folded = 0;
     /* Zero every activation gradient except the output's, which the loss just wrote. */
     for (int i = 0; i < m->n_layers; i++) {
         struct am__layer *l = &m->layers[i];

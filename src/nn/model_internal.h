@@ -61,6 +61,7 @@ struct amuse_model {
     /* activations for the current batch size: value and gradient per node output */
     int64_t batch_cap, last_batch;
     int reserved_threads;
+    int row_products; /* am__model_set_row_products */
     float *acts, *act_grads;
     int64_t (*act_offset)[AM__MAX_IO];
     unsigned char *work;
@@ -74,6 +75,16 @@ struct amuse_model {
     float *row_weight; /* the loss's per-row weights: user weights times the output's mask */
     /* fused_into[i] = j >= 0: node i (per-sample) runs inside node j's forward (epilogue). */
     int *fused_into;
+    /* BatchNormalization folded into the layer before it at inference (see
+     * AM__LAYER_FOLDS_BATCHNORM): fold_bn[i] = j >= 0 when node j is folded into node i, and
+     * folded_into[j] = i; node i's folded kernel and bias live at fold_buf + fold_offset[i],
+     * recomputed on every inference pass (cheap: one pass over the kernel). last_folded: the
+     * last forward ran folded, so backward first runs the pairs unfolded. */
+    int *fold_bn, *folded_into;
+    int64_t *fold_offset;
+    float *fold_buf;
+    int n_folds, last_folded;
+    int fold_off; /* 1: inference runs every layer as written (tests compare the two) */
 
     /* AMUSE_PROFILE=1: seconds spent per layer, forward and backward, printed by free */
     int profile;
@@ -105,6 +116,9 @@ int64_t am__count_correct(const struct amuse_model *m, const float *y_pred, cons
 
 /* model.c */
 int am__model_reserve(struct amuse_model *m, int64_t batch);
+/* Inference passes of at most `rows` rows compute Dense and recurrent products row by row
+ * (am__sgemm_rows); 0 (the default): always one sgemm. Training passes never do. */
+void am__model_set_row_products(struct amuse_model *m, int rows);
 /* Rows per sample of the output (its size over its last axis) and the output's last axis. */
 int64_t am__output_rows(const struct amuse_model *m);
 int64_t am__output_width(const struct amuse_model *m);

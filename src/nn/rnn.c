@@ -239,10 +239,12 @@ static void act_span(enum am__activation a, float *y, int64_t n)
             y[j] = y[j] > 0.0f ? y[j] : 0.0f;
         break;
     case AM__ACT_SIGMOID:
+#pragma omp simd
         for (int64_t j = 0; j < n; j++)
             y[j] = 1.0f / (1.0f + am__vexp(-y[j]));
         break;
     case AM__ACT_TANH:
+#pragma omp simd
         for (int64_t j = 0; j < n; j++)
             y[j] = 2.0f / (1.0f + am__vexp(-2.0f * y[j])) - 1.0f;
         break;
@@ -357,8 +359,8 @@ static void rnn_forward(struct am__layer *l, struct am__call *c)
     /* The input projection of every step: one GEMM, rows in (b, input step) order. The gates
      * buffer is indexed by processing step, so go_backwards maps rows when adding. */
     float *proj = w.gates;
-    am__sgemm(0, 0, (int)(b * t), (int)g, (int)in, 1.0f, x, (int)in, kw->value, (int)g, 0.0f, proj,
-              (int)g);
+    am__sgemm_rows(c->row_products, (int)(b * t), (int)g, (int)in, 1.0f, x, (int)in, kw->value,
+                   (int)g, 0.0f, proj, (int)g);
     if (r->go_backwards) /* row (b, s) becomes processing step s */
         reverse_steps(proj, b, t, g);
     const float *bias_in = bw ? bw->value : NULL;
@@ -387,11 +389,13 @@ static void rnn_forward(struct am__layer *l, struct am__call *c)
             }
             if (lstm) {
                 /* gates_s += h_{s-1} R, straight into this step's rows (leading dimension T*G). */
-                am__sgemm(0, 0, (int)nb, (int)g, (int)u, 1.0f, hp + (b0 * t + s) * u, (int)(t * u),
-                          rw->value, (int)g, 1.0f, proj + (b0 * t + s) * g, (int)(t * g));
+                am__sgemm_rows(c->row_products, (int)nb, (int)g, (int)u, 1.0f,
+                               hp + (b0 * t + s) * u, (int)(t * u), rw->value, (int)g, 1.0f,
+                               proj + (b0 * t + s) * g, (int)(t * g));
             } else {
-                am__sgemm(0, 0, (int)nb, (int)g, (int)u, 1.0f, hp + (b0 * t + s) * u, (int)(t * u),
-                          rw->value, (int)g, 0.0f, w.rec + (b0 * t + s) * g, (int)(t * g));
+                am__sgemm_rows(c->row_products, (int)nb, (int)g, (int)u, 1.0f,
+                               hp + (b0 * t + s) * u, (int)(t * u), rw->value, (int)g, 0.0f,
+                               w.rec + (b0 * t + s) * g, (int)(t * g));
             }
             for (int64_t i = b0; i < b1; i++) {
                 float *z = proj + (i * t + s) * g;

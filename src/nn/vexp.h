@@ -12,7 +12,11 @@
 static inline float am__vexp(float x)
 {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    /* n = x / ln 2 rounded to the nearest integer by adding and taking away 1.5 * 2^23 (its
+     * low mantissa bits then hold n), so that neither floorf nor a float-to-int conversion is
+     * needed: GCC keeps a loop with either of them scalar (they "could trap"). */
+    float big = x * 1.44269504088896341f + 12582912.0f;
+    float n = big - 12582912.0f;
     float r = x - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -22,9 +26,13 @@ static inline float am__vexp(float x)
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
     union {
+        float f;
+        int32_t i;
+    } rounded = {big};
+    union {
         int32_t i;
         float f;
-    } scale = {((int32_t)n + 127) * (1 << 23)};
+    } scale = {(rounded.i - 0x4B400000 + 127) * (1 << 23)}; /* 2^n, n in [-126, 127] */
     return p * scale.f;
 }
 

@@ -1,6 +1,8 @@
 /* train.c - training the recommenders: popularity, item-kNN neighbour lists, implicit ALS
  * (conjugate gradient per row as `implicit` does, and the direct dense solve as the reference),
  * and BPR by Hogwild SGD. Also the small dense helpers they share (Gram matrix, Cholesky, top-k).
+ * Under MPI (the amuse command under mpirun), ALS splits users and items across ranks and gathers
+ * the factors after each half-iteration; every rank holds the whole event matrix.
  * It does not score users (recommend.c) or read files (data.c, model_io.c). */
 #define _POSIX_C_SOURCE 200809L
 #include "recsys/recsys_internal.h"
@@ -10,6 +12,7 @@
 #include "amuse/word2vec.h"
 #include "core/blas.h"
 #include "core/internal.h"
+#include "core/mpi.h"
 #include "text/word2vec_internal.h"
 
 #include <math.h>
@@ -178,9 +181,10 @@ void am__rec_als_row(float *x, const float *B, const float *gram, int f, const i
     }
 }
 
-int amuse_rec_als_half(float *A, const float *B, int64_t b_rows, int f,
-                       const struct amuse_rec_csr *M, double alpha, double reg, int solver,
-                       int cg_steps)
+/* Rows [lo, hi) of one half-iteration (the whole of it on one rank, a share under MPI). */
+static int als_half_rows(float *A, const float *B, int64_t b_rows, int f,
+                         const struct amuse_rec_csr *M, int64_t lo_row, int64_t hi_row,
+                         double alpha, double reg, int solver, int cg_steps)
 {
     if (f < 1 || f > AMUSE_REC_MAX_FACTORS)
         return am__fail(AMUSE_EINVAL, "factors %d: must be 1..%d", f, AMUSE_REC_MAX_FACTORS);
@@ -199,7 +203,7 @@ int amuse_rec_als_half(float *A, const float *B, int64_t b_rows, int f,
     am__rec_gram(B, b_rows, f, reg, gram);
     int steps = solver == AMUSE_REC_SOLVER_DIRECT ? 0 : (cg_steps > 0 ? cg_steps : 3);
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
-    for (int64_t r = 0; r < M->rows; r++) {
+    for (int64_t r = lo_row; r < hi_row; r++) {
         int64_t lo = M->indptr[r];
         am__rec_als_row(A + (size_t)r * f, B, gram, f, M->indices + lo, M->values + lo,
                         M->indptr[r + 1] - lo, alpha, steps,
@@ -208,6 +212,28 @@ int amuse_rec_als_half(float *A, const float *B, int64_t b_rows, int f,
     free(gram);
     free(scratch);
     return AMUSE_OK;
+}
+
+int amuse_rec_als_half(float *A, const float *B, int64_t b_rows, int f,
+                       const struct amuse_rec_csr *M, double alpha, double reg, int solver,
+                       int cg_steps)
+{
+    return als_half_rows(A, B, b_rows, f, M, 0, M->rows, alpha, reg, solver, cg_steps);
+}
+
+/* A half-iteration across MPI ranks: each solves its share of A's rows (core/mpi.h's split), then
+ * the shares are gathered so every rank holds all of A for the next half. One rank: the same as
+ * amuse_rec_als_half. */
+static int als_half_ranks(float *A, const float *B, int64_t b_rows, int f,
+                          const struct amuse_rec_csr *M, double alpha, double reg, int solver,
+                          int cg_steps)
+{
+    int ranks = am__mpi_size(), rank = am__mpi_rank();
+    int rc = als_half_rows(A, B, b_rows, f, M, am__mpi_share(M->rows, rank, ranks),
+                           am__mpi_share(M->rows, rank + 1, ranks), alpha, reg, solver, cg_steps);
+    if (rc == AMUSE_OK && ranks > 1)
+        rc = am__mpi_allgather_rows(A, M->rows, f);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------ top-k */
@@ -463,11 +489,11 @@ static int train_als(struct amuse_rec_model *m, const struct amuse_rec_options *
     }
     double t0 = now_seconds();
     for (int it = 0; it < o->iters; it++) {
-        int rc = amuse_rec_als_half(m->user_factors, m->item_factors, m->n_items, f, &ui,
-                                    o->alpha, o->reg, o->solver, o->cg_steps);
+        int rc = als_half_ranks(m->user_factors, m->item_factors, m->n_items, f, &ui, o->alpha,
+                                o->reg, o->solver, o->cg_steps);
         if (!rc)
-            rc = amuse_rec_als_half(m->item_factors, m->user_factors, m->n_users, f, iu,
-                                    o->alpha, o->reg, o->solver, o->cg_steps);
+            rc = als_half_ranks(m->item_factors, m->user_factors, m->n_users, f, iu, o->alpha,
+                                o->reg, o->solver, o->cg_steps);
         if (rc) {
             free(weighted);
             return rc;

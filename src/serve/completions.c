@@ -3,7 +3,7 @@
  * .../generate_stream, unstreamed (one JSON reply) or streamed as server-sent events.
  *
  * A request becomes one job on the generator's batcher (kind_generator.c) with n choices; the
- * worker emits a START piece once the choices are primed and then one piece per token. The
+ * worker emits a START piece once the choices have their slots and then one piece per token. The
  * handler waits for START (or the job's failure: a 400 naming the field) before it answers, so
  * a stream is only opened for a request that runs. Streams: `data: {chunk}\n\n` per token with
  * text (OpenAI's chunk objects), the last chunk of each choice with its finish_reason, with
@@ -19,8 +19,8 @@
  * models are trained on plain text); the reply is what the model writes next. An encoder-decoder
  * maps one text to another, so its prompt is the last "user" message's content alone.
  *
- * Defaults: max_tokens 16 for /v1/completions (OpenAI's), else min(256, the model's cap); seed
- * random when absent; temperature 1; top_p 1; n 1. Limits: n <= AM__GEN_MAX_N and the model's
+ * Defaults: max_tokens 16 for /v1/completions (OpenAI's), else 256, either at most the model's
+ * cap; seed random when absent; temperature 1; top_p 1; n 1. Limits: n <= AM__GEN_MAX_N and the model's
  * slots, 4 stop strings of 1..64 bytes, 64 chat messages.
  * Not here: logprobs, echo, best_of, suffix, presence/frequency penalties (refused as 400 when
  * set, rather than ignored), tools and function calling. */
@@ -37,23 +37,17 @@
 #include <string.h>
 #include <time.h>
 
-#define AM__GEN_MAX_N      16
 #define MAX_MESSAGES       64
 #define CLIENT_CHECK_S     0.025
 #define DEFAULT_MAX_TOKENS 256
 
-enum { FMT_COMPLETION, FMT_CHAT, FMT_KSERVE };
+#define FMT_COMPLETION AM__GEN_COMPLETION
+#define FMT_CHAT       AM__GEN_CHAT
+#define FMT_KSERVE     AM__GEN_KSERVE
 
 /* ------------------------------------------------------------------ the request */
 
-struct params {
-    int max_tokens, n, stream, include_usage, n_stop;
-    float temperature, top_p;
-    uint64_t seed;
-    const char *stops[AMUSE_GENERATE_MAX_STOPS];
-    char *prompt; /* malloc'ed */
-    size_t prompt_len;
-};
+#define params am__gen_params
 
 static const cJSON *field(const cJSON *doc, const cJSON *params, const char *name)
 {
@@ -199,7 +193,9 @@ static int parse_params(struct am__request *r, const cJSON *doc, int format, int
     }
     char why[96];
     snprintf(why, sizeof why, " (the model's cap)");
-    int def = format == FMT_COMPLETION ? 16 : cap < DEFAULT_MAX_TOKENS ? cap : DEFAULT_MAX_TOKENS;
+    int def = format == FMT_COMPLETION ? 16 : DEFAULT_MAX_TOKENS;
+    if (def > cap)
+        def = cap; /* a model whose cap is below the default (found by fuzz_completions) */
     const cJSON *mt = field(doc, params, "max_tokens");
     if (!mt && format == FMT_CHAT)
         mt = field(doc, params, "max_completion_tokens");
@@ -288,6 +284,34 @@ static int parse_params(struct am__request *r, const cJSON *doc, int format, int
     return 0;
 }
 
+int am__gen_parse(struct am__request *r, const cJSON *doc, enum am__gen_format format, int cap,
+                  int slots, int seq2seq, struct am__gen_params *p)
+{
+    memset(p, 0, sizeof *p);
+    if (parse_params(r, doc, (int)format, cap, slots, p))
+        return -1;
+    if (format == FMT_CHAT)
+        return chat_prompt(r, p, cJSON_GetObjectItemCaseSensitive(doc, "messages"), seq2seq);
+    const char *what = format == FMT_KSERVE ? "text_input" : "prompt";
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(doc, what);
+    if (cJSON_IsArray(pr) && cJSON_GetArraySize(pr) == 1)
+        pr = pr->child; /* OpenAI's list of prompts, with one in it */
+    if (!cJSON_IsString(pr)) {
+        am__reply_error(r, 400, "%s must be a string%s", what,
+                        cJSON_IsArray(pr) ? " (one prompt per request; n gives several "
+                                            "completions)"
+                                          : "");
+        return -1;
+    }
+    return set_prompt(r, p, what, pr->valuestring, strlen(pr->valuestring));
+}
+
+void am__gen_params_release(struct am__gen_params *p)
+{
+    free(p->prompt);
+    p->prompt = NULL;
+}
+
 /* The job's request: one allocation (the job frees task_arg with free()). */
 static struct am__gen_request *gen_request_new(const struct params *p)
 {
@@ -337,7 +361,7 @@ struct gen {
     struct am__buf out;                 /* streamed: SSE bytes not yet handed out */
     size_t off;
     int ended;
-    int started; /* START came: the choices are primed */
+    int started; /* START came: the choices have their slots */
 };
 
 static void gen_free(void *cls)
@@ -656,26 +680,9 @@ static void handle_generate(struct am__request *r, int format)
                         g->m->kind->name);
         goto out;
     }
-    if (parse_params(r, doc, format, cap, g->m->max_batch_size, &p))
+    if (am__gen_parse(r, doc, (enum am__gen_format)format, cap, g->m->max_batch_size, seq2seq,
+                      &p))
         goto out;
-    if (format == FMT_CHAT) {
-        if (chat_prompt(r, &p, cJSON_GetObjectItemCaseSensitive(doc, "messages"), seq2seq))
-            goto out;
-    } else {
-        const char *what = format == FMT_KSERVE ? "text_input" : "prompt";
-        const cJSON *pr = cJSON_GetObjectItemCaseSensitive(doc, what);
-        if (cJSON_IsArray(pr) && cJSON_GetArraySize(pr) == 1)
-            pr = pr->child; /* OpenAI's list of prompts, with one in it */
-        if (!cJSON_IsString(pr)) {
-            am__reply_error(r, 400, "%s must be a string%s", what,
-                            cJSON_IsArray(pr) ? " (one prompt per request; n gives several "
-                                                "completions)"
-                                              : "");
-            goto out;
-        }
-        if (set_prompt(r, &p, what, pr->valuestring, strlen(pr->valuestring)))
-            goto out;
-    }
     if (format == FMT_KSERVE)
         p.stream = r->route && strstr(r->route->pattern, "generate_stream") != NULL;
     g->stream = p.stream;
@@ -716,7 +723,7 @@ static void handle_generate(struct am__request *r, int format)
     }
     encode_reply(g, &r->out);
 out:
-    free(p.prompt);
+    am__gen_params_release(&p);
     cJSON_Delete(doc);
     gen_free(g);
 }

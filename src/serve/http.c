@@ -1,8 +1,8 @@
 /* http.c - the libmicrohttpd glue: one am__request per HTTP request, the body accumulated up to
  * max_body_bytes (a larger Content-Length, or a body that grows past the cap, is answered 413 at
  * once), routing, the API-key check (default deny), the handler, the response, and one JSON
- * access-log line per request (method, path, status, duration, model, key id prefix; never the
- * payload). Handlers only decode/encode: model math is the batchers', image decoding the decode
+ * access-log line per request (method, path (a route naming a user: its pattern), status,
+ * duration, model, key id prefix; never the payload). Handlers only decode/encode: model math is the batchers', image decoding the decode
  * pool's (decode.c).
  *
  * Defences (issue 8): everything a request is refused for is decided on its headers, before a
@@ -160,7 +160,9 @@ static enum MHD_Result send_reply(struct am__request *r)
     return ok;
 }
 
-/* The key from "Authorization: Bearer <key>", checked against the store. */
+/* The key from "Authorization: Bearer <key>", checked against the store: 1 valid, 0 missing,
+ * unknown or revoked, -1 the store could not answer (a shared database down or unreachable:
+ * the caller answers 503, so a balancer or client retries rather than taking the key for bad). */
 static int authenticate(struct am__request *r)
 {
     const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -175,7 +177,12 @@ static int authenticate(struct am__request *r)
     size_t len = strlen(h);
     while (len && h[len - 1] == ' ')
         len--;
-    if (amuse_keystore_verify(r->server->keys, h, len, &r->key) != AMUSE_OK)
+    int rc = amuse_keystore_verify(r->server->keys, h, len, &r->key);
+    if (rc == AMUSE_EIO) {
+        am__logf(&r->server->log, "cannot check an API key: %s", amuse_last_error());
+        return -1;
+    }
+    if (rc != AMUSE_OK)
         return 0;
     r->has_key = 1;
     return 1;
@@ -252,7 +259,7 @@ static int admit(struct am__request *r)
     int path_matched;
     r->route = am__route_match(r->method, r->url, r, &path_matched);
     const struct am__route *rt = r->route;
-    if (r->too_big && ((rt && rt->scope == 0) || authenticate(r)))
+    if (r->too_big && ((rt && rt->scope == 0) || authenticate(r) == 1))
         return 0; /* the 413 above; anything else needing a key gets 401 first without one */
     if (rt && rt->scope == 0) {
         if (atomic_load(&s->connections) > s->opt.max_connections &&
@@ -264,7 +271,13 @@ static int admit(struct am__request *r)
         return 1;
     }
     /* Default deny: without a valid key nothing else is revealed, not even whether a path exists. */
-    if (!authenticate(r)) {
+    int auth = authenticate(r);
+    if (auth < 0) {
+        r->retry_after = 1;
+        am__reply_error(r, 503, "the key database is unavailable; retry");
+        return 0;
+    }
+    if (!auth) {
         am__reply_error(r, 401, "missing, unknown or revoked API key (send 'Authorization: Bearer "
                                 "<key>')");
         return 0;
@@ -527,12 +540,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         am__usage_add(s->usage, r->key.id, r->status == 200 ? r->items : 0);
     if (r->has_key && s->tenant_usage)
         am__usage_add(s->tenant_usage, r->key.tenant, r->status == 200 ? r->items : 0);
-    if (s->metrics) {
-        int matched;
-        const struct am__route *rt = am__route_match(r->method, r->url, NULL, &matched);
+    int matched;
+    const struct am__route *rt = am__route_match(r->method, r->url, NULL, &matched);
+    if (s->metrics)
         am__metrics_request(s->metrics, r->method, rt ? rt->pattern : "other", r->log_model,
                             r->status, ms * 1e-3);
-    }
     if (s->log.fn) {
         struct am__buf line = {0};
         time_t now = time(NULL);
@@ -542,8 +554,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
         am__buf_printf(&line, "{\"ts\": \"%s\", \"method\": ", ts);
         am__buf_json_string(&line, r->method);
+        /* A path that names a person (/v1/users/{user}/...) is logged as its pattern: the
+         * access log never holds a user id, and never a body or query string. */
         am__buf_puts(&line, ", \"path\": ");
-        am__buf_json_string(&line, r->url);
+        am__buf_json_string(&line, rt && strstr(rt->pattern, "{user}") ? rt->pattern : r->url);
         am__buf_printf(&line, ", \"status\": %d, \"duration_ms\": %.3f", r->status, ms);
         if (r->log_model[0]) {
             am__buf_puts(&line, ", \"model\": ");

@@ -2,10 +2,10 @@
  * a "vocabulary" (amuse/generate.h), served with continuous batching. The model's slots are its
  * batcher's max_batch_size; a job is one request with `samples` = n choices, each in a slot of
  * its own. Every call of the run function is one step: cancelled jobs free their slots (the
- * client went away), new jobs are primed into free slots, then ONE amuse_generator_step advances
- * every active slot by a token, and each event goes to its job as a piece (am__job_emit). A job
- * with choices still generating sets `more`, so the batcher runs it again with the next step
- * while new jobs join between steps.
+ * client went away), new jobs are started in free slots, then ONE amuse_generator_step (which
+ * first reads the new prompts together) advances every active slot by a token, and each event
+ * goes to its job as a piece (am__job_emit). A job with choices still generating sets `more`,
+ * so the batcher runs it again with the next step while new jobs join between steps.
  * Not here: HTTP shapes (completions.c), sampling and stop strings (the library's). */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"

@@ -12,8 +12,10 @@
 #include "amuse/runtime.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* The AM__REC_TOP_USERS users with the most events, most first (ties: lower index first). */
 static void pick_top_users(struct am__recommender *rs)
@@ -55,6 +57,10 @@ static int recommender_load(struct am__model *m, const struct cJSON *cfg, const 
         goto fail;
     rs->has_eval = rc == AMUSE_OK;
     rc = AMUSE_OK;
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/model.safetensors", m->dir);
+    rs->trained_at = stat(path, &st) == 0 ? (int64_t)st.st_mtime : 0;
     rs->like_value = 1;
     for (int64_t e = 0; e < rs->rec->seen->nnz; e++)
         if (rs->rec->seen->values[e] > rs->like_value)

@@ -204,3 +204,56 @@ out:
         am__model_release(r->server->repo, m);
     cJSON_Delete(doc);
 }
+
+int am__sentiment_score_texts(struct am__request *r, const struct am__model *m,
+                              const char *const *texts, const size_t *lens, int n, float *scores)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += lens[i] + 1;
+    size_t head = sizeof(struct scoring), ptrs = (size_t)n * sizeof(const char *),
+           lsz = (size_t)n * sizeof(size_t),
+           results = (size_t)n * sizeof(struct amuse_sentiment_result);
+    struct scoring *sc = malloc(head + total + ptrs + lsz + results + 16);
+    if (!sc) {
+        am__reply_error(r, 500, "out of memory");
+        return -1;
+    }
+    char *arrays = sc->bytes + ((total + 15) & ~(size_t)15);
+    sc->n = n;
+    sc->status = 0;
+    sc->error[0] = '\0';
+    sc->texts = (const char **)(void *)arrays;
+    sc->lens = (size_t *)(void *)(arrays + ptrs);
+    sc->results = (struct amuse_sentiment_result *)(void *)(arrays + ptrs + lsz);
+    char *at = sc->bytes;
+    for (int i = 0; i < n; i++) { /* copied: the job may outlive a request that gave up */
+        memcpy(at, texts[i], lens[i]);
+        at[lens[i]] = '\0';
+        sc->texts[i] = at;
+        sc->lens[i] = lens[i];
+        at += lens[i] + 1;
+    }
+    struct am__job *job = am__job_new();
+    if (!job) {
+        free(sc);
+        am__reply_error(r, 500, "out of memory");
+        return -1;
+    }
+    job->samples = n;
+    job->task = scoring_task;
+    job->task_arg = sc; /* the job owns it now */
+    int rc = -1;
+    if (am__run_job(r, m, job) == 0) {
+        if (sc->status) {
+            am__reply_error(r, sc->status == AMUSE_ETOOBIG ? 413 : 400, "review text: %s",
+                            sc->error);
+        } else {
+            for (int i = 0; i < n; i++)
+                scores[i] = sc->results[i].score;
+            rc = 0;
+        }
+    }
+    am__job_unref(job);
+    return rc;
+}

@@ -18,7 +18,14 @@
  * Daily quotas: each entry also counts its requests on the current UTC day; the count starts from
  * what the database's usage_daily table holds for the subject ("k:<id>", "t:<tenant>") that day,
  * and each flush adds the new requests there, so a restart does not reset a quota (a crash
- * forgets at most one flush interval). */
+ * forgets at most one flush interval). Several replicas on one database share the quota: a flush
+ * takes back the total the database holds after its addition, and a subject not refreshed for a
+ * flush interval is read again before its next request is counted. So a replica sees the others'
+ * requests at most one flush interval late, and N replicas can together admit up to what the
+ * other N-1 admitted in one interval beyond the quota.
+ *
+ * Token buckets are per replica (in memory): N replicas behind a balancer admit up to N times a
+ * key's rate. Sharing them would cost a database write per request. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 #include "serve/test_control.h"
@@ -36,6 +43,7 @@ struct entry {
     int64_t flushed_requests, flushed_items;
     int64_t day, day_requests, day_flushed; /* daily quota: the UTC day and its requests */
     int day_loaded;                         /* day_requests includes the database's count */
+    int64_t day_synced;                     /* when (now_s) it was last read from the database */
 };
 
 struct am__usage {
@@ -167,14 +175,17 @@ int am__quota_take(struct am__usage *u, const char *id, int64_t limit, int64_t n
             e->day_requests = e->day_flushed = 0;
             e->day_loaded = 0;
         }
-        if (!e->day_loaded && u->ks) {
+        /* What the database holds (other replicas' requests included), once a day and then
+         * again once per flush interval; the requests counted here and not flushed yet stay. */
+        if (u->ks && (!e->day_loaded || now_s - e->day_synced >= u->flush_s)) {
             char subject[AMUSE_TENANT_MAX + 8];
             int64_t stored = 0;
             subject_of(u, id, subject, sizeof subject);
             if (am__keystore_daily(u->ks, subject, day, &stored) == AMUSE_OK) {
-                e->day_requests += stored;
-                e->day_flushed += stored;
+                e->day_requests = stored + (e->day_requests - e->day_flushed);
+                e->day_flushed = stored;
                 e->day_loaded = 1;
+                e->day_synced = now_s;
             }
         }
         if (e->day_requests >= limit) {
@@ -219,8 +230,17 @@ int am__usage_flush(struct am__usage *u)
         if (d[i].day_requests) {
             char subject[AMUSE_TENANT_MAX + 8];
             subject_of(u, d[i].id, subject, sizeof subject);
-            int r = am__keystore_add_daily(u->ks, subject, d[i].day, d[i].day_requests);
-            if (r != AMUSE_OK) {
+            int64_t total = 0;
+            int r = am__keystore_add_daily(u->ks, subject, d[i].day, d[i].day_requests, &total);
+            if (r == AMUSE_OK) { /* take in what other replicas added */
+                pthread_mutex_lock(&u->lock);
+                struct entry *e = lookup(u, d[i].id);
+                if (e && e->day == d[i].day && total >= e->day_flushed) {
+                    e->day_requests = total + (e->day_requests - e->day_flushed);
+                    e->day_flushed = total;
+                }
+                pthread_mutex_unlock(&u->lock);
+            } else {
                 rc = r;
                 am__logf(&u->log, "daily usage of %s not saved yet: %s", subject,
                          amuse_last_error());

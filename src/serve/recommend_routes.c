@@ -3,11 +3,12 @@
  *   GET /v1/recommendations?model=&user=&k=10&filter_seen=true&tags=Comedy,Drama&liked=&debias=0
  *        the user's top k, each with id, title, tags, score and a short explanation ("because
  *        you liked X", from item-item similarity). The user's history (item, weight) is looked
- *        up by user_history() and folded in at request time (amuse_rec_fold_in, through
- *        amuse_rec_recommend), so new events count without retraining. A user with no history
- *        gets the popular items and "cold_start": true. liked=ID,ID adds likes for this request
- *        only (each weighs the largest value seen in training), which is how the playground
- *        shows a like changing the list before events are stored.
+ *        up by user_history(): the training history, plus the newest events in the tenant's
+ *        event store (POST /v1/events), and folded in at request time (amuse_rec_fold_in,
+ *        through amuse_rec_recommend), so new events count without retraining. A user deleted
+ *        since the model was trained (DELETE /v1/users/{user}) keeps no training history. A
+ *        user with no history gets the popular items and "cold_start": true. liked=ID,ID adds
+ *        likes for this request only (each weighs the largest value seen in training).
  *   GET /v1/items/{id}/similar?model=&k=10    the item's nearest neighbours (item-kNN cosine)
  *   GET /v1/models/{model}/users?limit=20     the model's most active users (for pickers)
  *
@@ -20,6 +21,7 @@
 #include "serve/serve_internal.h"
 
 #include "amuse/word2vec.h"
+#include "recsys/events_store.h"
 #include "text/utf8.h"
 
 #include <errno.h>
@@ -167,18 +169,58 @@ static void put_item(struct am__buf *b, const struct amuse_rec_model *rec, int64
 static int user_history(const struct am__request *r, const struct am__recommender *rs,
                         const char *user, int32_t *items, float *values, int max, int *n)
 {
-    (void)r; /* the store's events are the tenant's (am__request_tenant(r)) */
     *n = 0;
-    int64_t u = amuse_vocab_find(rs->rec->users, user);
-    if (u < 0)
+    struct am__events_store *es = r->server->events;
+    const char *tenant = am__request_tenant(r);
+    /* Deleted since the model was trained: its factors and training history for the user are
+     * stale and must not be used; only events stored after the delete count. */
+    int deleted = 0;
+    int rc = es ? am__events_user_deleted_after(es, tenant, user, rs->trained_at, &deleted) : 0;
+    if (rc)
+        return rc;
+    int64_t u = deleted ? -1 : amuse_vocab_find(rs->rec->users, user);
+    if (u >= 0) {
+        const struct amuse_rec_csr *seen = rs->rec->seen;
+        int64_t lo = seen->indptr[u], count = seen->indptr[u + 1] - lo;
+        if (count > max)
+            count = max;
+        memcpy(items, seen->indices + lo, (size_t)count * sizeof *items);
+        memcpy(values, seen->values + lo, (size_t)count * sizeof *values);
+        *n = (int)count;
+    }
+    if (!es)
         return AMUSE_OK;
-    const struct amuse_rec_csr *seen = rs->rec->seen;
-    int64_t lo = seen->indptr[u], count = seen->indptr[u + 1] - lo;
-    if (count > max)
-        count = max;
-    memcpy(items, seen->indices + lo, (size_t)count * sizeof *items);
-    memcpy(values, seen->values + lo, (size_t)count * sizeof *values);
-    *n = (int)count;
+    /* The newest stored events, so what happened since training counts. An item both here and
+     * in the training history keeps the larger weight (a model trained on the store sees its
+     * events twice); items the model does not know are skipped. */
+    struct am__event_list l = {0};
+    rc = am__events_user_events(es, tenant, user, AM__EVENTS_MAX_LIST, 0, 0, 0, &l);
+    if (rc == AMUSE_ENOTFOUND)
+        return AMUSE_OK;
+    if (rc)
+        return rc;
+    for (int e = 0; e < l.n; e++) {
+        const struct am__event_row *row = &l.rows[e];
+        int64_t item = amuse_vocab_find(rs->rec->items, row->item);
+        if (item < 0)
+            continue;
+        float w = row->has_value ? (float)row->value : 1.0f;
+        if (row->type == AM__EVENT_LIKE && !row->has_value)
+            w = rs->like_value;
+        if (!(w > 0))
+            continue;
+        int k = 0;
+        while (k < *n && items[k] != (int32_t)item)
+            k++;
+        if (k < *n) {
+            if (w > values[k])
+                values[k] = w;
+        } else if (*n < max) {
+            items[*n] = (int32_t)item;
+            values[(*n)++] = w;
+        }
+    }
+    am__event_list_release(&l);
     return AMUSE_OK;
 }
 

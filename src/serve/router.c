@@ -2,8 +2,11 @@
  * route needs a key unless its scope is 0 (the health routes and the playground's files).
  * docs/openapi.yaml describes each pattern, and a test checks that none is missing (amuse serve
  * --routes prints this table). Query strings never take part in matching (libmicrohttpd hands
- * them to handlers as arguments). A last segment {path} matches the rest of the path, slashes
- * included (static files). */
+ * them to handlers as arguments). A {name} segment captures one segment (am__request_param(r,
+ * "name"); {model} and {version} also land in r->param_model and r->param_version). A last
+ * segment {path} matches the rest of the path, slashes included (static files). A route whose
+ * pattern captures {user} carries a person's id: the access log writes its pattern, not its path
+ * (http.c). */
 #include "serve/serve_internal.h"
 #include "serve/test_control.h" /* amuse_server_route */
 
@@ -39,6 +42,12 @@ const struct am__route am__routes[] = {
     {"POST", "/v1/words/analogy", AMUSE_SCOPE_INFER, am__handle_words_analogy},
     {"POST", "/v1/text/sentiment", AMUSE_SCOPE_INFER, am__handle_text_sentiment},
     {"POST", "/v1/audio/transcriptions", AMUSE_SCOPE_INFER, am__handle_audio_transcriptions},
+    {"POST", "/v1/events", AMUSE_SCOPE_INFER, am__handle_events_post},
+    {"POST", "/v1/items", AMUSE_SCOPE_INFER, am__handle_items_post},
+    {"GET", "/v1/items/{item}", AMUSE_SCOPE_INFER, am__handle_item_get},
+    {"GET", "/v1/users/{user}/events", AMUSE_SCOPE_ADMIN, am__handle_user_events},
+    {"GET", "/v1/users/{user}/export", AMUSE_SCOPE_ADMIN, am__handle_user_export},
+    {"DELETE", "/v1/users/{user}", AMUSE_SCOPE_ADMIN, am__handle_user_delete},
     {"GET", "/v1/recommendations", AMUSE_SCOPE_INFER, am__handle_recommendations},
     {"GET", "/v1/items/{id}/similar", AMUSE_SCOPE_INFER, am__handle_items_similar},
     {"GET", "/v1/models/{model}/users", AMUSE_SCOPE_INFER, am__handle_model_users},
@@ -56,7 +65,8 @@ const char *amuse_server_route(int i, const char **method)
     return am__routes[i].pattern;
 }
 
-/* Match path against pattern segment by segment; captures go into r (if not NULL). */
+/* Match path against pattern segment by segment; captures ({name} segments, at most
+ * AM__ROUTE_CAPTURES) go into r (if not NULL) under their names. */
 static int path_matches(const char *pattern, const char *path, struct am__request *r)
 {
     const char *p = pattern, *s = path;

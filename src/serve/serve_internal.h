@@ -23,7 +23,7 @@
  *   batcher.c     per-model bounded queue + worker thread forming dynamic batches
  *   static.c      the playground's files from the web root (GET /, GET /web/...)
  *   auth.c        key tokens, keyed hashing, constant-time verification
- *   store.c       the SQLite key table
+ *   store.c       the key table, on src/db (SQLite or PostgreSQL)
  *   server.c      options, start, drain, free
  *   test_control.c amuse_test_control: the switches tests use (test_control.h)
  */
@@ -50,14 +50,20 @@
 /* ------------------------------------------------------------------ store.c / auth.c */
 
 const unsigned char *am__keystore_salt(const struct amuse_keystore *ks);
+const char *am__keystore_backend(const struct amuse_keystore *ks); /* "sqlite", "postgres" */
+/* Trust a looked-up key row for max_age_s seconds of clock (NULL: am__now) before reading it
+ * again (0: read every time, the default). A revoke through this store drops it at once. */
+void am__keystore_set_cache(struct amuse_keystore *ks, double max_age_s, double (*clock)(void));
 int am__keystore_insert(struct amuse_keystore *ks, const struct amuse_key_info *info,
                         const unsigned char hash[AM__HASH_BYTES]);
 int am__keystore_lookup(struct amuse_keystore *ks, const char *id, struct amuse_key_info *info,
                         unsigned char hash[AM__HASH_BYTES]);
 /* Requests per subject ("k:<key id>", "t:<tenant>") and UTC day (days since 1970): added to at
  * each usage flush, read when a quota first meets the subject on a day. */
+/* Add requests to the subject's count for the day; *total (may be NULL) is the count after it,
+ * with what other processes (replicas) added. */
 int am__keystore_add_daily(struct amuse_keystore *ks, const char *subject, int64_t day,
-                           int64_t requests);
+                           int64_t requests, int64_t *total);
 int am__keystore_daily(struct amuse_keystore *ks, const char *subject, int64_t day,
                        int64_t *requests);
 
@@ -331,7 +337,7 @@ struct am__gen_request {
     char buf[]; /* the prompt, then each stop string, NUL-terminated */
 };
 /* What the worker emits to a generation job (am__job_emit): AM__PIECE_START once its choices are
- * primed (the HTTP side can answer 200 now; usage has the prompt's counts), then one
+ * started (the HTTP side can answer 200 now; usage has the prompt's counts), then one
  * AM__PIECE_TEXT per token and choice (text may be empty while held back for a stop string;
  * finish != 0 on the choice's last). */
 enum { AM__PIECE_START = 1, AM__PIECE_TEXT = 2 };
@@ -347,6 +353,35 @@ struct am__gen_piece {
  * any thread may ask); AMUSE_EINVAL if m is not a generator. */
 int am__generator_limits(const struct am__model *m, int *max_tokens, int *seq2seq);
 
+/* ------------------------------------------------------------------- completions.c */
+
+struct am__request;
+/* The body formats of the generation routes. */
+enum am__gen_format {
+    AM__GEN_COMPLETION, /* POST /v1/completions */
+    AM__GEN_CHAT,       /* POST /v1/chat/completions */
+    AM__GEN_KSERVE      /* POST /v2/models/{model}/generate[_stream] */
+};
+#define AM__GEN_MAX_N 16 /* choices per request */
+/* A generation request's fields, as read from its body. */
+struct am__gen_params {
+    int max_tokens, n, stream, include_usage, n_stop;
+    float temperature, top_p;
+    uint64_t seed;
+    const char *stops[AMUSE_GENERATE_MAX_STOPS]; /* point into the parsed body */
+    char *prompt;                                /* malloc'ed, NUL-terminated */
+    size_t prompt_len;
+};
+/* Read the generation fields of a body (doc: its JSON object) for a generator whose max_tokens
+ * cap is `cap`, with `slots` slots, an encoder-decoder or not: the prompt (or the chat messages
+ * turned into one), sampling, stop strings, n, stream and stream_options; p zeroed first. 0, or
+ * -1 after an error reply on r (400 naming the field; 500 out of memory). A client's body never
+ * gets past this with a prompt that is empty, over AMUSE_GENERATE_MAX_PROMPT * 4 bytes or not
+ * UTF-8, or a field outside its documented range. am__gen_params_release frees p->prompt. */
+int am__gen_parse(struct am__request *r, const struct cJSON *doc, enum am__gen_format format,
+                  int cap, int slots, int seq2seq, struct am__gen_params *p);
+void am__gen_params_release(struct am__gen_params *p);
+
 /* ------------------------------------------------------------------ kind_recommender.c */
 
 /* A recommender version's state (m->state): the trained model (amuse/recsys.h; read-only once
@@ -357,6 +392,8 @@ struct amuse_rec_model;
 struct am__recommender {
     struct amuse_rec_model *rec;
     float like_value;      /* what a like weighs in fold-in: the largest training value */
+    int64_t trained_at;    /* model.safetensors' modification time (s): a user deleted since
+                              then has stale factors and training history here */
     int has_eval;
     struct amuse_rec_eval eval;
     int64_t top_users[AM__REC_TOP_USERS]; /* user indices by events, most first */
@@ -518,6 +555,22 @@ void am__handle_repository_index(struct am__request *r);
 void am__handle_repository_load(struct am__request *r);
 /* kind_sentiment.c: POST /v1/text/sentiment */
 void am__handle_text_sentiment(struct am__request *r);
+/* kind_sentiment.c: score n texts with sentiment model m on its worker, under the request's
+ * deadline: 0 and scores[i] in -1..1, or -1 with the error reply set (400 naming the text for a
+ * text the model refuses, 503/504/500 as am__run_job). */
+int am__sentiment_score_texts(struct am__request *r, const struct am__model *m,
+                              const char *const *texts, const size_t *lens, int n, float *scores);
+
+/* events.c: user data (src/recsys/events_store.h behind it): POST /v1/events, POST /v1/items,
+ * GET /v1/items/{item}, GET /v1/users/{user}/events, GET /v1/users/{user}/export,
+ * DELETE /v1/users/{user} */
+void am__handle_events_post(struct am__request *r);
+void am__handle_items_post(struct am__request *r);
+void am__handle_item_get(struct am__request *r);
+void am__handle_user_events(struct am__request *r);
+void am__handle_user_export(struct am__request *r);
+void am__handle_user_delete(struct am__request *r);
+
 /* recommend_routes.c: GET /v1/recommendations, /v1/items/{id}/similar, /v1/models/{model}/users */
 void am__handle_recommendations(struct am__request *r);
 void am__handle_items_similar(struct am__request *r);
@@ -681,9 +734,12 @@ void am__handle_openai_embeddings(struct am__request *r);
 
 struct amuse_server {
     struct amuse_serve_options opt;
-    char *host, *repository_dir, *database_path; /* owned copies */
+    char *host, *repository_dir, *database_path, *sentiment_model; /* owned copies */
     struct am__log log;
     struct amuse_keystore *keys;
+    /* user data: users, items, events (recsys/events_store.h), in the same database as the
+     * keys; shared by the events routes and the recommender's fold-in */
+    struct am__events_store *events;
     struct am__repository *repo;
     char *web_root; /* resolved (realpath) playground directory; NULL: none */
     char *tls_cert_pem, *tls_key_pem; /* the PEM texts when serving HTTPS; NULL: plain HTTP */

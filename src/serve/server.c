@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
+#include "recsys/events_store.h"
 #include "serve/test_control.h"
 
 #include <arpa/inet.h>
@@ -39,6 +40,7 @@ void amuse_serve_options_default(struct amuse_serve_options *o)
     o->drain_timeout_ms = 10000;
     o->usage_flush_s = 60;
     o->poll_interval_s = 5;
+    o->key_cache_ms = -1;
 }
 
 /* An origin as browsers send it: http or https, a host (letters, digits, '.', '-', or a [v6]
@@ -128,6 +130,7 @@ static int check_options(const struct amuse_serve_options *o)
     RANGE(usage_flush_s, 1, 86400)
     RANGE(model_threads, 0, 1024)
     RANGE(poll_interval_s, 0, 86400)
+    RANGE(key_cache_ms, -1, 3600000)
 #undef RANGE
     if (!o->host || !o->repository || !o->database)
         return am__fail(AMUSE_EINVAL, "host, repository and database must be set");
@@ -174,6 +177,11 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
     }
     s->opt.host = s->host;
     s->opt.repository = s->repository_dir;
+    if (o->sentiment_model && !(s->sentiment_model = strdup(o->sentiment_model))) {
+        rc = am__fail(AMUSE_ENOMEM, "out of memory");
+        goto fail;
+    }
+    s->opt.sentiment_model = s->sentiment_model;
     s->opt.database = s->database_path;
     s->log.fn = o->log;
     s->log.ctx = o->log_ctx;
@@ -197,6 +205,15 @@ int amuse_server_start(struct amuse_server **out, const struct amuse_serve_optio
     if (rc)
         goto fail;
     rc = amuse_keystore_open(&s->keys, s->database_path);
+    if (rc)
+        goto fail;
+    {
+        int ms = o->key_cache_ms;
+        if (ms < 0)
+            ms = strcmp(am__keystore_backend(s->keys), "postgres") == 0 ? 1000 : 0;
+        am__keystore_set_cache(s->keys, ms / 1000.0, NULL);
+    }
+    rc = am__events_open(&s->events, s->database_path);
     if (rc)
         goto fail;
     rc = am__usage_new(&s->usage, s->keys, o->usage_flush_s, &s->log);
@@ -272,11 +289,13 @@ void amuse_server_free(struct amuse_server *s)
     am__usage_free(s->usage);   /* the last usage figures go to the database */
     am__usage_free(s->tenant_usage);
     am__repository_free(s->repo); /* batchers finish their queues, then the models go */
+    am__events_close(s->events);
     amuse_keystore_close(s->keys);
     am__metrics_free(s->metrics);
     free(s->host);
     free(s->repository_dir);
     free(s->database_path);
+    free(s->sentiment_model);
     free(s->web_root);
     free(s->tls_cert_pem);
     if (s->tls_key_pem)

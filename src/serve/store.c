@@ -1,91 +1,140 @@
-/* store.c - the SQLite key table behind amuse_keystore_*: schema, the per-database salt, and the
- * rows (id, tenant, scope, hash, created, revoked). Token format, hashing and the constant-time
- * check live in auth.c; this file never sees a key in clear except to pass it to auth.c.
- * One connection, serialised by a mutex: a lookup by primary key takes microseconds, and reading
- * the table on every request means `amuse keys revoke` in another process takes effect at once. */
+/* store.c - the key table behind amuse_keystore_*, on the SQL interface of src/db: SQLite (the
+ * default, a file) or PostgreSQL (postgres://..., shared by several server replicas). Schema (as
+ * migrations of the "keys" component), the per-database salt, and the rows (id, tenant, scope,
+ * hash, created, revoked), key usage totals and daily-quota counts. Token format, hashing and the
+ * constant-time check live in auth.c; this file never sees a key in clear except to pass it to
+ * auth.c. One connection for SQLite, a few for PostgreSQL, each serialised by a mutex (with
+ * PostgreSQL's server-side prepared statements, db/postgres.c). A lookup by primary key is one
+ * indexed read: microseconds in SQLite, which is read on every request, so `amuse keys revoke`
+ * in another process takes effect at the next request; a round trip in PostgreSQL, so a server
+ * may keep the rows it read for a bounded time (am__keystore_set_cache; the server's
+ * key_cache_ms), and a key revoked elsewhere is refused within that bound. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 
 #include "core/internal.h"
+#include "db/db.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-struct amuse_keystore {
-    sqlite3 *db;
+/* A few connections, each used by one thread at a time: with PostgreSQL a key lookup is a round
+ * trip, and one connection would make every request wait for the others' (SQLite answers in
+ * microseconds from memory: one is enough). */
+enum { POSTGRES_CONNECTIONS = 4 };
+
+struct conn {
+    struct am__db *db;
     pthread_mutex_t lock;
-    unsigned char salt[AM__SALT_BYTES];
 };
 
-static const char schema[] =
-    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS api_keys ("
-    "  id TEXT PRIMARY KEY,"
-    "  tenant TEXT NOT NULL,"
-    "  scope TEXT NOT NULL CHECK (scope IN ('infer', 'admin')),"
-    "  hash BLOB NOT NULL,"
-    "  created INTEGER NOT NULL,"
-    "  revoked INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE IF NOT EXISTS usage ("
-    "  key_id TEXT PRIMARY KEY,"
-    "  requests INTEGER NOT NULL DEFAULT 0,"
-    "  items INTEGER NOT NULL DEFAULT 0,"
-    "  updated INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE IF NOT EXISTS usage_daily ("
-    "  subject TEXT NOT NULL,"
-    "  day INTEGER NOT NULL,"
-    "  requests INTEGER NOT NULL DEFAULT 0,"
-    "  PRIMARY KEY (subject, day));";
+/* The key cache (off unless set): direct-mapped by a hash of the id, so it is bounded and a
+ * collision just replaces the older row. It holds rows as read, revoked ones included. */
+enum { KEY_CACHE_SLOTS = 4096 };
+struct cached_key {
+    struct amuse_key_info info; /* info.id[0] == 0: empty */
+    unsigned char hash[AM__HASH_BYTES];
+    double at; /* clock seconds when read */
+};
 
-static int db_fail(struct amuse_keystore *ks, const char *what)
+struct amuse_keystore {
+    struct conn conns[POSTGRES_CONNECTIONS];
+    int n;
+    atomic_uint next; /* where the next caller starts looking for a free connection */
+    unsigned char salt[AM__SALT_BYTES];
+    pthread_mutex_t cache_lock;
+    struct cached_key *cache; /* [KEY_CACHE_SLOTS] while max_age > 0 */
+    double cache_max_age;
+    double (*clock)(void);
+};
+
+/* A free connection if one is, else the next in turn (waiting for it); release unlocks. */
+static struct conn *acquire(struct amuse_keystore *ks)
 {
-    return am__fail(AMUSE_EIO, "key database: %s: %s", what, sqlite3_errmsg(ks->db));
+    unsigned start = atomic_fetch_add(&ks->next, 1);
+    for (int i = 0; i < ks->n; i++) {
+        struct conn *c = &ks->conns[(start + (unsigned)i) % (unsigned)ks->n];
+        if (pthread_mutex_trylock(&c->lock) == 0)
+            return c;
+    }
+    struct conn *c = &ks->conns[start % (unsigned)ks->n];
+    pthread_mutex_lock(&c->lock);
+    return c;
 }
 
-/* The salt: read it, or make and store one in the same transaction that created the schema. */
-static int load_salt(struct amuse_keystore *ks)
+static void release(struct conn *c) { pthread_mutex_unlock(&c->lock); }
+
+/* Version 1 is the schema of the SQLite-only store (IF NOT EXISTS: a database made before
+ * migrations existed takes it as is); version 2 orders keys made in the same second. */
+static const struct am__db_migration migrations[] = {
+    {1, "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS api_keys ("
+        "  id TEXT PRIMARY KEY,"
+        "  tenant TEXT NOT NULL,"
+        "  scope TEXT NOT NULL CHECK (scope IN ('infer', 'admin')),"
+        "  hash BLOB NOT NULL,"
+        "  created INTEGER NOT NULL,"
+        "  revoked INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE IF NOT EXISTS usage ("
+        "  key_id TEXT PRIMARY KEY,"
+        "  requests INTEGER NOT NULL DEFAULT 0,"
+        "  items INTEGER NOT NULL DEFAULT 0,"
+        "  updated INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE IF NOT EXISTS usage_daily ("
+        "  subject TEXT NOT NULL,"
+        "  day INTEGER NOT NULL,"
+        "  requests INTEGER NOT NULL DEFAULT 0,"
+        "  PRIMARY KEY (subject, day))"},
+    {2, "ALTER TABLE api_keys ADD COLUMN serial INTEGER NOT NULL DEFAULT 0"},
+};
+
+static int step_done(struct am__db_stmt *st)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = AMUSE_OK;
-    if (sqlite3_exec(ks->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return db_fail(ks, "begin");
-    if (sqlite3_exec(ks->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
-        rc = db_fail(ks, "create tables");
+    int rc = am__db_step(st);
+    return rc == AM__DB_DONE ? AMUSE_OK : rc == AM__DB_ROW ? AMUSE_OK : rc;
+}
+
+/* The salt: read it, or make and store one, in one write transaction (two servers opening a new
+ * database at once agree on one salt). */
+static int load_salt(struct amuse_keystore *ks, struct am__db *db)
+{
+    struct am__db_stmt *st = NULL;
+    int rc = am__db_begin(db);
+    if (rc)
+        return rc;
+    if ((rc = am__db_prepare(db, &st, "SELECT value FROM meta WHERE name = 'salt'")))
         goto out;
-    }
-    if (sqlite3_prepare_v2(ks->db, "SELECT value FROM meta WHERE name = 'salt'", -1, &st, NULL)) {
-        rc = db_fail(ks, "read salt");
-        goto out;
-    }
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        if (sqlite3_column_bytes(st, 0) != AM__SALT_BYTES) {
-            rc = am__fail(AMUSE_EFORMAT, "key database: meta.salt is %d bytes, expected %d",
-                          sqlite3_column_bytes(st, 0), AM__SALT_BYTES);
+    int step = am__db_step(st);
+    if (step == AM__DB_ROW) {
+        size_t len = 0;
+        const void *v = am__db_blob(st, 0, &len);
+        if (len != AM__SALT_BYTES || !v) {
+            rc = am__fail(AMUSE_EFORMAT, "key database: meta.salt is %zu bytes, expected %d",
+                          len, AM__SALT_BYTES);
             goto out;
         }
-        memcpy(ks->salt, sqlite3_column_blob(st, 0), AM__SALT_BYTES);
-    } else if (step == SQLITE_DONE) {
-        sqlite3_finalize(st);
+        memcpy(ks->salt, v, AM__SALT_BYTES);
+    } else if (step == AM__DB_DONE) {
+        am__db_finalize(st);
         st = NULL;
         randombytes_buf(ks->salt, sizeof ks->salt);
-        if (sqlite3_prepare_v2(ks->db, "INSERT INTO meta (name, value) VALUES ('salt', ?)", -1,
-                               &st, NULL) ||
-            sqlite3_bind_blob(st, 1, ks->salt, sizeof ks->salt, SQLITE_STATIC) ||
-            sqlite3_step(st) != SQLITE_DONE) {
-            rc = db_fail(ks, "store salt");
-            goto out;
-        }
+        rc = am__db_prepare(db, &st, "INSERT INTO meta (name, value) VALUES ('salt', ?)");
+        if (rc == AMUSE_OK)
+            rc = am__db_bind_blob(st, 1, ks->salt, sizeof ks->salt);
+        if (rc == AMUSE_OK)
+            rc = step_done(st);
     } else {
-        rc = db_fail(ks, "read salt");
+        rc = step;
     }
 out:
-    sqlite3_finalize(st);
-    sqlite3_exec(ks->db, rc ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
+    am__db_finalize(st);
+    if (rc == AMUSE_OK)
+        return am__db_commit(db);
+    am__db_rollback(db);
     return rc;
 }
 
@@ -96,37 +145,29 @@ int amuse_keystore_open(struct amuse_keystore **out, const char *path)
         return am__fail(AMUSE_EINVAL, "key database: no path given");
     if (sodium_init() < 0)
         return am__fail(AMUSE_EIO, "libsodium failed to initialise");
-    /* Create the parent directory, so a default under ~/.local/share works on a fresh machine. */
-    char *dir = strdup(path);
-    if (!dir)
-        return am__fail(AMUSE_ENOMEM, "out of memory");
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = '\0';
-        int rc = am__mkdir_p(dir);
-        if (rc) {
-            free(dir);
-            return rc;
-        }
-    }
-    free(dir);
     struct amuse_keystore *ks = calloc(1, sizeof *ks);
     if (!ks)
         return am__fail(AMUSE_ENOMEM, "out of memory");
-    pthread_mutex_init(&ks->lock, NULL);
-    if (sqlite3_open_v2(path, &ks->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                        NULL) != SQLITE_OK) {
-        int rc = am__fail(AMUSE_EIO, "%s: cannot open key database: %s", path,
-                          ks->db ? sqlite3_errmsg(ks->db) : "out of memory");
-        amuse_keystore_close(ks);
-        return rc;
+    for (int i = 0; i < POSTGRES_CONNECTIONS; i++)
+        pthread_mutex_init(&ks->conns[i].lock, NULL);
+    pthread_mutex_init(&ks->cache_lock, NULL);
+    ks->clock = am__now;
+    ks->n = 1;
+    struct am__db *db = NULL;
+    int rc = am__db_open(&ks->conns[0].db, path);
+    if (rc == AMUSE_OK) {
+        db = ks->conns[0].db;
+        rc = am__db_migrate(db, "keys", migrations,
+                            (int)(sizeof migrations / sizeof migrations[0]));
     }
-    /* Another process (amuse keys) may write while the server reads: wait instead of failing. */
-    sqlite3_busy_timeout(ks->db, 5000);
-    sqlite3_exec(ks->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
-    int rc = load_salt(ks);
+    if (rc == AMUSE_OK)
+        rc = load_salt(ks, db);
+    if (rc == AMUSE_OK && strcmp(am__db_backend(db), "postgres") == 0)
+        for (; rc == AMUSE_OK && ks->n < POSTGRES_CONNECTIONS; ks->n++)
+            rc = am__db_open(&ks->conns[ks->n].db, path);
     if (rc) {
-        am__fail_prefix(rc, "%s", path);
+        if (db) /* the url without a password */
+            am__fail_prefix(rc, "key database %s", am__db_name(db));
         amuse_keystore_close(ks);
         return rc;
     }
@@ -138,8 +179,14 @@ void amuse_keystore_close(struct amuse_keystore *ks)
 {
     if (!ks)
         return;
-    sqlite3_close(ks->db);
-    pthread_mutex_destroy(&ks->lock);
+    for (int i = 0; i < POSTGRES_CONNECTIONS; i++) {
+        am__db_close(ks->conns[i].db);
+        pthread_mutex_destroy(&ks->conns[i].lock);
+    }
+    pthread_mutex_destroy(&ks->cache_lock);
+    if (ks->cache)
+        sodium_memzero(ks->cache, KEY_CACHE_SLOTS * sizeof *ks->cache);
+    free(ks->cache);
     sodium_memzero(ks->salt, sizeof ks->salt);
     free(ks);
 }
@@ -149,146 +196,207 @@ const unsigned char *am__keystore_salt(const struct amuse_keystore *ks)
     return ks->salt;
 }
 
-static void row_to_info(sqlite3_stmt *st, struct amuse_key_info *info)
+const char *am__keystore_backend(const struct amuse_keystore *ks)
+{
+    return am__db_backend(ks->conns[0].db);
+}
+
+static int lookup_row(struct amuse_keystore *ks, const char *id, struct amuse_key_info *info,
+                      unsigned char hash[AM__HASH_BYTES]);
+
+void am__keystore_set_cache(struct amuse_keystore *ks, double max_age_s, double (*clock)(void))
+{
+    pthread_mutex_lock(&ks->cache_lock);
+    ks->clock = clock ? clock : am__now;
+    if (max_age_s > 0 && !ks->cache)
+        ks->cache = calloc(KEY_CACHE_SLOTS, sizeof *ks->cache);
+    ks->cache_max_age = ks->cache ? max_age_s : 0; /* out of memory: no cache */
+    for (size_t i = 0; ks->cache && i < KEY_CACHE_SLOTS; i++)
+        ks->cache[i].info.id[0] = '\0';
+    pthread_mutex_unlock(&ks->cache_lock);
+}
+
+static struct cached_key *cache_slot(struct amuse_keystore *ks, const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    return &ks->cache[h % KEY_CACHE_SLOTS];
+}
+
+/* Columns id, tenant, scope, created, revoked from 0. */
+static void row_to_info(struct am__db_stmt *st, struct amuse_key_info *info)
 {
     memset(info, 0, sizeof *info);
-    const char *id = (const char *)sqlite3_column_text(st, 0);
-    const char *tenant = (const char *)sqlite3_column_text(st, 1);
-    const char *scope = (const char *)sqlite3_column_text(st, 2);
-    snprintf(info->id, sizeof info->id, "%s", id ? id : "");
-    snprintf(info->tenant, sizeof info->tenant, "%s", tenant ? tenant : "");
-    info->scope = amuse_key_scope_parse(scope ? scope : "");
-    info->created = sqlite3_column_int64(st, 3);
-    info->revoked = sqlite3_column_int64(st, 4);
+    snprintf(info->id, sizeof info->id, "%s", am__db_text(st, 0, NULL));
+    snprintf(info->tenant, sizeof info->tenant, "%s", am__db_text(st, 1, NULL));
+    info->scope = amuse_key_scope_parse(am__db_text(st, 2, NULL));
+    info->created = am__db_int64(st, 3);
+    info->revoked = am__db_int64(st, 4);
+}
+
+static int bind_str(struct am__db_stmt *st, int i, const char *s)
+{
+    return am__db_bind_text(st, i, s, strlen(s));
 }
 
 int am__keystore_insert(struct amuse_keystore *ks, const struct amuse_key_info *info,
                         const unsigned char hash[AM__HASH_BYTES])
 {
-    sqlite3_stmt *st = NULL;
-    int rc = AMUSE_OK;
-    pthread_mutex_lock(&ks->lock);
-    if (sqlite3_prepare_v2(ks->db,
-                           "INSERT INTO api_keys (id, tenant, scope, hash, created, revoked) "
-                           "VALUES (?, ?, ?, ?, ?, 0)",
-                           -1, &st, NULL) ||
-        sqlite3_bind_text(st, 1, info->id, -1, SQLITE_STATIC) ||
-        sqlite3_bind_text(st, 2, info->tenant, -1, SQLITE_STATIC) ||
-        sqlite3_bind_text(st, 3, amuse_key_scope_name(info->scope), -1, SQLITE_STATIC) ||
-        sqlite3_bind_blob(st, 4, hash, AM__HASH_BYTES, SQLITE_STATIC) ||
-        sqlite3_bind_int64(st, 5, info->created) || sqlite3_step(st) != SQLITE_DONE)
-        rc = db_fail(ks, "insert key");
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&ks->lock);
-    return rc;
+    struct am__db_stmt *st = NULL;
+    struct conn *c = acquire(ks);
+    int rc = am__db_prepare(c->db, &st,
+                            "INSERT INTO api_keys (id, tenant, scope, hash, created, revoked, "
+                            "serial) VALUES (?, ?, ?, ?, ?, 0, "
+                            "(SELECT coalesce(max(serial), 0) + 1 FROM api_keys))");
+    if (rc == AMUSE_OK)
+        rc = bind_str(st, 1, info->id);
+    if (rc == AMUSE_OK)
+        rc = bind_str(st, 2, info->tenant);
+    if (rc == AMUSE_OK)
+        rc = bind_str(st, 3, amuse_key_scope_name(info->scope));
+    if (rc == AMUSE_OK)
+        rc = am__db_bind_blob(st, 4, hash, AM__HASH_BYTES);
+    if (rc == AMUSE_OK)
+        rc = am__db_bind_int64(st, 5, info->created);
+    if (rc == AMUSE_OK)
+        rc = step_done(st);
+    am__db_finalize(st);
+    release(c);
+    return rc ? am__fail_prefix(rc, "insert key") : AMUSE_OK;
 }
 
 int am__keystore_lookup(struct amuse_keystore *ks, const char *id, struct amuse_key_info *info,
                         unsigned char hash[AM__HASH_BYTES])
 {
-    sqlite3_stmt *st = NULL;
-    int rc;
-    pthread_mutex_lock(&ks->lock);
-    if (sqlite3_prepare_v2(ks->db,
-                           "SELECT id, tenant, scope, created, revoked, hash FROM api_keys "
-                           "WHERE id = ?",
-                           -1, &st, NULL) ||
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC)) {
-        rc = db_fail(ks, "look up key");
-        goto out;
+    pthread_mutex_lock(&ks->cache_lock);
+    if (ks->cache_max_age > 0) {
+        struct cached_key *k = cache_slot(ks, id);
+        if (strcmp(k->info.id, id) == 0 && ks->clock() - k->at < ks->cache_max_age) {
+            *info = k->info;
+            memcpy(hash, k->hash, AM__HASH_BYTES);
+            pthread_mutex_unlock(&ks->cache_lock);
+            return AMUSE_OK;
+        }
     }
-    int step = sqlite3_step(st);
-    if (step == SQLITE_DONE) {
-        rc = am__fail(AMUSE_ENOTFOUND, "API key %s: no such key", id);
-    } else if (step != SQLITE_ROW) {
-        rc = db_fail(ks, "look up key");
-    } else if (sqlite3_column_bytes(st, 5) != AM__HASH_BYTES) {
-        rc = am__fail(AMUSE_EFORMAT, "API key %s: stored hash has the wrong size", id);
-    } else {
-        row_to_info(st, info);
-        memcpy(hash, sqlite3_column_blob(st, 5), AM__HASH_BYTES);
-        rc = AMUSE_OK;
+    pthread_mutex_unlock(&ks->cache_lock);
+    int rc = lookup_row(ks, id, info, hash);
+    pthread_mutex_lock(&ks->cache_lock);
+    if (rc == AMUSE_OK && ks->cache_max_age > 0) {
+        struct cached_key *k = cache_slot(ks, id);
+        k->info = *info;
+        memcpy(k->hash, hash, AM__HASH_BYTES);
+        k->at = ks->clock();
     }
-out:
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&ks->lock);
+    pthread_mutex_unlock(&ks->cache_lock);
+    return rc;
+}
+
+/* The key's row from the database. */
+static int lookup_row(struct amuse_keystore *ks, const char *id, struct amuse_key_info *info,
+                      unsigned char hash[AM__HASH_BYTES])
+{
+    struct am__db_stmt *st = NULL;
+    struct conn *c = acquire(ks);
+    int rc = am__db_prepare(c->db, &st,
+                            "SELECT id, tenant, scope, created, revoked, hash FROM api_keys "
+                            "WHERE id = ?");
+    if (rc == AMUSE_OK)
+        rc = bind_str(st, 1, id);
+    if (rc == AMUSE_OK) {
+        int step = am__db_step(st);
+        size_t len = 0;
+        const void *h = step == AM__DB_ROW ? am__db_blob(st, 5, &len) : NULL;
+        if (step == AM__DB_DONE) {
+            rc = am__fail(AMUSE_ENOTFOUND, "API key %s: no such key", id);
+        } else if (step != AM__DB_ROW) {
+            rc = am__fail_prefix(step, "look up key");
+        } else if (len != AM__HASH_BYTES || !h) {
+            rc = am__fail(AMUSE_EFORMAT, "API key %s: stored hash has the wrong size", id);
+        } else {
+            row_to_info(st, info);
+            memcpy(hash, h, AM__HASH_BYTES);
+        }
+    }
+    am__db_finalize(st);
+    release(c);
     return rc;
 }
 
 int amuse_keystore_revoke(struct amuse_keystore *ks, const char *id)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = AMUSE_OK;
-    pthread_mutex_lock(&ks->lock);
-    if (sqlite3_prepare_v2(ks->db, "SELECT revoked FROM api_keys WHERE id = ?", -1, &st, NULL) ||
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC)) {
-        rc = db_fail(ks, "revoke key");
-        goto out;
+    pthread_mutex_lock(&ks->cache_lock); /* this process sees its own revoke at once */
+    if (ks->cache) {
+        struct cached_key *k = cache_slot(ks, id);
+        if (strcmp(k->info.id, id) == 0)
+            k->info.id[0] = '\0';
     }
-    int step = sqlite3_step(st);
-    if (step == SQLITE_DONE) {
-        rc = am__fail(AMUSE_ENOTFOUND, "no API key with id '%s'", id);
-        goto out;
-    }
-    if (step != SQLITE_ROW) {
-        rc = db_fail(ks, "revoke key");
-        goto out;
-    }
-    if (sqlite3_column_int64(st, 0) != 0) {
-        rc = am__fail(AMUSE_EINVAL, "API key '%s' is already revoked", id);
-        goto out;
-    }
-    sqlite3_finalize(st);
+    pthread_mutex_unlock(&ks->cache_lock);
+    struct am__db_stmt *st = NULL;
+    struct conn *c = acquire(ks);
+    /* One statement: revoked only if it is not yet, so two revokes at once cannot both win. */
+    int rc = am__db_prepare(c->db, &st,
+                            "UPDATE api_keys SET revoked = ? WHERE id = ? AND revoked = 0");
+    if (rc == AMUSE_OK)
+        rc = am__db_bind_int64(st, 1, (int64_t)time(NULL));
+    if (rc == AMUSE_OK)
+        rc = bind_str(st, 2, id);
+    if (rc == AMUSE_OK)
+        rc = step_done(st);
+    int64_t changed = rc == AMUSE_OK ? am__db_changes(st) : 0;
+    am__db_finalize(st);
     st = NULL;
-    if (sqlite3_prepare_v2(ks->db, "UPDATE api_keys SET revoked = ? WHERE id = ?", -1, &st, NULL) ||
-        sqlite3_bind_int64(st, 1, (int64_t)time(NULL)) ||
-        sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC) || sqlite3_step(st) != SQLITE_DONE)
-        rc = db_fail(ks, "revoke key");
-out:
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&ks->lock);
+    if (rc == AMUSE_OK && changed == 0) { /* why not: no such key, or revoked already */
+        rc = am__db_prepare(c->db, &st, "SELECT revoked FROM api_keys WHERE id = ?");
+        if (rc == AMUSE_OK)
+            rc = bind_str(st, 1, id);
+        if (rc == AMUSE_OK) {
+            int step = am__db_step(st);
+            rc = step == AM__DB_DONE  ? am__fail(AMUSE_ENOTFOUND, "no API key with id '%s'", id)
+                 : step == AM__DB_ROW ? am__fail(AMUSE_EINVAL, "API key '%s' is already revoked",
+                                                 id)
+                                      : step;
+        }
+    }
+    am__db_finalize(st);
+    release(c);
     return rc;
 }
 
 int amuse_keystore_list(struct amuse_keystore *ks, struct amuse_key_info **keys, int64_t *n)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = AMUSE_OK;
+    struct am__db_stmt *st = NULL;
     struct amuse_key_info *v = NULL;
     int64_t count = 0, cap = 0;
     *keys = NULL;
     *n = 0;
-    pthread_mutex_lock(&ks->lock);
-    if (sqlite3_prepare_v2(ks->db,
-                           "SELECT k.id, k.tenant, k.scope, k.created, k.revoked, "
-                           "coalesce(u.requests, 0), coalesce(u.items, 0) FROM api_keys k "
-                           "LEFT JOIN usage u ON u.key_id = k.id ORDER BY k.created, k.rowid",
-                           -1, &st, NULL)) {
-        rc = db_fail(ks, "list keys");
-        goto out;
-    }
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    struct conn *c = acquire(ks);
+    int rc = am__db_prepare(c->db, &st,
+                            "SELECT k.id, k.tenant, k.scope, k.created, k.revoked, "
+                            "coalesce(u.requests, 0), coalesce(u.items, 0) FROM api_keys k "
+                            "LEFT JOIN usage u ON u.key_id = k.id "
+                            "ORDER BY k.created, k.serial, k.id");
+    int step = rc;
+    while (rc == AMUSE_OK && (step = am__db_step(st)) == AM__DB_ROW) {
         if (count == cap) {
             int64_t ncap = cap ? cap * 2 : 16;
             struct amuse_key_info *nv = realloc(v, (size_t)ncap * sizeof *nv);
             if (!nv) {
                 rc = am__fail(AMUSE_ENOMEM, "out of memory");
-                goto out;
+                break;
             }
             v = nv;
             cap = ncap;
         }
         row_to_info(st, &v[count]);
-        v[count].requests = sqlite3_column_int64(st, 5);
-        v[count].items = sqlite3_column_int64(st, 6);
+        v[count].requests = am__db_int64(st, 5);
+        v[count].items = am__db_int64(st, 6);
         count++;
     }
-    if (step != SQLITE_DONE)
-        rc = db_fail(ks, "list keys");
-out:
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&ks->lock);
+    if (rc == AMUSE_OK && step != AM__DB_DONE)
+        rc = am__fail_prefix(step, "list keys");
+    am__db_finalize(st);
+    release(c);
     if (rc) {
         free(v);
         return rc;
@@ -301,78 +409,96 @@ out:
 int amuse_keystore_add_usage(struct amuse_keystore *ks, const char *id, int64_t requests,
                              int64_t items)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = AMUSE_OK;
-    pthread_mutex_lock(&ks->lock);
-    if (sqlite3_prepare_v2(ks->db,
-                           "INSERT INTO usage (key_id, requests, items, updated) "
-                           "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key_id) DO UPDATE SET "
-                           "requests = requests + ?2, items = items + ?3, updated = ?4",
-                           -1, &st, NULL) ||
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT) ||
-        sqlite3_bind_int64(st, 2, requests) || sqlite3_bind_int64(st, 3, items) ||
-        sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL)) || sqlite3_step(st) != SQLITE_DONE)
-        rc = db_fail(ks, "record key usage");
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&ks->lock);
-    return rc;
+    struct am__db_stmt *st = NULL;
+    struct conn *c = acquire(ks);
+    /* One upsert: the database adds under its row lock, so replicas flushing the same key at
+     * once both count. */
+    int rc = am__db_prepare(c->db, &st,
+                            "INSERT INTO usage (key_id, requests, items, updated) "
+                            "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key_id) DO UPDATE SET "
+                            "requests = usage.requests + ?2, items = usage.items + ?3, "
+                            "updated = ?4");
+    if (rc == AMUSE_OK)
+        rc = bind_str(st, 1, id);
+    if (rc == AMUSE_OK)
+        rc = am__db_bind_int64(st, 2, requests);
+    if (rc == AMUSE_OK)
+        rc = am__db_bind_int64(st, 3, items);
+    if (rc == AMUSE_OK)
+        rc = am__db_bind_int64(st, 4, (int64_t)time(NULL));
+    if (rc == AMUSE_OK)
+        rc = step_done(st);
+    am__db_finalize(st);
+    release(c);
+    return rc ? am__fail_prefix(rc, "record key usage") : AMUSE_OK;
 }
 
 int am__keystore_add_daily(struct amuse_keystore *ks, const char *subject, int64_t day,
-                           int64_t requests)
+                           int64_t requests, int64_t *total)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = AMUSE_OK;
-    pthread_mutex_lock(&ks->lock);
-    if (sqlite3_prepare_v2(ks->db,
-                           "INSERT INTO usage_daily (subject, day, requests) VALUES (?1, ?2, ?3) "
-                           "ON CONFLICT (subject, day) DO UPDATE SET requests = requests + ?3",
-                           -1, &st, NULL) ||
-        sqlite3_bind_text(st, 1, subject, -1, SQLITE_TRANSIENT) ||
-        sqlite3_bind_int64(st, 2, day) || sqlite3_bind_int64(st, 3, requests) ||
-        sqlite3_step(st) != SQLITE_DONE)
-        rc = db_fail(ks, "record daily usage");
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&ks->lock);
-    return rc;
+    struct am__db_stmt *st = NULL;
+    struct conn *c = acquire(ks);
+    int rc = am__db_prepare(c->db, &st,
+                            "INSERT INTO usage_daily (subject, day, requests) VALUES (?1, ?2, ?3) "
+                            "ON CONFLICT (subject, day) DO UPDATE SET "
+                            "requests = usage_daily.requests + ?3 RETURNING requests");
+    if (rc == AMUSE_OK)
+        rc = bind_str(st, 1, subject);
+    if (rc == AMUSE_OK)
+        rc = am__db_bind_int64(st, 2, day);
+    if (rc == AMUSE_OK)
+        rc = am__db_bind_int64(st, 3, requests);
+    if (rc == AMUSE_OK) {
+        int step = am__db_step(st);
+        if (step == AM__DB_ROW) {
+            if (total)
+                *total = am__db_int64(st, 0);
+        } else {
+            rc = step == AM__DB_DONE ? am__fail(AMUSE_EIO, "no count came back") : step;
+        }
+    }
+    am__db_finalize(st);
+    release(c);
+    return rc ? am__fail_prefix(rc, "record daily usage") : AMUSE_OK;
 }
 
 int am__keystore_daily(struct amuse_keystore *ks, const char *subject, int64_t day,
                        int64_t *requests)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = AMUSE_OK;
+    struct am__db_stmt *st = NULL;
     *requests = 0;
-    pthread_mutex_lock(&ks->lock);
-    if (sqlite3_prepare_v2(ks->db,
-                           "SELECT requests FROM usage_daily WHERE subject = ?1 AND day = ?2", -1,
-                           &st, NULL) ||
-        sqlite3_bind_text(st, 1, subject, -1, SQLITE_TRANSIENT) || sqlite3_bind_int64(st, 2, day)) {
-        rc = db_fail(ks, "read daily usage");
-    } else {
-        int step = sqlite3_step(st);
-        if (step == SQLITE_ROW)
-            *requests = sqlite3_column_int64(st, 0);
-        else if (step != SQLITE_DONE)
-            rc = db_fail(ks, "read daily usage");
+    struct conn *c = acquire(ks);
+    int rc = am__db_prepare(c->db, &st,
+                            "SELECT requests FROM usage_daily WHERE subject = ? AND day = ?");
+    if (rc == AMUSE_OK)
+        rc = bind_str(st, 1, subject);
+    if (rc == AMUSE_OK)
+        rc = am__db_bind_int64(st, 2, day);
+    if (rc == AMUSE_OK) {
+        int step = am__db_step(st);
+        if (step == AM__DB_ROW)
+            *requests = am__db_int64(st, 0);
+        else if (step != AM__DB_DONE)
+            rc = step;
     }
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&ks->lock);
-    return rc;
+    am__db_finalize(st);
+    release(c);
+    return rc ? am__fail_prefix(rc, "read daily usage") : AMUSE_OK;
 }
 
 int amuse_keystore_active_count(struct amuse_keystore *ks, int64_t *n)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = AMUSE_OK;
-    pthread_mutex_lock(&ks->lock);
-    if (sqlite3_prepare_v2(ks->db, "SELECT count(*) FROM api_keys WHERE revoked = 0", -1, &st,
-                           NULL) ||
-        sqlite3_step(st) != SQLITE_ROW)
-        rc = db_fail(ks, "count keys");
-    else
-        *n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&ks->lock);
-    return rc;
+    struct am__db_stmt *st = NULL;
+    struct conn *c = acquire(ks);
+    int rc = am__db_prepare(c->db, &st, "SELECT count(*) FROM api_keys WHERE revoked = 0");
+    if (rc == AMUSE_OK) {
+        int step = am__db_step(st);
+        if (step == AM__DB_ROW)
+            *n = am__db_int64(st, 0);
+        else
+            rc = step == AM__DB_DONE ? am__fail(AMUSE_EIO, "no count came back") : step;
+    }
+    am__db_finalize(st);
+    release(c);
+    return rc ? am__fail_prefix(rc, "count keys") : AMUSE_OK;
 }

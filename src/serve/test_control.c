@@ -10,7 +10,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 
-static atomic_int rate_clock_frozen, batch_sleep_ms;
+static atomic_int rate_clock_frozen, batch_sleep_ms, events_pause;
 static _Atomic double rate_clock_at;
 
 int amuse_test_control(int op, ...)
@@ -35,6 +35,9 @@ int amuse_test_control(int op, ...)
             atomic_store(&batch_sleep_ms, ms);
         break;
     }
+    case AMUSE_TESTCTRL_EVENTS_PAUSE:
+        atomic_store(&events_pause, va_arg(ap, int) != 0);
+        break;
     default:
         rc = am__fail(AMUSE_EINVAL, "amuse_test_control: unknown op %d", op);
     }
@@ -45,6 +48,11 @@ int amuse_test_control(int op, ...)
 int am__test_batch_sleep_ms(void)
 {
     return atomic_load(&batch_sleep_ms);
+}
+
+int am__test_events_pause(void)
+{
+    return atomic_load(&events_pause);
 }
 
 double am__rate_clock(void)

@@ -20,6 +20,10 @@ enum {
     /* (int ms, 0..60000): every model worker of a server started afterwards sleeps this long
      * before each batch, so a test can fill a queue or pass a deadline (0: off). */
     AMUSE_TESTCTRL_BATCH_SLEEP_MS = 2,
+    /* (int on): a POST /v1/events batch of two or more events stops half-way inside its
+     * transaction, logs "events: paused inside a batch" and waits there for good, so a test can
+     * kill -9 the server at that point and check that the batch is all there or absent. */
+    AMUSE_TESTCTRL_EVENTS_PAUSE = 3,
 };
 
 /* AMUSE_OK, or AMUSE_EINVAL for an unknown op. */
@@ -29,6 +33,8 @@ AMUSE_API int amuse_test_control(int op, ...);
 double am__rate_clock(void);
 /* The batch sleep set by AMUSE_TESTCTRL_BATCH_SLEEP_MS (0: off). */
 int am__test_batch_sleep_ms(void);
+/* 1 while AMUSE_TESTCTRL_EVENTS_PAUSE is on. */
+int am__test_events_pause(void);
 
 /* The routing table, for documentation checks (amuse serve --routes, and the test that
  * docs/openapi.yaml names every route): for i = 0, 1, ... until NULL, *method and the path

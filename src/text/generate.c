@@ -8,24 +8,43 @@
  * set into rows 0..n-1 of the step model's kept state and read back after it, so batches are
  * always dense whichever slots are active.
  *
- * Does not: batch the priming of prompts (each prompt runs alone, one step per character), search
- * beams, or know about HTTP (the server's batcher drives the steps).
+ * Prompts are read in batches too: amuse_generator_start only checks and encodes, and the next
+ * step first reads every new prompt together (a language model: one batched pass per prompt
+ * position through the "prime" graph, the step graph without the layers after its last
+ * recurrent one, the rows sorted by prompt length so the rows still reading are always a prefix;
+ * an encoder-decoder: one encoder pass for all new sources), at most AMUSE_GENERATE_PRIME_CHUNK
+ * characters per prompt per step, so running streams wait at most that long for new ones.
+ * Passes of few rows run on one thread (amuse_generator_set_threads): waking a second thread
+ * for a one-row product costs more than it saves, and far more on a loaded machine.
+ *
+ * Does not: search beams, or know about HTTP (the server's batcher drives the steps).
  */
 #include "amuse/generate.h"
 
 #include "amuse/model.h"
 #include "core/internal.h"
 #include "nn/model_internal.h"
+#include "nn/vexp.h"
 #include "text/utf8.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Passes over at most this many streams compute their products row by row (matrix-vector,
+ * am__sgemm_rows): for one stream 4-6 times faster than sgemm, which packs every weight matrix
+ * on every call; from about 4 rows (the default poems model) to 8 (the bench's 256-unit one)
+ * one sgemm catches up. */
+#define ROW_PRODUCTS 4
+
 struct slot {
     int active;
-    int need_forward; /* next_input has not been run yet */
+    int need_forward;       /* next_input has not been run yet */
+    int64_t prime_pos;      /* language model: history[prime_pos, prime_end) is still to read */
+    int64_t prime_end;
+    int encode_pending;     /* encoder-decoder: the source has not been encoded yet */
     int32_t next_input;
     float *probs; /* V: the distribution the next token is drawn from */
     float *state; /* the step model's state for this stream */
@@ -39,6 +58,8 @@ struct slot {
     int n_stop;
     size_t max_stop;
     int max_tokens;
+    int line_length; /* line shape: the half-line length to keep, 0 for none */
+    int line_at;     /* characters in the current half-line */
     struct amuse_generate_usage usage;
 };
 
@@ -49,19 +70,29 @@ struct amuse_generator {
     int vocab_size;
     struct amuse_model *step;    /* one step, stateful (the decoder for seq2seq) */
     struct amuse_model *encoder; /* seq2seq only: source -> the state layer's final states */
+    struct amuse_model *prime;   /* language model: the step graph up to its last recurrent
+                                  * layer (Sequential models), or NULL: prompts use step */
+    int threads;                 /* amuse_generator_set_threads; 0: automatic */
     int64_t state_size;          /* floats of the step model's state per stream */
     int64_t init_offset;         /* seq2seq: where the encoder's states go in the decoder's */
     int64_t enc_state_size;
     int enc_len;                 /* seq2seq: the encoder's T */
     int step_onehot, enc_onehot; /* input is (T, V) one-hot floats rather than (T) ids */
+    int softmax_here;            /* the step graph's output softmax was taken out: run here */
     int max_tokens;
     int n_slots;
     struct slot *slots;
     uint8_t *allowed; /* V: ids the sampler may choose */
+    /* Line shape (V each): 1 for a half-line mark; what may follow 0 characters of a half-line,
+     * fewer than its length, and its full length. */
+    uint8_t *is_mark, *at_start, *inside, *at_end;
+    int line_shape, has_marks;
     float *scratch;   /* V */
     int32_t *in_ids;  /* n_slots (or enc_len) ids */
     float *in_onehot; /* n_slots * V (or enc_len * V) */
     int32_t *rows;    /* n_slots */
+    int32_t *prime_rows; /* n_slots: slots reading their prompt this step */
+    int64_t *prime_len;  /* n_slots: characters each reads this step */
     float *enc_state;
 };
 
@@ -126,6 +157,54 @@ static int shorten_input(cJSON *spec)
     return 0;
 }
 
+static const char *ref_layer(const cJSON *ref, int *slot);
+static int index_of(const cJSON *layers, const char *name);
+
+/* Take the softmax off the graph's output layer (its activation becomes linear), so that the
+ * generator computes it per row with the vectorised exp (softmax_rows): the step graph's own
+ * softmax, with libm's expf per id, was the largest cost of a 16-stream step after the products.
+ * Returns 1 if it did. */
+static int strip_softmax(cJSON *doc)
+{
+    cJSON *mcfg = cJSON_GetObjectItemCaseSensitive(model_object(doc), "config");
+    cJSON *layers = cJSON_GetObjectItemCaseSensitive(mcfg, "layers"), *out = NULL;
+    cJSON *outs = cJSON_GetObjectItemCaseSensitive(mcfg, "output_layers");
+    if (cJSON_IsArray(outs)) {
+        if (cJSON_GetArraySize(outs) != 1)
+            return 0;
+        int slot;
+        const char *name = ref_layer(cJSON_GetArrayItem(outs, 0), &slot);
+        out = cJSON_GetArrayItem(layers, index_of(layers, name));
+    } else {
+        out = cJSON_GetArrayItem(layers, cJSON_GetArraySize(layers) - 1);
+    }
+    cJSON *cfg = cJSON_GetObjectItemCaseSensitive(out, "config");
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(cfg, "activation");
+    if (!cJSON_IsString(act) || strcmp(act->valuestring, "softmax") != 0)
+        return 0;
+    cJSON_ReplaceItemInObjectCaseSensitive(cfg, "activation", cJSON_CreateString("linear"));
+    return 1;
+}
+
+/* p = softmax(z) over n scores. */
+static void softmax_row(const float *z, float *p, int64_t n)
+{
+    float max = z[0];
+#pragma omp simd reduction(max : max)
+    for (int64_t j = 0; j < n; j++)
+        max = z[j] > max ? z[j] : max;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < n; j++) {
+        p[j] = am__vexp(z[j] - max);
+        sum += p[j];
+    }
+    float inv = 1.0f / sum;
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++)
+        p[j] *= inv;
+}
+
 /* Every layer with kept state made stateful. */
 static void make_stateful(cJSON *layers)
 {
@@ -185,6 +264,42 @@ static int input_form(struct amuse_generator *g, struct amuse_model *m, int inde
     return AMUSE_OK;
 }
 
+/* The prime graph of a Sequential language model: its (already one-step, stateful) layers up
+ * to the last recurrent one, so reading a prompt skips the output layers. Left NULL for other
+ * graphs (prompts then run through the step graph). */
+static int derive_prime(struct amuse_generator *g, struct amuse_model *m, cJSON *doc)
+{
+    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(model_object(doc), "class_name");
+    if (!cJSON_IsString(cls) || strcmp(cls->valuestring, "Sequential") != 0)
+        return AMUSE_OK;
+    cJSON *copy = cJSON_Duplicate(doc, 1);
+    if (!copy)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    cJSON_DeleteItemFromObjectCaseSensitive(copy, "compile");
+    cJSON *layers = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(model_object(copy), "config"), "layers");
+    int last = -1, i = 0;
+    cJSON *spec;
+    cJSON_ArrayForEach(spec, layers)
+    {
+        if (spec_flags(spec) & AM__LAYER_HAS_STATE)
+            last = i;
+        i++;
+    }
+    int rc = AMUSE_OK;
+    if (last >= 0 && last + 1 < cJSON_GetArraySize(layers)) {
+        while (cJSON_GetArraySize(layers) > last + 1)
+            cJSON_DeleteItemFromArray(layers, last + 1);
+        rc = build_from_doc(&g->prime, copy, "prompt graph");
+        if (!rc)
+            rc = copy_weights(g->prime, m);
+        if (!rc && amuse_model_state_size(g->prime) != amuse_model_state_size(g->step))
+            rc = am__fail(AMUSE_EINVAL, "internal: the prompt graph's state differs");
+    }
+    cJSON_Delete(copy);
+    return rc;
+}
+
 static int derive_lm(struct amuse_generator *g, struct amuse_model *m, cJSON *doc)
 {
     int onehot = 0, len = 0;
@@ -204,11 +319,14 @@ static int derive_lm(struct amuse_generator *g, struct amuse_model *m, cJSON *do
     if (!found)
         return am__fail(AMUSE_EUNSUPPORTED, "model '%s': no input shape to shorten", g->name);
     make_stateful(layers);
+    g->softmax_here = strip_softmax(doc);
     if ((rc = build_from_doc(&g->step, doc, "inference graph")) || (rc = copy_weights(g->step, m)))
         return rc;
     if (amuse_model_state_size(g->step) == 0)
         return am__fail(AMUSE_EUNSUPPORTED,
                         "model '%s' is not a generator: it has no recurrent layer", g->name);
+    if ((rc = derive_prime(g, m, doc)))
+        return rc;
     g->step_onehot = onehot;
     g->kind = AMUSE_GENERATOR_LM;
     g->max_tokens = AMUSE_GENERATE_MAX_TOKENS;
@@ -390,6 +508,7 @@ static int derive_seq2seq(struct amuse_generator *g, struct amuse_model *m, cJSO
         j++;
     }
     make_stateful(dlayers);
+    g->softmax_here = strip_softmax(dec_doc);
     if ((rc = build_from_doc(&g->encoder, enc_doc, "encoder graph")) ||
         (rc = copy_weights(g->encoder, m)) ||
         (rc = build_from_doc(&g->step, dec_doc, "decoder graph")) ||
@@ -422,6 +541,78 @@ done:
     cJSON_Delete(enc_doc);
     cJSON_Delete(dec_doc);
     return rc;
+}
+
+/* ---- line shape ---------------------------------------------------------------------------- */
+
+/* The marks that end a half-line of verse. */
+static int is_line_mark(const char *text)
+{
+    static const char *const marks[] = {"，", "。", "？", "！", "；", "、", "\n"};
+    for (size_t k = 0; k < sizeof marks / sizeof *marks; k++)
+        if (strcmp(text, marks[k]) == 0)
+            return 1;
+    return 0;
+}
+
+static int line_masks(struct amuse_generator *g)
+{
+    size_t V = (size_t)g->vocab_size;
+    g->is_mark = calloc(V, 1);
+    g->at_start = malloc(V);
+    g->inside = malloc(V);
+    g->at_end = calloc(V, 1);
+    if (!g->is_mark || !g->at_start || !g->inside || !g->at_end)
+        return am__fail(AMUSE_ENOMEM, "out of memory");
+    memcpy(g->at_start, g->allowed, V);
+    memcpy(g->inside, g->allowed, V);
+    for (int32_t id = AMUSE_CHAR_RESERVED; id < g->vocab_size; id++) {
+        char text[5];
+        int n = amuse_charvocab_text(g->vocab, id, text);
+        text[n > 0 && n < 5 ? n : 0] = '\0';
+        if (!is_line_mark(text))
+            continue;
+        g->is_mark[id] = 1;
+        g->has_marks = 1;
+        g->inside[id] = 0;
+        g->at_end[id] = 1;
+        g->at_start[id] = strcmp(text, "\n") == 0; /* a newline may follow a mark */
+    }
+    g->inside[AMUSE_CHAR_EOS] = 0; /* no end in the middle of a half-line */
+    g->at_end[AMUSE_CHAR_EOS] = 1;
+    return AMUSE_OK;
+}
+
+/* The half-line length the prompt sets, and how far its last half-line got, in characters of
+ * the prompt as written (valid UTF-8): characters the vocabulary lacks count too, since they
+ * are part of the verse the prompt shows. */
+static void prompt_line_shape(const char *text, size_t len, int *length, int *at)
+{
+    int run = 0;
+    *length = 0;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        int k = am__utf8_decode((const unsigned char *)text + i, len - i, &cp);
+        if (k <= 0)
+            break; /* cannot happen: the prompt was checked */
+        char one[5];
+        memcpy(one, text + i, (size_t)k);
+        one[k] = '\0';
+        if (is_line_mark(one)) {
+            if (run > 0 && *length == 0)
+                *length = run;
+            run = 0;
+        } else {
+            run++;
+        }
+        i += (size_t)k;
+    }
+    *at = run;
+}
+
+int amuse_generator_line_shape(const struct amuse_generator *g)
+{
+    return g->line_shape;
 }
 
 /* ---- loading ------------------------------------------------------------------------------ */
@@ -481,17 +672,24 @@ int amuse_generator_from_model(struct amuse_generator **out, struct amuse_model 
         goto fail;
     }
     g->state_size = amuse_model_state_size(g->step);
+    am__model_set_row_products(g->step, ROW_PRODUCTS);
+    if (g->prime)
+        am__model_set_row_products(g->prime, ROW_PRODUCTS);
+    if (g->encoder)
+        am__model_set_row_products(g->encoder, ROW_PRODUCTS);
     g->n_slots = slots;
-    int64_t rows = slots > g->enc_len ? slots : g->enc_len;
+    int64_t rows = (int64_t)slots * (g->enc_len > 1 ? g->enc_len : 1);
     g->slots = calloc((size_t)slots, sizeof *g->slots);
     g->allowed = malloc((size_t)g->vocab_size);
     g->scratch = malloc((size_t)g->vocab_size * sizeof(float));
     g->in_ids = calloc((size_t)rows, sizeof(int32_t));
     g->in_onehot = calloc((size_t)rows * (size_t)g->vocab_size, sizeof(float));
     g->rows = calloc((size_t)slots, sizeof(int32_t));
+    g->prime_rows = calloc((size_t)slots, sizeof(int32_t));
+    g->prime_len = calloc((size_t)slots, sizeof(int64_t));
     g->enc_state = calloc((size_t)g->enc_state_size + 1, sizeof(float));
     if (!g->slots || !g->allowed || !g->scratch || !g->in_ids || !g->in_onehot || !g->rows ||
-        !g->enc_state) {
+        !g->prime_rows || !g->prime_len || !g->enc_state) {
         rc = am__fail(AMUSE_ENOMEM, "out of memory");
         goto fail;
     }
@@ -505,6 +703,16 @@ int amuse_generator_from_model(struct amuse_generator **out, struct amuse_model 
     }
     memset(g->allowed, 1, (size_t)g->vocab_size);
     g->allowed[AMUSE_CHAR_PAD] = g->allowed[AMUSE_CHAR_UNK] = g->allowed[AMUSE_CHAR_BOS] = 0;
+    if ((rc = line_masks(g)))
+        goto fail;
+    cJSON *ls = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "generation"),
+                                                 "line_shape");
+    if (ls && !cJSON_IsBool(ls)) {
+        rc = am__fail(AMUSE_EFORMAT, "model '%s': generation.line_shape must be true or false",
+                      g->name);
+        goto fail;
+    }
+    g->line_shape = cJSON_IsTrue(ls);
     cJSON_Delete(doc);
     *out = g;
     return AMUSE_OK;
@@ -532,6 +740,8 @@ static void slot_release(struct slot *s)
     s->sampler = NULL;
     s->active = 0;
     s->need_forward = 0;
+    s->prime_pos = s->prime_end = 0;
+    s->encode_pending = 0;
 }
 
 void amuse_generator_free(struct amuse_generator *g)
@@ -547,12 +757,19 @@ void amuse_generator_free(struct amuse_generator *g)
     }
     free(g->slots);
     free(g->allowed);
+    free(g->is_mark);
+    free(g->at_start);
+    free(g->inside);
+    free(g->at_end);
     free(g->scratch);
     free(g->in_ids);
     free(g->in_onehot);
     free(g->rows);
+    free(g->prime_rows);
+    free(g->prime_len);
     free(g->enc_state);
     amuse_model_free(g->step);
+    amuse_model_free(g->prime);
     amuse_model_free(g->encoder);
     amuse_charvocab_free(g->vocab);
     free(g);
@@ -581,10 +798,37 @@ const char *amuse_generator_name(const struct amuse_generator *g)
 
 /* ---- running the graphs ------------------------------------------------------------------- */
 
-/* One forward pass of `model` on n samples of len tokens each (ids), as ids or one-hot rows. */
+int amuse_generator_set_threads(struct amuse_generator *g, int threads)
+{
+    if (threads < 0 || threads > AMUSE_GENERATE_MAX_THREADS)
+        return am__fail(AMUSE_EINVAL, "threads: %d is outside [0, %d]", threads,
+                        AMUSE_GENERATE_MAX_THREADS);
+    g->threads = threads;
+    return AMUSE_OK;
+}
+
+int amuse_generator_threads(const struct amuse_generator *g)
+{
+    return g->threads;
+}
+
+/* The threads a pass over `rows` streams runs on (see amuse_generator_set_threads). */
+static int pass_threads(const struct amuse_generator *g, int64_t rows, int current)
+{
+    if (g->threads > 0)
+        return g->threads;
+    return rows <= AMUSE_GENERATE_SERIAL_ROWS ? 1 : current;
+}
+
+/* One forward pass of `model` on n samples of len tokens each (ids), as ids or one-hot rows, on
+ * pass_threads threads of the calling thread (OpenMP's count is per thread, and the OpenMP
+ * build of OpenBLAS follows it), restored afterwards. */
 static int run(struct amuse_generator *g, struct amuse_model *model, int onehot, const int32_t *ids,
                int64_t n, int64_t len, const float **out)
 {
+    int current = omp_get_max_threads(), want = pass_threads(g, n, current);
+    if (want != current)
+        omp_set_num_threads(want);
     struct amuse_batch b;
     memset(&b, 0, sizeof b);
     b.n = n;
@@ -605,7 +849,10 @@ static int run(struct amuse_generator *g, struct amuse_model *model, int onehot,
         b.input[0].shape.dim[0] = len;
         b.input[0].i32 = (int32_t *)ids;
     }
-    return amuse_model_forward_batch(model, &b, 0, out);
+    int rc = amuse_model_forward_batch(model, &b, 0, out);
+    if (want != current)
+        omp_set_num_threads(current);
+    return rc;
 }
 
 /* The pending inputs of the listed slots, in one batched step. */
@@ -626,8 +873,103 @@ static int forward_slots(struct amuse_generator *g, const int32_t *list, int n)
         struct slot *s = &g->slots[list[i]];
         if ((rc = amuse_model_state_get(g->step, i, s->state)))
             return rc;
-        memcpy(s->probs, y + (int64_t)i * g->vocab_size, (size_t)g->vocab_size * sizeof(float));
+        if (g->softmax_here)
+            softmax_row(y + (int64_t)i * g->vocab_size, s->probs, g->vocab_size);
+        else
+            memcpy(s->probs, y + (int64_t)i * g->vocab_size,
+                   (size_t)g->vocab_size * sizeof(float));
         s->need_forward = 0;
+    }
+    return AMUSE_OK;
+}
+
+/* A slot whose prompt has been read: it takes part in the batched steps. */
+static int ready(const struct slot *s)
+{
+    return s->active && !s->encode_pending && s->prime_pos >= s->prime_end;
+}
+
+/* Encode the n sources of the slots in g->prime_rows in one encoder pass, each padded to the
+ * encoder's length as in training; their final states start the decoder layer. */
+static int encode_slots(struct amuse_generator *g, int n)
+{
+    int64_t T = g->enc_len;
+    int rc;
+    for (int i = 0; i < n; i++) {
+        const struct slot *s = &g->slots[g->prime_rows[i]];
+        int32_t *src = g->in_ids + (int64_t)i * T;
+        int64_t len = s->usage.prompt_tokens;
+        memcpy(src, s->history, (size_t)len * sizeof(int32_t));
+        for (int64_t t = len; t < T; t++)
+            src[t] = AMUSE_CHAR_PAD;
+        g->prime_len[i] = i;
+    }
+    const float *y;
+    if ((rc = amuse_model_reset_states(g->encoder, g->prime_len, n)) ||
+        (rc = run(g, g->encoder, g->enc_onehot, g->in_ids, n, T, &y)))
+        return rc;
+    for (int i = 0; i < n; i++) {
+        struct slot *s = &g->slots[g->prime_rows[i]];
+        if ((rc = amuse_model_state_get(g->encoder, i, g->enc_state)))
+            return rc;
+        memcpy(s->state + g->init_offset, g->enc_state, (size_t)g->enc_state_size * sizeof(float));
+        s->encode_pending = 0;
+    }
+    return AMUSE_OK;
+}
+
+/* Read the new prompts (the file comment says how): every language-model slot with prompt left
+ * reads up to AMUSE_GENERATE_PRIME_CHUNK more characters, all slots in the same passes; the
+ * sources of new encoder-decoder slots are encoded in one pass. */
+static int prime_slots(struct amuse_generator *g)
+{
+    int n = 0, rc;
+    for (int i = 0; i < g->n_slots; i++) {
+        const struct slot *s = &g->slots[i];
+        if (s->active && !ready(s))
+            g->prime_rows[n++] = i;
+    }
+    if (n == 0)
+        return AMUSE_OK;
+    if (g->kind == AMUSE_GENERATOR_SEQ2SEQ)
+        return encode_slots(g, n);
+    /* Longest first (insertion sort, stable): the rows still reading at position t are then
+     * rows [0, count), and rows past count keep their state in the model untouched. */
+    for (int i = 0; i < n; i++) {
+        const struct slot *s = &g->slots[g->prime_rows[i]];
+        int64_t left = s->prime_end - s->prime_pos;
+        g->prime_len[i] = left < AMUSE_GENERATE_PRIME_CHUNK ? left : AMUSE_GENERATE_PRIME_CHUNK;
+    }
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && g->prime_len[j] > g->prime_len[j - 1]; j--) {
+            int64_t l = g->prime_len[j];
+            g->prime_len[j] = g->prime_len[j - 1];
+            g->prime_len[j - 1] = l;
+            int32_t r = g->prime_rows[j];
+            g->prime_rows[j] = g->prime_rows[j - 1];
+            g->prime_rows[j - 1] = r;
+        }
+    struct amuse_model *model = g->prime ? g->prime : g->step;
+    for (int i = 0; i < n; i++)
+        if ((rc = amuse_model_state_set(model, i, g->slots[g->prime_rows[i]].state)))
+            return rc;
+    int count = n;
+    for (int64_t t = 0; t < g->prime_len[0]; t++) {
+        while (count > 0 && g->prime_len[count - 1] <= t)
+            count--;
+        for (int i = 0; i < count; i++) {
+            const struct slot *s = &g->slots[g->prime_rows[i]];
+            g->in_ids[i] = s->history[s->prime_pos + t];
+        }
+        const float *y;
+        if ((rc = run(g, model, g->step_onehot, g->in_ids, count, 1, &y)))
+            return rc;
+    }
+    for (int i = 0; i < n; i++) {
+        struct slot *s = &g->slots[g->prime_rows[i]];
+        if ((rc = amuse_model_state_get(model, i, s->state)))
+            return rc;
+        s->prime_pos += g->prime_len[i];
     }
     return AMUSE_OK;
 }
@@ -659,6 +1001,10 @@ static int check_request(const struct amuse_generator *g, int slot,
     int rc = amuse_sampling_check(&r->sampling);
     if (rc)
         return rc;
+    if (r->line_shape != AMUSE_LINE_SHAPE_MODEL && r->line_shape != AMUSE_LINE_SHAPE_OFF &&
+        r->line_shape != AMUSE_LINE_SHAPE_KEEP)
+        return am__fail(AMUSE_EINVAL, "line_shape: %d is not one of model, off, keep",
+                        (int)r->line_shape);
     if (r->n_stop < 0 || r->n_stop > AMUSE_GENERATE_MAX_STOPS)
         return am__fail(AMUSE_EINVAL, "stop: %d strings, at most %d", r->n_stop,
                         AMUSE_GENERATE_MAX_STOPS);
@@ -706,33 +1052,16 @@ int amuse_generator_start(struct amuse_generator *g, int slot,
         return rc;
     memset(s->state, 0, (size_t)g->state_size * sizeof(float));
     if (g->kind == AMUSE_GENERATOR_LM) {
-        /* All prompt characters but the last run now, alone in row 0. */
-        if (n_ids > 1) {
-            const float *y;
-            if ((rc = amuse_model_state_set(g->step, 0, s->state)))
-                goto fail;
-            for (size_t t = 0; t + 1 < n_ids; t++)
-                if ((rc = run(g, g->step, g->step_onehot, &s->history[t], 1, 1, &y)))
-                    goto fail;
-            if ((rc = amuse_model_state_get(g->step, 0, s->state)))
-                goto fail;
-        }
+        /* All prompt characters but the last are read by the next steps (prime_slots); the
+         * last one is the first input of the batched step. */
+        s->prime_pos = 0;
+        s->prime_end = (int64_t)n_ids - 1;
         s->next_input = s->history[n_ids - 1];
         s->n_history = (int64_t)n_ids;
     } else {
-        /* The source, padded to the encoder's length as in training; its final states start
-         * the decoder layer, whose first input is <s>. */
-        int32_t *src = g->in_ids + 0;
-        memcpy(src, s->history, n_ids * sizeof(int32_t));
-        for (size_t t = n_ids; t < (size_t)g->enc_len; t++)
-            src[t] = AMUSE_CHAR_PAD;
-        int64_t row0 = 0;
-        const float *y;
-        if ((rc = amuse_model_reset_states(g->encoder, &row0, 1)) ||
-            (rc = run(g, g->encoder, g->enc_onehot, src, 1, g->enc_len, &y)) ||
-            (rc = amuse_model_state_get(g->encoder, 0, g->enc_state)))
-            goto fail;
-        memcpy(s->state + g->init_offset, g->enc_state, (size_t)g->enc_state_size * sizeof(float));
+        /* The source is encoded by the next step, with the other new sources (prime_slots);
+         * its final states start the decoder layer, whose first input is <s>. */
+        s->encode_pending = 1;
         s->next_input = AMUSE_CHAR_BOS;
         s->n_history = 0;
     }
@@ -747,14 +1076,19 @@ int amuse_generator_start(struct amuse_generator *g, int slot,
         s->max_stop = len > s->max_stop ? len : s->max_stop;
     }
     s->max_tokens = max_tokens;
+    s->line_length = s->line_at = 0;
+    int keep = r->line_shape == AMUSE_LINE_SHAPE_KEEP ||
+               (r->line_shape == AMUSE_LINE_SHAPE_MODEL && g->line_shape);
+    if (keep && g->has_marks) {
+        prompt_line_shape(r->prompt, r->prompt_len, &s->line_length, &s->line_at);
+        if (g->kind == AMUSE_GENERATOR_SEQ2SEQ)
+            s->line_at = 0; /* the reply starts a half-line of its own */
+    }
     s->usage.prompt_tokens = (int)n_ids;
     s->usage.prompt_unknown = (int)n_unknown;
     s->usage.completion_tokens = 0;
     s->active = 1;
     return AMUSE_OK;
-fail:
-    slot_release(s);
-    return rc;
 }
 
 int amuse_generator_active(const struct amuse_generator *g, int slot)
@@ -796,6 +1130,9 @@ const float *amuse_generator_next_probs(struct amuse_generator *g, int slot)
 {
     if (!amuse_generator_active(g, slot))
         return NULL;
+    while (!ready(&g->slots[slot]))
+        if (prime_slots(g))
+            return NULL;
     int32_t one = slot;
     if (g->slots[slot].need_forward && forward_slots(g, &one, 1))
         return NULL;
@@ -807,11 +1144,17 @@ static int advance(struct amuse_generator *g, int index, struct amuse_generate_e
 {
     struct slot *s = &g->slots[index];
     memcpy(g->scratch, s->probs, (size_t)g->vocab_size * sizeof(float));
-    amuse_sampler_log_probs(g->scratch, g->vocab_size);
     int32_t tok;
-    int rc = amuse_sampler_next(s->sampler, g->scratch, s->history, s->n_history, g->allowed, &tok);
+    const uint8_t *allowed = g->allowed;
+    if (s->line_length)
+        allowed = s->line_at == 0                ? g->at_start
+                  : s->line_at < s->line_length ? g->inside
+                                                : g->at_end;
+    int rc = amuse_sampler_next_probs(s->sampler, g->scratch, s->history, s->n_history, allowed,
+                                      &tok);
     if (rc)
         return rc;
+    s->line_at = g->is_mark[tok] ? 0 : s->line_at + 1;
     s->history[s->n_history++] = tok;
     s->usage.completion_tokens++;
     size_t from = s->sent, old_len = s->text_len;
@@ -843,6 +1186,7 @@ static int advance(struct amuse_generator *g, int index, struct amuse_generate_e
         release = from;
     ev->slot = index;
     ev->token = tok;
+    ev->line_length = s->line_length;
     ev->text = s->text + from;
     ev->len = release - from;
     ev->finish = finish;
@@ -866,15 +1210,17 @@ int amuse_generator_step(struct amuse_generator *g, struct amuse_generate_event 
         return AMUSE_OK;
     if (!events || cap < active)
         return am__fail(AMUSE_EINVAL, "events: room for %d, %d slots are active", cap, active);
+    int rc = prime_slots(g);
+    if (rc)
+        return rc;
     int n = 0;
     for (int i = 0; i < g->n_slots; i++)
-        if (g->slots[i].active && g->slots[i].need_forward)
+        if (ready(&g->slots[i]) && g->slots[i].need_forward)
             g->rows[n++] = i;
-    int rc;
     if (n && (rc = forward_slots(g, g->rows, n)))
         return rc;
     for (int i = 0; i < g->n_slots; i++) {
-        if (!g->slots[i].active)
+        if (!ready(&g->slots[i]))
             continue;
         if ((rc = advance(g, i, &events[*n_events])))
             return rc;

@@ -271,6 +271,39 @@ int amuse_sampler_next(struct amuse_sampler *sm, const float *scores, const int3
     return 0;
 }
 
+int amuse_sampler_next_probs(struct amuse_sampler *sm, float *probs, const int32_t *history,
+                             int64_t n_history, const uint8_t *allowed, int32_t *token)
+{
+    const struct amuse_sampling *s = &sm->s;
+    int plain = s->temperature == 1.0f && (s->top_k <= 0 || s->top_k >= sm->vocab) &&
+                s->top_p >= 1.0f && s->min_p <= 0.0f &&
+                (s->repetition_penalty == 1.0f || s->repetition_window <= 0 || n_history == 0);
+    double total = 0.0;
+    if (plain)
+        for (int32_t i = 0; i < sm->vocab; i++)
+            if ((!allowed || allowed[i]) && probs[i] > 0.0f) /* NaN fails the test */
+                total += probs[i];
+    if (!plain || !(total > 0.0) || isinf(total)) {
+        amuse_sampler_log_probs(probs, sm->vocab);
+        return amuse_sampler_next(sm, probs, history, n_history, allowed, token);
+    }
+    double u = (double)(amuse_rng_next(&sm->rng) >> 11) * (1.0 / 9007199254740992.0) * total;
+    double acc = 0.0;
+    int32_t last = -1;
+    for (int32_t i = 0; i < sm->vocab; i++) {
+        if ((allowed && !allowed[i]) || !(probs[i] > 0.0f))
+            continue;
+        acc += probs[i];
+        last = i;
+        if (u < acc) {
+            *token = i;
+            return 0;
+        }
+    }
+    *token = last; /* rounding left u at the very top */
+    return 0;
+}
+
 /* ---------------------------------------------------------------- stop strings */
 
 int64_t amuse_stop_find(const char *text, size_t len, const char *const *stops, int n_stops,

@@ -6,6 +6,7 @@
  * of one centre word share the centre word and one set of negatives, so the update is three small
  * matrix products (scores = C O^T, dC = G O, dO = G^T C) done with SIMD loops or with sgemm.
  * Negatives come from a Walker/Vose alias table over count^0.75 (V entries, not a 1e8 table).
+ * Under MPI the ranks split the id stream and combine their updates every -mpi-sync words.
  * Not here: reading text (word2vec_corpus.c), files (word2vec_io.c), queries.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -14,6 +15,7 @@
 #include "amuse/rng.h"
 #include "core/blas.h"
 #include "core/internal.h"
+#include "core/mpi.h"
 
 #include <math.h>
 #include <omp.h>
@@ -90,6 +92,7 @@ struct trainer {
     double start_alpha;
     int64_t total_words;  /* iter * train_words */
     int64_t words_done;   /* shared, atomically updated */
+    int ranks;            /* MPI ranks training together (1: this process alone) */
     double start; /* am__now() when training began */
     int threads;
 };
@@ -555,92 +558,228 @@ static void report(struct trainer *t, int64_t done, double alpha)
 {
     struct amuse_w2v_progress p;
     p.elapsed_seconds = seconds_since(&t->start);
-    p.words_done = done;
+    p.words_done = done * t->ranks; /* every rank is as far through its share */
     p.fraction = t->total_words ? (double)done / (double)t->total_words : 1.0;
     if (p.fraction > 1.0)
         p.fraction = 1.0;
-    p.words_per_sec = p.elapsed_seconds > 0 ? (double)done / p.elapsed_seconds : 0;
-    p.words_per_sec_per_thread = p.words_per_sec / t->threads;
+    p.words_per_sec = p.elapsed_seconds > 0 ? (double)p.words_done / p.elapsed_seconds : 0;
+    p.words_per_sec_per_thread = p.words_per_sec / (t->threads * t->ranks);
     p.alpha = alpha;
-    p.eta_seconds = p.words_per_sec > 0 ? (double)(t->total_words - done) / p.words_per_sec : 0;
+    p.eta_seconds = p.words_per_sec > 0
+                        ? (double)(t->total_words - done) * t->ranks / p.words_per_sec
+                        : 0;
     if (p.eta_seconds < 0)
         p.eta_seconds = 0;
     t->o.progress(&p, t->o.progress_ctx);
 }
 
-/* Thread tid trains on ids[begin, end) for every epoch. Returns 0 or AMUSE_ENOMEM. */
-static int train_thread(struct trainer *t, int tid, uint64_t seed)
+/* One training thread's state, kept across passes (and, under MPI, across averaging rounds). */
+struct worker {
+    struct scratch s;
+    int32_t *sen;
+    uint64_t rs;         /* this thread's random state */
+    int64_t local;       /* words read since the last update of t->words_done */
+    double alpha, last_report;
+};
+
+static void worker_free(struct worker *w)
+{
+    free(w->sen);
+    am__free(w->s.neu1);
+    am__free(w->s.neu1e);
+    am__free(w->s.ctx_rows);
+    am__free(w->s.out_rows);
+    am__free(w->s.grad_ctx);
+    am__free(w->s.grad_out);
+    am__free(w->s.g);
+    free(w->s.ctx);
+    free(w->s.out);
+    memset(w, 0, sizeof *w);
+}
+
+static int worker_init(struct trainer *t, struct worker *w, uint64_t seed)
+{
+    int d = t->dim, win = t->o.window, no = t->o.negative + 1;
+    memset(w, 0, sizeof *w);
+    w->sen = malloc(MAX_SENTENCE * sizeof *w->sen);
+    w->s.neu1 = am__calloc_aligned((size_t)d, sizeof(float));
+    w->s.neu1e = am__calloc_aligned((size_t)d, sizeof(float));
+    w->s.ctx_rows = am__calloc_aligned((size_t)(2 * win) * d, sizeof(float));
+    w->s.out_rows = am__calloc_aligned((size_t)no * d, sizeof(float));
+    w->s.grad_ctx = am__calloc_aligned((size_t)(2 * win) * d, sizeof(float));
+    w->s.grad_out = am__calloc_aligned((size_t)no * d, sizeof(float));
+    w->s.g = am__calloc_aligned((size_t)(2 * win) * no, sizeof(float));
+    w->s.ctx = malloc((size_t)(2 * win) * sizeof *w->s.ctx);
+    w->s.out = malloc((size_t)no * sizeof *w->s.out);
+    w->rs = seed;
+    w->alpha = t->start_alpha;
+    if (!w->sen || !w->s.neu1 || !w->s.neu1e || !w->s.ctx_rows || !w->s.out_rows ||
+        !w->s.grad_ctx || !w->s.grad_out || !w->s.g || !w->s.ctx || !w->s.out) {
+        worker_free(w);
+        return AMUSE_ENOMEM;
+    }
+    return AMUSE_OK;
+}
+
+/* One pass of thread tid over ids[begin, end). */
+static void worker_run(struct trainer *t, struct worker *w, int tid, int64_t begin, int64_t end)
 {
     const int32_t *ids = t->c->ids;
-    int64_t n_ids = t->c->n_ids;
-    int64_t begin = n_ids * tid / t->threads, end = n_ids * (tid + 1) / t->threads;
-    int d = t->dim, win = t->o.window, no = t->o.negative + 1;
-    struct scratch s;
-    int32_t *sen = malloc(MAX_SENTENCE * sizeof *sen);
-    s.neu1 = am__calloc_aligned((size_t)d, sizeof(float));
-    s.neu1e = am__calloc_aligned((size_t)d, sizeof(float));
-    s.ctx_rows = am__calloc_aligned((size_t)(2 * win) * d, sizeof(float));
-    s.out_rows = am__calloc_aligned((size_t)no * d, sizeof(float));
-    s.grad_ctx = am__calloc_aligned((size_t)(2 * win) * d, sizeof(float));
-    s.grad_out = am__calloc_aligned((size_t)no * d, sizeof(float));
-    s.g = am__calloc_aligned((size_t)(2 * win) * no, sizeof(float));
-    s.ctx = malloc((size_t)(2 * win) * sizeof *s.ctx);
-    s.out = malloc((size_t)no * sizeof *s.out);
-    int rc = AMUSE_OK;
-    if (!sen || !s.neu1 || !s.neu1e || !s.ctx_rows || !s.out_rows || !s.grad_ctx || !s.grad_out ||
-        !s.g || !s.ctx || !s.out) {
-        rc = AMUSE_ENOMEM;
-        goto out;
-    }
-    uint64_t rs = seed;
-    int64_t local = 0;
-    double alpha = t->start_alpha, last_report = 0;
-    for (int epoch = 0; epoch < t->o.iter; epoch++) {
-        int64_t i = begin;
-        while (i < end) {
-            int n = 0;
-            int64_t raw = 0;
-            for (; i < end && n < MAX_SENTENCE; i++) {
-                int32_t w = ids[i];
-                if (w < 0) {
-                    i++;
-                    break;
-                }
-                raw++;
-                if ((next_random(&rs) & 0xffffffffULL) < t->keep[w])
-                    sen[n++] = w;
+    int64_t i = begin;
+    while (i < end) {
+        int n = 0;
+        int64_t raw = 0;
+        for (; i < end && n < MAX_SENTENCE; i++) {
+            int32_t word = ids[i];
+            if (word < 0) {
+                i++;
+                break;
             }
-            train_sentence(t, &s, sen, n, (float)alpha, &rs);
-            local += raw;
-            if (local >= ALPHA_UPDATE_WORDS) {
-                int64_t done;
+            raw++;
+            if ((next_random(&w->rs) & 0xffffffffULL) < t->keep[word])
+                w->sen[n++] = word;
+        }
+        train_sentence(t, &w->s, w->sen, n, (float)w->alpha, &w->rs);
+        w->local += raw;
+        if (w->local >= ALPHA_UPDATE_WORDS) {
+            int64_t done;
 #pragma omp atomic capture
-                done = t->words_done += local;
-                local = 0;
-                alpha = current_alpha(t, done);
-                if (tid == 0 && t->o.progress) {
-                    double now = seconds_since(&t->start);
-                    if (now - last_report >= 0.1) {
-                        last_report = now;
-                        report(t, done, alpha);
-                    }
+            done = t->words_done += w->local;
+            w->local = 0;
+            w->alpha = current_alpha(t, done);
+            if (tid == 0 && t->o.progress) {
+                double now = seconds_since(&t->start);
+                if (now - w->last_report >= 0.1) {
+                    w->last_report = now;
+                    report(t, done, w->alpha);
                 }
             }
         }
     }
+}
+
+static void worker_flush(struct trainer *t, struct worker *w)
+{
 #pragma omp atomic
-    t->words_done += local;
-out:
-    free(sen);
-    am__free(s.neu1);
-    am__free(s.neu1e);
-    am__free(s.ctx_rows);
-    am__free(s.out_rows);
-    am__free(s.grad_ctx);
-    am__free(s.grad_out);
-    am__free(s.g);
-    free(s.ctx);
-    free(s.out);
+    t->words_done += w->local;
+    w->local = 0;
+}
+
+/* Thread tid trains on ids[begin, end) for every epoch. Returns 0 or AMUSE_ENOMEM. */
+static int train_thread(struct trainer *t, int tid, uint64_t seed)
+{
+    int64_t n_ids = t->c->n_ids;
+    int64_t begin = n_ids * tid / t->threads, end = n_ids * (tid + 1) / t->threads;
+    struct worker w;
+    if (worker_init(t, &w, seed) != AMUSE_OK)
+        return AMUSE_ENOMEM;
+    for (int epoch = 0; epoch < t->o.iter; epoch++)
+        worker_run(t, &w, tid, begin, end);
+    worker_flush(t, &w);
+    worker_free(&w);
+    return AMUSE_OK;
+}
+
+/* ------------------------------------------------------------------------ across MPI ranks
+ * Each rank trains on its own share of the id stream (ids[n*r/N, n*(r+1)/N)) with its own random
+ * streams, and the ranks combine their models as they go, as pWord2Vec's multi-node mode and the
+ * distributed SGNS papers do. Plain averaging would count each rank's progress 1/N, so what is
+ * combined is the updates: each rank's change since the last synchronisation is summed into the
+ * common model, which is how Hogwild threads on one machine combine theirs, only less often.
+ * Frequent words change most, so their rows (the first AMUSE_W2V_MPI_HOT_ROWS: the vocabulary
+ * is sorted by count) are combined every `mpi_sync_words` words per rank, and the whole model
+ * every AMUSE_W2V_MPI_FULL_EVERY such rounds and at the end of every epoch. Between
+ * synchronisations the rank's own threads run Hogwild as on one machine. The learning rate
+ * follows the rank's progress through its share, which every rank makes at the same pace. */
+
+#define AMUSE_W2V_MPI_HOT_ROWS 4096
+#define AMUSE_W2V_MPI_FULL_EVERY 10
+
+/* Rows [0, rows) of dim floats: model += sum over ranks of (model - base); then base = model. */
+static int combine_matrix(float *m, float *base, size_t cells)
+{
+    if (!m)
+        return AMUSE_OK;
+    for (size_t i = 0; i < cells; i++)
+        m[i] -= base[i];
+    int rc = am__mpi_allreduce_sum_float(m, (int64_t)cells);
+    for (size_t i = 0; rc == AMUSE_OK && i < cells; i++) {
+        m[i] += base[i];
+        base[i] = m[i];
+    }
+    return rc;
+}
+
+struct rank_sync {
+    float *base0, *base1neg, *base1; /* the matrices at the last synchronisation */
+};
+
+/* Combine the first `rows` rows of every matrix (the vocabulary is sorted by count, so the
+ * first rows are the most frequent words). */
+static int combine_rows(struct trainer *t, struct rank_sync *rs, int64_t rows)
+{
+    size_t cells = (size_t)rows * (size_t)t->dim;
+    int rc = combine_matrix(t->syn0, rs->base0, cells);
+    if (!rc)
+        rc = combine_matrix(t->syn1neg, rs->base1neg, cells);
+    if (!rc)
+        rc = combine_matrix(t->syn1, rs->base1, cells);
+    return rc;
+}
+
+static int train_ranks(struct trainer *t, const uint64_t *seeds)
+{
+    int ranks = am__mpi_size(), rank = am__mpi_rank();
+    int64_t lo = am__mpi_share(t->c->n_ids, rank, ranks);
+    int64_t hi = am__mpi_share(t->c->n_ids, rank + 1, ranks);
+    int64_t sync = t->o.mpi_sync_words > 0 ? t->o.mpi_sync_words : AMUSE_W2V_MPI_SYNC_WORDS;
+    size_t cells = (size_t)t->V * (size_t)t->dim;
+    int64_t hot = t->V < AMUSE_W2V_MPI_HOT_ROWS ? t->V : AMUSE_W2V_MPI_HOT_ROWS;
+    struct rank_sync rs = {NULL, NULL, NULL};
+    int threads = t->threads, rc = AMUSE_OK;
+    struct worker *w = calloc((size_t)threads, sizeof *w);
+    rs.base0 = am__calloc_aligned(cells, sizeof(float));
+    rs.base1neg = t->syn1neg ? am__calloc_aligned(cells, sizeof(float)) : NULL;
+    rs.base1 = t->syn1 ? am__calloc_aligned(cells, sizeof(float)) : NULL;
+    if (!w || !rs.base0 || (t->syn1neg && !rs.base1neg) || (t->syn1 && !rs.base1))
+        rc = AMUSE_ENOMEM;
+    for (int i = 0; i < threads && rc == AMUSE_OK; i++)
+        rc = worker_init(t, &w[i], seeds[i]);
+    if (rc == AMUSE_OK) {
+        memcpy(rs.base0, t->syn0, cells * sizeof(float));
+        if (t->syn1neg)
+            memcpy(rs.base1neg, t->syn1neg, cells * sizeof(float));
+        if (t->syn1)
+            memcpy(rs.base1, t->syn1, cells * sizeof(float));
+    }
+    /* Every rank must join every synchronisation: the rounds per epoch are the most any rank
+     * has (shares differ by at most one id); a rank with fewer joins with an empty round. */
+    int64_t rounds = 0;
+    for (int r = 0; r < ranks; r++) {
+        int64_t n = am__mpi_share(t->c->n_ids, r + 1, ranks) - am__mpi_share(t->c->n_ids, r, ranks);
+        if ((n + sync - 1) / sync > rounds)
+            rounds = (n + sync - 1) / sync;
+    }
+    for (int epoch = 0; epoch < t->o.iter && rc == AMUSE_OK; epoch++) {
+        for (int64_t k = 0; k < rounds && rc == AMUSE_OK; k++) {
+            int64_t at = lo + k * sync < hi ? lo + k * sync : hi;
+            int64_t end = hi - at < sync ? hi : at + sync;
+#pragma omp parallel for schedule(static, 1) num_threads(threads)
+            for (int tid = 0; tid < threads; tid++)
+                worker_run(t, &w[tid], tid, at + (end - at) * tid / threads,
+                           at + (end - at) * (tid + 1) / threads);
+            int full = k == rounds - 1 || (k + 1) % AMUSE_W2V_MPI_FULL_EVERY == 0;
+            rc = combine_rows(t, &rs, full ? t->V : hot);
+        }
+    }
+    for (int i = 0; w && i < threads; i++) {
+        worker_flush(t, &w[i]);
+        worker_free(&w[i]);
+    }
+    free(w);
+    am__free(rs.base0);
+    am__free(rs.base1neg);
+    am__free(rs.base1);
     return rc;
 }
 
@@ -685,6 +824,18 @@ int amuse_w2v_train(const struct amuse_w2v_corpus *c, const struct amuse_w2v_opt
     /* fastText's skip-gram learns at 0.05 by default, word2vec.c's at 0.025. */
     t.start_alpha = o->alpha > 0 ? o->alpha : (o->cbow || o->subwords ? 0.05 : 0.025);
     t.total_words = (int64_t)o->iter * c->stats.train_words;
+    t.ranks = am__mpi_size();
+    if (t.ranks > 1) {
+        if (o->subwords)
+            return am__fail(AMUSE_EUNSUPPORTED, "word2vec: -subwords is not trained across MPI "
+                            "ranks (its n-gram buckets would be averaged at every round)");
+        /* The learning rate follows this rank's progress through its share of the ids. */
+        int64_t lo = am__mpi_share(c->n_ids, am__mpi_rank(), t.ranks);
+        int64_t hi = am__mpi_share(c->n_ids, am__mpi_rank() + 1, t.ranks), words = 0;
+        for (int64_t i = lo; i < hi; i++)
+            words += c->ids[i] >= 0;
+        t.total_words = (int64_t)o->iter * words;
+    }
     for (int i = 0; i <= SIGMOID_TABLE; i++) {
         double x = ((double)i / SIGMOID_TABLE * 2 - 1) * SIGMOID_BOUND;
         t.sigmoid[i] = (float)(1.0 / (1.0 + exp(-x)));
@@ -732,10 +883,21 @@ int amuse_w2v_train(const struct amuse_w2v_corpus *c, const struct amuse_w2v_opt
     for (size_t i = 0; i < in_cells; i++)
         t.syn0[i] = init_scale * (amuse_rng_uniform(&rng) - 0.5f) / (float)t.dim;
     uint64_t seeds[512];
-    for (int i = 0; i < t.threads; i++)
-        seeds[i] = amuse_rng_next(&rng);
+    for (int i = 0; i < t.threads; i++) /* ranks share the initial vectors, not the streams */
+        seeds[i] = amuse_rng_next(&rng) ^ ((uint64_t)am__mpi_rank() * 0x9e3779b97f4a7c15ULL);
 
     t.start = am__now();
+    if (t.ranks > 1) {
+        if ((rc = train_ranks(&t, seeds)) == AMUSE_ENOMEM)
+            goto nomem;
+        if (rc)
+            goto fail;
+        if (o->progress)
+            report(&t, t.words_done, current_alpha(&t, t.words_done));
+        *out = wv;
+        wv = NULL;
+        goto out;
+    }
     int failed = 0;
 #pragma omp parallel num_threads(t.threads) reduction(| : failed)
     {

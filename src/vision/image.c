@@ -220,11 +220,37 @@ static int jpeg_dimensions(const unsigned char *p, size_t len, uint64_t *w, uint
     return 0;
 }
 
-/* Debian's stb_image (2022-09) builds a Huffman table from a DHT segment without checking that
- * its 16 code counts sum to at most 256, and writes past its tables when they do not (found by
- * fuzz_image). Every DHT in the file, between scans too (progressive JPEGs), is checked here
- * first, reading its tables as stb_image does: while the declared length lasts, 17 bytes and
- * then the codes, even past the end of the segment (bytes past the file read as 0). */
+/* stb_image appends each IDAT chunk to a buffer it allocates on the first non-empty one, and
+ * reads an empty first IDAT into a NULL pointer (undefined behaviour, found by fuzz_multipart).
+ * Encoders never write one, so it is refused rather than worked around. Walks the chunks up to
+ * the first IDAT; a truncated or lying chunk list is left to stb_image, which refuses it. */
+static int png_check_chunks(const unsigned char *p, size_t len, const char *name)
+{
+    for (size_t pos = 8; pos + 8 <= len;) {
+        uint64_t n = be32(p + pos);
+        if (memcmp(p + pos + 4, "IDAT", 4) == 0) {
+            if (n == 0)
+                return am__fail(AMUSE_EFORMAT,
+                                "%s: PNG's first IDAT chunk (byte %zu) is empty", name, pos);
+            return AMUSE_OK;
+        }
+        if (n > len - pos - 8)
+            return AMUSE_OK;
+        pos += 12 + (size_t)n;
+    }
+    return AMUSE_OK;
+}
+
+/* Debian's stb_image (2022-09) trusts a DHT segment's code counts in two ways the fuzzer found:
+ * it writes past its tables when they sum to more than 256, and its decoder computes a symbol
+ * index outside the table (an assertion in debug builds, a wrong read otherwise) when the code
+ * lengths over-fill the code space at a length that has no codes, or when a 256th code makes
+ * index 255 collide with its "not in the fast table" flag. So every table must be a real
+ * canonical Huffman code: at most 255 codes (an 8-bit JPEG uses at most 176), and at no length
+ * more codes than the lengths before it left room for. Every DHT in the file, between scans
+ * too (progressive JPEGs), is checked here first, read as stb_image reads it: while the
+ * declared length lasts, 17 bytes and then the codes, even past the end of the segment (bytes
+ * past the file read as 0). */
 static int jpeg_check_huffman(const unsigned char *p, size_t len, const char *name)
 {
     struct jpeg_cursor c = {p, len, 2, 0};
@@ -236,12 +262,22 @@ static int jpeg_check_huffman(const unsigned char *p, size_t len, const char *na
         size_t t = body;
         for (long left = (long)n; left > 0 && t < len;) {
             unsigned codes = 0;
-            for (size_t i = t + 1; i <= t + 16 && i < len; i++)
-                codes += p[i];
-            if (codes > 256)
+            uint64_t next = 0; /* the next free code at this length (canonical order) */
+            for (size_t k = 1; k <= 16; k++) {
+                unsigned n_k = t + k < len ? p[t + k] : 0;
+                codes += n_k;
+                next += n_k;
+                if (next > ((uint64_t)1 << k))
+                    return am__fail(AMUSE_EFORMAT,
+                                    "%s: JPEG Huffman table at byte %zu has more codes of length "
+                                    "%zu or less than the code space holds",
+                                    name, t, k);
+                next <<= 1;
+            }
+            if (codes > 255)
                 return am__fail(AMUSE_EFORMAT,
                                 "%s: JPEG Huffman table at byte %zu declares %u codes (at most "
-                                "256)",
+                                "255)",
                                 name, t, codes);
             t += 17 + codes;
             left -= 17 + (long)codes;
@@ -457,6 +493,8 @@ static int probe(const void *bytes, size_t len, const char *name, uint64_t max_p
                             name, hw, hh, bpp, need, len);
     }
     if (strcmp(format, "JPEG") == 0 && (rc = jpeg_check_huffman(p_bytes(bytes), len, name)))
+        return rc;
+    if (strcmp(format, "PNG") == 0 && (rc = png_check_chunks(p_bytes(bytes), len, name)))
         return rc;
     /* Then stb_image's view of the header, which must agree with the caps too. */
     if (!stbi_info_from_memory(bytes, (int)len, &w, &h, &comp))
