@@ -321,6 +321,14 @@ TEST(jpeg_huffman_tables_are_checked_before_decoding)
     append(&m, seg, sizeof seg);
     ASSERT_FAILS(amuse_image_decode(m.p, m.len, "late.jpg", &opt, out), AMUSE_EFORMAT,
                  "declares 256 codes (at most 255)");
+    /* In a scan, 0xFF 0xFF ... 0x00 is one stuffed byte, not a marker: the DHT after it is read. */
+    m.len = 2;
+    static const unsigned char scan[] = {0xFF, 0xDA, 0x00, 0x02, 0x12, 0xFF, 0xFF, 0xFF,
+                                         0x00, 0x34, 0xFF, 0xFF};
+    append(&m, (void *)scan, sizeof scan);
+    append(&m, seg, sizeof seg);
+    ASSERT_FAILS(amuse_image_decode(m.p, m.len, "stuffed.jpg", &opt, out), AMUSE_EFORMAT,
+                 "stuffed.jpg: JPEG Huffman table at byte 18 declares 256 codes");
     /* Garbage between segments: stb_image skips it looking for the next marker, so must we. */
     m.len = 2;
     append(&m, (void *)"\xFF\xE0\x00\x04JFLLLLLLLL", 14);

@@ -164,10 +164,25 @@ static int jpeg_next(struct jpeg_cursor *c, unsigned *marker, size_t *body, size
 {
     const unsigned char *p = c->p;
     if (c->in_scan) {
-        while (c->pos + 1 < c->len &&
-               !(p[c->pos] == 0xFF && p[c->pos + 1] != 0x00 &&
-                 !(p[c->pos + 1] >= 0xD0 && p[c->pos + 1] <= 0xD7)))
-            c->pos++;
+        /* As stb_image's bit reader: a run of 0xFF then 0x00 is a stuffed byte, then a restart
+         * marker belongs to the scan, and a run of 0xFF then anything else ends it there. */
+        size_t i = c->pos;
+        while (i < c->len) {
+            if (p[i] != 0xFF) {
+                i++;
+                continue;
+            }
+            size_t k = i + 1;
+            while (k < c->len && p[k] == 0xFF)
+                k++;
+            if (k < c->len && (p[k] == 0x00 || (p[k] >= 0xD0 && p[k] <= 0xD7))) {
+                i = k + 1;
+                continue;
+            }
+            i = k - 1; /* the last 0xFF before the marker byte */
+            break;
+        }
+        c->pos = i;
         c->in_scan = 0;
     }
     while (c->pos + 2 <= c->len) {
