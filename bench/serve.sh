@@ -205,7 +205,8 @@ for batch in 1 32; do
   stop_server
 done
 
-out=bench/results/serve$([ "$mode" = quick ] && echo -quick).json
+out=bench/results/serve.json
+[ "$mode" = quick ] && out=bench/results/serve-quick.json
 python3 - "$results" "$out" "$mode" "$duration" <<'PY'
 import json, platform, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
