@@ -12,6 +12,8 @@
 #   --duration  seconds per harness (default 3600: an hour each)
 #   --only      run only these harnesses (default: every one in fuzz/CMakeLists.txt)
 #   --quick     60 seconds each (a check that the setup works)
+#   --summary   print what fuzz/long-run.log adds up to per harness (runs, seconds, executions)
+#               and exit; docs/RELIABILITY.md records it
 # Needs clang (Debian's clang-14 has libFuzzer). Does not stop other runs; run it on a quiet
 # machine. The http, multipart and query harnesses start a server on 127.0.0.1 in process.
 set -u
@@ -21,16 +23,33 @@ SRC=$(cd "$HERE/.." && pwd)
 BUILD=${AMUSE_FUZZ_BUILD:-$SRC/build-fuzz}
 duration=3600
 only=""
+summary=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --duration) duration="$2"; shift ;;
     --only) only="$2"; shift ;;
     --quick) duration=60 ;;
-    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --summary) summary=1 ;;
+    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run-long.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
 done
+if [ -n "$summary" ]; then
+    # One line per run: "name: S s, E executions, ...". Harnesses in the order of most time first.
+    awk -F'[:,] *' '/^[a-z_]+: [0-9]+ s, / {
+            name = $1; split($2, s, " "); split($3, e, " ")
+            runs[name]++; secs[name] += s[1]; if (e[1] != "?") execs[name] += e[1]
+            # "S s (cpu C s)" since the CPU time is recorded; before that, count the wall time
+            cpu[name] += (s[3] == "(cpu") ? s[4] + 0 : s[1]
+        }
+        END {
+            for (n in runs)
+                printf "%-15s %3d runs %6.2f hours %6.2f CPU hours %12d executions\n", n,
+                       runs[n], secs[n] / 3600, cpu[n] / 3600, execs[n]
+        }' "$HERE/long-run.log" | sort -k4,4nr
+    exit 0
+fi
 case "$duration" in '' | *[!0-9]*) echo "run-long.sh: --duration takes seconds" >&2; exit 2 ;; esac
 
 targets=$(sed -n '/^set(AMUSE_FUZZ_TARGETS/,/)/p' "$HERE/CMakeLists.txt" | tr -d '()' |
@@ -57,12 +76,15 @@ for t in $targets; do
 done
 
 LOG="$HERE/long-run.log"
+# GNU time writes the fuzzer's user and system CPU seconds to $new.time (last line).
+timed() { "$@"; }
+if [ -x /usr/bin/time ]; then timed() { /usr/bin/time -f '%U %S' -o "$new.time" "$@"; }; fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # One core each, BLAS included: OpenBLAS's threads spin-yield for each other, and on a loaded
 # machine a one-sample forward pass then passed the 60 s timeout (a false finding).
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
-echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) run-long.sh --duration $duration ($(nproc) cores)" >>"$LOG"
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) run-long.sh --duration $duration ($(getconf _NPROCESSORS_ONLN) cores)" >>"$LOG"
 findings_all=""
 for t in $targets; do
     corpus="$HERE/corpus/$t"
@@ -71,23 +93,25 @@ for t in $targets; do
     start=$(date +%s)
     # New inputs go to $new (first directory); the committed corpus is read only. Findings are
     # written straight into the corpus. -timeout: an input taking longer is a finding.
-    "$BUILD/fuzz/fuzz_$t" -max_total_time="$duration" -timeout=60 -rss_limit_mb=4096 \
+    # CPU seconds too: on a shared machine the wall time says little about the work done.
+    timed "$BUILD/fuzz/fuzz_$t" -max_total_time="$duration" -timeout=60 -rss_limit_mb=4096 \
         -artifact_prefix="$corpus/" -print_final_stats=1 "$new" "$corpus" \
         >"$new.log" 2>&1
     status=$?
     secs=$(($(date +%s) - start))
+    cpu=$(tail -n 1 "$new.time" 2>/dev/null | awk '{printf "%d", $1 + $2}')
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$new.log" | tail -n 1)
     # Keep what adds coverage: merge the new inputs into the committed corpus.
     "$BUILD/fuzz/fuzz_$t" -merge=1 -timeout=60 "$corpus" "$new" >"$new.merge.log" 2>&1
     after=$(ls "$corpus" | wc -l)
     findings=$(cd "$corpus" && ls | grep -E '^(crash|leak|timeout|oom|slow-unit)-' | tr '\n' ' ')
-    line="$t: ${secs} s, ${execs:-?} executions, $((after - before)) new corpus entries, exit $status, findings: ${findings:-none}"
+    line="$t: ${secs} s (cpu ${cpu:-?} s), ${execs:-?} executions, $((after - before)) new corpus entries, exit $status, findings: ${findings:-none}"
     echo "$line" | tee -a "$LOG"
     [ -n "$findings" ] && findings_all="$findings_all $t:[$findings]"
     if [ "$status" -ne 0 ] && [ -z "$findings" ]; then
         tail -n 20 "$new.log"
     fi
-    rm -rf "$new" "$new.merge.log"
+    rm -rf "$new" "$new.merge.log" "$new.time"
     mv "$new.log" "$BUILD/fuzz-$t.last.log"
 done
 echo "findings:${findings_all:- none}" | tee -a "$LOG"
