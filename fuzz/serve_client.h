@@ -32,24 +32,34 @@
 static struct amuse_server *fuzz_server;
 static char fuzz_key[AMUSE_KEY_TOKEN_MAX];
 static int fuzz_port;
+static char fuzz_dir[] = "/tmp/amuse-fuzz-serve.XXXXXX";
 
+/* At exit: stop the server, then remove its key database and the directory (every run of a
+ * harness, replays and merges included, would otherwise leave one behind in /tmp). */
 static void fuzz_server_stop(void)
 {
     if (fuzz_server) {
         amuse_server_drain(fuzz_server);
         amuse_server_free(fuzz_server);
+        fuzz_server = NULL;
     }
+    static const char *const files[] = {"keys.db", "keys.db-wal", "keys.db-shm", "keys.db-journal"};
+    char path[sizeof fuzz_dir + 32];
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(path, sizeof path, "%s/%s", fuzz_dir, files[i]);
+        unlink(path);
+    }
+    rmdir(fuzz_dir);
 }
 
 static void fuzz_server_start(void)
 {
     if (fuzz_server)
         return;
-    char db[] = "/tmp/amuse-fuzz-serve.XXXXXX";
-    if (!mkdtemp(db))
+    if (!mkdtemp(fuzz_dir))
         abort();
-    char path[sizeof db + 16];
-    snprintf(path, sizeof path, "%s/keys.db", db);
+    char path[sizeof fuzz_dir + 16];
+    snprintf(path, sizeof path, "%s/keys.db", fuzz_dir);
     struct amuse_serve_options o;
     amuse_serve_options_default(&o);
     o.port = 0;
