@@ -940,9 +940,9 @@ TEST(functional_model_with_two_inputs)
 TEST(history_svg_is_well_formed)
 {
     struct amuse_epoch_log h[3] = {
-        {1, 1.2, 0.5, 1.1, 0.55, 1, 0.1, 40},
-        {2, 0.8, 0.7, 0.9, 0.65, 1, 0.1, 40},
-        {3, 0.6, 0.8, NAN, NAN, 1, 0.1, 40},
+        {1, 1.2, 0.5, 1.1, 0.55, 1, 0.1, 40, 0.001},
+        {2, 0.8, 0.7, 0.9, 0.65, 1, 0.1, 40, 0.001},
+        {3, 0.6, 0.8, NAN, NAN, 1, 0.1, 40, 0.001},
     };
     const char *path = tmp_path("training.svg");
     ASSERT_OK(amuse_history_write_svg(path, h, 3));
