@@ -1,0 +1,513 @@
+/* test_training.c - learning-rate schedules, ReduceLROnPlateau and resuming a run: each
+ * schedule's value against Keras's formula (and PyTorch's schedulers through a committed
+ * fixture), the optimizer really applying the scheduled rate per step, the plateau callback's
+ * patience, cooldown and min_lr, and the errors for bad configs.
+ *
+ * Small MLPs on random data, one thread, seconds in all. Files live under a mkdtemp directory that
+ * is removed at the end. fit()'s other semantics are tested in test_model.c; the command in
+ * cli_train.sh. */
+#define _POSIX_C_SOURCE 200809L
+#include "amuse/data.h"
+#include "amuse/error.h"
+#include "amuse/model.h"
+#include "amuse/rng.h"
+#include "amuse/runtime.h"
+#include "amuse/safetensors.h"
+#include "nn/model_internal.h" /* am__schedule_parse / am__schedule_value */
+#include "test.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char tmp_root[256];
+
+static void remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char child[1024];
+            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
+            remove_tree(child);
+        }
+        closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static struct amuse_model *model_from(const char *json)
+{
+    struct amuse_model *m = NULL;
+    int rc = amuse_model_from_json(&m, json, strlen(json), "test");
+    if (rc)
+        TEST_FAIL("model: %s", amuse_last_error());
+    return m;
+}
+
+/* Four features, `classes` classes. */
+static void make_dataset(struct amuse_dataset *d, int64_t n, int classes, uint64_t seed)
+{
+    memset(d, 0, sizeof *d);
+    int64_t dims[1] = {4};
+    struct amuse_shape sample, scalar = {0};
+    amuse_shape_make(&sample, 1, dims);
+    d->n = n;
+    d->n_inputs = 1;
+    d->n_classes = classes;
+    ASSERT_OK(amuse_array_alloc(&d->input[0], NULL, AMUSE_FLOAT32, &sample, n));
+    ASSERT_OK(amuse_array_alloc(&d->target, NULL, AMUSE_INT32, &scalar, n));
+    struct amuse_rng rng;
+    amuse_rng_seed(&rng, seed);
+    for (int64_t i = 0; i < n * 4; i++)
+        d->input[0].f32[i] = 2.0f * amuse_rng_uniform(&rng) - 1.0f;
+    for (int64_t i = 0; i < n; i++)
+        d->target.i32[i] = (int32_t)amuse_rng_below(&rng, (uint64_t)classes);
+}
+
+/* An MLP with Dropout; `name`, `units` (hidden), the optimizer and the fit section vary. */
+static const char *mlp_json(const char *name, int units, const char *optimizer, const char *fit)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof buf,
+             "{\"name\": \"%s\", \"model\": {\"class_name\": \"Sequential\", \"config\": "
+             "{\"layers\": ["
+             "{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": [null, 4]}},"
+             "{\"class_name\": \"Dense\", \"config\": {\"units\": %d, \"activation\": \"tanh\"}},"
+             "{\"class_name\": \"Dropout\", \"config\": {\"rate\": 0.3}},"
+             "{\"class_name\": \"Dense\", \"config\": {\"units\": 3, \"activation\": \"softmax\"}}"
+             "]}}, \"compile\": {\"optimizer\": %s, \"loss\": "
+             "\"sparse_categorical_crossentropy\", \"metrics\": [\"accuracy\"]}, \"fit\": %s}",
+             name, units, optimizer, fit);
+    return buf;
+}
+
+static struct am__schedule schedule_from(const char *json)
+{
+    cJSON *v = cJSON_Parse(json);
+    if (!v)
+        TEST_FAIL("bad test JSON %s", json);
+    struct am__schedule s;
+    int rc = am__schedule_parse(v, "lr", &s);
+    cJSON_Delete(v);
+    if (rc)
+        TEST_FAIL("schedule %s: %s", json, amuse_last_error());
+    return s;
+}
+
+/* ---------------------------------------------------------------- schedules */
+
+/* Values worked out by hand from Keras's definitions, then the formulas themselves at many
+ * steps. */
+TEST(schedules_follow_keras_formulas)
+{
+    struct am__schedule e = schedule_from(
+        "{\"class_name\": \"ExponentialDecay\", \"config\": {\"initial_learning_rate\": 0.1, "
+        "\"decay_steps\": 10, \"decay_rate\": 0.5}}");
+    ASSERT_NEAR(am__schedule_value(&e, 0), 0.1, 1e-15);
+    ASSERT_NEAR(am__schedule_value(&e, 5), 0.1 * sqrt(0.5), 1e-15);
+    ASSERT_NEAR(am__schedule_value(&e, 10), 0.05, 1e-15);
+    ASSERT_NEAR(am__schedule_value(&e, 20), 0.025, 1e-15);
+    struct am__schedule st = schedule_from(
+        "{\"class_name\": \"ExponentialDecay\", \"config\": {\"initial_learning_rate\": 0.1, "
+        "\"decay_steps\": 10, \"decay_rate\": 0.5, \"staircase\": true}}");
+    ASSERT_NEAR(am__schedule_value(&st, 9), 0.1, 1e-15);
+    ASSERT_NEAR(am__schedule_value(&st, 10), 0.05, 1e-15);
+    ASSERT_NEAR(am__schedule_value(&st, 19), 0.05, 1e-15);
+    for (int64_t t = 0; t < 200; t += 7) {
+        ASSERT_NEAR(am__schedule_value(&e, t), 0.1 * pow(0.5, t / 10.0), 1e-15);
+        ASSERT_NEAR(am__schedule_value(&st, t), 0.1 * pow(0.5, floor(t / 10.0)), 1e-15);
+    }
+
+    struct am__schedule c = schedule_from(
+        "{\"class_name\": \"CosineDecay\", \"config\": {\"initial_learning_rate\": 0.1, "
+        "\"decay_steps\": 100, \"alpha\": 0.1}}");
+    ASSERT_NEAR(am__schedule_value(&c, 0), 0.1, 1e-15);
+    ASSERT_NEAR(am__schedule_value(&c, 50), 0.1 * (0.9 * 0.5 + 0.1), 1e-15);
+    ASSERT_NEAR(am__schedule_value(&c, 100), 0.01, 1e-15);
+    ASSERT_NEAR(am__schedule_value(&c, 250), 0.01, 1e-15); /* held at alpha after decay_steps */
+    for (int64_t t = 0; t <= 100; t += 9)
+        ASSERT_NEAR(am__schedule_value(&c, t),
+                    0.1 * (0.9 * 0.5 * (1 + cos(3.14159265358979323846 * t / 100.0)) + 0.1),
+                    1e-15);
+
+    /* Keras 3's warmup: linear from initial to warmup_target, then the cosine from the target. */
+    struct am__schedule w = schedule_from(
+        "{\"class_name\": \"CosineDecay\", \"config\": {\"initial_learning_rate\": 0.0, "
+        "\"decay_steps\": 100, \"warmup_target\": 0.1, \"warmup_steps\": 10}}");
+    ASSERT_NEAR(am__schedule_value(&w, 0), 0.0, 1e-15);
+    ASSERT_NEAR(am__schedule_value(&w, 5), 0.05, 1e-15);
+    ASSERT_NEAR(am__schedule_value(&w, 10), 0.1, 1e-15);
+    ASSERT_NEAR(am__schedule_value(&w, 60), 0.05, 1e-15);
+    ASSERT_NEAR(am__schedule_value(&w, 110), 0.0, 1e-15);
+    ASSERT_NEAR(am__schedule_value(&w, 500), 0.0, 1e-15);
+
+    /* values[i] for boundaries[i-1] < step <= boundaries[i]. */
+    struct am__schedule p = schedule_from(
+        "{\"class_name\": \"PiecewiseConstantDecay\", \"config\": {\"boundaries\": [10, 20], "
+        "\"values\": [1.0, 0.5, 0.1]}}");
+    ASSERT_NEAR(am__schedule_value(&p, 0), 1.0, 0);
+    ASSERT_NEAR(am__schedule_value(&p, 10), 1.0, 0);
+    ASSERT_NEAR(am__schedule_value(&p, 11), 0.5, 0);
+    ASSERT_NEAR(am__schedule_value(&p, 20), 0.5, 0);
+    ASSERT_NEAR(am__schedule_value(&p, 21), 0.1, 0);
+    ASSERT_NEAR(am__schedule_value(&p, 100000), 0.1, 0);
+}
+
+/* PyTorch's schedulers compute the same curves: ExponentialLR is ExponentialDecay with
+ * decay_steps 1, StepLR the staircase, CosineAnnealingLR CosineDecay with alpha = eta_min / lr,
+ * LinearLR + CosineAnnealingLR the warmup. tests/fixtures/lr_schedules.txt comes from
+ * tests/golden/make_lr_schedules.py: "<name> <step> <lr>" lines. */
+TEST(schedules_match_pytorch)
+{
+    static const struct {
+        const char *name, *json;
+    } cases[] = {
+        {"exponential", "{\"class_name\": \"ExponentialDecay\", \"config\": "
+                        "{\"initial_learning_rate\": 0.1, \"decay_steps\": 1, \"decay_rate\": 0.9}}"},
+        {"step", "{\"class_name\": \"ExponentialDecay\", \"config\": {\"initial_learning_rate\": "
+                 "0.1, \"decay_steps\": 7, \"decay_rate\": 0.5, \"staircase\": true}}"},
+        {"cosine", "{\"class_name\": \"CosineDecay\", \"config\": {\"initial_learning_rate\": "
+                   "0.1, \"decay_steps\": 40, \"alpha\": 0.05}}"},
+        {"warmup_cosine", "{\"class_name\": \"CosineDecay\", \"config\": "
+                          "{\"initial_learning_rate\": 0.01, \"decay_steps\": 30, "
+                          "\"warmup_target\": 0.1, \"warmup_steps\": 10}}"},
+        {"multistep", "{\"class_name\": \"PiecewiseConstantDecay\", \"config\": "
+                      "{\"boundaries\": [9, 19], \"values\": [0.1, 0.01, 0.001]}}"},
+    };
+    FILE *f = fopen(AMUSE_FIXTURES "/lr_schedules.txt", "r");
+    if (!f)
+        TEST_FAIL("cannot open %s", AMUSE_FIXTURES "/lr_schedules.txt");
+    char name[64];
+    long long step;
+    double lr;
+    int lines = 0, seen[5] = {0};
+    while (fscanf(f, "%63s %lld %lf", name, &step, &lr) == 3) {
+        int k = -1;
+        for (int i = 0; i < 5; i++)
+            if (strcmp(name, cases[i].name) == 0)
+                k = i;
+        if (k < 0) {
+            fclose(f);
+            TEST_FAIL("unknown schedule %s in the fixture", name);
+        }
+        struct am__schedule s = schedule_from(cases[k].json);
+        double ours = am__schedule_value(&s, step);
+        if (!(fabs(ours - lr) <= 1e-12 + 1e-9 * fabs(lr))) {
+            fclose(f);
+            TEST_FAIL("%s at step %lld: amuse %.12g, PyTorch %.12g", name, step, ours, lr);
+        }
+        seen[k]++;
+        lines++;
+    }
+    fclose(f);
+    ASSERT_TRUE(lines >= 200);
+    for (int i = 0; i < 5; i++)
+        ASSERT_TRUE(seen[i] >= 40);
+}
+
+/* SGD without momentum moves a weight by exactly lr * g: with g = 1 every update shows the rate
+ * the optimizer used, which must be the schedule's value at the updates made before it. */
+TEST(optimizer_applies_the_schedule_each_step)
+{
+    const char *opt =
+        "{\"class_name\": \"SGD\", \"config\": {\"learning_rate\": {\"class_name\": "
+        "\"PiecewiseConstantDecay\", \"config\": {\"boundaries\": [2, 4], \"values\": [0.5, "
+        "0.25, 0.125]}}}}";
+    struct amuse_model *m = model_from(mlp_json("sched", 2, opt, "{}"));
+    ASSERT_OK(amuse_model_init_weights(m, 1));
+    struct amuse_tensor v, g;
+    ASSERT_OK(amuse_model_find_weight(m, "dense/bias", &v, &g));
+    const float *w = v.data;
+    float *grad = g.data;
+    static const float want[8] = {0.5f, 0.5f, 0.5f, 0.25f, 0.25f, 0.125f, 0.125f, 0.125f};
+    for (int t = 0; t < 8; t++) {
+        ASSERT_EQ_INT(amuse_model_iterations(m), t);
+        ASSERT_TRUE(amuse_model_learning_rate(m) == want[t]);
+        amuse_model_zero_grad(m);
+        grad[0] = 1.0f;
+        float before = w[0];
+        ASSERT_OK(amuse_model_step(m));
+        ASSERT_TRUE(w[0] == before - want[t]);
+    }
+    amuse_model_free(m);
+
+    /* Adam with a schedule: the first update of Adam moves each weight by about lr (m / sqrt(v)
+     * is 1 for any gradient), so one step at step 0 shows the scheduled rate, not the config's. */
+    const char *adam = "{\"class_name\": \"Adam\", \"config\": {\"learning_rate\": {\"class_name\": "
+                       "\"ExponentialDecay\", \"config\": {\"initial_learning_rate\": 0.04, "
+                       "\"decay_steps\": 1, \"decay_rate\": 0.5}}}}";
+    m = model_from(mlp_json("sched", 2, adam, "{}"));
+    ASSERT_OK(amuse_model_init_weights(m, 1));
+    ASSERT_OK(amuse_model_find_weight(m, "dense/bias", &v, &g));
+    w = v.data;
+    grad = g.data;
+    for (int t = 0; t < 3; t++) {
+        amuse_model_zero_grad(m);
+        grad[0] = 1.0f;
+        float before = w[0];
+        ASSERT_OK(amuse_model_step(m));
+        /* Adam's step at t+1 with a constant gradient: lr_t * m_hat / (sqrt(v_hat) + eps) = lr. */
+        ASSERT_NEAR(before - w[0], 0.04 * pow(0.5, t), 1e-6);
+    }
+    amuse_model_free(m);
+}
+
+/* fit() with a CosineDecay: the history logs the rate after each epoch's updates, the step count
+ * is the batches run, and the progress line shows the rate. */
+TEST(fit_logs_the_scheduled_rate)
+{
+    amuse_set_threads(1);
+    struct amuse_dataset d;
+    make_dataset(&d, 40, 3, 2);
+    const char *opt =
+        "{\"class_name\": \"SGD\", \"config\": {\"learning_rate\": {\"class_name\": "
+        "\"CosineDecay\", \"config\": {\"initial_learning_rate\": 0.2, \"decay_steps\": 12}}}}";
+    struct amuse_model *m = model_from(
+        mlp_json("cos", 6, opt, "{\"batch_size\": 10, \"epochs\": 4, \"seed\": 3}"));
+    ASSERT_OK(amuse_model_init_weights(m, 1));
+    struct amuse_fit_options o;
+    ASSERT_OK(amuse_model_fit_options(m, &o));
+    char *text = NULL;
+    size_t len = 0;
+    FILE *log = open_memstream(&text, &len);
+    ASSERT_TRUE(log != NULL);
+    o.progress = log;
+    struct amuse_epoch_log h[4];
+    int ran;
+    ASSERT_OK(amuse_model_fit(m, &d, &o, h, &ran));
+    fclose(log);
+    ASSERT_EQ_INT(ran, 4);
+    ASSERT_EQ_INT(amuse_model_iterations(m), 16);
+    for (int e = 0; e < 4; e++) {
+        double t = 4.0 * (e + 1) > 12 ? 12 : 4.0 * (e + 1);
+        double want = 0.2 * 0.5 * (1 + cos(3.14159265358979323846 * t / 12));
+        ASSERT_NEAR(h[e].learning_rate, (float)want, 1e-9);
+    }
+    ASSERT_CONTAINS(text, " - learning_rate: 1.5000e-01"); /* after epoch 1: step 4 of 12 */
+    ASSERT_CONTAINS(text, " - learning_rate: 0.0000e+00");
+    free(text);
+    amuse_model_free(m);
+    amuse_dataset_release(&d);
+    amuse_set_threads(0);
+}
+
+/* ---------------------------------------------------------------- ReduceLROnPlateau */
+
+/* Training samples say class 0 and the validation tail says class 1 for the same inputs, so
+ * val_loss improves once and then rises every epoch (checked). With patience 2, cooldown 2,
+ * factor 0.5 and min_lr 0.06 Keras's rules give the rates below: reduce after epoch 3; the
+ * cooldown counts down on epochs 4-5 (epoch 5 already counts as waiting); reduce after 6 and 9
+ * (0.05 is raised to min_lr 0.06); at min_lr nothing more happens. */
+TEST(reduce_lr_on_plateau_follows_keras)
+{
+    amuse_set_threads(1);
+    struct amuse_dataset d;
+    make_dataset(&d, 50, 2, 6);
+    for (int64_t i = 0; i < 50; i++)
+        d.target.i32[i] = i < 40 ? 0 : 1;
+    const char *json =
+        "{\"name\": \"plateau\", \"model\": {\"class_name\": \"Sequential\", \"config\": "
+        "{\"layers\": [{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\": "
+        "[null, 4]}},"
+        "{\"class_name\": \"Dense\", \"config\": {\"units\": 2, \"activation\": \"softmax\"}}]}},"
+        "\"compile\": {\"optimizer\": {\"class_name\": \"SGD\", \"config\": {\"learning_rate\": "
+        "0.4}}, \"loss\": \"sparse_categorical_crossentropy\"},"
+        "\"fit\": {\"batch_size\": 10, \"epochs\": 12, \"validation_split\": 0.2, \"seed\": 4,"
+        "\"callbacks\": [{\"class_name\": \"ReduceLROnPlateau\", \"config\": {\"monitor\": "
+        "\"val_loss\", \"factor\": 0.5, \"patience\": 2, \"cooldown\": 2, \"min_lr\": 0.06}}]}}";
+    struct amuse_model *m = model_from(json);
+    ASSERT_OK(amuse_model_init_weights(m, 1));
+    struct amuse_fit_options o;
+    ASSERT_OK(amuse_model_fit_options(m, &o));
+    ASSERT_STR_EQ(o.plateau_monitor, "val_loss");
+    ASSERT_EQ_INT(o.plateau_patience, 2);
+    ASSERT_EQ_INT(o.plateau_cooldown, 2);
+    ASSERT_NEAR(o.plateau_factor, 0.5, 0);
+    ASSERT_NEAR(o.plateau_min_lr, 0.06, 0);
+    ASSERT_NEAR(o.plateau_min_delta, 1e-4, 0); /* Keras's default */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *log = open_memstream(&text, &len);
+    o.progress = log;
+    struct amuse_epoch_log h[12];
+    int ran;
+    ASSERT_OK(amuse_model_fit(m, &d, &o, h, &ran));
+    fclose(log);
+    ASSERT_EQ_INT(ran, 12);
+    for (int e = 1; e < ran; e++)
+        ASSERT_TRUE(h[e].val_loss > h[e - 1].val_loss);
+    static const float want[12] = {0.4f, 0.4f, 0.4f, 0.2f,  0.2f,  0.2f,
+                                   0.1f, 0.1f, 0.1f, 0.06f, 0.06f, 0.06f};
+    for (int e = 0; e < 12; e++)
+        if (h[e].learning_rate != (double)want[e])
+            TEST_FAIL("epoch %d: learning rate %.9g, want %.9g", e + 1, h[e].learning_rate,
+                      (double)want[e]);
+    ASSERT_TRUE(amuse_model_learning_rate(m) == 0.06f);
+    ASSERT_CONTAINS(text, "Epoch 3: ReduceLROnPlateau reducing learning rate to 0.2.");
+    ASSERT_CONTAINS(text, "Epoch 9: ReduceLROnPlateau reducing learning rate to 0.06.");
+    ASSERT_TRUE(strstr(text, "Epoch 12: ReduceLROnPlateau") == NULL);
+    free(text);
+    amuse_model_free(m);
+    amuse_dataset_release(&d);
+    amuse_set_threads(0);
+}
+
+/* ---------------------------------------------------------------- errors */
+
+static void expect_compile_error(const char *lr, int status, const char *text)
+{
+    char json[2048];
+    snprintf(json, sizeof json,
+             "{\"optimizer\": {\"class_name\": \"SGD\", \"config\": {\"learning_rate\": %s}}, "
+             "\"loss\": \"mse\"}",
+             lr);
+    struct amuse_model *m = model_from(mlp_json("bad", 2, "\"sgd\"", "{}"));
+    amuse_clear_error();
+    int rc = amuse_model_compile(m, json);
+    amuse_model_free(m);
+    if (rc != status)
+        TEST_FAIL("%s: status %d, want %d (%s)", lr, rc, status, amuse_last_error());
+    if (!strstr(amuse_last_error(), text))
+        TEST_FAIL("%s: message \"%s\" lacks \"%s\"", lr, amuse_last_error(), text);
+}
+
+TEST(bad_schedules_name_the_field)
+{
+    const char *p = "compile.optimizer.config.learning_rate";
+    char want[256];
+    snprintf(want, sizeof want, "%s.config.decay_steps must be > 0", p);
+    expect_compile_error("{\"class_name\": \"ExponentialDecay\", \"config\": "
+                         "{\"initial_learning_rate\": 0.1, \"decay_steps\": 0, \"decay_rate\": 0.5}}",
+                         AMUSE_EFORMAT, want);
+    expect_compile_error("{\"class_name\": \"ExponentialDecay\", \"config\": {\"decay_steps\": 3, "
+                         "\"decay_rate\": 0.5}}",
+                         AMUSE_EFORMAT, "learning_rate.config.initial_learning_rate is missing");
+    expect_compile_error("{\"class_name\": \"ExponentialDecay\", \"config\": "
+                         "{\"initial_learning_rate\": 0.1, \"decay_steps\": 3, \"decay_rate\": "
+                         "\"fast\"}}",
+                         AMUSE_EFORMAT, "learning_rate.config.decay_rate must be a number");
+    expect_compile_error("{\"class_name\": \"ExponentialDecay\", \"config\": "
+                         "{\"initial_learning_rate\": 0.1, \"decay_steps\": 3, \"decay_rate\": "
+                         "0.5, \"staircase\": 1}}",
+                         AMUSE_EFORMAT, "learning_rate.config.staircase must be true or false");
+    expect_compile_error("{\"class_name\": \"CosineDecay\", \"config\": "
+                         "{\"initial_learning_rate\": 0.1, \"decay_steps\": -5}}",
+                         AMUSE_EFORMAT, "learning_rate.config.decay_steps must be >= 0");
+    expect_compile_error("{\"class_name\": \"CosineDecay\", \"config\": "
+                         "{\"initial_learning_rate\": 0.1, \"decay_steps\": 5, \"alpha\": 2}}",
+                         AMUSE_EFORMAT, "learning_rate.config.alpha must be in [0, 1]");
+    expect_compile_error("{\"class_name\": \"CosineDecay\", \"config\": "
+                         "{\"initial_learning_rate\": 0.1, \"decay_steps\": 5, \"warmup_steps\": "
+                         "3}}",
+                         AMUSE_EFORMAT, "learning_rate.config.warmup_steps needs a warmup_target");
+    expect_compile_error("{\"class_name\": \"CosineDecay\", \"config\": "
+                         "{\"initial_learning_rate\": 0.1, \"decay_steps\": 5, \"warmup_target\": "
+                         "0.5, \"warmup_steps\": 2.5}}",
+                         AMUSE_EFORMAT, "learning_rate.config.warmup_steps must be a whole number");
+    expect_compile_error("{\"class_name\": \"PiecewiseConstantDecay\", \"config\": "
+                         "{\"boundaries\": [10, 5], \"values\": [1, 2, 3]}}",
+                         AMUSE_EFORMAT, "learning_rate.config.boundaries must increase (entry 1");
+    expect_compile_error("{\"class_name\": \"PiecewiseConstantDecay\", \"config\": "
+                         "{\"boundaries\": [10], \"values\": [1, 2, 3]}}",
+                         AMUSE_EFORMAT, "values must have one more entry than boundaries");
+    expect_compile_error("{\"class_name\": \"PiecewiseConstantDecay\", \"config\": "
+                         "{\"boundaries\": [10], \"values\": [1, null]}}",
+                         AMUSE_EFORMAT, "learning_rate.config.values[1] must be a number");
+    expect_compile_error("{\"class_name\": \"PiecewiseConstantDecay\", \"config\": "
+                         "{\"values\": [1, 2]}}",
+                         AMUSE_EFORMAT, "learning_rate.config.boundaries is missing");
+    expect_compile_error("{\"class_name\": \"PolynomialDecay\", \"config\": {}}",
+                         AMUSE_EUNSUPPORTED, "unknown schedule 'PolynomialDecay'");
+    expect_compile_error("{\"class_name\": \"ExponentialDecay\"}", AMUSE_EFORMAT,
+                         "learning_rate.config must be an object");
+    expect_compile_error("{\"config\": {}}", AMUSE_EFORMAT, "learning_rate must be a number or");
+    /* A hundred boundaries: over the cap. */
+    char many[2048];
+    int at = snprintf(many, sizeof many,
+                      "{\"class_name\": \"PiecewiseConstantDecay\", \"config\": {\"boundaries\": [");
+    for (int i = 0; i < 100; i++)
+        at += snprintf(many + at, sizeof many - (size_t)at, "%s%d", i ? "," : "", i + 1);
+    snprintf(many + at, sizeof many - (size_t)at, "], \"values\": [1, 2]}}");
+    expect_compile_error(many, AMUSE_EFORMAT, "boundaries must have 1 to 65 entries (has 100)");
+}
+
+static void expect_fit_options_error(const char *callbacks, const char *text)
+{
+    char fit[1024];
+    snprintf(fit, sizeof fit, "{\"callbacks\": [%s]}", callbacks);
+    struct amuse_model *m = model_from(mlp_json("bad", 2, "\"sgd\"", fit));
+    struct amuse_fit_options o;
+    amuse_clear_error();
+    int rc = amuse_model_fit_options(m, &o);
+    amuse_model_free(m);
+    if (rc != AMUSE_EFORMAT)
+        TEST_FAIL("%s: status %d (%s)", callbacks, rc, amuse_last_error());
+    if (!strstr(amuse_last_error(), text))
+        TEST_FAIL("%s: message \"%s\" lacks \"%s\"", callbacks, amuse_last_error(), text);
+}
+
+TEST(bad_plateau_callbacks_name_the_field)
+{
+    expect_fit_options_error("{\"class_name\": \"ReduceLROnPlateau\", \"config\": {\"factor\": 1}}",
+                             "fit.callbacks[0].config.factor must be a number in (0, 1)");
+    expect_fit_options_error("{\"class_name\": \"EarlyStopping\", \"config\": {}}, "
+                             "{\"class_name\": \"ReduceLROnPlateau\", \"config\": {\"patience\": "
+                             "-1}}",
+                             "fit.callbacks[1] (ReduceLROnPlateau): fit.patience must be");
+    expect_fit_options_error("{\"class_name\": \"ReduceLROnPlateau\", \"config\": {\"cooldown\": "
+                             "1.5}}",
+                             "patience and cooldown must be whole numbers");
+    expect_fit_options_error("{\"class_name\": \"ReduceLROnPlateau\", \"config\": {\"monitor\": "
+                             "\"val_f1\"}}",
+                             "fit.callbacks[0].config.monitor must be val_loss");
+    expect_fit_options_error("{\"class_name\": \"ReduceLROnPlateau\", \"config\": 3}",
+                             "fit.callbacks[0].config must be an object");
+
+    /* A plateau callback and a schedule both want to own the rate. */
+    struct amuse_dataset d;
+    make_dataset(&d, 10, 3, 1);
+    struct amuse_model *m = model_from(mlp_json(
+        "both", 2,
+        "{\"class_name\": \"SGD\", \"config\": {\"learning_rate\": {\"class_name\": "
+        "\"ExponentialDecay\", \"config\": {\"initial_learning_rate\": 0.1, \"decay_steps\": 3, "
+        "\"decay_rate\": 0.5}}}}",
+        "{\"callbacks\": [{\"class_name\": \"ReduceLROnPlateau\", \"config\": {}}]}"));
+    struct amuse_fit_options o;
+    ASSERT_OK(amuse_model_fit_options(m, &o));
+    o.verbose = 0;
+    struct amuse_epoch_log h[1];
+    int ran;
+    ASSERT_FAILS(amuse_model_fit(m, &d, &o, h, &ran), AMUSE_EINVAL,
+                 "ReduceLROnPlateau needs a constant learning rate, but the optimizer's "
+                 "learning_rate is a ExponentialDecay schedule");
+    amuse_model_free(m);
+    amuse_dataset_release(&d);
+}
+
+int main(void)
+{
+    char pattern[] = "/tmp/amuse-test-training-XXXXXX";
+    if (!mkdtemp(pattern)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    snprintf(tmp_root, sizeof tmp_root, "%s", pattern);
+    RUN(schedules_follow_keras_formulas);
+    RUN(schedules_match_pytorch);
+    RUN(optimizer_applies_the_schedule_each_step);
+    RUN(fit_logs_the_scheduled_rate);
+    RUN(reduce_lr_on_plateau_follows_keras);
+    RUN(bad_schedules_name_the_field);
+    RUN(bad_plateau_callbacks_name_the_field);
+    remove_tree(tmp_root);
+    return test_summary();
+}
