@@ -262,6 +262,10 @@ struct am__model_kind {
     /* More for the admin stats route (GET /v2/models/{model}/stats): appends ", \"key\": value"
      * members to the model's entry (NULL: nothing more). */
     void (*stats_json)(const struct am__model *m, struct am__buf *b);
+    /* Quality figures measured when the model was made (a recommender's eval.json), shown by
+     * /metrics as amuse_model_evaluation{model, figure}: fills up to max static names and their
+     * values, returns how many (NULL, or 0: none). */
+    int (*evaluation)(const struct am__model *m, const char **figures, double *values, int max);
 };
 extern const struct am__model_kind am__kind_network;      /* kind_network.c */
 extern const struct am__model_kind am__kind_word_vectors; /* kind_vectors.c */
