@@ -883,6 +883,8 @@ TEST(bad_training_states_are_refused)
         {"history", "[{\"epoch\": 1, \"train_samples\": 40}, {\"epoch\": 3, "
                     "\"train_samples\": 40}]",
          AMUSE_EFORMAT, "metadata 'history' entry 1 is not epoch 2"},
+        {"history", "[[[[[[]]]]]]", AMUSE_EFORMAT,
+         "metadata 'history': JSON nests deeper than 2 levels (byte 2)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         const char *dir = tmp_path("state-bad");

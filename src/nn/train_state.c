@@ -297,8 +297,11 @@ static double entry_number(const cJSON *e, const char *key)
 
 static int parse_history(const char *path, const char *text, int n, struct amuse_epoch_log *h)
 {
+    /* A list of flat objects: two levels, checked before cJSON recurses. */
+    int rc = am__json_precheck(text, strlen(text), 2);
+    if (rc)
+        return am__fail_prefix(rc, "%s: metadata 'history'", path);
     cJSON *list = cJSON_Parse(text);
-    int rc = AMUSE_OK;
     if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) != n) {
         rc = am__fail(AMUSE_EFORMAT, "%s: metadata 'history' must be a JSON list of %d epochs",
                       path, n);
