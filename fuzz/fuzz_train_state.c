@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SAMPLES 8
+#define SAMPLES    8
 #define MAX_EPOCHS 64
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -72,8 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     want.best_weights = best;
     amuse_rng_seed(&want.shuffle, want.seed ^ 0x73687566666c65ULL);
     if (history && ((data[0] & 1) == 0 || best) &&
-        am__train_state_load(m, dir, &want, MAX_EPOCHS, idx, (data[0] >> 2) & 1, &got,
-                             history) == AMUSE_OK) {
+        am__train_state_load(m, dir, &want, MAX_EPOCHS, idx, (data[0] >> 2) & 1, &got, history) ==
+            AMUSE_OK) {
         /* A state that loads must describe a run that can go on, and write back. */
         if (got.epoch < 1 || got.epoch >= MAX_EPOCHS)
             abort();

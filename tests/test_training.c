@@ -165,8 +165,7 @@ TEST(schedules_follow_keras_formulas)
     ASSERT_NEAR(am__schedule_value(&c, 250), 0.01, 1e-15); /* held at alpha after decay_steps */
     for (int64_t t = 0; t <= 100; t += 9)
         ASSERT_NEAR(am__schedule_value(&c, t),
-                    0.1 * (0.9 * 0.5 * (1 + cos(3.14159265358979323846 * t / 100.0)) + 0.1),
-                    1e-15);
+                    0.1 * (0.9 * 0.5 * (1 + cos(3.14159265358979323846 * t / 100.0)) + 0.1), 1e-15);
 
     /* Keras 3's warmup: linear from initial to warmup_target, then the cosine from the target. */
     struct am__schedule w = schedule_from(
@@ -200,8 +199,9 @@ TEST(schedules_match_pytorch)
     static const struct {
         const char *name, *json;
     } cases[] = {
-        {"exponential", "{\"class_name\": \"ExponentialDecay\", \"config\": "
-                        "{\"initial_learning_rate\": 0.1, \"decay_steps\": 1, \"decay_rate\": 0.9}}"},
+        {"exponential",
+         "{\"class_name\": \"ExponentialDecay\", \"config\": "
+         "{\"initial_learning_rate\": 0.1, \"decay_steps\": 1, \"decay_rate\": 0.9}}"},
         {"step", "{\"class_name\": \"ExponentialDecay\", \"config\": {\"initial_learning_rate\": "
                  "0.1, \"decay_steps\": 7, \"decay_rate\": 0.5, \"staircase\": true}}"},
         {"cosine", "{\"class_name\": \"CosineDecay\", \"config\": {\"initial_learning_rate\": "
@@ -271,9 +271,10 @@ TEST(optimizer_applies_the_schedule_each_step)
 
     /* Adam with a schedule: the first update of Adam moves each weight by about lr (m / sqrt(v)
      * is 1 for any gradient), so one step at step 0 shows the scheduled rate, not the config's. */
-    const char *adam = "{\"class_name\": \"Adam\", \"config\": {\"learning_rate\": {\"class_name\": "
-                       "\"ExponentialDecay\", \"config\": {\"initial_learning_rate\": 0.04, "
-                       "\"decay_steps\": 1, \"decay_rate\": 0.5}}}}";
+    const char *adam =
+        "{\"class_name\": \"Adam\", \"config\": {\"learning_rate\": {\"class_name\": "
+        "\"ExponentialDecay\", \"config\": {\"initial_learning_rate\": 0.04, "
+        "\"decay_steps\": 1, \"decay_rate\": 0.5}}}}";
     m = model_from(mlp_json("sched", 2, adam, "{}"));
     ASSERT_OK(amuse_model_init_weights(m, 1));
     ASSERT_OK(amuse_model_find_weight(m, "dense/bias", &v, &g));
@@ -300,8 +301,8 @@ TEST(fit_logs_the_scheduled_rate)
     const char *opt =
         "{\"class_name\": \"SGD\", \"config\": {\"learning_rate\": {\"class_name\": "
         "\"CosineDecay\", \"config\": {\"initial_learning_rate\": 0.2, \"decay_steps\": 12}}}}";
-    struct amuse_model *m = model_from(
-        mlp_json("cos", 6, opt, "{\"batch_size\": 10, \"epochs\": 4, \"seed\": 3}"));
+    struct amuse_model *m =
+        model_from(mlp_json("cos", 6, opt, "{\"batch_size\": 10, \"epochs\": 4, \"seed\": 3}"));
     ASSERT_OK(amuse_model_init_weights(m, 1));
     struct amuse_fit_options o;
     ASSERT_OK(amuse_model_fit_options(m, &o));
@@ -597,9 +598,10 @@ TEST(bad_schedules_name_the_field)
     const char *p = "compile.optimizer.config.learning_rate";
     char want[256];
     snprintf(want, sizeof want, "%s.config.decay_steps must be > 0", p);
-    expect_compile_error("{\"class_name\": \"ExponentialDecay\", \"config\": "
-                         "{\"initial_learning_rate\": 0.1, \"decay_steps\": 0, \"decay_rate\": 0.5}}",
-                         AMUSE_EFORMAT, want);
+    expect_compile_error(
+        "{\"class_name\": \"ExponentialDecay\", \"config\": "
+        "{\"initial_learning_rate\": 0.1, \"decay_steps\": 0, \"decay_rate\": 0.5}}",
+        AMUSE_EFORMAT, want);
     expect_compile_error("{\"class_name\": \"ExponentialDecay\", \"config\": {\"decay_steps\": 3, "
                          "\"decay_rate\": 0.5}}",
                          AMUSE_EFORMAT, "learning_rate.config.initial_learning_rate is missing");
@@ -644,8 +646,9 @@ TEST(bad_schedules_name_the_field)
     expect_compile_error("{\"config\": {}}", AMUSE_EFORMAT, "learning_rate must be a number or");
     /* A hundred boundaries: over the cap. */
     char many[2048];
-    int at = snprintf(many, sizeof many,
-                      "{\"class_name\": \"PiecewiseConstantDecay\", \"config\": {\"boundaries\": [");
+    int at =
+        snprintf(many, sizeof many,
+                 "{\"class_name\": \"PiecewiseConstantDecay\", \"config\": {\"boundaries\": [");
     for (int i = 0; i < 100; i++)
         at += snprintf(many + at, sizeof many - (size_t)at, "%s%d", i ? "," : "", i + 1);
     snprintf(many + at, sizeof many - (size_t)at, "], \"values\": [1, 2]}}");
@@ -784,8 +787,7 @@ static void expect_resume_error(const char *json, const char *dir, int epochs, u
     if (!strstr(amuse_last_error(), text))
         TEST_FAIL("resume from %s: message \"%s\" lacks \"%s\"", dir, amuse_last_error(), text);
     if (!strstr(amuse_last_error(), AMUSE_TRAINING_STATE_FILE))
-        TEST_FAIL("resume from %s: message \"%s\" does not name the file", dir,
-                  amuse_last_error());
+        TEST_FAIL("resume from %s: message \"%s\" does not name the file", dir, amuse_last_error());
     ASSERT_TRUE(same);
     ASSERT_EQ_INT(iterations, 0);
     ASSERT_EQ_INT(ran, 0);
@@ -839,8 +841,9 @@ TEST(bad_training_states_are_refused)
     expect_resume_error(other, good, 4, 6, &d, AMUSE_EINVAL,
                         "metadata 'model' is 'good', but this run trains 'other'");
     snprintf(other, sizeof other, "%s", mlp_json("good", 5, "\"adam\"", fit));
-    expect_resume_error(other, good, 4, 6, &d, AMUSE_EINVAL,
-                        "tensor 'weights/dense/kernel' is F32 (4, 6) but the model needs F32 (4, 5)");
+    expect_resume_error(
+        other, good, 4, 6, &d, AMUSE_EINVAL,
+        "tensor 'weights/dense/kernel' is F32 (4, 6) but the model needs F32 (4, 5)");
     snprintf(other, sizeof other, "%s", mlp_json("good", 6, "\"rmsprop\"", fit));
     expect_resume_error(other, good, 4, 6, &d, AMUSE_EINVAL,
                         "metadata 'optimizer' is 'Adam', but this run uses RMSprop");
@@ -853,11 +856,12 @@ TEST(bad_training_states_are_refused)
     expect_resume_error(json, good, 4, 6, &fewer, AMUSE_EINVAL,
                         "metadata 'train_samples' is 40, but this run trains on 30 samples");
     amuse_dataset_release(&fewer);
-    snprintf(other, sizeof other, "%s",
-             mlp_json("good", 6, "\"adam\"",
-                      "{\"batch_size\": 10, \"epochs\": 4, \"seed\": 6, \"callbacks\": "
-                      "[{\"class_name\": \"EarlyStopping\", \"config\": {\"monitor\": \"accuracy\", "
-                      "\"restore_best_weights\": true}}]}"));
+    snprintf(
+        other, sizeof other, "%s",
+        mlp_json("good", 6, "\"adam\"",
+                 "{\"batch_size\": 10, \"epochs\": 4, \"seed\": 6, \"callbacks\": "
+                 "[{\"class_name\": \"EarlyStopping\", \"config\": {\"monitor\": \"accuracy\", "
+                 "\"restore_best_weights\": true}}]}"));
     expect_resume_error(other, good, 4, 6, &d, AMUSE_EINVAL,
                         "metadata 'monitor' is 'loss', but this run monitors accuracy");
 
@@ -880,8 +884,9 @@ TEST(bad_training_states_are_refused)
          AMUSE_EINVAL, "metadata 'shuffle_rng' does not follow from seed 6 over 2 epochs"},
         {"rng/dropout", NULL, AMUSE_EFORMAT, "metadata 'rng/dropout' is missing"},
         {"history", "[]", AMUSE_EFORMAT, "metadata 'history' must be a JSON list of 2 epochs"},
-        {"history", "[{\"epoch\": 1, \"train_samples\": 40}, {\"epoch\": 3, "
-                    "\"train_samples\": 40}]",
+        {"history",
+         "[{\"epoch\": 1, \"train_samples\": 40}, {\"epoch\": 3, "
+         "\"train_samples\": 40}]",
          AMUSE_EFORMAT, "metadata 'history' entry 1 is not epoch 2"},
         {"history", "[[[[[[]]]]]]", AMUSE_EFORMAT,
          "metadata 'history': JSON nests deeper than 2 levels (byte 2)"},

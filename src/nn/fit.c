@@ -3,7 +3,8 @@
  * fit: validation_split holds out the LAST fraction before any shuffling; the training part is
  * reshuffled every epoch from the seed; EarlyStopping, ReduceLROnPlateau and best-epoch
  * checkpoints follow Keras's callbacks. A run can be resumed from the training state it wrote
- * (train_state.c); learning-rate schedules live in schedule.c. The progress bar lives in progress.c, the curves in history.c.
+ * (train_state.c); learning-rate schedules live in schedule.c. The progress bar lives in
+ * progress.c, the curves in history.c.
  * Under MPI (core/mpi.h) fit is data-parallel: see "data-parallel helpers" below. Rank 0 alone
  * prints and writes checkpoints; the caller decides who writes the final model. */
 #define _POSIX_C_SOURCE 200809L

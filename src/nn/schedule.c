@@ -29,8 +29,8 @@ static int schedule_number(const cJSON *cfg, const char *path, const char *key, 
         if (hi >= 1e300)
             return am__fail(AMUSE_EFORMAT, "%s.config.%s must be >= %g (got %g)", path, key, lo,
                             v->valuedouble);
-        return am__fail(AMUSE_EFORMAT, "%s.config.%s must be in [%g, %g] (got %g)", path, key,
-                        lo, hi, v->valuedouble);
+        return am__fail(AMUSE_EFORMAT, "%s.config.%s must be in [%g, %g] (got %g)", path, key, lo,
+                        hi, v->valuedouble);
     }
     *out = v->valuedouble;
     return AMUSE_OK;
@@ -76,8 +76,7 @@ int am__schedule_parse(const cJSON *v, const char *path, struct am__schedule *s)
     int rc;
     if (strcmp(name, "ExponentialDecay") == 0) {
         s->kind = AM__SCHEDULE_EXPONENTIAL;
-        if ((rc = schedule_number(cfg, path, "initial_learning_rate", 1, 0, lr_max,
-                                  &s->initial)) ||
+        if ((rc = schedule_number(cfg, path, "initial_learning_rate", 1, 0, lr_max, &s->initial)) ||
             (rc = schedule_number(cfg, path, "decay_steps", 1, 0, big, &s->decay_steps)) ||
             (rc = schedule_number(cfg, path, "decay_rate", 1, 0, big, &s->decay_rate)))
             return rc;
@@ -87,8 +86,7 @@ int am__schedule_parse(const cJSON *v, const char *path, struct am__schedule *s)
         s->staircase = cJSON_IsTrue(stair);
     } else if (strcmp(name, "CosineDecay") == 0) {
         s->kind = AM__SCHEDULE_COSINE;
-        if ((rc = schedule_number(cfg, path, "initial_learning_rate", 1, 0, lr_max,
-                                  &s->initial)) ||
+        if ((rc = schedule_number(cfg, path, "initial_learning_rate", 1, 0, lr_max, &s->initial)) ||
             (rc = schedule_number(cfg, path, "decay_steps", 1, 0, big, &s->decay_steps)) ||
             (rc = schedule_number(cfg, path, "alpha", 0, 0, 1, &s->alpha)))
             return rc;
@@ -134,8 +132,8 @@ int am__schedule_parse(const cJSON *v, const char *path, struct am__schedule *s)
         }
         for (int i = 0; i < nv; i++)
             if (!(s->values[i] >= 0 && s->values[i] <= lr_max))
-                return am__fail(AMUSE_EFORMAT, "%s.config.values[%d] must be in [0, %g]", path,
-                                i, lr_max);
+                return am__fail(AMUSE_EFORMAT, "%s.config.values[%d] must be in [0, %g]", path, i,
+                                lr_max);
         s->n_boundaries = nb;
     } else {
         return am__fail(AMUSE_EUNSUPPORTED,
@@ -195,10 +193,14 @@ double am__schedule_value(const struct am__schedule *s, int64_t step)
 const char *am__schedule_name(const struct am__schedule *s)
 {
     switch (s->kind) {
-    case AM__SCHEDULE_EXPONENTIAL: return "ExponentialDecay";
-    case AM__SCHEDULE_COSINE: return "CosineDecay";
-    case AM__SCHEDULE_PIECEWISE: return "PiecewiseConstantDecay";
-    case AM__SCHEDULE_NONE: break;
+    case AM__SCHEDULE_EXPONENTIAL:
+        return "ExponentialDecay";
+    case AM__SCHEDULE_COSINE:
+        return "CosineDecay";
+    case AM__SCHEDULE_PIECEWISE:
+        return "PiecewiseConstantDecay";
+    case AM__SCHEDULE_NONE:
+        break;
     }
     return "constant";
 }

@@ -27,10 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STATE_FORMAT "amuse-training-state"
+#define STATE_FORMAT  "amuse-training-state"
 #define STATE_VERSION "1"
-#define NAME_MAX_LEN 128
-#define KINDS 4 /* weights, slot1, slot2, best_weights */
+#define NAME_MAX_LEN  128
+#define KINDS         4 /* weights, slot1, slot2, best_weights */
 
 static const char *const kind_prefix[KINDS] = {"weights/", "slot1/", "slot2/", "best_weights/"};
 
@@ -50,10 +50,14 @@ static float *kind_data(struct amuse_model *m, int i, int kind, float *best)
     amuse_model_weight_info(m, i, &v, NULL);
     ptrdiff_t at = (const float *)v.data - m->params;
     switch (kind) {
-    case 0: return m->params + at;
-    case 1: return m->opt_state + at;
-    case 2: return m->opt_state + m->n_params + at;
-    default: return best ? best + at : NULL;
+    case 0:
+        return m->params + at;
+    case 1:
+        return m->opt_state + at;
+    case 2:
+        return m->opt_state + m->n_params + at;
+    default:
+        return best ? best + at : NULL;
     }
 }
 
@@ -242,8 +246,10 @@ static int meta_int(const struct amuse_safetensors *st, const char *path, const 
     errno = 0;
     long long x = strtoll(v, &end, 10);
     if (errno || end == v || *end || x < lo || x > hi)
-        return am__fail(AMUSE_EFORMAT, "%s: metadata '%s' is '%.40s', not a whole number in "
-                        "[%" PRId64 ", %" PRId64 "]", path, key, v, lo, hi);
+        return am__fail(AMUSE_EFORMAT,
+                        "%s: metadata '%s' is '%.40s', not a whole number in "
+                        "[%" PRId64 ", %" PRId64 "]",
+                        path, key, v, lo, hi);
     *out = x;
     return AMUSE_OK;
 }
@@ -258,8 +264,7 @@ static int meta_double(const struct amuse_safetensors *st, const char *path, con
     char *end;
     *out = strtod(v, &end);
     if (end == v || *end)
-        return am__fail(AMUSE_EFORMAT, "%s: metadata '%s' is '%.40s', not a number", path, key,
-                        v);
+        return am__fail(AMUSE_EFORMAT, "%s: metadata '%s' is '%.40s', not a number", path, key, v);
     return AMUSE_OK;
 }
 
@@ -275,11 +280,10 @@ static int meta_rng(const struct amuse_safetensors *st, const char *path, const 
         char *end;
         errno = 0;
         unsigned long long x = strtoull(p, &end, 16);
-        if (errno || end - p != 16 || (i < 3 && *end != ' ') ||
-            (i == 3 && *end))
+        if (errno || end - p != 16 || (i < 3 && *end != ' ') || (i == 3 && *end))
             return am__fail(AMUSE_EFORMAT,
-                            "%s: metadata '%s' is '%.80s', not four 16-digit hex words", path,
-                            key, v);
+                            "%s: metadata '%s' is '%.80s', not four 16-digit hex words", path, key,
+                            v);
         out->s[i] = x;
         p = end + (i < 3);
     }
@@ -311,8 +315,10 @@ static int parse_history(const char *path, const char *text, int n, struct amuse
         const cJSON *e = cJSON_GetArrayItem(list, i);
         if (!cJSON_IsObject(e) || entry_number(e, "epoch") != i + 1 ||
             !(entry_number(e, "train_samples") >= 0)) {
-            rc = am__fail(AMUSE_EFORMAT, "%s: metadata 'history' entry %d is not epoch %d with "
-                          "its figures", path, i, i + 1);
+            rc = am__fail(AMUSE_EFORMAT,
+                          "%s: metadata 'history' entry %d is not epoch %d with "
+                          "its figures",
+                          path, i, i + 1);
             goto out;
         }
         struct amuse_epoch_log *l = &h[i];
@@ -362,8 +368,8 @@ int am__train_state_load(struct amuse_model *m, const char *dir, const struct am
     if ((rc = meta_get(&st, path, "version", &v)))
         goto out;
     if (strcmp(v, STATE_VERSION) != 0) {
-        rc = am__fail(AMUSE_EFORMAT, "%s: metadata 'version' is '%.40s'; this build reads %s",
-                      path, v, STATE_VERSION);
+        rc = am__fail(AMUSE_EFORMAT, "%s: metadata 'version' is '%.40s'; this build reads %s", path,
+                      v, STATE_VERSION);
         goto out;
     }
     if ((rc = meta_get(&st, path, "model", &v)))
@@ -444,8 +450,7 @@ int am__train_state_load(struct amuse_model *m, const char *dir, const struct am
         if ((rc = meta_rng(&st, path, key, &layer_rng[i])))
             goto out;
     }
-    if ((rc = meta_get(&st, path, "history", &v)) ||
-        (rc = parse_history(path, v, (int)epoch, h)))
+    if ((rc = meta_get(&st, path, "history", &v)) || (rc = parse_history(path, v, (int)epoch, h)))
         goto out;
 
     /* Every tensor: present, F32, the weight's shape; nothing else in the file. */
