@@ -321,6 +321,22 @@ TEST(format_characters_round_trip)
     ASSERT_EQ_INT(v, 42);
     ASSERT_EQ_INT(found, 0);
     am__db_finalize(st);
+    /* next: every row, then 0 with rc untouched; a step that fails, 0 with its status. */
+    int rc = AMUSE_OK, rows = 0;
+    int64_t seen[3] = {0, 0, 0};
+    ASSERT_OK(am__db_query(db, &st, "SELECT k FROM f ORDER BY k", ""));
+    while (!rc && am__db_next(st, &rc))
+        seen[rows < 2 ? rows++ : 2] = am__db_int64(st, 0); /* seen[2]: a row too many */
+    ASSERT_OK(rc);
+    ASSERT_EQ_INT(rows, 2);
+    ASSERT_TRUE(seen[0] == INT64_MIN && seen[1] == INT64_MAX && seen[2] == 0);
+    am__db_finalize(st);
+    ASSERT_OK(am__db_query(db, &st, "INSERT INTO f (k) VALUES (?)", "n")); /* k is NOT NULL */
+    amuse_clear_error();
+    ASSERT_EQ_INT(am__db_next(st, &rc), 0);
+    ASSERT_EQ_INT(rc, AMUSE_EINVAL);
+    ASSERT_CONTAINS(amuse_last_error(), "INSERT INTO f");
+    am__db_finalize(st);
     /* run's changes count what the statement changed. */
     ASSERT_OK(am__db_query(db, &st, "DELETE FROM f WHERE k > ?", "i", INT64_MIN));
     ASSERT_OK(am__db_run(st, &changes));

@@ -308,6 +308,14 @@ int am__db_run(struct am__db_stmt *st, int64_t *changes)
     return AMUSE_OK;
 }
 
+int am__db_next(struct am__db_stmt *st, int *rc)
+{
+    int step = am__db_step(st);
+    if (step < 0)
+        *rc = step;
+    return step == AM__DB_ROW;
+}
+
 int am__db_one_int(struct am__db_stmt *st, int64_t *v, int *found)
 {
     int rc = am__db_step(st);

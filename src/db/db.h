@@ -104,6 +104,10 @@ int am__db_bindf(struct am__db_stmt *st, const char *fmt, ...);
  * whether that gave a row or finished, else the step's status. *changes (may be NULL): the rows
  * it changed. */
 int am__db_run(struct am__db_stmt *st, int64_t *changes);
+/* Step a statement whose rows are read in a loop: 1 while a row is ready; 0 at the end (*rc left
+ * as is) or when the step failed (*rc its status). So `while (!rc && am__db_next(st, &rc))`
+ * reads every row and stops at the first error, the loop body's included. */
+int am__db_next(struct am__db_stmt *st, int *rc);
 /* Step once for a single int64: the first column of the first row into *v, *found (may be NULL)
  * 1; no row: *v untouched, *found 0, AMUSE_OK. A failed step returns its status. */
 int am__db_one_int(struct am__db_stmt *st, int64_t *v, int *found);
