@@ -545,23 +545,17 @@ int am__events_idempotency_get(struct am__events_store *es, const char *tenant, 
                           "SELECT request_hash, status, reply FROM ev_idempotency "
                           "WHERE tenant = ? AND key = ? AND created >= ?",
                           "tti", tenant, key, now - AM__EVENTS_IDEMPOTENCY_S);
-    if (!rc) {
-        int step = am__db_step(st);
-        if (step < 0) {
-            rc = step;
-        } else if (step == AM__DB_ROW) {
-            size_t len = 0;
-            const void *p = am__db_blob(st, 0, &len);
-            if (len != 32) {
-                rc = am__fail(AMUSE_EFORMAT, "events store: an idempotency hash is %zu bytes",
-                              len);
-            } else {
-                memcpy(hash, p, 32);
-                *status = (int)am__db_int64(st, 1);
-                const char *text = am__db_text(st, 2, &len);
-                am__buf_add(reply, text, len);
-                *found = 1;
-            }
+    if (!rc && am__db_next(st, &rc)) {
+        size_t len = 0;
+        const void *p = am__db_blob(st, 0, &len);
+        if (len != 32) {
+            rc = am__fail(AMUSE_EFORMAT, "events store: an idempotency hash is %zu bytes", len);
+        } else {
+            memcpy(hash, p, 32);
+            *status = (int)am__db_int64(st, 1);
+            const char *text = am__db_text(st, 2, &len);
+            am__buf_add(reply, text, len);
+            *found = 1;
         }
     }
     am__db_finalize(st);
@@ -639,22 +633,17 @@ int am__events_get_item(struct am__events_store *es, const char *tenant, const c
                           "SELECT id, title, tags, text, created, updated FROM ev_items "
                           "WHERE tenant = ? AND id = ?",
                           "tt", tenant, id);
-    if (!rc) {
-        int step = am__db_step(st);
-        if (step < 0) {
-            rc = step;
-        } else if (step == AM__DB_DONE) {
-            rc = am__fail(AMUSE_ENOTFOUND, "no item '%.256s'", id);
-        } else {
-            out->id = am__db_text_dup(st, 0);
-            out->title = am__db_text_dup(st, 1);
-            out->tags = am__db_text_dup(st, 2);
-            out->text = am__db_text_dup(st, 3);
-            out->created = am__db_int64(st, 4);
-            out->updated = am__db_int64(st, 5);
-            if (!out->id)
-                rc = am__fail(AMUSE_ENOMEM, "out of memory");
-        }
+    if (!rc && am__db_next(st, &rc)) {
+        out->id = am__db_text_dup(st, 0);
+        out->title = am__db_text_dup(st, 1);
+        out->tags = am__db_text_dup(st, 2);
+        out->text = am__db_text_dup(st, 3);
+        out->created = am__db_int64(st, 4);
+        out->updated = am__db_int64(st, 5);
+        if (!out->id)
+            rc = am__fail(AMUSE_ENOMEM, "out of memory");
+    } else if (!rc) {
+        rc = am__fail(AMUSE_ENOTFOUND, "no item '%.256s'", id);
     }
     am__db_finalize(st);
     st = NULL;
@@ -667,16 +656,11 @@ int am__events_get_item(struct am__events_store *es, const char *tenant, const c
             "AVG(CASE WHEN type = 'review' THEN sentiment END) "
             "FROM ev_events WHERE tenant = ? AND item = ?",
             "tt", tenant, id);
-    if (!rc) {
-        int step = am__db_step(st);
-        if (step < 0) {
-            rc = step;
-        } else if (step == AM__DB_ROW) {
-            out->events = am__db_int64(st, 0);
-            out->reviews = am__db_is_null(st, 1) ? 0 : am__db_int64(st, 1);
-            out->scored_reviews = am__db_is_null(st, 2) ? 0 : am__db_int64(st, 2);
-            out->sentiment_mean = am__db_is_null(st, 3) ? 0 : am__db_double(st, 3);
-        }
+    if (!rc && am__db_next(st, &rc)) {
+        out->events = am__db_int64(st, 0);
+        out->reviews = am__db_is_null(st, 1) ? 0 : am__db_int64(st, 1);
+        out->scored_reviews = am__db_is_null(st, 2) ? 0 : am__db_int64(st, 2);
+        out->sentiment_mean = am__db_is_null(st, 3) ? 0 : am__db_double(st, 3);
     }
     am__db_finalize(st);
     pthread_mutex_unlock(&es->lock);
@@ -760,12 +744,7 @@ int am__events_user_events(struct am__events_store *es, const char *tenant, cons
                           "SELECT " ROW_COLUMNS " FROM ev_events WHERE tenant = ? AND user_id = ? "
                           "ORDER BY ts DESC, seq DESC LIMIT ?",
                           "tti", tenant, user, (int64_t)limit + 1);
-    while (!rc) {
-        int step = am__db_step(st);
-        if (step < 0)
-            rc = step;
-        if (step != AM__DB_ROW)
-            break;
+    while (!rc && am__db_next(st, &rc)) {
         if (out->n == limit) {
             out->more = 1;
             break;
@@ -910,12 +889,7 @@ int am__events_export_user(struct am__events_store *es, const char *tenant, cons
         am__buf_json_string(out, user);
         am__buf_printf(out, ", \"created\": %" PRId64 "}, \"events\": [", created);
     }
-    for (int i = 0; !rc; i++) {
-        int step = am__db_step(st);
-        if (step < 0)
-            rc = step;
-        if (step != AM__DB_ROW)
-            break;
+    for (int i = 0; !rc && am__db_next(st, &rc); i++) {
         struct am__event_row row;
         rc = fill_row(st, &row);
         if (!rc) {
@@ -951,12 +925,7 @@ int am__events_read_tenant(struct am__events_store *es, const char *tenant,
         es->db, &st,
         "SELECT user_id, item, type, value, ts FROM ev_events WHERE tenant = ? ORDER BY seq", "t",
         tenant);
-    while (!rc) {
-        int step = am__db_step(st);
-        if (step < 0)
-            rc = step;
-        if (step != AM__DB_ROW)
-            break;
+    while (!rc && am__db_next(st, &rc)) {
         double v = am__db_is_null(st, 3) ? 1.0 : am__db_double(st, 3);
         rc = amuse_rec_data_add(d, am__db_text(st, 0, NULL), am__db_text(st, 1, NULL), (float)v,
                                 am__db_int64(st, 4));
@@ -983,12 +952,7 @@ int am__events_items_tsv(struct am__events_store *es, const char *tenant, struct
                           "SELECT id, title, tags FROM ev_items WHERE tenant = ? AND "
                           "(title IS NOT NULL OR tags IS NOT NULL) ORDER BY id",
                           "t", tenant);
-    while (!rc) {
-        int step = am__db_step(st);
-        if (step < 0)
-            rc = step;
-        if (step != AM__DB_ROW)
-            break;
+    while (!rc && am__db_next(st, &rc)) {
         am__buf_printf(out, "%s\t%s\t%s\n", am__db_text(st, 0, NULL), am__db_text(st, 1, NULL),
                        am__db_text(st, 2, NULL));
         (*n)++;
