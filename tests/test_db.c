@@ -32,6 +32,20 @@ static struct am__db *open_fresh(void)
     return db;
 }
 
+/* A fresh database with the table `name` made anew by `ddl` in the portable types (a migration
+ * of the component "test-<name>"). */
+static struct am__db *open_with_table(const char *name, const char *ddl)
+{
+    struct am__db *db = open_fresh();
+    char sql[64], component[32];
+    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", name);
+    snprintf(component, sizeof component, "test-%s", name);
+    ASSERT_OK(am__db_exec(db, sql));
+    const struct am__db_migration m[] = {{1, ddl}};
+    ASSERT_OK(am__db_migrate(db, component, m, 1));
+    return db;
+}
+
 TEST(migrations_apply_once_and_refuse_newer)
 {
     struct am__db *db = open_fresh();
@@ -189,13 +203,9 @@ TEST(deleted_rows_leave_no_trace_in_the_file)
  * portable types of migration DDL are translated outside literals only (PostgreSQL). */
 TEST(placeholders_and_portable_ddl)
 {
-    struct am__db *db = open_fresh();
-    ASSERT_OK(am__db_exec(db, "DROP TABLE IF EXISTS u"));
-    const struct am__db_migration m[] = {
-        {1, "CREATE TABLE u (id INTEGER PRIMARY KEY, kind TEXT NOT NULL DEFAULT 'INTEGER BLOB',"
-            " weight REAL, raw BLOB, n INTEGER)"},
-    };
-    ASSERT_OK(am__db_migrate(db, "test-u", m, 1));
+    struct am__db *db = open_with_table(
+        "u", "CREATE TABLE u (id INTEGER PRIMARY KEY, kind TEXT NOT NULL DEFAULT 'INTEGER BLOB',"
+             " weight REAL, raw BLOB, n INTEGER)");
     struct am__db_stmt *st = NULL;
     /* No id given: the INTEGER PRIMARY KEY assigns one, on both backends. */
     ASSERT_OK(am__db_prepare(db, &st, "INSERT INTO u (weight, n, raw) VALUES (?2, ?1, ?)"));
@@ -230,17 +240,11 @@ TEST(placeholders_and_portable_ddl)
 
 /* ------------------------------------------------------------- statements bound from a format */
 
-/* A table with a column per format character, made through a migration (portable types). */
+/* A table with a column per format character. */
 static struct am__db *open_formats(void)
 {
-    struct am__db *db = open_fresh();
-    ASSERT_OK(am__db_exec(db, "DROP TABLE IF EXISTS f"));
-    const struct am__db_migration m[] = {
-        {1, "CREATE TABLE f (k INTEGER NOT NULL, t TEXT, tl TEXT, b BLOB, d REAL, dp REAL,"
-            " dn REAL, n TEXT, tn TEXT, bn BLOB)"},
-    };
-    ASSERT_OK(am__db_migrate(db, "test-f", m, 1));
-    return db;
+    return open_with_table("f", "CREATE TABLE f (k INTEGER NOT NULL, t TEXT, tl TEXT, b BLOB,"
+                                " d REAL, dp REAL, dn REAL, n TEXT, tn TEXT, bn BLOB)");
 }
 
 static const char insert_f[] =
