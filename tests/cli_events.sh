@@ -79,7 +79,11 @@ fails "a short line" "short.csv:2: 2 fields, the header names 3" events import -
 printf '{"user": "u9", "item": "m1", "type": "like"}\n{"user": "u9", "item": "m1", "type": "like", "when": 5}\n' >"$TMP/field.jsonl"
 fails "an unknown JSON field" "field.jsonl:2: when: unknown field" events import --db "$DB" --tenant demo "$TMP/field.jsonl"
 printf '{"user": "u9", "item": "m1", "type": "like"}\nnot json\n' >"$TMP/notjson.jsonl"
-fails "a line that is not JSON" "notjson.jsonl:2: not a JSON object" events import --db "$DB" --tenant demo "$TMP/notjson.jsonl"
+fails "a line that is not JSON" "notjson.jsonl:2: invalid JSON at byte 0" events import --db "$DB" --tenant demo "$TMP/notjson.jsonl"
+printf '{"user": "u9", "item": "m1", "type": "like"}\n[1]\n' >"$TMP/list.jsonl"
+fails "a line that is a list" "list.jsonl:2: the document must be a JSON object" events import --db "$DB" --tenant demo "$TMP/list.jsonl"
+printf '{"user": "u9", "item": "m1", "type": "review", "text": "fine\\u0000 hidden"}\n' >"$TMP/nul.jsonl"
+fails "a review with \\u0000" "nul.jsonl:1: JSON strings may not contain \\u0000 (byte 60)" events import --db "$DB" --tenant demo "$TMP/nul.jsonl"
 fails "a bad tenant name" "--tenant: 'a b'" events import --db "$DB" --tenant "a b" "$TMP/events.csv"
 fails "a missing file" "cannot read the events" events import --db "$DB" --tenant demo "$TMP/none.csv"
 

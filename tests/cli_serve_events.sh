@@ -156,6 +156,7 @@ bad_batch "text on a like" 422 "only review events carry text" '{"user": "bad-us
 bad_batch "an id with a space" 422 "events[1].user: white space" '{"user": "bad user", "item": "m1", "type": "like"}'
 printf '{"events": [{"user": "bad-user", "item": "m1", "type": "review", "text": "good \xff\xfe bad"}]}' >"$TMP/utf8.json"
 expect "invalid UTF-8 in a review" 422 "events[0].text: invalid UTF-8 at byte 5" POST /v1/events "$AI" "$TMP/utf8.json"
+bad_batch "a review holding \\u0000 (it would be cut there)" 400 'may not contain \\u0000 (byte 130)' '{"user": "bad-user", "item": "m1", "type": "review", "text": "fine\u0000 hidden"}'
 "$PYTHON" -c 'import json; print(json.dumps({"events": [{"user": "bad-user", "item": "m%d" % i, "type": "view"} for i in range(1001)]}))' >"$TMP/big.json"
 expect "a batch over the cap" 413 "more than the 1000" POST /v1/events "$AI" "$TMP/big.json"
 echo '{"events": []}' >"$TMP/empty.json"

@@ -120,6 +120,21 @@ json_check "stats: eval.json figures" \
     'all(k in r["model_stats"][0]["recommender"]["evaluation"] for k in
          ("precision", "ndcg", "coverage", "gini", "arp", "aplt", "novelty")) and
      r["model_stats"][0]["recommender"]["users"] == 12'
+cp "$TMP/body" "$TMP/stats.json"
+# The same figures are Prometheus gauges, so a dashboard can watch bias across retrains.
+expect "metrics carry the evaluation" 200 'amuse_model_evaluation{model="films",figure="gini"}' GET /metrics "$ADMIN"
+"$PYTHON" - "$TMP/stats.json" "$TMP/body" <<'PY'
+import json, re, sys
+e = json.load(open(sys.argv[1]))["model_stats"][0]["recommender"]["evaluation"]
+got = dict(re.findall(r'^amuse_model_evaluation\{model="films",figure="(\w+)"\} (\S+)$',
+                      open(sys.argv[2]).read(), re.M))
+want = {"k": e["k"], "gini": e["gini"], "arp": e["arp"], "aplt": e["aplt"],
+        "novelty": e["novelty"], "precision_at_k": e["precision"], "ndcg_at_k": e["ndcg"],
+        "coverage_at_k": e["coverage"]}
+sys.exit(0 if all(abs(float(got[f]) - v) <= 1e-5 * max(1, abs(v)) for f, v in want.items())
+         else 1)
+PY
+check "metrics: the stats route's figures, as gauges" $? "$(grep amuse_model_evaluation "$TMP/body" | head -c 400)"
 
 # Tenant walls: beta's key sees no such model, on every route.
 expect "another tenant: recommendations 404" 404 "model 'films' is not loaded (GET /v1/models lists the models)" GET "$R?model=films&user=a2" "$BETA"

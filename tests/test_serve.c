@@ -25,13 +25,19 @@
 
 /* ------------------------------------------------------------------ json / v2 / router */
 
-TEST(json_depth_check)
+TEST(json_precheck)
 {
-    ASSERT_OK(am__json_depth_check("[[[]]]", 6, 3));
-    ASSERT_FAILS(am__json_depth_check("[[[[]]]]", 8, 3), AMUSE_EFORMAT, "deeper than 3 levels (byte 3)");
+    ASSERT_OK(am__json_precheck("[[[]]]", 6, 3));
+    ASSERT_FAILS(am__json_precheck("[[[[]]]]", 8, 3), AMUSE_EFORMAT, "deeper than 3 levels (byte 3)");
     /* brackets and escaped quotes inside strings do not count */
     const char *s = "{\"a\": \"[[[[\\\"[[[[\"}";
-    ASSERT_OK(am__json_depth_check(s, strlen(s), 2));
+    ASSERT_OK(am__json_precheck(s, strlen(s), 2));
+    /* \u0000 would cut the string; an escaped backslash before "u0000" is just text */
+    const char *nul = "{\"text\": \"great\\u0000 and more\"}";
+    ASSERT_FAILS(am__json_precheck(nul, strlen(nul), 4), AMUSE_EFORMAT,
+                 "may not contain \\u0000 (byte 15)");
+    const char *text = "{\"text\": \"C:\\\\u0000 \\u0001\"}";
+    ASSERT_OK(am__json_precheck(text, strlen(text), 4));
 }
 
 TEST(v2_parse_messages)
@@ -1095,7 +1101,7 @@ int main(void)
         RUN(key_cache_bounds_revocation);
         return test_summary();
     }
-    RUN(json_depth_check);
+    RUN(json_precheck);
     RUN(v2_parse_messages);
     RUN(route_matching);
     RUN(voice_kind_claims);

@@ -13,7 +13,6 @@
 #include "amuse/audio.h"
 #include "audio/audio_internal.h"
 #include "core/internal.h"
-#include "serve/serve_internal.h"
 
 #include <cjson/cJSON.h>
 #include <kiss_fftr.h>

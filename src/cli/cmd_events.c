@@ -174,10 +174,9 @@ static void rows_release(struct rows *r)
 /* One JSON line as an object, kept in r; NULL after the error is printed. */
 static cJSON *json_line(const char *path, long line, const char *s, struct rows *r)
 {
-    cJSON *doc = cJSON_Parse(s);
-    if (!doc || !cJSON_IsObject(doc)) {
-        cJSON_Delete(doc);
-        cli_error("%s:%ld: not a JSON object", path, line);
+    cJSON *doc = NULL;
+    if (am__json_parse_object(s, strlen(s), 32, &doc)) {
+        cli_error("%s:%ld: %s", path, line, amuse_last_error());
         return NULL;
     }
     if (keep_doc(r, doc))

@@ -64,6 +64,17 @@ void am__buf_json_string(struct am__buf *b, const char *s); /* quoted and escape
 void am__buf_float(struct am__buf *b, float v);             /* shortest round-trip, null if not finite */
 void am__buf_release(struct am__buf *b);
 
+/* JSON from outside (json.c). Check JSON before cJSON parses it: AMUSE_EFORMAT naming the byte
+ * offset where nesting exceeds max_depth (brackets inside strings do not count), or where a
+ * string holds \u0000 (cJSON's C strings would end there, cutting the text without a word). */
+int am__json_precheck(const char *s, size_t len, int max_depth);
+
+struct cJSON;
+/* Parse a document that must be one JSON object (a request body, a JSON line): empty input,
+ * depth, \u0000, syntax (with the byte offset, or "truncated"), text after the object and "must
+ * be an object" errors are AMUSE_EFORMAT with a message. */
+int am__json_parse_object(const char *body, size_t len, int max_depth, struct cJSON **doc);
+
 /* The one monotonic clock: CLOCK_MONOTONIC seconds (buf.c). */
 double am__now(void);
 

@@ -136,6 +136,27 @@ static void recommender_stats(const struct am__model *m, struct am__buf *b)
     am__buf_puts(b, "}}");
 }
 
+/* eval.json's figures for /metrics: accuracy at k and the popularity-bias figures. */
+static int recommender_evaluation(const struct am__model *m, const char **figures, double *values,
+                                  int max)
+{
+    const struct am__recommender *rs = m->state;
+    if (!rs->has_eval)
+        return 0;
+    const struct amuse_rec_metrics *x = &rs->eval.metrics;
+    const char *names[] = {"k",      "precision_at_k", "recall_at_k", "ndcg_at_k",
+                           "map_at_k", "coverage_at_k", "gini",       "arp",
+                           "aplt",   "novelty"};
+    const double v[] = {rs->eval.k, x->precision, x->recall, x->ndcg, x->map,
+                        x->coverage, x->gini, x->arp, x->aplt, x->novelty};
+    int n = 0;
+    for (size_t i = 0; i < sizeof v / sizeof v[0] && n < max; i++, n++) {
+        figures[n] = names[i];
+        values[n] = v[i];
+    }
+    return n;
+}
+
 /* V2 model metadata: no tensors; what it is, for clients that list models (the playground). */
 static void recommender_tensors(const struct am__model *m, struct am__buf *b)
 {
@@ -157,4 +178,5 @@ const struct am__model_kind am__kind_recommender = {
     .v2_hint = "; use GET /v1/recommendations or GET /v1/items/{id}/similar",
     .v2_encode_tensors = recommender_tensors,
     .stats_json = recommender_stats,
+    .evaluation = recommender_evaluation,
 };

@@ -166,11 +166,15 @@ static void histogram(struct am__buf *b, const char *name, const char *label, co
     am__buf_printf(b, "} %lld\n", (long long)cumulative);
 }
 
+#define MAX_FIGURES 16
 struct model_stats {
     char *name;
     struct am__batch_stats st;
     int streams; /* a streaming kind: the figures below are its */
     int64_t active, freed, tokens;
+    int n_figures; /* the kind's evaluation figures */
+    const char *figures[MAX_FIGURES];
+    double values[MAX_FIGURES];
 };
 
 void am__handle_metrics(struct am__request *r)
@@ -199,6 +203,9 @@ void am__handle_metrics(struct am__request *r)
                 model->kind->stream_figures(model, &ms[n_ms].active, &ms[n_ms].freed,
                                             &ms[n_ms].tokens);
             }
+            if (model->kind->evaluation)
+                ms[n_ms].n_figures = model->kind->evaluation(model, ms[n_ms].figures,
+                                                             ms[n_ms].values, MAX_FIGURES);
             n_ms++;
             am__model_release(s->repo, model);
         }
@@ -282,6 +289,15 @@ void am__handle_metrics(struct am__request *r)
             am__buf_puts(b, "amuse_generate_tokens_total{model=");
             label_value(b, ms[i].name);
             am__buf_printf(b, "} %lld\n", (long long)ms[i].tokens);
+        }
+    help(b, "amuse_model_evaluation", "gauge",
+         "Quality figures measured when the model was made, by figure (a recommender's "
+         "eval.json: accuracy at k and the popularity-bias figures gini, arp, aplt, novelty).");
+    for (int i = 0; i < n_ms; i++)
+        for (int k = 0; k < ms[i].n_figures; k++) {
+            am__buf_puts(b, "amuse_model_evaluation{model=");
+            label_value(b, ms[i].name);
+            am__buf_printf(b, ",figure=\"%s\"} %.9g\n", ms[i].figures[k], ms[i].values[k]);
         }
     struct am__usage_row *rows = NULL;
     size_t n_rows = 0;

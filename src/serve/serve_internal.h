@@ -14,7 +14,7 @@
  *   reply.c       error replies (KServe or OpenAI shape) and status -> HTTP mapping
  *   openai.c      OpenAI-compatible routes (/v1/models, /v1/embeddings) and their error format
  *   completions.c text generation: OpenAI completions and chat, KServe generate; SSE streams
- *   json.c        the nesting-depth pre-check, the one JSON body parser, the log helper
+ *   log.c         the log hook (JSON bodies are parsed by core/json.c)
  *   repository.c  <repo>/<model>/<version>/ loading, versions, reload with an atomic swap
  *   kind_*.c      the model kinds (network, word vectors, generator, sentiment, voice,
  *                 recommender): load, run,
@@ -66,19 +66,6 @@ int am__keystore_add_daily(struct amuse_keystore *ks, const char *subject, int64
                            int64_t requests, int64_t *total);
 int am__keystore_daily(struct amuse_keystore *ks, const char *subject, int64_t day,
                        int64_t *requests);
-
-/* ------------------------------------------------------------------------------ json.c */
-
-/* The output buffer (struct am__buf) and am__now live in core: core/internal.h. */
-
-/* Check JSON nesting before parsing: AMUSE_EFORMAT naming the byte offset where depth exceeds
- * max_depth (brackets inside strings do not count). */
-int am__json_depth_check(const char *s, size_t len, int max_depth);
-
-struct cJSON;
-/* Parse a request body that must be one JSON object: empty body, depth, syntax (with the byte
- * offset, or "truncated") and "must be an object" errors are AMUSE_EFORMAT with a message. */
-int am__json_parse_object(const char *body, size_t len, int max_depth, struct cJSON **doc);
 
 /* ------------------------------------------------------------------------------- log */
 
@@ -262,6 +249,10 @@ struct am__model_kind {
     /* More for the admin stats route (GET /v2/models/{model}/stats): appends ", \"key\": value"
      * members to the model's entry (NULL: nothing more). */
     void (*stats_json)(const struct am__model *m, struct am__buf *b);
+    /* Quality figures measured when the model was made (a recommender's eval.json), shown by
+     * /metrics as amuse_model_evaluation{model, figure}: fills up to max static names and their
+     * values, returns how many (NULL, or 0: none). */
+    int (*evaluation)(const struct am__model *m, const char **figures, double *values, int max);
 };
 extern const struct am__model_kind am__kind_network;      /* kind_network.c */
 extern const struct am__model_kind am__kind_word_vectors; /* kind_vectors.c */

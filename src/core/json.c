@@ -1,28 +1,29 @@
-/* json.c - what the server's JSON needs around cJSON: the nesting-depth check run before cJSON
- * parses a body (cJSON recurses per level, so a body of "[[[[..." must be refused first), the
- * one body parser, and the log helper. The output buffer, string escaping, float printing and
- * the monotonic clock are core's (core/buf.c), shared with the rest of the library. Parsing
- * itself is cJSON's. */
-#define _GNU_SOURCE
-#include "serve/serve_internal.h"
+/* json.c - what untrusted JSON needs around cJSON: the check run before cJSON parses it
+ * (nesting depth, since cJSON recurses per level and a body of "[[[[..." must be refused first;
+ * and \u0000 in strings, which cJSON would cut the string at), and the one parser of a document
+ * that must be one JSON object (request bodies, JSON lines, feature recipes). Parsing itself is
+ * cJSON's; writing JSON is buf.c's. */
+#include "core/internal.h"
 
 #include <cjson/cJSON.h>
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-int am__json_depth_check(const char *s, size_t len, int max_depth)
+int am__json_precheck(const char *s, size_t len, int max_depth)
 {
     int depth = 0, in_string = 0;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (in_string) {
-            if (c == '\\')
+            if (c == '\\') {
+                /* cJSON would end the C string at a NUL and keep only what came before it: a
+                 * review "great\u0000<anything>" would be stored as "great", silently. */
+                if (i + 5 < len && memcmp(s + i + 1, "u0000", 5) == 0)
+                    return am__fail(AMUSE_EFORMAT,
+                                    "JSON strings may not contain \\u0000 (byte %zu)", i);
                 i++; /* skip the escaped character */
-            else if (c == '"')
+            } else if (c == '"') {
                 in_string = 0;
+            }
             continue;
         }
         if (c == '"') {
@@ -44,7 +45,7 @@ int am__json_parse_object(const char *body, size_t len, int max_depth, struct cJ
     *doc = NULL;
     if (len == 0)
         return am__fail(AMUSE_EFORMAT, "empty body; expected a JSON object");
-    int rc = am__json_depth_check(body, len, max_depth);
+    int rc = am__json_precheck(body, len, max_depth);
     if (rc)
         return rc;
     const char *end = NULL;
@@ -60,7 +61,7 @@ int am__json_parse_object(const char *body, size_t len, int max_depth, struct cJ
     }
     if (!cJSON_IsObject(d)) {
         cJSON_Delete(d);
-        return am__fail(AMUSE_EFORMAT, "the body must be a JSON object");
+        return am__fail(AMUSE_EFORMAT, "the document must be a JSON object");
     }
     size_t at = (size_t)(end - body);
     while (at < len && (body[at] == ' ' || body[at] == '\t' || body[at] == '\r' ||
@@ -73,16 +74,3 @@ int am__json_parse_object(const char *body, size_t len, int max_depth, struct cJ
     *doc = d;
     return AMUSE_OK;
 }
-
-void am__logf(const struct am__log *log, const char *fmt, ...)
-{
-    if (!log || !log->fn)
-        return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    log->fn(log->ctx, line);
-}
-
