@@ -125,9 +125,11 @@ post "top_p 0" 400 /v1/completions '{"model": "tiny", "prompt": "tw", "top_p": 0
 post "top_p 1.5" 400 /v1/chat/completions '{"model": "tiny", "messages": [{"role": "user", "content": "tw"}], "top_p": 1.5}'
 jcheck "top_p: named" '"top_p" in b["error"]["message"]'
 post "unknown model" 404 /v1/completions '{"model": "nope", "prompt": "tw"}'
-jcheck "unknown model: not_found" 'b["error"]["code"] == "not_found"'
+jcheck "unknown model: not_found, the one message" 'b["error"]["code"] == "not_found" and b["error"]["message"] == "model \x27nope\x27 is not loaded (GET /v1/models lists the models)"'
+post "no model" 400 /v1/chat/completions '{"messages": [{"role": "user", "content": "tw"}]}'
+jcheck "no model: said so" 'b["error"]["message"] == "\x27model\x27 is missing: name a text generator (GET /v1/models lists the models)"'
 post "not a generator" 400 /v1/completions '{"model": "words", "prompt": "tw"}'
-jcheck "not a generator: said so" '"not a text generator" in b["error"]["message"]'
+jcheck "not a generator: its kind, the kind wanted, the route" 'b["error"]["message"] == "model \x27words\x27 is a word2vec model, not a text generator (POST /v1/completions needs one)"'
 post "invalid UTF-8" 400 /v1/completions "$(printf '{"model": "tiny", "prompt": "tw\xc3("}')"
 jcheck "invalid UTF-8: the byte offset" '"invalid UTF-8 at byte 2" in b["error"]["message"]'
 post "n too large" 400 /v1/completions '{"model": "tiny", "prompt": "tw", "n": 17}'
@@ -147,7 +149,9 @@ jcheck "V2 metadata of a generator: text_input, text_output, its cap" \
 # ------------------------------------------------------------------ tenants
 post "tenant acme uses its generator" 200 /v1/completions '{"model": "private", "prompt": "tw", "max_tokens": 3}' "$ACME"
 post "another tenant: 404, as if it did not exist" 404 /v1/completions '{"model": "private", "prompt": "tw", "max_tokens": 3}' "$OTHER"
+jcheck "another tenant: the missing model's message" 'b["error"]["code"] == "not_found" and b["error"]["message"] == "model \x27private\x27 is not loaded (GET /v1/models lists the models)"'
 post "another tenant: 404 on generate_stream too" 404 /v2/models/private/generate_stream '{"text_input": "tw"}' "$OTHER"
+jcheck "generate_stream: the same message in KServe's shape" 'b["error"] == "model \x27private\x27 is not loaded (GET /v1/models lists the models)"'
 stop_server
 check "server exits 0 on SIGTERM" $? "$(tail -n 3 "$TMP/main.log")"
 

@@ -4,7 +4,8 @@
 # keyless 16 MB bodies (401 before reading), slow headers and trickled bodies (closed by their
 # deadlines), the per-client and total connection limits (health still answered), HTTP
 # strictness (Content-Length, Host, chunked over the cap), metrics poisoning, the smaller
-# findings, tenant walls (404 for another tenant's model, per-tenant rate limit and usage) and
+# findings, tenant walls (another tenant's model answered with the very bytes of a missing one on
+# every route that names a model; per-tenant rate limit and usage) and
 # daily quotas per key and per tenant (kept across a restart), --max-image-pixels, and (not an
 # attack) the binary tensor extension giving the same answers as JSON.
 # The attacks themselves are tests/tools/attack.py (raw sockets, several 127.0.0.x source

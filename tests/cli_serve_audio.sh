@@ -165,9 +165,9 @@ grep -qF '"code": "request_too_large"' "$TMP/body"
 check "the 413 is request_too_large" $? "$(cat "$TMP/body")"
 head -c 2100000 /dev/zero >"$TMP/big.bin"
 transcribe "over the body cap" 413 'max' "$TMP/big.bin" -F model=$VOICE
-transcribe "an image model" 400 "model 'fashion-dnn' is not a voice model" "$A/jump.wav" -F model=fashion-dnn
-transcribe "an unknown model" 404 "model 'nope' is not loaded" "$A/jump.wav" -F model=nope
-transcribe "no model" 400 "model: give the voice model's name" "$A/jump.wav"
+transcribe "an image model" 400 "model 'fashion-dnn' is a network model, not a voice model (POST /v1/audio/transcriptions needs one: a config with a \\\"features\\\" recipe, like models/default/voice-dscnn)" "$A/jump.wav" -F model=fashion-dnn
+transcribe "an unknown model" 404 "model 'nope' is not loaded (GET /v1/models lists the models)" "$A/jump.wav" -F model=nope
+transcribe "no model" 400 "'model' is missing: name a voice model (GET /v1/models lists the models)" "$A/jump.wav"
 transcribe "no file field" 400 "file: the form has no 'file' field" "" -F model=$VOICE
 transcribe "a bad response_format" 400 "response_format 'srt' is not supported" "$A/jump.wav" \
     -F model=$VOICE -F response_format=srt

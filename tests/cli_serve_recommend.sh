@@ -137,18 +137,18 @@ PY
 check "metrics: the stats route's figures, as gauges" $? "$(grep amuse_model_evaluation "$TMP/body" | head -c 400)"
 
 # Tenant walls: beta's key sees no such model, on every route.
-expect "another tenant: recommendations 404" 404 "'films' is not loaded" GET "$R?model=films&user=a2" "$BETA"
-expect "another tenant: similar 404" 404 "'films' is not loaded" GET "/v1/items/A1/similar?model=films" "$BETA"
-expect "another tenant: users 404" 404 "'films' is not loaded" GET "/v1/models/films/users" "$BETA"
+expect "another tenant: recommendations 404" 404 "model 'films' is not loaded (GET /v1/models lists the models)" GET "$R?model=films&user=a2" "$BETA"
+expect "another tenant: similar 404" 404 "model 'films' is not loaded (GET /v1/models lists the models)" GET "/v1/items/A1/similar?model=films" "$BETA"
+expect "another tenant: users 404" 404 "model 'films' is not loaded (GET /v1/models lists the models)" GET "/v1/models/films/users" "$BETA"
 
 # Bad input: a 4xx in OpenAI's shape that says what is wrong.
 expect "k=0" 400 "k must be a whole number of at least 1" GET "$R?model=films&user=a2&k=0" "$ACME"
 json_check "OpenAI's error shape" 'r["error"]["type"] == "invalid_request_error" and "message" in r["error"]'
 expect "k not a number" 400 "not 'ten'" GET "$R?model=films&user=a2&k=ten" "$ACME"
 expect "no user" 400 "user: give the user's id" GET "$R?model=films" "$ACME"
-expect "no model" 400 "model: give the recommender's name" GET "$R?user=a2" "$ACME"
-expect "unknown model" 404 "'nope' is not loaded" GET "$R?model=nope&user=a2" "$ACME"
-expect "not a recommender" 400 "is not a recommender" GET "$R?model=sentiment-en&user=a2" "$ACME"
+expect "no model" 400 "'model' is missing: name a recommender (GET /v1/models lists the models)" GET "$R?user=a2" "$ACME"
+expect "unknown model" 404 "model 'nope' is not loaded (GET /v1/models lists the models)" GET "$R?model=nope&user=a2" "$ACME"
+expect "not a recommender" 400 "model 'sentiment-en' is a sentiment model, not a recommender (GET /v1/recommendations needs one)" GET "$R?model=sentiment-en&user=a2" "$ACME"
 expect "bad filter_seen" 400 "filter_seen must be true or false" GET "$R?model=films&user=a2&filter_seen=maybe" "$ACME"
 expect "a liked item the model lacks" 400 "liked: item 'Z9' is not in model 'films'" GET "$R?model=films&user=a2&liked=B1,Z9" "$ACME"
 expect "an empty liked id" 400 "liked: give item ids" GET "$R?model=films&user=a2&liked=B1,,B2" "$ACME"
@@ -191,7 +191,7 @@ expect "deleting b3, who has no stored events" 404 "marked deleted all the same"
 expect "after the delete b3 is cold" 200 '"cold_start": true' GET "$R?model=films&user=b3&k=3" "$ACME"
 expect "the fan is deleted" 200 '"events": 3' DELETE /v1/users/fan "$ACME_ADMIN"
 expect "and cold again" 200 '"cold_start": true' GET "$R?model=films&user=fan&k=3" "$ACME"
-expect "still walled after the reload" 404 "'films' is not loaded" GET "$R?model=films&user=a2" "$BETA"
+expect "still walled after the reload" 404 "model 'films' is not loaded (GET /v1/models lists the models)" GET "$R?model=films&user=a2" "$BETA"
 
 stop_server
 check "the server stops cleanly" $? "exit status $?"

@@ -57,16 +57,16 @@ expect "one string" 200 '"label": "positive"' POST /v1/text/sentiment "$KEY" "$T
 
 # Tenant walls: beta cannot see acme's copy; acme can.
 sed 's/"sentiment-en"/"private-sentiment"/' "$TMP/one.json" >"$TMP/private.json"
-expect "another tenant's model is a 404" 404 "is not loaded" POST /v1/text/sentiment "$KEY" "$TMP/private.json"
+expect "another tenant's model is a 404" 404 "model 'private-sentiment' is not loaded (GET /v1/models lists the models)" POST /v1/text/sentiment "$KEY" "$TMP/private.json"
 expect "the owner's model answers" 200 '"model": "private-sentiment"' POST /v1/text/sentiment "$ACME" "$TMP/private.json"
 
 # Bad input.
 echo '{"input": "x"}' >"$TMP/b1.json"
-expect "no model" 400 "model: give the model's name" POST /v1/text/sentiment "$KEY" "$TMP/b1.json"
+expect "no model" 400 "'model' is missing: name a sentiment model (GET /v1/models lists the models)" POST /v1/text/sentiment "$KEY" "$TMP/b1.json"
 echo '{"model": "nope", "input": "x"}' >"$TMP/b2.json"
-expect "unknown model" 404 "'nope' is not loaded" POST /v1/text/sentiment "$KEY" "$TMP/b2.json"
+expect "unknown model" 404 "model 'nope' is not loaded (GET /v1/models lists the models)" POST /v1/text/sentiment "$KEY" "$TMP/b2.json"
 echo '{"model": "fashion-dnn", "input": "x"}' >"$TMP/b3.json"
-expect "not a sentiment model" 400 "is not a sentiment model" POST /v1/text/sentiment "$KEY" "$TMP/b3.json"
+expect "not a sentiment model" 400 "model 'fashion-dnn' is a network model, not a sentiment model (POST /v1/text/sentiment needs one)" POST /v1/text/sentiment "$KEY" "$TMP/b3.json"
 echo '{"model": "sentiment-en"}' >"$TMP/b4.json"
 expect "no input" 400 "input: give a string or a list" POST /v1/text/sentiment "$KEY" "$TMP/b4.json"
 echo '{"model": "sentiment-en", "input": ["fine", 7]}' >"$TMP/b5.json"

@@ -32,6 +32,20 @@ static struct am__db *open_fresh(void)
     return db;
 }
 
+/* A fresh database with the table `name` made anew by `ddl` in the portable types (a migration
+ * of the component "test-<name>"). */
+static struct am__db *open_with_table(const char *name, const char *ddl)
+{
+    struct am__db *db = open_fresh();
+    char sql[64], component[32];
+    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", name);
+    snprintf(component, sizeof component, "test-%s", name);
+    ASSERT_OK(am__db_exec(db, sql));
+    const struct am__db_migration m[] = {{1, ddl}};
+    ASSERT_OK(am__db_migrate(db, component, m, 1));
+    return db;
+}
+
 TEST(migrations_apply_once_and_refuse_newer)
 {
     struct am__db *db = open_fresh();
@@ -189,13 +203,9 @@ TEST(deleted_rows_leave_no_trace_in_the_file)
  * portable types of migration DDL are translated outside literals only (PostgreSQL). */
 TEST(placeholders_and_portable_ddl)
 {
-    struct am__db *db = open_fresh();
-    ASSERT_OK(am__db_exec(db, "DROP TABLE IF EXISTS u"));
-    const struct am__db_migration m[] = {
-        {1, "CREATE TABLE u (id INTEGER PRIMARY KEY, kind TEXT NOT NULL DEFAULT 'INTEGER BLOB',"
-            " weight REAL, raw BLOB, n INTEGER)"},
-    };
-    ASSERT_OK(am__db_migrate(db, "test-u", m, 1));
+    struct am__db *db = open_with_table(
+        "u", "CREATE TABLE u (id INTEGER PRIMARY KEY, kind TEXT NOT NULL DEFAULT 'INTEGER BLOB',"
+             " weight REAL, raw BLOB, n INTEGER)");
     struct am__db_stmt *st = NULL;
     /* No id given: the INTEGER PRIMARY KEY assigns one, on both backends. */
     ASSERT_OK(am__db_prepare(db, &st, "INSERT INTO u (weight, n, raw) VALUES (?2, ?1, ?)"));
@@ -225,6 +235,165 @@ TEST(placeholders_and_portable_ddl)
     ASSERT_TRUE(am__db_bind_int64(st, 3, 1) < 0);
     am__db_finalize(st);
     ASSERT_OK(am__db_exec(db, "DROP TABLE u"));
+    am__db_close(db);
+}
+
+/* ------------------------------------------------------------- statements bound from a format */
+
+/* A table with a column per format character. */
+static struct am__db *open_formats(void)
+{
+    return open_with_table("f", "CREATE TABLE f (k INTEGER NOT NULL, t TEXT, tl TEXT, b BLOB,"
+                                " d REAL, dp REAL, dn REAL, n TEXT, tn TEXT, bn BLOB)");
+}
+
+static const char insert_f[] =
+    "INSERT INTO f (k, t, tl, b, d, dp, dn, n, tn, bn) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/* Each format character stores what it was given, and NULL where it says so: int64 extremes,
+ * UTF-8 text, text cut at its length, a blob with NUL bytes, doubles by value and by pointer. */
+TEST(format_characters_round_trip)
+{
+    struct am__db *db = open_formats();
+    struct am__db_stmt *st = NULL;
+    const char *word = "caf\xc3\xa9 \xe6\xb1\x9f";
+    const char *longer = "kept-and-cut-here";
+    const unsigned char blob[] = {0, 'a', 0, 0xff, 0};
+    const double third = 1.0 / 3.0;
+    int64_t changes = 0;
+    ASSERT_OK(am__db_query(db, &st, insert_f, "itTbdDDntb", INT64_MAX, word, longer, (size_t)12,
+                           blob, sizeof blob, -2.5e-300, &third, (const double *)NULL,
+                           (const char *)NULL, (const void *)NULL, (size_t)0));
+    ASSERT_OK(am__db_run(st, &changes));
+    ASSERT_EQ_INT(changes, 1);
+    /* The kept statement again: bindf resets it first, and binds every parameter anew. */
+    ASSERT_OK(am__db_bindf(st, "itTbdDDntb", INT64_MIN, "", "x", (size_t)0, blob, (size_t)1, 1e300,
+                           (const double *)NULL, &third, "not null", blob, (size_t)2));
+    ASSERT_OK(am__db_run(st, &changes));
+    ASSERT_EQ_INT(changes, 1);
+    am__db_finalize(st);
+
+    const char *cols = "SELECT k, t, tl, b, d, dp, dn, n, tn, bn FROM f WHERE k = ?";
+    ASSERT_OK(am__db_query(db, &st, cols, "i", INT64_MAX));
+    ASSERT_EQ_INT(am__db_step(st), AM__DB_ROW);
+    ASSERT_TRUE(am__db_int64(st, 0) == INT64_MAX);
+    ASSERT_STR_EQ(am__db_text(st, 1, NULL), word);
+    char *cut = am__db_text_dup(st, 2);
+    ASSERT_STR_EQ(cut, "kept-and-cut");
+    free(cut);
+    size_t len = 0;
+    const unsigned char *got = am__db_blob(st, 3, &len);
+    ASSERT_EQ_INT(len, sizeof blob);
+    ASSERT_TRUE(got && memcmp(got, blob, sizeof blob) == 0);
+    ASSERT_TRUE(am__db_double(st, 4) == -2.5e-300);
+    ASSERT_TRUE(am__db_double(st, 5) == third);
+    for (int col = 6; col <= 9; col++) /* D NULL, n, t NULL, b NULL */
+        if (!am__db_is_null(st, col))
+            TEST_FAIL("column %d is not NULL", col);
+    ASSERT_TRUE(am__db_text_dup(st, 8) == NULL); /* SQL NULL, not "" */
+    ASSERT_EQ_INT(am__db_step(st), AM__DB_DONE);
+    am__db_finalize(st);
+
+    ASSERT_OK(am__db_query(db, &st, cols, "i", INT64_MIN));
+    ASSERT_EQ_INT(am__db_step(st), AM__DB_ROW);
+    ASSERT_TRUE(am__db_int64(st, 0) == INT64_MIN);
+    ASSERT_TRUE(!am__db_is_null(st, 1) && !am__db_is_null(st, 2)); /* "" and a 0-byte cut */
+    char *empty = am__db_text_dup(st, 2);
+    ASSERT_STR_EQ(empty, "");
+    free(empty);
+    got = am__db_blob(st, 3, &len);
+    ASSERT_EQ_INT(len, 1);
+    ASSERT_TRUE(got && got[0] == 0);
+    ASSERT_TRUE(am__db_double(st, 4) == 1e300);
+    ASSERT_TRUE(am__db_is_null(st, 5));
+    ASSERT_TRUE(am__db_double(st, 6) == third);
+    ASSERT_STR_EQ(am__db_text(st, 8, NULL), "not null");
+    ASSERT_EQ_INT(am__db_step(st), AM__DB_DONE);
+    am__db_finalize(st);
+
+    /* one_int: a row, and no row (*v untouched, found 0). */
+    int64_t v = 42;
+    int found = -1;
+    ASSERT_OK(am__db_query(db, &st, "SELECT COUNT(*) FROM f WHERE k < ?", "i", INT64_C(0)));
+    ASSERT_OK(am__db_one_int(st, &v, &found));
+    ASSERT_EQ_INT(v, 1);
+    ASSERT_EQ_INT(found, 1);
+    am__db_finalize(st);
+    v = 42;
+    ASSERT_OK(am__db_query(db, &st, "SELECT k FROM f WHERE t = ?", "t", "nobody"));
+    ASSERT_OK(am__db_one_int(st, &v, &found));
+    ASSERT_EQ_INT(v, 42);
+    ASSERT_EQ_INT(found, 0);
+    am__db_finalize(st);
+    /* next: every row, then 0 with rc untouched; a step that fails, 0 with its status. */
+    int rc = AMUSE_OK, rows = 0;
+    int64_t seen[3] = {0, 0, 0};
+    ASSERT_OK(am__db_query(db, &st, "SELECT k FROM f ORDER BY k", ""));
+    while (!rc && am__db_next(st, &rc))
+        seen[rows < 2 ? rows++ : 2] = am__db_int64(st, 0); /* seen[2]: a row too many */
+    ASSERT_OK(rc);
+    ASSERT_EQ_INT(rows, 2);
+    ASSERT_TRUE(seen[0] == INT64_MIN && seen[1] == INT64_MAX && seen[2] == 0);
+    am__db_finalize(st);
+    ASSERT_OK(am__db_query(db, &st, "INSERT INTO f (k) VALUES (?)", "n")); /* k is NOT NULL */
+    amuse_clear_error();
+    ASSERT_EQ_INT(am__db_next(st, &rc), 0);
+    ASSERT_EQ_INT(rc, AMUSE_EINVAL);
+    ASSERT_CONTAINS(amuse_last_error(), "INSERT INTO f");
+    am__db_finalize(st);
+    /* run's changes count what the statement changed. */
+    ASSERT_OK(am__db_query(db, &st, "DELETE FROM f WHERE k > ?", "i", INT64_MIN));
+    ASSERT_OK(am__db_run(st, &changes));
+    ASSERT_EQ_INT(changes, 1);
+    am__db_finalize(st);
+    ASSERT_OK(am__db_exec(db, "DROP TABLE f"));
+    am__db_close(db);
+}
+
+/* A format at fault is refused before anything is bound or run, names the character or the
+ * counts and the SQL, and leaves no statement behind (ASan counts the leaks). */
+TEST(format_errors_are_named)
+{
+    struct am__db *db = open_formats();
+    struct am__db_stmt *st = (struct am__db_stmt *)1;
+    const char *sql = "SELECT k FROM f WHERE k = ? AND t = ?";
+    ASSERT_FAILS(am__db_query(db, &st, sql, "ix", INT64_C(1), "a"), AMUSE_EINVAL,
+                 "parameter 2: 'x' is not a format character (one of tTbidDn)");
+    ASSERT_CONTAINS(amuse_last_error(), "SELECT k FROM f WHERE k = ");
+    ASSERT_TRUE(st == NULL);
+    ASSERT_FAILS(am__db_query(db, &st, sql, "\x01t", INT64_C(1), "a"), AMUSE_EINVAL,
+                 "parameter 1: byte 0x01 is not a format character");
+    ASSERT_TRUE(st == NULL);
+    /* Too few, too many, some for a statement that has none. */
+    ASSERT_FAILS(am__db_query(db, &st, sql, "i", INT64_C(1)), AMUSE_EINVAL,
+                 "parameters: the statement has 2, the format \"i\" binds 1");
+    ASSERT_TRUE(st == NULL);
+    ASSERT_FAILS(am__db_query(db, &st, sql, "itt", INT64_C(1), "a", "b"), AMUSE_EINVAL,
+                 "parameters: the statement has 2, the format \"itt\" binds 3");
+    ASSERT_TRUE(st == NULL);
+    ASSERT_FAILS(am__db_query(db, &st, "SELECT COUNT(*) FROM f", "n"), AMUSE_EINVAL,
+                 "the statement has 0, the format \"n\" binds 1: SELECT COUNT(*) FROM f");
+    ASSERT_TRUE(st == NULL);
+    /* SQL the database refuses: its own message, no statement (PostgreSQL prepares on the
+     * server at the first step, so there the step refuses it). */
+    if (is_sqlite()) {
+        ASSERT_FAILS(am__db_query(db, &st, "SELEC k FROM f WHERE k = ?", "i", INT64_C(1)),
+                     AMUSE_EIO, "SELEC");
+        ASSERT_TRUE(st == NULL);
+    }
+    /* A kept statement with a wrong format stays the caller's, and works bound right. */
+    ASSERT_OK(am__db_query(db, &st, insert_f, "innnnnnnnn", INT64_C(7)));
+    ASSERT_FAILS(am__db_bindf(st, "i", INT64_C(8)), AMUSE_EINVAL, "the statement has 10");
+    ASSERT_FAILS(am__db_bindf(st, "innnnnnnn?", INT64_C(8)), AMUSE_EINVAL, "'?'");
+    ASSERT_OK(am__db_bindf(st, "innnnnnnnn", INT64_C(8)));
+    ASSERT_OK(am__db_run(st, NULL));
+    am__db_finalize(st);
+    int64_t n = 0;
+    ASSERT_OK(am__db_query(db, &st, "SELECT COUNT(*) FROM f WHERE k = ?", "i", INT64_C(8)));
+    ASSERT_OK(am__db_one_int(st, &n, NULL));
+    ASSERT_EQ_INT(n, 1);
+    am__db_finalize(st);
+    ASSERT_OK(am__db_exec(db, "DROP TABLE f"));
     am__db_close(db);
 }
 
@@ -367,6 +536,8 @@ int main(void)
     RUN(deleted_rows_leave_no_trace_in_the_file);
     RUN(bad_files_and_urls_are_named);
     RUN(placeholders_and_portable_ddl);
+    RUN(format_characters_round_trip);
+    RUN(format_errors_are_named);
     RUN(postgres_password_and_reconnect);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

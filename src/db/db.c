@@ -1,9 +1,12 @@
 /* db.c - the backend-independent half of db.h: choosing the backend from the url, dispatch,
- * transactions and schema migrations. The SQL each store runs lives with that store. */
+ * transactions, statements bound from a format (am__db_query) with their step helpers, and
+ * schema migrations. The SQL each store runs lives with that store. */
 #include "db/db_internal.h"
 
 #include "core/internal.h"
 
+#include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +204,144 @@ void am__db_finalize(struct am__db_stmt *st)
 
 /* ------------------------------------------------------------------------------------------ */
 
+static const char format_chars[] = "tTbidDn";
+
+/* Bind every parameter of `st` from `fmt` (db.h); the characters and their count are checked
+ * before anything is bound. */
+static int bind_format(struct am__db_stmt *st, const char *fmt, va_list ap)
+{
+    size_t n = strlen(fmt);
+    for (size_t k = 0; k < n; k++) {
+        if (strchr(format_chars, fmt[k]))
+            continue;
+        char what[16];
+        unsigned char c = (unsigned char)fmt[k];
+        if (isprint(c))
+            snprintf(what, sizeof what, "'%c'", c);
+        else
+            snprintf(what, sizeof what, "byte 0x%02x", c);
+        return am__fail(AMUSE_EINVAL,
+                        "database %s: parameter %zu: %s is not a format character (one of %s): "
+                        "%s",
+                        st->db->name, k + 1, what, format_chars, st->db->ops->sql(st));
+    }
+    int have = st->db->ops->param_count(st);
+    if (n != (size_t)have)
+        return am__fail(AMUSE_EINVAL,
+                        "database %s: parameters: the statement has %d, the format \"%.32s\" "
+                        "binds %zu: %s",
+                        st->db->name, have, fmt, n, st->db->ops->sql(st));
+    int rc = AMUSE_OK;
+    for (size_t k = 0; rc == AMUSE_OK && k < n; k++) {
+        struct am__db_value v = {.type = AM__DB_NULL};
+        switch (fmt[k]) {
+        case 't':
+            v.p = va_arg(ap, const char *);
+            v.len = v.p ? strlen(v.p) : 0;
+            v.type = v.p ? AM__DB_TEXT : AM__DB_NULL;
+            break;
+        case 'T':
+        case 'b':
+            v.p = va_arg(ap, const void *);
+            v.len = va_arg(ap, size_t);
+            v.type = !v.p ? AM__DB_NULL : fmt[k] == 'T' ? AM__DB_TEXT : AM__DB_BLOB;
+            break;
+        case 'i':
+            v.type = AM__DB_INT64;
+            v.i = va_arg(ap, int64_t);
+            break;
+        case 'd':
+            v.type = AM__DB_DOUBLE;
+            v.d = va_arg(ap, double);
+            break;
+        case 'D': {
+            const double *d = va_arg(ap, const double *);
+            if (d) {
+                v.type = AM__DB_DOUBLE;
+                v.d = *d;
+            }
+            break;
+        }
+        default: /* 'n' */
+            break;
+        }
+        rc = st->db->ops->bind(st, (int)k + 1, &v);
+    }
+    return rc;
+}
+
+int am__db_query(struct am__db *db, struct am__db_stmt **st, const char *sql, const char *fmt, ...)
+{
+    int rc = am__db_prepare(db, st, sql);
+    if (rc)
+        return rc;
+    va_list ap;
+    va_start(ap, fmt);
+    rc = bind_format(*st, fmt, ap);
+    va_end(ap);
+    if (rc) {
+        am__db_finalize(*st);
+        *st = NULL;
+    }
+    return rc;
+}
+
+int am__db_bindf(struct am__db_stmt *st, const char *fmt, ...)
+{
+    int rc = am__db_reset(st);
+    if (rc)
+        return rc;
+    va_list ap;
+    va_start(ap, fmt);
+    rc = bind_format(st, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int am__db_run(struct am__db_stmt *st, int64_t *changes)
+{
+    int rc = am__db_step(st);
+    if (rc < 0)
+        return rc;
+    if (changes)
+        *changes = am__db_changes(st);
+    return AMUSE_OK;
+}
+
+int am__db_next(struct am__db_stmt *st, int *rc)
+{
+    int step = am__db_step(st);
+    if (step < 0)
+        *rc = step;
+    return step == AM__DB_ROW;
+}
+
+int am__db_one_int(struct am__db_stmt *st, int64_t *v, int *found)
+{
+    int rc = am__db_step(st);
+    if (found)
+        *found = rc == AM__DB_ROW;
+    if (rc == AM__DB_ROW)
+        *v = am__db_int64(st, 0);
+    return rc < 0 ? rc : AMUSE_OK;
+}
+
+char *am__db_text_dup(struct am__db_stmt *st, int col)
+{
+    if (am__db_is_null(st, col))
+        return NULL;
+    size_t len;
+    const char *s = am__db_text(st, col, &len);
+    char *p = malloc(len + 1);
+    if (p) {
+        memcpy(p, s, len);
+        p[len] = '\0';
+    }
+    return p;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
 static const char versions_table[] =
     "CREATE TABLE IF NOT EXISTS schema_versions ("
     "  component TEXT PRIMARY KEY,"
@@ -209,18 +350,13 @@ static const char versions_table[] =
 static int read_version(struct am__db *db, const char *component, int *version)
 {
     struct am__db_stmt *st = NULL;
-    *version = 0;
-    int rc = am__db_prepare(db, &st, "SELECT version FROM schema_versions WHERE component = ?");
+    int64_t v = 0;
+    int rc = am__db_query(db, &st, "SELECT version FROM schema_versions WHERE component = ?", "t",
+                          component);
     if (rc == AMUSE_OK)
-        rc = am__db_bind_text(st, 1, component, strlen(component));
-    if (rc == AMUSE_OK) {
-        rc = am__db_step(st);
-        if (rc == AM__DB_ROW) {
-            *version = (int)am__db_int64(st, 0);
-            rc = AMUSE_OK;
-        }
-    }
+        rc = am__db_one_int(st, &v, NULL);
     am__db_finalize(st);
+    *version = (int)v;
     return rc;
 }
 
@@ -244,15 +380,12 @@ static int apply(struct am__db *db, const char *component, const struct am__db_m
     if (rc)
         return am__fail_prefix(rc, "database %s: %s schema version %d", db->name, component,
                                m->version);
-    rc = am__db_prepare(db, &st,
-                        "INSERT INTO schema_versions (component, version) VALUES (?, ?)"
-                        " ON CONFLICT (component) DO UPDATE SET version = excluded.version");
+    rc = am__db_query(db, &st,
+                      "INSERT INTO schema_versions (component, version) VALUES (?, ?)"
+                      " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+                      "ti", component, (int64_t)m->version);
     if (rc == AMUSE_OK)
-        rc = am__db_bind_text(st, 1, component, strlen(component));
-    if (rc == AMUSE_OK)
-        rc = am__db_bind_int64(st, 2, m->version);
-    if (rc == AMUSE_OK && (rc = am__db_step(st)) == AM__DB_DONE)
-        rc = AMUSE_OK;
+        rc = am__db_run(st, NULL);
     am__db_finalize(st);
     return rc;
 }

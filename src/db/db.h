@@ -80,6 +80,42 @@ int64_t am__db_changes(struct am__db_stmt *st);
 int am__db_reset(struct am__db_stmt *st);
 void am__db_finalize(struct am__db_stmt *st); /* NULL is fine */
 
+/* Statements with their parameters bound from a format, one character per parameter in order
+ * (parameter i+1 is fmt[i]), each taking its arguments from the variable list:
+ *   't'  text: const char * (NUL-terminated)
+ *   'T'  text with a length: const char *, size_t (the bytes may hold NUL)
+ *   'b'  blob: const void *, size_t
+ *   'i'  int64_t (pass an int64_t: cast an int, a size_t or a literal)
+ *   'd'  double
+ *   'D'  a double or NULL: const double * (NULL binds SQL NULL)
+ *   'n'  SQL NULL (takes no argument)
+ * For 't', 'T' and 'b' a NULL pointer binds SQL NULL. The format must bind every parameter the
+ * statement has (the largest ?N), no more and no fewer.
+ *
+ * am__db_query prepares `sql` and binds it. On any failure (the SQL refused, an unknown format
+ * character, a count that does not match, a bind refused) the statement is finalized, *st = NULL,
+ * and the message names the database and the SQL: AMUSE_EINVAL for a format at fault. */
+int am__db_query(struct am__db *db, struct am__db_stmt **st, const char *sql, const char *fmt, ...);
+/* Reset a kept statement (as am__db_reset) and bind it from `fmt` as am__db_query does. On
+ * failure the statement stays the caller's, to reset again or finalize. */
+int am__db_bindf(struct am__db_stmt *st, const char *fmt, ...);
+
+/* Run a statement whose rows (a RETURNING row) are not read: AMUSE_OK after its first step
+ * whether that gave a row or finished, else the step's status. *changes (may be NULL): the rows
+ * it changed. */
+int am__db_run(struct am__db_stmt *st, int64_t *changes);
+/* Step a statement whose rows are read in a loop: 1 while a row is ready; 0 at the end (*rc left
+ * as is) or when the step failed (*rc its status). So `while (!rc && am__db_next(st, &rc))`
+ * reads every row and stops at the first error, the loop body's included. */
+int am__db_next(struct am__db_stmt *st, int *rc);
+/* Step once for a single int64: the first column of the first row into *v, *found (may be NULL)
+ * 1; no row: *v untouched, *found 0, AMUSE_OK. A failed step returns its status. */
+int am__db_one_int(struct am__db_stmt *st, int64_t *v, int *found);
+/* A malloc'd NUL-terminated copy of a text column (its bytes as stored, NULs included: the
+ * length is am__db_text's). NULL for SQL NULL and when out of memory: a caller that must tell
+ * them apart asks am__db_is_null. The caller frees it. */
+char *am__db_text_dup(struct am__db_stmt *st, int col);
+
 /* After deleting personal data: make what was deleted unrecoverable from the database's files.
  * SQLite: secure_delete already zeroes freed pages in the main file, but the write-ahead log still
  * holds the old page images until a checkpoint, so this checkpoints and truncates the WAL

@@ -26,6 +26,8 @@ struct am__db_ops {
     int (*exec)(struct am__db *db, const char *sql);
     int (*prepare)(struct am__db *db, struct am__db_stmt **out, const char *sql);
     int (*bind)(struct am__db_stmt *st, int i, const struct am__db_value *v);
+    int (*param_count)(struct am__db_stmt *st); /* the largest parameter number in the SQL */
+    const char *(*sql)(struct am__db_stmt *st); /* the statement's text, for messages */
     int (*step)(struct am__db_stmt *st);
     int (*is_null)(struct am__db_stmt *st, int col);
     int64_t (*int64)(struct am__db_stmt *st, int col);

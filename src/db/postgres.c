@@ -446,6 +446,9 @@ static PGresult *exec_stmt(struct am__db *db, void *arg)
                           s->formats, 0);
 }
 
+static int pg_param_count(struct am__db_stmt *st) { return pst(st)->nparams; }
+static const char *pg_sql(struct am__db_stmt *st) { return pst(st)->sql; }
+
 static int pg_step(struct am__db_stmt *st)
 {
     struct pg_stmt *s = pst(st);
@@ -573,6 +576,8 @@ static const struct am__db_ops pg_ops = {
     .exec = pg_exec,
     .prepare = pg_prepare,
     .bind = pg_bind,
+    .param_count = pg_param_count,
+    .sql = pg_sql,
     .step = pg_step,
     .is_null = pg_is_null,
     .int64 = pg_integer,

@@ -83,6 +83,13 @@ static int lite_bind(struct am__db_stmt *st, int i, const struct am__db_value *v
     return rc == SQLITE_OK ? AMUSE_OK : lite_fail(st->db, rc, sqlite3_sql(h));
 }
 
+static int lite_param_count(struct am__db_stmt *st)
+{
+    return sqlite3_bind_parameter_count(lst(st)->h);
+}
+
+static const char *lite_sql(struct am__db_stmt *st) { return sqlite3_sql(lst(st)->h); }
+
 static int lite_step(struct am__db_stmt *st)
 {
     struct lite_stmt *s = lst(st);
@@ -156,6 +163,8 @@ static const struct am__db_ops lite_ops = {
     .exec = lite_exec,
     .prepare = lite_prepare,
     .bind = lite_bind,
+    .param_count = lite_param_count,
+    .sql = lite_sql,
     .step = lite_step,
     .is_null = lite_is_null,
     .int64 = lite_int64,

@@ -14,7 +14,6 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -327,85 +326,7 @@ static const struct am__db_migration migrations[] = {
         "  PRIMARY KEY (tenant, user_hash))"},
 };
 
-/* ----------------------------------------------------------------------- small SQL helpers */
-
-/* A prepared statement with its parameters bound from a format: 't' text (const char *, NUL-
- * terminated), 'T' text with length (const char *, size_t), 'i' int64, 'd' double, 'b' blob
- * (const void *, size_t), 'n' NULL. */
-static int prep(struct am__db *db, struct am__db_stmt **st, const char *sql, const char *fmt, ...)
-{
-    int rc = am__db_prepare(db, st, sql);
-    if (rc)
-        return rc;
-    va_list ap;
-    va_start(ap, fmt);
-    for (int i = 0; fmt[i] && !rc; i++) {
-        switch (fmt[i]) {
-        case 't': {
-            const char *s = va_arg(ap, const char *);
-            rc = s ? am__db_bind_text(*st, i + 1, s, strlen(s)) : am__db_bind_null(*st, i + 1);
-            break;
-        }
-        case 'T': {
-            const char *s = va_arg(ap, const char *);
-            size_t n = va_arg(ap, size_t);
-            rc = s ? am__db_bind_text(*st, i + 1, s, n) : am__db_bind_null(*st, i + 1);
-            break;
-        }
-        case 'i': rc = am__db_bind_int64(*st, i + 1, va_arg(ap, int64_t)); break;
-        case 'd': rc = am__db_bind_double(*st, i + 1, va_arg(ap, double)); break;
-        case 'b': {
-            const void *p = va_arg(ap, const void *);
-            size_t n = va_arg(ap, size_t);
-            rc = am__db_bind_blob(*st, i + 1, p, n);
-            break;
-        }
-        default: rc = am__db_bind_null(*st, i + 1); break;
-        }
-    }
-    va_end(ap);
-    if (rc) {
-        am__db_finalize(*st);
-        *st = NULL;
-    }
-    return rc;
-}
-
-/* Run a statement that returns no rows; *changes (may be NULL) what it changed. */
-static int run(struct am__db_stmt *st, int64_t *changes)
-{
-    int rc = am__db_step(st);
-    if (rc < 0)
-        return rc;
-    if (changes)
-        *changes = am__db_changes(st);
-    return AMUSE_OK;
-}
-
-/* One int64 from the first column of the first row (*v left as is when there is no row). */
-static int one_int(struct am__db_stmt *st, int64_t *v, int *found)
-{
-    int rc = am__db_step(st);
-    if (found)
-        *found = rc == AM__DB_ROW;
-    if (rc == AM__DB_ROW)
-        *v = am__db_int64(st, 0);
-    return rc < 0 ? rc : AMUSE_OK;
-}
-
-static char *dup_col(struct am__db_stmt *st, int col)
-{
-    if (am__db_is_null(st, col))
-        return NULL;
-    size_t len;
-    const char *s = am__db_text(st, col, &len);
-    char *p = malloc(len + 1);
-    if (p) {
-        memcpy(p, s, len);
-        p[len] = '\0';
-    }
-    return p;
-}
+/* ------------------------------------------------------------------------------ helpers */
 
 static void user_hash(const struct am__events_store *es, const char *tenant, const char *user,
                       unsigned char out[HASH_BYTES])
@@ -428,15 +349,16 @@ static int load_salt(struct am__events_store *es)
     if (rc)
         return rc;
     /* The first opener stores its salt; every later one (and a racing one) reads that. */
-    rc = prep(es->db, &st,
-              "INSERT INTO ev_meta (name, value) VALUES ('salt', ?) ON CONFLICT (name) DO NOTHING",
-              "b", fresh, sizeof fresh);
+    rc = am__db_query(
+        es->db, &st,
+        "INSERT INTO ev_meta (name, value) VALUES ('salt', ?) ON CONFLICT (name) DO NOTHING", "b",
+        fresh, sizeof fresh);
     if (!rc)
-        rc = run(st, NULL);
+        rc = am__db_run(st, NULL);
     am__db_finalize(st);
     st = NULL;
     if (!rc)
-        rc = prep(es->db, &st, "SELECT value FROM ev_meta WHERE name = 'salt'", "");
+        rc = am__db_query(es->db, &st, "SELECT value FROM ev_meta WHERE name = 'salt'", "");
     if (!rc) {
         int step = am__db_step(st);
         size_t len = 0;
@@ -500,15 +422,10 @@ static int ensure_rows(struct am__db_stmt *ins_user, struct am__db_stmt *ins_ite
 {
     int64_t changes = 0;
     int rc;
-    am__db_reset(ins_user);
-    am__db_reset(ins_item);
-    if ((rc = am__db_bind_text(ins_user, 1, tenant, strlen(tenant))) ||
-        (rc = am__db_bind_text(ins_user, 2, e->user, strlen(e->user))) ||
-        (rc = am__db_bind_int64(ins_user, 3, now)) || (rc = run(ins_user, NULL)) ||
-        (rc = am__db_bind_text(ins_item, 1, tenant, strlen(tenant))) ||
-        (rc = am__db_bind_text(ins_item, 2, e->item, strlen(e->item))) ||
-        (rc = am__db_bind_int64(ins_item, 3, now)) || (rc = am__db_bind_int64(ins_item, 4, now)) ||
-        (rc = run(ins_item, &changes)))
+    if ((rc = am__db_bindf(ins_user, "tti", tenant, e->user, now)) ||
+        (rc = am__db_run(ins_user, NULL)) ||
+        (rc = am__db_bindf(ins_item, "ttii", tenant, e->item, now, now)) ||
+        (rc = am__db_run(ins_item, &changes)))
         return rc;
     *item_new = changes > 0;
     return AMUSE_OK;
@@ -530,20 +447,22 @@ int am__events_add(struct am__events_store *es, const char *tenant, const struct
         int64_t changes = 0;
         /* Forget keys past their time, then claim this one; a key already claimed (a retry, or
          * a racing twin) writes nothing. */
-        rc = prep(es->db, &st, "DELETE FROM ev_idempotency WHERE tenant = ? AND created < ?",
-                  "ti", tenant, now - AM__EVENTS_IDEMPOTENCY_S);
+        rc =
+            am__db_query(es->db, &st, "DELETE FROM ev_idempotency WHERE tenant = ? AND created < ?",
+                         "ti", tenant, now - AM__EVENTS_IDEMPOTENCY_S);
         if (!rc)
-            rc = run(st, NULL);
+            rc = am__db_run(st, NULL);
         am__db_finalize(st);
         st = NULL;
         if (!rc)
-            rc = prep(es->db, &st,
-                      "INSERT INTO ev_idempotency (tenant, key, request_hash, status, reply, "
-                      "created) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, key) DO NOTHING",
-                      "ttbiti", tenant, idem->key, idem->hash, (size_t)32, (int64_t)idem->status,
-                      idem->reply, now);
+            rc = am__db_query(
+                es->db, &st,
+                "INSERT INTO ev_idempotency (tenant, key, request_hash, status, reply, "
+                "created) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, key) DO NOTHING",
+                "ttbiti", tenant, idem->key, idem->hash, (size_t)32, (int64_t)idem->status,
+                idem->reply, now);
         if (!rc)
-            rc = run(st, &changes);
+            rc = am__db_run(st, &changes);
         am__db_finalize(st);
         st = NULL;
         if (!rc && changes == 0) {
@@ -555,18 +474,20 @@ int am__events_add(struct am__events_store *es, const char *tenant, const struct
     }
     /* Reserve n sequence numbers: the counter row is locked until commit, so concurrent batches
      * of one tenant (PostgreSQL replicas) never share a number. */
-    rc = prep(es->db, &st,
-              "INSERT INTO ev_counters (tenant, next_seq) VALUES (?, ?) ON CONFLICT (tenant) "
-              "DO UPDATE SET next_seq = ev_counters.next_seq + ?",
-              "tii", tenant, (int64_t)n + 1, (int64_t)n);
+    rc = am__db_query(
+        es->db, &st,
+        "INSERT INTO ev_counters (tenant, next_seq) VALUES (?, ?) ON CONFLICT (tenant) "
+        "DO UPDATE SET next_seq = ev_counters.next_seq + ?",
+        "tii", tenant, (int64_t)n + 1, (int64_t)n);
     if (!rc)
-        rc = run(st, NULL);
+        rc = am__db_run(st, NULL);
     am__db_finalize(st);
     st = NULL;
     if (!rc)
-        rc = prep(es->db, &st, "SELECT next_seq FROM ev_counters WHERE tenant = ?", "t", tenant);
+        rc = am__db_query(es->db, &st, "SELECT next_seq FROM ev_counters WHERE tenant = ?", "t",
+                          tenant);
     if (!rc)
-        rc = one_int(st, &first_seq, NULL);
+        rc = am__db_one_int(st, &first_seq, NULL);
     am__db_finalize(st);
     st = NULL;
     if (rc)
@@ -592,19 +513,11 @@ int am__events_add(struct am__events_store *es, const char *tenant, const struct
         if ((rc = ensure_rows(ins_user, ins_item, tenant, e, now, &item_new)))
             goto out;
         created += item_new;
-        am__db_reset(st);
-        if ((rc = am__db_bind_text(st, 1, tenant, strlen(tenant))) ||
-            (rc = am__db_bind_int64(st, 2, first_seq + i)) ||
-            (rc = am__db_bind_text(st, 3, e->user, strlen(e->user))) ||
-            (rc = am__db_bind_text(st, 4, e->item, strlen(e->item))) ||
-            (rc = am__db_bind_text(st, 5, type_names[e->type], strlen(type_names[e->type]))) ||
-            (rc = e->has_value ? am__db_bind_double(st, 6, e->value) : am__db_bind_null(st, 6)) ||
-            (rc = e->text ? am__db_bind_text(st, 7, e->text, e->text_len)
-                          : am__db_bind_null(st, 7)) ||
-            (rc = e->has_sentiment ? am__db_bind_double(st, 8, e->sentiment)
-                                   : am__db_bind_null(st, 8)) ||
-            (rc = am__db_bind_int64(st, 9, e->time)) ||
-            (rc = am__db_bind_text(st, 10, batch, strlen(batch))) || (rc = run(st, NULL)))
+        if ((rc = am__db_bindf(st, "titttDTDit", tenant, first_seq + i, e->user, e->item,
+                               type_names[e->type], e->has_value ? &e->value : NULL, e->text,
+                               e->text_len, e->has_sentiment ? &e->sentiment : NULL, e->time,
+                               batch)) ||
+            (rc = am__db_run(st, NULL)))
             goto out;
     }
 out:
@@ -628,27 +541,21 @@ int am__events_idempotency_get(struct am__events_store *es, const char *tenant, 
     struct am__db_stmt *st = NULL;
     *found = 0;
     pthread_mutex_lock(&es->lock);
-    int rc = prep(es->db, &st,
-                  "SELECT request_hash, status, reply FROM ev_idempotency "
-                  "WHERE tenant = ? AND key = ? AND created >= ?",
-                  "tti", tenant, key, now - AM__EVENTS_IDEMPOTENCY_S);
-    if (!rc) {
-        int step = am__db_step(st);
-        if (step < 0) {
-            rc = step;
-        } else if (step == AM__DB_ROW) {
-            size_t len = 0;
-            const void *p = am__db_blob(st, 0, &len);
-            if (len != 32) {
-                rc = am__fail(AMUSE_EFORMAT, "events store: an idempotency hash is %zu bytes",
-                              len);
-            } else {
-                memcpy(hash, p, 32);
-                *status = (int)am__db_int64(st, 1);
-                const char *text = am__db_text(st, 2, &len);
-                am__buf_add(reply, text, len);
-                *found = 1;
-            }
+    int rc = am__db_query(es->db, &st,
+                          "SELECT request_hash, status, reply FROM ev_idempotency "
+                          "WHERE tenant = ? AND key = ? AND created >= ?",
+                          "tti", tenant, key, now - AM__EVENTS_IDEMPOTENCY_S);
+    if (!rc && am__db_next(st, &rc)) {
+        size_t len = 0;
+        const void *p = am__db_blob(st, 0, &len);
+        if (len != 32) {
+            rc = am__fail(AMUSE_EFORMAT, "events store: an idempotency hash is %zu bytes", len);
+        } else {
+            memcpy(hash, p, 32);
+            *status = (int)am__db_int64(st, 1);
+            const char *text = am__db_text(st, 2, &len);
+            am__buf_add(reply, text, len);
+            *found = 1;
         }
     }
     am__db_finalize(st);
@@ -678,20 +585,11 @@ int am__events_put_items(struct am__events_store *es, const char *tenant,
         const struct am__item *it = &items[i];
         int64_t one = 0;
         int found = 0;
-        am__db_reset(sel);
-        am__db_reset(up);
-        if ((rc = am__db_bind_text(sel, 1, tenant, strlen(tenant))) ||
-            (rc = am__db_bind_text(sel, 2, it->id, strlen(it->id))) ||
-            (rc = one_int(sel, &one, &found)))
-            break;
-        const char *f[3] = {it->title, it->tags, it->text};
-        if ((rc = am__db_bind_text(up, 1, tenant, strlen(tenant))) ||
-            (rc = am__db_bind_text(up, 2, it->id, strlen(it->id))))
-            break;
-        for (int k = 0; k < 3 && !rc; k++)
-            rc = f[k] ? am__db_bind_text(up, 3 + k, f[k], strlen(f[k])) : am__db_bind_null(up, 3 + k);
-        if (rc || (rc = am__db_bind_int64(up, 6, now)) || (rc = am__db_bind_int64(up, 7, now)) ||
-            (rc = run(up, NULL)))
+        if ((rc = am__db_bindf(sel, "tt", tenant, it->id)) ||
+            (rc = am__db_one_int(sel, &one, &found)) ||
+            (rc = am__db_bindf(up, "tttttii", tenant, it->id, it->title, it->tags, it->text, now,
+                               now)) ||
+            (rc = am__db_run(up, NULL)))
             break;
         if (found)
             u++;
@@ -731,47 +629,38 @@ int am__events_get_item(struct am__events_store *es, const char *tenant, const c
     struct am__db_stmt *st = NULL;
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&es->lock);
-    int rc = prep(es->db, &st,
-                  "SELECT id, title, tags, text, created, updated FROM ev_items "
-                  "WHERE tenant = ? AND id = ?",
-                  "tt", tenant, id);
-    if (!rc) {
-        int step = am__db_step(st);
-        if (step < 0) {
-            rc = step;
-        } else if (step == AM__DB_DONE) {
-            rc = am__fail(AMUSE_ENOTFOUND, "no item '%.256s'", id);
-        } else {
-            out->id = dup_col(st, 0);
-            out->title = dup_col(st, 1);
-            out->tags = dup_col(st, 2);
-            out->text = dup_col(st, 3);
-            out->created = am__db_int64(st, 4);
-            out->updated = am__db_int64(st, 5);
-            if (!out->id)
-                rc = am__fail(AMUSE_ENOMEM, "out of memory");
-        }
+    int rc = am__db_query(es->db, &st,
+                          "SELECT id, title, tags, text, created, updated FROM ev_items "
+                          "WHERE tenant = ? AND id = ?",
+                          "tt", tenant, id);
+    if (!rc && am__db_next(st, &rc)) {
+        out->id = am__db_text_dup(st, 0);
+        out->title = am__db_text_dup(st, 1);
+        out->tags = am__db_text_dup(st, 2);
+        out->text = am__db_text_dup(st, 3);
+        out->created = am__db_int64(st, 4);
+        out->updated = am__db_int64(st, 5);
+        if (!out->id)
+            rc = am__fail(AMUSE_ENOMEM, "out of memory");
+    } else if (!rc) {
+        rc = am__fail(AMUSE_ENOTFOUND, "no item '%.256s'", id);
     }
     am__db_finalize(st);
     st = NULL;
     if (!rc)
-        rc = prep(es->db, &st,
-                  "SELECT COUNT(*), "
-                  "SUM(CASE WHEN type = 'review' THEN 1 ELSE 0 END), "
-                  "SUM(CASE WHEN type = 'review' AND sentiment IS NOT NULL THEN 1 ELSE 0 END), "
-                  "AVG(CASE WHEN type = 'review' THEN sentiment END) "
-                  "FROM ev_events WHERE tenant = ? AND item = ?",
-                  "tt", tenant, id);
-    if (!rc) {
-        int step = am__db_step(st);
-        if (step < 0) {
-            rc = step;
-        } else if (step == AM__DB_ROW) {
-            out->events = am__db_int64(st, 0);
-            out->reviews = am__db_is_null(st, 1) ? 0 : am__db_int64(st, 1);
-            out->scored_reviews = am__db_is_null(st, 2) ? 0 : am__db_int64(st, 2);
-            out->sentiment_mean = am__db_is_null(st, 3) ? 0 : am__db_double(st, 3);
-        }
+        rc = am__db_query(
+            es->db, &st,
+            "SELECT COUNT(*), "
+            "SUM(CASE WHEN type = 'review' THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN type = 'review' AND sentiment IS NOT NULL THEN 1 ELSE 0 END), "
+            "AVG(CASE WHEN type = 'review' THEN sentiment END) "
+            "FROM ev_events WHERE tenant = ? AND item = ?",
+            "tt", tenant, id);
+    if (!rc && am__db_next(st, &rc)) {
+        out->events = am__db_int64(st, 0);
+        out->reviews = am__db_is_null(st, 1) ? 0 : am__db_int64(st, 1);
+        out->scored_reviews = am__db_is_null(st, 2) ? 0 : am__db_int64(st, 2);
+        out->sentiment_mean = am__db_is_null(st, 3) ? 0 : am__db_double(st, 3);
     }
     am__db_finalize(st);
     pthread_mutex_unlock(&es->lock);
@@ -806,9 +695,9 @@ static int fill_row(struct am__db_stmt *st, struct am__event_row *r)
     r->value = r->has_value ? am__db_double(st, 3) : 0;
     r->has_sentiment = !am__db_is_null(st, 4);
     r->sentiment = r->has_sentiment ? am__db_double(st, 4) : 0;
-    r->item = dup_col(st, 5);
-    r->text = dup_col(st, 6);
-    r->batch = dup_col(st, 7);
+    r->item = am__db_text_dup(st, 5);
+    r->text = am__db_text_dup(st, 6);
+    r->batch = am__db_text_dup(st, 7);
     if (!r->item || !r->batch || (!am__db_is_null(st, 6) && !r->text))
         return am__fail(AMUSE_ENOMEM, "out of memory");
     return AMUSE_OK;
@@ -820,10 +709,10 @@ static int user_exists(struct am__events_store *es, const char *tenant, const ch
     struct am__db_stmt *st = NULL;
     int found = 0;
     int64_t c = 0;
-    int rc = prep(es->db, &st, "SELECT created FROM ev_users WHERE tenant = ? AND id = ?", "tt",
-                  tenant, user);
+    int rc = am__db_query(es->db, &st, "SELECT created FROM ev_users WHERE tenant = ? AND id = ?",
+                          "tt", tenant, user);
     if (!rc)
-        rc = one_int(st, &c, &found);
+        rc = am__db_one_int(st, &c, &found);
     am__db_finalize(st);
     if (!rc && !found)
         rc = am__fail(AMUSE_ENOTFOUND, "no user '%.256s'", user);
@@ -845,22 +734,17 @@ int am__events_user_events(struct am__events_store *es, const char *tenant, cons
     pthread_mutex_lock(&es->lock);
     int rc = user_exists(es, tenant, user, NULL);
     if (!rc && has_cursor)
-        rc = prep(es->db, &st,
-                  "SELECT " ROW_COLUMNS " FROM ev_events WHERE tenant = ? AND user_id = ? AND "
-                  "(ts < ? OR (ts = ? AND seq < ?)) ORDER BY ts DESC, seq DESC LIMIT ?",
-                  "ttiiii", tenant, user, before_time, before_time, before_seq,
-                  (int64_t)limit + 1);
+        rc = am__db_query(
+            es->db, &st,
+            "SELECT " ROW_COLUMNS " FROM ev_events WHERE tenant = ? AND user_id = ? AND "
+            "(ts < ? OR (ts = ? AND seq < ?)) ORDER BY ts DESC, seq DESC LIMIT ?",
+            "ttiiii", tenant, user, before_time, before_time, before_seq, (int64_t)limit + 1);
     else if (!rc)
-        rc = prep(es->db, &st,
-                  "SELECT " ROW_COLUMNS " FROM ev_events WHERE tenant = ? AND user_id = ? "
-                  "ORDER BY ts DESC, seq DESC LIMIT ?",
-                  "tti", tenant, user, (int64_t)limit + 1);
-    while (!rc) {
-        int step = am__db_step(st);
-        if (step < 0)
-            rc = step;
-        if (step != AM__DB_ROW)
-            break;
+        rc = am__db_query(es->db, &st,
+                          "SELECT " ROW_COLUMNS " FROM ev_events WHERE tenant = ? AND user_id = ? "
+                          "ORDER BY ts DESC, seq DESC LIMIT ?",
+                          "tti", tenant, user, (int64_t)limit + 1);
+    while (!rc && am__db_next(st, &rc)) {
         if (out->n == limit) {
             out->more = 1;
             break;
@@ -884,38 +768,39 @@ int am__events_delete_user(struct am__events_store *es, const char *tenant, cons
     pthread_mutex_lock(&es->lock);
     int rc = am__db_begin(es->db);
     if (!rc)
-        rc = prep(es->db, &st,
-                  "SELECT COUNT(*) FROM ev_events WHERE tenant = ? AND user_id = ? AND "
-                  "type = 'review'",
-                  "tt", tenant, user);
+        rc = am__db_query(es->db, &st,
+                          "SELECT COUNT(*) FROM ev_events WHERE tenant = ? AND user_id = ? AND "
+                          "type = 'review'",
+                          "tt", tenant, user);
     if (!rc)
-        rc = one_int(st, &out->reviews, NULL);
+        rc = am__db_one_int(st, &out->reviews, NULL);
     am__db_finalize(st);
     st = NULL;
     if (!rc)
-        rc = prep(es->db, &st, "DELETE FROM ev_events WHERE tenant = ? AND user_id = ?", "tt",
-                  tenant, user);
+        rc = am__db_query(es->db, &st, "DELETE FROM ev_events WHERE tenant = ? AND user_id = ?",
+                          "tt", tenant, user);
     if (!rc)
-        rc = run(st, &out->events);
+        rc = am__db_run(st, &out->events);
     am__db_finalize(st);
     st = NULL;
     if (!rc)
-        rc = prep(es->db, &st, "DELETE FROM ev_users WHERE tenant = ? AND id = ?", "tt", tenant,
-                  user);
+        rc = am__db_query(es->db, &st, "DELETE FROM ev_users WHERE tenant = ? AND id = ?", "tt",
+                          tenant, user);
     if (!rc)
-        rc = run(st, &out->profile);
+        rc = am__db_run(st, &out->profile);
     am__db_finalize(st);
     st = NULL;
     /* Recorded even when nothing was stored: a model trained from a file may hold the user's
      * factors, and the recommender must forget them all the same. */
     int nothing = out->events == 0 && out->profile == 0;
     if (!rc)
-        rc = prep(es->db, &st,
-                  "INSERT INTO ev_deleted_users (tenant, user_hash, deleted) VALUES (?, ?, ?) "
-                  "ON CONFLICT (tenant, user_hash) DO UPDATE SET deleted = excluded.deleted",
-                  "tbi", tenant, hash, (size_t)HASH_BYTES, now);
+        rc = am__db_query(
+            es->db, &st,
+            "INSERT INTO ev_deleted_users (tenant, user_hash, deleted) VALUES (?, ?, ?) "
+            "ON CONFLICT (tenant, user_hash) DO UPDATE SET deleted = excluded.deleted",
+            "tbi", tenant, hash, (size_t)HASH_BYTES, now);
     if (!rc)
-        rc = run(st, NULL);
+        rc = am__db_run(st, NULL);
     am__db_finalize(st);
     if (rc)
         am__db_rollback(es->db);
@@ -947,11 +832,11 @@ int am__events_user_deleted_after(struct am__events_store *es, const char *tenan
     *deleted = 0;
     user_hash(es, tenant, user, hash);
     pthread_mutex_lock(&es->lock);
-    int rc = prep(es->db, &st,
-                  "SELECT deleted FROM ev_deleted_users WHERE tenant = ? AND user_hash = ?", "tb",
-                  tenant, hash, (size_t)HASH_BYTES);
+    int rc = am__db_query(es->db, &st,
+                          "SELECT deleted FROM ev_deleted_users WHERE tenant = ? AND user_hash = ?",
+                          "tb", tenant, hash, (size_t)HASH_BYTES);
     if (!rc)
-        rc = one_int(st, &when, &found);
+        rc = am__db_one_int(st, &when, &found);
     am__db_finalize(st);
     pthread_mutex_unlock(&es->lock);
     if (!rc)
@@ -995,21 +880,16 @@ int am__events_export_user(struct am__events_store *es, const char *tenant, cons
     pthread_mutex_lock(&es->lock);
     int rc = user_exists(es, tenant, user, &created);
     if (!rc)
-        rc = prep(es->db, &st,
-                  "SELECT " ROW_COLUMNS " FROM ev_events WHERE tenant = ? AND user_id = ? "
-                  "ORDER BY ts, seq",
-                  "tt", tenant, user);
+        rc = am__db_query(es->db, &st,
+                          "SELECT " ROW_COLUMNS " FROM ev_events WHERE tenant = ? AND user_id = ? "
+                          "ORDER BY ts, seq",
+                          "tt", tenant, user);
     if (!rc) {
         am__buf_puts(out, "{\"object\": \"user_export\", \"user\": {\"id\": ");
         am__buf_json_string(out, user);
         am__buf_printf(out, ", \"created\": %" PRId64 "}, \"events\": [", created);
     }
-    for (int i = 0; !rc; i++) {
-        int step = am__db_step(st);
-        if (step < 0)
-            rc = step;
-        if (step != AM__DB_ROW)
-            break;
+    for (int i = 0; !rc && am__db_next(st, &rc); i++) {
         struct am__event_row row;
         rc = fill_row(st, &row);
         if (!rc) {
@@ -1041,15 +921,11 @@ int am__events_read_tenant(struct am__events_store *es, const char *tenant,
     if (rc)
         return rc;
     pthread_mutex_lock(&es->lock);
-    rc = prep(es->db, &st,
-              "SELECT user_id, item, type, value, ts FROM ev_events WHERE tenant = ? ORDER BY seq",
-              "t", tenant);
-    while (!rc) {
-        int step = am__db_step(st);
-        if (step < 0)
-            rc = step;
-        if (step != AM__DB_ROW)
-            break;
+    rc = am__db_query(
+        es->db, &st,
+        "SELECT user_id, item, type, value, ts FROM ev_events WHERE tenant = ? ORDER BY seq", "t",
+        tenant);
+    while (!rc && am__db_next(st, &rc)) {
         double v = am__db_is_null(st, 3) ? 1.0 : am__db_double(st, 3);
         rc = amuse_rec_data_add(d, am__db_text(st, 0, NULL), am__db_text(st, 1, NULL), (float)v,
                                 am__db_int64(st, 4));
@@ -1072,16 +948,11 @@ int am__events_items_tsv(struct am__events_store *es, const char *tenant, struct
     struct am__db_stmt *st = NULL;
     *n = 0;
     pthread_mutex_lock(&es->lock);
-    int rc = prep(es->db, &st,
-                  "SELECT id, title, tags FROM ev_items WHERE tenant = ? AND "
-                  "(title IS NOT NULL OR tags IS NOT NULL) ORDER BY id",
-                  "t", tenant);
-    while (!rc) {
-        int step = am__db_step(st);
-        if (step < 0)
-            rc = step;
-        if (step != AM__DB_ROW)
-            break;
+    int rc = am__db_query(es->db, &st,
+                          "SELECT id, title, tags FROM ev_items WHERE tenant = ? AND "
+                          "(title IS NOT NULL OR tags IS NOT NULL) ORDER BY id",
+                          "t", tenant);
+    while (!rc && am__db_next(st, &rc)) {
         am__buf_printf(out, "%s\t%s\t%s\n", am__db_text(st, 0, NULL), am__db_text(st, 1, NULL),
                        am__db_text(st, 2, NULL));
         (*n)++;

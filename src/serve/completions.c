@@ -661,23 +661,13 @@ static void handle_generate(struct am__request *r, int format)
     const char *name = r->param_model;
     if (format != FMT_KSERVE) {
         const cJSON *model = cJSON_GetObjectItemCaseSensitive(doc, "model");
-        if (!cJSON_IsString(model) || !model->valuestring[0]) {
-            am__reply_error(r, 400, "model: give the model's name (GET /v1/models lists them)");
-            goto out;
-        }
-        name = model->valuestring;
+        name = cJSON_IsString(model) ? model->valuestring : NULL;
     }
-    g->m = am__request_model(r, name);
-    if (!g->m) {
-        am__reply_error(r, 404, "The model '%.128s' does not exist (GET /v1/models lists the "
-                                "models)",
-                        name);
+    if (!(g->m = am__route_model(r, name, AM__NEED_GENERATOR)))
         goto out;
-    }
     int cap = 0, seq2seq = 0;
-    if (am__generator_limits(g->m, &cap, &seq2seq)) {
-        am__reply_error(r, 400, "model '%s' is a %s model, not a text generator", g->m->name,
-                        g->m->kind->name);
+    if (am__generator_limits(g->m, &cap, &seq2seq)) { /* defensive: the kind loads its state */
+        am__reply_error(r, 500, "model '%s' has no generator loaded", g->m->name);
         goto out;
     }
     if (am__gen_parse(r, doc, (enum am__gen_format)format, cap, g->m->max_batch_size, seq2seq,

@@ -40,31 +40,6 @@
 
 /* ------------------------------------------------------------------------ helpers */
 
-/* The model named by `name` (NULL or "" -> 400): word vectors (words 1) or an image classifier
- * (words 0); NULL after an error reply. */
-static struct am__model *named_model(struct am__request *r, const char *name, int words)
-{
-    if (!name || !name[0]) {
-        am__reply_error(r, 400, "model: give the model's name (GET /v1/models lists them)");
-        return NULL;
-    }
-    struct am__model *m = am__request_model(r, name);
-    if (!m) {
-        am__reply_error(r, 404, "model '%.128s' is not loaded (GET /v1/models lists the models)",
-                        name);
-        return NULL;
-    }
-    if (words && !(m->kind->flags & AM__KIND_WORDS)) {
-        am__reply_error(r, 400, "model '%s' is not a word-vector model", m->name);
-    } else if (!words && !m->image) {
-        am__reply_error(r, 400, "model '%s' is not an image classifier", m->name);
-    } else {
-        return m;
-    }
-    am__model_release(r->server->repo, m);
-    return NULL;
-}
-
 /* A whole number in lo..hi from text (NULL: def). -1 after an error reply naming field. */
 static int parse_count(struct am__request *r, const char *field, const char *text, int def, int lo,
                        int hi)
@@ -206,7 +181,7 @@ void am__handle_words_similar(struct am__request *r)
         am__reply_error(r, 400, "word: give the word to look up (?word=...)");
         return;
     }
-    struct am__model *m = named_model(r, model, 1);
+    struct am__model *m = am__route_model(r, model, AM__NEED_WORDS);
     if (!m)
         return;
     struct word_query *q = calloc(1, sizeof *q);
@@ -273,7 +248,7 @@ void am__handle_words_analogy(struct am__request *r)
         }
         k = kj->valueint;
     }
-    m = named_model(r, cJSON_IsString(model) ? model->valuestring : NULL, 1);
+    m = am__route_model(r, cJSON_IsString(model) ? model->valuestring : NULL, AM__NEED_WORDS);
     if (!m)
         goto out;
     q = calloc(1, sizeof *q);
@@ -448,7 +423,7 @@ void am__handle_images_classify(struct am__request *r)
     int k = parse_count(r, "top_k", top_k, DEFAULT_TOP_K, 1, 1000);
     if (k < 0)
         goto out;
-    m = named_model(r, model, 0);
+    m = am__route_model(r, model, AM__NEED_IMAGES);
     if (!m)
         goto out;
     if (k > m->output_size)

@@ -39,15 +39,14 @@ void am__handle_server_metadata(struct am__request *r)
                           "\"binary_tensor_data\"]}");
 }
 
-/* The model named in the path, at the version named in the path if any; NULL after a 404 reply. */
+/* The model named in the path, at the version named in the path if any; NULL after a 404 reply
+ * (am__route_model's for a model that is not loaded or not the key's tenant's). */
 static struct am__model *path_model(struct am__request *r)
 {
     struct am__repository *repo = r->server->repo;
-    struct am__model *m = am__request_model(r, r->param_model);
-    if (!m) {
-        am__reply_error(r, 404, "model '%s' is not loaded", r->param_model);
+    struct am__model *m = am__route_model(r, r->param_model, AM__NEED_ANY);
+    if (!m)
         return NULL;
-    }
     if (r->param_version) {
         /* Digits only, no sign, no leading zero: "01" and "+1" name no version. */
         const char *v = r->param_version;

@@ -156,19 +156,9 @@ void am__handle_text_sentiment(struct am__request *r)
         goto out;
     }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(doc, "model");
-    if (!cJSON_IsString(model) || !model->valuestring[0]) {
-        am__reply_error(r, 400, "model: give the model's name (GET /v1/models lists them)");
+    if (!(m = am__route_model(r, cJSON_IsString(model) ? model->valuestring : NULL,
+                              AM__NEED_SENTIMENT)))
         goto out;
-    }
-    if (!(m = am__request_model(r, model->valuestring))) {
-        am__reply_error(r, 404, "model '%.128s' is not loaded (GET /v1/models lists the models)",
-                        model->valuestring);
-        goto out;
-    }
-    if (!(m->kind->flags & AM__KIND_SENTIMENT)) {
-        am__reply_error(r, 400, "model '%s' is not a sentiment model", m->name);
-        goto out;
-    }
     if (!(sc = scoring_from(r, cJSON_GetObjectItemCaseSensitive(doc, "input"))))
         goto out;
     if (!(job = am__job_new())) {

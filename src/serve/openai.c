@@ -100,16 +100,12 @@ static void model_object(struct am__buf *b, const struct am__model *m)
 
 void am__handle_openai_model(struct am__request *r)
 {
-    struct am__repository *repo = r->server->repo;
-    snprintf(r->log_model, sizeof r->log_model, "%s", r->param_model);
-    struct am__model *m = am__repository_get(repo, r->param_model);
-    if (!m) {
-        am__reply_error(r, 404, "The model '%s' does not exist (not loaded)", r->param_model);
+    struct am__model *m = am__route_model(r, r->param_model, AM__NEED_ANY);
+    if (!m)
         return;
-    }
     r->status = 200;
     model_object(&r->out, m);
-    am__model_release(repo, m);
+    am__model_release(r->server->repo, m);
 }
 
 void am__handle_openai_models(struct am__request *r)
@@ -341,12 +337,6 @@ void am__handle_openai_embeddings(struct am__request *r)
         goto out;
     }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(doc, "model");
-    if (!cJSON_IsString(model) || !model->valuestring[0]) {
-        am__reply_error(r, 400,
-                        "model must be the name of a word-vector model (GET /v1/models "
-                        "lists them)");
-        goto out;
-    }
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(doc, "encoding_format");
     int base64 = 0;
     if (fmt && !cJSON_IsNull(fmt)) {
@@ -357,17 +347,9 @@ void am__handle_openai_embeddings(struct am__request *r)
             goto out;
         }
     }
-    m = am__request_model(r, model->valuestring);
-    if (!m) {
-        am__reply_error(r, 404, "model '%.128s' is not loaded (GET /v1/models lists the models)",
-                        model->valuestring);
+    m = am__route_model(r, cJSON_IsString(model) ? model->valuestring : NULL, AM__NEED_WORDS);
+    if (!m)
         goto out;
-    }
-    if (!(m->kind->flags & AM__KIND_WORDS)) {
-        am__reply_error(r, 400, "model '%s' is not a word-vector model; /v1/embeddings needs one",
-                        m->name);
-        goto out;
-    }
     const cJSON *dims = cJSON_GetObjectItemCaseSensitive(doc, "dimensions");
     if (dims && !cJSON_IsNull(dims) &&
         (!cJSON_IsNumber(dims) || dims->valuedouble != (double)m->output_size)) {

@@ -47,28 +47,6 @@ static const char *arg(struct am__request *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-/* The recommender named by ?model= (or the path's {model}); NULL after an error reply. */
-static struct am__model *recommender(struct am__request *r, const char *name)
-{
-    if (!name || !name[0]) {
-        am__reply_error(r, 400, "model: give the recommender's name (?model=...; GET /v1/models "
-                        "lists the models)");
-        return NULL;
-    }
-    struct am__model *m = am__request_model(r, name);
-    if (!m) {
-        am__reply_error(r, 404, "model '%.128s' is not loaded (GET /v1/models lists the models)",
-                        name);
-        return NULL;
-    }
-    if (!(m->kind->flags & AM__KIND_RECOMMEND)) {
-        am__reply_error(r, 400, "model '%s' is not a recommender", m->name);
-        am__model_release(r->server->repo, m);
-        return NULL;
-    }
-    return m;
-}
-
 /* ?k= : 1..MAX_K, larger asks capped (*requested keeps the ask); -1 after a 400. */
 static int parse_k(struct am__request *r, long long *requested)
 {
@@ -326,7 +304,7 @@ void am__handle_recommendations(struct am__request *r)
             return;
         }
     }
-    if (!(m = recommender(r, arg(r, "model"))))
+    if (!(m = am__route_model(r, arg(r, "model"), AM__NEED_RECOMMENDER)))
         return;
     const struct am__recommender *rs = m->state;
     if (!(t = calloc(1, sizeof *t)) || !(job = am__job_new())) {
@@ -443,7 +421,7 @@ void am__handle_items_similar(struct am__request *r)
     if (k < 0)
         return;
     const char *id = am__request_param(r, "id");
-    struct am__model *m = recommender(r, arg(r, "model"));
+    struct am__model *m = am__route_model(r, arg(r, "model"), AM__NEED_RECOMMENDER);
     if (!m)
         return;
     const struct am__recommender *rs = m->state;
@@ -506,7 +484,7 @@ void am__handle_model_users(struct am__request *r)
             return;
         }
     }
-    struct am__model *m = recommender(r, r->param_model);
+    struct am__model *m = am__route_model(r, r->param_model, AM__NEED_RECOMMENDER);
     if (!m)
         return;
     const struct am__recommender *rs = m->state;

@@ -589,6 +589,28 @@ const char *am__request_tenant(const struct am__request *r);
 struct am__model *am__request_model(struct am__request *r, const char *name);
 /* 1 if the request's key may use m. */
 int am__request_may_use(const struct am__request *r, const struct am__model *m);
+/* What a route needs the model it names to be (am__route_model). */
+enum am__need {
+    AM__NEED_ANY,         /* any model (GET /v1/models/{model}) */
+    AM__NEED_WORDS,       /* word vectors (AM__KIND_WORDS) */
+    AM__NEED_IMAGES,      /* a network whose input is an image (m->image) */
+    AM__NEED_GENERATOR,   /* a text generator (AM__KIND_GENERATE) */
+    AM__NEED_SENTIMENT,   /* AM__KIND_SENTIMENT */
+    AM__NEED_VOICE,       /* AM__KIND_VOICE */
+    AM__NEED_RECOMMENDER, /* AM__KIND_RECOMMEND */
+};
+/* The one way a route turns the model name it was given into a model: the model (reference
+ * held; release with am__model_release) when it is loaded, the key's tenant may use it and it is
+ * what `need` asks for; else NULL, with the error reply already set (OpenAI's shape on /v1
+ * paths, KServe's elsewhere), the same words on every route:
+ *   400 "'model' is missing: name a voice model (GET /v1/models lists the models)"
+ *       when name is NULL or "";
+ *   404 "model 'X' is not loaded (GET /v1/models lists the models)" when no model of that name
+ *       is loaded or the key's tenant may not use it (the same bytes either way, so names do
+ *       not leak; the tenant check comes before the kind check);
+ *   400 "model 'X' is a word2vec model, not a voice model (POST /v1/audio/transcriptions needs
+ *       one...)" when it is the wrong kind: its kind, the kind wanted and the route. */
+struct am__model *am__route_model(struct am__request *r, const char *name, enum am__need need);
 /* tenant names are 1..AMUSE_TENANT_MAX of [A-Za-z0-9._-] (auth.c) */
 int am__tenant_ok(const char *t);
 

@@ -92,12 +92,6 @@ static const struct am__db_migration migrations[] = {
     {2, "ALTER TABLE api_keys ADD COLUMN serial INTEGER NOT NULL DEFAULT 0"},
 };
 
-static int step_done(struct am__db_stmt *st)
-{
-    int rc = am__db_step(st);
-    return rc == AM__DB_DONE ? AMUSE_OK : rc == AM__DB_ROW ? AMUSE_OK : rc;
-}
-
 /* The salt: read it, or make and store one, in one write transaction (two servers opening a new
  * database at once agree on one salt). */
 static int load_salt(struct amuse_keystore *ks, struct am__db *db)
@@ -106,7 +100,7 @@ static int load_salt(struct amuse_keystore *ks, struct am__db *db)
     int rc = am__db_begin(db);
     if (rc)
         return rc;
-    if ((rc = am__db_prepare(db, &st, "SELECT value FROM meta WHERE name = 'salt'")))
+    if ((rc = am__db_query(db, &st, "SELECT value FROM meta WHERE name = 'salt'", "")))
         goto out;
     int step = am__db_step(st);
     if (step == AM__DB_ROW) {
@@ -122,11 +116,10 @@ static int load_salt(struct amuse_keystore *ks, struct am__db *db)
         am__db_finalize(st);
         st = NULL;
         randombytes_buf(ks->salt, sizeof ks->salt);
-        rc = am__db_prepare(db, &st, "INSERT INTO meta (name, value) VALUES ('salt', ?)");
+        rc = am__db_query(db, &st, "INSERT INTO meta (name, value) VALUES ('salt', ?)", "b",
+                          ks->salt, sizeof ks->salt);
         if (rc == AMUSE_OK)
-            rc = am__db_bind_blob(st, 1, ks->salt, sizeof ks->salt);
-        if (rc == AMUSE_OK)
-            rc = step_done(st);
+            rc = am__db_run(st, NULL);
     } else {
         rc = step;
     }
@@ -235,32 +228,19 @@ static void row_to_info(struct am__db_stmt *st, struct amuse_key_info *info)
     info->revoked = am__db_int64(st, 4);
 }
 
-static int bind_str(struct am__db_stmt *st, int i, const char *s)
-{
-    return am__db_bind_text(st, i, s, strlen(s));
-}
-
 int am__keystore_insert(struct amuse_keystore *ks, const struct amuse_key_info *info,
                         const unsigned char hash[AM__HASH_BYTES])
 {
     struct am__db_stmt *st = NULL;
     struct conn *c = acquire(ks);
-    int rc = am__db_prepare(c->db, &st,
-                            "INSERT INTO api_keys (id, tenant, scope, hash, created, revoked, "
-                            "serial) VALUES (?, ?, ?, ?, ?, 0, "
-                            "(SELECT coalesce(max(serial), 0) + 1 FROM api_keys))");
+    int rc = am__db_query(c->db, &st,
+                          "INSERT INTO api_keys (id, tenant, scope, hash, created, revoked, "
+                          "serial) VALUES (?, ?, ?, ?, ?, 0, "
+                          "(SELECT coalesce(max(serial), 0) + 1 FROM api_keys))",
+                          "tttbi", info->id, info->tenant, amuse_key_scope_name(info->scope), hash,
+                          (size_t)AM__HASH_BYTES, info->created);
     if (rc == AMUSE_OK)
-        rc = bind_str(st, 1, info->id);
-    if (rc == AMUSE_OK)
-        rc = bind_str(st, 2, info->tenant);
-    if (rc == AMUSE_OK)
-        rc = bind_str(st, 3, amuse_key_scope_name(info->scope));
-    if (rc == AMUSE_OK)
-        rc = am__db_bind_blob(st, 4, hash, AM__HASH_BYTES);
-    if (rc == AMUSE_OK)
-        rc = am__db_bind_int64(st, 5, info->created);
-    if (rc == AMUSE_OK)
-        rc = step_done(st);
+        rc = am__db_run(st, NULL);
     am__db_finalize(st);
     release(c);
     return rc ? am__fail_prefix(rc, "insert key") : AMUSE_OK;
@@ -298,11 +278,10 @@ static int lookup_row(struct amuse_keystore *ks, const char *id, struct amuse_ke
 {
     struct am__db_stmt *st = NULL;
     struct conn *c = acquire(ks);
-    int rc = am__db_prepare(c->db, &st,
-                            "SELECT id, tenant, scope, created, revoked, hash FROM api_keys "
-                            "WHERE id = ?");
-    if (rc == AMUSE_OK)
-        rc = bind_str(st, 1, id);
+    int rc = am__db_query(c->db, &st,
+                          "SELECT id, tenant, scope, created, revoked, hash FROM api_keys "
+                          "WHERE id = ?",
+                          "t", id);
     if (rc == AMUSE_OK) {
         int step = am__db_step(st);
         size_t len = 0;
@@ -333,30 +312,24 @@ int amuse_keystore_revoke(struct amuse_keystore *ks, const char *id)
     }
     pthread_mutex_unlock(&ks->cache_lock);
     struct am__db_stmt *st = NULL;
+    int64_t changed = 0, revoked = 0;
+    int found = 0;
     struct conn *c = acquire(ks);
     /* One statement: revoked only if it is not yet, so two revokes at once cannot both win. */
-    int rc = am__db_prepare(c->db, &st,
-                            "UPDATE api_keys SET revoked = ? WHERE id = ? AND revoked = 0");
+    int rc =
+        am__db_query(c->db, &st, "UPDATE api_keys SET revoked = ? WHERE id = ? AND revoked = 0",
+                     "it", (int64_t)time(NULL), id);
     if (rc == AMUSE_OK)
-        rc = am__db_bind_int64(st, 1, (int64_t)time(NULL));
-    if (rc == AMUSE_OK)
-        rc = bind_str(st, 2, id);
-    if (rc == AMUSE_OK)
-        rc = step_done(st);
-    int64_t changed = rc == AMUSE_OK ? am__db_changes(st) : 0;
+        rc = am__db_run(st, &changed);
     am__db_finalize(st);
     st = NULL;
     if (rc == AMUSE_OK && changed == 0) { /* why not: no such key, or revoked already */
-        rc = am__db_prepare(c->db, &st, "SELECT revoked FROM api_keys WHERE id = ?");
+        rc = am__db_query(c->db, &st, "SELECT revoked FROM api_keys WHERE id = ?", "t", id);
         if (rc == AMUSE_OK)
-            rc = bind_str(st, 1, id);
-        if (rc == AMUSE_OK) {
-            int step = am__db_step(st);
-            rc = step == AM__DB_DONE  ? am__fail(AMUSE_ENOTFOUND, "no API key with id '%s'", id)
-                 : step == AM__DB_ROW ? am__fail(AMUSE_EINVAL, "API key '%s' is already revoked",
-                                                 id)
-                                      : step;
-        }
+            rc = am__db_one_int(st, &revoked, &found);
+        if (rc == AMUSE_OK)
+            rc = found ? am__fail(AMUSE_EINVAL, "API key '%s' is already revoked", id)
+                       : am__fail(AMUSE_ENOTFOUND, "no API key with id '%s'", id);
     }
     am__db_finalize(st);
     release(c);
@@ -371,11 +344,12 @@ int amuse_keystore_list(struct amuse_keystore *ks, struct amuse_key_info **keys,
     *keys = NULL;
     *n = 0;
     struct conn *c = acquire(ks);
-    int rc = am__db_prepare(c->db, &st,
-                            "SELECT k.id, k.tenant, k.scope, k.created, k.revoked, "
-                            "coalesce(u.requests, 0), coalesce(u.items, 0) FROM api_keys k "
-                            "LEFT JOIN usage u ON u.key_id = k.id "
-                            "ORDER BY k.created, k.serial, k.id");
+    int rc = am__db_query(c->db, &st,
+                          "SELECT k.id, k.tenant, k.scope, k.created, k.revoked, "
+                          "coalesce(u.requests, 0), coalesce(u.items, 0) FROM api_keys k "
+                          "LEFT JOIN usage u ON u.key_id = k.id "
+                          "ORDER BY k.created, k.serial, k.id",
+                          "");
     int step = rc;
     while (rc == AMUSE_OK && (step = am__db_step(st)) == AM__DB_ROW) {
         if (count == cap) {
@@ -413,21 +387,14 @@ int amuse_keystore_add_usage(struct amuse_keystore *ks, const char *id, int64_t 
     struct conn *c = acquire(ks);
     /* One upsert: the database adds under its row lock, so replicas flushing the same key at
      * once both count. */
-    int rc = am__db_prepare(c->db, &st,
-                            "INSERT INTO usage (key_id, requests, items, updated) "
-                            "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key_id) DO UPDATE SET "
-                            "requests = usage.requests + ?2, items = usage.items + ?3, "
-                            "updated = ?4");
+    int rc = am__db_query(c->db, &st,
+                          "INSERT INTO usage (key_id, requests, items, updated) "
+                          "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key_id) DO UPDATE SET "
+                          "requests = usage.requests + ?2, items = usage.items + ?3, "
+                          "updated = ?4",
+                          "tiii", id, requests, items, (int64_t)time(NULL));
     if (rc == AMUSE_OK)
-        rc = bind_str(st, 1, id);
-    if (rc == AMUSE_OK)
-        rc = am__db_bind_int64(st, 2, requests);
-    if (rc == AMUSE_OK)
-        rc = am__db_bind_int64(st, 3, items);
-    if (rc == AMUSE_OK)
-        rc = am__db_bind_int64(st, 4, (int64_t)time(NULL));
-    if (rc == AMUSE_OK)
-        rc = step_done(st);
+        rc = am__db_run(st, NULL);
     am__db_finalize(st);
     release(c);
     return rc ? am__fail_prefix(rc, "record key usage") : AMUSE_OK;
@@ -437,26 +404,20 @@ int am__keystore_add_daily(struct amuse_keystore *ks, const char *subject, int64
                            int64_t requests, int64_t *total)
 {
     struct am__db_stmt *st = NULL;
+    int64_t sum = 0;
+    int found = 0;
     struct conn *c = acquire(ks);
-    int rc = am__db_prepare(c->db, &st,
-                            "INSERT INTO usage_daily (subject, day, requests) VALUES (?1, ?2, ?3) "
-                            "ON CONFLICT (subject, day) DO UPDATE SET "
-                            "requests = usage_daily.requests + ?3 RETURNING requests");
+    int rc = am__db_query(c->db, &st,
+                          "INSERT INTO usage_daily (subject, day, requests) VALUES (?1, ?2, ?3) "
+                          "ON CONFLICT (subject, day) DO UPDATE SET "
+                          "requests = usage_daily.requests + ?3 RETURNING requests",
+                          "tii", subject, day, requests);
     if (rc == AMUSE_OK)
-        rc = bind_str(st, 1, subject);
-    if (rc == AMUSE_OK)
-        rc = am__db_bind_int64(st, 2, day);
-    if (rc == AMUSE_OK)
-        rc = am__db_bind_int64(st, 3, requests);
-    if (rc == AMUSE_OK) {
-        int step = am__db_step(st);
-        if (step == AM__DB_ROW) {
-            if (total)
-                *total = am__db_int64(st, 0);
-        } else {
-            rc = step == AM__DB_DONE ? am__fail(AMUSE_EIO, "no count came back") : step;
-        }
-    }
+        rc = am__db_one_int(st, &sum, &found);
+    if (rc == AMUSE_OK && !found)
+        rc = am__fail(AMUSE_EIO, "no count came back");
+    if (rc == AMUSE_OK && total)
+        *total = sum;
     am__db_finalize(st);
     release(c);
     return rc ? am__fail_prefix(rc, "record daily usage") : AMUSE_OK;
@@ -468,19 +429,11 @@ int am__keystore_daily(struct amuse_keystore *ks, const char *subject, int64_t d
     struct am__db_stmt *st = NULL;
     *requests = 0;
     struct conn *c = acquire(ks);
-    int rc = am__db_prepare(c->db, &st,
-                            "SELECT requests FROM usage_daily WHERE subject = ? AND day = ?");
+    int rc =
+        am__db_query(c->db, &st, "SELECT requests FROM usage_daily WHERE subject = ? AND day = ?",
+                     "ti", subject, day);
     if (rc == AMUSE_OK)
-        rc = bind_str(st, 1, subject);
-    if (rc == AMUSE_OK)
-        rc = am__db_bind_int64(st, 2, day);
-    if (rc == AMUSE_OK) {
-        int step = am__db_step(st);
-        if (step == AM__DB_ROW)
-            *requests = am__db_int64(st, 0);
-        else if (step != AM__DB_DONE)
-            rc = step;
-    }
+        rc = am__db_one_int(st, requests, NULL);
     am__db_finalize(st);
     release(c);
     return rc ? am__fail_prefix(rc, "read daily usage") : AMUSE_OK;
@@ -489,15 +442,13 @@ int am__keystore_daily(struct amuse_keystore *ks, const char *subject, int64_t d
 int amuse_keystore_active_count(struct amuse_keystore *ks, int64_t *n)
 {
     struct am__db_stmt *st = NULL;
+    int found = 0;
     struct conn *c = acquire(ks);
-    int rc = am__db_prepare(c->db, &st, "SELECT count(*) FROM api_keys WHERE revoked = 0");
-    if (rc == AMUSE_OK) {
-        int step = am__db_step(st);
-        if (step == AM__DB_ROW)
-            *n = am__db_int64(st, 0);
-        else
-            rc = step == AM__DB_DONE ? am__fail(AMUSE_EIO, "no count came back") : step;
-    }
+    int rc = am__db_query(c->db, &st, "SELECT count(*) FROM api_keys WHERE revoked = 0", "");
+    if (rc == AMUSE_OK)
+        rc = am__db_one_int(st, n, &found);
+    if (rc == AMUSE_OK && !found)
+        rc = am__fail(AMUSE_EIO, "no count came back");
     am__db_finalize(st);
     release(c);
     return rc ? am__fail_prefix(rc, "count keys") : AMUSE_OK;

@@ -1,15 +1,18 @@
-/* tenant.c - tenant walls: which models a request's key may see and use. A model directory
- * (<repo>/<model>/) may hold a `tenants` file naming the tenants that own the model, one a line;
- * without it the model is public. The file is read with each version load (so a change reaches
- * the server with the next reload, like any other change in the directory). Admin keys see every
- * model. Every route that names a model goes through am__request_model, and the listing routes
- * through am__request_may_use, so a model outside a key's walls is answered like a missing one
- * (404) and never listed.
+/* tenant.c - tenant walls: which models a request's key may see and use, and the one reply a
+ * route gives for the model it names. A model directory (<repo>/<model>/) may hold a `tenants`
+ * file naming the tenants that own the model, one a line; without it the model is public. The
+ * file is read with each version load (so a change reaches the server with the next reload, like
+ * any other change in the directory). Admin keys see every model. Every route that names a model
+ * goes through am__request_model (the /v1 routes and generate through am__route_model, which
+ * adds the missing-name, not-loaded and wrong-kind replies), and the listing routes through
+ * am__request_may_use, so a model outside a key's walls is answered like a missing one (404) and
+ * never listed.
  * Not here: per-tenant rate limits and counters (http.c and ratelimit.c: a second usage table
- * keyed by tenant). */
+ * keyed by tenant); what a route does with its model once it has it. */
 #define _GNU_SOURCE
 #include "serve/serve_internal.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,4 +126,48 @@ struct am__model *am__request_model(struct am__request *r, const char *name)
     /* Only models that exist get a metrics series and a log name of their own. */
     snprintf(r->log_model, sizeof r->log_model, "%s", m->name);
     return m;
+}
+
+/* ------------------------------------------------------------------------ a route's model */
+
+/* What each am__need accepts, and how the replies name it. */
+static const struct {
+    unsigned flags;   /* AM__KIND_* the model's kind must have (0: any) */
+    int image;        /* 1: the model's input must be an image */
+    const char *noun; /* "a voice model" */
+    const char *more; /* said after "needs one" (or "") */
+} needs[] = {
+    [AM__NEED_ANY] = {0, 0, "a model", ""},
+    [AM__NEED_WORDS] = {AM__KIND_WORDS, 0, "a word-vector model", ""},
+    [AM__NEED_IMAGES] = {0, 1, "an image classifier", ": a network whose input is an image"},
+    [AM__NEED_GENERATOR] = {AM__KIND_GENERATE, 0, "a text generator", ""},
+    [AM__NEED_SENTIMENT] = {AM__KIND_SENTIMENT, 0, "a sentiment model", ""},
+    [AM__NEED_VOICE] = {AM__KIND_VOICE, 0, "a voice model",
+                        ": a config with a \"features\" recipe, like models/default/voice-dscnn"},
+    [AM__NEED_RECOMMENDER] = {AM__KIND_RECOMMEND, 0, "a recommender", ""},
+};
+
+struct am__model *am__route_model(struct am__request *r, const char *name, enum am__need need)
+{
+    assert((unsigned)need < sizeof needs / sizeof needs[0]);
+    if (!name || !name[0]) {
+        am__reply_error(r, 400, "'model' is missing: name %s (GET /v1/models lists the models)",
+                        needs[need].noun);
+        return NULL;
+    }
+    struct am__model *m = am__request_model(r, name);
+    if (!m) { /* not loaded, or outside the key's walls: one reply for both */
+        am__reply_error(r, 404, "model '%.128s' is not loaded (GET /v1/models lists the models)",
+                        name);
+        return NULL;
+    }
+    if ((m->kind->flags & needs[need].flags) == needs[need].flags &&
+        (!needs[need].image || m->image))
+        return m;
+    /* The route's pattern, not its URL: the reply quotes nothing more of the request. */
+    am__reply_error(r, 400, "model '%s' is a %s model, not %s (%s %s needs one%s)", m->name,
+                    m->kind->name, needs[need].noun, r->method ? r->method : "",
+                    r->route ? r->route->pattern : "this route", needs[need].more);
+    am__model_release(r->server->repo, m);
+    return NULL;
 }

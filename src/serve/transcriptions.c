@@ -71,29 +71,6 @@ static void detect_task(const struct am__model *m, struct am__job *j)
     }
 }
 
-/* The model named by the form (or the query): a voice model, or NULL after an error reply. */
-static struct am__model *voice_model(struct am__request *r, const char *name)
-{
-    if (!name || !name[0]) {
-        am__reply_error(r, 400, "model: give the voice model's name (GET /v1/models lists them)");
-        return NULL;
-    }
-    struct am__model *m = am__request_model(r, name);
-    if (!m) {
-        am__reply_error(r, 404, "model '%.128s' is not loaded (GET /v1/models lists the models)",
-                        name);
-        return NULL;
-    }
-    if (m->kind->flags & AM__KIND_VOICE)
-        return m;
-    am__reply_error(r, 400,
-                    "model '%s' is not a voice model: transcriptions need one whose config has "
-                    "a \"features\" recipe (models/default/voice-dscnn)",
-                    m->name);
-    am__model_release(r->server->repo, m);
-    return NULL;
-}
-
 static void put_event(struct am__buf *b, int first, double start, double detected,
                       const char *word, float score)
 {
@@ -225,7 +202,7 @@ void am__handle_audio_transcriptions(struct am__request *r)
     const char *model = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "model");
     if (!model)
         model = am__form_value(&f, "model");
-    if (!(m = voice_model(r, model)))
+    if (!(m = am__route_model(r, model, AM__NEED_VOICE)))
         goto out;
     const unsigned char *bytes = (const unsigned char *)f.file.data;
     int rc = am__voice_decode_job_new(r->server, m, &bytes, &f.file.len, 1, 0, 1, "file", &d);

@@ -209,7 +209,7 @@ try {
     await page.click('#voice-record');
     await page.waitForSelector('#voice-panel[data-state="error"]', { timeout: 3 * STEP_MS });
     check('voice: a model that is not a voice model shows the server\'s 400',
-      /^HTTP 400: model 'words' is not a voice model/.test(await page.textContent('#voice-error')),
+      /^HTTP 400: model 'words' is a word2vec model, not a voice model \(POST \/v1\/audio\/transcriptions needs one/.test(await page.textContent('#voice-error')),
       await page.textContent('#voice-error'));
     await page.fill('#voice-model', VOICE_MODEL);
   });
@@ -241,7 +241,7 @@ try {
     await page.click('#write-run');
     await page.waitForSelector('#write-panel[data-state="error"]');
     check('write: a model that is not a generator shows the server\'s 400',
-      /^HTTP 400: model 'words' is a word2vec model, not a text generator/.test(await page.textContent('#write-error')),
+      /^HTTP 400: model 'words' is a word2vec model, not a text generator \(POST \/v1\/(chat\/)?completions needs one\)/.test(await page.textContent('#write-error')),
       await page.textContent('#write-error'));
   });
   else console.log('note: AMUSE_WRITE_MODEL not set; the write panel was not tested');
@@ -295,7 +295,7 @@ try {
     await page.click('#foryou-run');
     await page.waitForSelector('#foryou-panel[data-state="error"]');
     check('for you: an unknown model shows the server\'s 404',
-      /^HTTP 404: model 'nope' is not loaded/.test(await page.textContent('#foryou-error')),
+      /^HTTP 404: model 'nope' is not loaded \(GET \/v1\/models lists the models\)/.test(await page.textContent('#foryou-error')),
       await page.textContent('#foryou-error'));
     await page.fill('#foryou-model', recModel);
     if (sentimentModel) {

@@ -45,7 +45,8 @@ try {
   } catch (e) {
     check(`a model that is not a voice model raises BadRequestError: ${e.message}`,
           e instanceof OpenAI.BadRequestError && e.status === 400 &&
-          e.message.includes(`'${wordsModel}' is not a voice model`),
+          e.message.includes(`model '${wordsModel}' is a word2vec model, not a voice model ` +
+                           "(POST /v1/audio/transcriptions needs one"),
           `${e.constructor.name}: ${e.message}`);
   }
 } catch (e) {

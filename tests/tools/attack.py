@@ -426,20 +426,54 @@ def attacks_tenants():
     st, body = request("GET", "/v1/models", OTHER)
     check("tenant other does not see 'secret'", st == 200 and b"secret" not in body and b"fashion" in body,
           body[:300])
-    for method, path, payload in (
-            ("GET", "/v2/models/secret", None),
-            ("GET", "/v2/models/secret/ready", None),
+    # Every route that names a model: tenant other gets the very bytes a missing model gets (the
+    # wall is checked before the kind), tenant acme gets past the wall (200, or the 400 of a
+    # word-vector model on a route that needs another kind).
+    boundary = "b0undary"
+    form = ("--%s\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nsecret\r\n"
+            "--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n"
+            "Content-Type: audio/wav\r\n\r\nRIFF\r\n--%s--\r\n" % (boundary, boundary, boundary)).encode()
+    multipart = "multipart/form-data; boundary=" + boundary
+    png = b"\x89PNG\r\n\x1a\n" + bytes(32)
+    for method, path, payload, ctype, acme_wants in (
+            ("GET", "/v2/models/secret", None, None, 200),
+            ("GET", "/v2/models/secret/ready", None, None, 200),
             ("POST", "/v2/models/secret/infer", json.dumps({"inputs": [{"name": "words", "datatype": "BYTES",
-                                                                         "shape": [1], "data": ["king"]}]}).encode()),
-            ("POST", "/v1/embeddings", json.dumps({"model": "secret", "input": "king"}).encode()),
-            ("GET", "/v1/words/similar?model=secret&word=king", None)):
-        st_other, body_other = request(method, path, OTHER, payload)
-        st_acme, _ = request(method, path, ACME, payload)
+                                                                         "shape": [1], "data": ["king"]}]}).encode(),
+             None, 200),
+            ("GET", "/v1/models/secret", None, None, 200),
+            ("POST", "/v1/embeddings", json.dumps({"model": "secret", "input": "king"}).encode(), None, 200),
+            ("GET", "/v1/words/similar?model=secret&word=king", None, None, 200),
+            ("POST", "/v1/words/analogy", json.dumps({"model": "secret", "positive": ["queen"]}).encode(), None,
+             200),
+            ("POST", "/v1/images/classify?model=secret", png, "image/png", "POST /v1/images/classify"),
+            ("POST", "/v1/text/sentiment", json.dumps({"model": "secret", "input": "fine"}).encode(), None,
+             "POST /v1/text/sentiment"),
+            ("POST", "/v1/audio/transcriptions", form, multipart, "POST /v1/audio/transcriptions"),
+            ("GET", "/v1/recommendations?model=secret&user=u1", None, None, "GET /v1/recommendations"),
+            ("GET", "/v1/items/i1/similar?model=secret", None, None, "GET /v1/items/{id}/similar"),
+            ("GET", "/v1/models/secret/users", None, None, "GET /v1/models/{model}/users"),
+            ("POST", "/v1/completions", json.dumps({"model": "secret", "prompt": "tw"}).encode(), None,
+             "POST /v1/completions"),
+            ("POST", "/v1/chat/completions", json.dumps({"model": "secret", "messages": [
+                {"role": "user", "content": "tw"}]}).encode(), None,
+             "POST /v1/chat/completions"),
+            ("POST", "/v2/models/secret/generate", json.dumps({"text_input": "tw"}).encode(), None,
+             "POST /v2/models/{model}/generate")):
+        kw = {"ctype": ctype} if ctype else {}
+        st_other, body_other = request(method, path, OTHER, payload, **kw)
+        st_acme, body_acme = request(method, path, ACME, payload, **kw)
         st_none, body_none = request(method, path.replace("secret", "nosuchmodel"), OTHER,
-                                     payload and payload.replace(b"secret", b"nosuchmodel"))
+                                     payload and payload.replace(b"secret", b"nosuchmodel"), **kw)
         same = body_other.replace(b"secret", b"X") == body_none.replace(b"nosuchmodel", b"X")
         check("%s %s: other 404 like a missing model, acme %d" % (method, path, st_acme),
-              st_other == 404 and st_acme == 200 and same, "%d %s / %s" % (st_other, body_other[:120], body_none[:120]))
+              st_other == 404 and b"model 'secret' is not loaded (GET /v1/models lists the models)" in body_other
+              and st_acme == (200 if acme_wants == 200 else 400) and same,
+              "%d %s / %s / acme %s" % (st_other, body_other[:160], body_none[:160], body_acme[:160]))
+        if acme_wants != 200:  # the route's pattern: the one that needs another kind
+            check("%s %s: acme is told the kind (word2vec) and the route" % (method, path),
+                  b"model 'secret' is a word2vec model, not " in body_acme
+                  and (acme_wants + " needs one").encode() in body_acme, body_acme[:200])
     st, body = request("GET", "/metrics", ADMIN)
     check("metrics count requests per tenant", b'amuse_tenant_requests_total{tenant="acme"}' in body
           and b'amuse_tenant_requests_total{tenant="other"}' in body, "")
