@@ -169,6 +169,29 @@ echo '{"items": [{"id": "m9", "tags": ["a|b"]}]}' >"$TMP/baditem.json"
 expect "a tag holding the separator" 400 "items[0].tags[0]" POST /v1/items "$AI" "$TMP/baditem.json"
 expect "a refused batch stored none of its good events" 404 "no user" GET /v1/users/bad-user/events "$AA"
 
+# A write lock held elsewhere (amuse events import of a large file, another process) past the
+# busy timeout: 503 with Retry-After, not a 500; the same batch goes in once the lock is let go.
+# The holder keeps the lock until this script says so (no sleep decides anything here).
+"$PYTHON" - "$DB" "$TMP/lock.ready" "$TMP/lock.release" <<'PY' &
+import os, sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+c.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").close()
+end = time.time() + 300
+while not os.path.exists(sys.argv[3]) and time.time() < end:
+    time.sleep(0.05)
+c.execute("ROLLBACK")
+PY
+holder=$!
+for _ in $(seq 600); do [ -e "$TMP/lock.ready" ] && break; sleep 0.1; done
+echo '{"events": [{"user": "lock-user", "item": "lock-item", "type": "like"}]}' >"$TMP/lock.json"
+expect "a write lock held elsewhere: 503" 503 "database is locked" POST /v1/events "$AI" "$TMP/lock.json"
+grep -qi '^Retry-After: 1' "$TMP/hdr"
+check "... with Retry-After" $? "$(cat "$TMP/hdr")"
+touch "$TMP/lock.release"
+wait "$holder"
+expect "the lock let go: the same batch goes in" 200 '"accepted": 1' POST /v1/events "$AI" "$TMP/lock.json"
+
 # ---------------------------------------------------------------------- export, then delete
 expect "export (the access request)" 200 '"object": "user_export"' GET "/v1/users/$U/export" "$AA"
 "$PYTHON" - "$TMP/body" "$TMP/batch1.json" "$U" <<'PY'

@@ -131,6 +131,7 @@ TEST(errors_have_names_and_messages)
 {
     ASSERT_STR_EQ(amuse_strerror(AMUSE_OK), "success");
     ASSERT_STR_EQ(amuse_strerror(AMUSE_EFORMAT), "malformed input");
+    ASSERT_STR_EQ(amuse_strerror(AMUSE_EBUSY), "busy; retry later");
     ASSERT_STR_EQ(amuse_strerror(-999), "unknown error");
     ASSERT_EQ_INT(am__fail(AMUSE_EFORMAT, "byte %d is bad", 12), AMUSE_EFORMAT);
     am__fail_prefix(AMUSE_EFORMAT, "%s", "file.bin");

@@ -162,6 +162,28 @@ TEST(rollback_leaves_nothing)
     am__db_close(db);
 }
 
+/* A write lock held by another connection past the busy timeout is AMUSE_EBUSY (the server
+ * answers 503 with Retry-After), not an I/O error; once it is let go the same write works.
+ * SQLite only: PostgreSQL waits for its lock without a timeout. Takes the 5 s busy timeout. */
+TEST(a_held_write_lock_is_busy)
+{
+    if (!is_sqlite())
+        return;
+    struct am__db *holder = open_fresh(), *writer = NULL;
+    ASSERT_OK(am__db_migrate(holder, "test", migrations, 2));
+    ASSERT_OK(am__db_open(&writer, url()));
+    ASSERT_OK(am__db_begin(holder));
+    ASSERT_OK(am__db_exec(holder, "INSERT INTO t (id, name) VALUES (1, 'held')"));
+    ASSERT_FAILS(am__db_exec(writer, "INSERT INTO t (id, name) VALUES (2, 'waits')"), AMUSE_EBUSY,
+                 "database is locked");
+    ASSERT_FAILS(am__db_begin(writer), AMUSE_EBUSY, "locked");
+    ASSERT_OK(am__db_commit(holder));
+    ASSERT_OK(am__db_exec(writer, "INSERT INTO t (id, name) VALUES (2, 'waits')"));
+    ASSERT_EQ_INT(count_rows(writer), 2);
+    am__db_close(writer);
+    am__db_close(holder);
+}
+
 static int file_contains(const char *file, const char *needle)
 {
     FILE *f = fopen(file, "rb");
@@ -533,6 +555,7 @@ int main(void)
     RUN(migrations_apply_once_and_refuse_newer);
     RUN(values_round_trip);
     RUN(rollback_leaves_nothing);
+    RUN(a_held_write_lock_is_busy);
     RUN(deleted_rows_leave_no_trace_in_the_file);
     RUN(bad_files_and_urls_are_named);
     RUN(placeholders_and_portable_ddl);

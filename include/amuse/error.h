@@ -30,7 +30,9 @@ enum amuse_status {
     AMUSE_ESHAPE = -5,      /* tensor shapes do not agree */
     AMUSE_ETOOBIG = -6,     /* input exceeds a hard cap (dimensions, sizes, counts) */
     AMUSE_ENOTFOUND = -7,   /* a named thing (file, layer, tensor, label) does not exist */
-    AMUSE_EUNSUPPORTED = -8 /* well-formed but not supported (unknown layer, dtype) */
+    AMUSE_EUNSUPPORTED = -8, /* well-formed but not supported (unknown layer, dtype) */
+    AMUSE_EBUSY = -9         /* a shared resource is busy for now (a database's write lock held
+                                past the busy timeout): the same call may succeed later */
 };
 
 /* A short, static description of a status code ("malformed input", ...). Never NULL. */

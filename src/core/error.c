@@ -21,6 +21,7 @@ const char *amuse_strerror(int status)
     case AMUSE_ETOOBIG: return "input exceeds a limit";
     case AMUSE_ENOTFOUND: return "not found";
     case AMUSE_EUNSUPPORTED: return "unsupported";
+    case AMUSE_EBUSY: return "busy; retry later";
     default: return "unknown error";
     }
 }

@@ -83,11 +83,17 @@ static const char *pq_message(const char *m, char *buf, size_t size)
     return buf;
 }
 
-/* The status for a failed result: a constraint violation (SQLSTATE class 23) is AMUSE_EINVAL. */
+/* The status for a failed result: a constraint violation (SQLSTATE class 23) is AMUSE_EINVAL; a
+ * lock not available (55P03), a serialization failure (40001) or a deadlock (40P01) is
+ * AMUSE_EBUSY, since the same call may succeed later. */
 static int result_fail(struct am__db *db, const PGresult *r, const char *what)
 {
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    int status = state && strncmp(state, "23", 2) == 0 ? AMUSE_EINVAL : AMUSE_EIO;
+    int status = !state                                             ? AMUSE_EIO
+                 : strncmp(state, "23", 2) == 0                     ? AMUSE_EINVAL
+                 : strcmp(state, "55P03") == 0 || strcmp(state, "40001") == 0 ||
+                         strcmp(state, "40P01") == 0                ? AMUSE_EBUSY
+                                                                    : AMUSE_EIO;
     char msg[512];
     pq_message(r ? PQresultErrorMessage(r) : PQerrorMessage(conn(db)), msg, sizeof msg);
     if (!msg[0] || strcmp(msg, "unknown error") == 0)

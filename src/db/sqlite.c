@@ -27,9 +27,12 @@ static struct lite_stmt *lst(struct am__db_stmt *st) { return (struct lite_stmt 
 
 static int lite_fail(struct am__db *db, int code, const char *what)
 {
-    int status = (code & 0xff) == SQLITE_CONSTRAINT ? AMUSE_EINVAL
-                 : (code & 0xff) == SQLITE_NOMEM    ? AMUSE_ENOMEM
-                                                    : AMUSE_EIO;
+    /* BUSY: another connection (amuse events import, another process) held the write lock past
+     * the busy timeout; the same call may succeed later. */
+    int status = (code & 0xff) == SQLITE_CONSTRAINT                                ? AMUSE_EINVAL
+                 : (code & 0xff) == SQLITE_NOMEM                                   ? AMUSE_ENOMEM
+                 : (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED ? AMUSE_EBUSY
+                                                                                   : AMUSE_EIO;
     return am__fail(status, "database %s: %s: %s", db->name, what, sqlite3_errmsg(handle(db)));
 }
 

@@ -41,6 +41,10 @@ void am__reply_status(struct am__request *r, int status, int http_status)
 {
     if (status == AMUSE_ENOMEM) /* the one place: running out of memory is never the client's */
         http_status = 500;
+    if (status == AMUSE_EBUSY) { /* ... and a busy database is nobody's fault: retry */
+        http_status = 503;
+        r->retry_after = 1;
+    }
     const char *msg = amuse_last_error();
     am__reply_error(r, http_status, "%s", msg[0] ? msg : amuse_strerror(status));
 }
