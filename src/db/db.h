@@ -119,7 +119,7 @@ char *am__db_text_dup(struct am__db_stmt *st, int col);
 /* After deleting personal data: make what was deleted unrecoverable from the database's files.
  * SQLite: secure_delete already zeroes freed pages in the main file, but the write-ahead log still
  * holds the old page images until a checkpoint, so this checkpoints and truncates the WAL
- * (waiting for readers up to the busy timeout; AMUSE_EIO if they never let go). A backend with
+ * (waiting for readers up to the busy timeout; AMUSE_EBUSY if they never let go). A backend with
  * nothing to do (PostgreSQL: VACUUM is the operator's) returns AMUSE_OK. Outside transactions. */
 int am__db_purge(struct am__db *db);
 

@@ -807,15 +807,19 @@ int am__events_delete_user(struct am__events_store *es, const char *tenant, cons
     else
         rc = am__db_commit(es->db);
     int committed = rc == AMUSE_OK;
-    /* The rows are gone once committed; a purge that fails (a reader held the log) leaves the
-     * counts as they are and says so, so the caller can retry the delete to purge again. */
-    if (committed && nothing)
+    /* The rows are gone once committed. The purge runs after every delete, one that found
+     * nothing included: a purge that failed (readers held the log past the busy timeout:
+     * AMUSE_EBUSY) says so, and the caller's retry of the delete, which then finds nothing,
+     * is what purges the pages. */
+    if (committed && (rc = am__db_purge(es->db)))
+        am__fail_prefix(rc, "user '%.256s' deleted, but the freed pages are not yet purged from "
+                            "the database's files (retry the delete to purge them)",
+                        user);
+    else if (committed && nothing)
         rc = am__fail(AMUSE_ENOTFOUND,
                       "no user '%.256s' in the store (the id is marked deleted all the same, so "
                       "trained recommenders forget it)",
                       user);
-    else if (committed && (rc = am__db_purge(es->db)))
-        am__fail_prefix(rc, "user deleted, but the freed pages are not yet purged");
     pthread_mutex_unlock(&es->lock);
     if (!committed)
         memset(out, 0, sizeof *out);

@@ -187,7 +187,9 @@ struct am__delete_counts {
 /* Remove the user's events (reviews included) and profile in one transaction, record the
  * deletion as a keyed hash with `now`, then make the freed pages unrecoverable (am__db_purge).
  * AMUSE_ENOTFOUND when the tenant has no such user and no events of it; the deletion is
- * recorded all the same, since a model trained from a file may hold the user's factors. */
+ * recorded all the same, since a model trained from a file may hold the user's factors. The purge
+ * runs after every delete: AMUSE_EBUSY when readers kept it from finishing (the rows are gone,
+ * *out says what went; deleting again, which then finds nothing, purges). */
 int am__events_delete_user(struct am__events_store *es, const char *tenant, const char *user,
                            int64_t now, struct am__delete_counts *out);
 
