@@ -10,7 +10,8 @@
 # (AMUSE_DEMO_TENANT, default "default": the tenant of the first admin key; the database is
 # AMUSE_DB or amuse's default), so GET /v1/users/{id}/events, DELETE /v1/users/{id} and new
 # events posted to /v1/events work on real data and reach the recommender at once. Run again
-# after deleting the model directory, it loads them again: delete the database too.
+# after deleting the model directory, it retrains; the import sees the same file and stores
+# nothing twice.
 #
 #   scripts/make-movielens-model.sh [REPOSITORY] [AMUSE]
 #      REPOSITORY  default: repository (writes REPOSITORY/movielens/1, replacing nothing there)

@@ -63,6 +63,23 @@ JSONL
 grep -q "2 events (0 reviews, 0 scored)" "$TMP/out"
 check "events from JSON lines (blank lines skipped)" $? "$(cat "$TMP/out" "$TMP/err")"
 
+# The same file again, under another name: seen from its contents, nothing stored twice (the
+# quick start's loader may run again); --again stores a second copy. Tenant demo2, so the
+# counts of demo below stay as they are.
+cp "$TMP/events.csv" "$TMP/renamed.csv"
+"$AMUSE" events import --db "$DB" --tenant demo2 "$TMP/events.csv" >"$TMP/out" 2>"$TMP/err"
+check "a first import into demo2" $? "$(cat "$TMP/err")"
+"$AMUSE" events import --db "$DB" --tenant demo2 "$TMP/renamed.csv" >"$TMP/out" 2>"$TMP/err"
+check "importing the same contents again succeeds" $? "$(cat "$TMP/err")"
+grep -q "renamed.csv: already imported into tenant demo2 as batch import_[0-9a-f]\{16\} (5 events stored); nothing done" "$TMP/out"
+check "... and stores nothing, saying so" $? "$(cat "$TMP/out")"
+"$AMUSE" events import --db "$DB" --tenant demo2 --again "$TMP/renamed.csv" >"$TMP/out" 2>"$TMP/err"
+grep -q "5 events (1 reviews, 0 scored) for tenant demo2, batch import_[0-9a-f]\{16\}_[0-9a-f]\{16\}" "$TMP/out"
+check "--again stores a second copy under a batch of its own" $? "$(cat "$TMP/out" "$TMP/err")"
+got=$(/usr/bin/python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*), COUNT(DISTINCT batch) FROM ev_events WHERE tenant = ?", ("demo2",)).fetchone())' "$DB")
+[ "$got" = "(10, 2)" ]
+check "demo2 holds the file twice, not three times" $? "$got"
+
 # Every bad line names file:line and the field; nothing of the file is stored.
 printf 'user,item,type,value\nu9,m1,like,\nu9,m1,rating,7\n' >"$TMP/range.csv"
 fails "rating out of range" "range.csv:3: value: rating 7 is outside 0.5..5" events import --db "$DB" --tenant demo "$TMP/range.csv"

@@ -39,6 +39,9 @@ static void usage(FILE *out)
             "  --db PATH                the server's database (default: $AMUSE_DB, else\n"
             "                           ${XDG_DATA_HOME:-~/.local/share}/amuse/amuse.db)\n"
             "  --sentiment-model DIR    import: score reviews with this sentiment model\n"
+            "  --again                  import: store the file's events even if this file was\n"
+            "                           imported into the tenant before (by default that is\n"
+            "                           seen from its contents, and nothing is done)\n"
             "  -h, --help               this help\n\n"
             "The rules are the server's (docs/serve.md): types play, view, like, rating (value\n"
             "0.5..5), review (text); timestamps in Unix seconds, not in the future (empty: now);\n"
@@ -313,8 +316,24 @@ static int score(const char *dir, struct am__event *ev, long n, const long *line
     return 0;
 }
 
+/* The batch a file's events are stored under: "import_" and 16 hex digits of a BLAKE2b hash of
+ * its bytes, so importing the same file again is seen (and skipped) whatever its name; with
+ * --again, 16 random hex digits more, a batch of its own. */
+static void import_batch(const char *text, size_t len, int again, char batch[48])
+{
+    unsigned char h[8], extra[8];
+    crypto_generichash(h, sizeof h, (const unsigned char *)text, len, NULL, 0);
+    memcpy(batch, "import_", 8);
+    sodium_bin2hex(batch + 7, 17, h, sizeof h);
+    if (again) {
+        randombytes_buf(extra, sizeof extra);
+        batch[23] = '_';
+        sodium_bin2hex(batch + 24, 17, extra, sizeof extra);
+    }
+}
+
 static int run_import(const char *db, const char *tenant, const char *path,
-                      const char *sentiment_dir)
+                      const char *sentiment_dir, int again)
 {
     struct line_reader lr = {0};
     struct rows r = {0};
@@ -352,11 +371,20 @@ static int run_import(const char *db, const char *tenant, const char *path,
         cli_fail(st, "cannot open the database");
         goto out;
     }
-    unsigned char id[8];
-    char batch[32];
-    randombytes_buf(id, sizeof id);
-    snprintf(batch, sizeof batch, "import_");
-    sodium_bin2hex(batch + 7, sizeof batch - 7, id, sizeof id);
+    char batch[48];
+    import_batch(lr.text, len, again, batch);
+    int64_t stored = 0;
+    if ((st = am__events_batch_count(es, tenant, batch, &stored))) {
+        cli_fail(st, "cannot read the database");
+        goto out;
+    }
+    if (stored > 0) {
+        printf("%s: already imported into tenant %s as batch %s (%lld events stored); nothing "
+               "done (--again imports it once more)\n",
+               path, tenant, batch, (long long)stored);
+        status = 0;
+        goto out;
+    }
     int64_t created = 0;
     if ((st = am__events_add(es, tenant, ev, (int)r.n, batch, now, NULL, NULL, &created))) {
         cli_fail(st, "cannot store the events (nothing was stored)");
@@ -493,6 +521,7 @@ int cmd_events(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *sub = argv[1], *tenant = NULL, *file = NULL, *sentiment = NULL;
+    int again = 0;
     char db[4096];
     cli_default_database(db, sizeof db);
     if (strcmp(sub, "import") != 0 && strcmp(sub, "items") != 0) {
@@ -501,6 +530,10 @@ int cmd_events(int argc, char **argv)
     }
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
+        if (strcmp(a, "--again") == 0 && strcmp(sub, "import") == 0) {
+            again = 1;
+            continue;
+        }
         if (strncmp(a, "--", 2) != 0) {
             if (file)
                 return cli_error("one file at a time ('%s' and '%s')", file, a), 2;
@@ -527,6 +560,6 @@ int cmd_events(int argc, char **argv)
         return cli_error("--tenant: '%s' is not a tenant name (1 to 64 of A-Z a-z 0-9 . _ -)",
                          tenant),
                2;
-    return strcmp(sub, "import") == 0 ? run_import(db, tenant, file, sentiment)
+    return strcmp(sub, "import") == 0 ? run_import(db, tenant, file, sentiment, again)
                                       : run_items(db, tenant, file);
 }

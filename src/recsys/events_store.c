@@ -848,6 +848,22 @@ int am__events_user_deleted_after(struct am__events_store *es, const char *tenan
     return rc;
 }
 
+int am__events_batch_count(struct am__events_store *es, const char *tenant, const char *batch,
+                           int64_t *n)
+{
+    struct am__db_stmt *st = NULL;
+    *n = 0;
+    pthread_mutex_lock(&es->lock);
+    int rc = am__db_query(es->db, &st,
+                          "SELECT COUNT(*) FROM ev_events WHERE tenant = ? AND batch = ?", "tt",
+                          tenant, batch);
+    if (!rc)
+        rc = am__db_one_int(st, n, NULL);
+    am__db_finalize(st);
+    pthread_mutex_unlock(&es->lock);
+    return rc;
+}
+
 static void event_json(struct am__buf *b, const struct am__event_row *r)
 {
     am__buf_puts(b, "{\"item\": ");

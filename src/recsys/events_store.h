@@ -180,6 +180,10 @@ int am__events_user_events(struct am__events_store *es, const char *tenant, cons
                            int limit, int has_cursor, int64_t before_time, int64_t before_seq,
                            struct am__event_list *out);
 
+/* How many of the tenant's stored events carry this batch name (0: none, or all deleted). */
+int am__events_batch_count(struct am__events_store *es, const char *tenant, const char *batch,
+                           int64_t *n);
+
 /* What a delete removed. */
 struct am__delete_counts {
     int64_t events, reviews, profile;
