@@ -480,6 +480,16 @@ TEST(jpeg_scan_limit_and_memory_cap)
     opt.max_decoder_bytes = 0; /* the default cap fits both */
     ASSERT_OK(amuse_image_decode(base.p, base.len, "base.jpg", &opt, out));
     ASSERT_OK(amuse_image_decode(prog.p, prog.len, "prog.jpg", &opt, out));
+    /* The estimate is not so generous that the default cap refuses a legitimate wide, short
+     * image (8192 x 1, 4:2:0 chroma: row buffers dominate, the cap is about 1.2 MB). */
+    static unsigned char wide[8192 * 3];
+    for (int i = 0; i < 8192 * 3; i++)
+        wide[i] = (unsigned char)(i / 3 % 200);
+    struct membuf strip = jpeg_of(wide, 8192, 1, 3, 0, NULL, 0);
+    struct amuse_image_options strip_opt = {1, 64, 3, 0, 0, 0};
+    float strip_out[64 * 3];
+    ASSERT_OK(amuse_image_decode(strip.p, strip.len, "strip.jpg", &strip_opt, strip_out));
+    free(strip.p);
     /* The pixel budget is checked on the header, before anything else. */
     opt.max_pixels = 32 * 32 - 1;
     ASSERT_FAILS(amuse_image_decode(prog.p, prog.len, "prog.jpg", &opt, out), AMUSE_ETOOBIG,

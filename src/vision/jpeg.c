@@ -127,8 +127,10 @@ static size_t round_up(size_t n, size_t to)
 /* What decoding will allocate, ours and libjpeg's, from the header (read up to the first scan, so
  * the components' block counts are known). Whole-image coefficient arrays (a 64-coefficient block
  * of 2-byte values per 8 x 8 block, padded to whole MCUs) exist only when the file has more than
- * one scan; libjpeg's row buffers are counted generously: four iMCU rows per component, and two
- * rows a sample row of the tallest component at four bytes a pixel for upsampling and colour. */
+ * one scan; libjpeg's row buffers are counted generously: two iMCU rows (8 x v_samp sample rows)
+ * per component where libjpeg keeps 1.25 (its context rows), and two rows a sample row of the
+ * tallest component at four bytes a pixel for upsampling and colour. Not more: the default cap
+ * (24 bytes a pixel plus 1 MiB) must still fit a legitimate 8192 x 1 image. */
 static size_t memory_need(const struct jpeg_decompress_struct *c, int out_components)
 {
     size_t w = c->image_width, h = c->image_height;
@@ -140,7 +142,7 @@ static size_t memory_need(const struct jpeg_decompress_struct *c, int out_compon
         size_t hb = round_up(ci->height_in_blocks, (size_t)ci->v_samp_factor);
         if (whole_image)
             need += wb * hb * sizeof(JBLOCK);
-        need += wb * DCTSIZE * (size_t)ci->v_samp_factor * DCTSIZE * 4;
+        need += wb * DCTSIZE * (size_t)ci->v_samp_factor * DCTSIZE * 2;
     }
     return need + w * (size_t)c->max_v_samp_factor * 4 * 2;
 }
