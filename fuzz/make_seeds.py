@@ -293,3 +293,78 @@ put("completions", "bad_fields", gen(0, {"model": "m", "prompt": "x", "temperatu
 put("completions", "stop_bad_utf8", bytes([32]) + b'{"model": "m", "prompt": "x", "stop": "\udc80"}')
 put("completions", "prompt_bad_utf8", bytes([32]) + b'{"model": "m", "prompt": "ab\ud800"}')
 put("completions", "deep", bytes([0]) + b'{"prompt": ' + b"[" * 40 + b"]" * 40 + b"}")
+
+# ---- training states (fuzz_train_state: first byte bit 0 restore_best_weights, bit 1
+# ReduceLROnPlateau, bit 2 shuffling; the model is Dense 4 -> 3, Dropout, Dense 3 -> 2, Adam,
+# resumed on 8 samples with seed 1). xoshiro256** as core/rng.c, to store a consistent
+# shuffle_rng.
+M64 = (1 << 64) - 1
+
+
+def rng_seed(seed):
+    s, x = [], seed
+    for _ in range(4):
+        x = (x + 0x9E3779B97F4A7C15) & M64
+        z = x
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+        s.append(z ^ (z >> 31))
+    return s
+
+
+def rng_next(s):
+    rotl = lambda x, k: ((x << k) | (x >> (64 - k))) & M64
+    result = (rotl((s[1] * 5) & M64, 7) * 9) & M64
+    t = (s[1] << 17) & M64
+    s[2] ^= s[0]
+    s[3] ^= s[1]
+    s[1] ^= s[2]
+    s[0] ^= s[3]
+    s[2] ^= t
+    s[3] = rotl(s[3], 45)
+    return result
+
+
+def rng_shuffle(s, n):
+    for i in range(n - 1, 0, -1):
+        limit = M64 - M64 % (i + 1)
+        while rng_next(s) >= limit:
+            pass
+
+
+def train_state(shuffle, best, epochs=2):
+    s = rng_seed(1 ^ 0x73687566666C65)
+    for _ in range(epochs if shuffle else 0):
+        rng_shuffle(s, 8)
+    weights = [("dense/kernel", [4, 3]), ("dense/bias", [3]), ("dense_1/kernel", [3, 2]),
+               ("dense_1/bias", [2])]
+    header, buf = {}, b""
+    for kind in ["weights/", "slot1/", "slot2/"] + (["best_weights/"] if best else []):
+        for name, shape in weights:
+            n = math.prod(shape)
+            data = struct.pack("<%df" % n, *[0.01 * (i + 1) for i in range(n)])
+            header[kind + name] = entry("F32", shape, len(buf), len(buf) + len(data))
+            buf += data
+    hexs = lambda st: " ".join("%016x" % w for w in st)
+    history = [{"epoch": e + 1, "loss": 0.9, "accuracy": 0.5, "val_loss": None,
+                "val_accuracy": None, "train_seconds": 0.01, "val_seconds": 0,
+                "train_samples": 8, "learning_rate": 0.001} for e in range(epochs)]
+    meta = {"format": "amuse-training-state", "version": "1", "model": "fuzz",
+            "optimizer": "Adam", "iterations": str(2 * epochs), "learning_rate": "0x1.0624dep-10",
+            "epoch": str(epochs), "train_samples": "8", "seed": "1", "monitor": "loss",
+            "shuffle_rng": hexs(s), "best": "0x1.d99248p-1", "wait": "0",
+            "plateau_best": "inf", "plateau_wait": "0", "plateau_cooldown": "0",
+            "history": json.dumps(history, separators=(",", ":"))}
+    for i, layer in enumerate(["input", "dense", "dropout", "dense_1"]):
+        meta["rng/" + layer] = hexs(rng_seed(100 + i))
+    header["__metadata__"] = meta
+    return safetensors(header, buf)
+
+
+put("train_state", "plain", bytes([0]) + train_state(False, False))
+put("train_state", "shuffled", bytes([4]) + train_state(True, False))
+put("train_state", "best_plateau_shuffled", bytes([7]) + train_state(True, True, epochs=5))
+put("train_state", "missing_best", bytes([1]) + train_state(False, False))
+put("train_state", "not_a_state", bytes([0]) + safetensors(
+    {"weights/dense/kernel": entry("F32", [4, 3], 0, 48), "__metadata__": {"format": "x"}},
+    bytes(48)))

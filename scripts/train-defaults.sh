@@ -54,6 +54,8 @@ build/amuse train models/songs-en.json --output "$tmp/songs-en" --seed 42 -q
 build/amuse train models/seq2seq-chars.json --output "$tmp/seq2seq-chars" --seed 42 -q -e 10 \
   --train-limit 1200
 
+# What --resume would read is three copies of the weights: useful while training, not shipped.
+rm -f "$tmp"/*/training_state.safetensors
 for m in fashion-cnn fashion-dnn words-en sentiment-en voice-dnn voice-dscnn poems-zh couplets-zh \
     songs-en seq2seq-chars; do
   mkdir -p "models/default/$m"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # cli_train.sh - the amuse command end to end on real Fashion-MNIST: train a tiny recipe, then
-# summary, eval and predict on what it saved; --help on every command; and each kind of bad input
-# (missing or invalid config, unknown layer, corrupt gzip IDX, a non-image, a huge PNG, a
-# truncated model.safetensors) exits non-zero with a message on stderr naming the file or field,
-# leaving no temp files behind and (in the ASan build) no sanitizer report.
+# summary, eval and predict on what it saved; --resume equal to an uninterrupted run; --help on
+# every command; and each kind of bad input (a bad learning-rate schedule, a missing or
+# mismatched training state, a missing or invalid config, unknown layer, corrupt gzip IDX, a
+# non-image, a huge PNG, a truncated model.safetensors) exits non-zero with a message on stderr
+# naming the file or field, leaving no temp files behind and (in the ASan build) no sanitizer
+# report.
 #
 # usage: bash cli_train.sh <path to amuse> <fixtures dir>
 # Needs the Debian package dataset-fashion-mnist and /usr/bin/python3 (stdlib only: gzip, zlib,
@@ -105,6 +107,33 @@ else
     bad "train failed: $(tail -n 3 "$TMP/train.err")"
 fi
 
+# ---------------------------------------------------------------- --resume
+# One epoch, then --resume to two, gives the same weights byte for byte as two epochs in one go
+# (one thread); the resumed run starts at epoch 2 and its history covers both epochs.
+if "$AMUSE" train "$TMP/recipe.json" -o "$TMP/whole" --train-limit 512 --epochs 2 --threads 1 \
+    --no-eval -q >"$TMP/whole.out" 2>&1 &&
+    "$AMUSE" train "$TMP/recipe.json" -o "$TMP/part" --train-limit 512 --epochs 1 --threads 1 \
+        --no-eval -q >"$TMP/part.out" 2>&1 &&
+    "$AMUSE" train "$TMP/recipe.json" -o "$TMP/part" --resume "$TMP/part" --train-limit 512 \
+        --epochs 2 --threads 1 --no-eval >"$TMP/resume.out" 2>&1; then
+    if ! cmp -s "$TMP/whole/model.safetensors" "$TMP/part/model.safetensors"; then
+        bad "train --resume: weights differ from an uninterrupted run"
+    elif ! grep -q "^Resuming from $TMP/part/training_state.safetensors: 1 epochs done" \
+        "$TMP/resume.out" || grep -q "^Epoch 1/2" "$TMP/resume.out" ||
+        ! grep -q "^Epoch 2/2" "$TMP/resume.out"; then
+        bad "train --resume: output: $(head -c 600 "$TMP/resume.out")"
+    elif [ "$(grep -c '"epoch"' "$TMP/part/history.json")" != 2 ] ||
+        [ ! -s "$TMP/part/training_state.safetensors" ]; then
+        bad "train --resume: history.json or state: $(cat "$TMP/part/history.json")"
+    elif ! no_temp_files; then
+        bad "train --resume: temp files left"
+    else
+        ok "train 1 epoch + --resume to 2 == 2 epochs, byte for byte"
+    fi
+else
+    bad "train --resume failed: $(tail -n 3 "$TMP/whole.out" "$TMP/part.out" "$TMP/resume.out")"
+fi
+
 if "$AMUSE" summary "$MODEL" >"$TMP/summary.out" 2>&1 &&
     grep -q 'Total params: 6,810' "$TMP/summary.out"; then
     # 3*3*1*4 + 4 = 40; 13*13*4 = 676 -> 676*10 + 10 = 6770; 40 + 6770 = 6810
@@ -184,6 +213,23 @@ expect_failure "train: missing config file" "$TMP/no-such-recipe.json" \
 printf '{"name": "broken", "model": {"class_name": "Sequential",, }' >"$TMP/invalid.json"
 expect_failure "train: invalid JSON config" "invalid JSON at byte" \
     "$AMUSE" train "$TMP/invalid.json" -o "$TMP/out-invalid" -q
+
+expect_failure "train --resume: no state in the directory" \
+    "$TMP/out-missing/training_state.safetensors: cannot open" \
+    "$AMUSE" train "$TMP/recipe.json" -o "$TMP/out-resume" --resume "$TMP/out-missing" -q \
+    --train-limit 64 --epochs 2 --no-eval
+expect_failure "train --resume: epochs already reached" "the run already reached epoch 2" \
+    "$AMUSE" train "$TMP/recipe.json" -o "$TMP/out-resume" --resume "$TMP/part" -q \
+    --train-limit 512 --epochs 2 --no-eval
+expect_failure "train --resume: other training data" \
+    "metadata 'train_samples' is 409, but this run trains on 51 samples" \
+    "$AMUSE" train "$TMP/recipe.json" -o "$TMP/out-resume" --resume "$TMP/part" -q \
+    --train-limit 64 --epochs 3 --no-eval
+sed -e 's|"learning_rate": 0.003|"learning_rate": {"class_name": "ExponentialDecay", "config": {"initial_learning_rate": 0.003, "decay_steps": 0, "decay_rate": 0.5}}|' \
+    "$TMP/recipe.json" >"$TMP/bad-schedule.json"
+expect_failure "train: bad learning-rate schedule" \
+    "compile.optimizer.config.learning_rate.config.decay_steps must be > 0" \
+    "$AMUSE" train "$TMP/bad-schedule.json" -o "$TMP/out-schedule" -q
 
 write_recipe "$TMP/unknown-layer.json" Conv3D "$DATA/t10k-images-idx3-ubyte.gz"
 expect_failure "train: unknown layer" "Conv3D" \

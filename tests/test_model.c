@@ -15,6 +15,7 @@
 #include "amuse/rng.h"
 #include "amuse/runtime.h"
 #include "test.h"
+#include "test_model_util.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -22,25 +23,6 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static char tmp_root[256];
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        TEST_FAIL("out of memory");
-    return p;
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static int turn;
-    char *p = buf[turn++ % 4];
-    snprintf(p, 512, "%s/%s", tmp_root, name);
-    return p;
-}
 
 static void write_bytes(const char *path, const void *bytes, size_t len)
 {
@@ -79,34 +61,6 @@ static void expect_no_temp_files(const char *dir)
             TEST_FAIL("%s: leftover temp file %s", dir, e->d_name);
         }
     closedir(d);
-}
-
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char child[1024];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static struct amuse_model *model_from(const char *json)
-{
-    struct amuse_model *m = NULL;
-    int rc = amuse_model_from_json(&m, json, strlen(json), "test");
-    if (rc)
-        TEST_FAIL("model: %s", amuse_last_error());
-    return m;
 }
 
 /* A tiny CNN with labels. */
@@ -469,24 +423,6 @@ TEST(weights_unknown_dtype)
 /* ---------------------------------------------------------------- fit semantics */
 
 /* Four features, `classes` classes; labels[i] = fn of the sample. */
-static void make_dataset(struct amuse_dataset *d, int64_t n, int classes, uint64_t seed)
-{
-    memset(d, 0, sizeof *d);
-    int64_t dims[1] = {4};
-    struct amuse_shape sample, scalar = {0};
-    amuse_shape_make(&sample, 1, dims);
-    d->n = n;
-    d->n_inputs = 1;
-    d->n_classes = classes;
-    ASSERT_OK(amuse_array_alloc(&d->input[0], NULL, AMUSE_FLOAT32, &sample, n));
-    ASSERT_OK(amuse_array_alloc(&d->target, NULL, AMUSE_INT32, &scalar, n));
-    struct amuse_rng rng;
-    amuse_rng_seed(&rng, seed);
-    for (int64_t i = 0; i < n * 4; i++)
-        d->input[0].f32[i] = 2.0f * amuse_rng_uniform(&rng) - 1.0f;
-    for (int64_t i = 0; i < n; i++)
-        d->target.i32[i] = (int32_t)amuse_rng_below(&rng, (uint64_t)classes);
-}
 
 static const char *mlp_json(const char *optimizer)
 {
@@ -517,17 +453,6 @@ static struct amuse_fit_options quiet_options(int epochs, int batch, double spli
     o.monitor = "val_loss";
     o.patience = -1;
     return o;
-}
-
-static void weights_copy(struct amuse_model *m, float *out)
-{
-    int64_t at = 0;
-    for (int w = 0; w < amuse_model_weight_count(m); w++) {
-        struct amuse_tensor v;
-        amuse_model_weight_info(m, w, &v, NULL);
-        memcpy(out + at, v.data, (size_t)v.size * sizeof(float));
-        at += v.size;
-    }
 }
 
 TEST(fit_validation_split_holds_out_the_tail)
@@ -940,9 +865,9 @@ TEST(functional_model_with_two_inputs)
 TEST(history_svg_is_well_formed)
 {
     struct amuse_epoch_log h[3] = {
-        {1, 1.2, 0.5, 1.1, 0.55, 1, 0.1, 40},
-        {2, 0.8, 0.7, 0.9, 0.65, 1, 0.1, 40},
-        {3, 0.6, 0.8, NAN, NAN, 1, 0.1, 40},
+        {1, 1.2, 0.5, 1.1, 0.55, 1, 0.1, 40, 0.001},
+        {2, 0.8, 0.7, 0.9, 0.65, 1, 0.1, 40, 0.001},
+        {3, 0.6, 0.8, NAN, NAN, 1, 0.1, 40, 0.001},
     };
     const char *path = tmp_path("training.svg");
     ASSERT_OK(amuse_history_write_svg(path, h, 3));

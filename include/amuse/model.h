@@ -112,8 +112,19 @@ AMUSE_API void amuse_model_summary(const struct amuse_model *m, FILE *out);
 
 /* Set optimizer, loss and metrics from a Keras-like "compile" JSON object, e.g.
  * {"optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.01}},
- *  "loss": "categorical_crossentropy"}. Resets optimizer state. */
+ *  "loss": "categorical_crossentropy"}. The optimizer's learning_rate may also be a Keras
+ * LearningRateSchedule, {"class_name": "ExponentialDecay" | "CosineDecay" |
+ * "PiecewiseConstantDecay", "config": {...}} (docs/model-format.md), evaluated at each update.
+ * Resets optimizer state. AMUSE_EFORMAT naming the field at fault (e.g.
+ * "compile.optimizer.config.learning_rate.config.decay_steps must be > 0"); AMUSE_EUNSUPPORTED
+ * for an unknown optimizer, loss or schedule. */
 AMUSE_API int amuse_model_compile(struct amuse_model *m, const char *compile_json);
+
+/* The learning rate the next amuse_model_step will use: the schedule's value at the updates made
+ * so far, or the constant rate (as ReduceLROnPlateau left it). */
+AMUSE_API float amuse_model_learning_rate(const struct amuse_model *m);
+/* Optimizer updates made since compile / init_weights (Keras's optimizer.iterations). */
+AMUSE_API int64_t amuse_model_iterations(const struct amuse_model *m);
 
 /* Run the graph on `batch` samples (x: batch * size(input) floats) of a one-input model. training=1 enables dropout.
  * *out points to batch * size(output) floats owned by the model, valid until the next call. */
@@ -194,6 +205,9 @@ struct amuse_epoch_log {
     double loss, accuracy, val_loss, val_accuracy; /* val_* are NAN without validation data */
     double train_seconds, val_seconds;            /* time in training steps / in validation */
     int64_t train_samples;
+    /* The learning rate at the end of the epoch, before ReduceLROnPlateau acts (Keras's "lr" /
+     * "learning_rate" log entry); with a schedule, the rate of the next update. */
+    double learning_rate;
 };
 
 struct amuse_fit_options {
@@ -214,7 +228,28 @@ struct amuse_fit_options {
      * with save_best_only). `checkpoint` says the config asked for it; the caller picks the dir. */
     const char *checkpoint_dir;
     int checkpoint;
+    /* ReduceLROnPlateau (plateau_factor 0: off): when plateau_monitor has not improved by
+     * more than plateau_min_delta for plateau_patience epochs, the constant learning rate is
+     * multiplied by plateau_factor (in (0, 1)), never below plateau_min_lr; then
+     * plateau_cooldown epochs pass before counting again (Keras's rules). */
+    const char *plateau_monitor;
+    int plateau_patience, plateau_cooldown;
+    double plateau_factor, plateau_min_delta, plateau_min_lr;
+    /* Resume: continue the run whose training state (AMUSE_TRAINING_STATE_FILE) is in
+     * resume_dir: weights, optimizer slots and step count, epochs reached, shuffling and dropout
+     * RNGs, the callbacks' counters and best values, and the history so far, which fills
+     * history[0..reached). Training goes on up to `epochs` in all (Keras's initial_epoch).
+     * state_dir: where fit writes the training state when it returns (with the weights of the
+     * last epoch, before restore_best_weights); a checkpoint_dir gets one beside every
+     * checkpoint. Either may be NULL. */
+    const char *resume_dir;
+    const char *state_dir;
 };
+
+/* The training-state file in a model directory: safetensors, tensors "weights/<weight>",
+ * "slot1/<weight>", "slot2/<weight>" (the optimizer's moments) and with restore_best_weights
+ * "best_weights/<weight>"; the counters in its metadata (docs/model-format.md). */
+#define AMUSE_TRAINING_STATE_FILE "training_state.safetensors"
 
 /* Options from the config's "fit" section (with Keras defaults where it is silent). */
 AMUSE_API int amuse_model_fit_options(const struct amuse_model *m, struct amuse_fit_options *opt);
@@ -227,7 +262,12 @@ AMUSE_API int amuse_model_fit_options(const struct amuse_model *m, struct amuse_
  * When the amuse command runs under mpirun, every rank calls this with the same data and options
  * and training is data-parallel: batch_size per rank, gradients summed across ranks, rank 0 alone
  * prints and writes checkpoints (docs/SCALING.md). The library never starts MPI itself: in any
- * other program this trains in the calling process alone. */
+ * other program this trains in the calling process alone.
+ * With opt->resume_dir, a training state that does not fit this run fails before any training
+ * with AMUSE_EFORMAT (truncated or malformed file, a missing or bad field) or AMUSE_EINVAL (another
+ * model, optimizer, seed, training set size or monitor, or epochs already reached), naming the
+ * file and the field; the model's weights are then unchanged. On a single thread, training N
+ * epochs in one call and training K, then resuming to N, give bit-identical weights. */
 AMUSE_API int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
                               const struct amuse_fit_options *opt, struct amuse_epoch_log *history,
                               int *epochs_run);

@@ -33,11 +33,15 @@ static void usage(FILE *out)
             "  -t, --threads N       threads for math (default: all cores)\n"
             "  -s, --seed N          seed for initial weights, shuffling and dropout\n"
             "      --train-limit N   use only the first N training samples (before the split)\n"
+            "      --resume DIR      continue the run whose training state is in DIR (a model\n"
+            "                        directory this command wrote, or its best/ checkpoint) up\n"
+            "                        to --epochs / fit.epochs in all; same data and seed\n"
             "      --no-eval         skip the test-set evaluation at the end\n"
             "  -q, --quiet           no progress bar\n"
             "  -h, --help            this help\n\n"
-            "Writes <output>/config.json, model.safetensors, history.json and training.svg; with\n"
-            "a ModelCheckpoint callback the best epoch is also kept in <output>/best.\n\n"
+            "Writes <output>/config.json, model.safetensors, history.json, training.svg and\n"
+            "training_state.safetensors (what --resume reads); with a ModelCheckpoint callback\n"
+            "the best epoch is also kept in <output>/best.\n\n"
             "Under 'mpirun -np N amuse train ...' (a build with MPI: see amuse --version) the N\n"
             "ranks train one model data-parallel: each takes batch_size samples of every global\n"
             "batch of N x batch_size, and gradients are summed across ranks. Threads default to\n"
@@ -46,25 +50,28 @@ static void usage(FILE *out)
 
 static char *history_json(const struct amuse_epoch_log *h, int n)
 {
-    size_t cap = 256 + (size_t)n * 320, at = 0;
+    size_t cap = 256 + (size_t)n * 360, at = 0;
     char *s = malloc(cap);
     if (!s)
         return NULL;
     at += (size_t)snprintf(s + at, cap - at, "{\"epochs\": [");
     for (int i = 0; i < n; i++) {
         /* JSON has no NaN: a missing validation figure is null. */
-        char vl[32] = "null", va[32] = "null";
+        char vl[32] = "null", va[32] = "null", lr[32] = "null";
         if (!isnan(h[i].val_loss)) {
             snprintf(vl, sizeof vl, "%.6f", h[i].val_loss);
             snprintf(va, sizeof va, "%.6f", h[i].val_accuracy);
         }
+        if (isfinite(h[i].learning_rate))
+            snprintf(lr, sizeof lr, "%.6g", h[i].learning_rate);
         at += (size_t)snprintf(s + at, cap - at,
                                "%s\n  {\"epoch\": %d, \"loss\": %.6f, \"accuracy\": %.6f, "
                                "\"val_loss\": %s, \"val_accuracy\": %s, \"train_seconds\": %.3f, "
-                               "\"val_seconds\": %.3f, \"train_samples\": %lld}",
+                               "\"val_seconds\": %.3f, \"train_samples\": %lld, "
+                               "\"learning_rate\": %s}",
                                i ? "," : "", h[i].epoch, h[i].loss, h[i].accuracy, vl, va,
                                h[i].train_seconds, h[i].val_seconds,
-                               (long long)h[i].train_samples);
+                               (long long)h[i].train_samples, lr);
     }
     snprintf(s + at, cap - at, "\n]}\n");
     return s;
@@ -77,8 +84,9 @@ int cmd_train(int argc, char **argv)
         {"batch-size", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
         {"seed", required_argument, 0, 's'},  {"train-limit", required_argument, 0, 'L'},
         {"no-eval", no_argument, 0, 'N'},     {"quiet", no_argument, 0, 'q'},
+        {"resume", required_argument, 0, 'R'},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
-    const char *output = NULL;
+    const char *output = NULL, *resume = NULL;
     long long epochs = 0, batch = 0, threads = 0, seed = -1, limit = 0;
     int quiet = 0, no_eval = 0, c;
     optind = 1;
@@ -91,6 +99,7 @@ int cmd_train(int argc, char **argv)
         case 's': if (cli_parse_int("--seed", optarg, 0, 1LL << 53, &seed)) return 2; break;
         case 'L': if (cli_parse_int("--train-limit", optarg, 1, 1LL << 40, &limit)) return 2; break;
         case 'N': no_eval = 1; break;
+        case 'R': resume = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -150,6 +159,9 @@ int cmd_train(int argc, char **argv)
         snprintf(best, n, "%s/best", output);
         opt.checkpoint_dir = best;
     }
+    /* The training state goes beside the model; a resumed run replaces these weights. */
+    opt.state_dir = output;
+    opt.resume_dir = resume;
     amuse_model_init_weights(m, opt.seed);
     if (!text_recipe && cli_load_dataset(m, "train", NULL, NULL, limit, &train))
         goto out;
@@ -172,7 +184,7 @@ int cmd_train(int argc, char **argv)
         goto out;
     int ran = 0;
     if ((rc = amuse_model_fit(m, &train, &opt, history, &ran))) {
-        cli_fail(rc, "training failed");
+        cli_fail(rc, resume ? "cannot resume training" : "training failed");
         goto out;
     }
     if (rank != 0) { /* the model is the same on every rank: rank 0 saves and evaluates it */
@@ -211,7 +223,9 @@ int cmd_train(int argc, char **argv)
         goto out;
     }
     if (!quiet)
-        printf("Saved %s (config.json, model.safetensors, history.json, training.svg)\n", output);
+        printf("Saved %s (config.json, model.safetensors, history.json, training.svg, "
+               "training_state.safetensors)\n",
+               output);
     if (!no_eval && (amuse_model_config_string(m, "data", "test_images") ||
                      amuse_model_config_string(m, "data", "test_split"))) {
         struct amuse_eval_result res;

@@ -9,6 +9,7 @@
 #include "core/internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -90,8 +91,22 @@ static int parse_optimizer(const cJSON *v, struct am__optimizer *o)
     if (!cfg)
         return AMUSE_OK;
     int rc;
-    if ((rc = opt_number(cfg, "learning_rate", "lr", 0, 1e3, &o->learning_rate)) ||
-        (rc = opt_number(cfg, "momentum", NULL, 0, 1, &o->momentum)) ||
+    const cJSON *lr = cJSON_GetObjectItemCaseSensitive(cfg, "learning_rate");
+    const char *lr_key = "learning_rate";
+    if (!lr) {
+        lr = cJSON_GetObjectItemCaseSensitive(cfg, "lr");
+        lr_key = "lr";
+    }
+    if (cJSON_IsObject(lr)) { /* a LearningRateSchedule */
+        char path[64];
+        snprintf(path, sizeof path, "compile.optimizer.config.%s", lr_key);
+        if ((rc = am__schedule_parse(lr, path, &o->schedule)))
+            return rc;
+        o->learning_rate = (float)am__schedule_value(&o->schedule, 0);
+    } else if ((rc = opt_number(cfg, "learning_rate", "lr", 0, 1e3, &o->learning_rate))) {
+        return rc;
+    }
+    if ((rc = opt_number(cfg, "momentum", NULL, 0, 1, &o->momentum)) ||
         (rc = opt_number(cfg, "beta_1", NULL, 0, 1, &o->beta_1)) ||
         (rc = opt_number(cfg, "beta_2", NULL, 0, 1, &o->beta_2)) ||
         (rc = opt_number(cfg, "epsilon", NULL, 0, 1, &o->epsilon)) ||
@@ -284,19 +299,48 @@ int64_t am__count_correct(const struct amuse_model *m, const float *p, const flo
 }
 
 /* ---------------------------------------------------------------- optimizers
- * Flat loops over the parameter block. Keras (TF2) rules:
+ * Flat loops over the parameter block; lr is the constant rate or the schedule's value at the
+ * step. Keras (TF2) rules:
  *   SGD:     v = momentum v - lr g; w += v            (nesterov: w += momentum v - lr g)
  *   Adam:    lr_t = lr sqrt(1 - b2^t) / (1 - b1^t); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
  *            w -= lr_t m / (sqrt(v) + eps)
  *   RMSprop: ms = rho ms + (1-rho) g^2; w -= lr g / (sqrt(ms) + eps)
  *            (momentum > 0: mom = momentum mom + lr g / sqrt(ms + eps); w -= mom, as TF does) */
 
+float am__optimizer_learning_rate(const struct am__optimizer *o)
+{
+    if (o->schedule.kind == AM__SCHEDULE_NONE)
+        return o->learning_rate;
+    return (float)am__schedule_value(&o->schedule, o->iterations);
+}
+
+const char *am__optimizer_name(enum am__optimizer_kind kind)
+{
+    switch (kind) {
+    case AM__OPT_SGD: return "SGD";
+    case AM__OPT_ADAM: return "Adam";
+    case AM__OPT_RMSPROP: return "RMSprop";
+    }
+    return "?";
+}
+
+float amuse_model_learning_rate(const struct amuse_model *m)
+{
+    return am__optimizer_learning_rate(&m->opt);
+}
+
+int64_t amuse_model_iterations(const struct amuse_model *m)
+{
+    return m->opt.iterations;
+}
+
 void am__optimizer_update(struct amuse_model *m)
 {
     struct am__optimizer *o = &m->opt;
     int64_t n = m->n_trainable; /* moving statistics come after, never stepped */
     float *w = m->params, *g = m->grads, *s1 = m->opt_state, *s2 = m->opt_state + m->n_params;
-    float lr = o->learning_rate, eps = o->epsilon;
+    /* A schedule is evaluated at the updates made before this one, as Keras does. */
+    float lr = am__optimizer_learning_rate(o), eps = o->epsilon;
     o->iterations++;
     switch (o->kind) {
     case AM__OPT_SGD: {

@@ -1,8 +1,10 @@
 /* fit.c - Keras's fit / evaluate / predict loops over an in-memory dataset.
  *
  * fit: validation_split holds out the LAST fraction before any shuffling; the training part is
- * reshuffled every epoch from the seed; EarlyStopping and best-epoch checkpoints follow Keras's
- * callbacks. The progress bar lives in progress.c, the curves in history.c.
+ * reshuffled every epoch from the seed; EarlyStopping, ReduceLROnPlateau and best-epoch
+ * checkpoints follow Keras's callbacks. A run can be resumed from the training state it wrote
+ * (train_state.c); learning-rate schedules live in schedule.c. The progress bar lives in
+ * progress.c, the curves in history.c.
  * Under MPI (core/mpi.h) fit is data-parallel: see "data-parallel helpers" below. Rank 0 alone
  * prints and writes checkpoints; the caller decides who writes the final model. */
 #define _POSIX_C_SOURCE 200809L
@@ -31,6 +33,58 @@ static int fit_number(const cJSON *fit, const char *key, double lo, double hi, d
     return AMUSE_OK;
 }
 
+/* A callback's "monitor" (NULL if absent). */
+static int parse_monitor(const cJSON *cfg, int i, const char **out)
+{
+    static const char *const ok[] = {"val_loss", "val_accuracy", "loss", "accuracy"};
+    const cJSON *monitor = cJSON_GetObjectItemCaseSensitive(cfg, "monitor");
+    *out = NULL;
+    if (!monitor)
+        return AMUSE_OK;
+    for (int k = 0; k < 4; k++)
+        if (cJSON_IsString(monitor) && strcmp(monitor->valuestring, ok[k]) == 0) {
+            *out = ok[k];
+            return AMUSE_OK;
+        }
+    return am__fail(AMUSE_EFORMAT,
+                    "fit.callbacks[%d].config.monitor must be val_loss, val_accuracy, loss or "
+                    "accuracy",
+                    i);
+}
+
+/* ReduceLROnPlateau with Keras's defaults: monitor val_loss, factor 0.1, patience 10,
+ * min_delta 1e-4, cooldown 0, min_lr 0. */
+static int parse_plateau(const cJSON *cfg, int i, const char *monitor,
+                         struct amuse_fit_options *opt)
+{
+    double factor = 0.1, patience = 10, min_delta = 1e-4, cooldown = 0, min_lr = 0;
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(cfg, "factor");
+    if (f && !(cJSON_IsNumber(f) && f->valuedouble > 0 && f->valuedouble < 1))
+        return am__fail(AMUSE_EFORMAT,
+                        "fit.callbacks[%d].config.factor must be a number in (0, 1) "
+                        "(ReduceLROnPlateau)",
+                        i);
+    if (f)
+        factor = f->valuedouble;
+    if (fit_number(cfg, "patience", 0, 1e6, &patience) ||
+        fit_number(cfg, "min_delta", 0, 1e6, &min_delta) ||
+        fit_number(cfg, "cooldown", 0, 1e6, &cooldown) ||
+        fit_number(cfg, "min_lr", 0, 1e3, &min_lr))
+        return am__fail_prefix(AMUSE_EFORMAT, "fit.callbacks[%d] (ReduceLROnPlateau)", i);
+    if (patience != floor(patience) || cooldown != floor(cooldown))
+        return am__fail(AMUSE_EFORMAT,
+                        "fit.callbacks[%d] (ReduceLROnPlateau): patience and cooldown must be "
+                        "whole numbers",
+                        i);
+    opt->plateau_monitor = monitor ? monitor : "val_loss";
+    opt->plateau_factor = factor;
+    opt->plateau_patience = (int)patience;
+    opt->plateau_min_delta = min_delta;
+    opt->plateau_cooldown = (int)cooldown;
+    opt->plateau_min_lr = min_lr;
+    return AMUSE_OK;
+}
+
 static int parse_callbacks(const cJSON *list, struct amuse_fit_options *opt)
 {
     const cJSON *cb;
@@ -41,23 +95,23 @@ static int parse_callbacks(const cJSON *list, struct amuse_fit_options *opt)
     {
         const cJSON *cls = cJSON_GetObjectItemCaseSensitive(cb, "class_name");
         const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(cb, "config");
+        const char *monitor;
+        int rc;
         if (!cJSON_IsString(cls))
             return am__fail(AMUSE_EFORMAT, "fit.callbacks[%d]: missing string 'class_name'", i);
-        const cJSON *monitor = cJSON_GetObjectItemCaseSensitive(cfg, "monitor");
-        if (monitor) {
-            static const char *const ok[] = {"val_loss", "val_accuracy", "loss", "accuracy"};
-            int found = 0;
-            for (int k = 0; k < 4; k++)
-                if (cJSON_IsString(monitor) && strcmp(monitor->valuestring, ok[k]) == 0) {
-                    opt->monitor = ok[k];
-                    found = 1;
-                }
-            if (!found)
-                return am__fail(AMUSE_EFORMAT,
-                                "fit.callbacks[%d].config.monitor must be val_loss, val_accuracy, "
-                                "loss or accuracy",
-                                i);
+        if (cfg && !cJSON_IsObject(cfg))
+            return am__fail(AMUSE_EFORMAT, "fit.callbacks[%d].config must be an object", i);
+        if ((rc = parse_monitor(cfg, i, &monitor)))
+            return rc;
+        if (strcmp(cls->valuestring, "ReduceLROnPlateau") == 0) {
+            /* Its own monitor: EarlyStopping and ModelCheckpoint share the other one. */
+            if ((rc = parse_plateau(cfg, i, monitor, opt)))
+                return rc;
+            i++;
+            continue;
         }
+        if (monitor)
+            opt->monitor = monitor;
         if (strcmp(cls->valuestring, "EarlyStopping") == 0) {
             double patience = 0, min_delta = 0;
             if (fit_number(cfg, "patience", 0, 1e6, &patience) ||
@@ -72,7 +126,7 @@ static int parse_callbacks(const cJSON *list, struct amuse_fit_options *opt)
         } else {
             return am__fail(AMUSE_EUNSUPPORTED,
                             "fit.callbacks[%d]: unknown callback '%s' (known: EarlyStopping, "
-                            "ModelCheckpoint)",
+                            "ModelCheckpoint, ReduceLROnPlateau)",
                             i, cls->valuestring);
         }
         i++;
@@ -426,6 +480,46 @@ static int train_step(struct amuse_model *m, const struct amuse_dataset *d, cons
     return amuse_model_step(m);
 }
 
+/* ReduceLROnPlateau at the end of an epoch, Keras's on_epoch_end: in cooldown, count it down and
+ * do not wait; an improvement resets the wait; otherwise, out of cooldown, `patience` epochs
+ * without one multiply the constant rate by factor (not below min_lr) and start the cooldown. */
+static void plateau_epoch_end(struct amuse_model *m, const struct amuse_fit_options *opt,
+                              struct am__fit_state *st, double v, int maximize, int epoch,
+                              int verbose, FILE *out)
+{
+    if (st->plateau_cooldown > 0) {
+        st->plateau_cooldown--;
+        st->plateau_wait = 0;
+    }
+    int improved = maximize ? v > st->plateau_best + opt->plateau_min_delta
+                            : v < st->plateau_best - opt->plateau_min_delta;
+    if (improved) {
+        st->plateau_best = v;
+        st->plateau_wait = 0;
+        return;
+    }
+    if (st->plateau_cooldown > 0 || ++st->plateau_wait < opt->plateau_patience)
+        return;
+    float old = m->opt.learning_rate;
+    if (old > (float)opt->plateau_min_lr) {
+        double lr = (double)old * opt->plateau_factor;
+        m->opt.learning_rate = (float)(lr > opt->plateau_min_lr ? lr : opt->plateau_min_lr);
+        if (verbose)
+            fprintf(out, "Epoch %d: ReduceLROnPlateau reducing learning rate to %g.\n", epoch + 1,
+                    (double)m->opt.learning_rate);
+        st->plateau_cooldown = opt->plateau_cooldown;
+        st->plateau_wait = 0;
+    }
+}
+
+/* Without validation data a val_ figure falls back to the training one. */
+static const char *effective_monitor(const char *monitor, int64_t n_val)
+{
+    if (!monitor)
+        monitor = "val_loss";
+    return n_val == 0 && strncmp(monitor, "val_", 4) == 0 ? monitor + 4 : monitor;
+}
+
 int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
                     const struct amuse_fit_options *opt, struct amuse_epoch_log *history,
                     int *epochs_run)
@@ -438,18 +532,27 @@ int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
         return am__fail(AMUSE_EINVAL, "model '%s' has no loss: add a 'compile' section", m->name);
     if (opt->batch_size < 1 || opt->epochs < 1)
         return am__fail(AMUSE_EINVAL, "batch_size and epochs must be at least 1");
+    int plateau = opt->plateau_factor > 0;
+    if (plateau && !(opt->plateau_factor < 1))
+        return am__fail(AMUSE_EINVAL, "ReduceLROnPlateau's factor must be in (0, 1)");
+    if (plateau && m->opt.schedule.kind != AM__SCHEDULE_NONE)
+        return am__fail(AMUSE_EINVAL,
+                        "ReduceLROnPlateau needs a constant learning rate, but the optimizer's "
+                        "learning_rate is a %s schedule (use one or the other)",
+                        am__schedule_name(&m->opt.schedule));
     int64_t n_train = (int64_t)floor((double)d->n * (1.0 - opt->validation_split));
     int64_t n_val = d->n - n_train;
     if (n_train < 1)
         return am__fail(AMUSE_EINVAL, "no training samples left after validation_split %g",
                         opt->validation_split);
-    const char *monitor = opt->monitor ? opt->monitor : "val_loss";
-    if (n_val == 0 && strncmp(monitor, "val_", 4) == 0)
-        monitor = monitor + 4; /* no validation data: fall back to the training figure */
+    const char *monitor = effective_monitor(opt->monitor, n_val);
     int maximize = strstr(monitor, "accuracy") != NULL;
+    const char *plateau_monitor = effective_monitor(opt->plateau_monitor, n_val);
+    int plateau_maximize = strstr(plateau_monitor, "accuracy") != NULL;
     /* Data-parallel under MPI: batch_size per rank, so a global batch is ranks * batch_size. */
     int ranks = am__mpi_size(), rank = am__mpi_rank();
     int verbose = opt->verbose && rank == 0;
+    int show_lr = plateau || m->opt.schedule.kind != AM__SCHEDULE_NONE;
     int64_t global_batch = (int64_t)opt->batch_size * ranks;
 
     int64_t *idx = malloc((size_t)(d->n ? d->n : 1) * sizeof *idx);
@@ -462,28 +565,48 @@ int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
         rc = am__fail(AMUSE_ENOMEM, "out of memory");
         goto out;
     }
+    for (int64_t i = 0; i < d->n; i++)
+        idx[i] = i;
+    /* Everything a resumed run continues from, beside the model's own blocks. */
+    struct am__fit_state st;
+    memset(&st, 0, sizeof st);
+    st.train_samples = n_train;
+    st.seed = opt->seed;
+    st.monitor = monitor;
+    st.best = maximize ? -INFINITY : INFINITY;
+    st.plateau_best = plateau_maximize ? -INFINITY : INFINITY;
+    st.plateau = plateau;
+    st.best_weights = best_weights;
+    amuse_rng_seed(&st.shuffle, opt->seed ^ 0x73687566666c65ULL);
+    int first = 0;
+    if (opt->resume_dir) {
+        struct am__fit_state want = st;
+        if ((rc = am__train_state_load(m, opt->resume_dir, &want, opt->epochs, idx,
+                                       opt->shuffle, &st, history)))
+            goto out;
+        first = *epochs_run = st.epoch;
+        if (verbose)
+            fprintf(opt->progress ? opt->progress : stdout,
+                    "Resuming from %s/%s: %d epochs done, %lld optimizer steps\n",
+                    opt->resume_dir, AMUSE_TRAINING_STATE_FILE, first,
+                    (long long)m->opt.iterations);
+    }
     if ((rc = batch_alloc(&b, d, opt->batch_size)))
         goto out;
     /* Every rank starts from rank 0's weights, whatever initialised them. */
     if (ranks > 1 &&
         (rc = am__mpi_bcast(m->params, (size_t)m->n_params * sizeof(float), 0)))
         goto out;
-    for (int64_t i = 0; i < d->n; i++)
-        idx[i] = i;
-    struct amuse_rng rng;
-    amuse_rng_seed(&rng, opt->seed ^ 0x73687566666c65ULL);
     struct am__progress bar;
     FILE *out = opt->progress ? opt->progress : stdout;
-    double best = maximize ? -INFINITY : INFINITY;
-    int wait = 0;
     int64_t steps = (n_train + global_batch - 1) / global_batch;
 
-    for (int epoch = 0; epoch < opt->epochs; epoch++) {
+    for (int epoch = first; epoch < opt->epochs; epoch++) {
         struct amuse_epoch_log *e = &history[epoch];
         memset(e, 0, sizeof *e);
         e->epoch = epoch + 1;
         if (opt->shuffle)
-            amuse_rng_shuffle(&rng, idx, n_train);
+            amuse_rng_shuffle(&st.shuffle, idx, n_train);
         if (verbose)
             am__progress_begin(&bar, out, epoch + 1, opt->epochs, steps);
         double total = 0, t0 = am__now();
@@ -510,6 +633,7 @@ int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
         e->loss = total / (double)seen;
         e->accuracy = counted ? (double)correct / (double)counted : NAN;
         e->val_loss = e->val_accuracy = NAN;
+        e->learning_rate = amuse_model_learning_rate(m);
         if (n_val > 0) {
             double t1 = am__now(), sums[EVAL_SUMS];
             /* Validation indices are the untouched tail: idx is only shuffled below n_train.
@@ -530,32 +654,44 @@ int amuse_model_fit(struct amuse_model *m, const struct amuse_dataset *d,
         }
         *epochs_run = epoch + 1;
         if (verbose)
-            am__progress_end(&bar, e, m->metric_accuracy);
+            am__progress_end(&bar, e, m->metric_accuracy, show_lr ? e->learning_rate : NAN);
 
         double v = monitored(e, monitor);
-        int improved = maximize ? v > best + opt->min_delta : v < best - opt->min_delta;
+        int improved = maximize ? v > st.best + opt->min_delta : v < st.best - opt->min_delta;
+        int stop = 0;
         if (improved) {
-            best = v;
-            wait = 0;
+            st.best = v;
+            st.wait = 0;
             if (best_weights)
                 memcpy(best_weights, m->params, (size_t)m->n_params * sizeof(float));
-            /* Rank 0 alone writes files; the others hold the same weights. */
-            if (opt->checkpoint_dir && rank == 0 &&
-                (rc = amuse_model_save(m, opt->checkpoint_dir)))
-                goto out;
-        } else if (opt->patience >= 0 && ++wait >= (opt->patience > 0 ? opt->patience : 1)) {
-            /* Keras: stop once `patience` epochs in a row failed to improve. */
+        } else if (opt->patience >= 0 && ++st.wait >= (opt->patience > 0 ? opt->patience : 1)) {
+            stop = 1; /* Keras: stop once `patience` epochs in a row failed to improve */
+        }
+        if (plateau)
+            plateau_epoch_end(m, opt, &st, monitored(e, plateau_monitor), plateau_maximize,
+                              epoch, verbose, out);
+        st.epoch = epoch + 1;
+        /* Rank 0 alone writes files; the others hold the same weights. The state beside a
+         * checkpoint lets a run resume from its best epoch. */
+        if (improved && opt->checkpoint_dir && rank == 0 &&
+            ((rc = amuse_model_save(m, opt->checkpoint_dir)) ||
+             (rc = am__train_state_save(m, opt->checkpoint_dir, &st, history))))
+            goto out;
+        if (stop) {
             if (verbose)
                 fprintf(out, "Epoch %d: early stopping (%s did not improve for %d epochs)\n",
-                        epoch + 1, monitor, wait);
+                        epoch + 1, monitor, st.wait);
             break;
         }
     }
-    if (best_weights && isfinite(best)) {
+    /* The state of the last epoch, before restore_best_weights replaces the weights. */
+    if (opt->state_dir && rank == 0 && (rc = am__train_state_save(m, opt->state_dir, &st, history)))
+        goto out;
+    if (best_weights && isfinite(st.best)) {
         memcpy(m->params, best_weights, (size_t)m->n_params * sizeof(float));
         if (verbose)
             fprintf(out, "Restoring model weights from the end of the best epoch (%s %.4f).\n",
-                    monitor, best);
+                    monitor, st.best);
     }
 out:
     batch_release(&b);

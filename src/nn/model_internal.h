@@ -19,11 +19,31 @@ enum am__loss {
 
 enum am__optimizer_kind { AM__OPT_SGD, AM__OPT_ADAM, AM__OPT_RMSPROP };
 
+/* A Keras LearningRateSchedule (schedule.c); AM__SCHEDULE_NONE: the constant learning_rate. */
+enum am__schedule_kind {
+    AM__SCHEDULE_NONE,
+    AM__SCHEDULE_EXPONENTIAL,
+    AM__SCHEDULE_COSINE,
+    AM__SCHEDULE_PIECEWISE
+};
+#define AM__MAX_PIECES 64 /* PiecewiseConstantDecay boundaries */
+
+struct am__schedule {
+    enum am__schedule_kind kind;
+    double initial, decay_steps, decay_rate, alpha, warmup_target, warmup_steps;
+    int staircase, warmup;
+    int n_boundaries;
+    double boundaries[AM__MAX_PIECES], values[AM__MAX_PIECES + 1];
+};
+
 struct am__optimizer {
     enum am__optimizer_kind kind;
+    /* learning_rate is the constant rate (ReduceLROnPlateau lowers it); with a schedule the rate
+     * of a step is am__schedule_value(&schedule, iterations) instead. */
     float learning_rate, momentum, beta_1, beta_2, epsilon, rho;
     int nesterov;
-    int64_t iterations;
+    struct am__schedule schedule;
+    int64_t iterations; /* updates made so far */
 };
 
 struct am__weight_ref {
@@ -104,6 +124,16 @@ static inline float *am__act_grad(struct amuse_model *m, struct am__node_ref r)
 /* compile.c */
 int am__compile_from_json(struct amuse_model *m, const cJSON *compile);
 void am__optimizer_update(struct amuse_model *m);
+/* The rate the next update uses: the schedule's value at `iterations`, or the constant. */
+float am__optimizer_learning_rate(const struct am__optimizer *o);
+/* "SGD", "Adam" or "RMSprop". */
+const char *am__optimizer_name(enum am__optimizer_kind kind);
+
+/* schedule.c: parse {"class_name", "config"} (errors name `path`, e.g.
+ * "compile.optimizer.config.learning_rate") and evaluate at an optimizer step. */
+int am__schedule_parse(const cJSON *v, const char *path, struct am__schedule *s);
+double am__schedule_value(const struct am__schedule *s, int64_t step);
+const char *am__schedule_name(const struct am__schedule *s);
 /* Losses over `rows` rows of `width` outputs (the last axis): the weighted mean over rows with
  * weight > 0 (weights NULL: all 1). targets: rows * width floats; labels: rows ids. */
 float am__loss_forward(struct amuse_model *m, const float *y_pred, const float *targets,
@@ -113,6 +143,30 @@ float am__loss_forward(struct amuse_model *m, const float *y_pred, const float *
 int64_t am__count_correct(const struct amuse_model *m, const float *y_pred, const float *targets,
                           const int32_t *labels, const float *weights, int64_t rows, int64_t width,
                           int64_t *counted);
+
+/* train_state.c: what a resumed fit continues from, beside the model's own blocks (weights,
+ * optimizer slots and iterations, learning rate, the layers' dropout RNGs). */
+struct am__fit_state {
+    int epoch;             /* epochs completed */
+    int64_t train_samples; /* the shuffled training part */
+    uint64_t seed;
+    const char *monitor;   /* EarlyStopping / ModelCheckpoint's figure */
+    struct amuse_rng shuffle;
+    double best, plateau_best;
+    int wait, plateau_wait, plateau_cooldown;
+    int plateau;           /* a ReduceLROnPlateau callback runs: its learning rate is state */
+    float *best_weights;   /* n_params floats with restore_best_weights, else NULL */
+};
+/* Write dir/AMUSE_TRAINING_STATE_FILE atomically (history: s->epoch entries). */
+int am__train_state_save(struct amuse_model *m, const char *dir, const struct am__fit_state *s,
+                         const struct amuse_epoch_log *history);
+/* Read it back into m, *s and history[0..s->epoch), checking it against `want` (train_samples,
+ * seed, monitor, plateau, best_weights, the freshly seeded shuffle RNG) and max_epochs; idx
+ * (the identity over train_samples) gets the epochs' shuffles replayed when `shuffle`. The
+ * model is unchanged on failure. */
+int am__train_state_load(struct amuse_model *m, const char *dir, const struct am__fit_state *want,
+                         int max_epochs, int64_t *idx, int shuffle, struct am__fit_state *s,
+                         struct amuse_epoch_log *history);
 
 /* model.c */
 int am__model_reserve(struct amuse_model *m, int64_t batch);

@@ -49,7 +49,8 @@ void am__progress_step(struct am__progress *p, int64_t step, double loss, double
     fflush(p->out);
 }
 
-void am__progress_end(struct am__progress *p, const struct amuse_epoch_log *e, int show_accuracy)
+void am__progress_end(struct am__progress *p, const struct amuse_epoch_log *e, int show_accuracy,
+                      double learning_rate)
 {
     double elapsed = e->train_seconds + e->val_seconds;
     if (p->tty)
@@ -65,6 +66,8 @@ void am__progress_end(struct am__progress *p, const struct amuse_epoch_log *e, i
         if (show_accuracy)
             fprintf(p->out, " - val_accuracy: %.4f", e->val_accuracy);
     }
+    if (!isnan(learning_rate))
+        fprintf(p->out, " - learning_rate: %.4e", learning_rate);
     if (p->tty)
         fputs("\033[K", p->out);
     fputc('\n', p->out);
