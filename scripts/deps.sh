@@ -4,7 +4,7 @@
 # Extra package names may be given as arguments (the test suite adds its own).
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config libopenblas-openmp-dev libcjson-dev libstb-dev zlib1g-dev
+packages=(build-essential cmake pkg-config libopenblas-openmp-dev libcjson-dev libstb-dev libjpeg-dev zlib1g-dev
           libmicrohttpd-dev libsqlite3-dev libsodium-dev libpq-dev
           libsndfile1-dev libsamplerate0-dev libkissfft-dev libvorbis-dev libogg-dev
           openmpi-bin libopenmpi-dev dataset-fashion-mnist python3 openssl "$@")

@@ -8,6 +8,8 @@
 
 #include <stb/stb_image_write.h>
 #include <stdint.h>
+#include <stdio.h> /* FILE, which jpeglib.h uses */
+#include <jpeglib.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -283,76 +285,224 @@ TEST(refuses_non_images_truncation_and_bombs)
 /* The caller's budgets: declared pixels over max_pixels are refused before decoding (from the
  * header alone), a decoder memory cap too small for the image stops the decode as AMUSE_ETOOBIG
  * (not as a corrupt image), and amuse_image_info reads the size without decoding. */
-/* Debian's stb_image writes past its Huffman tables when a DHT's code counts sum over 256 (found
- * by fuzz_image): amuse checks every DHT first. A real JPEG still decodes; the same file with one
- * table's counts raised is refused with the byte offset, and so is a table after the first scan. */
-TEST(jpeg_huffman_tables_are_checked_before_decoding)
+/* A JPEG made with libjpeg's compressor from `comp` 8-bit components a pixel (1 grey, 3 RGB,
+ * 4 CMYK, written with an Adobe marker), at quality 95. scans/n_scans: a progression script
+ * (NULL: baseline); progressive 1: libjpeg's standard progression. */
+static struct membuf jpeg_of(const unsigned char *px, int w, int h, int comp, int progressive,
+                             const jpeg_scan_info *scans, int n_scans)
 {
-    unsigned char px[32 * 32 * 3];
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr err;
+    unsigned char *buf = NULL;
+    unsigned long size = 0;
+    c.err = jpeg_std_error(&err);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &buf, &size);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = comp;
+    c.in_color_space = comp == 1 ? JCS_GRAYSCALE : comp == 3 ? JCS_RGB : JCS_CMYK;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 95, TRUE);
+    if (progressive)
+        jpeg_simple_progression(&c);
+    if (scans) {
+        c.scan_info = scans;
+        c.num_scans = n_scans;
+    }
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = (JSAMPROW)px + (size_t)c.next_scanline * (size_t)w * (size_t)comp;
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    struct membuf m = {0};
+    append(&m, buf, (int)size);
+    free(buf);
+    return m;
+}
+
+/* A smooth 32 x 32 RGB picture (JPEG keeps it within a few levels) and its grey version. */
+static void smooth_picture(unsigned char rgb[32 * 32 * 3], unsigned char grey[32 * 32])
+{
+    for (int y = 0; y < 32; y++)
+        for (int x = 0; x < 32; x++) {
+            unsigned char *p = rgb + (y * 32 + x) * 3;
+            p[0] = (unsigned char)(40 + x * 5);
+            p[1] = (unsigned char)(200 - y * 4);
+            p[2] = (unsigned char)(90 + (x + y) * 2);
+            grey[y * 32 + x] = (unsigned char)(30 + x * 3 + y * 2);
+        }
+}
+
+/* JPEG is decoded by libjpeg-turbo: baseline and progressive, colour and grey files come back
+ * close to the pixels they were made from (JPEG is lossy: within 6 levels here, at quality 95
+ * on a smooth picture; measured at most 4 levels for colour, whose chroma is subsampled, and 1
+ * for grey). */
+TEST(jpeg_decodes_baseline_progressive_and_grey)
+{
+    unsigned char rgb[32 * 32 * 3], grey[32 * 32];
+    smooth_picture(rgb, grey);
+    struct amuse_image_options opt = {32, 32, 3, 0, 0, 0};
+    float out[32 * 32 * 3];
+    for (int progressive = 0; progressive <= 1; progressive++) {
+        struct membuf m = jpeg_of(rgb, 32, 32, 3, progressive, NULL, 0);
+        ASSERT_OK(amuse_image_decode(m.p, m.len, "rgb.jpg", &opt, out));
+        for (int i = 0; i < 32 * 32 * 3; i++)
+            ASSERT_NEAR(out[i], rgb[i] / 255.0, 6.0 / 255.0);
+        int w = 0, h = 0;
+        ASSERT_OK(amuse_image_info(m.p, m.len, "rgb.jpg", &w, &h));
+        ASSERT_EQ_INT(w, 32);
+        ASSERT_EQ_INT(h, 32);
+        free(m.p);
+    }
+    /* A grey file: one component, as grey and as RGB (replicated). */
+    struct membuf m = jpeg_of(grey, 32, 32, 1, 0, NULL, 0);
+    ASSERT_OK(amuse_image_decode(m.p, m.len, "grey.jpg", &opt, out));
     for (int i = 0; i < 32 * 32 * 3; i++)
-        px[i] = (unsigned char)(i * 13);
-    struct membuf jpg = {0};
-    ASSERT_TRUE(stbi_write_jpg_to_func(append, &jpg, 32, 32, 3, px, 90));
+        ASSERT_NEAR(out[i], grey[i / 3] / 255.0, 6.0 / 255.0);
+    opt.channels = 1;
+    ASSERT_OK(amuse_image_decode(m.p, m.len, "grey.jpg", &opt, out));
+    for (int i = 0; i < 32 * 32; i++)
+        ASSERT_NEAR(out[i], grey[i] / 255.0, 6.0 / 255.0);
+    free(m.p);
+}
+
+/* Adobe CMYK JPEGs (inverted CMYK) are converted to RGB: four 8 x 8 quadrants, red, green, blue
+ * and 50% black, come back as those colours. */
+TEST(jpeg_cmyk_is_converted_to_rgb)
+{
+    /* Inverted as Adobe writes them: 255 is no ink. */
+    static const unsigned char ink[4][4] = {
+        {255, 0, 0, 255}, {0, 255, 0, 255}, {0, 0, 255, 255}, {255, 255, 255, 127}};
+    static const float rgb[4][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}, {0.5f, 0.5f, 0.5f}};
+    unsigned char px[16 * 16 * 4];
+    for (int y = 0; y < 16; y++)
+        for (int x = 0; x < 16; x++)
+            memcpy(px + (y * 16 + x) * 4, ink[(y / 8) * 2 + x / 8], 4);
+    struct membuf m = jpeg_of(px, 16, 16, 4, 0, NULL, 0);
+    struct amuse_image_options opt = {2, 2, 3, 0, 0, 0}; /* one output pixel a quadrant */
+    float out[2 * 2 * 3];
+    ASSERT_OK(amuse_image_decode(m.p, m.len, "cmyk.jpg", &opt, out));
+    for (int q = 0; q < 4; q++)
+        for (int c = 0; c < 3; c++)
+            ASSERT_NEAR(out[q * 3 + c], rgb[q][c], 0.03);
+    free(m.p);
+}
+
+/* What libjpeg would only warn about is an error here: a truncated file, whether cut in the
+ * middle of its data or just before its final EOI marker, fails naming the file, instead of
+ * decoding with grey where the data ran out. */
+TEST(jpeg_truncated_or_corrupt_fails_clearly)
+{
+    unsigned char rgb[32 * 32 * 3], grey[32 * 32];
+    smooth_picture(rgb, grey);
     struct amuse_image_options opt = {28, 28, 1, 0, 0, 0};
     float out[784];
-    ASSERT_OK(amuse_image_decode(jpg.p, jpg.len, "real.jpg", &opt, out));
+    for (int progressive = 0; progressive <= 1; progressive++) {
+        struct membuf m = jpeg_of(rgb, 32, 32, 3, progressive, NULL, 0);
+        ASSERT_FAILS(amuse_image_decode(m.p, m.len * 3 / 4, "cut.jpg", &opt, out), AMUSE_EFORMAT,
+                     "cut.jpg: cannot decode JPEG: Premature end of JPEG file");
+        ASSERT_FAILS(amuse_image_decode(m.p, m.len - 2, "noeoi.jpg", &opt, out), AMUSE_EFORMAT,
+                     "noeoi.jpg: cannot decode JPEG: Premature end of JPEG file");
+        ASSERT_OK(amuse_image_decode(m.p, m.len, "whole.jpg", &opt, out));
+        free(m.p);
+    }
+    /* The header alone cut short: amuse_image_info fails too. */
+    struct membuf m = jpeg_of(rgb, 32, 32, 3, 0, NULL, 0);
+    int w = 1, h = 1;
+    ASSERT_FAILS(amuse_image_info(m.p, 40, "head.jpg", &w, &h), AMUSE_EFORMAT,
+                 "head.jpg: cannot decode JPEG: Premature end of JPEG file");
+    ASSERT_EQ_INT(w, 0);
+    /* A Huffman table whose code counts over-fill the code space (stb_image needed a pre-walk
+     * for these): libjpeg refuses it. */
     size_t dht = 0;
-    for (size_t i = 2; i + 1 < jpg.len && !dht; i++)
-        if (jpg.p[i] == 0xFF && jpg.p[i + 1] == 0xC4)
+    for (size_t i = 2; i + 1 < m.len && !dht; i++)
+        if (m.p[i] == 0xFF && m.p[i + 1] == 0xC4)
             dht = i;
     ASSERT_TRUE(dht > 0);
     for (int i = 0; i < 16; i++) /* table class/id at dht+4, its 16 counts after */
-        jpg.p[dht + 5 + i] = 17;
-    ASSERT_FAILS(amuse_image_decode(jpg.p, jpg.len, "bad.jpg", &opt, out), AMUSE_EFORMAT,
-                 "bad.jpg: JPEG Huffman table at byte");
-    ASSERT_FAILS(amuse_image_decode(jpg.p, jpg.len, "bad.jpg", &opt, out), AMUSE_EFORMAT,
-                 "has more codes of length 1 or less than the code space holds");
-    free(jpg.p);
+        m.p[dht + 5 + i] = 17;
+    ASSERT_FAILS(amuse_image_decode(m.p, m.len, "bad.jpg", &opt, out), AMUSE_EFORMAT,
+                 "bad.jpg: cannot decode JPEG: Bogus Huffman table definition");
+    free(m.p);
+    /* A scan before any frame header, and a frame whose tables were never defined. */
+    static const unsigned char late[] = {0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02, 0x12, 0xFF, 0xD9};
+    ASSERT_FAILS(amuse_image_decode(late, sizeof late, "late.jpg", &opt, out), AMUSE_EFORMAT,
+                 "late.jpg: cannot decode JPEG: Invalid JPEG file structure: SOS before SOF");
+    static const unsigned char notables[] = {
+        0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 8, 0,    8, 0,  8, 1,    1,    0x11,
+        0,    0xFF, 0xDA, 0x00, 0x08, 1,    1, 0x00, 0, 63, 0, 0x12, 0xFF, 0xD9};
+    ASSERT_FAILS(amuse_image_decode(notables, sizeof notables, "notables.jpg", &opt, out),
+                 AMUSE_EFORMAT,
+                 "notables.jpg: cannot decode JPEG: Quantization table 0x00 was not defined");
+}
 
-    /* SOI, a scan (its entropy bytes hold a stuffed FF 00 and a restart marker), then a DHT. */
-    struct membuf m = {0};
-    static const unsigned char head[] = {0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02,
-                                         0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56};
-    append(&m, (void *)head, sizeof head);
-    unsigned char seg[4 + 17 + 300] = {0xFF, 0xC4, (4 + 17 + 300 - 2) >> 8,
-                                       (4 + 17 + 300 - 2) & 0xFF, 0x10};
-    seg[5 + 8] = 255; /* 255 codes of length 9 fit; one more does not */
-    seg[5 + 15] = 1;
-    append(&m, seg, sizeof seg);
-    ASSERT_FAILS(amuse_image_decode(m.p, m.len, "late.jpg", &opt, out), AMUSE_EFORMAT,
-                 "declares 256 codes (at most 255)");
-    /* In a scan, 0xFF 0xFF ... 0x00 is one stuffed byte, not a marker: the DHT after it is read. */
-    m.len = 2;
-    static const unsigned char scan[] = {0xFF, 0xDA, 0x00, 0x02, 0x12, 0xFF, 0xFF, 0xFF,
-                                         0x00, 0x34, 0xFF, 0xFF};
-    append(&m, (void *)scan, sizeof scan);
-    append(&m, seg, sizeof seg);
-    ASSERT_FAILS(amuse_image_decode(m.p, m.len, "stuffed.jpg", &opt, out), AMUSE_EFORMAT,
-                 "stuffed.jpg: JPEG Huffman table at byte 18 declares 256 codes");
-    /* A scan that decodes with a table no DHT defined (stb_image's tables are not cleared). */
-    m.len = 2;
-    static const unsigned char nodht[] = {0xFF, 0xC0, 0x00, 0x0B, 8, 0, 8, 0, 8, 1, 1, 0x11, 0,
-                                          0xFF, 0xDA, 0x00, 0x08, 1, 1, 0x00, 0, 63, 0, 0x12};
-    append(&m, (void *)nodht, sizeof nodht);
-    ASSERT_FAILS(amuse_image_decode(m.p, m.len, "nodht.jpg", &opt, out), AMUSE_EFORMAT,
-                 "nodht.jpg: JPEG scan at byte 19 decodes with a Huffman table that no DHT");
-    /* Garbage between segments: stb_image skips it looking for the next marker, so must we. */
-    m.len = 2;
-    append(&m, (void *)"\xFF\xE0\x00\x04JFLLLLLLLL", 14);
-    append(&m, seg, sizeof seg);
-    ASSERT_FAILS(amuse_image_decode(m.p, m.len, "padded.jpg", &opt, out), AMUSE_EFORMAT,
-                 "padded.jpg: JPEG Huffman table at byte 20 declares 256 codes");
-    /* Two codes of length 1 fill the code space: one more of any length over-fills it. */
-    memset(seg + 5, 0, 16);
-    seg[5 + 0] = 2;
-    seg[5 + 15] = 1;
-    m.len = 16;
-    append(&m, seg, sizeof seg);
-    ASSERT_FAILS(amuse_image_decode(m.p, m.len, "full.jpg", &opt, out), AMUSE_EFORMAT,
-                 "has more codes of length 16 or less than the code space holds");
+/* Cost bounds: a progressive file with more than AM__JPEG_MAX_SCANS (256) scans stops with a
+ * clear error (each scan walks the whole image); one with a handful decodes. A file whose
+ * decoding needs more memory than the cap (a progressive file keeps every coefficient) is
+ * AMUSE_ETOOBIG before decoding. */
+TEST(jpeg_scan_limit_and_memory_cap)
+{
+    unsigned char rgb[32 * 32 * 3], grey[32 * 32];
+    smooth_picture(rgb, grey);
+    /* 316 scans: DC, then every AC coefficient alone at 4 bits of approximation, refined 4
+     * times (a valid progression libjpeg itself writes and reads). */
+    jpeg_scan_info scans[1 + 63 * 5];
+    int n = 0;
+    scans[n++] = (jpeg_scan_info){1, {0}, 0, 0, 0, 0};
+    for (int k = 1; k <= 63; k++)
+        scans[n++] = (jpeg_scan_info){1, {0}, k, k, 0, 4};
+    for (int al = 3; al >= 0; al--)
+        for (int k = 1; k <= 63; k++)
+            scans[n++] = (jpeg_scan_info){1, {0}, k, k, al + 1, al};
+    struct membuf m = jpeg_of(grey, 32, 32, 1, 0, scans, n);
+    struct amuse_image_options opt = {28, 28, 1, 0, 0, 0};
+    float out[784];
+    ASSERT_FAILS(amuse_image_decode(m.p, m.len, "scans.jpg", &opt, out), AMUSE_EFORMAT,
+                 "scans.jpg: JPEG has more than 256 scans");
+    free(m.p);
+    m = jpeg_of(grey, 32, 32, 1, 0, scans, 64); /* DC and 63 first AC scans: fine */
+    ASSERT_OK(amuse_image_decode(m.p, m.len, "64scans.jpg", &opt, out));
     free(m.p);
 
-    /* An empty first IDAT is refused before stb_image reads it into a NULL buffer. */
+    /* 32 x 32 RGB: 48 blocks of coefficients (6 KiB) for a progressive file, none for a
+     * baseline one; a cap that fits the baseline decode but not the progressive one. */
+    struct membuf base = jpeg_of(rgb, 32, 32, 3, 0, NULL, 0);
+    struct membuf prog = jpeg_of(rgb, 32, 32, 3, 1, NULL, 0);
+    opt.max_decoder_bytes = 1000;
+    ASSERT_FAILS(amuse_image_decode(base.p, base.len, "base.jpg", &opt, out), AMUSE_ETOOBIG,
+                 "base.jpg: decoding this JPEG (32 x 32) needs");
+    ASSERT_FAILS(amuse_image_decode(prog.p, prog.len, "prog.jpg", &opt, out), AMUSE_ETOOBIG,
+                 "prog.jpg: decoding this progressive JPEG (32 x 32) needs");
+    ASSERT_CONTAINS(amuse_last_error(), "more than the decoder's cap of 1000");
+    opt.max_decoder_bytes = 0; /* the default cap fits both */
+    ASSERT_OK(amuse_image_decode(base.p, base.len, "base.jpg", &opt, out));
+    ASSERT_OK(amuse_image_decode(prog.p, prog.len, "prog.jpg", &opt, out));
+    /* The estimate is not so generous that the default cap refuses a legitimate wide, short
+     * image (8192 x 1, 4:2:0 chroma: row buffers dominate, the cap is about 1.2 MB). */
+    static unsigned char wide[8192 * 3];
+    for (int i = 0; i < 8192 * 3; i++)
+        wide[i] = (unsigned char)(i / 3 % 200);
+    struct membuf strip = jpeg_of(wide, 8192, 1, 3, 0, NULL, 0);
+    struct amuse_image_options strip_opt = {1, 64, 3, 0, 0, 0};
+    float strip_out[64 * 3];
+    ASSERT_OK(amuse_image_decode(strip.p, strip.len, "strip.jpg", &strip_opt, strip_out));
+    free(strip.p);
+    /* The pixel budget is checked on the header, before anything else. */
+    opt.max_pixels = 32 * 32 - 1;
+    ASSERT_FAILS(amuse_image_decode(prog.p, prog.len, "prog.jpg", &opt, out), AMUSE_ETOOBIG,
+                 "prog.jpg: JPEG declares 32 x 32 pixels; at most 1023 here");
+    free(base.p);
+    free(prog.p);
+}
+
+/* stb_image reads an empty first IDAT into a NULL buffer: refused before it is decoded. */
+TEST(png_empty_first_idat_is_refused)
+{
+    struct amuse_image_options opt = {28, 28, 1, 0, 0, 0};
+    float out[784];
     unsigned char px1[4] = {1, 2, 3, 4};
     struct membuf png = png_of(px1, 2, 2, 1);
     struct membuf bad = {0};
@@ -405,6 +555,10 @@ int main(void)
     RUN(bmp_decodes_too);
     RUN(refuses_non_images_truncation_and_bombs);
     RUN(pixel_budget_and_decoder_memory_cap);
-    RUN(jpeg_huffman_tables_are_checked_before_decoding);
+    RUN(jpeg_decodes_baseline_progressive_and_grey);
+    RUN(jpeg_cmyk_is_converted_to_rgb);
+    RUN(jpeg_truncated_or_corrupt_fails_clearly);
+    RUN(jpeg_scan_limit_and_memory_cap);
+    RUN(png_empty_first_idat_is_refused);
     return test_summary();
 }

@@ -1,14 +1,16 @@
 /* amuse/image.h - decode an image and turn it into a model's input tensor.
  *
- * Decoding is stb_image. The header is checked before any pixel is
- * decoded, so an "image bomb" that declares huge dimensions is refused cheaply. Conversion:
- * alpha composited over white, to grey (ITU-R BT.601 luma) or RGB, resize to the model's height
- * and width (per axis: area averaging when shrinking, bilinear when enlarging, a copy when the
- * size is kept), scale to [0, 1]. Optionally inverted for models trained on light-on-dark images:
- * always, or per image when its background is light (AMUSE_IMAGE_INVERT_AUTO).
- * Only PNG, JPEG, BMP and GIF are accepted (recognised by their signature); a GIF gives its first
- * frame. Failures: AMUSE_EINVAL (options), AMUSE_EFORMAT (not an image, corrupt or truncated; the
- * message names the source and stb_image's reason), AMUSE_ETOOBIG (over the caps below).
+ * Decoding is libjpeg-turbo for JPEG and stb_image for PNG, BMP and GIF. The header is checked
+ * before any pixel is decoded, so an "image bomb" that declares huge dimensions is refused
+ * cheaply. Conversion: alpha composited over white, to grey (ITU-R BT.601 luma) or RGB, resize to
+ * the model's height and width (per axis: area averaging when shrinking, bilinear when enlarging,
+ * a copy when the size is kept), scale to [0, 1]. Optionally inverted for models trained on
+ * light-on-dark images: always, or per image when its background is light
+ * (AMUSE_IMAGE_INVERT_AUTO). Only PNG, JPEG, BMP and GIF are accepted (recognised by their
+ * signature); a GIF gives its first frame, a CMYK JPEG is converted to RGB. Failures:
+ * AMUSE_EINVAL (options), AMUSE_EFORMAT (not an image, corrupt or truncated, the message naming
+ * the source and the decoder's reason: a truncated JPEG is an error, never a grey-filled image;
+ * so is a JPEG of more than 256 scans), AMUSE_ETOOBIG (over the caps below).
  */
 #ifndef AMUSE_IMAGE_H
 #define AMUSE_IMAGE_H
@@ -40,8 +42,10 @@ struct amuse_image_options {
                           model); AMUSE_IMAGE_INVERT_AUTO: 1 - value when the border is light */
     /* Budgets (0: the defaults). max_pixels: declared width x height above it -> AMUSE_ETOOBIG
      * before any pixel is decoded (default: AMUSE_IMAGE_MAX_PIXELS). max_decoder_bytes: what
-     * stb_image may allocate for this image; past it the decode stops with AMUSE_ETOOBIG
-     * (default: 24 bytes a declared pixel plus the file plus 1 MiB). */
+     * the decoder may allocate for this image; past it the decode stops with AMUSE_ETOOBIG
+     * (default: 24 bytes a declared pixel plus the file plus 1 MiB). For a JPEG, what libjpeg
+     * will need (whole-image coefficients for a progressive file) is estimated from the header
+     * and checked before decoding. */
     uint64_t max_pixels;
     size_t max_decoder_bytes;
 };

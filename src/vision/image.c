@@ -1,11 +1,14 @@
-/* image.c - decode an image with stb_image and turn it into a model's input (amuse/image.h).
+/* image.c - decode an image and turn it into a model's input (amuse/image.h). PNG, BMP and GIF
+ * are decoded here with stb_image; JPEG with libjpeg-turbo in jpeg.c (stb_image's JPEG decoder
+ * kept showing undefined behaviour under fuzzing).
  *
  * Order of work: recognise the format from its signature (PNG, JPEG, BMP and GIF only: formats
  * without a signature, such as TGA, would let any bytes pass for an image), read the declared
- * dimensions from the header (our own few lines per format, then stbi_info_from_memory) and
- * refuse oversized images before a pixel is decoded, decode to
- * 8-bit RGBA, composite alpha over white, convert to grey (BT.601 luma) or RGB, resize, scale to
- * [0, 1], invert if asked (always, or when the border is light: AMUSE_IMAGE_INVERT_AUTO).
+ * dimensions from the header (our own few lines per format, then stbi_info_from_memory; for a
+ * JPEG, libjpeg's jpeg_read_header) and refuse oversized images before a pixel is decoded, decode
+ * to 8-bit pixels (RGBA from stb_image, grey or RGB from libjpeg), composite alpha over white,
+ * convert to grey (BT.601 luma) or RGB, resize, scale to [0, 1], invert if asked (always, or when
+ * the border is light: AMUSE_IMAGE_INVERT_AUTO).
  *
  * Resizing is separable and per axis: area averaging (each output pixel is the coverage-weighted
  * mean of the input pixels under it) where the axis shrinks, bilinear interpolation (pixel
@@ -13,15 +16,18 @@
  * Values are averaged as stored (sRGB-encoded), without linearising gamma.
  *
  * Decoding cost is bounded twice: by the caller's pixel budget (opt->max_pixels, checked on the
- * declared dimensions before decoding) and by a cap on what stb_image may allocate (its allocation
- * hooks, counted per thread; over it the decode fails as AMUSE_ETOOBIG, not as corrupt). stb_image
- * is compiled here (static, PNG/JPEG/BMP/GIF only) so that the hooks are ours.
+ * declared dimensions before decoding) and by a cap on what the decoder may allocate
+ * (am__image_decoder_cap; over it the decode fails as AMUSE_ETOOBIG, not as corrupt). For stb_image
+ * the cap is enforced by its allocation hooks, counted per thread; stb_image is compiled here
+ * (static, PNG/BMP/GIF only) so that the hooks are ours. For JPEG, jpeg.c estimates libjpeg's need
+ * from the header and refuses before decoding.
  *
  * It does not handle animation (a GIF gives its first frame), colour profiles or EXIF rotation.
  */
 #include "amuse/image.h"
 #include "amuse/model.h"
 #include "core/internal.h"
+#include "vision/image_internal.h"
 
 #include <inttypes.h>
 #include <limits.h>
@@ -86,7 +92,6 @@ static void *decoder_realloc(void *q, size_t n)
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
 #define STBI_ONLY_BMP
 #define STBI_ONLY_GIF
 #define STBI_NO_STDIO
@@ -147,94 +152,6 @@ static uint32_t le32(const unsigned char *p)
     return le16(p + 2) << 16 | le16(p);
 }
 
-/* JPEG segments in file order, after SOI: each marker with the offset and length of its body
- * (0 for the markers that have none), the entropy-coded data after each SOS skipped (stuffed
- * 0xFF 0x00 bytes and restart markers belong to it). Bytes between segments that are not a
- * marker are skipped up to the next 0xFF, as stb_image does while it looks for the frame header,
- * so this walk visits every segment stb_image could read. The one walk over a JPEG's structure:
- * the dimensions and the Huffman table check below both read it. */
-struct jpeg_cursor {
-    const unsigned char *p;
-    size_t len, pos;
-    int in_scan;
-};
-
-/* 1 and the next segment, or 0 at the end of the file. */
-static int jpeg_next(struct jpeg_cursor *c, unsigned *marker, size_t *body, size_t *body_len)
-{
-    const unsigned char *p = c->p;
-    if (c->in_scan) {
-        /* As stb_image's bit reader: a run of 0xFF then 0x00 is a stuffed byte, then a restart
-         * marker belongs to the scan, and a run of 0xFF then anything else ends it there. */
-        size_t i = c->pos;
-        while (i < c->len) {
-            if (p[i] != 0xFF) {
-                i++;
-                continue;
-            }
-            size_t k = i + 1;
-            while (k < c->len && p[k] == 0xFF)
-                k++;
-            if (k < c->len && (p[k] == 0x00 || (p[k] >= 0xD0 && p[k] <= 0xD7))) {
-                i = k + 1;
-                continue;
-            }
-            i = k - 1; /* the last 0xFF before the marker byte */
-            break;
-        }
-        c->pos = i;
-        c->in_scan = 0;
-    }
-    while (c->pos + 2 <= c->len) {
-        if (p[c->pos] != 0xFF) { /* padding or garbage */
-            c->pos++;
-            continue;
-        }
-        if (p[c->pos + 1] == 0xFF) { /* fill byte */
-            c->pos++;
-            continue;
-        }
-        unsigned m = p[c->pos + 1];
-        *marker = m;
-        if ((m >= 0xD0 && m <= 0xD9) || m == 0x01) { /* no length field */
-            c->pos += 2;
-            *body = c->pos;
-            *body_len = 0;
-            return 1;
-        }
-        if (c->pos + 4 > c->len)
-            return 0;
-        size_t seglen = be16(p + c->pos + 2);
-        if (seglen < 2)
-            return 0;
-        *body = c->pos + 4;
-        *body_len = seglen - 2; /* as declared: it may run past the end of the file */
-        c->pos += 2 + seglen;
-        c->in_scan = m == 0xDA;
-        return 1;
-    }
-    return 0;
-}
-
-static int jpeg_dimensions(const unsigned char *p, size_t len, uint64_t *w, uint64_t *h)
-{
-    struct jpeg_cursor c = {p, len, 2, 0};
-    unsigned m;
-    size_t body, n;
-    while (jpeg_next(&c, &m, &body, &n)) {
-        if (m == 0xDA) /* scan data before any frame header */
-            return 0;
-        if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
-            if (n < 5 || body + 5 > len)
-                return 0;
-            *h = be16(p + body + 1);
-            *w = be16(p + body + 3);
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* stb_image appends each IDAT chunk to a buffer it allocates on the first non-empty one, and
  * reads an empty first IDAT into a NULL pointer (undefined behaviour, found by fuzz_multipart).
  * Encoders never write one, so it is refused rather than worked around. Walks the chunks up to
@@ -252,76 +169,6 @@ static int png_check_chunks(const unsigned char *p, size_t len, const char *name
         if (n > len - pos - 8)
             return AMUSE_OK;
         pos += 12 + (size_t)n;
-    }
-    return AMUSE_OK;
-}
-
-/* Debian's stb_image (2022-09) trusts a DHT segment's code counts in two ways the fuzzer found:
- * it writes past its tables when they sum to more than 256, and its decoder computes a symbol
- * index outside the table (an assertion in debug builds, a wrong read otherwise) when the code
- * lengths over-fill the code space at a length that has no codes, or when a 256th code makes
- * index 255 collide with its "not in the fast table" flag. So every table must be a real
- * canonical Huffman code: at most 255 codes (an 8-bit JPEG uses at most 176), and at no length
- * more codes than the lengths before it left room for. Every DHT in the file, between scans
- * too (progressive JPEGs), is checked here first, read as stb_image reads it: while the
- * declared length lasts, 17 bytes and then the codes, even past the end of the segment (bytes
- * past the file read as 0). */
-static int jpeg_check_huffman(const unsigned char *p, size_t len, const char *name)
-{
-    struct jpeg_cursor c = {p, len, 2, 0};
-    unsigned m;
-    size_t body, n;
-    int defined[2][4] = {{0}}, progressive = 0; /* [DC, AC][table id] */
-    while (jpeg_next(&c, &m, &body, &n)) {
-        if (m == 0xC2)
-            progressive = 1;
-        if (m == 0xDA && n >= 1 && body + n <= len) {
-            /* stb_image allocates its tables without clearing them: a scan that decodes with a
-             * table no DHT before it defined reads garbage as a code table (an index far outside
-             * it; fuzz_image). A scan uses its DC tables unless it is a progressive AC scan or
-             * a DC refinement, and its AC tables unless it is a progressive DC scan. */
-            unsigned ns = p[body];
-            if (n < 1 + 2 * (size_t)ns + 3)
-                continue; /* stb_image refuses the scan header itself */
-            unsigned ss = p[body + 1 + 2 * ns], ah = p[body + 3 + 2 * ns] >> 4;
-            int uses_dc = !progressive || (ss == 0 && ah == 0), uses_ac = !progressive || ss > 0;
-            for (unsigned k = 0; k < ns; k++) {
-                unsigned td = p[body + 2 + 2 * k] >> 4, ta = p[body + 2 + 2 * k] & 15;
-                if ((uses_dc && td < 4 && !defined[0][td]) || (uses_ac && ta < 4 && !defined[1][ta]))
-                    return am__fail(AMUSE_EFORMAT,
-                                    "%s: JPEG scan at byte %zu decodes with a Huffman table that "
-                                    "no DHT before it defines",
-                                    name, body);
-            }
-            continue;
-        }
-        if (m != 0xC4)
-            continue;
-        size_t t = body;
-        for (long left = (long)n; left > 0 && t < len;) {
-            if (p[t] >> 4 <= 1 && (p[t] & 15) <= 3)
-                defined[p[t] >> 4][p[t] & 15] = 1;
-            unsigned codes = 0;
-            uint64_t next = 0; /* the next free code at this length (canonical order) */
-            for (size_t k = 1; k <= 16; k++) {
-                unsigned n_k = t + k < len ? p[t + k] : 0;
-                codes += n_k;
-                next += n_k;
-                if (next > ((uint64_t)1 << k))
-                    return am__fail(AMUSE_EFORMAT,
-                                    "%s: JPEG Huffman table at byte %zu has more codes of length "
-                                    "%zu or less than the code space holds",
-                                    name, t, k);
-                next <<= 1;
-            }
-            if (codes > 255)
-                return am__fail(AMUSE_EFORMAT,
-                                "%s: JPEG Huffman table at byte %zu declares %u codes (at most "
-                                "255)",
-                                name, t, codes);
-            t += 17 + codes;
-            left -= 17 + (long)codes;
-        }
     }
     return AMUSE_OK;
 }
@@ -356,7 +203,7 @@ static int header_dimensions(const char *format, const unsigned char *p, size_t 
         *h = (uint64_t)(sh < 0 ? -sh : sh);
         return 1;
     }
-    return jpeg_dimensions(p, len, w, h);
+    return 0; /* JPEG: libjpeg reads its header (jpeg.c) */
 }
 
 static const unsigned char *p_bytes(const void *p)
@@ -364,8 +211,8 @@ static const unsigned char *p_bytes(const void *p)
     return p;
 }
 
-static int check_dimensions(const char *name, const char *format, uint64_t w, uint64_t h,
-                            uint64_t max_pixels)
+int am__image_check_dimensions(const char *name, const char *format, uint64_t w, uint64_t h,
+                               uint64_t max_pixels)
 {
     if (w > AMUSE_IMAGE_MAX_SIDE || h > AMUSE_IMAGE_MAX_SIDE)
         return am__fail(AMUSE_ETOOBIG,
@@ -381,6 +228,15 @@ static int check_dimensions(const char *name, const char *format, uint64_t w, ui
                         " here (send a smaller image)",
                         name, format, w, h, max_pixels);
     return AMUSE_OK;
+}
+
+size_t am__image_decoder_cap(size_t max_decoder_bytes, int w, int h, size_t len)
+{
+    /* 24 bytes a pixel: a 16-bit RGBA PNG holds its inflated rows, its 16-bit pixels and the
+     * 8-bit ones at once. */
+    if (max_decoder_bytes)
+        return max_decoder_bytes;
+    return (size_t)w * (size_t)h * 24 + len + ((size_t)1 << 20);
 }
 
 /* ---------------------------------------------------------------- resampling */
@@ -457,11 +313,26 @@ static float over_white(const unsigned char *p, int c)
     return (p[c] / 255.0f) * a + (1.0f - a);
 }
 
-static float pixel_value(const unsigned char *p, int channels, int c)
+/* Channel c (0..2) of a pixel of `comp` 8-bit components: 1 (grey, from libjpeg), 3 (RGB, from
+ * libjpeg) or 4 (RGBA, from stb_image), in [0, 1]. */
+static float channel_value(const unsigned char *p, int comp, int c)
+{
+    if (comp == 1)
+        return p[0] / 255.0f;
+    if (comp == 3)
+        return p[c] / 255.0f;
+    return over_white(p, c);
+}
+
+/* Output channel c of a pixel: the channel itself (channels 3), or BT.601 luma (channels 1). */
+static float pixel_value(const unsigned char *p, int comp, int channels, int c)
 {
     if (channels == 3)
-        return over_white(p, c);
-    return 0.299f * over_white(p, 0) + 0.587f * over_white(p, 1) + 0.114f * over_white(p, 2);
+        return channel_value(p, comp, c);
+    if (comp == 1)
+        return p[0] / 255.0f;
+    return 0.299f * channel_value(p, comp, 0) + 0.587f * channel_value(p, comp, 1) +
+           0.114f * channel_value(p, comp, 2);
 }
 
 static int check_options(const struct amuse_image_options *opt, const char *name)
@@ -505,7 +376,8 @@ float amuse_image_border_mean(const float *pixels, int height, int width, int ch
 }
 
 /* The checks before decoding: signature, declared size against the caps (and max_pixels, 0: none),
- * a truncated BMP, stb_image's view of the header. *format, *w and *h receive what was found. */
+ * a truncated BMP, stb_image's view of the header (libjpeg's for a JPEG). *format, *w and *h
+ * receive what was found. */
 static int probe(const void *bytes, size_t len, const char *name, uint64_t max_pixels,
                  const char **format_out, int *w_out, int *h_out)
 {
@@ -516,9 +388,17 @@ static int probe(const void *bytes, size_t len, const char *name, uint64_t max_p
     if (!format)
         return am__fail(AMUSE_EFORMAT, "%s: not a PNG, JPEG, BMP or GIF image (unknown signature)",
                         name);
+    if (strcmp(format, "JPEG") == 0) {
+        if ((rc = am__jpeg_info(bytes, len, name, max_pixels, &w, &h)) != AMUSE_OK)
+            return rc;
+        *format_out = format;
+        *w_out = w;
+        *h_out = h;
+        return AMUSE_OK;
+    }
     uint64_t hw = 0, hh = 0;
     if (header_dimensions(format, bytes, len, &hw, &hh) &&
-        (rc = check_dimensions(name, format, hw, hh, max_pixels)) != AMUSE_OK)
+        (rc = am__image_check_dimensions(name, format, hw, hh, max_pixels)) != AMUSE_OK)
         return rc;
     /* stb_image reads missing BMP pixels as zeros, so a 54-byte BMP could stand for 40 million
      * pixels; an uncompressed BMP must hold the pixel data its header declares. */
@@ -532,8 +412,6 @@ static int probe(const void *bytes, size_t len, const char *name, uint64_t max_p
                             " bits per pixel need %" PRIu64 " bytes, the file has %zu",
                             name, hw, hh, bpp, need, len);
     }
-    if (strcmp(format, "JPEG") == 0 && (rc = jpeg_check_huffman(p_bytes(bytes), len, name)))
-        return rc;
     if (strcmp(format, "PNG") == 0 && (rc = png_check_chunks(p_bytes(bytes), len, name)))
         return rc;
     /* Then stb_image's view of the header, which must agree with the caps too. */
@@ -542,7 +420,8 @@ static int probe(const void *bytes, size_t len, const char *name, uint64_t max_p
                         stbi_failure_reason());
     if (w < 1 || h < 1)
         return am__fail(AMUSE_EFORMAT, "%s: %s declares %d x %d pixels", name, format, w, h);
-    if ((rc = check_dimensions(name, format, (uint64_t)w, (uint64_t)h, max_pixels)) != AMUSE_OK)
+    if ((rc = am__image_check_dimensions(name, format, (uint64_t)w, (uint64_t)h, max_pixels)) !=
+        AMUSE_OK)
         return rc;
     *format_out = format;
     *w_out = w;
@@ -557,67 +436,81 @@ int amuse_image_info(const void *bytes, size_t len, const char *name, int *width
     return probe(bytes, len, name, 0, &format, width, height);
 }
 
+/* stb_image's decode of a PNG, BMP or GIF to RGBA, its allocations capped at cap bytes. */
+static int stb_decode(const void *bytes, size_t len, const char *name, const char *format, int w,
+                      int h, size_t cap, unsigned char **rgba)
+{
+    decoder_memory.used = 0;
+    decoder_memory.over = 0;
+    decoder_memory.cap = cap;
+    int dw, dh, dcomp;
+    *rgba = stbi_load_from_memory(bytes, (int)len, &dw, &dh, &dcomp, 4);
+    int over = decoder_memory.over;
+    decoder_memory.cap = 0; /* what follows (and stbi_image_free) is not counted */
+    if (!*rgba) {
+        if (over)
+            return am__fail(AMUSE_ETOOBIG,
+                            "%s: decoding this %s (%d x %d) needs more than %zu "
+                            "bytes of memory (the decoder's cap)",
+                            name, format, w, h, cap);
+        return am__fail(AMUSE_EFORMAT, "%s: cannot decode %s: %s", name, format,
+                        stbi_failure_reason());
+    }
+    if (dw != w || dh != h) /* defensive: stb decoded a different size than it announced */
+        return am__fail(AMUSE_EFORMAT, "%s: %s decoded to %d x %d, header said %d x %d", name,
+                        format, dw, dh, w, h);
+    return AMUSE_OK;
+}
+
 int amuse_image_decode(const void *bytes, size_t len, const char *name,
                        const struct amuse_image_options *opt, float *out)
 {
-    unsigned char *rgba = NULL;
+    unsigned char *pixels = NULL; /* comp 8-bit components a pixel: see channel_value */
     float *rows = NULL;
     struct taps tx = {0}, ty = {0};
     const char *format;
-    int w, h, rc;
+    int w, h, comp = 4, rc, from_stb = 0;
 
     if ((rc = check_options(opt, name)) != AMUSE_OK)
         return rc;
     if ((rc = probe(bytes, len, name, opt->max_pixels, &format, &w, &h)) != AMUSE_OK)
         return rc;
-
-    /* The decoder's memory: 24 bytes a pixel (a 16-bit RGBA PNG holds its inflated rows, its
-     * 16-bit pixels and the 8-bit ones at once), the file, and room for tables. */
-    size_t cap = opt->max_decoder_bytes ? opt->max_decoder_bytes
-                                        : (size_t)w * (size_t)h * 24 + len + ((size_t)1 << 20);
-    decoder_memory.used = 0;
-    decoder_memory.over = 0;
-    decoder_memory.cap = cap;
-    int dw, dh, dcomp;
-    rgba = stbi_load_from_memory(bytes, (int)len, &dw, &dh, &dcomp, 4);
-    int over = decoder_memory.over;
-    decoder_memory.cap = 0; /* what follows (and stbi_image_free) is not counted */
-    if (!rgba) {
-        if (over)
-            rc = am__fail(AMUSE_ETOOBIG, "%s: decoding this %s (%d x %d) needs more than %zu "
-                                         "bytes of memory (the decoder's cap)",
-                          name, format, w, h, cap);
-        else
-            rc = am__fail(AMUSE_EFORMAT, "%s: cannot decode %s: %s", name, format,
-                          stbi_failure_reason());
-        goto out;
+    if (strcmp(format, "JPEG") == 0) {
+        int dw, dh;
+        rc = am__jpeg_decode(bytes, len, name, opt->max_pixels, opt->max_decoder_bytes, &pixels,
+                             &dw, &dh, &comp);
+        if (rc == AMUSE_OK && (dw != w || dh != h)) /* defensive: the same header read twice */
+            rc = am__fail(AMUSE_EFORMAT, "%s: JPEG decoded to %d x %d, header said %d x %d", name,
+                          dw, dh, w, h);
+    } else {
+        from_stb = 1;
+        rc = stb_decode(bytes, len, name, format, w, h,
+                        am__image_decoder_cap(opt->max_decoder_bytes, w, h, len), &pixels);
     }
-    if (dw != w || dh != h) { /* defensive: stb decoded a different size than it announced */
-        rc = am__fail(AMUSE_EFORMAT, "%s: %s decoded to %d x %d, header said %d x %d", name,
-                      format, dw, dh, w, h);
+    if (rc != AMUSE_OK)
         goto out;
-    }
 
     int C = opt->channels, W = opt->width, H = opt->height;
     if (taps_make(&tx, w, W) != AMUSE_OK || taps_make(&ty, h, H) != AMUSE_OK) {
         rc = am__fail(AMUSE_ENOMEM, "%s: out of memory for resampling", name);
         goto out;
     }
-    /* Horizontal pass: h rows of W pixels, read straight from the RGBA bytes. */
+    /* Horizontal pass: h rows of W pixels, read straight from the decoded bytes. */
     rows = malloc((size_t)h * (size_t)W * (size_t)C * sizeof(float));
     if (!rows) {
         rc = am__fail(AMUSE_ENOMEM, "%s: out of memory for resampling", name);
         goto out;
     }
     for (int y = 0; y < h; y++) {
-        const unsigned char *line = rgba + (size_t)y * (size_t)w * 4;
+        const unsigned char *line = pixels + (size_t)y * (size_t)w * (size_t)comp;
         float *dst = rows + (size_t)y * (size_t)W * (size_t)C;
         for (int x = 0; x < W; x++) {
             for (int c = 0; c < C; c++) {
                 float s = 0;
                 for (int k = 0; k < tx.count[x]; k++) {
                     int t = tx.first[x] + k;
-                    s += tx.weight[t] * pixel_value(line + (size_t)tx.src[t] * 4, C, c);
+                    const unsigned char *p = line + (size_t)tx.src[t] * (size_t)comp;
+                    s += tx.weight[t] * pixel_value(p, comp, C, c);
                 }
                 dst[(size_t)x * C + c] = s;
             }
@@ -643,7 +536,10 @@ out:
     free(rows);
     taps_release(&ty);
     taps_release(&tx);
-    stbi_image_free(rgba);
+    if (from_stb)
+        stbi_image_free(pixels);
+    else
+        free(pixels);
     return rc;
 }
 

@@ -145,6 +145,21 @@ def gif(w, h):
             + b"\x02\x02\x4c\x01\x00;")
 
 
+def jpeg_grey(w, h):
+    """A w x h flat grey baseline JPEG written by hand: every 8 x 8 block is two bits (a DC
+    difference of 0, then end of block), so a large image is a small file that costs a full
+    decode."""
+    def seg(marker, body):
+        return struct.pack(">HH", marker, len(body) + 2) + body
+    bits = 2 * ((w + 7) // 8) * ((h + 7) // 8)
+    data = b"\x00" * (bits // 8) + (bytes([0xFF >> (bits % 8)]) if bits % 8 else b"")
+    return (b"\xff\xd8" + seg(0xFFDB, b"\x00" + b"\x01" * 64)
+            + seg(0xFFC0, struct.pack(">BHHBBBB", 8, h, w, 1, 1, 0x11, 0))
+            + seg(0xFFC4, b"\x00" + b"\x01" + b"\x00" * 15 + b"\x00")
+            + seg(0xFFC4, b"\x10" + b"\x01" + b"\x00" * 15 + b"\x00")
+            + seg(0xFFDA, b"\x01\x01\x00\x00\x3f\x00") + data + b"\xff\xd9")
+
+
 def v2_images(images):
     return json.dumps({"inputs": [{"name": "input", "datatype": "BYTES", "shape": [len(images)],
                                    "data": [base64.b64encode(i).decode() for i in images]}]}).encode()
@@ -204,6 +219,17 @@ def attacks_images():
           peak_rss < RSS_LIMIT_MB, "peak %d MB" % peak_rss)
     st, body = request("POST", infer, ACME, v2_images([b"GIF89a\x10\x00"]))
     check("truncated GIF -> 400", st == 400, "%d %s" % (st, body[:200]))
+    # JPEG (libjpeg-turbo): a header declaring 8192 x 4880 costs a header read and a 413; a
+    # 2048 x 2048 file decodes; the same file cut short is a 400, not a grey-filled image.
+    st, body = request("POST", infer, ACME, v2_images([jpeg_grey(8192, 4880)[:600]] * 8))
+    check("JPEG bomb x8 (8192x4880 declared) -> 413 on headers alone",
+          st == 413 and b"budget" in body, "%d: %s" % (st, body[:200]))
+    whole = jpeg_grey(2048, 2048)
+    st, body = request("POST", infer, ACME, v2_images([whole]), timeout=120)
+    check("2048x2048 JPEG (inside the budget) -> 200", st == 200, "%d: %s" % (st, body[:200]))
+    st, body = request("POST", infer, ACME, v2_images([whole[:len(whole) // 2]]))
+    check("truncated JPEG -> 400 naming the reason",
+          st == 400 and b"Premature end of JPEG file" in body, "%d %s" % (st, body[:200]))
 
 
 def attacks_keyless_bodies():
