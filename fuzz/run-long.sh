@@ -36,8 +36,8 @@ while [ $# -gt 0 ]; do
     shift
 done
 if [ -n "$summary" ]; then
-    # One line per run: "name: S s, E executions, ...". Harnesses in the order of most time first.
-    awk -F'[:,] *' '/^[a-z_]+: [0-9]+ s, / {
+    # One line per run: "name: S s (cpu C s), E executions, ...". The most hours print first.
+    awk -F'[:,] *' '/^[a-z0-9_]+: [0-9]+ s[ ,]/ {
             name = $1; split($2, s, " "); split($3, e, " ")
             runs[name]++; secs[name] += s[1]; if (e[1] != "?") execs[name] += e[1]
             # "S s (cpu C s)" since the CPU time is recorded; before that, count the wall time
