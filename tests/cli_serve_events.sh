@@ -169,27 +169,40 @@ echo '{"items": [{"id": "m9", "tags": ["a|b"]}]}' >"$TMP/baditem.json"
 expect "a tag holding the separator" 400 "items[0].tags[0]" POST /v1/items "$AI" "$TMP/baditem.json"
 expect "a refused batch stored none of its good events" 404 "no user" GET /v1/users/bad-user/events "$AA"
 
-# A write lock held elsewhere (amuse events import of a large file, another process) past the
-# busy timeout: 503 with Retry-After, not a 500; the same batch goes in once the lock is let go.
-# The holder keeps the lock until this script says so (no sleep decides anything here).
-"$PYTHON" - "$DB" "$TMP/lock.ready" "$TMP/lock.release" <<'PY' &
+# hold_database write|read NAME: another connection to the database takes the write lock (BEGIN
+# IMMEDIATE) or holds a read snapshot open, until `let_go NAME`. Returns once it holds it; no
+# sleep decides anything (the waits are for files the holder and this script write).
+hold_database() {
+    "$PYTHON" - "$DB" "$1" "$TMP/$2.ready" "$TMP/$2.release" <<'PY' &
 import os, sqlite3, sys, time
 c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
-c.execute("BEGIN IMMEDIATE")
-open(sys.argv[2], "w").close()
+if sys.argv[2] == "write":
+    c.execute("BEGIN IMMEDIATE")
+else:
+    c.execute("BEGIN")
+    c.execute("SELECT COUNT(*) FROM ev_events").fetchall()
+open(sys.argv[3], "w").close()
 end = time.time() + 300
-while not os.path.exists(sys.argv[3]) and time.time() < end:
+while not os.path.exists(sys.argv[4]) and time.time() < end:
     time.sleep(0.05)
 c.execute("ROLLBACK")
 PY
-holder=$!
-for _ in $(seq 600); do [ -e "$TMP/lock.ready" ] && break; sleep 0.1; done
+    eval "holder_$2=$!"
+    for _ in $(seq 600); do [ -e "$TMP/$2.ready" ] && break; sleep 0.1; done
+}
+let_go() {
+    touch "$TMP/$1.release"
+    eval "wait \$holder_$1"
+}
+
+# A write lock held elsewhere (amuse events import of a large file, another process) past the
+# busy timeout: 503 with Retry-After, not a 500; the same batch goes in once the lock is let go.
+hold_database write lock
 echo '{"events": [{"user": "lock-user", "item": "lock-item", "type": "like"}]}' >"$TMP/lock.json"
 expect "a write lock held elsewhere: 503" 503 "database is locked" POST /v1/events "$AI" "$TMP/lock.json"
 grep -qi '^Retry-After: 1' "$TMP/hdr"
 check "... with Retry-After" $? "$(cat "$TMP/hdr")"
-touch "$TMP/lock.release"
-wait "$holder"
+let_go lock
 expect "the lock let go: the same batch goes in" 200 '"accepted": 1' POST /v1/events "$AI" "$TMP/lock.json"
 
 # ---------------------------------------------------------------------- export, then delete
@@ -230,27 +243,14 @@ check "(the scan can see: another user's id is found)" $? "other-user not found"
 # retry (which finds nothing) purges. The reader lets go only when this script says so.
 echo '{"events": [{"user": "purge-user", "item": "m1", "type": "review", "text": "quokka-saffron-4410"}]}' >"$TMP/purge.json"
 expect "a user to delete under a reader" 200 '"accepted": 1' POST /v1/events "$AI" "$TMP/purge.json"
-"$PYTHON" - "$DB" "$TMP/reader.ready" "$TMP/reader.release" <<'PY' &
-import os, sqlite3, sys, time
-c = sqlite3.connect(sys.argv[1], isolation_level=None)
-c.execute("BEGIN")
-c.execute("SELECT COUNT(*) FROM ev_events").fetchall()
-open(sys.argv[2], "w").close()
-end = time.time() + 300
-while not os.path.exists(sys.argv[3]) and time.time() < end:
-    time.sleep(0.05)
-c.execute("COMMIT")
-PY
-reader=$!
-for _ in $(seq 600); do [ -e "$TMP/reader.ready" ] && break; sleep 0.1; done
+hold_database read reader
 expect "delete under a reader: 503, not yet purged" 503 "retry the delete to purge them" DELETE /v1/users/purge-user "$AA"
 grep -qi '^Retry-After: 1' "$TMP/hdr"
 check "... with Retry-After" $? "$(cat "$TMP/hdr")"
 expect "the rows are gone all the same" 404 "no user" GET /v1/users/purge-user/events "$AA"
 grep -qaF "quokka-saffron-4410" "$DB" "$DB-wal"
 check "(before the purge the files still hold the review: the scan below can see it)" $? "not found"
-touch "$TMP/reader.release"
-wait "$reader"
+let_go reader
 expect "the retried delete purges" 404 "marked deleted all the same" DELETE /v1/users/purge-user "$AA"
 scan "quokka-saffron-4410"; check "after the retry: no trace of the review in the files" $? "found it"
 
