@@ -400,11 +400,16 @@ static int probe(const void *bytes, size_t len, const char *name, uint64_t max_p
     if (header_dimensions(format, bytes, len, &hw, &hh) &&
         (rc = am__image_check_dimensions(name, format, hw, hh, max_pixels)) != AMUSE_OK)
         return rc;
-    /* stb_image reads missing BMP pixels as zeros, so a 54-byte BMP could stand for 40 million
-     * pixels; an uncompressed BMP must hold the pixel data its header declares. */
-    if (strcmp(format, "BMP") == 0 && len >= 34 && le32(p_bytes(bytes) + 14) >= 40 &&
-        (le32(p_bytes(bytes) + 30) == 0 || le32(p_bytes(bytes) + 30) == 3)) {
-        uint64_t bpp = le16(p_bytes(bytes) + 28), offset = le32(p_bytes(bytes) + 10);
+    /* stb_image reads missing BMP bytes as zeros, header included, so a 25-byte BMP could
+     * stand for 22 million pixels; the whole header must be there, and an uncompressed BMP
+     * (the OS/2 core header's always is) must hold the pixel data its header declares. */
+    const unsigned char *b = p_bytes(bytes);
+    uint32_t bmp_header = strcmp(format, "BMP") == 0 && len >= 18 ? le32(b + 14) : 0;
+    if (strcmp(format, "BMP") == 0 && len < 14 + (uint64_t)(bmp_header == 12 ? 12 : 40))
+        return am__fail(AMUSE_EFORMAT, "%s: BMP header is truncated (%zu bytes)", name, len);
+    if (strcmp(format, "BMP") == 0 &&
+        (bmp_header == 12 || le32(b + 30) == 0 || le32(b + 30) == 3)) {
+        uint64_t bpp = bmp_header == 12 ? le16(b + 24) : le16(b + 28), offset = le32(b + 10);
         uint64_t need = offset + (hw * bpp + 31) / 32 * 4 * hh;
         if (len < need)
             return am__fail(AMUSE_EFORMAT,
